@@ -1,0 +1,1 @@
+"""Temporal activities: every side effect of an onboarding, each retryable and idempotent."""

@@ -1,0 +1,184 @@
+"""Sending e-mail through SMTP, exactly once per (onboarding, purpose, sequence)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from enum import StrEnum
+from typing import Any
+
+import aiosmtplib
+from pydantic import BaseModel
+from temporalio import activity
+
+from core.settings import Settings, SmtpSecurity
+from domain.email import Email
+from email_templates import Renderer
+from store import clients, email_log
+from store.pool import Pool
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: SmtpSecurity
+    username: str | None
+    password: str | None
+    timeout: float
+    mail_from: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.smtp_timeout_seconds,
+            mail_from=settings.mail_from,
+        )
+
+
+class SendOutcome(StrEnum):
+    sent = "sent"
+    already_sent = "already_sent"
+    suppressed = "suppressed"
+    bounced = "bounced"
+
+
+class SendEmailInput(BaseModel):
+    onboarding_id: uuid.UUID
+    purpose: str
+    sequence: int = 1
+    recipient: str
+    kind: str
+    language: str
+    context: dict[str, Any]
+    # A client-facing e-mail is held back while the client's notifications are muted.
+    client_id: uuid.UUID | None = None
+
+
+class SendEmailResult(BaseModel):
+    outcome: SendOutcome
+    message_id: str
+    attempt: int
+    error: str | None = None
+
+
+def message_id_for(onboarding_id: uuid.UUID, purpose: str, sequence: int, mail_from: str) -> str:
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "onboarding.localhost"
+    return f"<{purpose}.{sequence}.{onboarding_id}@{domain}>"
+
+
+def build_message(email: Email, *, mail_from: str, recipient: str, message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = recipient
+    message["Subject"] = email.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = message_id
+    message.set_content(email.text)
+    if email.html is not None:
+        message.add_alternative(email.html, subtype="html")
+    return message
+
+
+class EmailActivities:
+    def __init__(self, pool: Pool, smtp: SmtpConfig, renderer: Renderer) -> None:
+        self.pool = pool
+        self.smtp = smtp
+        self.renderer = renderer
+
+    async def _deliver(self, message: EmailMessage) -> None:
+        await aiosmtplib.send(
+            message,
+            hostname=self.smtp.host,
+            port=self.smtp.port,
+            use_tls=self.smtp.security == SmtpSecurity.tls,
+            start_tls=self.smtp.security == SmtpSecurity.starttls,
+            username=self.smtp.username,
+            password=self.smtp.password,
+            timeout=self.smtp.timeout,
+        )
+
+    @activity.defn
+    async def send_email(self, data: SendEmailInput) -> SendEmailResult:
+        attempt = activity.info().attempt
+        email = self.renderer.render(data.kind, data.language, data.context)
+        message_id = message_id_for(
+            data.onboarding_id, data.purpose, data.sequence, self.smtp.mail_from
+        )
+        muted = False
+        if data.client_id is not None:
+            client = await clients.get(self.pool, client_id=data.client_id)
+            muted = client is None or client.notifications_muted
+        row = await email_log.reserve(
+            self.pool,
+            onboarding_id=data.onboarding_id,
+            purpose=data.purpose,
+            sequence=data.sequence,
+            recipient=data.recipient,
+            subject=email.subject,
+            message_id=message_id,
+            status="suppressed" if muted else "pending",
+        )
+        # The log row is written before the SMTP call and updated after it: a retry that finds
+        # 'sent' knows the server already accepted this message and must not send it again.
+        if row.status == "sent":
+            return SendEmailResult(
+                outcome=SendOutcome.already_sent, message_id=row.message_id, attempt=attempt
+            )
+        if row.status in ("suppressed", "bounced"):
+            return SendEmailResult(
+                outcome=SendOutcome(row.status),
+                message_id=row.message_id,
+                attempt=attempt,
+                error=row.last_error,
+            )
+        message = build_message(
+            email, mail_from=self.smtp.mail_from, recipient=row.recipient, message_id=row.message_id
+        )
+        try:
+            await self._deliver(message)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            permanent = [r for r in exc.recipients if 500 <= r.code < 600]
+            if not permanent:
+                raise
+            return await self._bounced(data, row.message_id, attempt, str(permanent[0]))
+        except aiosmtplib.SMTPResponseException as exc:
+            # 5xx is the server's final word (unknown mailbox, policy): retrying cannot help.
+            # 4xx and connection failures propagate and are retried with backoff.
+            if 500 <= exc.code < 600:
+                return await self._bounced(
+                    data, row.message_id, attempt, f"{exc.code} {exc.message}"
+                )
+            raise
+        await email_log.mark(
+            self.pool,
+            onboarding_id=data.onboarding_id,
+            purpose=data.purpose,
+            sequence=data.sequence,
+            status="sent",
+        )
+        activity.logger.info("e-mail sent", extra={"purpose": data.purpose, "seq": data.sequence})
+        return SendEmailResult(outcome=SendOutcome.sent, message_id=row.message_id, attempt=attempt)
+
+    async def _bounced(
+        self, data: SendEmailInput, message_id: str, attempt: int, error: str
+    ) -> SendEmailResult:
+        await email_log.mark(
+            self.pool,
+            onboarding_id=data.onboarding_id,
+            purpose=data.purpose,
+            sequence=data.sequence,
+            status="bounced",
+            error=error,
+        )
+        activity.logger.warning("e-mail bounced", extra={"purpose": data.purpose, "error": error})
+        return SendEmailResult(
+            outcome=SendOutcome.bounced, message_id=message_id, attempt=attempt, error=error
+        )

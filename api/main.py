@@ -1,0 +1,52 @@
+"""The FastAPI application and its lifespan: pool and Temporal client, made once, closed at exit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from api.deps import Services
+from api.routers import health, onboardings
+from core import temporal
+from core.settings import Settings
+from store.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the app; tests pass ready `services`, else the lifespan creates and closes them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        pool = await create_pool(
+            settings.require_database_url(),
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+        )
+        client = await temporal.connect(settings, lazy=True)
+        app.state.services = Services(settings=settings, pool=pool, temporal=client)
+        log.info("api ready")
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="Client onboarding API",
+        version="0.1.0",
+        description="Durable client onboarding for partner platforms, on Temporal.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(onboardings.router)
+    return app

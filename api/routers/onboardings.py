@@ -1,0 +1,173 @@
+"""/v1/onboardings: start an onboarding, read its status, list a partner's onboardings."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
+from temporalio.client import WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import CurrentPartnerDep, PoolDep, ServicesDep, TemporalDep
+from api.problems import ProblemError
+from domain.onboarding import (
+    OnboardingCreate,
+    OnboardingInput,
+    OnboardingStatus,
+    OnboardingView,
+    onboarding_id_for,
+    workflow_id_for,
+)
+from store import onboardings
+from workflows import search_attributes as sa
+from workflows.onboarding import OnboardingWorkflow
+
+router = APIRouter(prefix="/v1/onboardings", tags=["onboardings"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retrying a POST with the same key returns the same onboarding.",
+    ),
+]
+
+
+class OnboardingAccepted(BaseModel):
+    id: uuid.UUID
+    workflow_id: str
+    status: str
+    status_url: str
+
+
+class OnboardingSummary(BaseModel):
+    id: uuid.UUID
+    status: str
+    workflow_id: str
+
+
+class OnboardingList(BaseModel):
+    items: list[OnboardingSummary]
+
+
+def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OnboardingAccepted,
+    responses={409: {"description": "Idempotency-Key reused with another body"}},
+)
+async def create_onboarding(
+    body: OnboardingCreate,
+    response: Response,
+    services: ServicesDep,
+    partner: CurrentPartnerDep,
+    idempotency_key: IdempotencyKey = None,
+) -> OnboardingAccepted:
+    """Start onboarding a client; answers at once with the onboarding's id and status URL."""
+    key = idempotency_key or str(uuid.uuid4())
+    onboarding_id = onboarding_id_for(partner.id, key)
+    workflow_id = workflow_id_for(onboarding_id)
+    row, created = await onboardings.claim(
+        services.pool,
+        onboarding_id=onboarding_id,
+        partner_id=partner.id,
+        idempotency_key=key,
+        request_hash=body.fingerprint(),
+        workflow_id=workflow_id,
+        status=OnboardingStatus.SETTING_UP.value,
+    )
+    if row.request_hash != body.fingerprint():
+        raise ProblemError(
+            409,
+            "idempotency-key-reused",
+            "Idempotency-Key already used",
+            "This Idempotency-Key was used for a different request body.",
+        )
+    # Started even when the row already existed: a previous attempt may have written the row and
+    # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
+    try:
+        await services.temporal.start_workflow(
+            OnboardingWorkflow.run,
+            OnboardingInput(
+                onboarding_id=onboarding_id,
+                partner_id=partner.id,
+                partner_name=partner.name,
+                client=body.client,
+            ),
+            id=workflow_id,
+            task_queue=services.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PARTNER_ID, str(partner.id)),
+                    SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
+                ]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # finished earlier under this id: the retried request gets that onboarding
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/onboardings/{onboarding_id}"
+    return OnboardingAccepted(
+        id=onboarding_id,
+        workflow_id=workflow_id,
+        status=row.status,
+        status_url=f"/v1/onboardings/{onboarding_id}",
+    )
+
+
+@router.get("/{onboarding_id}", response_model=OnboardingView)
+async def read_onboarding(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, partner: CurrentPartnerDep
+) -> OnboardingView:
+    """Every step of one onboarding, as its workflow reports it."""
+    row = await onboardings.get(pool, partner_id=partner.id, onboarding_id=onboarding_id)
+    if row is None:
+        raise _not_found(onboarding_id)
+    handle: WorkflowHandle[OnboardingWorkflow, OnboardingView] = temporal.get_workflow_handle_for(
+        OnboardingWorkflow.run, row.workflow_id
+    )
+    try:
+        return await handle.query(OnboardingWorkflow.status)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise _not_found(onboarding_id) from exc
+        raise ProblemError(
+            503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
+        ) from exc
+
+
+@router.get("", response_model=OnboardingList)
+async def read_onboardings(
+    pool: PoolDep,
+    partner: CurrentPartnerDep,
+    status_filter: Annotated[OnboardingStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OnboardingList:
+    """A partner's onboardings, newest first, from the database projection."""
+    rows = await onboardings.list_for_partner(
+        pool,
+        partner_id=partner.id,
+        status=status_filter.value if status_filter else None,
+        limit=limit,
+    )
+    return OnboardingList(
+        items=[OnboardingSummary(id=r.id, status=r.status, workflow_id=r.workflow_id) for r in rows]
+    )

@@ -1,0 +1,1 @@
+"""Plumbing shared by every entry point: settings, logging, the Temporal client factory."""

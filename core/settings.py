@@ -1,0 +1,99 @@
+"""The one settings class: every knob of the service, from ONBOARDING_* environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class SmtpSecurity(StrEnum):
+    none = "none"
+    starttls = "starttls"
+    tls = "tls"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the worker and the embedded dev stack.
+
+    Passed down explicitly; nothing deep inside the code reads the environment itself.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ONBOARDING_", extra="ignore")
+
+    env: Environment = Environment.development
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-secret-change-me"),
+        description="Signs invitation tokens. Must be set to a real secret outside development.",
+    )
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.json
+
+    # PostgreSQL. DATABASE_URL (no prefix) is honoured too, as hosting platforms set it.
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ONBOARDING_DATABASE_URL", "DATABASE_URL"),
+        description="postgresql:// URL; unset in `make dev` means the embedded PostgreSQL.",
+    )
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "onboarding"
+
+    # SMTP
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_security: SmtpSecurity = SmtpSecurity.none
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Onboarding <no-reply@onboarding.localhost>"
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Embedded dev stack (`make dev`)
+    devstack_dir: Path = Path(".devstack")
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    postgres_port: int = 54329
+    smtp_sink_port: int = 1025
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if (
+            self.env == Environment.production
+            and self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError(
+                "ONBOARDING_SECRET_KEY must be set to a real secret when ONBOARDING_ENV=production"
+            )
+        return self
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError(
+                "No database configured: set ONBOARDING_DATABASE_URL (or DATABASE_URL), "
+                "or run the embedded stack with `make dev`."
+            )
+        return self.database_url

@@ -1,0 +1,1 @@
+"""The embedded stack behind `make dev` and the tests, and the `onboarding` command line."""

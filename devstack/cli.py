@@ -1,0 +1,158 @@
+"""The `onboarding` command line: run each part alone, and inspect onboardings as ops."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.logging import configure_logging
+from core.settings import Settings
+
+app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
+console = Console()
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    return settings
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole embedded stack in the foreground until Ctrl-C (what `make dev` runs)."""
+    from devstack.dev import run_dev
+
+    raise typer.Exit(run_dev(_settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    from store.migrate import apply_migrations
+
+    settings = _settings()
+    applied = asyncio.run(apply_migrations(settings.require_database_url()))
+    console.print(f"applied: {', '.join(applied) if applied else 'nothing pending'}")
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (workflows and activities)."""
+    from worker.main import run_worker
+
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from api.main import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,  # keep our structured logging
+        access_log=True,
+    )
+
+
+@app.command("smtp-sink")
+def smtp_sink(
+    port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1)")] = 1025,
+    directory: Annotated[Path, typer.Option("--dir", help="Where to keep .eml files")] = Path(
+        ".devstack/mail"
+    ),
+) -> None:
+    """Run the development SMTP sink: accepts every message and keeps it as an .eml file."""
+    from devstack.smtp_sink import SmtpSink
+
+    _settings()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    with SmtpSink(port=port, directory=directory):
+        console.print(f"SMTP sink on 127.0.0.1:{port}, writing to {directory}")
+        done.wait()
+
+
+async def _status(onboarding_id: str) -> str:
+    from core import temporal
+    from workflows.onboarding import OnboardingWorkflow
+
+    settings = Settings()
+    client = await temporal.connect(settings)
+    workflow_id = (
+        onboarding_id if onboarding_id.startswith("onboarding-") else f"onboarding-{onboarding_id}"
+    )
+    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
+    view = await handle.query(OnboardingWorkflow.status)
+    return view.model_dump_json(indent=2)
+
+
+@app.command()
+def status(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+) -> None:
+    """Show every step of one onboarding, from its workflow's `status` query."""
+    console.print_json(asyncio.run(_status(onboarding_id)))
+
+
+async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
+    from core import temporal
+
+    client = await temporal.connect(Settings())
+    query = "WorkflowType = 'OnboardingWorkflow'"
+    if status_filter:
+        query += f" AND OnboardingStatus = '{status_filter}'"
+    rows: list[dict[str, str]] = []
+    async for wf in client.list_workflows(query, limit=limit):
+        sa = wf.typed_search_attributes
+        from workflows import search_attributes as keys
+
+        rows.append(
+            {
+                "workflow_id": wf.id,
+                "status": sa.get(keys.ONBOARDING_STATUS) or "",
+                "execution": wf.status.name if wf.status else "",
+                "started": wf.start_time.isoformat(timespec="seconds"),
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_(
+    status_filter: Annotated[
+        str | None, typer.Option("--status", help="e.g. SETTING_UP, COMPLETED, FAILED")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List onboardings from Temporal's visibility store (the same filter as the UI)."""
+    rows = asyncio.run(_list(status_filter, limit))
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    table = Table("workflow id", "status", "execution", "started")
+    for row in rows:
+        table.add_row(row["workflow_id"], row["status"], row["execution"], row["started"])
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,219 @@
+"""`make dev`: the whole stack in the foreground, each part a child process, stopped on Ctrl-C.
+
+Order: PostgreSQL (embedded unless DATABASE_URL) -> migrations -> Temporal dev server (SQLite
+under .devstack/, so workflows survive a restart) -> SMTP sink -> worker -> API. Children run in
+their own sessions: Ctrl-C reaches only this supervisor, which stops them in reverse order and
+waits for each, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from core.settings import Settings
+from devstack.ports import port_in_use, wait_for_port
+from devstack.postgres import EmbeddedPostgres
+from devstack.temporal_server import dev_server_command
+from store.migrate import apply_migrations
+
+console = Console(stderr=True)
+APP_DATABASE = "onboarding"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the supervisor is killed outright (SIGKILL), its children get SIGTERM instead of
+    # living on as orphans holding the ports.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            console.print(f"[yellow]{self.name} did not stop in {timeout:.0f}s; killing it[/]")
+            self.process.kill()
+            self.process.wait()
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = settings.devstack_dir.resolve()
+        self.children: list[Child] = []
+        self.postgres: EmbeddedPostgres | None = None
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        wanted = {
+            "API (ONBOARDING_API_PORT)": s.api_port,
+            "Temporal (ONBOARDING_TEMPORAL_PORT)": s.temporal_port,
+            "Temporal UI (ONBOARDING_TEMPORAL_UI_PORT)": s.temporal_ui_port,
+            "SMTP sink (ONBOARDING_SMTP_SINK_PORT)": s.smtp_sink_port,
+        }
+        if not s.database_url:
+            wanted["PostgreSQL (ONBOARDING_POSTGRES_PORT)"] = s.postgres_port
+        taken = [f"{name}: port {port}" for name, port in wanted.items() if port_in_use(port)]
+        if taken:
+            raise StackError(
+                "Port(s) already in use: "
+                + "; ".join(taken)
+                + ". Stop what uses them, or choose other ports with the variables named."
+            )
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Child:
+        log_path = self.dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_path, "ab")  # the child owns it until it exits
+        process = subprocess.Popen(
+            command,
+            stdout=None if name in ("worker", "api") else log_file,
+            stderr=None if name in ("worker", "api") else subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # no threads exist in this process
+        )
+        child = Child(name, process)
+        self.children.append(child)
+        return child
+
+    def _database_url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        self.postgres = EmbeddedPostgres(self.dir / "pg", port=self.settings.postgres_port)
+        self.postgres.start()
+        self.postgres.create_database(APP_DATABASE)
+        return self.postgres.dsn(APP_DATABASE)
+
+    def start(self) -> None:
+        s = self.settings
+        self._check_ports()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+
+        console.print("[bold]Starting the dev stack[/] (data under .devstack/)")
+        database_url = self._database_url()
+        applied = asyncio.run(apply_migrations(database_url))
+        console.print(f"  PostgreSQL ready; migrations applied: {applied or 'none pending'}")
+
+        self._spawn(
+            "temporal",
+            dev_server_command(
+                db_file=self.dir / "temporal.sqlite",
+                port=s.temporal_port,
+                ui_port=s.temporal_ui_port,
+            ),
+        )
+        wait_for_port(s.temporal_port, timeout=60)
+        console.print("  Temporal dev server ready")
+
+        cli = [sys.executable, "-m", "devstack.cli"]
+        mail_dir = self.dir / "mail"
+        self._spawn(
+            "smtp", [*cli, "smtp-sink", "--port", str(s.smtp_sink_port), "--dir", str(mail_dir)]
+        )
+        wait_for_port(s.smtp_sink_port)
+
+        env = {
+            "ONBOARDING_DATABASE_URL": database_url,
+            "ONBOARDING_TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
+            "ONBOARDING_SMTP_HOST": "127.0.0.1",
+            "ONBOARDING_SMTP_PORT": str(s.smtp_sink_port),
+            "ONBOARDING_LOG_FORMAT": os.environ.get("ONBOARDING_LOG_FORMAT", "console"),
+        }
+        self._spawn("worker", [*cli, "worker"], env)
+        self._spawn("api", [*cli, "api"], env)
+        wait_for_port(s.api_port, timeout=60)
+
+        console.print(
+            f"\n[bold green]Ready in {time.monotonic() - started:.1f}s.[/]\n"
+            f"  API            http://127.0.0.1:{s.api_port}   (docs: /docs, health: /healthz)\n"
+            f"  Temporal UI    http://127.0.0.1:{s.temporal_ui_port}\n"
+            f"  Temporal gRPC  127.0.0.1:{s.temporal_port}\n"
+            f"  PostgreSQL     {self._redacted(database_url)}\n"
+            f"  SMTP sink      127.0.0.1:{s.smtp_sink_port}, messages in {mail_dir}\n"
+            "Press Ctrl-C to stop everything.\n"
+        )
+
+    @staticmethod
+    def _redacted(url: str) -> str:
+        scheme, sep, rest = url.partition("://")
+        if "@" in rest:
+            creds, _, host = rest.rpartition("@")
+            rest = f"{creds.partition(':')[0]}:***@{host}" if ":" in creds else f"{creds}@{host}"
+        return f"{scheme}{sep}{rest}"
+
+    def wait(self, stop: list[int]) -> int:
+        """Block until a signal arrives or a child dies; return the exit code."""
+        while not stop:
+            for child in self.children:
+                code = child.process.poll()
+                if code is not None:
+                    console.print(
+                        f"[red]{child.name} exited with code {code}; stopping the stack "
+                        f"(see {self.dir / 'logs' / (child.name + '.log')})[/]"
+                    )
+                    return 1
+            time.sleep(0.3)
+        return 0
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            console.print(f"  stopping {child.name}")
+            child.stop()
+        self.children.clear()
+        if self.postgres is not None:
+            console.print("  stopping postgres")
+            self.postgres.stop()
+            self.postgres = None
+
+
+def run_dev(settings: Settings) -> int:
+    stack = DevStack(settings)
+    stop: list[int] = []
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        stop.append(signum)
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        stack.start()
+        code = stack.wait(stop)
+    except StackError as exc:
+        console.print(f"[red]{exc}[/]")
+        code = 2
+    except Exception as exc:  # any start-up failure: report it, then stop what did start
+        console.print(f"[red]start-up failed: {exc}[/]")
+        code = 1
+    finally:
+        console.print("Stopping the dev stack…")
+        stack.stop()
+        console.print("Stopped.")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run_dev(Settings()))

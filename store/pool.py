@@ -1,0 +1,47 @@
+"""The asyncpg pool: created once per process, with a ping for /healthz."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+Pool = asyncpg.Pool
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns come and go as Python objects, not strings.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool: Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        # A connection idle in the pool is closed after a while, so a PostgreSQL restart
+        # leaves few stale ones behind.
+        max_inactive_connection_lifetime=60.0,
+    )
+    return pool
+
+
+async def ping(pool: Pool, *, seconds: float = 2.0) -> None:
+    """Raise if PostgreSQL does not answer.
+
+    After a PostgreSQL restart the pool may still hold a connection to the old server: the first
+    query on it fails and asyncpg discards it, so one retry tells a dead server from a dead socket.
+    """
+    last: BaseException | None = None
+    for _ in range(2):
+        try:
+            value: Any = await pool.fetchval("SELECT 1", timeout=seconds)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            last = exc
+            continue
+        if value == 1:
+            return
+    assert last is not None
+    raise last

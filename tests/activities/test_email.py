@@ -1,0 +1,119 @@
+"""EmailActivities.send_email against real PostgreSQL and a real SMTP server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.email import EmailActivities, SendEmailInput, SendOutcome, SmtpConfig
+from core.settings import Settings
+from devstack.smtp_sink import SmtpSink
+from domain.onboarding import client_id_for
+from email_templates import Renderer
+from store import clients, email_log, onboardings
+from store.pool import Pool
+
+DEV_PARTNER = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+
+async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]:
+    onboarding_id = uuid.uuid4()
+    await onboardings.claim(
+        pool,
+        onboarding_id=onboarding_id,
+        partner_id=DEV_PARTNER,
+        idempotency_key=str(onboarding_id),
+        request_hash="h",
+        workflow_id=f"onboarding-{onboarding_id}",
+        status="SETTING_UP",
+    )
+    row, _ = await clients.create(
+        pool,
+        client_id=client_id_for(onboarding_id),
+        partner_id=DEV_PARTNER,
+        onboarding_id=onboarding_id,
+        name="Client",
+        email="client@example.com",
+        language="en",
+    )
+    if not muted:
+        await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
+    return onboarding_id, row.id
+
+
+def _input(onboarding_id: uuid.UUID, client_id: uuid.UUID) -> SendEmailInput:
+    return SendEmailInput(
+        onboarding_id=onboarding_id,
+        purpose="welcome",
+        recipient="client@example.com",
+        kind="welcome",
+        language="en",
+        context={"client_name": "Client <b>", "partner_name": "Firm"},
+        client_id=client_id,
+    )
+
+
+@pytest.fixture
+def activities(pool: Pool, settings: Settings) -> EmailActivities:
+    return EmailActivities(pool, SmtpConfig.from_settings(settings), Renderer())
+
+
+async def test_send_twice_delivers_once(
+    activities: EmailActivities, pool: Pool, smtp_sink: SmtpSink
+) -> None:
+    """A replayed activity finds the log row 'sent' and does not send the e-mail again."""
+    onboarding_id, client_id = await _onboarding(pool, muted=False)
+    env = ActivityEnvironment()
+    first = await env.run(activities.send_email, _input(onboarding_id, client_id))
+    second = await env.run(activities.send_email, _input(onboarding_id, client_id))
+    assert (first.outcome, second.outcome) == (SendOutcome.sent, SendOutcome.already_sent)
+    assert first.message_id == second.message_id
+    assert len(smtp_sink.handler.messages) == 1
+    [row] = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_muted_client_email_is_suppressed_not_sent(
+    activities: EmailActivities, pool: Pool, smtp_sink: SmtpSink
+) -> None:
+    """While notifications are muted the e-mail is logged as suppressed and never reaches SMTP."""
+    onboarding_id, client_id = await _onboarding(pool, muted=True)
+    result = await ActivityEnvironment().run(
+        activities.send_email, _input(onboarding_id, client_id)
+    )
+    assert result.outcome == SendOutcome.suppressed
+    assert smtp_sink.handler.messages == []
+    [row] = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)
+    assert row.status == "suppressed"
+
+
+async def test_temporary_refusal_raises_for_retry_then_sends(
+    activities: EmailActivities, pool: Pool, smtp_sink: SmtpSink
+) -> None:
+    """A 451 makes the activity fail (Temporal retries it); the next attempt delivers once."""
+    onboarding_id, client_id = await _onboarding(pool, muted=False)
+    smtp_sink.handler.scripted_replies.append("451 4.3.0 Try again later")
+    env = ActivityEnvironment()
+    with pytest.raises(Exception, match="451"):
+        await env.run(activities.send_email, _input(onboarding_id, client_id))
+    result = await env.run(activities.send_email, _input(onboarding_id, client_id))
+    assert result.outcome == SendOutcome.sent
+    assert len(smtp_sink.handler.messages) == 1
+
+
+async def test_permanent_refusal_marks_bounced(
+    activities: EmailActivities, pool: Pool, smtp_sink: SmtpSink
+) -> None:
+    """A 550 for the recipient is final: outcome bounced, recorded with the server's reply."""
+    onboarding_id, client_id = await _onboarding(pool, muted=False)
+    smtp_sink.handler.refused_recipients["client@example.com"] = "550 5.1.1 No such user"
+    result = await ActivityEnvironment().run(
+        activities.send_email, _input(onboarding_id, client_id)
+    )
+    assert result.outcome == SendOutcome.bounced
+    assert result.error is not None and "550" in result.error
+    [row] = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)
+    assert row.status == "bounced"
+    assert smtp_sink.handler.messages == []

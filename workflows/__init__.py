@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic orchestration; they import domain/ models only."""

@@ -1,0 +1,28 @@
+"""Search attributes ops filter on in the Temporal UI. Opaque values only, no personal data."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+ONBOARDING_STATUS = SearchAttributeKey.for_keyword("OnboardingStatus")
+PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
+INVITATION_MODE = SearchAttributeKey.for_keyword("InvitationMode")
+INVITATION_SCHEDULED_AT = SearchAttributeKey.for_datetime("InvitationScheduledAt")
+
+# Name -> type as `temporal operator search-attribute create` and `start-dev` spell it.
+REGISTRY: dict[str, str] = {
+    ONBOARDING_STATUS.name: "Keyword",
+    PARTNER_ID.name: "Keyword",
+    INVITATION_MODE.name: "Keyword",
+    INVITATION_SCHEDULED_AT.name: "Datetime",
+}
+
+ALL_KEYS = (ONBOARDING_STATUS, PARTNER_ID, INVITATION_MODE, INVITATION_SCHEDULED_AT)
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    flags: list[str] = []
+    for name, kind in REGISTRY.items():
+        flags += ["--search-attribute", f"{name}={kind}"]
+    return flags

@@ -58,7 +58,7 @@ class ClientActivities:
             language=data.client.language.value,
             notifications_muted=True,
         )
-        activity.logger.info("client row ready", extra={"created": created})
+        activity.logger.info("client row ready", extra={"row_created": created})
         return CreateClientResult(
             client_id=row.id, created=created, attempt=activity.info().attempt
         )

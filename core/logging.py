@@ -11,7 +11,11 @@ from typing import Any
 from core.settings import LogFormat
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is a field.
-_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
+}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.logging import configure_logging
-from core.settings import Settings
+from core.settings import LogFormat, Settings
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
 console = Console()
@@ -32,7 +33,11 @@ def dev() -> None:
     """Run the whole embedded stack in the foreground until Ctrl-C (what `make dev` runs)."""
     from devstack.dev import run_dev
 
-    raise typer.Exit(run_dev(_settings()))
+    settings = Settings()
+    # A person watches this one: readable lines unless JSON is asked for explicitly.
+    fmt = settings.log_format if "ONBOARDING_LOG_FORMAT" in os.environ else LogFormat.console
+    configure_logging(level=settings.log_level, fmt=fmt)
+    raise typer.Exit(run_dev(settings))
 
 
 @app.command()

@@ -1,0 +1,205 @@
+"""`onboarding dev` (what `make dev` runs) as a newcomer uses it: up, onboard, Ctrl-C, up again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.ports import free_port
+from devstack.temporal_server import temporal_cli
+
+pytestmark = pytest.mark.e2e
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children run in sessions of their own, so walk /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        children = {p for p, parent in parents.items() if parent in frontier}
+        found |= children
+        frontier = children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Stack:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ports = {
+            "ONBOARDING_API_PORT": free_port(),
+            "ONBOARDING_TEMPORAL_PORT": free_port(),
+            "ONBOARDING_TEMPORAL_UI_PORT": free_port(),
+            "ONBOARDING_SMTP_SINK_PORT": free_port(),
+            "ONBOARDING_POSTGRES_PORT": free_port(),
+        }
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            **{k: str(v) for k, v in self.ports.items()},
+            "ONBOARDING_DEVSTACK_DIR": str(directory),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.children: set[int] = set()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ONBOARDING_API_PORT']}"
+
+    def start(self) -> None:
+        # A file, not a pipe: nobody reads while it runs, and a full pipe would block the stack.
+        self.log = (self.directory.parent / "dev.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack.cli", "dev"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.api}/healthz", timeout=2).status_code == 200:
+                    self.children = _descendants(self.process.pid)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"stack not healthy in 120s:\n{self.output()}")
+
+    def output(self) -> str:
+        return (self.directory.parent / "dev.log").read_text(errors="replace")[-4000:]
+
+    def interrupt(self) -> int:
+        """Ctrl-C: SIGINT to the supervisor; return its exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(60)
+        return code
+
+    def kill_all(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pid in self.children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    directory = tmp_path / "devstack"
+    s = Stack(directory)
+    # The embedded PostgreSQL runs as an unprivileged user when we are root: open the path.
+    for parent in [tmp_path, *tmp_path.parents]:
+        parent.chmod(parent.stat().st_mode | 0o011)
+    try:
+        yield s
+    finally:
+        s.kill_all()
+
+
+def _wait_completed(api: str, onboarding_id: str) -> dict[str, object]:
+    body: dict[str, object] = {}
+    for _ in range(300):
+        body = httpx.get(f"{api}/v1/onboardings/{onboarding_id}", timeout=5).json()
+        if body.get("status") == "COMPLETED":
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"not completed: {body}")
+
+
+def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> None:
+    """Up, healthy, the README's request onboards a client whose e-mail lands as .eml and whose
+    workflow `temporal workflow list` shows; Ctrl-C leaves no process; a restart keeps it all."""
+    stack.start()
+    response = httpx.post(
+        f"{stack.api}/v1/onboardings",
+        json={
+            "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
+        },
+        headers={"Idempotency-Key": "make-dev-test"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    onboarding_id = response.json()["id"]
+    _wait_completed(stack.api, onboarding_id)
+
+    mail = list((stack.directory / "mail").glob("*.eml"))
+    assert len(mail) == 1
+    assert b"anne@example.com" in mail[0].read_bytes()
+    listed = subprocess.run(
+        [
+            str(temporal_cli()),
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{stack.ports['ONBOARDING_TEMPORAL_PORT']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"onboarding-{onboarding_id}" in listed
+
+    children = stack.children
+    assert len(children) >= 5  # postgres, temporal, smtp sink, worker, api (and their own)
+    assert stack.interrupt() == 0
+    time.sleep(0.5)
+    assert [pid for pid in children if _alive(pid)] == []
+
+    stack.start()
+    again = _wait_completed(stack.api, onboarding_id)
+    assert again["client_id"]
+    replay = httpx.post(
+        f"{stack.api}/v1/onboardings",
+        json={
+            "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
+        },
+        headers={"Idempotency-Key": "make-dev-test"},
+        timeout=10,
+    )
+    assert replay.json()["id"] == onboarding_id
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert stack.interrupt() == 0
+
+
+def test_dev_stack_names_a_taken_port(stack: Stack) -> None:
+    """A port already in use stops start-up at once with a message naming it and its variable."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", stack.ports["ONBOARDING_API_PORT"]))
+        taken.listen()
+        process = subprocess.run(
+            [sys.executable, "-m", "devstack.cli", "dev"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert process.returncode == 2
+    assert "ONBOARDING_API_PORT" in process.stderr
+    assert str(stack.ports["ONBOARDING_API_PORT"]) in process.stderr

@@ -9,6 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.onboarding import ClientIn, client_id_for
+from domain.setup import EffectiveSetup
 from store import clients, onboardings
 from store.pool import Pool
 
@@ -17,6 +18,7 @@ class CreateClientInput(BaseModel):
     onboarding_id: uuid.UUID
     partner_id: uuid.UUID
     client: ClientIn
+    setup: EffectiveSetup | None = None
 
 
 class CreateClientResult(BaseModel):
@@ -57,6 +59,10 @@ class ClientActivities:
             email=str(data.client.email),
             language=data.client.language.value,
             notifications_muted=True,
+            # The snapshot: later template or billing changes never touch this client.
+            setup=data.setup.model_dump(mode="json") if data.setup else None,
+            template_id=data.setup.template_id if data.setup else None,
+            template_version=data.setup.template_version if data.setup else None,
         )
         activity.logger.info("client row ready", extra={"row_created": created})
         return CreateClientResult(

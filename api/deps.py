@@ -1,21 +1,20 @@
-"""Process-wide services (created in the lifespan) and the dependencies that hand them out."""
+"""Process-wide services (created in the lifespan), authentication and role checks."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from api.problems import ProblemError
 from core.settings import Settings
+from domain.setup import Role
 from store import partners
 from store.pool import Pool
-
-# Until partner authentication lands, the API acts for the development partner the first
-# migration creates.
-DEV_PARTNER_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
 
 @dataclass
@@ -44,12 +43,72 @@ def get_temporal(services: ServicesDep) -> Client:
 PoolDep = Annotated[Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
-
-async def get_current_partner(pool: PoolDep) -> partners.PartnerRow:
-    partner = await partners.get(pool, partner_id=DEV_PARTNER_ID)
-    if partner is None:
-        raise RuntimeError("the development partner is missing: run `onboarding migrate`")
-    return partner
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer onb_...`")
 
 
-CurrentPartnerDep = Annotated[partners.PartnerRow, Depends(get_current_partner)]
+async def get_caller(
+    pool: PoolDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> partners.Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "Authentication required",
+            "Send an API key as `Authorization: Bearer <key>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    caller = await partners.authenticate(pool, key=credentials.credentials)
+    if caller is None:
+        raise ProblemError(
+            401,
+            "invalid-api-key",
+            "Invalid API key",
+            "The API key is unknown or revoked.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return caller
+
+
+CallerDep = Annotated[partners.Caller, Depends(get_caller)]
+
+
+def require(*roles: Role) -> Callable[[partners.Caller], Coroutine[Any, Any, partners.Caller]]:
+    """A dependency letting through only callers with one of `roles`."""
+
+    async def check(caller: CallerDep) -> partners.Caller:
+        if caller.user.role not in roles:
+            allowed = ", ".join(r.value for r in roles)
+            raise ProblemError(
+                403,
+                "forbidden",
+                "Not allowed",
+                f"This needs the role {allowed}; you are {caller.user.role.value}.",
+            )
+        return caller
+
+    return check
+
+
+ANY_ROLE = (Role.administrator, Role.client_manager, Role.accountant)
+CONFIGURERS = (Role.administrator, Role.client_manager)
+
+AnyRoleDep = Annotated[partners.Caller, Depends(require(*ANY_ROLE))]
+ConfigurerDep = Annotated[partners.Caller, Depends(require(*CONFIGURERS))]
+AdminDep = Annotated[partners.Caller, Depends(require(Role.administrator))]
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

@@ -90,10 +90,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    def embedded_database_url(self) -> str:
+        """The database `make dev` runs in its embedded PostgreSQL."""
+        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/onboarding"
+
     def require_database_url(self) -> str:
-        if not self.database_url:
-            raise RuntimeError(
-                "No database configured: set ONBOARDING_DATABASE_URL (or DATABASE_URL), "
-                "or run the embedded stack with `make dev`."
-            )
-        return self.database_url
+        """The configured database; in development, the dev stack's embedded one by default,
+        so `onboarding partner create` and friends work next to `make dev` with no set-up."""
+        if self.database_url:
+            return self.database_url
+        if self.env == Environment.development:
+            return self.embedded_database_url()
+        raise RuntimeError("No database configured: set ONBOARDING_DATABASE_URL (or DATABASE_URL).")

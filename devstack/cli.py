@@ -94,6 +94,47 @@ def smtp_sink(
         done.wait()
 
 
+partner_app = typer.Typer(help="Partners: create one with its first administrator and API key.")
+app.add_typer(partner_app, name="partner")
+
+
+@partner_app.command("create")
+def partner_create(
+    name: Annotated[str, typer.Option("--name", help="The partner firm's name")],
+    admin_email: Annotated[
+        str, typer.Option("--admin-email", help="Its first administrator's e-mail")
+    ] = "admin@example.com",
+    admin_name: Annotated[str, typer.Option("--admin-name", help="Their name")] = "Administrator",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Create a partner, its first administrator and API key, its default template and billing
+    defaults. The key is printed once: keep it."""
+    from store import partners
+    from store.pool import create_pool
+
+    settings = _settings()
+
+    async def create() -> tuple[partners.PartnerRow, partners.UserRow, str]:
+        pool = await create_pool(settings.require_database_url(), min_size=1, max_size=2)
+        try:
+            return await partners.create_partner(
+                pool, name=name, admin_email=admin_email, admin_name=admin_name
+            )
+        finally:
+            await pool.close()
+
+    partner, admin, key = asyncio.run(create())
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"partner_id": str(partner.id), "admin_id": str(admin.id), "api_key": key})
+            + "\n"
+        )
+        return
+    console.print(f"partner  {partner.id}  {partner.name}")
+    console.print(f"admin    {admin.id}  {admin.email}")
+    console.print(f"API key  [bold]{key}[/]  (shown once; stored only as a hash)")
+
+
 async def _status(onboarding_id: str) -> str:
     from core import temporal
     from workflows.onboarding import OnboardingWorkflow

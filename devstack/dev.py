@@ -105,7 +105,9 @@ class DevStack:
         self.postgres = EmbeddedPostgres(self.dir / "pg", port=self.settings.postgres_port)
         self.postgres.start()
         self.postgres.create_database(APP_DATABASE)
-        return self.postgres.dsn(APP_DATABASE)
+        dsn = self.postgres.dsn(APP_DATABASE)
+        assert dsn == self.settings.embedded_database_url()  # what the CLI falls back to
+        return dsn
 
     def start(self) -> None:
         s = self.settings

@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from domain.setup import EffectiveSetup, SetupOverrides
+
 # Stable namespace for ids derived from (partner, idempotency key): a retried POST with the same
 # key lands on the same onboarding id, hence the same workflow id.
 _ONBOARDING_NS = uuid.UUID("6f1d3c1e-8f0e-4c7a-9a51-3c9a0f2b7d10")
@@ -39,6 +41,7 @@ class StepState(StrEnum):
 
 
 class Step(StrEnum):
+    resolve_setup = "resolve_setup"
     create_client = "create_client"
     complete_setup = "complete_setup"
     send_welcome = "send_welcome"
@@ -58,6 +61,10 @@ class OnboardingCreate(StrictModel):
     """Body of POST /v1/onboardings."""
 
     client: ClientIn
+    template_id: uuid.UUID | None = Field(
+        default=None, description="Configuration template; the partner's default if omitted"
+    )
+    overrides: SetupOverrides = Field(default_factory=SetupOverrides)
 
     def fingerprint(self) -> str:
         """Hash of the canonical request: the same Idempotency-Key with another body is a 409."""
@@ -84,6 +91,10 @@ class OnboardingInput(BaseModel):
     partner_id: uuid.UUID
     partner_name: str
     client: ClientIn
+    template_id: uuid.UUID | None = None
+    # Secret integration settings are masked here: workflow inputs are visible in Temporal's
+    # history and UI. The real values stay in the database (onboardings.secrets).
+    overrides: SetupOverrides = Field(default_factory=SetupOverrides)
 
 
 class StepStatus(BaseModel):
@@ -101,5 +112,6 @@ class OnboardingView(BaseModel):
     onboarding_id: uuid.UUID
     status: OnboardingStatus
     client_id: uuid.UUID | None = None
+    setup: EffectiveSetup | None = None
     steps: list[StepStatus]
     failure: str | None = None

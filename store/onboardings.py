@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -23,6 +24,12 @@ class OnboardingRow:
     updated_at: datetime
 
 
+# Never `*`: the secrets column stays in the database unless a function asks for it by name.
+_COLUMNS = (
+    "id, partner_id, idempotency_key, request_hash, workflow_id, status, created_at, updated_at"
+)
+
+
 def _row(record: asyncpg.Record) -> OnboardingRow:
     return OnboardingRow(**dict(record))
 
@@ -36,14 +43,17 @@ async def claim(
     request_hash: str,
     workflow_id: str,
     status: str,
+    created_by: uuid.UUID | None = None,
+    secrets: dict[str, Any] | None = None,
 ) -> tuple[OnboardingRow, bool]:
     """Insert the onboarding unless the (partner, key) pair exists; return (row, created)."""
     record = await pool.fetchrow(
-        """
-        INSERT INTO onboardings (id, partner_id, idempotency_key, request_hash, workflow_id, status)
-        VALUES ($1, $2, $3, $4, $5, $6)
+        f"""
+        INSERT INTO onboardings (id, partner_id, idempotency_key, request_hash, workflow_id, status,
+                                 created_by, secrets)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
         ON CONFLICT (partner_id, idempotency_key) DO NOTHING
-        RETURNING *
+        RETURNING {_COLUMNS}
         """,
         onboarding_id,
         partner_id,
@@ -51,11 +61,13 @@ async def claim(
         request_hash,
         workflow_id,
         status,
+        created_by,
+        secrets or {},
     )
     if record is not None:
         return _row(record), True
     existing = await pool.fetchrow(
-        "SELECT * FROM onboardings WHERE partner_id = $1 AND idempotency_key = $2",
+        f"SELECT {_COLUMNS} FROM onboardings WHERE partner_id = $1 AND idempotency_key = $2",
         partner_id,
         idempotency_key,
     )
@@ -67,7 +79,9 @@ async def get(
     pool: Pool, *, partner_id: uuid.UUID, onboarding_id: uuid.UUID
 ) -> OnboardingRow | None:
     record = await pool.fetchrow(
-        "SELECT * FROM onboardings WHERE partner_id = $1 AND id = $2", partner_id, onboarding_id
+        f"SELECT {_COLUMNS} FROM onboardings WHERE partner_id = $1 AND id = $2",
+        partner_id,
+        onboarding_id,
     )
     return _row(record) if record else None
 
@@ -84,8 +98,8 @@ async def list_for_partner(
     pool: Pool, *, partner_id: uuid.UUID, status: str | None = None, limit: int = 50
 ) -> list[OnboardingRow]:
     records = await pool.fetch(
-        """
-        SELECT * FROM onboardings
+        f"""
+        SELECT {_COLUMNS} FROM onboardings
         WHERE partner_id = $1 AND ($2::text IS NULL OR status = $2)
         ORDER BY created_at DESC, id
         LIMIT $3

@@ -1,19 +1,325 @@
-"""The partners table."""
+"""Partners, their users and API keys."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import asyncpg
+
+from domain.setup import BillingDefaults, Role, TemplateBody
 from store.pool import Pool
+
+KEY_PREFIX = "onb"
 
 
 @dataclass(frozen=True)
 class PartnerRow:
     id: uuid.UUID
     name: str
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyRow:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an API key belongs to: every request is scoped to `partner`."""
+
+    partner: PartnerRow
+    user: UserRow
+    key_id: uuid.UUID
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh API key and its display prefix. Only its hash is stored."""
+    prefix = secrets.token_hex(4)
+    return f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}", f"{KEY_PREFIX}_{prefix}"
+
+
+def _partner(r: asyncpg.Record) -> PartnerRow:
+    return PartnerRow(id=r["id"], name=r["name"], settings=r["settings"])
+
+
+def _user(r: asyncpg.Record) -> UserRow:
+    return UserRow(
+        id=r["id"],
+        partner_id=r["partner_id"],
+        email=r["email"],
+        name=r["name"],
+        role=Role(r["role"]),
+        created_at=r["created_at"],
+    )
+
+
+_KEY_COLUMNS = "id, partner_id, user_id, name, prefix, created_at, last_used_at, revoked_at"
+
+
+def _key(r: asyncpg.Record) -> ApiKeyRow:
+    return ApiKeyRow(**{k: r[k] for k in _KEY_COLUMNS.split(", ")})
 
 
 async def get(pool: Pool, *, partner_id: uuid.UUID) -> PartnerRow | None:
-    record = await pool.fetchrow("SELECT id, name FROM partners WHERE id = $1", partner_id)
-    return PartnerRow(id=record["id"], name=record["name"]) if record else None
+    r = await pool.fetchrow("SELECT id, name, settings FROM partners WHERE id = $1", partner_id)
+    return _partner(r) if r else None
+
+
+async def create_partner(
+    pool: Pool, *, name: str, admin_email: str, admin_name: str
+) -> tuple[PartnerRow, UserRow, str]:
+    """A partner with its first administrator and API key, a default template and billing
+    defaults, in one transaction. Returns the key in clear: the only time it is ever seen."""
+    partner_id, user_id = uuid.uuid4(), uuid.uuid4()
+    key, prefix = new_key()
+    async with pool.acquire() as conn, conn.transaction():
+        p = await conn.fetchrow(
+            "INSERT INTO partners (id, name) VALUES ($1, $2) RETURNING id, name, settings",
+            partner_id,
+            name,
+        )
+        u = await conn.fetchrow(
+            """
+            INSERT INTO partner_users (id, partner_id, email, name, role)
+            VALUES ($1, $2, $3, $4, 'administrator') RETURNING *
+            """,
+            user_id,
+            partner_id,
+            admin_email,
+            admin_name,
+        )
+        await conn.execute(
+            """
+            INSERT INTO api_keys (id, partner_id, user_id, name, prefix, secret_hash)
+            VALUES ($1, $2, $3, 'bootstrap', $4, $5)
+            """,
+            uuid.uuid4(),
+            partner_id,
+            user_id,
+            prefix,
+            hash_key(key),
+        )
+        template_id = uuid.uuid4()
+        body = TemplateBody().model_dump(mode="json")
+        await conn.execute(
+            """
+            INSERT INTO configuration_templates
+                (id, partner_id, name, description, is_default, body)
+            VALUES ($1, $2, 'Standard', 'Created with the partner', true, $3)
+            """,
+            template_id,
+            partner_id,
+            body,
+        )
+        await conn.execute(
+            """
+            INSERT INTO configuration_template_versions
+                (template_id, version, partner_id, name, body)
+            VALUES ($1, 1, $2, 'Standard', $3)
+            """,
+            template_id,
+            partner_id,
+            body,
+        )
+        await conn.execute(
+            "INSERT INTO billing_defaults (partner_id, body) VALUES ($1, $2)",
+            partner_id,
+            BillingDefaults().model_dump(mode="json"),
+        )
+    assert p is not None and u is not None
+    return _partner(p), _user(u), key
+
+
+async def authenticate(pool: Pool, *, key: str) -> Caller | None:
+    """The caller owning an unrevoked key, or None. Records when the key was last used."""
+    r = await pool.fetchrow(
+        """
+        SELECT k.id AS key_id, k.last_used_at,
+               u.id, u.partner_id, u.email, u.name, u.role, u.created_at,
+               p.name AS partner_name, p.settings AS partner_settings
+        FROM api_keys k
+        JOIN partner_users u ON u.id = k.user_id
+        JOIN partners p ON p.id = k.partner_id
+        WHERE k.secret_hash = $1 AND k.revoked_at IS NULL
+        """,
+        hash_key(key),
+    )
+    if r is None:
+        return None
+    # At most one write a minute per key: last-used is for humans, not an audit trail.
+    await pool.execute(
+        """
+        UPDATE api_keys SET last_used_at = now()
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+        """,
+        r["key_id"],
+    )
+    partner = PartnerRow(id=r["partner_id"], name=r["partner_name"], settings=r["partner_settings"])
+    return Caller(partner=partner, user=_user(r), key_id=r["key_id"])
+
+
+# ---- users --------------------------------------------------------------------------------------
+
+
+async def create_user(
+    pool: Pool, *, partner_id: uuid.UUID, email: str, name: str, role: Role
+) -> UserRow | None:
+    """None when the e-mail is already a user of this partner."""
+    r = await pool.fetchrow(
+        """
+        INSERT INTO partner_users (id, partner_id, email, name, role) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT DO NOTHING RETURNING *
+        """,
+        uuid.uuid4(),
+        partner_id,
+        email,
+        name,
+        role.value,
+    )
+    return _user(r) if r else None
+
+
+async def get_user(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> UserRow | None:
+    r = await pool.fetchrow(
+        "SELECT * FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+    )
+    return _user(r) if r else None
+
+
+async def list_users(
+    pool: Pool, *, partner_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[UserRow], int]:
+    rows = await pool.fetch(
+        """
+        SELECT *, count(*) OVER () AS total FROM partner_users WHERE partner_id = $1
+        ORDER BY created_at, id LIMIT $2 OFFSET $3
+        """,
+        partner_id,
+        limit,
+        offset,
+    )
+    total = rows[0]["total"] if rows else await _count(pool, "partner_users", partner_id)
+    return [_user(r) for r in rows], total
+
+
+async def user_ids(pool: Pool, *, partner_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await pool.fetch("SELECT id FROM partner_users WHERE partner_id = $1", partner_id)
+    return {r["id"] for r in rows}
+
+
+async def update_user(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    user_id: uuid.UUID,
+    name: str | None,
+    role: Role | None,
+) -> UserRow | None:
+    r = await pool.fetchrow(
+        """
+        UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role)
+        WHERE partner_id = $1 AND id = $2 RETURNING *
+        """,
+        partner_id,
+        user_id,
+        name,
+        role.value if role else None,
+    )
+    return _user(r) if r else None
+
+
+async def delete_user(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    status = await pool.execute(
+        "DELETE FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+    )
+    return str(status).endswith(" 1")
+
+
+async def count_admins(pool: Pool, *, partner_id: uuid.UUID) -> int:
+    value = await pool.fetchval(
+        "SELECT count(*) FROM partner_users WHERE partner_id = $1 AND role = 'administrator'",
+        partner_id,
+    )
+    return int(value)
+
+
+# ---- API keys -----------------------------------------------------------------------------------
+
+
+async def create_key(
+    pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID, name: str
+) -> tuple[ApiKeyRow, str]:
+    key, prefix = new_key()
+    r = await pool.fetchrow(
+        f"""
+        INSERT INTO api_keys (id, partner_id, user_id, name, prefix, secret_hash)
+        VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_KEY_COLUMNS}
+        """,
+        uuid.uuid4(),
+        partner_id,
+        user_id,
+        name,
+        prefix,
+        hash_key(key),
+    )
+    assert r is not None
+    return _key(r), key
+
+
+async def list_keys(
+    pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> list[ApiKeyRow]:
+    rows = await pool.fetch(
+        f"""
+        SELECT {_KEY_COLUMNS} FROM api_keys
+        WHERE partner_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
+        ORDER BY created_at, id
+        """,
+        partner_id,
+        user_id,
+    )
+    return [_key(r) for r in rows]
+
+
+async def revoke_key(pool: Pool, *, partner_id: uuid.UUID, key_id: uuid.UUID) -> ApiKeyRow | None:
+    r = await pool.fetchrow(
+        f"""
+        UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+        WHERE partner_id = $1 AND id = $2 RETURNING {_KEY_COLUMNS}
+        """,
+        partner_id,
+        key_id,
+    )
+    return _key(r) if r else None
+
+
+async def _count(pool: Pool, table: str, partner_id: uuid.UUID) -> int:
+    value = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE partner_id = $1", partner_id)
+    return int(value)

@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 
 Pool = asyncpg.Pool
+# What `pool.acquire()` hands out, and a plain connection: store functions accept either.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

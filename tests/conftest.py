@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -35,6 +36,7 @@ from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
+from store import partners
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
 from worker.main import build_worker
@@ -210,9 +212,44 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         await task
 
 
+@dataclass(frozen=True)
+class Tenant:
+    """A partner made the way `onboarding partner create` makes one, with its admin's key."""
+
+    partner: partners.PartnerRow
+    admin: partners.UserRow
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_tenant(pool: Pool, name: str = "Cabinet Test") -> Tenant:
+    partner, admin, key = await partners.create_partner(
+        pool, name=name, admin_email=f"admin-{uuid.uuid4().hex[:8]}@example.com", admin_name="Ada"
+    )
+    return Tenant(partner=partner, admin=admin, key=key)
+
+
 @pytest.fixture
-async def api(settings: Settings, pool: Pool, client: Client) -> AsyncIterator[httpx.AsyncClient]:
-    """The API over the session's servers, served by a real uvicorn."""
+async def tenant(pool: Pool) -> Tenant:
+    """A fresh partner of this test's own, so tests never see each other's data."""
+    return await make_tenant(pool)
+
+
+@pytest.fixture
+async def api_server(
+    settings: Settings, pool: Pool, client: Client
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over the session's servers, served by a real uvicorn; no credentials."""
     app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
     async with serve(app) as http:
         yield http
+
+
+@pytest.fixture
+def api(api_server: httpx.AsyncClient, tenant: Tenant) -> httpx.AsyncClient:
+    """The API, authenticated as the administrator of `tenant`."""
+    api_server.headers.update(tenant.auth)
+    return api_server

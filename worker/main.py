@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.clients import ClientActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.setup import SetupActivities
 from core import temporal
 from core.settings import Settings
 from email_templates import Renderer
@@ -36,7 +37,14 @@ def activities_for(pool: Pool, settings: Settings, renderer: Renderer) -> list[A
     """Every activity, bound to its dependencies. Tests build the same list."""
     clients = ClientActivities(pool)
     email = EmailActivities(pool, SmtpConfig.from_settings(settings), renderer)
-    return [clients.create_client, clients.complete_setup, clients.record_status, email.send_email]
+    setup = SetupActivities(pool)
+    return [
+        setup.resolve_setup,
+        clients.create_client,
+        clients.complete_setup,
+        clients.record_status,
+        email.send_email,
+    ]
 
 
 def build_worker(

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         RecordStatusInput,
     )
     from activities.email import EmailActivities, SendEmailInput, SendOutcome
+    from activities.setup import ResolveSetupInput, SetupActivities
     from domain.onboarding import (
         OnboardingInput,
         OnboardingStatus,
@@ -41,7 +42,7 @@ DB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["ClientMissing"],
+    non_retryable_error_types=["ClientMissing", "SetupInvalid"],
 )
 DB_TIMEOUT = timedelta(seconds=30)
 # SMTP: 4xx and refused connections are temporary; 5xx comes back as a 'bounced' result instead.
@@ -118,12 +119,30 @@ class OnboardingWorkflow:
         return self._view
 
     async def _onboard(self, data: OnboardingInput) -> None:
+        resolved = await self._run_step(
+            Step.resolve_setup,
+            lambda: workflow.execute_activity_method(
+                SetupActivities.resolve_setup,
+                ResolveSetupInput(
+                    partner_id=data.partner_id,
+                    template_id=data.template_id,
+                    overrides=data.overrides,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            ),
+        )
+        self._view.setup = resolved.setup
+
         created = await self._run_step(
             Step.create_client,
             lambda: workflow.execute_activity_method(
                 ClientActivities.create_client,
                 CreateClientInput(
-                    onboarding_id=data.onboarding_id, partner_id=data.partner_id, client=data.client
+                    onboarding_id=data.onboarding_id,
+                    partner_id=data.partner_id,
+                    client=data.client,
+                    setup=resolved.setup,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
@@ -17,8 +17,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentPartnerDep, PoolDep, ServicesDep, TemporalDep
+from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import ProblemError
+from api.routers.templates import preview_setup
 from domain.onboarding import (
     OnboardingCreate,
     OnboardingInput,
@@ -27,6 +28,7 @@ from domain.onboarding import (
     onboarding_id_for,
     workflow_id_for,
 )
+from domain.setup import SECRET_MASK, Catalog, IntegrationChoice, SetupOverrides
 from store import onboardings
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
@@ -61,6 +63,30 @@ class OnboardingList(BaseModel):
     items: list[OnboardingSummary]
 
 
+def split_secrets(
+    overrides: SetupOverrides, catalog: Catalog
+) -> tuple[SetupOverrides, dict[str, dict[str, Any]]]:
+    """Take secret settings out of the overrides: (masked overrides, {app: {setting: value}})."""
+    secrets: dict[str, dict[str, Any]] = {}
+    masked: list[IntegrationChoice] = []
+    for choice in overrides.integrations:
+        app = catalog.integrations.get(choice.code)
+        names = app.secret_names() if app else set()
+        kept = {k: v for k, v in choice.settings.items() if k in names and v != SECRET_MASK}
+        if kept:
+            secrets[choice.code] = kept
+        masked.append(
+            choice.model_copy(
+                update={
+                    "settings": {
+                        k: SECRET_MASK if k in names else v for k, v in choice.settings.items()
+                    }
+                }
+            )
+        )
+    return overrides.model_copy(update={"integrations": masked}), secrets
+
+
 def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
@@ -75,10 +101,14 @@ async def create_onboarding(
     body: OnboardingCreate,
     response: Response,
     services: ServicesDep,
-    partner: CurrentPartnerDep,
+    caller: AnyRoleDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OnboardingAccepted:
     """Start onboarding a client; answers at once with the onboarding's id and status URL."""
+    partner = caller.partner
+    # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later.
+    _, _, catalog = await preview_setup(services.pool, partner.id, body.template_id, body.overrides)
+    masked_overrides, secrets = split_secrets(body.overrides, catalog)
     key = idempotency_key or str(uuid.uuid4())
     onboarding_id = onboarding_id_for(partner.id, key)
     workflow_id = workflow_id_for(onboarding_id)
@@ -90,6 +120,8 @@ async def create_onboarding(
         request_hash=body.fingerprint(),
         workflow_id=workflow_id,
         status=OnboardingStatus.SETTING_UP.value,
+        created_by=caller.user.id,
+        secrets=secrets,
     )
     if row.request_hash != body.fingerprint():
         raise ProblemError(
@@ -108,6 +140,8 @@ async def create_onboarding(
                 partner_id=partner.id,
                 partner_name=partner.name,
                 client=body.client,
+                template_id=body.template_id,
+                overrides=masked_overrides,
             ),
             id=workflow_id,
             task_queue=services.settings.task_queue,
@@ -135,10 +169,10 @@ async def create_onboarding(
 
 @router.get("/{onboarding_id}", response_model=OnboardingView)
 async def read_onboarding(
-    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, partner: CurrentPartnerDep
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> OnboardingView:
     """Every step of one onboarding, as its workflow reports it."""
-    row = await onboardings.get(pool, partner_id=partner.id, onboarding_id=onboarding_id)
+    row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
     if row is None:
         raise _not_found(onboarding_id)
     handle: WorkflowHandle[OnboardingWorkflow, OnboardingView] = temporal.get_workflow_handle_for(
@@ -157,14 +191,14 @@ async def read_onboarding(
 @router.get("", response_model=OnboardingList)
 async def read_onboardings(
     pool: PoolDep,
-    partner: CurrentPartnerDep,
+    caller: AnyRoleDep,
     status_filter: Annotated[OnboardingStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OnboardingList:
     """A partner's onboardings, newest first, from the database projection."""
     rows = await onboardings.list_for_partner(
         pool,
-        partner_id=partner.id,
+        partner_id=caller.partner.id,
         status=status_filter.value if status_filter else None,
         limit=limit,
     )

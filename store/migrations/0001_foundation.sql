@@ -6,10 +6,6 @@ CREATE TABLE partners (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Until partner authentication lands, every API call acts for this development partner.
-INSERT INTO partners (id, name)
-VALUES ('00000000-0000-0000-0000-000000000001', 'Development partner');
-
 CREATE TABLE onboardings (
     id               uuid PRIMARY KEY,
     partner_id       uuid NOT NULL REFERENCES partners (id),

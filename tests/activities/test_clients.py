@@ -10,17 +10,16 @@ from activities.clients import ClientActivities, CompleteSetupInput, CreateClien
 from domain.onboarding import ClientIn, Language
 from store import onboardings
 from store.pool import Pool
+from tests.conftest import Tenant
 
-DEV_PARTNER = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
-
-async def test_create_client_twice_gives_one_row(pool: Pool) -> None:
+async def test_create_client_twice_gives_one_row(pool: Pool, tenant: Tenant) -> None:
     """Running create_client again (a retry after a lost ack) returns the same client, one row."""
     onboarding_id = uuid.uuid4()
     await onboardings.claim(
         pool,
         onboarding_id=onboarding_id,
-        partner_id=DEV_PARTNER,
+        partner_id=tenant.partner.id,
         idempotency_key=str(onboarding_id),
         request_hash="h",
         workflow_id=f"onboarding-{onboarding_id}",
@@ -28,7 +27,7 @@ async def test_create_client_twice_gives_one_row(pool: Pool) -> None:
     )
     data = CreateClientInput(
         onboarding_id=onboarding_id,
-        partner_id=DEV_PARTNER,
+        partner_id=tenant.partner.id,
         client=ClientIn(name="Café Lenoir", email="a@lenoir.fr", language=Language.fr),
     )
     acts = ClientActivities(pool)

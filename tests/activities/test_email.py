@@ -14,16 +14,16 @@ from domain.onboarding import client_id_for
 from email_templates import Renderer
 from store import clients, email_log, onboardings
 from store.pool import Pool
-
-DEV_PARTNER = uuid.UUID("00000000-0000-0000-0000-000000000001")
+from tests.conftest import make_tenant
 
 
 async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]:
+    tenant = await make_tenant(pool)
     onboarding_id = uuid.uuid4()
     await onboardings.claim(
         pool,
         onboarding_id=onboarding_id,
-        partner_id=DEV_PARTNER,
+        partner_id=tenant.partner.id,
         idempotency_key=str(onboarding_id),
         request_hash="h",
         workflow_id=f"onboarding-{onboarding_id}",
@@ -32,7 +32,7 @@ async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]
     row, _ = await clients.create(
         pool,
         client_id=client_id_for(onboarding_id),
-        partner_id=DEV_PARTNER,
+        partner_id=tenant.partner.id,
         onboarding_id=onboarding_id,
         name="Client",
         email="client@example.com",

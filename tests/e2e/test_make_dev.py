@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -123,10 +124,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         s.kill_all()
 
 
-def _wait_completed(api: str, onboarding_id: str) -> dict[str, object]:
+def _wait_completed(api: str, onboarding_id: str, auth: dict[str, str]) -> dict[str, object]:
     body: dict[str, object] = {}
     for _ in range(300):
-        body = httpx.get(f"{api}/v1/onboardings/{onboarding_id}", timeout=5).json()
+        body = httpx.get(f"{api}/v1/onboardings/{onboarding_id}", headers=auth, timeout=5).json()
         if body.get("status") == "COMPLETED":
             return body
         time.sleep(0.1)
@@ -137,17 +138,25 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     """Up, healthy, the README's request onboards a client whose e-mail lands as .eml and whose
     workflow `temporal workflow list` shows; Ctrl-C leaves no process; a restart keeps it all."""
     stack.start()
+    created = subprocess.run(
+        [sys.executable, "-m", "devstack.cli", "partner", "create", "--name", "Demo", "--json"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    auth = {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
     response = httpx.post(
         f"{stack.api}/v1/onboardings",
         json={
             "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
         },
-        headers={"Idempotency-Key": "make-dev-test"},
+        headers={"Idempotency-Key": "make-dev-test", **auth},
         timeout=10,
     )
     assert response.status_code == 202, response.text
     onboarding_id = response.json()["id"]
-    _wait_completed(stack.api, onboarding_id)
+    _wait_completed(stack.api, onboarding_id, auth)
 
     mail = list((stack.directory / "mail").glob("*.eml"))
     assert len(mail) == 1
@@ -173,14 +182,14 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     assert [pid for pid in children if _alive(pid)] == []
 
     stack.start()
-    again = _wait_completed(stack.api, onboarding_id)
+    again = _wait_completed(stack.api, onboarding_id, auth)
     assert again["client_id"]
     replay = httpx.post(
         f"{stack.api}/v1/onboardings",
         json={
             "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
         },
-        headers={"Idempotency-Key": "make-dev-test"},
+        headers={"Idempotency-Key": "make-dev-test", **auth},
         timeout=10,
     )
     assert replay.json()["id"] == onboarding_id

@@ -41,7 +41,12 @@ async def test_onboarding_creates_client_and_sends_welcome(
     onboarding_id = response.json()["id"]
 
     body = await _wait_status(api, onboarding_id, "COMPLETED")
-    assert [s["state"] for s in body["steps"]] == ["completed", "completed", "completed"]
+    assert [(s["name"], s["state"]) for s in body["steps"]] == [
+        ("resolve_setup", "completed"),
+        ("create_client", "completed"),
+        ("complete_setup", "completed"),
+        ("send_welcome", "completed"),
+    ]
     assert all(s["started_at"] and s["finished_at"] for s in body["steps"])
 
     client = await clients.get(pool, client_id=uuid.UUID(str(body["client_id"])))
@@ -56,7 +61,7 @@ async def test_onboarding_creates_client_and_sends_welcome(
     [received] = smtp_sink.handler.wait_for(1)
     message = received.message
     assert received.rcpt_tos == ["anne@dupont.fr"]
-    assert message["Subject"] == "Bienvenue chez Development partner"
+    assert message["Subject"] == "Bienvenue chez Cabinet Test"
     assert "Bonjour Boulangerie Dupont" in message.get_content()
     [logged] = await email_log.list_for_onboarding(pool, onboarding_id=uuid.UUID(onboarding_id))
     assert logged.status == "sent" and logged.message_id == message["Message-ID"].strip()

@@ -24,6 +24,7 @@ from activities.clients import (
     RecordStatusInput,
 )
 from activities.email import SendEmailInput, SendEmailResult, SendOutcome
+from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain.onboarding import (
     ClientIn,
     Language,
@@ -32,6 +33,7 @@ from domain.onboarding import (
     OnboardingView,
     StepState,
 )
+from domain.setup import BillingPeriod, EffectiveSetup, InvitationMode, Payer
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 
@@ -41,6 +43,22 @@ class Fakes:
         self.smtp_failures = smtp_failures
         self.create_error = create_error
         self.statuses: list[str] = []
+
+    @activity.defn(name="resolve_setup")
+    async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
+        setup = EffectiveSetup(
+            template_id=uuid.uuid4(),
+            template_version=1,
+            plan=None,
+            add_ons=[],
+            payer=Payer.client,
+            billing_period=BillingPeriod.monthly,
+            user_ids=[],
+            integrations=[],
+            folder_tree=None,
+            invitation_mode=InvitationMode.immediate,
+        )
+        return ResolveSetupResult(setup=setup, attempt=activity.info().attempt)
 
     @activity.defn(name="create_client")
     async def create_client(self, data: CreateClientInput) -> CreateClientResult:
@@ -67,7 +85,13 @@ class Fakes:
         )
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.create_client, self.complete_setup, self.record_status, self.send_email]
+        return [
+            self.resolve_setup,
+            self.create_client,
+            self.complete_setup,
+            self.record_status,
+            self.send_email,
+        ]
 
 
 def _input() -> OnboardingInput:

@@ -1,0 +1,189 @@
+"""/v1/plans, /v1/integrations, /v1/folder-trees: a partner's catalogs.
+
+Everyone of the partner reads them; administrators and client managers change them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
+from api.pagination import PageOf
+from api.problems import ProblemError
+from domain.folders import FolderTreeTemplate
+from domain.setup import Integration, Plan
+from store import catalogs
+from store.catalogs import CatalogTable
+from store.pool import Pool
+
+router = APIRouter(prefix="/v1", tags=["catalogs"])
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class FolderTree(FolderTreeTemplate):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="Identifier, e.g. `ged`")
+
+
+def _missing(what: str, code: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"No {what} {code!r}")
+
+
+async def _create(pool: Pool, table: CatalogTable, partner: Any, code: str, body: M) -> M:
+    if not await catalogs.create(
+        pool, table, partner_id=partner, code=code, body=body.model_dump(mode="json")
+    ):
+        raise ProblemError(409, "conflict", "Already exists", f"Code {code!r} is already used")
+    return body
+
+
+async def _get(pool: Pool, table: CatalogTable, partner: Any, code: str, model: type[M]) -> M:
+    body = await catalogs.get(pool, table, partner_id=partner, code=code)
+    if body is None:
+        raise _missing(table.rstrip("s").replace("_", " "), code)
+    return model.model_validate(body)
+
+
+async def _replace(pool: Pool, table: CatalogTable, partner: Any, code: str, body: M) -> M:
+    if getattr(body, "code", code) != code:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            "A code cannot change; create a new entry instead.",
+            errors=[],
+        )
+    if not await catalogs.replace(
+        pool, table, partner_id=partner, code=code, body=body.model_dump(mode="json")
+    ):
+        raise _missing(table.rstrip("s").replace("_", " "), code)
+    return body
+
+
+async def _delete(pool: Pool, table: CatalogTable, partner: Any, code: str) -> None:
+    if not await catalogs.delete(pool, table, partner_id=partner, code=code):
+        raise _missing(table.rstrip("s").replace("_", " "), code)
+
+
+async def _list(
+    pool: Pool, table: CatalogTable, partner: Any, page: Any, model: type[M]
+) -> PageOf[M]:
+    bodies, total = await catalogs.list_(
+        pool, table, partner_id=partner, limit=page.limit, offset=page.offset
+    )
+    return PageOf[model](  # type: ignore[valid-type]  # runtime-parametrised generic
+        items=[model.model_validate(b) for b in bodies],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+# ---- plans --------------------------------------------------------------------------------------
+
+
+@router.get("/plans", response_model=PageOf[Plan])
+async def read_plans(caller: AnyRoleDep, pool: PoolDep, page: PageDep) -> PageOf[Plan]:
+    """Subscription plans, each with its add-ons."""
+    return await _list(pool, "plans", caller.partner.id, page, Plan)
+
+
+@router.post("/plans", response_model=Plan, status_code=status.HTTP_201_CREATED)
+async def create_plan(body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
+    """Add a plan (with its add-ons)."""
+    return await _create(pool, "plans", caller.partner.id, body.code, body)
+
+
+@router.get("/plans/{code}", response_model=Plan)
+async def read_plan(code: str, caller: AnyRoleDep, pool: PoolDep) -> Plan:
+    """One plan."""
+    return await _get(pool, "plans", caller.partner.id, code, Plan)
+
+
+@router.put("/plans/{code}", response_model=Plan)
+async def update_plan(code: str, body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
+    """Replace a plan's name and add-ons. Existing clients keep their snapshot."""
+    return await _replace(pool, "plans", caller.partner.id, code, body)
+
+
+@router.delete("/plans/{code}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_plan(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+    """Remove a plan from the catalog."""
+    await _delete(pool, "plans", caller.partner.id, code)
+
+
+# ---- integrations -------------------------------------------------------------------------------
+
+
+@router.get("/integrations", response_model=PageOf[Integration])
+async def read_integrations(
+    caller: AnyRoleDep, pool: PoolDep, page: PageDep
+) -> PageOf[Integration]:
+    """Partner apps: redirection (access only) or automation (with settings)."""
+    return await _list(pool, "integrations", caller.partner.id, page, Integration)
+
+
+@router.post("/integrations", response_model=Integration, status_code=status.HTTP_201_CREATED)
+async def create_integration(
+    body: Integration, caller: ConfigurerDep, pool: PoolDep
+) -> Integration:
+    """Add a partner app, declaring the settings an automation app needs."""
+    return await _create(pool, "integrations", caller.partner.id, body.code, body)
+
+
+@router.get("/integrations/{code}", response_model=Integration)
+async def read_integration(code: str, caller: AnyRoleDep, pool: PoolDep) -> Integration:
+    """One partner app."""
+    return await _get(pool, "integrations", caller.partner.id, code, Integration)
+
+
+@router.put("/integrations/{code}", response_model=Integration)
+async def update_integration(
+    code: str, body: Integration, caller: ConfigurerDep, pool: PoolDep
+) -> Integration:
+    """Replace a partner app's description."""
+    return await _replace(pool, "integrations", caller.partner.id, code, body)
+
+
+@router.delete("/integrations/{code}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_integration(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+    """Remove a partner app from the catalog."""
+    await _delete(pool, "integrations", caller.partner.id, code)
+
+
+# ---- folder trees -------------------------------------------------------------------------------
+
+
+@router.get("/folder-trees", response_model=PageOf[FolderTree])
+async def read_folder_trees(caller: AnyRoleDep, pool: PoolDep, page: PageDep) -> PageOf[FolderTree]:
+    """Folder-tree templates."""
+    return await _list(pool, "folder_trees", caller.partner.id, page, FolderTree)
+
+
+@router.post("/folder-trees", response_model=FolderTree, status_code=status.HTTP_201_CREATED)
+async def create_folder_tree(body: FolderTree, caller: ConfigurerDep, pool: PoolDep) -> FolderTree:
+    """Add a folder-tree template; folders marked per_fiscal_year get monthly sub-folders."""
+    return await _create(pool, "folder_trees", caller.partner.id, body.code, body)
+
+
+@router.get("/folder-trees/{code}", response_model=FolderTree)
+async def read_folder_tree(code: str, caller: AnyRoleDep, pool: PoolDep) -> FolderTree:
+    """One folder-tree template."""
+    return await _get(pool, "folder_trees", caller.partner.id, code, FolderTree)
+
+
+@router.put("/folder-trees/{code}", response_model=FolderTree)
+async def update_folder_tree(
+    code: str, body: FolderTree, caller: ConfigurerDep, pool: PoolDep
+) -> FolderTree:
+    """Replace a folder-tree template. Existing clients keep their folders."""
+    return await _replace(pool, "folder_trees", caller.partner.id, code, body)
+
+
+@router.delete("/folder-trees/{code}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_folder_tree(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+    """Remove a folder-tree template."""
+    await _delete(pool, "folder_trees", caller.partner.id, code)

@@ -1,0 +1,193 @@
+"""/v1/users and their API keys: administrators only. /v1/me: anyone authenticated."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, EmailStr, Field
+
+from api.deps import AdminDep, CallerDep, PageDep, PoolDep
+from api.pagination import PageOf
+from api.problems import ProblemError
+from domain.setup import Role
+from store import partners
+
+router = APIRouter(prefix="/v1", tags=["users"])
+
+
+class UserBase(BaseModel):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class UserCreate(UserBase):
+    pass
+
+
+class UserUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+
+
+class UserPublic(UserBase):
+    id: uuid.UUID
+    created_at: datetime
+
+
+class Me(BaseModel):
+    partner_id: uuid.UUID
+    partner_name: str
+    user: UserPublic
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="What the key is for")
+
+
+class ApiKeyPublic(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash")
+
+
+def _user(u: partners.UserRow) -> UserPublic:
+    return UserPublic(id=u.id, email=u.email, name=u.name, role=u.role, created_at=u.created_at)
+
+
+def _key(k: partners.ApiKeyRow) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        id=k.id,
+        user_id=k.user_id,
+        name=k.name,
+        prefix=k.prefix,
+        created_at=k.created_at,
+        last_used_at=k.last_used_at,
+        revoked_at=k.revoked_at,
+    )
+
+
+def _no_user(user_id: uuid.UUID) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"No user {user_id}")
+
+
+@router.get("/me", response_model=Me)
+async def read_me(caller: CallerDep) -> Me:
+    """The caller: their partner and their user."""
+    return Me(
+        partner_id=caller.partner.id, partner_name=caller.partner.name, user=_user(caller.user)
+    )
+
+
+@router.get("/users", response_model=PageOf[UserPublic])
+async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[UserPublic]:
+    """The partner's users."""
+    rows, total = await partners.list_users(
+        pool, partner_id=caller.partner.id, limit=page.limit, offset=page.offset
+    )
+    return PageOf(items=[_user(u) for u in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+async def create_user(body: UserCreate, caller: AdminDep, pool: PoolDep) -> UserPublic:
+    """Add a user to the partner."""
+    row = await partners.create_user(
+        pool, partner_id=caller.partner.id, email=str(body.email), name=body.name, role=body.role
+    )
+    if row is None:
+        raise ProblemError(
+            409, "conflict", "Already exists", f"{body.email} is already a user of this partner"
+        )
+    return _user(row)
+
+
+@router.get("/users/{user_id}", response_model=UserPublic)
+async def read_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> UserPublic:
+    """One user."""
+    row = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
+    if row is None:
+        raise _no_user(user_id)
+    return _user(row)
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, caller: AdminDep, pool: PoolDep
+) -> UserPublic:
+    """Rename a user or change their role."""
+    current = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
+    if current is None:
+        raise _no_user(user_id)
+    if (
+        current.role == Role.administrator
+        and body.role not in (None, Role.administrator)
+        and await partners.count_admins(pool, partner_id=caller.partner.id) <= 1
+    ):
+        raise ProblemError(
+            409, "last-administrator", "Last administrator", "A partner keeps one administrator."
+        )
+    row = await partners.update_user(
+        pool, partner_id=caller.partner.id, user_id=user_id, name=body.name, role=body.role
+    )
+    if row is None:
+        raise _no_user(user_id)
+    return _user(row)
+
+
+@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> None:
+    """Remove a user; their API keys go with them."""
+    current = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
+    if current is None:
+        raise _no_user(user_id)
+    if (
+        current.role == Role.administrator
+        and await partners.count_admins(pool, partner_id=caller.partner.id) <= 1
+    ):
+        raise ProblemError(
+            409, "last-administrator", "Last administrator", "A partner keeps one administrator."
+        )
+    await partners.delete_user(pool, partner_id=caller.partner.id, user_id=user_id)
+
+
+@router.get("/users/{user_id}/api-keys", response_model=list[ApiKeyPublic])
+async def read_api_keys(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> list[ApiKeyPublic]:
+    """A user's API keys (never the keys themselves)."""
+    if await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id) is None:
+        raise _no_user(user_id)
+    rows = await partners.list_keys(pool, partner_id=caller.partner.id, user_id=user_id)
+    return [_key(k) for k in rows]
+
+
+@router.post(
+    "/users/{user_id}/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED
+)
+async def create_api_key(
+    user_id: uuid.UUID, body: ApiKeyCreate, caller: AdminDep, pool: PoolDep
+) -> ApiKeyCreated:
+    """Create a key for a user; the answer is the only time the key is shown."""
+    if await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id) is None:
+        raise _no_user(user_id)
+    row, key = await partners.create_key(
+        pool, partner_id=caller.partner.id, user_id=user_id, name=body.name
+    )
+    return ApiKeyCreated(**_key(row).model_dump(), key=key)
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyPublic)
+async def revoke_api_key(key_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> ApiKeyPublic:
+    """Revoke a key: it stops working at once. Revoking twice is harmless."""
+    row = await partners.revoke_key(pool, partner_id=caller.partner.id, key_id=key_id)
+    if row is None:
+        raise ProblemError(404, "not-found", "Not found", f"No API key {key_id}")
+    return _key(row)

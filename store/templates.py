@@ -1,0 +1,263 @@
+"""Configuration templates, their versions, and the partner's billing defaults."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from store.pool import Conn, Pool
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    name: str
+    description: str
+    is_default: bool
+    version: int
+    body: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class DuplicateName(Exception):
+    pass
+
+
+class DefaultRequired(Exception):
+    """The change would leave the partner without exactly one default template."""
+
+
+_COLUMNS = "id, partner_id, name, description, is_default, version, body, created_at, updated_at"
+
+
+def _row(r: asyncpg.Record) -> TemplateRow:
+    return TemplateRow(**{k: r[k] for k in _COLUMNS.split(", ")})
+
+
+async def _record_version(conn: Conn, row: TemplateRow) -> None:
+    await conn.execute(
+        """
+        INSERT INTO configuration_template_versions (template_id, version, partner_id, name, body)
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+        """,
+        row.id,
+        row.version,
+        row.partner_id,
+        row.name,
+        row.body,
+    )
+
+
+async def create(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    name: str,
+    description: str,
+    body: dict[str, Any],
+    make_default: bool,
+) -> TemplateRow:
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_partner_templates(conn, partner_id)
+        if make_default:
+            await conn.execute(
+                "UPDATE configuration_templates SET is_default = false "
+                "WHERE partner_id = $1 AND is_default",
+                partner_id,
+            )
+        try:
+            r = await conn.fetchrow(
+                f"""
+                INSERT INTO configuration_templates (id, partner_id, name, description, is_default,
+                                                     body)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}
+                """,
+                uuid.uuid4(),
+                partner_id,
+                name,
+                description,
+                make_default,
+                body,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateName(name) from exc
+        assert r is not None
+        row = _row(r)
+        await _record_version(conn, row)
+        await _commit_checked(conn)
+    return row
+
+
+async def _lock_partner_templates(conn: Conn, partner_id: uuid.UUID) -> None:
+    """Serialise changes to who is default, per partner. Without it two concurrent set-default
+    statements lock the partner's template rows in different orders and deadlock."""
+    await conn.execute("SELECT 1 FROM partners WHERE id = $1 FOR UPDATE", partner_id)
+
+
+async def _commit_checked(conn: Conn) -> None:
+    """Run the deferred one-default checks now, inside the transaction, as a clear error."""
+    try:
+        await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except (asyncpg.CheckViolationError, asyncpg.ExclusionViolationError) as exc:
+        raise DefaultRequired(str(exc)) from exc
+
+
+async def get(pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID) -> TemplateRow | None:
+    r = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM configuration_templates WHERE partner_id = $1 AND id = $2",
+        partner_id,
+        template_id,
+    )
+    return _row(r) if r else None
+
+
+async def get_default(pool: Pool, *, partner_id: uuid.UUID) -> TemplateRow | None:
+    r = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM configuration_templates WHERE partner_id = $1 AND is_default",
+        partner_id,
+    )
+    return _row(r) if r else None
+
+
+async def get_version(
+    pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID, version: int
+) -> dict[str, Any] | None:
+    body: dict[str, Any] | None = await pool.fetchval(
+        """
+        SELECT body FROM configuration_template_versions
+        WHERE partner_id = $1 AND template_id = $2 AND version = $3
+        """,
+        partner_id,
+        template_id,
+        version,
+    )
+    return body
+
+
+async def list_(
+    pool: Pool, *, partner_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[TemplateRow], int]:
+    rows = await pool.fetch(
+        f"""
+        SELECT {_COLUMNS}, count(*) OVER () AS total FROM configuration_templates
+        WHERE partner_id = $1 ORDER BY is_default DESC, lower(name), id LIMIT $2 OFFSET $3
+        """,
+        partner_id,
+        limit,
+        offset,
+    )
+    if rows:
+        return [_row(r) for r in rows], int(rows[0]["total"])
+    total = await pool.fetchval(
+        "SELECT count(*) FROM configuration_templates WHERE partner_id = $1", partner_id
+    )
+    return [], int(total)
+
+
+async def update(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    template_id: uuid.UUID,
+    name: str,
+    description: str,
+    body: dict[str, Any],
+) -> TemplateRow | None:
+    """Replace the template's content as a new version; earlier versions stay readable."""
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            r = await conn.fetchrow(
+                f"""
+                UPDATE configuration_templates
+                SET name = $3, description = $4, body = $5, version = version + 1,
+                    updated_at = now()
+                WHERE partner_id = $1 AND id = $2 RETURNING {_COLUMNS}
+                """,
+                partner_id,
+                template_id,
+                name,
+                description,
+                body,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateName(name) from exc
+        if r is None:
+            return None
+        row = _row(r)
+        await _record_version(conn, row)
+    return row
+
+
+async def set_default(
+    pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID
+) -> TemplateRow | None:
+    """Make this template the default: one statement flips every row of the partner, under the
+    partner's lock, so concurrent calls take turns and the last one wins, never leaving two."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_partner_templates(conn, partner_id)
+        rows = await conn.fetch(
+            f"""
+            UPDATE configuration_templates SET is_default = (id = $2)
+            WHERE partner_id = $1
+              AND EXISTS (SELECT 1 FROM configuration_templates WHERE partner_id = $1 AND id = $2)
+            RETURNING {_COLUMNS}
+            """,
+            partner_id,
+            template_id,
+        )
+        await _commit_checked(conn)
+    chosen = [_row(r) for r in rows if r["id"] == template_id]
+    return chosen[0] if chosen else None
+
+
+async def delete(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    template_id: uuid.UUID,
+    new_default_id: uuid.UUID | None,
+) -> bool:
+    """Delete a template. Deleting the default needs `new_default_id`; otherwise the database's
+    one-default check refuses and DefaultRequired is raised."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_partner_templates(conn, partner_id)
+        if new_default_id is not None:
+            await conn.execute(
+                "UPDATE configuration_templates SET is_default = (id = $2) WHERE partner_id = $1",
+                partner_id,
+                new_default_id,
+            )
+        status = await conn.execute(
+            "DELETE FROM configuration_templates WHERE partner_id = $1 AND id = $2",
+            partner_id,
+            template_id,
+        )
+        await _commit_checked(conn)
+    return str(status).endswith(" 1")
+
+
+# ---- billing defaults ---------------------------------------------------------------------------
+
+
+async def get_billing(pool: Pool, *, partner_id: uuid.UUID) -> dict[str, Any] | None:
+    body: dict[str, Any] | None = await pool.fetchval(
+        "SELECT body FROM billing_defaults WHERE partner_id = $1", partner_id
+    )
+    return body
+
+
+async def put_billing(pool: Pool, *, partner_id: uuid.UUID, body: dict[str, Any]) -> None:
+    await pool.execute(
+        """
+        INSERT INTO billing_defaults (partner_id, body) VALUES ($1, $2)
+        ON CONFLICT (partner_id) DO UPDATE SET body = EXCLUDED.body, updated_at = now()
+        """,
+        partner_id,
+        body,
+    )

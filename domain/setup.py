@@ -291,9 +291,9 @@ def resolve_setup(
     plan, add_ons = _subscription(overrides, template, billing)
     plan_field = (
         "overrides.plan"
-        if overrides.plan
+        if overrides.plan is not None
         else "template.plan"
-        if template.plan
+        if template.plan is not None
         else ("billing_defaults.plan")
     )
     add_ons_field = (
@@ -333,9 +333,13 @@ def resolve_setup(
             )
             issues.append(SetupIssue(field=source, message=f"unknown partner user {uid}"))
 
-    folder_tree = overrides.folder_tree or template.folder_tree
+    folder_tree = (
+        overrides.folder_tree if overrides.folder_tree is not None else template.folder_tree
+    )
     if folder_tree is not None and folder_tree not in catalog.folder_trees:
-        field = "overrides.folder_tree" if overrides.folder_tree else "template.folder_tree"
+        field = (
+            "overrides.folder_tree" if overrides.folder_tree is not None else "template.folder_tree"
+        )
         issues.append(SetupIssue(field=field, message=f"unknown folder tree {folder_tree!r}"))
 
     integrations: list[EffectiveIntegration] = []

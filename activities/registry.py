@@ -1,0 +1,545 @@
+"""Company registry lookups: the HTTP clients and the activity of the onboarding's SIRET step.
+
+Two registries answer the same question ("which company is this SIRET?"): the open API Recherche
+d'entreprises (the default, no key) and INSEE Sirene 3.11 (a key). Both are behind the
+`RegistryClient` protocol and end in the same `CompanyRecord`; their facts are in
+shared/reference/company-registry.md.
+
+Outcomes, and what Temporal does with each:
+- found -> the record; unknown -> None. Both are answers, not failures: the workflow decides.
+- rate limited (429) -> a retryable failure whose next retry waits the registry's Retry-After.
+- unavailable (5xx, timeout, connection trouble) -> a retryable failure, default backoff.
+- rejected (another 4xx: bad key, no subscription) and a malformed SIRET -> non-retryable: the
+  same request cannot succeed later.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal, Protocol, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.company import CompanyRecord, unmask
+
+DEFAULT_BASE_URL = "https://recherche-entreprises.api.gouv.fr"
+INSEE_BASE_URL = "https://api.insee.fr/api-sirene/3.11"
+DEFAULT_USER_AGENT = "onboarding-service/0.1 (+https://onboarding.dev)"
+DEFAULT_TIMEOUT_SECONDS = 5.0
+SOURCE_RECHERCHE_ENTREPRISES = "recherche-entreprises"
+SOURCE_INSEE = "insee"
+
+RegistryKind = Literal["recherche-entreprises", "insee"]
+
+# A Retry-After beyond this is taken as this: a confused proxy must not park an onboarding for
+# days, and asking again early costs one more 429 at worst.
+MAX_RETRY_AFTER_SECONDS = 600.0
+_SIRET = re.compile(r"[0-9]{14}")
+
+
+class RegistryError(Exception):
+    """Base of every registry failure (not of "unknown", which is an answer)."""
+
+
+class RegistryRateLimited(RegistryError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"registry rate limit reached; retry after {retry_after:g}s")
+        self.retry_after = retry_after
+
+
+class RegistryUnavailable(RegistryError):
+    """5xx, timeout, connection refused or reset, or an answer we cannot read: try again later."""
+
+
+class RegistryRejected(RegistryError):
+    """A 4xx other than 429 (bad key, no subscription, bad request): retrying will not help."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"registry refused the request ({status}): {detail}")
+        self.status = status
+
+
+class InvalidSiret(ValueError):
+    """Not 14 digits. Never sent: the search API would take it for a name search."""
+
+
+def normalize_siret(siret: str) -> str:
+    """The SIRET without spaces; InvalidSiret unless 14 ASCII digits remain."""
+    compact = "".join(siret.split())
+    if not _SIRET.fullmatch(compact):
+        raise InvalidSiret("a SIRET is 14 digits")
+    return compact
+
+
+def parse_retry_after(value: str | None, *, default: float) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped."""
+    if value is None or not value.strip():
+        return default
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+class RegistryClient(Protocol):
+    async def lookup_siret(self, siret: str) -> CompanyRecord | None:
+        """The establishment and its company, or None when the registry does not know it."""
+        ...
+
+
+class _HttpRegistry:
+    """What both HTTP registries share: headers, timeout, and the mapping of transport failures."""
+
+    # When a 429 comes without Retry-After.
+    default_retry_after: float = 1.0
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        user_agent: str,
+        http: httpx.AsyncClient | None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if not user_agent.strip():
+            raise ValueError("the registries ask every client to identify itself: set user_agent")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        # Sent on every request, so a shared AsyncClient with other defaults still identifies us.
+        self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object opened it (a client passed in is the caller's)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
+        # Messages name no SIRET: they end up in workflow history, and a sole trader's SIRET
+        # identifies a person.
+        try:
+            response = await self._http.get(
+                f"{self.base_url}{path}",
+                params=params,
+                headers=self._headers,
+                timeout=self.timeout,
+            )
+        except httpx.TimeoutException as exc:
+            raise RegistryUnavailable(
+                f"registry did not answer within {self.timeout:g}s ({type(exc).__name__})"
+            ) from exc
+        except httpx.RequestError as exc:
+            raise RegistryUnavailable(f"registry unreachable ({type(exc).__name__})") from exc
+        if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+            raise RegistryRateLimited(
+                parse_retry_after(
+                    response.headers.get("Retry-After"), default=self.default_retry_after
+                )
+            )
+        if response.status_code >= 500:
+            raise RegistryUnavailable(
+                f"registry answered {response.status_code}: {_error_detail(response)}"
+            )
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            # A 200 that is not JSON is a maintenance page or a proxy's: likely to pass.
+            raise RegistryUnavailable("registry answered 200 with a body that is not JSON") from exc
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """The registry's own words: `erreur` (Recherche d'entreprises), `header.message` (INSEE)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or "no detail"
+    if isinstance(body, dict):
+        if isinstance(body.get("erreur"), str):
+            return str(body["erreur"])
+        header = body.get("header")
+        if isinstance(header, dict) and isinstance(header.get("message"), str):
+            return str(header["message"])
+    return response.reason_phrase or "no detail"
+
+
+def _to_date(value: str | None) -> date | None:
+    """An ISO date, or None when absent, masked or unreadable (a date is never worth a retry)."""
+    value = unmask(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+# -- API Recherche d'entreprises --------------------------------------------------------------
+
+
+class _Etablissement(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    siret: str
+    adresse: str | None = None
+    code_postal: str | None = None
+    libelle_commune: str | None = None
+    activite_principale: str | None = None
+    est_siege: bool | None = None
+    etat_administratif: str | None = None
+    date_fermeture: str | None = None
+
+
+class _UniteLegale(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    siren: str
+    nom_complet: str | None = None
+    nom_raison_sociale: str | None = None
+    activite_principale: str | None = None
+    nature_juridique: str | None = None
+    etat_administratif: str | None = None
+    date_fermeture: str | None = None
+    siege: _Etablissement | None = None
+    matching_etablissements: list[_Etablissement] = []
+
+
+class _SearchAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    results: list[_UniteLegale]
+
+
+class RechercheEntreprisesClient(_HttpRegistry):
+    """The API Recherche d'entreprises: `GET /search?q=<SIRET>`, open, 7 requests/s per IP."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        user_agent: str = DEFAULT_USER_AGENT,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(base_url, timeout=timeout, user_agent=user_agent, http=http)
+
+    async def lookup_siret(self, siret: str) -> CompanyRecord | None:
+        siret = normalize_siret(siret)
+        # 14 digits make `q` a direct lookup: at most one legal unit comes back.
+        response = await self._get("/search", {"q": siret, "page": "1", "per_page": "1"})
+        if response.status_code != httpx.codes.OK:
+            raise RegistryRejected(response.status_code, _error_detail(response))
+        try:
+            answer = _SearchAnswer.model_validate(self._json(response))
+        except ValidationError as exc:
+            raise RegistryUnavailable("registry answer does not have the expected shape") from exc
+        for unit in answer.results:
+            if unit.siren != siret[:9]:
+                continue
+            etab = next((e for e in unit.matching_etablissements if e.siret == siret), None)
+            if etab is None and unit.siege is not None and unit.siege.siret == siret:
+                etab = unit.siege
+            if etab is not None:
+                return self._record(unit, etab)
+        # Unknown: the API answers 200 with no results, never 404.
+        return None
+
+    @staticmethod
+    def _record(unit: _UniteLegale, etab: _Etablissement) -> CompanyRecord:
+        active = unit.etat_administratif == "A" and etab.etat_administratif != "F"
+        is_head_office = (
+            etab.est_siege
+            if etab.est_siege is not None
+            else unit.siege is not None and unit.siege.siret == etab.siret
+        )
+        return CompanyRecord(
+            siret=etab.siret,
+            siren=unit.siren,
+            # nom_complet appends the acronym ("... (DINUM)"); the legal name is the raison
+            # sociale, which a sole trader has not: there nom_complet is first name and name.
+            name=unmask(unit.nom_raison_sociale) or unit.nom_complet,
+            address=etab.adresse,
+            postal_code=etab.code_postal,
+            city=etab.libelle_commune,
+            activity_code=unmask(unit.activite_principale) or etab.activite_principale,
+            legal_form=unit.nature_juridique,
+            is_head_office=is_head_office,
+            active=active,
+            closed_on=(
+                None if active else _to_date(etab.date_fermeture) or _to_date(unit.date_fermeture)
+            ),
+            source=SOURCE_RECHERCHE_ENTREPRISES,
+        )
+
+
+# -- INSEE Sirene 3.11 -------------------------------------------------------------------------
+
+
+class _InseeModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel)
+
+
+class _InseeUniteLegale(_InseeModel):
+    denomination_unite_legale: str | None = None
+    nom_unite_legale: str | None = None
+    prenom1_unite_legale: str | None = None
+    categorie_juridique_unite_legale: str | None = None
+    activite_principale_unite_legale: str | None = None
+    etat_administratif_unite_legale: str | None = None
+
+
+class _InseeAdresse(_InseeModel):
+    complement_adresse_etablissement: str | None = None
+    numero_voie_etablissement: str | None = None
+    indice_repetition_etablissement: str | None = None
+    type_voie_etablissement: str | None = None
+    libelle_voie_etablissement: str | None = None
+    code_postal_etablissement: str | None = None
+    libelle_commune_etablissement: str | None = None
+
+
+class _InseePeriode(_InseeModel):
+    date_fin: str | None = None
+    date_debut: str | None = None
+    etat_administratif_etablissement: str | None = None
+
+
+class _InseeEtablissement(_InseeModel):
+    siren: str
+    siret: str
+    etablissement_siege: bool = False
+    unite_legale: _InseeUniteLegale
+    adresse_etablissement: _InseeAdresse = _InseeAdresse()
+    periodes_etablissement: list[_InseePeriode] = []
+
+
+class _InseeAnswer(_InseeModel):
+    etablissement: _InseeEtablissement
+
+
+# Sirene publishes street types as codes; spelled out as the API Recherche d'entreprises does, so
+# both registries give the same one-line address.
+_STREET_TYPES = {
+    "ALL": "ALLEE",
+    "AV": "AVENUE",
+    "BD": "BOULEVARD",
+    "CAR": "CARREFOUR",
+    "CHE": "CHEMIN",
+    "CHS": "CHAUSSEE",
+    "CRS": "COURS",
+    "FG": "FAUBOURG",
+    "HAM": "HAMEAU",
+    "IMP": "IMPASSE",
+    "LD": "LIEU-DIT",
+    "PAS": "PASSAGE",
+    "PL": "PLACE",
+    "PRO": "PROMENADE",
+    "QUA": "QUARTIER",
+    "RES": "RESIDENCE",
+    "RPT": "ROND-POINT",
+    "RTE": "ROUTE",
+    "SEN": "SENTIER",
+    "SQ": "SQUARE",
+    "ZA": "ZONE ARTISANALE",
+    "ZI": "ZONE INDUSTRIELLE",
+}
+
+
+class InseeSireneClient(_HttpRegistry):
+    """INSEE Sirene 3.11: `GET /siret/{siret}` with an API key; 30 requests per minute."""
+
+    # Its quota is per minute: without Retry-After, a window can take that long to free up.
+    default_retry_after = 60.0
+
+    def __init__(
+        self,
+        base_url: str = INSEE_BASE_URL,
+        api_key: str = "",
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        user_agent: str = DEFAULT_USER_AGENT,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("INSEE Sirene needs an API key")
+        super().__init__(
+            base_url,
+            timeout=timeout,
+            user_agent=user_agent,
+            http=http,
+            headers={"X-INSEE-Api-Key-Integration": api_key},
+        )
+
+    async def lookup_siret(self, siret: str) -> CompanyRecord | None:
+        siret = normalize_siret(siret)
+        response = await self._get(f"/siret/{siret}")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return None
+        if response.status_code != httpx.codes.OK:
+            raise RegistryRejected(response.status_code, _error_detail(response))
+        try:
+            etab = _InseeAnswer.model_validate(self._json(response)).etablissement
+        except ValidationError as exc:
+            raise RegistryUnavailable("registry answer does not have the expected shape") from exc
+        unit = etab.unite_legale
+        current = next((p for p in etab.periodes_etablissement if p.date_fin is None), None)
+        closed = current is not None and current.etat_administratif_etablissement == "F"
+        active = unit.etat_administratif_unite_legale == "A" and not closed
+        address = etab.adresse_etablissement
+        street = _join(
+            address.complement_adresse_etablissement,
+            address.numero_voie_etablissement,
+            address.indice_repetition_etablissement,
+            _street_type(address.type_voie_etablissement),
+            address.libelle_voie_etablissement,
+        )
+        return CompanyRecord(
+            siret=etab.siret,
+            siren=etab.siren,
+            name=unmask(unit.denomination_unite_legale)
+            or _join(unit.prenom1_unite_legale, unit.nom_unite_legale),
+            # A masked street leaves no address worth writing on an envelope, as the search
+            # API masks `adresse` whole.
+            address=(
+                _join(
+                    street,
+                    address.code_postal_etablissement,
+                    address.libelle_commune_etablissement,
+                )
+                if street
+                else None
+            ),
+            postal_code=address.code_postal_etablissement,
+            city=address.libelle_commune_etablissement,
+            activity_code=unit.activite_principale_unite_legale,
+            legal_form=unit.categorie_juridique_unite_legale,
+            is_head_office=etab.etablissement_siege,
+            active=active,
+            # The current period of a closed establishment starts on the day it closed.
+            closed_on=_to_date(current.date_debut) if closed and current is not None else None,
+            source=SOURCE_INSEE,
+        )
+
+
+def _join(*parts: str | None) -> str | None:
+    public = [p for p in (unmask(part) for part in parts) if p]
+    return " ".join(public) or None
+
+
+def _street_type(code: str | None) -> str | None:
+    code = unmask(code)
+    return _STREET_TYPES.get(code.upper(), code) if isinstance(code, str) else None
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Which registry to ask and how; the settings class fills it in."""
+
+    base_url: str = DEFAULT_BASE_URL
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    user_agent: str = DEFAULT_USER_AGENT
+    kind: RegistryKind = "recherche-entreprises"
+    insee_api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds <= 0:
+            raise ValueError("timeout_seconds must be positive")
+
+
+def build_registry_client(
+    config: RegistryConfig, http: httpx.AsyncClient | None = None
+) -> RegistryClient:
+    """The configured registry client. Pass the process's AsyncClient (closed by its owner);
+    without one the client opens its own, closed by its `aclose()`."""
+    if config.kind == "insee":
+        # The default base_url is the Recherche d'entreprises one: with kind=insee and no URL of
+        # its own, INSEE's is meant.
+        base_url = INSEE_BASE_URL if config.base_url == DEFAULT_BASE_URL else config.base_url
+        return InseeSireneClient(
+            base_url,
+            config.insee_api_key or "",
+            timeout=config.timeout_seconds,
+            user_agent=config.user_agent,
+            http=http,
+        )
+    if config.kind == "recherche-entreprises":
+        return RechercheEntreprisesClient(
+            config.base_url,
+            timeout=config.timeout_seconds,
+            user_agent=config.user_agent,
+            http=http,
+        )
+    raise ValueError(f"unknown registry kind {config.kind!r}")
+
+
+# -- activity ----------------------------------------------------------------------------------
+
+
+class LookupCompanyInput(BaseModel):
+    siret: str
+
+
+class LookupCompanyResult(BaseModel):
+    company: CompanyRecord | None  # None: the registry does not know this SIRET
+    attempt: int
+
+
+class RegistryActivities:
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+
+    @activity.defn
+    async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
+        """Ask the registry about one SIRET. Reads only, so a retry is always safe."""
+        try:
+            company = await self.client.lookup_siret(data.siret)
+        except RegistryRateLimited as exc:
+            # next_retry_delay replaces the retry policy's backoff for this one retry, so the
+            # next attempt comes when the registry said it would accept it, not before.
+            raise ApplicationError(
+                str(exc),
+                type="RegistryRateLimited",
+                next_retry_delay=timedelta(seconds=exc.retry_after),
+            ) from exc
+        except RegistryUnavailable as exc:
+            raise ApplicationError(str(exc), type="RegistryUnavailable") from exc
+        except RegistryRejected as exc:
+            raise ApplicationError(str(exc), type="RegistryRejected", non_retryable=True) from exc
+        except InvalidSiret as exc:
+            raise ApplicationError(str(exc), type="InvalidSiret", non_retryable=True) from exc
+        activity.logger.info(
+            "registry lookup answered",
+            extra={
+                "found": company is not None,
+                "company_active": company.active if company else None,
+            },
+        )
+        return LookupCompanyResult(company=company, attempt=activity.info().attempt)

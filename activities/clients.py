@@ -1,14 +1,15 @@
-"""Client rows: creation (muted) and setup completion."""
+"""Client rows: creation (muted, with its director and setup snapshot) and setup completion."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.onboarding import ClientIn, client_id_for
+from domain.onboarding import ClientIn, DirectorIn, client_id_for, director_id_for
 from domain.setup import EffectiveSetup
 from store import clients, onboardings
 from store.pool import Pool
@@ -18,7 +19,12 @@ class CreateClientInput(BaseModel):
     onboarding_id: uuid.UUID
     partner_id: uuid.UUID
     client: ClientIn
+    director: DirectorIn | None = None
     setup: EffectiveSetup | None = None
+    # The company as the registry (or a person) described it; its name names the client.
+    company_name: str | None = None
+    siret: str | None = None
+    company: dict[str, Any] | None = None
 
 
 class CreateClientResult(BaseModel):
@@ -48,21 +54,51 @@ class ClientActivities:
 
     @activity.defn
     async def create_client(self, data: CreateClientInput) -> CreateClientResult:
-        # The id derives from the onboarding id and the insert ignores conflicts on it, so a retry
-        # after a lost acknowledgement finds the row it created the first time.
-        row, created = await clients.create(
+        """Create the client, notifications muted, and its director user."""
+        # Ids derive from the onboarding id and inserts ignore conflicts on them, so a retry
+        # after a lost acknowledgement finds the rows it created the first time.
+        c = data.client
+        client_id = client_id_for(data.onboarding_id)
+        try:
+            row, created = await clients.create(
+                self.pool,
+                client_id=client_id,
+                partner_id=data.partner_id,
+                onboarding_id=data.onboarding_id,
+                name=data.company_name or c.display_name,
+                email=str(c.email),
+                language=c.language.value,
+                notifications_muted=True,
+                # The snapshot: later template or billing changes never touch this client.
+                setup=data.setup.model_dump(mode="json") if data.setup else None,
+                template_id=data.setup.template_id if data.setup else None,
+                template_version=data.setup.template_version if data.setup else None,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                siret=data.siret,
+                company=data.company,
+                tags=c.tags,
+                case_manager=c.case_manager,
+                national_number=c.national_number,
+                partner_national_number=c.partner_national_number,
+            )
+        except clients.DuplicateSiret as exc:
+            raise ApplicationError(
+                "the SIRET is already used by another client of this partner",
+                type="DuplicateSiret",
+                non_retryable=True,
+            ) from exc
+        director = data.director or DirectorIn(
+            email=c.email, first_name=c.first_name, last_name=c.last_name
+        )
+        await clients.add_director(
             self.pool,
-            client_id=client_id_for(data.onboarding_id),
-            partner_id=data.partner_id,
-            onboarding_id=data.onboarding_id,
-            name=data.client.name,
-            email=str(data.client.email),
-            language=data.client.language.value,
-            notifications_muted=True,
-            # The snapshot: later template or billing changes never touch this client.
-            setup=data.setup.model_dump(mode="json") if data.setup else None,
-            template_id=data.setup.template_id if data.setup else None,
-            template_version=data.setup.template_version if data.setup else None,
+            user_id=director_id_for(row.id),
+            client_id=row.id,
+            email=str(director.email),
+            first_name=director.first_name,
+            last_name=director.last_name,
+            themes=director.themes,
         )
         activity.logger.info("client row ready", extra={"row_created": created})
         return CreateClientResult(

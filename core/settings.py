@@ -59,6 +59,22 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "onboarding"
 
+    # Company registry (SIRET lookup)
+    registry_kind: str = Field(
+        default="recherche-entreprises", description="recherche-entreprises or insee"
+    )
+    registry_base_url: str = "https://recherche-entreprises.api.gouv.fr"
+    registry_timeout_seconds: float = 5.0
+    registry_user_agent: str = "onboarding-service/0.1 (+https://onboarding.dev)"
+    registry_insee_api_key: SecretStr | None = None
+    registry_task_queue: str = "onboarding-registry"
+    registry_rate_limit: float = Field(
+        default=7.0, description="Lookups per second for the whole worker fleet (published limit)"
+    )
+    company_lookup_deadline_seconds: float = 120.0
+    company_details_timeout_hours: float = 168.0
+    integration_retry_window_hours: float = 168.0
+
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -78,6 +94,7 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     postgres_port: int = 54329
     smtp_sink_port: int = 1025
+    registry_standin_port: int = 8081
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -1,20 +1,25 @@
-"""Onboarding requests, workflow inputs and the status every step reports."""
+"""Onboarding requests, workflow inputs, updates and the status every step reports."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-from domain.setup import EffectiveSetup, SetupOverrides
+from domain.company import CompanyRecord
+from domain.fiscal import FiscalYear
+from domain.identifiers import BeNationalNumber, Siret
+from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
 
 # Stable namespace for ids derived from (partner, idempotency key): a retried POST with the same
 # key lands on the same onboarding id, hence the same workflow id.
 _ONBOARDING_NS = uuid.UUID("6f1d3c1e-8f0e-4c7a-9a51-3c9a0f2b7d10")
 _CLIENT_NS = uuid.UUID("0b9e2d57-2f4c-4f3e-8b8e-5d7e2a1c9f44")
+_USER_NS = uuid.UUID("4a7f3b2e-1c55-4e0b-9f8d-2b6c7e9a1d33")
 
 
 class Language(StrEnum):
@@ -28,6 +33,8 @@ class OnboardingStatus(StrEnum):
     """Coarse status, mirrored in the OnboardingStatus search attribute and the database."""
 
     SETTING_UP = "SETTING_UP"
+    AWAITING_COMPANY_DETAILS = "AWAITING_COMPANY_DETAILS"
+    READY = "READY"  # setup complete; invitation and integration retries may still be pending
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
 
@@ -35,6 +42,7 @@ class OnboardingStatus(StrEnum):
 class StepState(StrEnum):
     pending = "pending"
     running = "running"
+    waiting = "waiting"  # for a person: company details, an integration retry
     completed = "completed"
     failed = "failed"
     skipped = "skipped"
@@ -42,9 +50,13 @@ class StepState(StrEnum):
 
 class Step(StrEnum):
     resolve_setup = "resolve_setup"
+    company_lookup = "company_lookup"
     create_client = "create_client"
+    folders = "folders"
+    collaborators_and_subscription = "collaborators_and_subscription"
+    integrations = "integrations"
     complete_setup = "complete_setup"
-    send_welcome = "send_welcome"
+    invitation = "invitation"
 
 
 class StrictModel(BaseModel):
@@ -52,9 +64,65 @@ class StrictModel(BaseModel):
 
 
 class ClientIn(StrictModel):
-    name: str = Field(min_length=1, max_length=200, description="Client company or person name")
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
     email: EmailStr
     language: Language
+    company_name: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    siret: Siret | None = Field(default=None, description="Looked up in the company registry")
+    case_manager: str | None = Field(
+        default=None, max_length=100, description="The tag naming the case manager, to filter on"
+    )
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    national_number: BeNationalNumber | None = None
+    partner_national_number: BeNationalNumber | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.company_name or f"{self.first_name} {self.last_name}"
+
+
+class FiscalYearIn(StrictModel):
+    start: date
+    end: date | None = Field(default=None, description="Default: start + 12 months - 1 day")
+
+    def resolve(self) -> FiscalYear:
+        return FiscalYear.from_start(self.start, self.end)
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        self.resolve()  # 1 to 24 months, end after start: raises a ValueError naming the rule
+        return self
+
+
+class DirectorIn(StrictModel):
+    email: EmailStr
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    themes: list[str] = Field(default_factory=list, max_length=50)
+
+
+class NotificationsIn(StrictModel):
+    keep_muted: bool = Field(
+        default=False,
+        description="Keep the client's notifications off after setup (they are off during setup)",
+    )
+
+
+class InvitationIn(StrictModel):
+    mode: InvitationMode | None = Field(default=None, description="Default: the template's")
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="For mode=scheduled: when, with a timezone; stored in UTC"
+    )
+
+    @model_validator(mode="after")
+    def _scheduled_needs_time(self) -> Self:
+        if self.mode == InvitationMode.scheduled and self.scheduled_at is None:
+            raise ValueError("scheduled_at is required when mode is scheduled")
+        if self.mode not in (None, InvitationMode.scheduled) and self.scheduled_at is not None:
+            raise ValueError("scheduled_at only goes with mode scheduled")
+        return self
 
 
 class OnboardingCreate(StrictModel):
@@ -64,7 +132,18 @@ class OnboardingCreate(StrictModel):
     template_id: uuid.UUID | None = Field(
         default=None, description="Configuration template; the partner's default if omitted"
     )
-    overrides: SetupOverrides = Field(default_factory=SetupOverrides)
+    fiscal_year: FiscalYearIn | None = Field(
+        default=None, description="Default: the current calendar year"
+    )
+    director: DirectorIn | None = Field(
+        default=None, description="Who gets the invitation; default: the client contact"
+    )
+    overrides: SetupOverrides = Field(
+        default_factory=SetupOverrides,
+        description="Subscription, payer, billing period, collaborators, folder tree, integrations",
+    )
+    notifications: NotificationsIn = Field(default_factory=NotificationsIn)
+    invitation: InvitationIn = Field(default_factory=InvitationIn)
 
     def fingerprint(self) -> str:
         """Hash of the canonical request: the same Idempotency-Key with another body is a 409."""
@@ -79,9 +158,52 @@ def client_id_for(onboarding_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_CLIENT_NS, str(onboarding_id))
 
 
+def director_id_for(client_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(_USER_NS, f"{client_id}:director")
+
+
 def workflow_id_for(onboarding_id: uuid.UUID) -> str:
     # Only opaque ids: workflow ids are visible to anyone with access to the namespace.
     return f"onboarding-{onboarding_id}"
+
+
+class CompanyDetails(StrictModel):
+    """Company data entered by hand when the registry could not provide it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    postal_code: str | None = Field(default=None, max_length=20)
+    city: str | None = Field(default=None, max_length=100)
+    siret: Siret | None = Field(
+        default=None, description="A corrected SIRET, or none to go on without one"
+    )
+    activity_code: str | None = Field(default=None, max_length=10)
+    legal_form: str | None = Field(default=None, max_length=10)
+
+    def as_company(self) -> CompanyRecord | None:
+        if self.siret is None:
+            return None
+        return CompanyRecord(
+            siret=self.siret,
+            siren=self.siret[:9],
+            name=self.name,
+            address=self.address,
+            postal_code=self.postal_code,
+            city=self.city,
+            activity_code=self.activity_code,
+            legal_form=self.legal_form,
+            is_head_office=False,
+            active=True,
+            source="manual",
+        )
+
+
+class Timeouts(BaseModel):
+    """Deadlines fixed when the onboarding starts (settings can change; a run must not)."""
+
+    company_lookup: timedelta = timedelta(minutes=2)
+    company_details: timedelta = timedelta(days=7)
+    integration_retry_window: timedelta = timedelta(days=7)
 
 
 class OnboardingInput(BaseModel):
@@ -92,9 +214,16 @@ class OnboardingInput(BaseModel):
     partner_name: str
     client: ClientIn
     template_id: uuid.UUID | None = None
+    fiscal_year: FiscalYear
+    director: DirectorIn
     # Secret integration settings are masked here: workflow inputs are visible in Temporal's
     # history and UI. The real values stay in the database (onboardings.secrets).
     overrides: SetupOverrides = Field(default_factory=SetupOverrides)
+    keep_muted: bool = False
+    invitation_mode: InvitationMode | None = None
+    invitation_scheduled_at: datetime | None = None
+    registry_task_queue: str = "onboarding-registry"
+    timeouts: Timeouts = Field(default_factory=Timeouts)
 
 
 class StepStatus(BaseModel):
@@ -102,8 +231,16 @@ class StepStatus(BaseModel):
     state: StepState = StepState.pending
     attempts: int = 0
     last_error: str | None = None
+    detail: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class IntegrationStatus(BaseModel):
+    code: str
+    state: StepState
+    attempts: int = 0
+    last_error: str | None = None
 
 
 class OnboardingView(BaseModel):
@@ -111,7 +248,27 @@ class OnboardingView(BaseModel):
 
     onboarding_id: uuid.UUID
     status: OnboardingStatus
+    waiting_for: str | None = Field(
+        default=None, description="What a person must do for the onboarding to go on"
+    )
     client_id: uuid.UUID | None = None
+    company: CompanyRecord | None = None
     setup: EffectiveSetup | None = None
+    folders_created: int | None = None
+    integrations: list[IntegrationStatus] = Field(default_factory=list)
     steps: list[StepStatus]
     failure: str | None = None
+
+
+class ProvideCompanyDetailsResult(BaseModel):
+    accepted: bool
+    status: OnboardingStatus
+
+
+class RetryIntegrationInput(BaseModel):
+    code: str
+
+
+class RetryIntegrationResult(BaseModel):
+    code: str
+    state: StepState

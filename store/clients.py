@@ -1,4 +1,4 @@
-"""The clients table."""
+"""The clients table and the client's own users (its director)."""
 
 from __future__ import annotations
 
@@ -24,16 +24,27 @@ class ClientRow:
     template_id: uuid.UUID | None
     template_version: int | None
     setup: dict[str, Any] | None
+    first_name: str | None
+    last_name: str | None
+    siret: str | None
+    company: dict[str, Any] | None
+    tags: list[str]
+    case_manager: str | None
 
 
 _COLUMNS = (
     "id, partner_id, onboarding_id, name, email, language, notifications_muted, status, "
-    "template_id, template_version, setup"
+    "template_id, template_version, setup, first_name, last_name, siret, company, tags, "
+    "case_manager"
 )
 
 
+class DuplicateSiret(Exception):
+    """Another client of the same partner already has this SIRET."""
+
+
 def _row(record: asyncpg.Record) -> ClientRow:
-    return ClientRow(**dict(record))
+    return ClientRow(**{k: record[k] for k in _COLUMNS.split(", ")})
 
 
 async def create(
@@ -49,27 +60,54 @@ async def create(
     setup: dict[str, Any] | None = None,
     template_id: uuid.UUID | None = None,
     template_version: int | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    siret: str | None = None,
+    company: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    case_manager: str | None = None,
+    national_number: str | None = None,
+    partner_national_number: str | None = None,
 ) -> tuple[ClientRow, bool]:
-    """Create the client of an onboarding once; a replay returns the existing row unchanged."""
-    record = await pool.fetchrow(
-        f"""
-        INSERT INTO clients (id, partner_id, onboarding_id, name, email, language,
-                             notifications_muted, setup, template_id, template_version)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        ON CONFLICT (onboarding_id) DO NOTHING
-        RETURNING {_COLUMNS}
-        """,
-        client_id,
-        partner_id,
-        onboarding_id,
-        name,
-        email,
-        language,
-        notifications_muted,
-        setup,
-        template_id,
-        template_version,
-    )
+    """Create the client of an onboarding once; a replay returns the existing row unchanged.
+
+    Raises DuplicateSiret when the SIRET belongs to another onboarding's client of the partner.
+    """
+    try:
+        record = await pool.fetchrow(
+            f"""
+            INSERT INTO clients (id, partner_id, onboarding_id, name, email, language,
+                                 notifications_muted, setup, template_id, template_version,
+                                 first_name, last_name, siret, company, tags, case_manager,
+                                 national_number, partner_national_number)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18)
+            ON CONFLICT (onboarding_id) DO NOTHING
+            RETURNING {_COLUMNS}
+            """,
+            client_id,
+            partner_id,
+            onboarding_id,
+            name,
+            email,
+            language,
+            notifications_muted,
+            setup,
+            template_id,
+            template_version,
+            first_name,
+            last_name,
+            siret,
+            company,
+            tags or [],
+            case_manager,
+            national_number,
+            partner_national_number,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "clients_partner_siret":
+            raise DuplicateSiret(siret) from exc
+        raise
     if record is not None:
         return _row(record), True
     existing = await pool.fetchrow(
@@ -79,8 +117,52 @@ async def create(
     return _row(existing), False
 
 
+async def add_director(
+    pool: Pool,
+    *,
+    user_id: uuid.UUID,
+    client_id: uuid.UUID,
+    email: str,
+    first_name: str,
+    last_name: str,
+    themes: list[str],
+) -> bool:
+    status = await pool.execute(
+        """
+        INSERT INTO client_users (id, client_id, email, first_name, last_name, role, themes)
+        VALUES ($1, $2, $3, $4, $5, 'director', $6)
+        ON CONFLICT DO NOTHING
+        """,
+        user_id,
+        client_id,
+        email,
+        first_name,
+        last_name,
+        themes,
+    )
+    return str(status).endswith(" 1")
+
+
+async def list_users(pool: Pool, *, client_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, email, first_name, last_name, role, themes FROM client_users "
+        "WHERE client_id = $1 ORDER BY created_at, id",
+        client_id,
+    )
+    return [dict(r) for r in rows]
+
+
 async def get(pool: Pool, *, client_id: uuid.UUID) -> ClientRow | None:
     record = await pool.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
+    return _row(record) if record else None
+
+
+async def get_for_partner(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> ClientRow | None:
+    record = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM clients WHERE partner_id = $1 AND id = $2", partner_id, client_id
+    )
     return _row(record) if record else None
 
 
@@ -102,10 +184,9 @@ async def complete_setup(pool: Pool, *, client_id: uuid.UUID, keep_muted: bool) 
     return _row(record)
 
 
-async def get_for_partner(
-    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
-) -> ClientRow | None:
-    record = await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM clients WHERE partner_id = $1 AND id = $2", partner_id, client_id
+async def siret_owner(pool: Pool, *, partner_id: uuid.UUID, siret: str) -> uuid.UUID | None:
+    """The onboarding whose client has this SIRET in this partner, if any."""
+    owner: uuid.UUID | None = await pool.fetchval(
+        "SELECT onboarding_id FROM clients WHERE partner_id = $1 AND siret = $2", partner_id, siret
     )
-    return _row(record) if record else None
+    return owner

@@ -22,11 +22,13 @@ class OnboardingRow:
     status: str
     created_at: datetime
     updated_at: datetime
+    case_manager: str | None
 
 
 # Never `*`: the secrets column stays in the database unless a function asks for it by name.
 _COLUMNS = (
-    "id, partner_id, idempotency_key, request_hash, workflow_id, status, created_at, updated_at"
+    "id, partner_id, idempotency_key, request_hash, workflow_id, status, created_at, updated_at, "
+    "case_manager"
 )
 
 
@@ -45,13 +47,14 @@ async def claim(
     status: str,
     created_by: uuid.UUID | None = None,
     secrets: dict[str, Any] | None = None,
+    case_manager: str | None = None,
 ) -> tuple[OnboardingRow, bool]:
     """Insert the onboarding unless the (partner, key) pair exists; return (row, created)."""
     record = await pool.fetchrow(
         f"""
         INSERT INTO onboardings (id, partner_id, idempotency_key, request_hash, workflow_id, status,
-                                 created_by, secrets)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                 created_by, secrets, case_manager)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
         ON CONFLICT (partner_id, idempotency_key) DO NOTHING
         RETURNING {_COLUMNS}
         """,
@@ -63,6 +66,7 @@ async def claim(
         status,
         created_by,
         secrets or {},
+        case_manager,
     )
     if record is not None:
         return _row(record), True
@@ -95,17 +99,24 @@ async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> No
 
 
 async def list_for_partner(
-    pool: Pool, *, partner_id: uuid.UUID, status: str | None = None, limit: int = 50
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    status: str | None = None,
+    case_manager: str | None = None,
+    limit: int = 50,
 ) -> list[OnboardingRow]:
     records = await pool.fetch(
         f"""
         SELECT {_COLUMNS} FROM onboardings
         WHERE partner_id = $1 AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR case_manager = $3)
         ORDER BY created_at DESC, id
-        LIMIT $3
+        LIMIT $4
         """,
         partner_id,
         status,
+        case_manager,
         limit,
     )
     return [_row(r) for r in records]

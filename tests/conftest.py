@@ -28,18 +28,20 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.registry import build_registry_client
 from api.deps import Services
 from api.main import create_app
 from core import temporal
 from core.settings import Environment, Settings
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
+from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
 from store import partners
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
-from worker.main import build_worker
+from worker.main import build_workers, registry_config, running
 from workflows.search_attributes import ALL_KEYS
 
 
@@ -163,16 +165,37 @@ def smtp_sink(smtp_sink_server: SmtpSink) -> Iterator[SmtpSink]:
     smtp_sink_server.handler.clear()
 
 
+@pytest.fixture(scope="session")
+async def registry_server() -> AsyncIterator[RegistryStandin]:
+    """The company-registry stand-in (real protocol and rate limit), on a free port."""
+    async with RegistryStandin() as server:
+        yield server
+
+
+@pytest.fixture
+def registry(registry_server: RegistryStandin) -> RegistryStandin:
+    """The session's registry stand-in, with counters and faults reset for one test."""
+    registry_server.reset()
+    return registry_server
+
+
 @pytest.fixture
 def settings(
-    database_url: str, temporal_env: WorkflowEnvironment, smtp_sink_server: SmtpSink
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    smtp_sink_server: SmtpSink,
+    registry_server: RegistryStandin,
 ) -> Settings:
-    """Settings pointing at the session's servers, with a task queue of this test's own."""
+    """Settings pointing at the session's servers, with task queues of this test's own."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
     return Settings(
         env=Environment.test,
         database_url=database_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
-        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
+        registry_task_queue=f"{queue}-registry",
+        registry_base_url=registry_server.url,
+        registry_timeout_seconds=2,
         smtp_host=smtp_sink_server.host,
         smtp_port=smtp_sink_server.port,
         smtp_timeout_seconds=5,
@@ -187,9 +210,12 @@ async def client(settings: Settings) -> Client:
 
 @pytest.fixture
 async def worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterator[Worker]:
-    w = build_worker(client, pool=pool, settings=settings)
-    async with w:
-        yield w
+    """The main and registry workers, built as `onboarding worker` builds them."""
+    async with httpx.AsyncClient() as http:
+        registry = build_registry_client(registry_config(settings), http=http)
+        workers = build_workers(client, pool=pool, settings=settings, http=http, registry=registry)
+        async with running(workers):
+            yield workers.main
 
 
 @asynccontextmanager

@@ -1,19 +1,37 @@
-"""Build and run the Temporal worker with its dependencies."""
+"""Build and run the Temporal workers with their dependencies.
+
+Two task queues: the main one (workflows and every activity but the registry lookup), and the
+registry queue, whose workers share a task-queue rate limit set to the registry's published
+limit, so the whole fleet stays under it however many workers run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.clients import ClientActivities
+from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.folders import FolderActivities
+from activities.integrations import ClientSetupActivities
+from activities.registry import (
+    RegistryActivities,
+    RegistryClient,
+    RegistryConfig,
+    RegistryKind,
+    build_registry_client,
+)
 from activities.setup import SetupActivities
 from core import temporal
 from core.settings import Settings
@@ -29,34 +47,87 @@ WORKFLOWS: Sequence[type] = (OnboardingWorkflow,)
 # which would otherwise happen inside the sandbox and re-import them per workflow run.
 # They are pure and deterministic, so the sandbox may share the worker's copies.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("email_validator", "idna")
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "email_validator", "idna", "stdnum"
+    )
 )
 
 
-def activities_for(pool: Pool, settings: Settings, renderer: Renderer) -> list[Any]:
-    """Every activity, bound to its dependencies. Tests build the same list."""
+def registry_config(settings: Settings) -> RegistryConfig:
+    return RegistryConfig(
+        base_url=settings.registry_base_url,
+        timeout_seconds=settings.registry_timeout_seconds,
+        user_agent=settings.registry_user_agent,
+        kind=cast(RegistryKind, settings.registry_kind),
+        insee_api_key=(
+            settings.registry_insee_api_key.get_secret_value()
+            if settings.registry_insee_api_key
+            else None
+        ),
+    )
+
+
+def activities_for(
+    pool: Pool, settings: Settings, renderer: Renderer, http: httpx.AsyncClient
+) -> list[Any]:
+    """Every activity of the main task queue, bound to its dependencies. Tests build the same."""
     clients = ClientActivities(pool)
     email = EmailActivities(pool, SmtpConfig.from_settings(settings), renderer)
     setup = SetupActivities(pool)
+    company = CompanyActivities(pool)
+    folders = FolderActivities(pool)
+    client_setup = ClientSetupActivities(pool, http)
     return [
         setup.resolve_setup,
+        company.check_siret_available,
         clients.create_client,
         clients.complete_setup,
         clients.record_status,
+        folders.create_folders,
+        client_setup.assign_collaborators_and_subscription,
+        client_setup.connect_integration,
+        client_setup.record_integration_failure,
         email.send_email,
     ]
 
 
-def build_worker(
-    client: Client, *, pool: Pool, settings: Settings, task_queue: str | None = None
-) -> Worker:
-    return Worker(
+@dataclass
+class Workers:
+    main: Worker
+    registry: Worker
+
+
+def build_workers(
+    client: Client,
+    *,
+    pool: Pool,
+    settings: Settings,
+    http: httpx.AsyncClient,
+    registry: RegistryClient,
+    task_queue: str | None = None,
+    registry_task_queue: str | None = None,
+) -> Workers:
+    main = Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
+        activities=activities_for(pool, settings, Renderer(), http),
         workflow_runner=WORKFLOW_RUNNER,
-        activities=activities_for(pool, settings, Renderer()),
     )
+    registry_worker = Worker(
+        client,
+        task_queue=registry_task_queue or settings.registry_task_queue,
+        activities=[RegistryActivities(registry).lookup_company],
+        # Enforced by the server for every worker polling this queue: the fleet-wide limit.
+        max_task_queue_activities_per_second=settings.registry_rate_limit,
+    )
+    return Workers(main=main, registry=registry_worker)
+
+
+@contextlib.asynccontextmanager
+async def running(workers: Workers) -> AsyncIterator[Workers]:
+    async with workers.main, workers.registry:
+        yield workers
 
 
 async def run_worker(settings: Settings) -> None:
@@ -66,15 +137,26 @@ async def run_worker(settings: Settings) -> None:
         max_size=settings.database_pool_max,
     )
     try:
-        client = await temporal.connect(settings)
-        worker = build_worker(client, pool=pool, settings=settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("worker started", extra={"task_queue": settings.task_queue})
-        async with worker:
-            await stop.wait()
-            log.info("worker stopping")
+        async with httpx.AsyncClient() as http:
+            client = await temporal.connect(settings)
+            registry = build_registry_client(registry_config(settings), http=http)
+            workers = build_workers(
+                client, pool=pool, settings=settings, http=http, registry=registry
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            log.info(
+                "worker started",
+                extra={
+                    "task_queue": settings.task_queue,
+                    "registry_task_queue": settings.registry_task_queue,
+                    "registry_rate_limit": settings.registry_rate_limit,
+                },
+            )
+            async with running(workers):
+                await stop.wait()
+                log.info("worker stopping")
     finally:
         await pool.close()

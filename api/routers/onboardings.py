@@ -1,35 +1,45 @@
-"""/v1/onboardings: start an onboarding, read its status, list a partner's onboardings."""
+"""/v1/onboardings: start an onboarding, follow it, and unblock it when it waits for a person."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 from pydantic import BaseModel
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import ProblemError
 from api.routers.templates import preview_setup
+from core.settings import Settings
+from domain.fiscal import FiscalYear
 from domain.onboarding import (
+    CompanyDetails,
+    DirectorIn,
     OnboardingCreate,
     OnboardingInput,
     OnboardingStatus,
     OnboardingView,
+    ProvideCompanyDetailsResult,
+    RetryIntegrationInput,
+    RetryIntegrationResult,
+    Timeouts,
     onboarding_id_for,
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, Catalog, IntegrationChoice, SetupOverrides
 from store import onboardings
+from store.pool import Pool
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 
@@ -57,6 +67,9 @@ class OnboardingSummary(BaseModel):
     id: uuid.UUID
     status: str
     workflow_id: str
+    case_manager: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class OnboardingList(BaseModel):
@@ -87,6 +100,14 @@ def split_secrets(
     return overrides.model_copy(update={"integrations": masked}), secrets
 
 
+def _timeouts(settings: Settings) -> Timeouts:
+    return Timeouts(
+        company_lookup=timedelta(seconds=settings.company_lookup_deadline_seconds),
+        company_details=timedelta(hours=settings.company_details_timeout_hours),
+        integration_retry_window=timedelta(hours=settings.integration_retry_window_hours),
+    )
+
+
 def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
@@ -106,6 +127,7 @@ async def create_onboarding(
 ) -> OnboardingAccepted:
     """Start onboarding a client; answers at once with the onboarding's id and status URL."""
     partner = caller.partner
+    settings = services.settings
     # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later.
     _, _, catalog = await preview_setup(services.pool, partner.id, body.template_id, body.overrides)
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
@@ -122,6 +144,7 @@ async def create_onboarding(
         status=OnboardingStatus.SETTING_UP.value,
         created_by=caller.user.id,
         secrets=secrets,
+        case_manager=body.client.case_manager,
     )
     if row.request_hash != body.fingerprint():
         raise ProblemError(
@@ -130,6 +153,19 @@ async def create_onboarding(
             "Idempotency-Key already used",
             "This Idempotency-Key was used for a different request body.",
         )
+    fiscal_year = (
+        body.fiscal_year.resolve()
+        if body.fiscal_year
+        # The current calendar year, fixed now: the workflow must not read the clock itself.
+        else FiscalYear(
+            start=date(row.created_at.year, 1, 1), end=date(row.created_at.year, 12, 31)
+        )
+    )
+    c = body.client
+    director = body.director or DirectorIn(
+        email=c.email, first_name=c.first_name, last_name=c.last_name
+    )
+    scheduled = body.invitation.scheduled_at
     # Started even when the row already existed: a previous attempt may have written the row and
     # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
     try:
@@ -139,12 +175,19 @@ async def create_onboarding(
                 onboarding_id=onboarding_id,
                 partner_id=partner.id,
                 partner_name=partner.name,
-                client=body.client,
+                client=c,
                 template_id=body.template_id,
+                fiscal_year=fiscal_year,
+                director=director,
                 overrides=masked_overrides,
+                keep_muted=body.notifications.keep_muted,
+                invitation_mode=body.invitation.mode,
+                invitation_scheduled_at=scheduled.astimezone(UTC) if scheduled else None,
+                registry_task_queue=settings.registry_task_queue,
+                timeouts=_timeouts(settings),
             ),
             id=workflow_id,
-            task_queue=services.settings.task_queue,
+            task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
@@ -167,25 +210,89 @@ async def create_onboarding(
     )
 
 
+async def _handle(
+    pool: Pool, temporal: TemporalDep, partner_id: uuid.UUID, onboarding_id: uuid.UUID
+) -> WorkflowHandle[OnboardingWorkflow, OnboardingView]:
+    row = await onboardings.get(pool, partner_id=partner_id, onboarding_id=onboarding_id)
+    if row is None:
+        raise _not_found(onboarding_id)
+    return temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
+
+
+def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> ProblemError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return _not_found(onboarding_id)
+    return ProblemError(
+        503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
+    )
+
+
+def _refused(exc: WorkflowUpdateFailedError) -> ProblemError:
+    """An update's validator said no (wrong moment, unknown integration): 409 with its reason."""
+    cause = exc.cause
+    detail = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    return ProblemError(409, "not-now", "Not possible now", detail)
+
+
 @router.get("/{onboarding_id}", response_model=OnboardingView)
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> OnboardingView:
     """Every step of one onboarding, as its workflow reports it."""
-    row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
-    if row is None:
-        raise _not_found(onboarding_id)
-    handle: WorkflowHandle[OnboardingWorkflow, OnboardingView] = temporal.get_workflow_handle_for(
-        OnboardingWorkflow.run, row.workflow_id
-    )
+    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
     try:
         return await handle.query(OnboardingWorkflow.status)
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise _not_found(onboarding_id) from exc
-        raise ProblemError(
-            503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
-        ) from exc
+        raise _unavailable(exc, onboarding_id) from exc
+
+
+@router.post("/{onboarding_id}/company-details", response_model=ProvideCompanyDetailsResult)
+async def create_company_details(
+    onboarding_id: uuid.UUID,
+    body: CompanyDetails,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    caller: AnyRoleDep,
+) -> ProvideCompanyDetailsResult:
+    """Give the company data by hand to an onboarding waiting for it (AWAITING_COMPANY_DETAILS)."""
+    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
+    try:
+        return await handle.execute_update(OnboardingWorkflow.provide_company_details, body)
+    except WorkflowUpdateFailedError as exc:
+        raise _refused(exc) from exc
+    except RPCError as exc:
+        raise _unavailable(exc, onboarding_id) from exc
+
+
+@router.post("/{onboarding_id}/integrations/{code}/retry", response_model=RetryIntegrationResult)
+async def create_integration_retry(
+    onboarding_id: uuid.UUID, code: str, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> RetryIntegrationResult:
+    """Try a failed integration again; answers once the new attempts are over."""
+    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
+    try:
+        return await handle.execute_update(
+            OnboardingWorkflow.retry_integration, RetryIntegrationInput(code=code)
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise _refused(exc) from exc
+    except RPCError as exc:
+        raise _unavailable(exc, onboarding_id) from exc
+
+
+@router.post("/{onboarding_id}/invitation/send", status_code=status.HTTP_202_ACCEPTED)
+async def create_invitation_send(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> dict[str, str]:
+    """Send the director's invitation now (manual mode, or ahead of its scheduled time)."""
+    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
+    try:
+        outcome = await handle.execute_update(OnboardingWorkflow.send_invitation_now)
+    except WorkflowUpdateFailedError as exc:
+        raise _refused(exc) from exc
+    except RPCError as exc:
+        raise _unavailable(exc, onboarding_id) from exc
+    return {"invitation": outcome}
 
 
 @router.get("", response_model=OnboardingList)
@@ -193,6 +300,7 @@ async def read_onboardings(
     pool: PoolDep,
     caller: AnyRoleDep,
     status_filter: Annotated[OnboardingStatus | None, Query(alias="status")] = None,
+    case_manager: Annotated[str | None, Query(description="The case-manager tag")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> OnboardingList:
     """A partner's onboardings, newest first, from the database projection."""
@@ -200,8 +308,19 @@ async def read_onboardings(
         pool,
         partner_id=caller.partner.id,
         status=status_filter.value if status_filter else None,
+        case_manager=case_manager,
         limit=limit,
     )
     return OnboardingList(
-        items=[OnboardingSummary(id=r.id, status=r.status, workflow_id=r.workflow_id) for r in rows]
+        items=[
+            OnboardingSummary(
+                id=r.id,
+                status=r.status,
+                workflow_id=r.workflow_id,
+                case_manager=r.case_manager,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in rows
+        ]
     )

@@ -28,7 +28,13 @@ async def test_create_client_twice_gives_one_row(pool: Pool, tenant: Tenant) -> 
     data = CreateClientInput(
         onboarding_id=onboarding_id,
         partner_id=tenant.partner.id,
-        client=ClientIn(name="Café Lenoir", email="a@lenoir.fr", language=Language.fr),
+        client=ClientIn(
+            first_name="Claire",
+            last_name="Lenoir",
+            company_name="Café Lenoir",
+            email="a@lenoir.fr",
+            language=Language.fr,
+        ),
     )
     acts = ClientActivities(pool)
     env = ActivityEnvironment()

@@ -10,7 +10,15 @@ from temporalio.client import Client
 from domain.onboarding import workflow_id_for
 from store.pool import Pool
 
-BODY = {"client": {"name": "Atelier Martin", "email": "paul@martin.be", "language": "nl"}}
+BODY = {
+    "client": {
+        "first_name": "Paul",
+        "last_name": "Martin",
+        "company_name": "Atelier Martin",
+        "email": "paul@martin.be",
+        "language": "nl",
+    }
+}
 
 
 async def test_retried_post_with_same_key_returns_same_onboarding(
@@ -50,7 +58,16 @@ async def test_invalid_body_names_each_bad_field(api: httpx.AsyncClient, pool: P
     before = await pool.fetchval("SELECT count(*) FROM onboardings")
     response = await api.post(
         "/v1/onboardings",
-        json={"client": {"name": "", "email": "not-an-email", "language": "es"}},
+        json={
+            "client": {
+                "first_name": "",
+                "last_name": "Martin",
+                "email": "not-an-email",
+                "language": "es",
+                "siret": "55203253400647",
+            },
+            "fiscal_year": {"start": "2026-01-01", "end": "2028-06-30"},
+        },
         headers={"Idempotency-Key": f"bad-{uuid.uuid4()}"},
     )
     assert response.status_code == 422
@@ -58,10 +75,15 @@ async def test_invalid_body_names_each_bad_field(api: httpx.AsyncClient, pool: P
     problem = response.json()
     assert problem["status"] == 422
     assert {e["field"] for e in problem["errors"]} == {
-        "client.name",
+        "client.first_name",
         "client.email",
         "client.language",
+        "client.siret",
+        "fiscal_year",
     }
+    messages = {e["field"]: e["message"] for e in problem["errors"]}
+    assert "checksum" in messages["client.siret"]
+    assert "at most 24 months" in messages["fiscal_year"]
     assert await pool.fetchval("SELECT count(*) FROM onboardings") == before
 
 

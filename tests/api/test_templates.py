@@ -227,7 +227,13 @@ async def test_template_edit_leaves_existing_client_snapshot(
     started = await api.post(
         "/v1/onboardings",
         json={
-            "client": {"name": "Snap SARL", "email": "snap@example.com", "language": "en"},
+            "client": {
+                "first_name": "Sam",
+                "last_name": "Snap",
+                "company_name": "Snap SARL",
+                "email": "snap@example.com",
+                "language": "en",
+            },
             "template_id": template["id"],
         },
         headers={"Idempotency-Key": f"snap-{uuid.uuid4()}"},

@@ -149,7 +149,13 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     response = httpx.post(
         f"{stack.api}/v1/onboardings",
         json={
-            "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
+            "client": {
+                "first_name": "Anne",
+                "last_name": "Dupont",
+                "company_name": "Boulangerie Dupont",
+                "email": "anne@example.com",
+                "language": "fr",
+            }
         },
         headers={"Idempotency-Key": "make-dev-test", **auth},
         timeout=10,
@@ -187,7 +193,13 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     replay = httpx.post(
         f"{stack.api}/v1/onboardings",
         json={
-            "client": {"name": "Boulangerie Dupont", "email": "anne@example.com", "language": "fr"}
+            "client": {
+                "first_name": "Anne",
+                "last_name": "Dupont",
+                "company_name": "Boulangerie Dupont",
+                "email": "anne@example.com",
+                "language": "fr",
+            }
         },
         headers={"Idempotency-Key": "make-dev-test", **auth},
         timeout=10,

@@ -1,17 +1,18 @@
-"""OnboardingWorkflow under the time-skipping test server, with fakes standing in for activities.
-
-Each fake is registered under the real activity's name, so the workflow code is unchanged.
+"""OnboardingWorkflow under the time-skipping test server, every branch, with fakes standing in
+for the activities (each registered under the real activity's name, so the workflow is unchanged).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -23,54 +24,146 @@ from activities.clients import (
     CreateClientResult,
     RecordStatusInput,
 )
+from activities.company import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailInput, SendEmailResult, SendOutcome
+from activities.folders import CreateFoldersInput, CreateFoldersResult
+from activities.integrations import (
+    AssignInput,
+    AssignResult,
+    ConnectIntegrationInput,
+    ConnectIntegrationResult,
+    RecordIntegrationFailureInput,
+)
+from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
+from domain.company import CompanyRecord
+from domain.fiscal import FiscalYear
 from domain.onboarding import (
     ClientIn,
+    CompanyDetails,
+    DirectorIn,
     Language,
     OnboardingInput,
     OnboardingStatus,
     OnboardingView,
+    RetryIntegrationInput,
     StepState,
+    Timeouts,
 )
-from domain.setup import BillingPeriod, EffectiveSetup, InvitationMode, Payer
+from domain.setup import (
+    BillingPeriod,
+    EffectiveIntegration,
+    EffectiveSetup,
+    IntegrationKind,
+    InvitationMode,
+    Payer,
+)
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 
+DANONE = CompanyRecord(
+    siret="55203253400646",
+    siren="552032534",
+    name="DANONE",
+    address="17 BOULEVARD HAUSSMANN 75009 PARIS",
+    postal_code="75009",
+    city="PARIS",
+    activity_code="70.10Z",
+    legal_form="5599",
+    is_head_office=True,
+    active=True,
+    source="recherche-entreprises",
+)
+
 
 class Fakes:
-    def __init__(self, *, smtp_failures: int = 0, create_error: str | None = None) -> None:
-        self.smtp_failures = smtp_failures
-        self.create_error = create_error
+    """Activity fakes whose behaviour each test sets; they record what the workflow asked."""
+
+    def __init__(self) -> None:
+        self.registry: Callable[[int], LookupCompanyResult] = lambda attempt: LookupCompanyResult(
+            company=DANONE, attempt=attempt
+        )
+        self.siret_available = True
+        self.duplicate_on_create = 0
+        self.integration_failures: dict[str, int] = {}
+        self.integrations: list[EffectiveIntegration] = []
+        self.email_outcome = SendOutcome.sent
         self.statuses: list[str] = []
+        self.created: list[CreateClientInput] = []
+        self.emails: list[SendEmailInput] = []
+        self.registry_calls = 0
+        self.connect_calls: dict[str, int] = {}
+        self.recorded_failures: list[str] = []
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
         setup = EffectiveSetup(
             template_id=uuid.uuid4(),
             template_version=1,
-            plan=None,
+            plan="essentials",
             add_ons=[],
             payer=Payer.client,
             billing_period=BillingPeriod.monthly,
             user_ids=[],
-            integrations=[],
-            folder_tree=None,
+            integrations=self.integrations,
+            folder_tree="ged",
             invitation_mode=InvitationMode.immediate,
         )
         return ResolveSetupResult(setup=setup, attempt=activity.info().attempt)
 
+    @activity.defn(name="check_siret_available")
+    async def check_siret_available(self, data: CheckSiretInput) -> CheckSiretResult:
+        return CheckSiretResult(available=self.siret_available, attempt=activity.info().attempt)
+
+    @activity.defn(name="lookup_company")
+    async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
+        self.registry_calls += 1
+        return self.registry(activity.info().attempt)
+
     @activity.defn(name="create_client")
     async def create_client(self, data: CreateClientInput) -> CreateClientResult:
-        if self.create_error:
-            raise ApplicationError(self.create_error, type="ClientMissing", non_retryable=True)
+        if self.duplicate_on_create > 0:
+            self.duplicate_on_create -= 1
+            raise ApplicationError("SIRET taken", type="DuplicateSiret", non_retryable=True)
+        self.created.append(data)
         return CreateClientResult(
-            client_id=uuid.uuid4(), created=True, attempt=activity.info().attempt
+            client_id=uuid.uuid5(uuid.NAMESPACE_OID, str(data.onboarding_id)),
+            created=True,
+            attempt=activity.info().attempt,
         )
+
+    @activity.defn(name="create_folders")
+    async def create_folders(self, data: CreateFoldersInput) -> CreateFoldersResult:
+        return CreateFoldersResult(
+            folders_planned=14, folders_created=14, months=12, attempt=activity.info().attempt
+        )
+
+    @activity.defn(name="assign_collaborators_and_subscription")
+    async def assign(self, data: AssignInput) -> AssignResult:
+        return AssignResult(
+            collaborators_added=0, subscription_created=True, attempt=activity.info().attempt
+        )
+
+    @activity.defn(name="connect_integration")
+    async def connect_integration(self, data: ConnectIntegrationInput) -> ConnectIntegrationResult:
+        code = data.integration.code
+        self.connect_calls[code] = self.connect_calls.get(code, 0) + 1
+        if self.integration_failures.get(code, 0) > 0:
+            self.integration_failures[code] -= 1
+            raise ApplicationError("app answered 503", type="IntegrationUnavailable")
+        return ConnectIntegrationResult(
+            code=code, state="connected", external_ref="c-1", attempt=activity.info().attempt
+        )
+
+    @activity.defn(name="record_integration_failure")
+    async def record_integration_failure(self, data: RecordIntegrationFailureInput) -> None:
+        self.recorded_failures.append(data.code)
 
     @activity.defn(name="complete_setup")
     async def complete_setup(self, data: CompleteSetupInput) -> CompleteSetupResult:
-        return CompleteSetupResult(notifications_muted=False, attempt=activity.info().attempt)
+        return CompleteSetupResult(
+            notifications_muted=data.keep_muted, attempt=activity.info().attempt
+        )
 
     @activity.defn(name="record_status")
     async def record_status(self, data: RecordStatusInput) -> None:
@@ -78,66 +171,303 @@ class Fakes:
 
     @activity.defn(name="send_email")
     async def send_email(self, data: SendEmailInput) -> SendEmailResult:
-        if activity.info().attempt <= self.smtp_failures:
-            raise RuntimeError("421 SMTP server not available")
+        self.emails.append(data)
         return SendEmailResult(
-            outcome=SendOutcome.sent, message_id="<m@x>", attempt=activity.info().attempt
+            outcome=self.email_outcome, message_id="<m@x>", attempt=activity.info().attempt
         )
 
-    def all(self) -> list[Callable[..., Any]]:
+    def main(self) -> list[Callable[..., Any]]:
         return [
             self.resolve_setup,
+            self.check_siret_available,
             self.create_client,
+            self.create_folders,
+            self.assign,
+            self.connect_integration,
+            self.record_integration_failure,
             self.complete_setup,
             self.record_status,
             self.send_email,
         ]
 
 
-def _input() -> OnboardingInput:
-    return OnboardingInput(
+def make_input(**changes: Any) -> OnboardingInput:
+    data = OnboardingInput(
         onboarding_id=uuid.uuid4(),
         partner_id=uuid.uuid4(),
         partner_name="Firm",
-        client=ClientIn(name="Client", email="c@example.com", language=Language.en),
+        client=ClientIn(
+            first_name="Antoine",
+            last_name="Martin",
+            email="a@example.com",
+            language=Language.fr,
+            siret="55203253400646",
+        ),
+        fiscal_year=FiscalYear.from_start(date(2026, 1, 1)),
+        director=DirectorIn(email="d@example.com", first_name="D", last_name="Irector"),
+        timeouts=Timeouts(
+            company_lookup=timedelta(minutes=2),
+            company_details=timedelta(days=2),
+            integration_retry_window=timedelta(days=1),
+        ),
     )
+    return data.model_copy(update=changes)
 
 
-async def _run(env: WorkflowEnvironment, fakes: Fakes, data: OnboardingInput) -> OnboardingView:
-    # The environment's own client: only it unlocks time skipping while awaiting a result.
-    # It carries the project's data converter, passed in by the fixture.
-    client = env.client
-    queue = f"wf-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[OnboardingWorkflow],
-        activities=fakes.all(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        return await client.execute_workflow(
-            OnboardingWorkflow.run, data, id=f"onboarding-{data.onboarding_id}", task_queue=queue
+class Run:
+    def __init__(self, env: WorkflowEnvironment, fakes: Fakes) -> None:
+        self.env = env
+        self.fakes = fakes
+        self.queue = f"wf-{uuid.uuid4().hex[:8]}"
+
+    async def __aenter__(self) -> Run:
+        # The environment's own client: only it skips time while awaiting a result. It carries
+        # the project's data converter, passed in by the fixture.
+        client = self.env.client
+        self._main = Worker(
+            client,
+            task_queue=self.queue,
+            workflows=[OnboardingWorkflow],
+            activities=self.fakes.main(),
+            workflow_runner=WORKFLOW_RUNNER,
+        )
+        self._registry = Worker(
+            client, task_queue=f"{self.queue}-registry", activities=[self.fakes.lookup_company]
+        )
+        await self._main.__aenter__()
+        await self._registry.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._registry.__aexit__(None, None, None)
+        await self._main.__aexit__(None, None, None)
+
+    async def start(
+        self, data: OnboardingInput
+    ) -> WorkflowHandle[OnboardingWorkflow, OnboardingView]:
+        data = data.model_copy(update={"registry_task_queue": f"{self.queue}-registry"})
+        return await self.env.client.start_workflow(
+            OnboardingWorkflow.run,
+            data,
+            id=f"onboarding-{data.onboarding_id}",
+            task_queue=self.queue,
         )
 
 
-async def test_smtp_outage_is_retried_and_attempts_reported(
+async def wait_for_status(
+    handle: WorkflowHandle[OnboardingWorkflow, OnboardingView], status: OnboardingStatus
+) -> OnboardingView:
+    view: OnboardingView | None = None
+    for _ in range(200):
+        view = await handle.query(OnboardingWorkflow.status)
+        if view.status == status:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never reached {status}: {view}")
+
+
+async def test_registry_found_completes_with_company(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    """Three failed SMTP attempts then success: onboarding completes, step shows 4 attempts."""
-    fakes = Fakes(smtp_failures=3)
-    view = await _run(time_skipping_env, fakes, _input())
+    """The registry knows the SIRET: its data names the client and every step completes."""
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input())).result()
     assert view.status == OnboardingStatus.COMPLETED
-    welcome = view.steps[-1]
-    assert (welcome.state, welcome.attempts) == (StepState.completed, 4)
-    assert fakes.statuses == ["COMPLETED"]
+    assert fakes.created[0].company_name == "DANONE"
+    assert fakes.created[0].siret == "55203253400646"
+    assert {s.name.value: s.state for s in view.steps}["company_lookup"] == StepState.completed
+    assert fakes.statuses == ["READY", "COMPLETED"]
+    assert fakes.emails[0].client_id is not None  # client-facing: held back while muted
 
 
-async def test_non_retryable_step_error_fails_onboarding_with_reason(
+async def test_unknown_siret_waits_for_company_details(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    """A business error fails the run at once, records FAILED and names the failing step."""
-    fakes = Fakes(create_error="client vanished")
-    with pytest.raises(WorkflowFailureError) as caught:
-        await _run(time_skipping_env, fakes, _input())
-    assert "client vanished" in str(caught.value.cause)
-    assert fakes.statuses == ["FAILED"]
+    """Unknown to the registry: AWAITING_COMPANY_DETAILS until a person gives the details."""
+    fakes = Fakes()
+    fakes.registry = lambda attempt: LookupCompanyResult(company=None, attempt=attempt)
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        step = next(s for s in view.steps if s.name.value == "company_lookup")
+        assert step.state == StepState.waiting and "unknown" in (step.detail or "")
+        assert view.waiting_for and "provide_company_details" in view.waiting_for
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="Boulangerie Martin", city="Lyon"),
+        )
+        view = await handle.result()
+    assert view.status == OnboardingStatus.COMPLETED
+    assert fakes.created[0].company_name == "Boulangerie Martin"
+    assert fakes.statuses == ["AWAITING_COMPANY_DETAILS", "SETTING_UP", "READY", "COMPLETED"]
+
+
+async def test_company_details_refused_when_not_waiting(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The update's validator refuses details nobody asked for, and nothing changes."""
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input(invitation_mode=InvitationMode.manual))
+        await wait_for_status(handle, OnboardingStatus.READY)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(
+                OnboardingWorkflow.provide_company_details, CompanyDetails(name="Late")
+            )
+        assert "not waiting for company details" in str(refused.value.cause)
+        await handle.execute_update(OnboardingWorkflow.send_invitation_now)
+        await handle.result()
+
+
+async def test_rate_limit_storm_is_waited_out(time_skipping_env: WorkflowEnvironment) -> None:
+    """Six 429s in a row, each with Retry-After: the lookup waits and then succeeds."""
+    fakes = Fakes()
+
+    def storm(attempt: int) -> LookupCompanyResult:
+        if attempt <= 6:
+            raise ApplicationError(
+                "429", type="RegistryRateLimited", next_retry_delay=timedelta(seconds=3)
+            )
+        return LookupCompanyResult(company=DANONE, attempt=attempt)
+
+    fakes.registry = storm
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input())).result()
+    assert view.status == OnboardingStatus.COMPLETED
+    assert fakes.registry_calls == 7
+    lookup = next(s for s in view.steps if s.name.value == "company_lookup")
+    assert lookup.attempts == 7
+
+
+async def test_registry_down_past_deadline_asks_for_details(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A registry down for longer than the lookup deadline hands over to a person."""
+    fakes = Fakes()
+
+    def down(attempt: int) -> LookupCompanyResult:
+        raise ApplicationError("503 from registry", type="RegistryUnavailable")
+
+    fakes.registry = down
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        # Jump past the 2-minute lookup deadline (queries alone do not move test time).
+        await time_skipping_env.sleep(timedelta(minutes=3))
+        view = await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        lookup = next(s for s in view.steps if s.name.value == "company_lookup")
+        assert "unreachable" in (lookup.detail or "")
+        assert fakes.registry_calls > 1
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="DANONE", siret="55203253400646"),
+        )
+        view = await handle.result()
+    assert view.status == OnboardingStatus.COMPLETED
+    assert fakes.created[0].siret == "55203253400646"
+
+
+async def test_details_never_given_fails_with_reason(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Nobody answers within the configured time: the onboarding fails and says why."""
+    fakes = Fakes()
+    fakes.registry = lambda attempt: LookupCompanyResult(company=None, attempt=attempt)
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    assert "no company details provided within 2 days" in str(failed.value.cause)
+    assert fakes.statuses == ["AWAITING_COMPANY_DETAILS", "FAILED"]
+
+
+async def test_closed_company_waits_for_details(time_skipping_env: WorkflowEnvironment) -> None:
+    """A ceased company is not onboarded from registry data: a person must confirm."""
+    fakes = Fakes()
+    closed = DANONE.model_copy(update={"active": False})
+    fakes.registry = lambda attempt: LookupCompanyResult(company=closed, attempt=attempt)
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        assert "closed" in (view.waiting_for or "")
+        await handle.terminate("test over")
+
+
+async def test_duplicate_siret_waits_before_and_at_creation(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A SIRET already used (found before lookup, or taken meanwhile) waits for details."""
+    fakes = Fakes()
+    fakes.siret_available = False
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        assert "already used" in (view.waiting_for or "")
+        assert fakes.registry_calls == 0  # no lookup for a number we cannot use anyway
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details, CompanyDetails(name="Other entity")
+        )
+        assert (await handle.result()).status == OnboardingStatus.COMPLETED
+
+    race = Fakes()
+    race.duplicate_on_create = 1
+    async with Run(time_skipping_env, race) as run:
+        handle = await run.start(make_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details, CompanyDetails(name="Second try")
+        )
+        view = await handle.result()
+    assert view.status == OnboardingStatus.COMPLETED
+    assert race.created[0].company_name == "Second try"
+
+
+async def test_failing_integration_is_recorded_then_retried(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """One app fails after its retries: recorded, the others connect, setup completes; a
+    retry_integration update then connects it and the onboarding completes."""
+    fakes = Fakes()
+    fakes.integrations = [
+        EffectiveIntegration(code="bank", kind=IntegrationKind.automation, settings={}),
+        EffectiveIntegration(code="portal", kind=IntegrationKind.redirection, settings={}),
+    ]
+    fakes.integration_failures = {"bank": 5}  # every attempt of the first round
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        await time_skipping_env.sleep(timedelta(minutes=5))  # past the retries' backoff
+        view = await wait_for_status(handle, OnboardingStatus.READY)
+        for _ in range(100):
+            view = await handle.query(OnboardingWorkflow.status)
+            if view.waiting_for:
+                break
+            await asyncio.sleep(0.05)
+        states = {i.code: i.state for i in view.integrations}
+        assert states == {"bank": StepState.failed, "portal": StepState.completed}
+        assert "503" in (next(i for i in view.integrations if i.code == "bank").last_error or "")
+        assert fakes.recorded_failures == ["bank"]
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                OnboardingWorkflow.retry_integration, RetryIntegrationInput(code="portal")
+            )
+        retried = await handle.execute_update(
+            OnboardingWorkflow.retry_integration, RetryIntegrationInput(code="bank")
+        )
+        assert retried.state == StepState.completed
+        view = await handle.result()
+    assert view.status == OnboardingStatus.COMPLETED
+    assert fakes.connect_calls == {"bank": 6, "portal": 1}
+
+
+async def test_muted_client_email_is_reported_suppressed(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """With notifications kept muted the invitation is suppressed, and the status says so."""
+    fakes = Fakes()
+    fakes.email_outcome = SendOutcome.suppressed
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input(keep_muted=True))).result()
+    invitation = next(s for s in view.steps if s.name.value == "invitation")
+    assert invitation.detail == "e-mail suppressed"
+    setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
+    assert setup_done.detail == "notifications kept muted"

@@ -1,0 +1,424 @@
+"""The onboarding's client-setup activities: collaborators and subscription, then each integration.
+
+Connecting an integration goes through a `Connector`, one per kind of partner app:
+- redirection apps only grant the client access: nothing to call, the app is connected;
+- automation apps receive the client's settings (secrets included) by an HTTP POST to their
+  `connect_url`, with an Idempotency-Key the app uses to recognise a retry of the same connection.
+
+Outcomes, and what Temporal does with each:
+- connected -> the client_integrations row says so, with the app's connection id;
+- unavailable (5xx, 408, 429, timeout, connection trouble) -> a retryable failure;
+- rejected (another 4xx) or misconfigured (a required setting missing or of the wrong type, no
+  connect_url) -> non-retryable: the same request cannot succeed later; a human fixes the
+  settings and the workflow's update retries it.
+Every failed attempt is written to the row before the error is raised, so the row shows the last
+error even while Temporal is still retrying.
+
+Secret settings never travel in workflow inputs (the effective setup carries a mask), so this
+module loads their real values from the database; they are never logged, and an app's message is
+scrubbed of them before it becomes an error (errors are stored in Temporal's history).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal, Protocol
+
+import asyncpg
+import httpx
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.registry import parse_retry_after
+from domain.setup import (
+    SECRET_MASK,
+    BillingPeriod,
+    EffectiveIntegration,
+    Integration,
+    IntegrationKind,
+    Payer,
+    _check_setting,
+)
+from store import catalogs
+from store import client_setup as store
+from store.pool import Pool
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+# An app's error message is for a human reading the onboarding's status, not a log dump.
+MAX_ERROR_DETAIL_CHARS = 300
+# When a 429 comes without Retry-After: Temporal's own backoff would start at 1s anyway.
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
+
+MISCONFIGURED = "IntegrationMisconfigured"
+REJECTED = "IntegrationRejected"
+UNAVAILABLE = "IntegrationUnavailable"
+
+
+# ---- connectors -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """One client's connection to one app, with the real setting values."""
+
+    client_id: uuid.UUID
+    partner_id: uuid.UUID
+    app: Integration
+    # Real secrets: kept out of repr so an accidental log line or traceback cannot show them.
+    settings: dict[str, Any] = field(repr=False)
+
+    @property
+    def idempotency_key(self) -> str:
+        # Stable across retries and re-runs of the same (client, app), and free of secrets.
+        return f"{self.client_id}:{self.app.code}"
+
+    def secret_values(self) -> list[str]:
+        names = self.app.secret_names()
+        return [
+            str(v)
+            for k, v in self.settings.items()
+            if k in names and v is not None and not isinstance(v, bool) and str(v)
+        ]
+
+
+@dataclass(frozen=True)
+class ConnectOutcome:
+    """The app is connected; failures are raised as ApplicationError instead."""
+
+    external_ref: str | None = None
+
+
+class Connector(Protocol):
+    async def connect(self, request: ConnectRequest) -> ConnectOutcome:
+        """Connect the client to the app, or raise ApplicationError (see the module docstring)."""
+        ...
+
+
+class RedirectionConnector:
+    """Redirection apps: granting access is all there is, so the client is connected at once."""
+
+    async def connect(self, request: ConnectRequest) -> ConnectOutcome:
+        return ConnectOutcome()
+
+
+def validated_settings(app: Integration, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the app declares, checked against its specs; IntegrationMisconfigured names
+    every missing or ill-typed setting (never a value: some are secrets)."""
+    problems: list[str] = []
+    checked: dict[str, Any] = {}
+    for spec in app.settings:
+        value = settings.get(spec.name)
+        if value is None or value == "" or (spec.secret and value == SECRET_MASK):
+            if spec.required:
+                problems.append(f"{spec.name!r} is required")
+            continue
+        problem = _check_setting(spec, value)
+        if problem:
+            problems.append(f"{spec.name!r} {problem}")
+            continue
+        checked[spec.name] = value
+    if problems:
+        raise ApplicationError(
+            f"integration {app.code!r} is misconfigured: {'; '.join(problems)}",
+            type=MISCONFIGURED,
+            non_retryable=True,
+        )
+    return checked
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    """`text` without any secret value, on one line, truncated. Scrubbed before truncation, so a
+    cut can never leave part of a secret behind."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        # Also the JSON-escaped spelling, in case the app echoes its raw body.
+        for spelling in {secret, json.dumps(secret)[1:-1]}:
+            text = text.replace(spelling, SECRET_MASK)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > MAX_ERROR_DETAIL_CHARS:
+        text = text[: MAX_ERROR_DETAIL_CHARS - 1] + "…"
+    return text
+
+
+def _detail(response: httpx.Response, secrets: list[str]) -> str:
+    """The app's own words: a `message`, `detail` or `error` string, else the body's text."""
+    text = response.text
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(body.get(key), str):
+                text = body[key]
+                break
+    return _scrub(text, secrets) or response.reason_phrase or "no detail"
+
+
+class AutomationConnector:
+    """Automation apps: POST the client's settings to the app's connect_url."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    ) -> None:
+        self._http = http
+        self.timeout = timeout
+
+    async def connect(self, request: ConnectRequest) -> ConnectOutcome:
+        app = request.app
+        if not app.connect_url:
+            raise ApplicationError(
+                f"integration {app.code!r} is misconfigured: automation app without connect_url",
+                type=MISCONFIGURED,
+                non_retryable=True,
+            )
+        settings = validated_settings(app, request.settings)
+        secrets = request.secret_values()
+        try:
+            response = await self._http.post(
+                app.connect_url,
+                json={
+                    "client_id": str(request.client_id),
+                    "partner_id": str(request.partner_id),
+                    "integration": app.code,
+                    "settings": settings,
+                },
+                headers={"Idempotency-Key": request.idempotency_key},
+                timeout=self.timeout,
+            )
+        # The request carries secrets, so `from None`: no transport exception, whose text we do
+        # not control, is chained into the failure Temporal stores.
+        except httpx.TimeoutException:
+            raise ApplicationError(
+                f"integration {app.code!r} did not answer within {self.timeout:g}s",
+                type=UNAVAILABLE,
+            ) from None
+        except httpx.RequestError as exc:
+            raise ApplicationError(
+                f"integration {app.code!r} unreachable ({type(exc).__name__})", type=UNAVAILABLE
+            ) from None
+        status = response.status_code
+        if response.is_success:
+            return ConnectOutcome(external_ref=_connection_id(response))
+        detail = _detail(response, secrets)
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            # next_retry_delay replaces the retry policy's backoff for this one retry, so the
+            # next attempt comes when the app said it would take it.
+            delay = parse_retry_after(
+                response.headers.get("Retry-After"), default=DEFAULT_RETRY_AFTER_SECONDS
+            )
+            raise ApplicationError(
+                f"integration {app.code!r} is rate limiting ({status}): {detail}",
+                type=UNAVAILABLE,
+                next_retry_delay=timedelta(seconds=delay),
+            )
+        if status >= 500 or status == httpx.codes.REQUEST_TIMEOUT:
+            raise ApplicationError(
+                f"integration {app.code!r} answered {status}: {detail}", type=UNAVAILABLE
+            )
+        raise ApplicationError(
+            f"integration {app.code!r} refused the connection ({status}): {detail}",
+            type=REJECTED,
+            non_retryable=True,
+        )
+
+
+def _connection_id(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None  # accepted without saying more: connected, no reference to keep
+    ref = body.get("connection_id") if isinstance(body, dict) else None
+    return str(ref)[:200] if ref not in (None, "") else None
+
+
+# ---- activity inputs and results ----------------------------------------------------------------
+
+
+class AssignInput(BaseModel):
+    client_id: uuid.UUID
+    user_ids: list[uuid.UUID] = Field(default_factory=list)
+    plan: str | None = None
+    add_ons: list[str] = Field(default_factory=list)
+    payer: Payer
+    billing_period: BillingPeriod
+
+
+class AssignResult(BaseModel):
+    collaborators_added: int
+    subscription_created: bool
+    attempt: int
+
+
+class ConnectIntegrationInput(BaseModel):
+    client_id: uuid.UUID
+    partner_id: uuid.UUID
+    onboarding_id: uuid.UUID
+    template_id: uuid.UUID | None = None
+    # Secret settings hold SECRET_MASK here: this input is stored in workflow history.
+    integration: EffectiveIntegration
+
+
+class ConnectIntegrationResult(BaseModel):
+    code: str
+    state: Literal["connected"]
+    external_ref: str | None
+    attempt: int
+
+
+class RecordIntegrationFailureInput(BaseModel):
+    client_id: uuid.UUID
+    code: str
+    kind: IntegrationKind
+    error: str
+
+
+# ---- activities ---------------------------------------------------------------------------------
+
+
+class ClientSetupActivities:
+    def __init__(
+        self,
+        pool: Pool,
+        http: httpx.AsyncClient,
+        *,
+        timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        connectors: Mapping[IntegrationKind, Connector] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.connectors: Mapping[IntegrationKind, Connector] = connectors or {
+            IntegrationKind.redirection: RedirectionConnector(),
+            IntegrationKind.automation: AutomationConnector(http, timeout),
+        }
+
+    @activity.defn
+    async def assign_collaborators_and_subscription(self, data: AssignInput) -> AssignResult:
+        """Both writes ignore what a previous attempt already wrote, so a retry is harmless."""
+        try:
+            added = await store.assign_collaborators(
+                self.pool, client_id=data.client_id, user_ids=data.user_ids
+            )
+            created = await store.apply_subscription(
+                self.pool,
+                client_id=data.client_id,
+                plan=data.plan,
+                add_ons=data.add_ons,
+                payer=data.payer.value,
+                billing_period=data.billing_period.value,
+            )
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise ApplicationError(
+                f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
+            ) from exc
+        activity.logger.info(
+            "collaborators and subscription applied",
+            extra={"collaborators_added": added, "subscription_created": created},
+        )
+        return AssignResult(
+            collaborators_added=added,
+            subscription_created=created,
+            attempt=activity.info().attempt,
+        )
+
+    @activity.defn
+    async def connect_integration(self, data: ConnectIntegrationInput) -> ConnectIntegrationResult:
+        code = data.integration.code
+        attempt = activity.info().attempt
+        existing = await store.get_integration(self.pool, client_id=data.client_id, code=code)
+        if existing is not None and existing.state == "connected":
+            # Already done (a replay, or a retry after a lost acknowledgement): calling the app
+            # again would at best be deduplicated by it.
+            return ConnectIntegrationResult(
+                code=code, state="connected", external_ref=existing.external_ref, attempt=attempt
+            )
+        try:
+            request = await self._request(data)
+            outcome = await self.connectors[request.app.kind].connect(request)
+        except ApplicationError as exc:
+            await self._record_failure(data, exc.message)
+            activity.logger.warning(
+                "integration not connected",
+                extra={"integration": code, "error_type": exc.type, "attempt": attempt},
+            )
+            raise
+        except Exception as exc:
+            # Unexpected: its text is not ours to vouch for, so only its type is recorded.
+            await self._record_failure(data, f"internal error ({type(exc).__name__})")
+            raise
+        row = await store.upsert_integration_state(
+            self.pool,
+            client_id=data.client_id,
+            code=code,
+            kind=data.integration.kind.value,
+            state="connected",
+            external_ref=outcome.external_ref,
+        )
+        activity.logger.info(
+            "integration connected",
+            extra={"integration": code, "kind": row.kind, "attempt": attempt},
+        )
+        return ConnectIntegrationResult(
+            code=code, state="connected", external_ref=row.external_ref, attempt=attempt
+        )
+
+    @activity.defn
+    async def record_integration_failure(self, data: RecordIntegrationFailureInput) -> None:
+        """The workflow's verdict once retries are exhausted (or the last attempt timed out and
+        could not record itself): not an attempt of its own, so `attempts` is unchanged."""
+        await store.upsert_integration_state(
+            self.pool,
+            client_id=data.client_id,
+            code=data.code,
+            kind=data.kind.value,
+            state="failed",
+            error=data.error,
+            attempted=False,
+        )
+
+    async def _request(self, data: ConnectIntegrationInput) -> ConnectRequest:
+        """The app as the catalog defines it now, and the settings with secrets unmasked."""
+        code = data.integration.code
+        body = await catalogs.get(self.pool, "integrations", partner_id=data.partner_id, code=code)
+        if body is None:
+            raise ApplicationError(
+                f"integration {code!r} is no longer in the partner's catalog",
+                type=MISCONFIGURED,
+                non_retryable=True,
+            )
+        app = Integration.model_validate(body)
+        if app.kind != data.integration.kind:
+            raise ApplicationError(
+                f"integration {code!r} changed from {data.integration.kind.value} to "
+                f"{app.kind.value} since the setup was resolved",
+                type=MISCONFIGURED,
+                non_retryable=True,
+            )
+        settings = dict(data.integration.settings)
+        if app.secret_names():
+            real = await store.integration_secrets(
+                self.pool,
+                onboarding_id=data.onboarding_id,
+                template_id=data.template_id,
+                code=code,
+            )
+            for name in app.secret_names():
+                if name in real:
+                    settings[name] = real[name]
+        return ConnectRequest(
+            client_id=data.client_id, partner_id=data.partner_id, app=app, settings=settings
+        )
+
+    async def _record_failure(self, data: ConnectIntegrationInput, error: str) -> None:
+        await store.upsert_integration_state(
+            self.pool,
+            client_id=data.client_id,
+            code=data.integration.code,
+            kind=data.integration.kind.value,
+            state="failed",
+            error=error,
+        )

@@ -1,0 +1,122 @@
+"""The fiscal_years and folders tables: a client's fiscal years and its folder tree."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+
+from domain.folders import PlannedFolder
+from store.pool import Conn, Pool
+
+
+@dataclass(frozen=True)
+class FiscalYearRow:
+    client_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    path: str
+    parent_path: str | None
+    name: str
+    kind: str
+    position: int
+    created_at: datetime
+
+
+_FISCAL_YEAR_COLUMNS = "client_id, starts_on, ends_on, created_at"
+_FOLDER_COLUMNS = "id, client_id, path, parent_path, name, kind, position, created_at"
+
+
+def folder_id(client_id: uuid.UUID, path: str) -> uuid.UUID:
+    """The id of a client's folder, derived from its path so a replayed insert reuses it."""
+    return uuid.uuid5(client_id, path)
+
+
+def _inserted(status: str) -> int:
+    # asyncpg hands back the command tag, "INSERT 0 <rows>".
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def create_fiscal_year(
+    pool: Pool | Conn, *, client_id: uuid.UUID, starts_on: date, ends_on: date
+) -> bool:
+    """Record a fiscal year once; False when the client already has one starting that day."""
+    status = await pool.execute(
+        """
+        INSERT INTO fiscal_years (client_id, starts_on, ends_on) VALUES ($1, $2, $3)
+        ON CONFLICT (client_id, starts_on) DO NOTHING
+        """,
+        client_id,
+        starts_on,
+        ends_on,
+    )
+    return _inserted(str(status)) == 1
+
+
+async def list_fiscal_years(pool: Pool | Conn, *, client_id: uuid.UUID) -> list[FiscalYearRow]:
+    records = await pool.fetch(
+        f"SELECT {_FISCAL_YEAR_COLUMNS} FROM fiscal_years WHERE client_id = $1 ORDER BY starts_on",
+        client_id,
+    )
+    return [FiscalYearRow(**dict(r)) for r in records]
+
+
+async def insert_folders(
+    conn_or_pool: Pool | Conn, *, client_id: uuid.UUID, folders: Sequence[PlannedFolder]
+) -> int:
+    """Insert the folders not created yet, in one statement; return how many were new.
+
+    Every folder's parent must already exist or come in the same call: the foreign key is checked
+    at the end of the statement, so order within one call does not matter, across calls it does.
+    """
+    if not folders:
+        return 0
+    status = await conn_or_pool.execute(
+        """
+        INSERT INTO folders (client_id, id, path, parent_path, name, kind, position)
+        SELECT $1::uuid, t.*
+        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+            AS t (id, path, parent_path, name, kind, position)
+        ON CONFLICT (client_id, path) DO NOTHING
+        """,
+        client_id,
+        [folder_id(client_id, f.path) for f in folders],
+        [f.path for f in folders],
+        [f.parent_path for f in folders],
+        [f.name for f in folders],
+        [f.kind for f in folders],
+        [f.position for f in folders],
+    )
+    return _inserted(str(status))
+
+
+async def list_folders(pool: Pool | Conn, *, client_id: uuid.UUID) -> list[FolderRow]:
+    """The client's folders by path, in code-point order (parents first, months in date order)."""
+    # COLLATE "C": the order must not depend on the database's locale, which may ignore the "/"
+    # and spaces that separate path segments.
+    records = await pool.fetch(
+        f"""
+        SELECT {_FOLDER_COLUMNS} FROM folders WHERE client_id = $1 ORDER BY path COLLATE "C"
+        """,
+        client_id,
+    )
+    return [_folder(r) for r in records]
+
+
+async def count_folders(pool: Pool | Conn, *, client_id: uuid.UUID) -> int:
+    count = await pool.fetchval("SELECT count(*) FROM folders WHERE client_id = $1", client_id)
+    return int(count)
+
+
+def _folder(record: asyncpg.Record) -> FolderRow:
+    return FolderRow(**dict(record))

@@ -1,0 +1,499 @@
+"""ClientSetupActivities against real PostgreSQL and the partner-app stand-in over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.integrations import (
+    AssignInput,
+    AutomationConnector,
+    ClientSetupActivities,
+    ConnectIntegrationInput,
+    ConnectRequest,
+    RecordIntegrationFailureInput,
+)
+from devstack.partner_app import PartnerApp
+from devstack.ports import free_port
+from domain.onboarding import client_id_for
+from domain.setup import (
+    SECRET_MASK,
+    BillingPeriod,
+    EffectiveIntegration,
+    Integration,
+    IntegrationChoice,
+    IntegrationKind,
+    Payer,
+    Role,
+    SettingSpec,
+    TemplateBody,
+)
+from store import catalogs, client_setup, clients, onboardings, partners, templates
+from store.pool import Pool
+from tests.conftest import make_tenant
+
+TEMPLATE_TOKEN = "tmpl-token-7f3a9c"
+REQUEST_TOKEN = "req-token-51d2e8"
+WEBHOOK_SECRET = "whsec-0c4b6d"
+
+
+@pytest.fixture
+async def partner_app() -> AsyncIterator[PartnerApp]:
+    async with PartnerApp() as app:
+        yield app
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+def activities(pool: Pool, http: httpx.AsyncClient) -> ClientSetupActivities:
+    return ClientSetupActivities(pool, http, timeout=5)
+
+
+@dataclass(frozen=True)
+class World:
+    partner_id: uuid.UUID
+    onboarding_id: uuid.UUID
+    client_id: uuid.UUID
+    template_id: uuid.UUID
+    template_version: int
+    integration: EffectiveIntegration
+
+    def input(self) -> ConnectIntegrationInput:
+        return ConnectIntegrationInput(
+            client_id=self.client_id,
+            partner_id=self.partner_id,
+            onboarding_id=self.onboarding_id,
+            template_id=self.template_id,
+            integration=self.integration,
+        )
+
+
+def _bankfeed(connect_url: str) -> Integration:
+    return Integration(
+        code="bankfeed",
+        name="Bank feed",
+        kind=IntegrationKind.automation,
+        connect_url=connect_url,
+        settings=[
+            SettingSpec(name="account_id"),
+            SettingSpec(name="api_token", secret=True),
+            SettingSpec(name="webhook_secret", secret=True, required=False),
+        ],
+    )
+
+
+async def _world(
+    pool: Pool,
+    app: Integration,
+    *,
+    template_settings: dict[str, Any],
+    request_secrets: dict[str, Any] | None = None,
+    effective_settings: dict[str, Any] | None = None,
+) -> World:
+    """A partner with `app` in its catalog, a template holding `template_settings` for it, and an
+    onboarding (with `request_secrets`) whose client was made with that template."""
+    tenant = await make_tenant(pool)
+    partner_id = tenant.partner.id
+    assert await catalogs.create(
+        pool, "integrations", partner_id=partner_id, code=app.code, body=app.model_dump(mode="json")
+    )
+    body = TemplateBody(integrations=[IntegrationChoice(code=app.code, settings=template_settings)])
+    template = await templates.create(
+        pool,
+        partner_id=partner_id,
+        name=f"Template {uuid.uuid4().hex[:6]}",
+        description="",
+        body=body.model_dump(mode="json"),
+        make_default=False,
+    )
+    onboarding_id = uuid.uuid4()
+    await onboardings.claim(
+        pool,
+        onboarding_id=onboarding_id,
+        partner_id=partner_id,
+        idempotency_key=str(onboarding_id),
+        request_hash="h",
+        workflow_id=f"onboarding-{onboarding_id}",
+        status="SETTING_UP",
+        secrets={app.code: request_secrets} if request_secrets else None,
+    )
+    row, _ = await clients.create(
+        pool,
+        client_id=client_id_for(onboarding_id),
+        partner_id=partner_id,
+        onboarding_id=onboarding_id,
+        name="Client",
+        email="client@example.com",
+        language="en",
+        template_id=template.id,
+        template_version=template.version,
+    )
+    secrets = app.secret_names()
+    masked = {k: SECRET_MASK if k in secrets else v for k, v in template_settings.items()}
+    return World(
+        partner_id=partner_id,
+        onboarding_id=onboarding_id,
+        client_id=row.id,
+        template_id=template.id,
+        template_version=template.version,
+        integration=EffectiveIntegration(
+            code=app.code,
+            kind=app.kind,
+            settings=effective_settings if effective_settings is not None else masked,
+        ),
+    )
+
+
+async def _automation_world(
+    pool: Pool, partner_app: PartnerApp, *, request_secrets: dict[str, Any] | None = None
+) -> World:
+    return await _world(
+        pool,
+        _bankfeed(partner_app.connect_url),
+        template_settings={
+            "account_id": "FR76-1",
+            "api_token": TEMPLATE_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+        },
+        request_secrets=request_secrets,
+    )
+
+
+# ---- connect_integration ------------------------------------------------------------------------
+
+
+async def test_connect_redirection_connects_without_http(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A redirection app only grants access: connected at once, no request to any app."""
+    app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
+    world = await _world(pool, app, template_settings={})
+    result = await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (result.code, result.state, result.external_ref) == ("portal", "connected", None)
+    assert partner_app.requests == []
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="portal")
+    assert row is not None
+    assert (row.kind, row.state, row.attempts) == ("redirection", "connected", 1)
+    assert row.connected_at is not None
+
+
+async def test_connect_automation_sends_real_secrets_and_idempotency_key(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """The app gets the secrets from the database (the request's winning over the template's),
+    never the mask, and an Idempotency-Key naming the client and the app."""
+    world = await _automation_world(pool, partner_app, request_secrets={"api_token": REQUEST_TOKEN})
+    assert world.integration.settings["api_token"] == SECRET_MASK
+    result = await ActivityEnvironment().run(activities.connect_integration, world.input())
+    [request] = partner_app.requests
+    assert request.body == {
+        "client_id": str(world.client_id),
+        "partner_id": str(world.partner_id),
+        "integration": "bankfeed",
+        "settings": {
+            "account_id": "FR76-1",
+            "api_token": REQUEST_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+        },
+    }
+    assert request.headers["idempotency-key"] == f"{world.client_id}:bankfeed"
+    assert result.external_ref is not None and result.external_ref.startswith("conn_")
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None
+    assert (row.state, row.external_ref, row.attempts) == ("connected", result.external_ref, 1)
+
+
+async def test_connect_automation_uses_the_template_version_of_the_client(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A template edited after the client was made does not change the secret sent for it."""
+    world = await _automation_world(pool, partner_app)
+    edited = TemplateBody(
+        integrations=[
+            IntegrationChoice(
+                code="bankfeed", settings={"account_id": "FR76-1", "api_token": "rotated-later"}
+            )
+        ]
+    )
+    updated = await templates.update(
+        pool,
+        partner_id=world.partner_id,
+        template_id=world.template_id,
+        name=f"Edited {uuid.uuid4().hex[:6]}",
+        description="",
+        body=edited.model_dump(mode="json"),
+    )
+    assert updated is not None and updated.version == world.template_version + 1
+    await ActivityEnvironment().run(activities.connect_integration, world.input())
+    [request] = partner_app.requests
+    assert request.body["settings"]["api_token"] == TEMPLATE_TOKEN
+
+
+async def test_connect_twice_keeps_one_connected_row(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A replay finds the app connected: one row, the same reference, no second call."""
+    world = await _automation_world(pool, partner_app)
+    env = ActivityEnvironment()
+    first = await env.run(activities.connect_integration, world.input())
+    second = await env.run(activities.connect_integration, world.input())
+    assert first.external_ref is not None
+    assert second.external_ref == first.external_ref
+    [row] = await client_setup.list_integrations(pool, client_id=world.client_id)
+    assert (row.code, row.state, row.external_ref, row.attempts) == (
+        "bankfeed",
+        "connected",
+        first.external_ref,
+        1,
+    )
+    assert len(partner_app.requests) == 1
+
+
+async def test_automation_connector_retry_sends_the_same_idempotency_key(
+    http: httpx.AsyncClient, partner_app: PartnerApp
+) -> None:
+    """Two calls for one (client, app) carry one key, so the app hands back one connection."""
+    request = ConnectRequest(
+        client_id=uuid.uuid4(),
+        partner_id=uuid.uuid4(),
+        app=_bankfeed(partner_app.connect_url),
+        settings={"account_id": "FR76-1", "api_token": REQUEST_TOKEN},
+    )
+    connector = AutomationConnector(http, timeout=5)
+    first = await connector.connect(request)
+    second = await connector.connect(request)
+    assert first.external_ref is not None and second.external_ref == first.external_ref
+    keys = {r.headers["idempotency-key"] for r in partner_app.requests}
+    assert keys == {f"{request.client_id}:bankfeed"}
+    assert REQUEST_TOKEN not in repr(request)
+
+
+async def test_connect_unavailable_then_success_counts_attempts(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A 503 is retryable and recorded as the row's last error; the next run connects."""
+    world = await _automation_world(pool, partner_app)
+    partner_app.fail_next(1, status=503)
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationUnavailable", False)
+    failed = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert failed is not None
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert failed.last_error is not None and "503" in failed.last_error
+    result = await env.run(activities.connect_integration, world.input())
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None
+    assert (row.state, row.attempts, row.external_ref) == ("connected", 2, result.external_ref)
+    assert [r.status for r in partner_app.requests] == [503, 201]
+
+
+async def test_connect_rate_limited_retries_after_the_apps_delay(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A 429 is retryable, and the next retry waits the app's Retry-After."""
+    world = await _automation_world(pool, partner_app)
+    partner_app.fail_next(1, status=429)
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationUnavailable", False)
+    assert caught.value.next_retry_delay == timedelta(seconds=1)
+
+
+async def test_connect_unreachable_app_is_retryable(
+    activities: ClientSetupActivities, pool: Pool
+) -> None:
+    """Nothing listening at connect_url: a retryable IntegrationUnavailable, recorded as failed."""
+    app = _bankfeed(f"http://127.0.0.1:{free_port()}/connect")
+    world = await _world(
+        pool, app, template_settings={"account_id": "FR76-1", "api_token": TEMPLATE_TOKEN}
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationUnavailable", False)
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None and row.state == "failed"
+
+
+async def test_connect_rejected_is_final_and_never_shows_the_secret(
+    activities: ClientSetupActivities,
+    pool: Pool,
+    partner_app: PartnerApp,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 422 is non-retryable, recorded on the row; an app echoing the secret back has it
+    scrubbed from the error, the row and every log line."""
+    caplog.set_level(logging.DEBUG)
+    world = await _automation_world(pool, partner_app, request_secrets={"api_token": REQUEST_TOKEN})
+    partner_app.reject_next(1, status=422, message=f"token {REQUEST_TOKEN} is not valid")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    error = caught.value
+    assert (error.type, error.non_retryable) == ("IntegrationRejected", True)
+    assert "422" in error.message and "is not valid" in error.message
+    assert REQUEST_TOKEN not in str(error) and REQUEST_TOKEN not in repr(error.__cause__)
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None
+    assert (row.state, row.attempts, row.last_error) == ("failed", 1, error.message)
+    # The secret did travel (to the app), so its absence below is the scrubbing's doing.
+    assert partner_app.requests[0].body["settings"]["api_token"] == REQUEST_TOKEN
+    for secret in (REQUEST_TOKEN, WEBHOOK_SECRET, TEMPLATE_TOKEN):
+        assert secret not in caplog.text
+    assert "integration not connected" in caplog.text
+
+
+async def test_connect_missing_required_secret_is_misconfigured(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A required secret that neither the template nor the request holds: non-retryable, no call,
+    and the mask is never sent in its place."""
+    world = await _world(
+        pool,
+        _bankfeed(partner_app.connect_url),
+        template_settings={"account_id": "FR76-1"},
+        effective_settings={"account_id": "FR76-1", "api_token": SECRET_MASK},
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationMisconfigured", True)
+    assert "'api_token' is required" in caught.value.message
+    assert partner_app.requests == []
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None and row.state == "failed"
+
+
+async def test_record_failure_marks_failed_without_counting_an_attempt(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """The workflow's verdict after retries sets the error but leaves `attempts` alone."""
+    world = await _automation_world(pool, partner_app)
+    partner_app.fail_next(1, status=500)
+    env = ActivityEnvironment()
+    with pytest.raises(ApplicationError):
+        await env.run(activities.connect_integration, world.input())
+    await env.run(
+        activities.record_integration_failure,
+        RecordIntegrationFailureInput(
+            client_id=world.client_id,
+            code="bankfeed",
+            kind=IntegrationKind.automation,
+            error="gave up after 5 attempts",
+        ),
+    )
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None
+    assert (row.state, row.attempts, row.last_error) == ("failed", 1, "gave up after 5 attempts")
+
+
+async def test_record_failure_never_undoes_a_connection(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """A late failure (an attempt that timed out while another connected) leaves it connected."""
+    world = await _automation_world(pool, partner_app)
+    env = ActivityEnvironment()
+    result = await env.run(activities.connect_integration, world.input())
+    await env.run(
+        activities.record_integration_failure,
+        RecordIntegrationFailureInput(
+            client_id=world.client_id,
+            code="bankfeed",
+            kind=IntegrationKind.automation,
+            error="late timeout",
+        ),
+    )
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None
+    assert (row.state, row.external_ref, row.last_error) == (
+        "connected",
+        result.external_ref,
+        None,
+    )
+
+
+# ---- assign_collaborators_and_subscription -------------------------------------------------------
+
+
+async def test_assign_twice_leaves_the_same_rows(
+    activities: ClientSetupActivities, pool: Pool
+) -> None:
+    """A replay assigns nobody twice and keeps the first subscription, even if asked otherwise."""
+    app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
+    world = await _world(pool, app, template_settings={})
+    user = await partners.create_user(
+        pool,
+        partner_id=world.partner_id,
+        email=f"u-{uuid.uuid4().hex[:8]}@example.com",
+        name="Bea",
+        role=Role.accountant,
+    )
+    assert user is not None
+    data = AssignInput(
+        client_id=world.client_id,
+        user_ids=[user.id, user.id],
+        plan="essentials",
+        add_ons=["ocr"],
+        payer=Payer.partner,
+        billing_period=BillingPeriod.annual,
+    )
+    env = ActivityEnvironment()
+    first = await env.run(activities.assign_collaborators_and_subscription, data)
+    replay = data.model_copy(update={"plan": "other", "billing_period": BillingPeriod.monthly})
+    second = await env.run(activities.assign_collaborators_and_subscription, replay)
+    assert (first.collaborators_added, first.subscription_created) == (1, True)
+    assert (second.collaborators_added, second.subscription_created) == (0, False)
+    assert await client_setup.list_collaborators(pool, client_id=world.client_id) == [user.id]
+    sub = await client_setup.get_subscription(pool, client_id=world.client_id)
+    assert sub is not None
+    assert (sub.plan, sub.add_ons, sub.payer, sub.billing_period) == (
+        "essentials",
+        ["ocr"],
+        "partner",
+        "annual",
+    )
+
+
+async def test_assign_skips_users_of_another_partner(
+    activities: ClientSetupActivities, pool: Pool
+) -> None:
+    """A user id of another partner is never made a collaborator of this client."""
+    app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
+    world = await _world(pool, app, template_settings={})
+    stranger = await make_tenant(pool, name="Other firm")
+    result = await ActivityEnvironment().run(
+        activities.assign_collaborators_and_subscription,
+        AssignInput(
+            client_id=world.client_id,
+            user_ids=[stranger.admin.id],
+            payer=Payer.client,
+            billing_period=BillingPeriod.monthly,
+        ),
+    )
+    assert result.collaborators_added == 0
+    assert await client_setup.list_collaborators(pool, client_id=world.client_id) == []
+
+
+async def test_assign_for_missing_client_is_final(activities: ClientSetupActivities) -> None:
+    """No such client: non-retryable ClientMissing rather than endless retries."""
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(
+            activities.assign_collaborators_and_subscription,
+            AssignInput(
+                client_id=uuid.uuid4(), payer=Payer.client, billing_period=BillingPeriod.monthly
+            ),
+        )
+    assert (caught.value.type, caught.value.non_retryable) == ("ClientMissing", True)

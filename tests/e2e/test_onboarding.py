@@ -1,0 +1,108 @@
+"""A real onboarding end to end on the dev server: HTTP -> Temporal -> PostgreSQL, the registry
+stand-in and SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from temporalio.worker import Worker
+
+from devstack.registry_standin import RegistryStandin
+from devstack.smtp_sink import SmtpSink
+from store import clients, email_log, folders
+from store.pool import Pool
+
+GED = {
+    "code": "ged",
+    "name": "GED cabinet",
+    "folders": [
+        {"name": "Juridique"},
+        {"name": "Comptabilité", "per_fiscal_year": True, "children": [{"name": "Banque"}]},
+    ],
+}
+
+
+async def wait_status(api: httpx.AsyncClient, onboarding_id: str, *status: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        response = await api.get(f"/v1/onboardings/{onboarding_id}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["status"] in status:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"onboarding never reached {status}: {body}")
+
+
+async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    registry: RegistryStandin,
+    pool: Pool,
+) -> None:
+    """DANONE's head office: company filled from the registry, 12 month folders for a calendar
+    year, director invited in French, and the status shows every step."""
+    assert (await api.post("/v1/folder-trees", json=GED)).status_code == 201
+    response = await api.post(
+        "/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Antoine",
+                "last_name": "de Saint-Affrique",
+                "email": "direction@danone.example",
+                "language": "fr",
+                "siret": "552 032 534 00646",
+                "case_manager": "Julie",
+            },
+            "fiscal_year": {"start": "2026-01-01"},
+            "overrides": {"folder_tree": "ged"},
+        },
+        headers={"Idempotency-Key": f"danone-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 202, response.text
+    onboarding_id = response.json()["id"]
+
+    body = await wait_status(api, onboarding_id, "COMPLETED", "FAILED")
+    assert body["status"] == "COMPLETED", body
+    states = {s["name"]: s["state"] for s in body["steps"]}
+    assert states == {
+        "resolve_setup": "completed",
+        "company_lookup": "completed",
+        "create_client": "completed",
+        "folders": "completed",
+        "collaborators_and_subscription": "completed",
+        "integrations": "skipped",
+        "complete_setup": "completed",
+        "invitation": "completed",
+    }
+    assert body["company"]["name"] == "DANONE"
+    assert body["company"]["is_head_office"] is True
+    assert registry.stats.total_requests == 1
+
+    client = await clients.get(pool, client_id=uuid.UUID(body["client_id"]))
+    assert client is not None
+    assert (client.name, client.siret, client.case_manager) == ("DANONE", "55203253400646", "Julie")
+    assert client.status == "ready" and not client.notifications_muted
+
+    rows = await folders.list_folders(pool, client_id=client.id)
+    months = [f for f in rows if f.kind == "month"]
+    assert len(months) == 12
+    assert months[0].path == "Comptabilité/2026-01 Janvier"
+    assert {f.path for f in rows} >= {"Juridique", "Comptabilité", "Comptabilité/Banque"}
+
+    [received] = smtp_sink.handler.wait_for(1)
+    assert received.rcpt_tos == ["direction@danone.example"]
+    assert received.message["Subject"] == "Bienvenue chez Cabinet Test"
+    [logged] = await email_log.list_for_onboarding(pool, onboarding_id=uuid.UUID(onboarding_id))
+    assert logged.status == "sent"
+
+    listed = await api.get(
+        "/v1/onboardings", params={"status": "COMPLETED", "case_manager": "Julie"}
+    )
+    assert [item["id"] for item in listed.json()["items"]] == [onboarding_id]
+    other = await api.get("/v1/onboardings", params={"case_manager": "Marc"})
+    assert other.json()["items"] == []

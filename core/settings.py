@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     postgres_port: int = 54329
     smtp_sink_port: int = 1025
     registry_standin_port: int = 8081
+    partner_app_port: int = 8082
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -141,10 +141,7 @@ async def _status(onboarding_id: str) -> str:
 
     settings = Settings()
     client = await temporal.connect(settings)
-    workflow_id = (
-        onboarding_id if onboarding_id.startswith("onboarding-") else f"onboarding-{onboarding_id}"
-    )
-    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
+    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, _workflow_id(onboarding_id))
     view = await handle.query(OnboardingWorkflow.status)
     return view.model_dump_json(indent=2)
 
@@ -155,6 +152,76 @@ def status(
 ) -> None:
     """Show every step of one onboarding, from its workflow's `status` query."""
     console.print_json(asyncio.run(_status(onboarding_id)))
+
+
+def _workflow_id(onboarding_id: str) -> str:
+    return (
+        onboarding_id if onboarding_id.startswith("onboarding-") else f"onboarding-{onboarding_id}"
+    )
+
+
+async def _update(onboarding_id: str, what: str, arg: object | None = None) -> str:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from core import temporal
+    from domain.onboarding import CompanyDetails, RetryIntegrationInput
+    from workflows.onboarding import OnboardingWorkflow
+
+    client = await temporal.connect(Settings())
+    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, _workflow_id(onboarding_id))
+    try:
+        if what == "company-details":
+            assert isinstance(arg, CompanyDetails)
+            done = await handle.execute_update(OnboardingWorkflow.provide_company_details, arg)
+            return done.model_dump_json()
+        if what == "retry-integration":
+            assert isinstance(arg, RetryIntegrationInput)
+            retried = await handle.execute_update(OnboardingWorkflow.retry_integration, arg)
+            return retried.model_dump_json()
+        return await handle.execute_update(OnboardingWorkflow.send_invitation_now)
+    except WorkflowUpdateFailedError as exc:
+        console.print(f"[red]refused: {exc.cause}[/]")
+        raise typer.Exit(1) from exc
+
+
+@app.command("company-details")
+def company_details(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+    name: Annotated[str, typer.Option(help="Company name")],
+    siret: Annotated[str | None, typer.Option(help="A corrected SIRET")] = None,
+    address: Annotated[str | None, typer.Option(help="Address on one line")] = None,
+    city: Annotated[str | None, typer.Option(help="City")] = None,
+    postal_code: Annotated[str | None, typer.Option(help="Postal code")] = None,
+) -> None:
+    """Unstick an onboarding in AWAITING_COMPANY_DETAILS by giving the company data by hand."""
+    from domain.onboarding import CompanyDetails
+
+    details = CompanyDetails(
+        name=name, siret=siret, address=address, city=city, postal_code=postal_code
+    )
+    console.print_json(asyncio.run(_update(onboarding_id, "company-details", details)))
+
+
+@app.command("retry-integration")
+def retry_integration(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+    code: Annotated[str, typer.Argument(help="The failed integration's code")],
+) -> None:
+    """Try a failed integration of an onboarding again."""
+    from domain.onboarding import RetryIntegrationInput
+
+    result = asyncio.run(
+        _update(onboarding_id, "retry-integration", RetryIntegrationInput(code=code))
+    )
+    console.print_json(result)
+
+
+@app.command("send-invitation")
+def send_invitation(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+) -> None:
+    """Send the director's invitation now (manual mode, or before its scheduled time)."""
+    console.print(asyncio.run(_update(onboarding_id, "send-invitation")))
 
 
 async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
@@ -183,7 +250,11 @@ async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
 @app.command("list")
 def list_(
     status_filter: Annotated[
-        str | None, typer.Option("--status", help="e.g. SETTING_UP, COMPLETED, FAILED")
+        str | None,
+        typer.Option(
+            "--status",
+            help="SETTING_UP, AWAITING_COMPANY_DETAILS, READY, COMPLETED or FAILED",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,

@@ -72,6 +72,8 @@ class DevStack:
             "Temporal (ONBOARDING_TEMPORAL_PORT)": s.temporal_port,
             "Temporal UI (ONBOARDING_TEMPORAL_UI_PORT)": s.temporal_ui_port,
             "SMTP sink (ONBOARDING_SMTP_SINK_PORT)": s.smtp_sink_port,
+            "registry stand-in (ONBOARDING_REGISTRY_STANDIN_PORT)": s.registry_standin_port,
+            "partner app stand-in (ONBOARDING_PARTNER_APP_PORT)": s.partner_app_port,
         }
         if not s.database_url:
             wanted["PostgreSQL (ONBOARDING_POSTGRES_PORT)"] = s.postgres_port
@@ -137,8 +139,23 @@ class DevStack:
             "smtp", [*cli, "smtp-sink", "--port", str(s.smtp_sink_port), "--dir", str(mail_dir)]
         )
         wait_for_port(s.smtp_sink_port)
+        # Stand-ins for the outside world we cannot reach from here: the company registry (its
+        # real format and rate limit) and a partner's automation app (its connect endpoint).
+        python = [sys.executable, "-m"]
+        registry_port, app_port = s.registry_standin_port, s.partner_app_port
+        self._spawn(
+            "registry", [*python, "devstack.registry_standin", "--port", str(registry_port)]
+        )
+        self._spawn("partner-app", [*python, "devstack.partner_app", "--port", str(app_port)])
+        wait_for_port(registry_port)
+        wait_for_port(app_port)
+        # A registry URL set explicitly (the real one, say) wins over the stand-in.
+        registry_url = os.environ.get(
+            "ONBOARDING_REGISTRY_BASE_URL", f"http://127.0.0.1:{registry_port}"
+        )
 
         env = {
+            "ONBOARDING_REGISTRY_BASE_URL": registry_url,
             "ONBOARDING_DATABASE_URL": database_url,
             "ONBOARDING_TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
             "ONBOARDING_SMTP_HOST": "127.0.0.1",
@@ -156,6 +173,9 @@ class DevStack:
             f"  Temporal gRPC  127.0.0.1:{s.temporal_port}\n"
             f"  PostgreSQL     {self._redacted(database_url)}\n"
             f"  SMTP sink      127.0.0.1:{s.smtp_sink_port}, messages in {mail_dir}\n"
+            f"  Registry       {registry_url}"
+            f"{'  (stand-in)' if registry_url.endswith(str(registry_port)) else ''}\n"
+            f"  Partner app    http://127.0.0.1:{app_port}/connect  (stand-in automation app)\n"
             "Press Ctrl-C to stop everything.\n"
         )
 

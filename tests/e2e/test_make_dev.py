@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,9 +59,15 @@ class Stack:
             "ONBOARDING_TEMPORAL_UI_PORT": free_port(),
             "ONBOARDING_SMTP_SINK_PORT": free_port(),
             "ONBOARDING_POSTGRES_PORT": free_port(),
+            "ONBOARDING_REGISTRY_STANDIN_PORT": free_port(),
+            "ONBOARDING_PARTNER_APP_PORT": free_port(),
         }
         self.env = {
-            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("DATABASE_URL", "ONBOARDING_REGISTRY_BASE_URL")
+            },
             **{k: str(v) for k, v in self.ports.items()},
             "ONBOARDING_DEVSTACK_DIR": str(directory),
         }
@@ -124,10 +131,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         s.kill_all()
 
 
-def _wait_completed(api: str, onboarding_id: str, auth: dict[str, str]) -> dict[str, object]:
-    body: dict[str, object] = {}
+def _wait_completed(api: str, onboarding_id: str, auth: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
     for _ in range(300):
         body = httpx.get(f"{api}/v1/onboardings/{onboarding_id}", headers=auth, timeout=5).json()
+        assert body.get("status") != "FAILED", body
         if body.get("status") == "COMPLETED":
             return body
         time.sleep(0.1)
@@ -152,9 +160,9 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
             "client": {
                 "first_name": "Anne",
                 "last_name": "Dupont",
-                "company_name": "Boulangerie Dupont",
                 "email": "anne@example.com",
                 "language": "fr",
+                "siret": "55203253400646",
             }
         },
         headers={"Idempotency-Key": "make-dev-test", **auth},
@@ -162,7 +170,9 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     )
     assert response.status_code == 202, response.text
     onboarding_id = response.json()["id"]
-    _wait_completed(stack.api, onboarding_id, auth)
+    done = _wait_completed(stack.api, onboarding_id, auth)
+    # The SIRET went through the stack's registry stand-in.
+    assert done["company"]["name"] == "DANONE"
 
     mail = list((stack.directory / "mail").glob("*.eml"))
     assert len(mail) == 1
@@ -196,9 +206,9 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
             "client": {
                 "first_name": "Anne",
                 "last_name": "Dupont",
-                "company_name": "Boulangerie Dupont",
                 "email": "anne@example.com",
                 "language": "fr",
+                "siret": "55203253400646",
             }
         },
         headers={"Idempotency-Key": "make-dev-test", **auth},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from enum import StrEnum
 from typing import Any
 
@@ -107,21 +107,45 @@ class EmailActivities:
 
     @activity.defn
     async def send_email(self, data: SendEmailInput) -> SendEmailResult:
-        attempt = activity.info().attempt
         email = self.renderer.render(data.kind, data.language, data.context)
-        message_id = message_id_for(
-            data.onboarding_id, data.purpose, data.sequence, self.smtp.mail_from
-        )
-        muted = False
-        if data.client_id is not None:
-            client = await clients.get(self.pool, client_id=data.client_id)
-            muted = client is None or client.notifications_muted
-        row = await email_log.reserve(
-            self.pool,
+        return await self.deliver_once(
             onboarding_id=data.onboarding_id,
             purpose=data.purpose,
             sequence=data.sequence,
             recipient=data.recipient,
+            email=email,
+            client_id=data.client_id,
+        )
+
+    async def deliver_once(
+        self,
+        *,
+        onboarding_id: uuid.UUID,
+        purpose: str,
+        sequence: int,
+        recipient: str,
+        email: Email,
+        client_id: uuid.UUID | None,
+        reply_to: str | None = None,
+        sender_name: str | None = None,
+    ) -> SendEmailResult:
+        """Send a rendered e-mail at most once per (onboarding, purpose, sequence).
+
+        A client-facing e-mail (client_id given) is recorded as suppressed while the client's
+        notifications are muted: never sent, never lost.
+        """
+        attempt = activity.info().attempt
+        message_id = message_id_for(onboarding_id, purpose, sequence, self.smtp.mail_from)
+        muted = False
+        if client_id is not None:
+            client = await clients.get(self.pool, client_id=client_id)
+            muted = client is None or client.notifications_muted
+        row = await email_log.reserve(
+            self.pool,
+            onboarding_id=onboarding_id,
+            purpose=purpose,
+            sequence=sequence,
+            recipient=recipient,
             subject=email.subject,
             message_id=message_id,
             status="suppressed" if muted else "pending",
@@ -139,46 +163,53 @@ class EmailActivities:
                 attempt=attempt,
                 error=row.last_error,
             )
+        mail_from = self.smtp.mail_from
+        if sender_name:
+            mail_from = formataddr((sender_name, parseaddr(mail_from)[1]))
         message = build_message(
-            email, mail_from=self.smtp.mail_from, recipient=row.recipient, message_id=row.message_id
+            email, mail_from=mail_from, recipient=row.recipient, message_id=row.message_id
         )
+        if reply_to:
+            message["Reply-To"] = reply_to
+        key = (onboarding_id, purpose, sequence)
         try:
             await self._deliver(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             permanent = [r for r in exc.recipients if 500 <= r.code < 600]
             if not permanent:
                 raise
-            return await self._bounced(data, row.message_id, attempt, str(permanent[0]))
+            return await self._bounced(key, row.message_id, attempt, str(permanent[0]))
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx is the server's final word (unknown mailbox, policy): retrying cannot help.
             # 4xx and connection failures propagate and are retried with backoff.
             if 500 <= exc.code < 600:
                 return await self._bounced(
-                    data, row.message_id, attempt, f"{exc.code} {exc.message}"
+                    key, row.message_id, attempt, f"{exc.code} {exc.message}"
                 )
             raise
         await email_log.mark(
             self.pool,
-            onboarding_id=data.onboarding_id,
-            purpose=data.purpose,
-            sequence=data.sequence,
+            onboarding_id=onboarding_id,
+            purpose=purpose,
+            sequence=sequence,
             status="sent",
         )
-        activity.logger.info("e-mail sent", extra={"purpose": data.purpose, "seq": data.sequence})
+        activity.logger.info("e-mail sent", extra={"purpose": purpose, "seq": sequence})
         return SendEmailResult(outcome=SendOutcome.sent, message_id=row.message_id, attempt=attempt)
 
     async def _bounced(
-        self, data: SendEmailInput, message_id: str, attempt: int, error: str
+        self, key: tuple[uuid.UUID, str, int], message_id: str, attempt: int, error: str
     ) -> SendEmailResult:
+        onboarding_id, purpose, sequence = key
         await email_log.mark(
             self.pool,
-            onboarding_id=data.onboarding_id,
-            purpose=data.purpose,
-            sequence=data.sequence,
+            onboarding_id=onboarding_id,
+            purpose=purpose,
+            sequence=sequence,
             status="bounced",
             error=error,
         )
-        activity.logger.warning("e-mail bounced", extra={"purpose": data.purpose, "error": error})
+        activity.logger.warning("e-mail bounced", extra={"purpose": purpose, "error": error})
         return SendEmailResult(
             outcome=SendOutcome.bounced, message_id=message_id, attempt=attempt, error=error
         )

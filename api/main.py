@@ -10,7 +10,15 @@ from fastapi import FastAPI
 
 from api import problems
 from api.deps import Services
-from api.routers import catalogs, clients, health, onboardings, templates, users
+from api.routers import (
+    catalogs,
+    clients,
+    health,
+    invitations,
+    onboardings,
+    templates,
+    users,
+)
 from core import temporal
 from core.settings import Settings
 from store.pool import create_pool
@@ -49,6 +57,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     problems.install(app)
     app.include_router(health.router)
     app.include_router(onboardings.router)
+    app.include_router(invitations.router)
     app.include_router(clients.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)

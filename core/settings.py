@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Onboarding <no-reply@onboarding.localhost>"
 
+    # Invitations and e-mail content
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base of the links put in e-mails (the accept link)",
+    )
+    invitation_reminder_days: list[float] = Field(default_factory=lambda: [3.0, 7.0])
+    invitation_expiry_days: float = 14.0
+    email_fallback_language: str = "en"
+
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -94,6 +94,41 @@ def smtp_sink(
         done.wait()
 
 
+@app.command("preview-email")
+def preview_email(
+    kind: Annotated[
+        str,
+        typer.Argument(metavar="KIND", help="invitation, reminder, client_ready, expired, welcome"),
+    ],
+    language: Annotated[str, typer.Option("--language", help="fr, nl, en or de")] = "fr",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Default: ./preview-KIND-LANG.html (or .txt)")
+    ] = None,
+    text: Annotated[
+        bool, typer.Option("--text", help="Write the plain-text part, after its subject")
+    ] = False,
+) -> None:
+    """Render an e-mail with sample data to a file for a visual check, and print its path."""
+    from email_templates import KINDS, LANGUAGES, SAMPLE_CONTEXT, Renderer
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"one of {', '.join(KINDS)}", param_hint="KIND")
+    if language not in LANGUAGES:
+        raise typer.BadParameter(f"one of {', '.join(LANGUAGES)}", param_hint="--language")
+    email = Renderer().render(kind, language, SAMPLE_CONTEXT[kind])
+    if text:
+        body = f"Subject: {email.subject}\n\n{email.text}"
+    elif email.html is None:
+        typer.echo(f"{kind} has no HTML part; use --text", err=True)
+        raise typer.Exit(1)
+    else:
+        body = email.html
+    path = out or Path(f"preview-{kind}-{language}.{'txt' if text else 'html'}")
+    path.write_text(body, encoding="utf-8")
+    # Plain echo, not rich: a long path must stay on one line to be copied or clicked.
+    typer.echo(str(path.resolve()))
+
+
 partner_app = typer.Typer(help="Partners: create one with its first administrator and API key.")
 app.add_typer(partner_app, name="partner")
 
@@ -164,7 +199,7 @@ async def _update(onboarding_id: str, what: str, arg: object | None = None) -> s
     from temporalio.client import WorkflowUpdateFailedError
 
     from core import temporal
-    from domain.onboarding import CompanyDetails, RetryIntegrationInput
+    from domain.onboarding import CompanyDetails, RescheduleInvitationInput, RetryIntegrationInput
     from workflows.onboarding import OnboardingWorkflow
 
     client = await temporal.connect(Settings())
@@ -178,7 +213,17 @@ async def _update(onboarding_id: str, what: str, arg: object | None = None) -> s
             assert isinstance(arg, RetryIntegrationInput)
             retried = await handle.execute_update(OnboardingWorkflow.retry_integration, arg)
             return retried.model_dump_json()
-        return await handle.execute_update(OnboardingWorkflow.send_invitation_now)
+        invitation_updates = {
+            "send-invitation": OnboardingWorkflow.send_invitation_now,
+            "cancel-invitation": OnboardingWorkflow.cancel_invitation,
+            "resend-invitation": OnboardingWorkflow.resend_invitation,
+        }
+        if what in invitation_updates:
+            changed = await handle.execute_update(invitation_updates[what])
+            return changed.model_dump_json()
+        assert isinstance(arg, RescheduleInvitationInput)
+        changed = await handle.execute_update(OnboardingWorkflow.reschedule_invitation, arg)
+        return changed.model_dump_json()
     except WorkflowUpdateFailedError as exc:
         console.print(f"[red]refused: {exc.cause}[/]")
         raise typer.Exit(1) from exc
@@ -220,8 +265,36 @@ def retry_integration(
 def send_invitation(
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
 ) -> None:
-    """Send the director's invitation now (manual mode, or before its scheduled time)."""
-    console.print(asyncio.run(_update(onboarding_id, "send-invitation")))
+    """Send the director's invitation now (manual, scheduled or cancelled)."""
+    console.print_json(asyncio.run(_update(onboarding_id, "send-invitation")))
+
+
+@app.command("cancel-invitation")
+def cancel_invitation(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+) -> None:
+    """Do not send the director's invitation (send-invitation or reschedule bring it back)."""
+    console.print_json(asyncio.run(_update(onboarding_id, "cancel-invitation")))
+
+
+@app.command("resend-invitation")
+def resend_invitation(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+) -> None:
+    """Send a new invitation after an expiry or a bounce."""
+    console.print_json(asyncio.run(_update(onboarding_id, "resend-invitation")))
+
+
+@app.command("reschedule-invitation")
+def reschedule_invitation(
+    onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+    at: Annotated[str, typer.Argument(help="When, ISO 8601 with a timezone")],
+) -> None:
+    """Send the director's invitation at another time."""
+    from domain.onboarding import RescheduleInvitationInput
+
+    when = RescheduleInvitationInput.model_validate({"scheduled_at": at})
+    console.print_json(asyncio.run(_update(onboarding_id, "reschedule-invitation", when)))
 
 
 async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:

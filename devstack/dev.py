@@ -155,6 +155,10 @@ class DevStack:
         )
 
         env = {
+            # Links in e-mails point at this stack's API unless a public URL is configured.
+            "ONBOARDING_PUBLIC_BASE_URL": os.environ.get(
+                "ONBOARDING_PUBLIC_BASE_URL", f"http://127.0.0.1:{s.api_port}"
+            ),
             "ONBOARDING_REGISTRY_BASE_URL": registry_url,
             "ONBOARDING_DATABASE_URL": database_url,
             "ONBOARDING_TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",

@@ -5,6 +5,7 @@ Tests can make it answer like a troubled server: temporary (4xx) or permanent (5
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -77,6 +78,16 @@ class SinkHandler:
             self.messages.clear()
             self.scripted_replies.clear()
             self.refused_recipients.clear()
+
+    async def arrived(self, count: int, *, within: float = 20.0) -> list[Received]:
+        """Wait without blocking the event loop (the worker may share it) for `count` messages."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"expected {count} message(s), got {len(self.messages)}")
 
     def wait_for(self, count: int, *, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout

@@ -204,6 +204,10 @@ class Timeouts(BaseModel):
     company_lookup: timedelta = timedelta(minutes=2)
     company_details: timedelta = timedelta(days=7)
     integration_retry_window: timedelta = timedelta(days=7)
+    invitation_reminders: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=3), timedelta(days=7)]
+    )
+    invitation_expiry: timedelta = timedelta(days=14)
 
 
 class OnboardingInput(BaseModel):
@@ -224,6 +228,43 @@ class OnboardingInput(BaseModel):
     invitation_scheduled_at: datetime | None = None
     registry_task_queue: str = "onboarding-registry"
     timeouts: Timeouts = Field(default_factory=Timeouts)
+
+
+class InvitationState(StrEnum):
+    pending = "pending"  # setup not complete yet
+    scheduled = "scheduled"
+    waiting_manual = "waiting_manual"
+    cancelled = "cancelled"
+    muted = "muted"  # the client's notifications are kept off: nothing may be sent
+    sent = "sent"
+    accepted = "accepted"
+    expired = "expired"
+    bounced = "bounced"
+
+
+class InvitationView(BaseModel):
+    mode: InvitationMode | None = None
+    state: InvitationState = InvitationState.pending
+    scheduled_at: datetime | None = None
+    sequence: int = Field(default=0, description="How many invitations were sent (resends count)")
+    sent_at: datetime | None = None
+    expires_at: datetime | None = None
+    reminders_sent: int = 0
+    accepted_at: datetime | None = None
+    last_error: str | None = None
+
+
+class RescheduleInvitationInput(StrictModel):
+    scheduled_at: AwareDatetime
+
+
+class AcceptInvitationInput(BaseModel):
+    sequence: int
+
+
+class InvitationChanged(BaseModel):
+    state: InvitationState
+    scheduled_at: datetime | None = None
 
 
 class StepStatus(BaseModel):
@@ -256,6 +297,7 @@ class OnboardingView(BaseModel):
     setup: EffectiveSetup | None = None
     folders_created: int | None = None
     integrations: list[IntegrationStatus] = Field(default_factory=list)
+    invitation: InvitationView = Field(default_factory=InvitationView)
     steps: list[StepStatus]
     failure: str | None = None
 

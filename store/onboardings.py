@@ -120,3 +120,15 @@ async def list_for_partner(
         limit,
     )
     return [_row(r) for r in records]
+
+
+async def creator_email(pool: Pool, *, onboarding_id: uuid.UUID) -> str | None:
+    """The e-mail of the partner user who started the onboarding."""
+    email: str | None = await pool.fetchval(
+        """
+        SELECT u.email FROM onboardings o JOIN partner_users u ON u.id = o.created_by
+        WHERE o.id = $1
+        """,
+        onboarding_id,
+    )
+    return email

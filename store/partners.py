@@ -323,3 +323,12 @@ async def revoke_key(pool: Pool, *, partner_id: uuid.UUID, key_id: uuid.UUID) ->
 async def _count(pool: Pool, table: str, partner_id: uuid.UUID) -> int:
     value = await pool.fetchval(f"SELECT count(*) FROM {table} WHERE partner_id = $1", partner_id)
     return int(value)
+
+
+async def set_branding(pool: Pool, *, partner_id: uuid.UUID, branding: dict[str, Any]) -> None:
+    await pool.execute(
+        "UPDATE partners SET settings = settings || jsonb_build_object('branding', $2::jsonb) "
+        "WHERE id = $1",
+        partner_id,
+        branding,
+    )

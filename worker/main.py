@@ -25,6 +25,7 @@ from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.folders import FolderActivities
 from activities.integrations import ClientSetupActivities
+from activities.invitations import InvitationActivities
 from activities.registry import (
     RegistryActivities,
     RegistryClient,
@@ -73,6 +74,11 @@ def activities_for(
     """Every activity of the main task queue, bound to its dependencies. Tests build the same."""
     clients = ClientActivities(pool)
     email = EmailActivities(pool, SmtpConfig.from_settings(settings), renderer)
+    invitations = InvitationActivities(
+        email,
+        secret_key=settings.secret_key.get_secret_value(),
+        public_base_url=settings.public_base_url,
+    )
     setup = SetupActivities(pool)
     company = CompanyActivities(pool)
     folders = FolderActivities(pool)
@@ -88,6 +94,7 @@ def activities_for(
         client_setup.connect_integration,
         client_setup.record_integration_failure,
         email.send_email,
+        invitations.send_invitation,
     ]
 
 
@@ -111,7 +118,9 @@ def build_workers(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(pool, settings, Renderer(), http),
+        activities=activities_for(
+            pool, settings, Renderer(fallback_language=settings.email_fallback_language), http
+        ),
         workflow_runner=WORKFLOW_RUNNER,
     )
     registry_worker = Worker(

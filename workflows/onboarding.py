@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RecordStatusInput,
     )
     from activities.company import CheckSiretInput, CompanyActivities
-    from activities.email import EmailActivities, SendEmailInput, SendOutcome
+    from activities.email import SendEmailResult, SendOutcome
     from activities.folders import CreateFoldersInput, FolderActivities
     from activities.integrations import (
         AssignInput,
@@ -37,16 +37,25 @@ with workflow.unsafe.imports_passed_through():
         ConnectIntegrationInput,
         RecordIntegrationFailureInput,
     )
+    from activities.invitations import (
+        InvitationActivities,
+        InvitationPurpose,
+        SendInvitationInput,
+    )
     from activities.registry import LookupCompanyInput, RegistryActivities
     from activities.setup import ResolveSetupInput, SetupActivities
     from domain.company import CompanyRecord
     from domain.onboarding import (
+        AcceptInvitationInput,
         CompanyDetails,
         IntegrationStatus,
+        InvitationChanged,
+        InvitationState,
         OnboardingInput,
         OnboardingStatus,
         OnboardingView,
         ProvideCompanyDetailsResult,
+        RescheduleInvitationInput,
         RetryIntegrationInput,
         RetryIntegrationResult,
         Step,
@@ -101,6 +110,17 @@ class _Attempted(Protocol):
 
 R = TypeVar("R", bound=_Attempted)
 
+# Once one of these, send-now, reschedule and cancel no longer apply.
+_SENT_STATES = frozenset(
+    {
+        InvitationState.sent,
+        InvitationState.accepted,
+        InvitationState.expired,
+        InvitationState.bounced,
+        InvitationState.muted,
+    }
+)
+
 
 def _cause(exc: BaseException) -> str:
     """The innermost message of an activity failure: what actually went wrong."""
@@ -128,7 +148,12 @@ class OnboardingWorkflow:
         self._awaiting_details = False
         self._details: CompanyDetails | None = None
         self._setup: EffectiveSetup | None = None
-        self._send_invitation_now = False
+        self._send_now = False
+        self._cancelled = False
+        self._resend = False
+        self._accepted = False
+        self._schedule_version = 0
+        self._client_name: str | None = None
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -169,16 +194,87 @@ class OnboardingWorkflow:
             )
 
     @workflow.update
-    async def send_invitation_now(self) -> str:
-        """Send the director's invitation now instead of waiting (manual or scheduled mode)."""
-        self._send_invitation_now = True
-        return "requested"
+    async def send_invitation_now(self) -> InvitationChanged:
+        """Send the director's invitation now (manual mode, scheduled, or cancelled)."""
+        self._send_now = True
+        return InvitationChanged(state=self._view.invitation.state)
 
     @send_invitation_now.validator
     def _validate_send_now(self) -> None:
-        step = self._step(Step.invitation)
-        if step.state in (StepState.completed, StepState.running):
-            raise ValueError("the invitation has already been sent")
+        if self._view.invitation.state in _SENT_STATES:
+            raise ValueError(
+                f"the invitation is {self._view.invitation.state.value}; use resend_invitation "
+                "after expiry or a bounce"
+            )
+
+    @workflow.update
+    async def reschedule_invitation(self, data: RescheduleInvitationInput) -> InvitationChanged:
+        """Send the invitation at another time (turns a manual or cancelled one into scheduled)."""
+        invitation = self._view.invitation
+        invitation.mode = InvitationMode.scheduled
+        invitation.scheduled_at = data.scheduled_at.astimezone(UTC)
+        self._cancelled = False
+        self._schedule_version += 1
+        self._upsert_invitation_attributes()
+        if invitation.state != InvitationState.pending:
+            invitation.state = InvitationState.scheduled
+        return InvitationChanged(state=invitation.state, scheduled_at=invitation.scheduled_at)
+
+    @reschedule_invitation.validator
+    def _validate_reschedule(self, data: RescheduleInvitationInput) -> None:
+        if self._view.invitation.state in _SENT_STATES:
+            raise ValueError(f"the invitation is already {self._view.invitation.state.value}")
+        if data.scheduled_at <= workflow.now():
+            raise ValueError("scheduled_at is in the past")
+
+    @workflow.update
+    async def cancel_invitation(self) -> InvitationChanged:
+        """Do not send the invitation; send-now or reschedule can still bring it back."""
+        self._cancelled = True
+        self._schedule_version += 1
+        invitation = self._view.invitation
+        invitation.scheduled_at = None
+        self._upsert_invitation_attributes()
+        if invitation.state != InvitationState.pending:
+            invitation.state = InvitationState.cancelled
+        return InvitationChanged(state=invitation.state)
+
+    @cancel_invitation.validator
+    def _validate_cancel(self) -> None:
+        if self._view.invitation.state in _SENT_STATES:
+            raise ValueError(f"the invitation is already {self._view.invitation.state.value}")
+
+    @workflow.update
+    async def resend_invitation(self) -> InvitationChanged:
+        """Send a new invitation (new token, new expiry) after an expiry or a bounce."""
+        self._resend = True
+        return InvitationChanged(state=self._view.invitation.state)
+
+    @resend_invitation.validator
+    def _validate_resend(self) -> None:
+        if self._view.invitation.state not in (InvitationState.expired, InvitationState.bounced):
+            raise ValueError(
+                f"the invitation is {self._view.invitation.state.value}; a resend is for an "
+                "expired or bounced one"
+            )
+
+    @workflow.signal
+    async def accept_invitation(self, data: AcceptInvitationInput) -> None:
+        """Sent by the API once it has checked and used the director's token."""
+        # Signals of an older, superseded invitation cannot arrive: the API revokes old tokens.
+        if data.sequence == self._view.invitation.sequence:
+            self._accepted = True
+
+    def _upsert_invitation_attributes(self) -> None:
+        invitation = self._view.invitation
+        updates = [sa.INVITATION_MODE.value_set((invitation.mode or InvitationMode.manual).value)]
+        workflow.upsert_search_attributes(updates)
+        if invitation.scheduled_at is not None and not self._cancelled:
+            workflow.upsert_search_attributes(
+                [sa.INVITATION_SCHEDULED_AT.value_set(invitation.scheduled_at)]
+            )
+        else:
+            workflow.upsert_search_attributes([sa.INVITATION_SCHEDULED_AT.value_unset()])
 
     # ---- plumbing -------------------------------------------------------------------------------
 
@@ -244,12 +340,13 @@ class OnboardingWorkflow:
             ),
         )
         setup = self._setup = self._view.setup = resolved.setup
-        mode = data.invitation_mode or setup.invitation_mode
-        workflow.upsert_search_attributes([sa.INVITATION_MODE.value_set(mode.value)])
-        if mode == InvitationMode.scheduled and data.invitation_scheduled_at is not None:
-            workflow.upsert_search_attributes(
-                [sa.INVITATION_SCHEDULED_AT.value_set(data.invitation_scheduled_at)]
-            )
+        invitation = self._view.invitation
+        # An update (reschedule, cancel) may have come in during the first step: it wins.
+        if invitation.mode is None:
+            invitation.mode = data.invitation_mode or setup.invitation_mode
+            if invitation.mode == InvitationMode.scheduled:
+                invitation.scheduled_at = data.invitation_scheduled_at
+        self._upsert_invitation_attributes()
 
         company, manual = await self._company(data)
         client_id = await self._create_client(data, setup, company, manual)
@@ -307,7 +404,7 @@ class OnboardingWorkflow:
         )
         await self._set_status(OnboardingStatus.READY)
 
-        await self._invitation(data, client_id, mode)
+        await self._invitation(data, client_id)
 
         # Failed integrations keep the run open for a while so a person can retry them.
         if any(i.state == StepState.failed for i in self._view.integrations):
@@ -416,6 +513,7 @@ class OnboardingWorkflow:
                 name, siret, record = manual.name, manual.siret, manual.model_dump(mode="json")
             else:
                 name, siret, record = data.client.company_name, None, None
+            self._client_name = name or data.client.display_name
             payload = CreateClientInput(
                 onboarding_id=data.onboarding_id,
                 partner_id=data.partner_id,
@@ -509,49 +607,137 @@ class OnboardingWorkflow:
             step = self._step(Step.integrations)
             step.state, step.detail = StepState.completed, None
 
-    # ---- step 8: invitation (its full life cycle comes with the invitation work) -----------------
+    # ---- step 8 and 9: invitation, reminders, expiry, acceptance ---------------------------
 
-    async def _invitation(
-        self, data: OnboardingInput, client_id: Any, mode: InvitationMode
-    ) -> None:
-        step = self._step(Step.invitation)
-        if mode == InvitationMode.scheduled and data.invitation_scheduled_at is not None:
-            step.state = StepState.waiting
-            step.detail = f"scheduled for {data.invitation_scheduled_at.isoformat()}"
-            delay = data.invitation_scheduled_at - workflow.now()
-            if delay > timedelta(0):
-                # A durable timer: survives worker restarts; send-now cuts it short.
-                try:
-                    await workflow.wait_condition(lambda: self._send_invitation_now, timeout=delay)
-                except TimeoutError:
-                    pass
-        elif mode == InvitationMode.manual:
-            step.state = StepState.waiting
-            step.detail = "manual: waiting for send_invitation_now"
-            self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
-            await workflow.wait_condition(lambda: self._send_invitation_now)
-            self._view.waiting_for = None
-        director = data.director
-        sent = await self._run_step(
-            Step.invitation,
-            lambda: workflow.execute_activity_method(
-                EmailActivities.send_email,
-                SendEmailInput(
-                    onboarding_id=data.onboarding_id,
-                    purpose="invitation",
-                    recipient=str(director.email),
-                    kind="welcome",
-                    language=data.client.language.value,
-                    context={
-                        "client_name": f"{director.first_name} {director.last_name}",
-                        "partner_name": data.partner_name,
-                    },
-                    client_id=client_id,
-                ),
-                start_to_close_timeout=SMTP_TIMEOUT,
-                retry_policy=SMTP_RETRY,
-            ),
+    def _invitation_input(
+        self, data: OnboardingInput, client_id: Any, purpose: InvitationPurpose, reminder: int = 0
+    ) -> SendInvitationInput:
+        invitation = self._view.invitation
+        assert invitation.expires_at is not None
+        return SendInvitationInput(
+            onboarding_id=data.onboarding_id,
+            partner_id=data.partner_id,
+            client_id=client_id,
+            purpose=purpose,
+            sequence=invitation.sequence,
+            reminder=reminder,
+            expires_at=invitation.expires_at,
+            recipient=str(data.director.email),
+            director_first_name=data.director.first_name,
+            director_last_name=data.director.last_name,
+            themes=data.director.themes,
+            language=data.client.language.value,
+            client_name=self._client_name or data.client.display_name,
         )
-        step.detail = f"e-mail {sent.outcome.value}"
-        if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
-            step.last_error = sent.error or f"e-mail {sent.outcome.value}"
+
+    async def _send(
+        self, data: OnboardingInput, client_id: Any, purpose: InvitationPurpose, reminder: int = 0
+    ) -> SendEmailResult:
+        return await workflow.execute_activity_method(
+            InvitationActivities.send_invitation,
+            self._invitation_input(data, client_id, purpose, reminder),
+            start_to_close_timeout=SMTP_TIMEOUT,
+            retry_policy=SMTP_RETRY,
+        )
+
+    def _changed_since(self, version: int) -> bool:
+        return self._send_now or self._schedule_version != version
+
+    async def _wait_until_send(self) -> None:
+        """Block until the invitation should go: at once, at its time, or when someone says."""
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        while not self._send_now:
+            changed = functools.partial(self._changed_since, self._schedule_version)
+            if self._cancelled:
+                invitation.state = InvitationState.cancelled
+                step.state, step.detail = StepState.waiting, "cancelled: send-now or reschedule"
+                self._view.waiting_for = "the invitation was cancelled (send_invitation_now)"
+                await workflow.wait_condition(changed)
+            elif invitation.mode == InvitationMode.manual:
+                invitation.state = InvitationState.waiting_manual
+                step.state, step.detail = StepState.waiting, "manual: waiting for send-now"
+                self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
+                await workflow.wait_condition(changed)
+            elif invitation.mode == InvitationMode.scheduled and invitation.scheduled_at:
+                invitation.state = InvitationState.scheduled
+                step.state = StepState.waiting
+                step.detail = f"scheduled for {invitation.scheduled_at.isoformat()}"
+                delay = invitation.scheduled_at - workflow.now()
+                if delay <= timedelta(0):
+                    break  # the time fell during setup: send now that setup is complete
+                # A durable timer: it survives worker restarts; an update cuts it short.
+                try:
+                    await workflow.wait_condition(changed, timeout=delay)
+                except TimeoutError:
+                    break
+            else:
+                break  # immediate
+        self._view.waiting_for = None
+
+    async def _invitation(self, data: OnboardingInput, client_id: Any) -> None:
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        if data.keep_muted:
+            # Never sent while the client's notifications are off: nothing to wait for either.
+            invitation.state = InvitationState.muted
+            step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
+            return
+        await self._wait_until_send()
+        timeouts = data.timeouts
+        while True:
+            invitation.sequence += 1
+            invitation.sent_at = workflow.now()
+            invitation.expires_at = workflow.now() + timeouts.invitation_expiry
+            invitation.reminders_sent = 0
+            self._resend = False
+            sent = await self._run_step(
+                Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
+            )
+            if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
+                invitation.state = InvitationState.bounced
+                invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
+                step.state, step.detail = StepState.failed, invitation.last_error
+                self._view.waiting_for = "a corrected address, then resend_invitation"
+                await workflow.wait_condition(lambda: self._resend)
+                continue
+            invitation.state = InvitationState.sent
+            step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
+            self._view.waiting_for = "the director to accept the invitation"
+            if await self._await_acceptance(data, client_id):
+                invitation.state = InvitationState.accepted
+                invitation.accepted_at = workflow.now()
+                step.state, step.detail = StepState.completed, "accepted"
+                step.finished_at = workflow.now()
+                self._view.waiting_for = None
+                return
+            invitation.state = InvitationState.expired
+            step.state, step.detail = StepState.failed, "expired without being accepted"
+            await self._send(data, client_id, InvitationPurpose.expired)
+            self._view.waiting_for = "resend_invitation (the invitation expired)"
+            await workflow.wait_condition(lambda: self._resend)
+
+    async def _await_acceptance(self, data: OnboardingInput, client_id: Any) -> bool:
+        """Reminders at their delays while not accepted; False once the invitation expires."""
+        invitation = self._view.invitation
+        assert invitation.sent_at is not None and invitation.expires_at is not None
+        deadlines = [invitation.sent_at + d for d in data.timeouts.invitation_reminders]
+        for number, at in enumerate(deadlines, start=1):
+            if at >= invitation.expires_at:
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: self._accepted, timeout=max(at - workflow.now(), timedelta(0))
+                )
+                return True
+            except TimeoutError:
+                await self._send(data, client_id, InvitationPurpose.reminder, reminder=number)
+                invitation.reminders_sent = number
+        try:
+            await workflow.wait_condition(
+                lambda: self._accepted,
+                timeout=max(invitation.expires_at - workflow.now(), timedelta(0)),
+            )
+        except TimeoutError:
+            return False
+        return True

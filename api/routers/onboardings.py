@@ -26,11 +26,13 @@ from domain.fiscal import FiscalYear
 from domain.onboarding import (
     CompanyDetails,
     DirectorIn,
+    InvitationChanged,
     OnboardingCreate,
     OnboardingInput,
     OnboardingStatus,
     OnboardingView,
     ProvideCompanyDetailsResult,
+    RescheduleInvitationInput,
     RetryIntegrationInput,
     RetryIntegrationResult,
     Timeouts,
@@ -105,6 +107,8 @@ def _timeouts(settings: Settings) -> Timeouts:
         company_lookup=timedelta(seconds=settings.company_lookup_deadline_seconds),
         company_details=timedelta(hours=settings.company_details_timeout_hours),
         integration_retry_window=timedelta(hours=settings.integration_retry_window_hours),
+        invitation_reminders=[timedelta(days=d) for d in settings.invitation_reminder_days],
+        invitation_expiry=timedelta(days=settings.invitation_expiry_days),
     )
 
 
@@ -280,19 +284,71 @@ async def create_integration_retry(
         raise _unavailable(exc, onboarding_id) from exc
 
 
-@router.post("/{onboarding_id}/invitation/send", status_code=status.HTTP_202_ACCEPTED)
-async def create_invitation_send(
-    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
-) -> dict[str, str]:
-    """Send the director's invitation now (manual mode, or ahead of its scheduled time)."""
-    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
+async def _invitation_update(
+    pool: Pool,
+    temporal: TemporalDep,
+    partner_id: uuid.UUID,
+    onboarding_id: uuid.UUID,
+    update: Any,
+    *args: Any,
+) -> InvitationChanged:
+    handle = await _handle(pool, temporal, partner_id, onboarding_id)
     try:
-        outcome = await handle.execute_update(OnboardingWorkflow.send_invitation_now)
+        result: InvitationChanged = await handle.execute_update(update, *args)
     except WorkflowUpdateFailedError as exc:
         raise _refused(exc) from exc
     except RPCError as exc:
         raise _unavailable(exc, onboarding_id) from exc
-    return {"invitation": outcome}
+    return result
+
+
+@router.post("/{onboarding_id}/invitation/send", response_model=InvitationChanged)
+async def create_invitation_send(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> InvitationChanged:
+    """Send the director's invitation now (manual, scheduled or cancelled)."""
+    return await _invitation_update(
+        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.send_invitation_now
+    )
+
+
+@router.post("/{onboarding_id}/invitation/reschedule", response_model=InvitationChanged)
+async def create_invitation_reschedule(
+    onboarding_id: uuid.UUID,
+    body: RescheduleInvitationInput,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    caller: AnyRoleDep,
+) -> InvitationChanged:
+    """Send the invitation at another time (with a timezone; refused in the past or once sent)."""
+    return await _invitation_update(
+        pool,
+        temporal,
+        caller.partner.id,
+        onboarding_id,
+        OnboardingWorkflow.reschedule_invitation,
+        body,
+    )
+
+
+@router.post("/{onboarding_id}/invitation/cancel", response_model=InvitationChanged)
+async def create_invitation_cancel(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> InvitationChanged:
+    """Do not send the invitation (send-now or reschedule can bring it back)."""
+    return await _invitation_update(
+        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.cancel_invitation
+    )
+
+
+@router.post("/{onboarding_id}/invitation/resend", response_model=InvitationChanged)
+async def create_invitation_resend(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> InvitationChanged:
+    """Send a new invitation after an expiry or a bounce (the old link stops working)."""
+    return await _invitation_update(
+        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.resend_invitation
+    )
 
 
 @router.get("", response_model=OnboardingList)

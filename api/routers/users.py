@@ -11,6 +11,7 @@ from pydantic import BaseModel, EmailStr, Field
 from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import ProblemError
+from domain.email import Branding
 from domain.setup import Role
 from store import partners
 
@@ -87,6 +88,25 @@ async def read_me(caller: CallerDep) -> Me:
     return Me(
         partner_id=caller.partner.id, partner_name=caller.partner.name, user=_user(caller.user)
     )
+
+
+@router.get("/branding", response_model=Branding)
+async def read_branding(caller: CallerDep) -> Branding:
+    """How the partner's e-mails look: display name, sender, reply-to, logo, colour."""
+    stored = caller.partner.settings.get("branding") or {}
+    known = {k: v for k, v in stored.items() if k in Branding.model_fields}
+    return Branding.model_validate({"display_name": caller.partner.name, **known})
+
+
+@router.put("/branding", response_model=Branding)
+async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Branding:
+    """Set the partner's e-mail branding (administrators)."""
+    await partners.set_branding(
+        pool,
+        partner_id=caller.partner.id,
+        branding=body.model_dump(mode="json", include=set(Branding.model_fields)),
+    )
+    return body
 
 
 @router.get("/users", response_model=PageOf[UserPublic])

@@ -242,10 +242,10 @@ async def test_template_edit_leaves_existing_client_snapshot(
     view: dict[str, Any] = {}
     for _ in range(200):
         view = (await api.get(f"/v1/onboardings/{started.json()['id']}")).json()
-        if view["status"] == "COMPLETED":
+        if view["status"] == "READY":
             break
         await asyncio.sleep(0.1)
-    assert view["status"] == "COMPLETED", view
+    assert view["status"] == "READY", view
     client_id = view["client_id"]
     before = (await api.get(f"/v1/clients/{client_id}/setup")).json()
     assert (before["template_version"], before["setup"]["plan"]) == (1, "essentials")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -131,15 +135,29 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         s.kill_all()
 
 
-def _wait_completed(api: str, onboarding_id: str, auth: dict[str, str]) -> dict[str, Any]:
+def _wait_status(
+    api: str, onboarding_id: str, auth: dict[str, str], status: str = "COMPLETED"
+) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for _ in range(300):
         body = httpx.get(f"{api}/v1/onboardings/{onboarding_id}", headers=auth, timeout=5).json()
         assert body.get("status") != "FAILED", body
-        if body.get("status") == "COMPLETED":
+        if body.get("status") == status:
             return body
         time.sleep(0.1)
-    raise AssertionError(f"not completed: {body}")
+    raise AssertionError(f"not {status}: {body}")
+
+
+def _wait_mail(directory: Path) -> EmailMessage:
+    for _ in range(100):
+        files = sorted(directory.glob("*.eml"))
+        if files:
+            assert len(files) == 1
+            parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            return parsed
+        time.sleep(0.1)
+    raise AssertionError(f"no e-mail in {directory}")
 
 
 def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> None:
@@ -170,13 +188,17 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     )
     assert response.status_code == 202, response.text
     onboarding_id = response.json()["id"]
-    done = _wait_completed(stack.api, onboarding_id, auth)
+    _wait_status(stack.api, onboarding_id, auth, "READY")
+    mail = _wait_mail(stack.directory / "mail")
+    assert mail["To"] == "anne@example.com"
+    text = mail.get_body(preferencelist=("plain",))
+    assert text is not None
+    link = re.search(r"(http://\S+/v1/invitations/\S+)", text.get_content())
+    assert link and link.group(1).startswith(stack.api), "the accept link points at this stack"
+    assert httpx.post(f"{link.group(1)}/accept", timeout=10).status_code == 200
+    done = _wait_status(stack.api, onboarding_id, auth, "COMPLETED")
     # The SIRET went through the stack's registry stand-in.
     assert done["company"]["name"] == "DANONE"
-
-    mail = list((stack.directory / "mail").glob("*.eml"))
-    assert len(mail) == 1
-    assert b"anne@example.com" in mail[0].read_bytes()
     listed = subprocess.run(
         [
             str(temporal_cli()),
@@ -198,7 +220,7 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     assert [pid for pid in children if _alive(pid)] == []
 
     stack.start()
-    again = _wait_completed(stack.api, onboarding_id, auth)
+    again = _wait_status(stack.api, onboarding_id, auth)
     assert again["client_id"]
     replay = httpx.post(
         f"{stack.api}/v1/onboardings",

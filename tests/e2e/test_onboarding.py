@@ -4,6 +4,7 @@ stand-in and SMTP."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -14,6 +15,8 @@ from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from store import clients, email_log, folders
 from store.pool import Pool
+
+ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
 
 GED = {
     "code": "ged",
@@ -66,6 +69,17 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
     assert response.status_code == 202, response.text
     onboarding_id = response.json()["id"]
 
+    body = await wait_status(api, onboarding_id, "READY", "FAILED")
+    assert body["status"] == "READY", body
+    [received] = await smtp_sink.handler.arrived(1)
+    assert received.rcpt_tos == ["direction@danone.example"]
+    assert received.message["Subject"].startswith("Cabinet Test")
+    text = received.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    accept = ACCEPT.search(text.get_content())
+    assert accept, "the invitation carries its accept link"
+    assert (await api.post(f"{accept.group(1)}/accept")).status_code == 200
+
     body = await wait_status(api, onboarding_id, "COMPLETED", "FAILED")
     assert body["status"] == "COMPLETED", body
     states = {s["name"]: s["state"] for s in body["steps"]}
@@ -94,11 +108,8 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
     assert months[0].path == "Comptabilité/2026-01 Janvier"
     assert {f.path for f in rows} >= {"Juridique", "Comptabilité", "Comptabilité/Banque"}
 
-    [received] = smtp_sink.handler.wait_for(1)
-    assert received.rcpt_tos == ["direction@danone.example"]
-    assert received.message["Subject"] == "Bienvenue chez Cabinet Test"
     [logged] = await email_log.list_for_onboarding(pool, onboarding_id=uuid.UUID(onboarding_id))
-    assert logged.status == "sent"
+    assert (logged.purpose, logged.status) == ("invitation", "sent")
 
     listed = await api.get(
         "/v1/onboardings", params={"status": "COMPLETED", "case_manager": "Julie"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from activities.clients import (
     RecordStatusInput,
 )
 from activities.company import CheckSiretInput, CheckSiretResult
-from activities.email import SendEmailInput, SendEmailResult, SendOutcome
+from activities.email import SendEmailResult, SendOutcome
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from activities.integrations import (
     AssignInput,
@@ -34,11 +34,13 @@ from activities.integrations import (
     ConnectIntegrationResult,
     RecordIntegrationFailureInput,
 )
+from activities.invitations import InvitationPurpose, SendInvitationInput
 from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain.company import CompanyRecord
 from domain.fiscal import FiscalYear
 from domain.onboarding import (
+    AcceptInvitationInput,
     ClientIn,
     CompanyDetails,
     DirectorIn,
@@ -88,9 +90,12 @@ class Fakes:
         self.integration_failures: dict[str, int] = {}
         self.integrations: list[EffectiveIntegration] = []
         self.email_outcome = SendOutcome.sent
+        self.auto_accept = True
         self.statuses: list[str] = []
         self.created: list[CreateClientInput] = []
-        self.emails: list[SendEmailInput] = []
+        self.emails: list[SendInvitationInput] = []
+        self.sent_at: list[tuple[str, int, int, datetime]] = []
+        self.outcomes: list[SendOutcome] = []
         self.registry_calls = 0
         self.connect_calls: dict[str, int] = {}
         self.recorded_failures: list[str] = []
@@ -169,12 +174,20 @@ class Fakes:
     async def record_status(self, data: RecordStatusInput) -> None:
         self.statuses.append(data.status)
 
-    @activity.defn(name="send_email")
-    async def send_email(self, data: SendEmailInput) -> SendEmailResult:
+    @activity.defn(name="send_invitation")
+    async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
         self.emails.append(data)
-        return SendEmailResult(
-            outcome=self.email_outcome, message_id="<m@x>", attempt=activity.info().attempt
-        )
+        # The server's clock when the send was scheduled: time-skipping time, not wall time.
+        when = activity.info().current_attempt_scheduled_time
+        self.sent_at.append((data.purpose.value, data.sequence, data.reminder, when))
+        outcome = self.outcomes.pop(0) if self.outcomes else self.email_outcome
+        if self.auto_accept and data.purpose == InvitationPurpose.invitation:
+            # The director clicks at once: what the API does after checking the token.
+            workflow_id = activity.info().workflow_id
+            assert workflow_id is not None
+            handle = activity.client().get_workflow_handle(workflow_id)
+            await handle.signal("accept_invitation", AcceptInvitationInput(sequence=data.sequence))
+        return SendEmailResult(outcome=outcome, message_id="<m@x>", attempt=activity.info().attempt)
 
     def main(self) -> list[Callable[..., Any]]:
         return [
@@ -187,7 +200,7 @@ class Fakes:
             self.record_integration_failure,
             self.complete_setup,
             self.record_status,
-            self.send_email,
+            self.send_invitation,
         ]
 
 
@@ -459,15 +472,15 @@ async def test_failing_integration_is_recorded_then_retried(
     assert fakes.connect_calls == {"bank": 6, "portal": 1}
 
 
-async def test_muted_client_email_is_reported_suppressed(
-    time_skipping_env: WorkflowEnvironment,
-) -> None:
-    """With notifications kept muted the invitation is suppressed, and the status says so."""
+async def test_kept_muted_client_gets_no_invitation(time_skipping_env: WorkflowEnvironment) -> None:
+    """With notifications kept muted nothing is sent to the client, and the status says so."""
     fakes = Fakes()
-    fakes.email_outcome = SendOutcome.suppressed
     async with Run(time_skipping_env, fakes) as run:
         view = await (await run.start(make_input(keep_muted=True))).result()
+    assert fakes.emails == []
     invitation = next(s for s in view.steps if s.name.value == "invitation")
-    assert invitation.detail == "e-mail suppressed"
+    assert invitation.state == StepState.skipped
+    assert invitation.detail == "notifications kept muted: not sent"
+    assert view.invitation.state.value == "muted"
     setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
     assert setup_done.detail == "notifications kept muted"

@@ -1,0 +1,110 @@
+"""The director's invitation, its reminders, and the expiry notice: rendered, signed, sent once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+
+from activities.email import EmailActivities, SendEmailResult
+from domain.email import Branding
+from domain.invitation import TokenClaims, sign_token, token_hash
+from store import invitations, onboardings, partners
+from store.pool import Pool
+
+
+class InvitationPurpose(StrEnum):
+    invitation = "invitation"
+    reminder = "reminder"
+    expired = "expired"
+
+
+class SendInvitationInput(BaseModel):
+    onboarding_id: uuid.UUID
+    partner_id: uuid.UUID
+    client_id: uuid.UUID
+    purpose: InvitationPurpose
+    sequence: int = Field(description="Which invitation: 1, then +1 per resend")
+    reminder: int = Field(default=0, description="For reminders: 1, 2, ...")
+    expires_at: datetime
+    recipient: str
+    director_first_name: str
+    director_last_name: str
+    themes: list[str] = Field(default_factory=list)
+    language: str
+    client_name: str
+
+
+class InvitationActivities:
+    def __init__(self, email: EmailActivities, *, secret_key: str, public_base_url: str) -> None:
+        self.email = email
+        self.pool: Pool = email.pool
+        self.secret_key = secret_key
+        self.public_base_url = public_base_url.rstrip("/")
+
+    async def _branding(self, partner_id: uuid.UUID) -> Branding:
+        partner = await partners.get(self.pool, partner_id=partner_id)
+        settings: dict[str, Any] = dict(partner.settings) if partner else {}
+        stored = settings.get("branding") or {}
+        known = {k: v for k, v in stored.items() if k in Branding.model_fields}
+        return Branding.model_validate({"display_name": partner.name if partner else "", **known})
+
+    @activity.defn
+    async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
+        """Send the invitation, a reminder, or the expiry notice, at most once each."""
+        branding = await self._branding(data.partner_id)
+        director = f"{data.director_first_name} {data.director_last_name}"
+        context: dict[str, Any] = {
+            "branding": branding,
+            "director_name": director,
+            "director_email": data.recipient,
+            "client_name": data.client_name,
+            "themes": data.themes,
+            "expires_on": data.expires_at.date().isoformat(),
+            # Where the partner's staff follow this onboarding and can resend the invitation.
+            "client_url": f"{self.public_base_url}/v1/onboardings/{data.onboarding_id}",
+        }
+        recipient: str = data.recipient
+        client_id: uuid.UUID | None = data.client_id
+        if data.purpose == InvitationPurpose.expired:
+            # To the person who started the onboarding: a partner user, not the client, so it is
+            # not held back by the client's muted notifications.
+            creator = await onboardings.creator_email(self.pool, onboarding_id=data.onboarding_id)
+            if creator is None:
+                raise LookupError("the onboarding has no creator to notify")
+            recipient, client_id = creator, None
+        else:
+            # Deterministic: a retry re-creates the very token already mailed, if it was.
+            token = sign_token(
+                TokenClaims(
+                    onboarding_id=data.onboarding_id,
+                    sequence=data.sequence,
+                    expires_at=data.expires_at,
+                ),
+                self.secret_key,
+            )
+            context["accept_url"] = f"{self.public_base_url}/v1/invitations/{token}"
+            await invitations.record(
+                self.pool,
+                onboarding_id=data.onboarding_id,
+                sequence=data.sequence,
+                token_hash=token_hash(token),
+                recipient=data.recipient,
+                expires_at=data.expires_at,
+            )
+        email = self.email.renderer.render(data.purpose.value, data.language, context)
+        return await self.email.deliver_once(
+            onboarding_id=data.onboarding_id,
+            purpose=data.purpose.value,
+            # One log key per invitation and per reminder of it.
+            sequence=data.sequence * 100 + data.reminder,
+            recipient=recipient,
+            email=email,
+            client_id=client_id,
+            reply_to=branding.reply_to,
+            sender_name=branding.display_name,
+        )

@@ -1,0 +1,114 @@
+"""POST /v1/invitations/{token}/accept with a valid, a reused, an expired and a forged token,
+end to end: the token comes from the real e-mail in the SMTP server."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from temporalio.worker import Worker
+
+from core.settings import Settings
+from devstack.smtp_sink import SmtpSink
+from domain.invitation import TokenClaims, sign_token
+from store.pool import Pool
+from tests.conftest import Tenant
+from tests.e2e.test_onboarding import wait_status
+
+ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+
+
+async def _invited(api: httpx.AsyncClient, smtp_sink: SmtpSink) -> tuple[str, str]:
+    response = await api.post(
+        "/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Léa",
+                "last_name": "Moreau",
+                "email": "lea@moreau.example",
+                "language": "fr",
+                "company_name": "Moreau & Fils",
+            },
+            "director": {
+                "email": "lea@moreau.example",
+                "first_name": "Léa",
+                "last_name": "Moreau",
+                "themes": ["Comptabilité", "Social"],
+            },
+        },
+        headers={"Idempotency-Key": f"inv-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 202, response.text
+    onboarding_id = response.json()["id"]
+    [received] = await smtp_sink.handler.arrived(1)
+    message = received.message
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    content = text.get_content()
+    assert "Comptabilité" in content  # the director's themes
+    match = ACCEPT.search(content)
+    assert match, content
+    return onboarding_id, match.group(1)
+
+
+async def test_accept_valid_then_reused_token(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool, tenant: Tenant
+) -> None:
+    """A valid token completes the onboarding; the same token again is a 409 and changes nothing."""
+    onboarding_id, path = await _invited(api, smtp_sink)
+    api.headers.pop("Authorization")  # the token is the director's only credential
+    opened = await api.get(path)
+    assert opened.status_code == 200 and opened.json()["status"] == "open"
+
+    accepted = await api.post(f"{path}/accept")
+    assert accepted.status_code == 200, accepted.text
+    api.headers.update(tenant.auth)
+    body = await wait_status(api, onboarding_id, "COMPLETED")
+    assert body["invitation"]["state"] == "accepted"
+
+    api.headers.pop("Authorization")
+    again = await api.post(f"{path}/accept")
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/invitation-used")
+    used = await pool.fetchval(
+        "SELECT count(*) FROM invitations WHERE onboarding_id = $1 AND accepted_at IS NOT NULL",
+        uuid.UUID(onboarding_id),
+    )
+    assert used == 1
+
+
+async def test_forged_and_expired_tokens_are_refused(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, settings: Settings, pool: Pool
+) -> None:
+    """A tampered token is 404, an expired one 410; neither touches the invitation."""
+    onboarding_id, path = await _invited(api, smtp_sink)
+    token = path.rsplit("/", 1)[1]
+    payload, signature = token.split(".")
+    forged = f"{payload}.{signature[::-1]}"
+    api_no_key = {"Authorization": ""}  # the token is the credential; no API key is needed
+    refused = await api.post(f"/v1/invitations/{forged}/accept", headers=api_no_key)
+    assert refused.status_code == 404
+    garbage = await api.post("/v1/invitations/not-a-token/accept", headers=api_no_key)
+    assert garbage.status_code == 404
+
+    expired = sign_token(
+        TokenClaims(
+            onboarding_id=uuid.UUID(onboarding_id),
+            sequence=1,
+            expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        ),
+        settings.secret_key.get_secret_value(),
+    )
+    late = await api.post(f"/v1/invitations/{expired}/accept", headers=api_no_key)
+    assert late.status_code == 410
+    assert late.json()["type"].endswith("/invitation-expired")
+
+    untouched = await pool.fetchval(
+        "SELECT accepted_at FROM invitations WHERE onboarding_id = $1", uuid.UUID(onboarding_id)
+    )
+    assert untouched is None
+    view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+    assert view["invitation"]["state"] == "sent"

@@ -1,0 +1,250 @@
+"""A worker killed (SIGKILL) in the middle of the folder step, then started again: the onboarding
+completes, the folder activity resumes after its heartbeat timeout, and no folder exists twice.
+
+The worker runs as `onboarding worker` in a child process of its own, so the kill is a real crash:
+no shutdown, no last heartbeat, a database statement perhaps cut off half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from core.settings import Settings
+from domain.fiscal import FiscalYear
+from domain.folders import FolderTreeTemplate, plan_folders
+from store.pool import Pool
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+FISCAL_YEAR = FiscalYear(start=date(2026, 1, 1), end=date(2027, 12, 31))  # 24 month folders
+LANGUAGE = "fr"
+# Big enough that creating the folders takes seconds, not milliseconds (ten thousand folders go in
+# in well under a second): every top-level folder and every child gets 24 month folders, so the
+# plan is TOP_LEVEL * (1 + CHILDREN) * 25 = 50,000 folders, inserted by batches of 200.
+TOP_LEVEL = 100
+CHILDREN = 19
+TREE: dict[str, Any] = {
+    "code": "big",
+    "name": "Very large tree",
+    "folders": [
+        {
+            "name": f"Dossier {i:03d}",
+            "per_fiscal_year": True,
+            "children": [
+                {"name": f"Sous-dossier {j}", "per_fiscal_year": True} for j in range(CHILDREN)
+            ],
+        }
+        for i in range(TOP_LEVEL)
+    ],
+}
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    """The process environment of `onboarding worker` for the session's servers."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ONBOARDING_") and k != "DATABASE_URL"
+    }
+    return {
+        **inherited,
+        "ONBOARDING_ENV": "test",
+        "ONBOARDING_LOG_FORMAT": "console",
+        "ONBOARDING_DATABASE_URL": settings.require_database_url(),
+        "ONBOARDING_TEMPORAL_ADDRESS": settings.temporal_address,
+        "ONBOARDING_TASK_QUEUE": settings.task_queue,
+        "ONBOARDING_REGISTRY_TASK_QUEUE": settings.registry_task_queue,
+        "ONBOARDING_REGISTRY_BASE_URL": settings.registry_base_url,
+        "ONBOARDING_SMTP_HOST": settings.smtp_host,
+        "ONBOARDING_SMTP_PORT": str(settings.smtp_port),
+    }
+
+
+class WorkerProcesses:
+    """`onboarding worker` child processes, each logging to a file of its own."""
+
+    def __init__(self, settings: Settings, directory: Path) -> None:
+        self.env = _worker_env(settings)
+        self.directory = directory
+        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes], Path]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        path = self.directory / f"worker-{len(self.started) + 1}.log"
+        # A file, not a pipe: nobody reads while it runs, and a full pipe would block the worker.
+        log = path.open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack.cli", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append((process, log, path))
+        return process
+
+    def crash(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no signal handler, no graceful shutdown, no last heartbeat."""
+        process.kill()
+        process.wait(10)
+
+    def assert_running(self) -> None:
+        """The worker started last is still up (a crash at start-up fails fast, with its log)."""
+        process = self.started[-1][0]
+        assert process.poll() is None, f"worker exited:\n{self.output()}"
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+            for _, _, path in self.started
+        )
+
+    def kill_all(self) -> None:
+        for process, log, _ in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+            log.close()
+
+
+@pytest.fixture
+def worker_processes(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    processes = WorkerProcesses(settings, tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.kill_all()
+
+
+async def _view(api: httpx.AsyncClient, onboarding_id: str) -> dict[str, Any]:
+    """The onboarding's status query; {"error": ...} while no worker can answer it."""
+    try:
+        response = await api.get(f"/v1/onboardings/{onboarding_id}")
+    except httpx.HTTPError as exc:
+        return {"error": repr(exc)}
+    if response.status_code != 200:
+        return {"error": f"{response.status_code} {response.text[:1000]}"}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _step(view: dict[str, Any], name: str) -> dict[str, Any]:
+    step: dict[str, Any] = next(s for s in view["steps"] if s["name"] == name)
+    return step
+
+
+async def _count(pool: Pool, client_id: uuid.UUID) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM folders WHERE client_id = $1", client_id))
+
+
+@pytest.mark.timeout(240)
+async def test_worker_crash_mid_folders_resumes_without_duplicates(
+    api: httpx.AsyncClient, settings: Settings, pool: Pool, worker_processes: WorkerProcesses
+) -> None:
+    """A worker SIGKILLed mid folder step, then restarted: COMPLETED, every folder exactly once."""
+    tree = FolderTreeTemplate.model_validate({k: v for k, v in TREE.items() if k != "code"})
+    planned = plan_folders(tree, FISCAL_YEAR, LANGUAGE)
+    total = len(planned)
+    assert total == TOP_LEVEL * (1 + CHILDREN) * 25
+
+    assert (await api.post("/v1/folder-trees", json=TREE)).status_code == 201
+    first = worker_processes.start()
+    response = await api.post(
+        "/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Camille",
+                "last_name": "Martin",
+                "email": "camille.martin@example.com",
+                "language": LANGUAGE,
+            },
+            "fiscal_year": {
+                "start": FISCAL_YEAR.start.isoformat(),
+                "end": FISCAL_YEAR.end.isoformat(),
+            },
+            "overrides": {"folder_tree": TREE["code"]},
+            # Not the invitation's concern here: a muted client's run ends once set up, rather
+            # than waiting days for the director to accept.
+            "notifications": {"keep_muted": True},
+        },
+        headers={"Idempotency-Key": f"worker-crash-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 202, response.text
+    onboarding_id = response.json()["id"]
+
+    # The folder step has started: the view says so, and names the client it creates folders for.
+    client_id: uuid.UUID | None = None
+    view: dict[str, Any] = {}
+    for _ in range(600):
+        worker_processes.assert_running()
+        view = await _view(api, onboarding_id)
+        if "error" not in view and _step(view, "folders")["state"] != "pending":
+            assert _step(view, "folders")["state"] == "running", view
+            client_id = uuid.UUID(view["client_id"])
+            break
+        await asyncio.sleep(0.05)
+    assert client_id is not None, f"folder step never started: {view}\n{worker_processes.output()}"
+
+    # Kill as soon as the first folders are in, while the step is still running.
+    for _ in range(2000):
+        if await _count(pool, client_id) > 0:
+            break
+        await asyncio.sleep(0.01)
+    worker_processes.crash(first)
+    # A statement the dead worker had sent may still commit: count once the database is quiet.
+    await asyncio.sleep(1)
+    at_kill = await _count(pool, client_id)
+    assert 0 < at_kill < total, f"not killed mid-step: {at_kill} of {total} folders"
+    print(f"folders at kill: {at_kill} of {total}")
+
+    worker_processes.start()
+    # Temporal retries the activity once its 30 s heartbeat timeout has passed.
+    for _ in range(240):
+        worker_processes.assert_running()
+        view = await _view(api, onboarding_id)
+        if view.get("status") in ("COMPLETED", "FAILED"):
+            break
+        await asyncio.sleep(0.5)
+    assert view.get("status") == "COMPLETED", f"{view}\n{worker_processes.output()}"
+
+    folders = _step(view, "folders")
+    assert folders["attempts"] >= 2, folders
+    states = {s["name"]: s["state"] for s in view["steps"]}
+    assert set(states.values()) <= {"completed", "skipped"}, states
+    assert states["folders"] == "completed"
+    assert states["company_lookup"] == "skipped"  # no SIRET
+    assert view["folders_created"] == total
+
+    counted = await pool.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT path) AS paths FROM folders WHERE client_id = $1",
+        client_id,
+    )
+    assert counted is not None
+    assert (counted["n"], counted["paths"]) == (total, total)
+    month_rows = await pool.fetch(
+        "SELECT path, count(*) AS n FROM folders WHERE client_id = $1 AND kind = 'month' "
+        "GROUP BY path",
+        client_id,
+    )
+    assert {r["path"]: r["n"] for r in month_rows} == {
+        f.path: 1 for f in planned if f.kind == "month"
+    }
+    stored = await pool.fetch(
+        "SELECT path, parent_path, name, kind, position FROM folders WHERE client_id = $1",
+        client_id,
+    )
+    assert sorted(tuple(r) for r in stored) == sorted(
+        (f.path, f.parent_path, f.name, f.kind, f.position) for f in planned
+    )
+    print(f"folders at the end: {counted['n']} of {total}")

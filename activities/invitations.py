@@ -46,7 +46,7 @@ class InvitationActivities:
         self.secret_key = secret_key
         self.public_base_url = public_base_url.rstrip("/")
 
-    async def _branding(self, partner_id: uuid.UUID) -> Branding:
+    async def branding(self, partner_id: uuid.UUID) -> Branding:
         partner = await partners.get(self.pool, partner_id=partner_id)
         settings: dict[str, Any] = dict(partner.settings) if partner else {}
         stored = settings.get("branding") or {}
@@ -56,7 +56,7 @@ class InvitationActivities:
     @activity.defn
     async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
         """Send the invitation, a reminder, or the expiry notice, at most once each."""
-        branding = await self._branding(data.partner_id)
+        branding = await self.branding(data.partner_id)
         director = f"{data.director_first_name} {data.director_last_name}"
         context: dict[str, Any] = {
             "branding": branding,
@@ -108,3 +108,64 @@ class InvitationActivities:
             reply_to=branding.reply_to,
             sender_name=branding.display_name,
         )
+
+
+class NotifyCollaboratorsInput(BaseModel):
+    onboarding_id: uuid.UUID
+    partner_id: uuid.UUID
+    user_ids: list[uuid.UUID]
+    client_name: str
+    language: str
+    folder_count: int
+    integrations_connected: list[str] = Field(default_factory=list)
+    integrations_failed: list[str] = Field(default_factory=list)
+
+
+class NotifyCollaboratorsResult(BaseModel):
+    notified: int
+    attempt: int
+
+
+class CollaboratorActivities:
+    """Telling the firm's collaborators that a client is set up (partner staff: never muted)."""
+
+    def __init__(self, invitations: InvitationActivities) -> None:
+        self.invitations = invitations
+
+    @activity.defn
+    async def notify_collaborators(
+        self, data: NotifyCollaboratorsInput
+    ) -> NotifyCollaboratorsResult:
+        email_activities = self.invitations.email
+        branding = await self.invitations.branding(data.partner_id)
+        email = email_activities.renderer.render(
+            "client_ready",
+            data.language,
+            {
+                "branding": branding,
+                "client_name": data.client_name,
+                "folder_count": data.folder_count,
+                "integrations_connected": data.integrations_connected,
+                "integrations_failed": data.integrations_failed,
+                "client_url": f"{self.invitations.public_base_url}/v1/onboardings/"
+                f"{data.onboarding_id}",
+            },
+        )
+        users = await partners.user_emails(
+            self.invitations.pool, partner_id=data.partner_id, user_ids=data.user_ids
+        )
+        notified = 0
+        for number, (_, address) in enumerate(users, start=1):
+            # One log key per collaborator: a retry sends only to those not reached yet.
+            result = await email_activities.deliver_once(
+                onboarding_id=data.onboarding_id,
+                purpose="client_ready",
+                sequence=number,
+                recipient=address,
+                email=email,
+                client_id=None,
+                reply_to=branding.reply_to,
+                sender_name=branding.display_name,
+            )
+            notified += result.outcome.value in ("sent", "already_sent")
+        return NotifyCollaboratorsResult(notified=notified, attempt=activity.info().attempt)

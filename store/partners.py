@@ -332,3 +332,16 @@ async def set_branding(pool: Pool, *, partner_id: uuid.UUID, branding: dict[str,
         partner_id,
         branding,
     )
+
+
+async def user_emails(
+    pool: Pool, *, partner_id: uuid.UUID, user_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, e-mail) of these users of the partner, in id order (a stable order for retries)."""
+    rows = await pool.fetch(
+        "SELECT id, email FROM partner_users WHERE partner_id = $1 AND id = ANY($2::uuid[]) "
+        "ORDER BY id",
+        partner_id,
+        user_ids,
+    )
+    return [(r["id"], r["email"]) for r in rows]

@@ -25,7 +25,7 @@ from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.folders import FolderActivities
 from activities.integrations import ClientSetupActivities
-from activities.invitations import InvitationActivities
+from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
     RegistryActivities,
     RegistryClient,
@@ -95,6 +95,7 @@ def activities_for(
         client_setup.record_integration_failure,
         email.send_email,
         invitations.send_invitation,
+        CollaboratorActivities(invitations).notify_collaborators,
     ]
 
 

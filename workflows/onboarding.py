@@ -38,8 +38,10 @@ with workflow.unsafe.imports_passed_through():
         RecordIntegrationFailureInput,
     )
     from activities.invitations import (
+        CollaboratorActivities,
         InvitationActivities,
         InvitationPurpose,
+        NotifyCollaboratorsInput,
         SendInvitationInput,
     )
     from activities.registry import LookupCompanyInput, RegistryActivities
@@ -399,10 +401,29 @@ class OnboardingWorkflow:
                 retry_policy=DB_RETRY,
             ),
         )
+        await self._set_status(OnboardingStatus.READY)
+        told = await workflow.execute_activity_method(
+            CollaboratorActivities.notify_collaborators,
+            NotifyCollaboratorsInput(
+                onboarding_id=data.onboarding_id,
+                partner_id=data.partner_id,
+                user_ids=setup.user_ids,
+                client_name=self._client_name or data.client.display_name,
+                language=data.client.language.value,
+                folder_count=folders.folders_planned,
+                integrations_connected=[
+                    i.code for i in self._view.integrations if i.state == StepState.completed
+                ],
+                integrations_failed=[
+                    i.code for i in self._view.integrations if i.state == StepState.failed
+                ],
+            ),
+            start_to_close_timeout=SMTP_TIMEOUT,
+            retry_policy=SMTP_RETRY,
+        )
         self._step(Step.complete_setup).detail = (
             "notifications kept muted" if done.notifications_muted else "notifications on"
-        )
-        await self._set_status(OnboardingStatus.READY)
+        ) + f"; {told.notified} collaborator(s) told"
 
         await self._invitation(data, client_id)
 

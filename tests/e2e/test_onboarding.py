@@ -50,6 +50,11 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
     """DANONE's head office: company filled from the registry, 12 month folders for a calendar
     year, director invited in French, and the status shows every step."""
     assert (await api.post("/v1/folder-trees", json=GED)).status_code == 201
+    julie = await api.post(
+        "/v1/users",
+        json={"email": "julie@cabinet.example", "name": "Julie", "role": "accountant"},
+    )
+    assert julie.status_code == 201, julie.text
     response = await api.post(
         "/v1/onboardings",
         json={
@@ -62,7 +67,7 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
                 "case_manager": "Julie",
             },
             "fiscal_year": {"start": "2026-01-01"},
-            "overrides": {"folder_tree": "ged"},
+            "overrides": {"folder_tree": "ged", "collaborator_ids": [julie.json()["id"]]},
         },
         headers={"Idempotency-Key": f"danone-{uuid.uuid4()}"},
     )
@@ -71,8 +76,11 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
 
     body = await wait_status(api, onboarding_id, "READY", "FAILED")
     assert body["status"] == "READY", body
-    [received] = await smtp_sink.handler.arrived(1)
-    assert received.rcpt_tos == ["direction@danone.example"]
+    mails = {m.rcpt_tos[0]: m for m in await smtp_sink.handler.arrived(2)}
+    assert set(mails) == {"direction@danone.example", "julie@cabinet.example"}
+    ready = mails["julie@cabinet.example"].message
+    assert "DANONE" in ready["Subject"]
+    received = mails["direction@danone.example"]
     assert received.message["Subject"].startswith("Cabinet Test")
     text = received.message.get_body(preferencelist=("plain",))
     assert text is not None
@@ -108,8 +116,11 @@ async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(
     assert months[0].path == "Comptabilité/2026-01 Janvier"
     assert {f.path for f in rows} >= {"Juridique", "Comptabilité", "Comptabilité/Banque"}
 
-    [logged] = await email_log.list_for_onboarding(pool, onboarding_id=uuid.UUID(onboarding_id))
-    assert (logged.purpose, logged.status) == ("invitation", "sent")
+    logged = await email_log.list_for_onboarding(pool, onboarding_id=uuid.UUID(onboarding_id))
+    assert sorted((row.purpose, row.status) for row in logged) == [
+        ("client_ready", "sent"),
+        ("invitation", "sent"),
+    ]
 
     listed = await api.get(
         "/v1/onboardings", params={"status": "COMPLETED", "case_manager": "Julie"}

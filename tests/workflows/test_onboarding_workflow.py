@@ -34,7 +34,12 @@ from activities.integrations import (
     ConnectIntegrationResult,
     RecordIntegrationFailureInput,
 )
-from activities.invitations import InvitationPurpose, SendInvitationInput
+from activities.invitations import (
+    InvitationPurpose,
+    NotifyCollaboratorsInput,
+    NotifyCollaboratorsResult,
+    SendInvitationInput,
+)
 from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain.company import CompanyRecord
@@ -91,6 +96,7 @@ class Fakes:
         self.integrations: list[EffectiveIntegration] = []
         self.email_outcome = SendOutcome.sent
         self.auto_accept = True
+        self.collaborator_notices: list[NotifyCollaboratorsInput] = []
         self.statuses: list[str] = []
         self.created: list[CreateClientInput] = []
         self.emails: list[SendInvitationInput] = []
@@ -170,6 +176,15 @@ class Fakes:
             notifications_muted=data.keep_muted, attempt=activity.info().attempt
         )
 
+    @activity.defn(name="notify_collaborators")
+    async def notify_collaborators(
+        self, data: NotifyCollaboratorsInput
+    ) -> NotifyCollaboratorsResult:
+        self.collaborator_notices.append(data)
+        return NotifyCollaboratorsResult(
+            notified=len(data.user_ids), attempt=activity.info().attempt
+        )
+
     @activity.defn(name="record_status")
     async def record_status(self, data: RecordStatusInput) -> None:
         self.statuses.append(data.status)
@@ -201,6 +216,7 @@ class Fakes:
             self.complete_setup,
             self.record_status,
             self.send_invitation,
+            self.notify_collaborators,
         ]
 
 
@@ -291,6 +307,8 @@ async def test_registry_found_completes_with_company(
     assert fakes.created[0].siret == "55203253400646"
     assert {s.name.value: s.state for s in view.steps}["company_lookup"] == StepState.completed
     assert fakes.statuses == ["READY", "COMPLETED"]
+    [notice] = fakes.collaborator_notices  # the firm is told, even though the client is muted
+    assert (notice.client_name, notice.folder_count) == ("DANONE", 14)
     assert fakes.emails[0].client_id is not None  # client-facing: held back while muted
 
 
@@ -483,4 +501,4 @@ async def test_kept_muted_client_gets_no_invitation(time_skipping_env: WorkflowE
     assert invitation.detail == "notifications kept muted: not sent"
     assert view.invitation.state.value == "muted"
     setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
-    assert setup_done.detail == "notifications kept muted"
+    assert setup_done.detail == "notifications kept muted; 0 collaborator(s) told"

@@ -1,0 +1,110 @@
+"""Determinism: recorded workflow histories replay against today's workflow code.
+
+A change that would make running onboardings fail on replay (a new activity call in the middle,
+a reordered step) fails here first; such a change goes behind `workflow.patched`. Histories are
+recorded by `python -m tests.workflows.test_replay` (see `record`), from runs with fake activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.registry import LookupCompanyResult
+from core.temporal import DATA_CONVERTER
+from domain.onboarding import CompanyDetails, OnboardingStatus, RetryIntegrationInput
+from domain.setup import EffectiveIntegration, IntegrationKind
+from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from worker.main import WORKFLOW_RUNNER
+from workflows.onboarding import OnboardingWorkflow
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+
+def _replayer() -> Replayer:
+    return Replayer(
+        workflows=[OnboardingWorkflow],
+        data_converter=DATA_CONVERTER,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+
+
+async def _rich_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """An onboarding through most branches: unknown SIRET and details by hand, a failed then
+    retried integration, a reminder, then acceptance."""
+    fakes = Fakes()
+    fakes.registry = lambda attempt: LookupCompanyResult(company=None, attempt=attempt)
+    fakes.integrations = [
+        EffectiveIntegration(code="bank", kind=IntegrationKind.automation, settings={}),
+        EffectiveIntegration(code="portal", kind=IntegrationKind.redirection, settings={}),
+    ]
+    fakes.integration_failures = {"bank": 5}
+    fakes.auto_accept = False
+    async with Run(env, fakes) as run:
+        handle = await run.start(make_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details, CompanyDetails(name="Replay SARL")
+        )
+        await env.sleep(timedelta(minutes=5))
+        await wait_for_status(handle, OnboardingStatus.READY)
+        await handle.execute_update(
+            OnboardingWorkflow.retry_integration, RetryIntegrationInput(code="bank")
+        )
+        await env.sleep(timedelta(days=4))
+        await handle.signal("accept_invitation", {"sequence": 1})
+        await handle.result()
+        return await handle.fetch_history()
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    """Each committed history replays without a non-determinism error."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+async def test_fresh_history_replays(time_skipping_env: WorkflowEnvironment) -> None:
+    """A run made now replays too (the committed files could be stale or missing)."""
+    history = await _rich_run(time_skipping_env)
+    assert len(history.events) > 50
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+async def record(out: Path) -> None:
+    """Record a fresh history into `out` (run after a deliberate, patched workflow change)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    from devstack.temporal_server import test_server_binary
+    from workflows.search_attributes import ALL_KEYS
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_binary()), data_converter=DATA_CONVERTER
+    )
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    k.name: IndexedValueType.ValueType(int(k.indexed_value_type)) for k in ALL_KEYS
+                },
+            )
+        )
+        history = await _rich_run(env)
+        out.write_text(history.to_json())
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record(Path(sys.argv[1])))

@@ -19,7 +19,12 @@ from temporalio.worker import Replayer
 
 from activities.registry import LookupCompanyResult
 from core.temporal import DATA_CONVERTER
-from domain.onboarding import CompanyDetails, OnboardingStatus, RetryIntegrationInput
+from domain.onboarding import (
+    AcceptInvitationInput,
+    CompanyDetails,
+    OnboardingStatus,
+    RetryIntegrationInput,
+)
 from domain.setup import EffectiveIntegration, IntegrationKind
 from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
 from worker.main import WORKFLOW_RUNNER
@@ -59,7 +64,7 @@ async def _rich_run(env: WorkflowEnvironment) -> WorkflowHistory:
             OnboardingWorkflow.retry_integration, RetryIntegrationInput(code="bank")
         )
         await env.sleep(timedelta(days=4))
-        await handle.signal("accept_invitation", {"sequence": 1})
+        await handle.signal(OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=1))
         await handle.result()
         return await handle.fetch_history()
 
@@ -67,7 +72,8 @@ async def _rich_run(env: WorkflowEnvironment) -> WorkflowHistory:
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
     """Each committed history replays without a non-determinism error."""
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    text = await asyncio.to_thread(path.read_text)
+    history = WorkflowHistory.from_json(path.stem, text)
     result = await _replayer().replay_workflow(history)
     assert result.replay_failure is None
 
@@ -101,7 +107,7 @@ async def record(out: Path) -> None:
             )
         )
         history = await _rich_run(env)
-        out.write_text(history.to_json())
+        await asyncio.to_thread(out.write_text, history.to_json())
     finally:
         await env.shutdown()
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "MAX_FISCAL_YEAR_MONTHS",
     "MIN_FISCAL_YEAR_MONTHS",
+    "MONTH_NAMES",
     "FiscalYear",
     "YearMonth",
     "add_months",
@@ -118,7 +119,7 @@ def months(fiscal_year: FiscalYear) -> list[YearMonth]:
     return [YearMonth(year=index // 12, month=index % 12 + 1) for index in range(first, last + 1)]
 
 
-_MONTH_NAMES: Final[dict[str, tuple[str, ...]]] = {
+MONTH_NAMES: Final[dict[str, tuple[str, ...]]] = {
     "en": (
         "January",
         "February",
@@ -189,5 +190,5 @@ def month_folder_name(year: int, month: int, language: str) -> str:
     if not 1 <= year <= 9999:
         raise ValueError(f"year must be in 1..9999, got {year}")
     base = str(language).strip().lower().replace("_", "-").split("-", 1)[0]
-    names = _MONTH_NAMES.get(base, _MONTH_NAMES["en"])
+    names = MONTH_NAMES.get(base, MONTH_NAMES["en"])
     return f"{year:04d}-{month:02d} {names[month - 1]}"

@@ -23,6 +23,7 @@ from jinja2 import (
 )
 
 from domain.email import Branding, Email
+from domain.fiscal import MONTH_NAMES
 from email_templates.samples import SAMPLE_BRANDING, SAMPLE_CONTEXT
 
 __all__ = [
@@ -41,65 +42,12 @@ TEMPLATES_DIR = Path(__file__).parent
 KINDS = ("welcome", "invitation", "reminder", "client_ready", "expired")
 LANGUAGES = ("fr", "nl", "en", "de")
 
+# Month names come from the fiscal calendar (folder names); dates in running text write them in
+# lower case in French and Dutch, capitalised in English and German.
 _MONTHS = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "nl": (
-        "januari",
-        "februari",
-        "maart",
-        "april",
-        "mei",
-        "juni",
-        "juli",
-        "augustus",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-    "de": (
-        "Januar",
-        "Februar",
-        "März",
-        "April",
-        "Mai",
-        "Juni",
-        "Juli",
-        "August",
-        "September",
-        "Oktober",
-        "November",
-        "Dezember",
-    ),
+    language: tuple(m.lower() if language in ("fr", "nl") else m for m in names)
+    for language, names in MONTH_NAMES.items()
 }
-# French groups digits with a narrow no-break space, so "1 234" never wraps between groups.
 _THOUSANDS = {"fr": "\u202f", "nl": ".", "en": ",", "de": "."}
 
 

@@ -38,7 +38,8 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
-from store import partners
+from domain.onboarding import client_id_for
+from store import clients, onboardings, partners
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
 from worker.main import build_workers, registry_config, running
@@ -256,6 +257,35 @@ async def make_tenant(pool: Pool, name: str = "Cabinet Test") -> Tenant:
         pool, name=name, admin_email=f"admin-{uuid.uuid4().hex[:8]}@example.com", admin_name="Ada"
     )
     return Tenant(partner=partner, admin=admin, key=key)
+
+
+async def make_client(
+    pool: Pool, tenant: Tenant, *, language: str = "fr", muted: bool = True
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """(onboarding id, client id) of a client row, made the way the workflow makes one."""
+    onboarding_id = uuid.uuid4()
+    await onboardings.claim(
+        pool,
+        onboarding_id=onboarding_id,
+        partner_id=tenant.partner.id,
+        idempotency_key=str(onboarding_id),
+        request_hash="h",
+        workflow_id=f"onboarding-{onboarding_id}",
+        status="SETTING_UP",
+        created_by=tenant.admin.id,
+    )
+    row, _ = await clients.create(
+        pool,
+        client_id=client_id_for(onboarding_id),
+        partner_id=tenant.partner.id,
+        onboarding_id=onboarding_id,
+        name="Client",
+        email="client@example.com",
+        language=language,
+    )
+    if not muted:
+        await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
+    return onboarding_id, row.id
 
 
 @pytest.fixture

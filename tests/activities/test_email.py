@@ -10,37 +10,14 @@ from temporalio.testing import ActivityEnvironment
 from activities.email import EmailActivities, SendEmailInput, SendOutcome, SmtpConfig
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from domain.onboarding import client_id_for
 from email_templates import Renderer
-from store import clients, email_log, onboardings
+from store import email_log
 from store.pool import Pool
-from tests.conftest import make_tenant
+from tests.conftest import make_client, make_tenant
 
 
 async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]:
-    tenant = await make_tenant(pool)
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="SETTING_UP",
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name="Client",
-        email="client@example.com",
-        language="en",
-    )
-    if not muted:
-        await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
-    return onboarding_id, row.id
+    return await make_client(pool, await make_tenant(pool), language="en", muted=muted)
 
 
 def _input(onboarding_id: uuid.UUID, client_id: uuid.UUID) -> SendEmailInput:

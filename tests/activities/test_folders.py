@@ -12,10 +12,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.folders import FOLDER_BATCH, CreateFoldersInput, FolderActivities
-from domain.onboarding import client_id_for
-from store import catalogs, clients, folders, onboardings
+from store import catalogs, folders
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_client, make_tenant
 
 FRENCH_MONTHS_2026 = [
     "2026-01 Janvier",
@@ -53,27 +52,7 @@ class _WorkerCrash(Exception):
 
 
 async def _client(pool: Pool, tenant: Tenant, *, language: str = "fr") -> uuid.UUID:
-    # A client row needs its onboarding row first.
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="SETTING_UP",
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name="Client",
-        email="client@example.com",
-        language=language,
-    )
-    return row.id
+    return (await make_client(pool, tenant, language=language))[1]
 
 
 async def _tree(pool: Pool, tenant: Tenant, code: str, tree: list[dict[str, Any]]) -> str:

@@ -9,34 +9,13 @@ import asyncpg
 import pytest
 
 from domain.folders import PlannedFolder
-from domain.onboarding import client_id_for
-from store import clients, folders, onboardings
+from store import folders
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_client
 
 
 async def _client(pool: Pool, tenant: Tenant) -> uuid.UUID:
-    # A client row needs its onboarding row first.
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="SETTING_UP",
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name="Client",
-        email="client@example.com",
-        language="fr",
-    )
-    return row.id
+    return (await make_client(pool, tenant, language="fr"))[1]
 
 
 def _folder(path: str, *, position: int = 0, kind: str = "template") -> PlannedFolder:

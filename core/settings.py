@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
 
@@ -116,6 +119,16 @@ class Settings(BaseSettings):
                 "ONBOARDING_SECRET_KEY must be set to a real secret when ONBOARDING_ENV=production"
             )
         return self
+
+    def onboarding_timeouts(self) -> Timeouts:
+        """The deadlines an onboarding started now will keep for its whole life."""
+        return Timeouts(
+            company_lookup=timedelta(seconds=self.company_lookup_deadline_seconds),
+            company_details=timedelta(hours=self.company_details_timeout_hours),
+            integration_retry_window=timedelta(hours=self.integration_retry_window_hours),
+            invitation_reminders=[timedelta(days=d) for d in self.invitation_reminder_days],
+            invitation_expiry=timedelta(days=self.invitation_expiry_days),
+        )
 
     def embedded_database_url(self) -> str:
         """The database `make dev` runs in its embedded PostgreSQL."""

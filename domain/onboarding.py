@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Self
 
@@ -228,6 +228,9 @@ class OnboardingInput(BaseModel):
     invitation_scheduled_at: datetime | None = None
     registry_task_queue: str = "onboarding-registry"
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    # Set when a bulk import started this onboarding: it reports back when settled.
+    import_id: uuid.UUID | None = None
+    import_row: int | None = None
 
 
 class InvitationState(StrEnum):
@@ -314,3 +317,43 @@ class RetryIntegrationInput(BaseModel):
 class RetryIntegrationResult(BaseModel):
     code: str
     state: StepState
+
+
+def onboarding_input_for(
+    body: OnboardingCreate,
+    *,
+    onboarding_id: uuid.UUID,
+    partner_id: uuid.UUID,
+    partner_name: str,
+    today: date,
+    overrides: SetupOverrides,
+    registry_task_queue: str,
+    timeouts: Timeouts,
+) -> OnboardingInput:
+    """The workflow input for a request, with every default fixed now (workflows must not read
+    the clock): the fiscal year (the current calendar year), the director (the client contact)."""
+    fiscal_year = (
+        body.fiscal_year.resolve()
+        if body.fiscal_year
+        else FiscalYear(start=date(today.year, 1, 1), end=date(today.year, 12, 31))
+    )
+    c = body.client
+    director = body.director or DirectorIn(
+        email=c.email, first_name=c.first_name, last_name=c.last_name
+    )
+    scheduled = body.invitation.scheduled_at
+    return OnboardingInput(
+        onboarding_id=onboarding_id,
+        partner_id=partner_id,
+        partner_name=partner_name,
+        client=c,
+        template_id=body.template_id,
+        fiscal_year=fiscal_year,
+        director=director,
+        overrides=overrides,
+        keep_muted=body.notifications.keep_muted,
+        invitation_mode=body.invitation.mode,
+        invitation_scheduled_at=scheduled.astimezone(UTC) if scheduled else None,
+        registry_task_queue=registry_task_queue,
+        timeouts=timeouts,
+    )

@@ -48,13 +48,14 @@ async def claim(
     created_by: uuid.UUID | None = None,
     secrets: dict[str, Any] | None = None,
     case_manager: str | None = None,
+    import_id: uuid.UUID | None = None,
 ) -> tuple[OnboardingRow, bool]:
     """Insert the onboarding unless the (partner, key) pair exists; return (row, created)."""
     record = await pool.fetchrow(
         f"""
         INSERT INTO onboardings (id, partner_id, idempotency_key, request_hash, workflow_id, status,
-                                 created_by, secrets, case_manager)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                 created_by, secrets, case_manager, import_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
         ON CONFLICT (partner_id, idempotency_key) DO NOTHING
         RETURNING {_COLUMNS}
         """,
@@ -67,6 +68,7 @@ async def claim(
         created_by,
         secrets or {},
         case_manager,
+        import_id,
     )
     if record is not None:
         return _row(record), True

@@ -24,6 +24,7 @@ from activities.clients import ClientActivities
 from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.folders import FolderActivities
+from activities.imports import ImportActivities
 from activities.integrations import ClientSetupActivities
 from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
@@ -38,11 +39,12 @@ from core import temporal
 from core.settings import Settings
 from email_templates import Renderer
 from store.pool import Pool, create_pool
+from workflows.bulk_import import BulkImportWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (OnboardingWorkflow,)
+WORKFLOWS: Sequence[type] = (OnboardingWorkflow, BulkImportWorkflow)
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
 # which would otherwise happen inside the sandbox and re-import them per workflow run.
@@ -83,6 +85,11 @@ def activities_for(
     company = CompanyActivities(pool)
     folders = FolderActivities(pool)
     client_setup = ClientSetupActivities(pool, http)
+    imports = ImportActivities(
+        pool,
+        registry_task_queue=settings.registry_task_queue,
+        timeouts=settings.onboarding_timeouts(),
+    )
     return [
         setup.resolve_setup,
         company.check_siret_available,
@@ -96,6 +103,7 @@ def activities_for(
         email.send_email,
         invitations.send_invitation,
         CollaboratorActivities(invitations).notify_collaborators,
+        imports.prepare_batch,
     ]
 
 

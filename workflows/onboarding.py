@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.registry import LookupCompanyInput, RegistryActivities
     from activities.setup import ResolveSetupInput, SetupActivities
     from domain.company import CompanyRecord
+    from domain.imports_progress import RowSettled
     from domain.onboarding import (
         AcceptInvitationInput,
         CompanyDetails,
@@ -112,6 +113,15 @@ class _Attempted(Protocol):
 
 R = TypeVar("R", bound=_Attempted)
 
+# Statuses that free a bulk import's slot: setup is over, or a person must act.
+_SETTLED = frozenset(
+    {
+        OnboardingStatus.READY,
+        OnboardingStatus.AWAITING_COMPANY_DETAILS,
+        OnboardingStatus.FAILED,
+    }
+)
+
 # Once one of these, send-now, reschedule and cancel no longer apply.
 _SENT_STATES = frozenset(
     {
@@ -156,6 +166,7 @@ class OnboardingWorkflow:
         self._accepted = False
         self._schedule_version = 0
         self._client_name: str | None = None
+        self._told_import = False
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -308,6 +319,21 @@ class OnboardingWorkflow:
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
+        if status in _SETTLED and not self._told_import:
+            await self._tell_import(status)
+
+    async def _tell_import(self, status: OnboardingStatus) -> None:
+        """A bulk import's window slot is freed once this onboarding no longer sets up."""
+        parent = workflow.info().parent
+        if parent is None or self._data.import_row is None:
+            return
+        self._told_import = True
+        try:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "row_settled", RowSettled(row=self._data.import_row, status=status.value)
+            )
+        except Exception:  # the import finished or was deleted: nobody left to tell
+            workflow.logger.info("bulk import no longer listening")
 
     # ---- the run --------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -21,22 +21,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import ProblemError
 from api.routers.templates import preview_setup
-from core.settings import Settings
-from domain.fiscal import FiscalYear
 from domain.onboarding import (
     CompanyDetails,
-    DirectorIn,
     InvitationChanged,
     OnboardingCreate,
-    OnboardingInput,
     OnboardingStatus,
     OnboardingView,
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     RetryIntegrationInput,
     RetryIntegrationResult,
-    Timeouts,
     onboarding_id_for,
+    onboarding_input_for,
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, Catalog, IntegrationChoice, SetupOverrides
@@ -102,16 +98,6 @@ def split_secrets(
     return overrides.model_copy(update={"integrations": masked}), secrets
 
 
-def _timeouts(settings: Settings) -> Timeouts:
-    return Timeouts(
-        company_lookup=timedelta(seconds=settings.company_lookup_deadline_seconds),
-        company_details=timedelta(hours=settings.company_details_timeout_hours),
-        integration_retry_window=timedelta(hours=settings.integration_retry_window_hours),
-        invitation_reminders=[timedelta(days=d) for d in settings.invitation_reminder_days],
-        invitation_expiry=timedelta(days=settings.invitation_expiry_days),
-    )
-
-
 def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
@@ -157,38 +143,20 @@ async def create_onboarding(
             "Idempotency-Key already used",
             "This Idempotency-Key was used for a different request body.",
         )
-    fiscal_year = (
-        body.fiscal_year.resolve()
-        if body.fiscal_year
-        # The current calendar year, fixed now: the workflow must not read the clock itself.
-        else FiscalYear(
-            start=date(row.created_at.year, 1, 1), end=date(row.created_at.year, 12, 31)
-        )
-    )
-    c = body.client
-    director = body.director or DirectorIn(
-        email=c.email, first_name=c.first_name, last_name=c.last_name
-    )
-    scheduled = body.invitation.scheduled_at
     # Started even when the row already existed: a previous attempt may have written the row and
     # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
     try:
         await services.temporal.start_workflow(
             OnboardingWorkflow.run,
-            OnboardingInput(
+            onboarding_input_for(
+                body,
                 onboarding_id=onboarding_id,
                 partner_id=partner.id,
                 partner_name=partner.name,
-                client=c,
-                template_id=body.template_id,
-                fiscal_year=fiscal_year,
-                director=director,
+                today=row.created_at.date(),
                 overrides=masked_overrides,
-                keep_muted=body.notifications.keep_muted,
-                invitation_mode=body.invitation.mode,
-                invitation_scheduled_at=scheduled.astimezone(UTC) if scheduled else None,
                 registry_task_queue=settings.registry_task_queue,
-                timeouts=_timeouts(settings),
+                timeouts=settings.onboarding_timeouts(),
             ),
             id=workflow_id,
             task_queue=settings.task_queue,

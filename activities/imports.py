@@ -1,0 +1,115 @@
+"""Bulk import: turning a batch of validated rows into onboarding workflow inputs."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from domain.onboarding import (
+    OnboardingCreate,
+    OnboardingInput,
+    OnboardingStatus,
+    Timeouts,
+    onboarding_id_for,
+    onboarding_input_for,
+    workflow_id_for,
+)
+from store import clients, imports, onboardings, partners
+from store.pool import Pool
+
+
+class PrepareBatchInput(BaseModel):
+    import_id: uuid.UUID
+    partner_id: uuid.UUID
+    created_by: uuid.UUID | None = None
+    after_row: int
+    limit: int
+
+
+class PreparedRow(BaseModel):
+    row: int
+    onboarding: OnboardingInput | None
+    skipped: str | None = None
+
+
+class PrepareBatchResult(BaseModel):
+    rows: list[PreparedRow]
+    last_row: int | None
+
+
+class ImportActivities:
+    def __init__(self, pool: Pool, *, registry_task_queue: str, timeouts: Timeouts) -> None:
+        self.pool = pool
+        self.registry_task_queue = registry_task_queue
+        self.timeouts = timeouts
+
+    @activity.defn
+    async def prepare_batch(self, data: PrepareBatchInput) -> PrepareBatchResult:
+        """The next valid rows, each with its onboarding claimed; a SIRET that is already a
+        client of the partner is reported, not onboarded twice. Safe to repeat."""
+        partner = await partners.get(self.pool, partner_id=data.partner_id)
+        if partner is None:
+            raise LookupError(f"partner {data.partner_id} is gone")
+        records = await imports.valid_rows_after(
+            self.pool, import_id=data.import_id, after_row=data.after_row, limit=data.limit
+        )
+        prepared: list[PreparedRow] = []
+        for record in records:
+            assert record.request is not None
+            body = OnboardingCreate.model_validate(record.request)
+            # One key per (import, row): a replayed batch claims the same onboarding again.
+            onboarding_id = onboarding_id_for(
+                data.partner_id, f"import:{data.import_id}:{record.row}"
+            )
+            if record.siret:
+                owner = await clients.siret_owner(
+                    self.pool, partner_id=data.partner_id, siret=record.siret
+                )
+                if owner is not None and owner != onboarding_id:
+                    reason = "already a client of this partner"
+                    await imports.link_row(
+                        self.pool,
+                        import_id=data.import_id,
+                        row=record.row,
+                        onboarding_id=None,
+                        skipped=reason,
+                    )
+                    prepared.append(PreparedRow(row=record.row, onboarding=None, skipped=reason))
+                    continue
+            claimed, _ = await onboardings.claim(
+                self.pool,
+                onboarding_id=onboarding_id,
+                partner_id=data.partner_id,
+                idempotency_key=f"import:{data.import_id}:{record.row}",
+                request_hash=body.fingerprint(),
+                workflow_id=workflow_id_for(onboarding_id),
+                status=OnboardingStatus.SETTING_UP.value,
+                created_by=data.created_by,
+                case_manager=body.client.case_manager,
+                import_id=data.import_id,
+            )
+            await imports.link_row(
+                self.pool,
+                import_id=data.import_id,
+                row=record.row,
+                onboarding_id=onboarding_id,
+                skipped=None,
+            )
+            prepared.append(
+                PreparedRow(
+                    row=record.row,
+                    onboarding=onboarding_input_for(
+                        body,
+                        onboarding_id=onboarding_id,
+                        partner_id=partner.id,
+                        partner_name=partner.name,
+                        today=claimed.created_at.date(),
+                        overrides=body.overrides,
+                        registry_task_queue=self.registry_task_queue,
+                        timeouts=self.timeouts,
+                    ),
+                )
+            )
+        return PrepareBatchResult(rows=prepared, last_row=records[-1].row if records else None)

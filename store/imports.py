@@ -1,0 +1,162 @@
+"""Bulk imports and their rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from store.pool import Pool
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    idempotency_key: str
+    request_hash: str
+    workflow_id: str
+    filename: str
+    total_rows: int
+    valid_rows: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RowRecord:
+    row: int
+    siret: str | None
+    request: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    onboarding_id: uuid.UUID | None
+    skipped: str | None
+
+
+_COLUMNS = (
+    "id, partner_id, idempotency_key, request_hash, workflow_id, filename, total_rows, "
+    "valid_rows, created_at"
+)
+_ROW_COLUMNS = "row, siret, request, errors, onboarding_id, skipped"
+
+
+def _import(r: asyncpg.Record) -> ImportRow:
+    return ImportRow(**{k: r[k] for k in _COLUMNS.split(", ")})
+
+
+def _row(r: asyncpg.Record) -> RowRecord:
+    return RowRecord(**{k: r[k] for k in _ROW_COLUMNS.split(", ")})
+
+
+async def create(
+    pool: Pool,
+    *,
+    import_id: uuid.UUID,
+    partner_id: uuid.UUID,
+    idempotency_key: str,
+    request_hash: str,
+    workflow_id: str,
+    filename: str,
+    created_by: uuid.UUID,
+    rows: list[tuple[int, str | None, dict[str, Any] | None, list[dict[str, Any]]]],
+) -> tuple[ImportRow, bool]:
+    """Store the import and every row (valid or not) once; a replay returns the first one."""
+    async with pool.acquire() as conn, conn.transaction():
+        r = await conn.fetchrow(
+            f"""
+            INSERT INTO imports (id, partner_id, idempotency_key, request_hash, workflow_id,
+                                 filename, total_rows, valid_rows, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (partner_id, idempotency_key) DO NOTHING
+            RETURNING {_COLUMNS}
+            """,
+            import_id,
+            partner_id,
+            idempotency_key,
+            request_hash,
+            workflow_id,
+            filename,
+            len(rows),
+            sum(1 for _, _, request, _ in rows if request is not None),
+            created_by,
+        )
+        if r is None:
+            existing = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM imports WHERE partner_id = $1 AND idempotency_key = $2",
+                partner_id,
+                idempotency_key,
+            )
+            assert existing is not None
+            return _import(existing), False
+        await conn.executemany(
+            """
+            INSERT INTO import_rows (import_id, row, siret, request, errors)
+            VALUES ($1, $2, $3, $4, $5)
+            """,
+            [(import_id, n, siret, request, errors) for n, siret, request, errors in rows],
+        )
+    return _import(r), True
+
+
+async def get(pool: Pool, *, partner_id: uuid.UUID, import_id: uuid.UUID) -> ImportRow | None:
+    r = await pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM imports WHERE partner_id = $1 AND id = $2", partner_id, import_id
+    )
+    return _import(r) if r else None
+
+
+async def valid_rows_after(
+    pool: Pool, *, import_id: uuid.UUID, after_row: int, limit: int
+) -> list[RowRecord]:
+    records = await pool.fetch(
+        f"""
+        SELECT {_ROW_COLUMNS} FROM import_rows
+        WHERE import_id = $1 AND row > $2 AND request IS NOT NULL
+        ORDER BY row LIMIT $3
+        """,
+        import_id,
+        after_row,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
+async def link_row(
+    pool: Pool,
+    *,
+    import_id: uuid.UUID,
+    row: int,
+    onboarding_id: uuid.UUID | None,
+    skipped: str | None,
+) -> None:
+    await pool.execute(
+        "UPDATE import_rows SET onboarding_id = $3, skipped = $4 WHERE import_id = $1 AND row = $2",
+        import_id,
+        row,
+        onboarding_id,
+        skipped,
+    )
+
+
+async def report(pool: Pool, *, import_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every row with its outcome: errors, skip reason, or its onboarding's status."""
+    records = await pool.fetch(
+        """
+        SELECT r.row, r.siret, r.errors, r.onboarding_id, r.skipped, o.status
+        FROM import_rows r LEFT JOIN onboardings o ON o.id = r.onboarding_id
+        WHERE r.import_id = $1 ORDER BY r.row
+        """,
+        import_id,
+    )
+    return [dict(r) for r in records]
+
+
+async def counts(pool: Pool, *, import_id: uuid.UUID) -> dict[str, int]:
+    """Onboardings of the import by status (the projection the workflows keep current)."""
+    records = await pool.fetch(
+        "SELECT status, count(*) AS n FROM onboardings WHERE import_id = $1 GROUP BY status",
+        import_id,
+    )
+    return {r["status"]: int(r["n"]) for r in records}

@@ -1,0 +1,157 @@
+"""BulkImportWorkflow under the time-skipping server, with a fake prepare activity and a fake
+onboarding child registered under the real workflow's name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.imports import PrepareBatchInput, PrepareBatchResult, PreparedRow
+from domain.fiscal import FiscalYear
+from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
+from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput
+from workflows.bulk_import import BulkImportWorkflow
+
+# Enough rows for several runs at the test's history limit; the same bound holds for 5,000 rows
+# at the default limit (measured in `make bench`), only slower on the test server.
+ROWS = 300
+HISTORY_LIMIT = 600
+BATCH = 100
+SETUP_TIME = timedelta(minutes=10)  # how long each fake onboarding takes to settle
+
+
+@workflow.defn(name="OnboardingWorkflow")
+class FakeOnboarding:
+    """Sets up for a while, then reports to its import as the real one does."""
+
+    @workflow.run
+    async def run(self, data: OnboardingInput) -> None:
+        await workflow.sleep(SETUP_TIME if data.partner_name == "slow" else timedelta(0))
+        parent = workflow.info().parent
+        assert parent is not None and data.import_row is not None
+        status = "FAILED" if data.import_row % 97 == 0 else "READY"
+        await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+            "row_settled", RowSettled(row=data.import_row, status=status)
+        )
+
+
+def _onboarding(row: int, partner_name: str) -> OnboardingInput:
+    return OnboardingInput(
+        onboarding_id=uuid.uuid5(uuid.NAMESPACE_OID, f"row-{row}"),
+        partner_id=uuid.uuid4(),
+        partner_name=partner_name,
+        client=ClientIn(
+            first_name="A",
+            last_name=f"Row {row}",
+            email=f"r{row}@example.com",
+            language=Language.fr,
+        ),
+        fiscal_year=FiscalYear.from_start(date(2026, 1, 1)),
+        director=DirectorIn(email=f"r{row}@example.com", first_name="A", last_name="B"),
+    )
+
+
+def make_prepare(partner_name: str) -> Callable[[PrepareBatchInput], Awaitable[PrepareBatchResult]]:
+    """A fake prepare_batch; onboardings of a "slow" partner take SETUP_TIME to settle."""
+
+    @activity.defn(name="prepare_batch")
+    async def prepare_batch(data: PrepareBatchInput) -> PrepareBatchResult:
+        rows = [r for r in range(data.after_row + 1, data.after_row + data.limit + 1) if r <= ROWS]
+        prepared = [
+            # Every 50th row is already a client of the partner: reported, not onboarded.
+            PreparedRow(row=r, onboarding=None, skipped="already a client")
+            if r % 50 == 0
+            else PreparedRow(row=r, onboarding=_onboarding(r, partner_name))
+            for r in rows
+        ]
+        return PrepareBatchResult(rows=prepared, last_row=rows[-1] if rows else None)
+
+    return prepare_batch
+
+
+async def _history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
+    """Events in each run of the chain, following continue-as-new."""
+    lengths: list[int] = []
+    run_id: str | None = first_run
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        last = history.events[-1]
+        attributes = last.workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id or None
+    return lengths
+
+
+async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """1,200 rows through a window of 100: every row started once (skips reported), and
+    continue-as-new keeps every run under its limit plus one batch of events."""
+    client = temporal_env.client
+    queue = f"bulk-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, FakeOnboarding],
+        activities=[make_prepare("fast")],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(
+            BulkImportWorkflow.run,
+            BulkImportInput(
+                import_id=uuid.uuid4(),
+                partner_id=uuid.uuid4(),
+                window=100,
+                batch_size=BATCH,
+                history_limit=HISTORY_LIMIT,
+            ),
+            id=f"import-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        progress: ImportProgress = await handle.result()
+        lengths = await _history_lengths(client, handle.id, handle.result_run_id or "")
+    skipped = ROWS // 50
+    assert progress.counts.started == ROWS - skipped
+    assert progress.counts.skipped == skipped
+    assert progress.counts.ready + progress.counts.failed == ROWS - skipped
+    assert progress.counts.failed == len([r for r in range(1, ROWS + 1) if r % 97 == 0 and r % 50])
+    assert progress.done and progress.in_flight == 0
+    assert len(lengths) == progress.runs > 1
+    assert max(lengths) < HISTORY_LIMIT + 10 * BATCH, lengths
+
+
+async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Never more than `window` rows setting up at once; a cancel starts no more rows."""
+    client = time_skipping_env.client
+    queue = f"bulk-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, FakeOnboarding],
+        activities=[make_prepare("slow")],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(
+            BulkImportWorkflow.run,
+            BulkImportInput(import_id=uuid.uuid4(), partner_id=uuid.uuid4(), window=7),
+            id=f"import-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        seen = []
+        for _ in range(5):
+            await time_skipping_env.sleep(SETUP_TIME / 3)
+            progress = await handle.query(BulkImportWorkflow.progress)
+            seen.append(progress.in_flight)
+        assert max(seen) == 7
+        await handle.signal(BulkImportWorkflow.cancel)
+        final = await handle.result()
+    assert final.cancelled and not final.done
+    assert final.counts.started < ROWS // 2

@@ -1,0 +1,144 @@
+"""BulkImportWorkflow: one onboarding per valid row, as child workflows, a bounded number at once.
+
+A sliding window keeps at most `window` onboardings setting up together (each child tells the
+parent when it is ready, waits for a person, or fails); the registry's own task-queue rate limit
+paces the lookups. The workflow continues as new between batches so its history stays small
+however long the file. Cancelling stops starting rows and leaves started ones alone.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.imports import ImportActivities, PrepareBatchInput, PreparedRow
+    from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
+    from domain.onboarding import OnboardingStatus, workflow_id_for
+    from workflows.onboarding import OnboardingWorkflow
+
+PREPARE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+
+
+@workflow.defn
+class BulkImportWorkflow:
+    @workflow.init
+    def __init__(self, data: BulkImportInput) -> None:
+        self._state = data.model_copy(deep=True)
+        self._in_flight: set[int] = set(data.in_flight)
+        self._settled: set[int] = set()
+        self._pending: list[PreparedRow] = []
+
+    @workflow.query
+    def progress(self) -> ImportProgress:
+        state = self._state
+        return ImportProgress(
+            import_id=state.import_id,
+            counts=state.counts,
+            in_flight=len(self._in_flight),
+            cancelled=state.cancelled,
+            done=state.exhausted and not self._pending and not self._in_flight,
+            runs=state.runs,
+        )
+
+    @workflow.signal
+    def row_settled(self, data: RowSettled) -> None:
+        """From a child: ready, waiting for a person, or failed; its window slot is free."""
+        if data.row in self._settled:
+            return
+        self._settled.add(data.row)
+        self._in_flight.discard(data.row)
+        counts = self._state.counts
+        if data.status == OnboardingStatus.READY.value:
+            counts.ready += 1
+        elif data.status == OnboardingStatus.AWAITING_COMPANY_DETAILS.value:
+            counts.waiting_for_input += 1
+        else:
+            counts.failed += 1
+
+    @workflow.signal
+    def cancel(self) -> None:
+        """Start no more rows; the ones already started go on."""
+        self._state.cancelled = True
+
+    async def _next_batch(self) -> None:
+        state = self._state
+        batch = await workflow.execute_activity_method(
+            ImportActivities.prepare_batch,
+            PrepareBatchInput(
+                import_id=state.import_id,
+                partner_id=state.partner_id,
+                created_by=state.created_by,
+                after_row=state.cursor,
+                limit=state.batch_size,
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=PREPARE_RETRY,
+        )
+        if batch.last_row is None:
+            state.exhausted = True
+        else:
+            state.cursor = batch.last_row
+            self._pending = batch.rows
+
+    async def _start(self, prepared: PreparedRow) -> None:
+        state = self._state
+        if prepared.onboarding is None:
+            state.counts.skipped += 1
+            return
+        child = prepared.onboarding.model_copy(
+            update={"import_id": state.import_id, "import_row": prepared.row}
+        )
+        try:
+            await workflow.start_child_workflow(
+                OnboardingWorkflow.run,
+                child,
+                id=workflow_id_for(child.onboarding_id),
+                # Each onboarding lives its own life: cancelling or finishing the import, or
+                # continuing it as new, must not touch started ones.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier run of this import: it reports to us all the same
+        state.counts.started += 1
+        if prepared.row not in self._settled:
+            self._in_flight.add(prepared.row)
+
+    @workflow.run
+    async def run(self, data: BulkImportInput) -> ImportProgress:
+        state = self._state
+        while not state.cancelled:
+            if not self._pending:
+                if state.exhausted:
+                    break
+                if workflow.info().get_current_history_length() > state.history_limit:
+                    await self._continue_as_new()
+                await self._next_batch()
+                continue
+            await workflow.wait_condition(
+                lambda: len(self._in_flight) < state.window or state.cancelled
+            )
+            if state.cancelled:
+                break
+            await self._start(self._pending.pop(0))
+        if not state.cancelled:
+            # Done only when every started row has settled at least once.
+            await workflow.wait_condition(lambda: not self._in_flight or state.cancelled)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.progress()
+
+    async def _continue_as_new(self) -> None:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        state = self._state
+        carried = state.model_copy(
+            update={"in_flight": sorted(self._in_flight), "runs": state.runs + 1}
+        )
+        workflow.continue_as_new(carried)

@@ -14,6 +14,7 @@ from api.routers import (
     catalogs,
     clients,
     health,
+    imports,
     invitations,
     onboardings,
     templates,
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     problems.install(app)
     app.include_router(health.router)
     app.include_router(onboardings.router)
+    app.include_router(imports.router)
     app.include_router(invitations.router)
     app.include_router(clients.router)
     app.include_router(templates.router)

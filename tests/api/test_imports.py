@@ -1,0 +1,124 @@
+"""POST /v1/imports end to end: a real file, the registry stand-in, real workflows."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import uuid
+from typing import Any
+
+import httpx
+from temporalio.worker import Worker
+
+from devstack.registry_standin import RegistryStandin
+
+HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
+ROWS = [
+    "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
+    "François;Garçon;francois@edf.example;fr;EDF;55208131766522;Julie",
+    "Zoé;Noël;zoe@bad.example;espagnol;Bad;55203253400647;Marc",
+    "Loïc;Bréhat;loic@dup.example;fr;Danone bis;55203253400646;Marc",
+]
+
+
+def _file(rows: list[str]) -> bytes:
+    # As French Excel exports it: semicolons, Windows-1252, CRLF.
+    return "\r\n".join([HEADERS, *rows]).encode("cp1252")
+
+
+async def _post(api: httpx.AsyncClient, data: bytes, **form: str) -> httpx.Response:
+    return await api.post(
+        "/v1/imports",
+        files={"file": ("clients.csv", data, "text/csv")},
+        data={"invitation_mode": "manual", **form},
+    )
+
+
+async def _until_done(api: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        body = (await api.get(f"/v1/imports/{import_id}")).json()
+        progress = body.get("progress") or {}
+        if progress.get("done"):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"import not done: {body}")
+
+
+async def test_import_reports_bad_rows_and_onboards_the_rest(
+    api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin
+) -> None:
+    """Bad language, bad SIRET and a repeated SIRET are reported by row and field; the two
+    good rows are onboarded (registry looked up) and reach READY; a replay is the same import."""
+    dry = await _post(api, _file(ROWS), dry_run="true")
+    assert dry.status_code == 200, dry.text
+    assert (dry.json()["total"], dry.json()["valid"]) == (4, 2)
+    assert {(e["row"], e["field"]) for e in dry.json()["errors"]} == {
+        (4, "language"),
+        (4, "siret"),
+        (5, "siret"),
+    }
+    assert (await api.get("/v1/onboardings")).json()["items"] == []
+
+    key = f"import-{uuid.uuid4()}"
+    started = await api.post(
+        "/v1/imports",
+        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        data={"invitation_mode": "manual"},
+        headers={"Idempotency-Key": key},
+    )
+    assert started.status_code == 202, started.text
+    import_id = started.json()["id"]
+    body = await _until_done(api, import_id)
+    assert body["progress"]["counts"]["started"] == 2
+    assert body["progress"]["counts"]["ready"] == 2
+    assert body["onboardings_by_status"] == {"READY": 2}
+    assert registry.stats.total_requests == 2
+
+    report = list(
+        csv.reader(io.StringIO((await api.get(f"/v1/imports/{import_id}/report.csv")).text))
+    )
+    outcomes = {(r[0], r[1]) for r in report[1:]}
+    assert ("2", "READY") in outcomes and ("3", "READY") in outcomes
+    assert ("4", "invalid") in outcomes and ("5", "invalid") in outcomes
+
+    again = await api.post(
+        "/v1/imports",
+        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        data={"invitation_mode": "manual"},
+        headers={"Idempotency-Key": key},
+    )
+    assert again.json()["id"] == import_id
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len((await api.get("/v1/onboardings")).json()["items"]) == 2
+
+
+async def test_existing_client_is_reported_not_onboarded_twice(
+    api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin
+) -> None:
+    """A SIRET that is already a client of the partner is skipped and says so."""
+    first = await _post(api, _file(ROWS[:1]))
+    await _until_done(api, first.json()["id"])
+    second = await _post(api, _file(ROWS[:2]))
+    body = await _until_done(api, second.json()["id"])
+    assert body["progress"]["counts"] == {
+        "started": 1,
+        "skipped": 1,
+        "ready": 1,
+        "waiting_for_input": 0,
+        "failed": 0,
+    }
+    report = (await api.get(f"/v1/imports/{second.json()['id']}/report.csv")).text
+    assert "already a client of this partner" in report
+
+
+async def test_unreadable_file_and_missing_column_are_422(api: httpx.AsyncClient) -> None:
+    """A file that is not a table, or lacks a required column, is refused naming the problem."""
+    garbage = await _post(api, b"\x00\x01\x02 not a table")
+    assert garbage.status_code == 422
+    assert garbage.json()["errors"][0]["field"] in ("file", "mapping")
+    no_email = await _post(api, "Prénom;Nom;Langue\r\nA;B;fr".encode("cp1252"))
+    assert no_email.status_code == 422
+    assert no_email.json()["errors"][0]["field"] == "mapping"
+    assert "email" in no_email.json()["detail"]

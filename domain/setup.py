@@ -213,15 +213,23 @@ class SetupInvalid(ValueError):
         self.issues = issues
 
 
-def mask_integration(integration: EffectiveIntegration, catalog: Catalog) -> EffectiveIntegration:
-    app = catalog.integrations.get(integration.code)
+def mask_settings(code: str, settings: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """The settings of app `code` with every value its catalog entry declares secret masked."""
+    app = catalog.integrations.get(code)
     secrets = app.secret_names() if app else set()
+    return {k: (SECRET_MASK if k in secrets else v) for k, v in settings.items()}
+
+
+def mask_choices(choices: list[IntegrationChoice], catalog: Catalog) -> list[IntegrationChoice]:
+    return [
+        c.model_copy(update={"settings": mask_settings(c.code, c.settings, catalog)})
+        for c in choices
+    ]
+
+
+def mask_integration(integration: EffectiveIntegration, catalog: Catalog) -> EffectiveIntegration:
     return integration.model_copy(
-        update={
-            "settings": {
-                k: (SECRET_MASK if k in secrets else v) for k, v in integration.settings.items()
-            }
-        }
+        update={"settings": mask_settings(integration.code, integration.settings, catalog)}
     )
 
 

@@ -260,7 +260,13 @@ async def make_tenant(pool: Pool, name: str = "Cabinet Test") -> Tenant:
 
 
 async def make_client(
-    pool: Pool, tenant: Tenant, *, language: str = "fr", muted: bool = True
+    pool: Pool,
+    tenant: Tenant,
+    *,
+    language: str = "fr",
+    muted: bool = True,
+    name: str = "Client",
+    email: str = "client@example.com",
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """(onboarding id, client id) of a client row, made the way the workflow makes one."""
     onboarding_id = uuid.uuid4()
@@ -279,8 +285,8 @@ async def make_client(
         client_id=client_id_for(onboarding_id),
         partner_id=tenant.partner.id,
         onboarding_id=onboarding_id,
-        name="Client",
-        email="client@example.com",
+        name=name,
+        email=email,
         language=language,
     )
     if not muted:

@@ -35,7 +35,7 @@ from domain.onboarding import (
     onboarding_input_for,
     workflow_id_for,
 )
-from domain.setup import SECRET_MASK, Catalog, IntegrationChoice, SetupOverrides
+from domain.setup import SECRET_MASK, Catalog, SetupOverrides, mask_choices
 from store import onboardings
 from store.pool import Pool
 from workflows import search_attributes as sa
@@ -79,22 +79,13 @@ def split_secrets(
 ) -> tuple[SetupOverrides, dict[str, dict[str, Any]]]:
     """Take secret settings out of the overrides: (masked overrides, {app: {setting: value}})."""
     secrets: dict[str, dict[str, Any]] = {}
-    masked: list[IntegrationChoice] = []
     for choice in overrides.integrations:
         app = catalog.integrations.get(choice.code)
         names = app.secret_names() if app else set()
         kept = {k: v for k, v in choice.settings.items() if k in names and v != SECRET_MASK}
         if kept:
             secrets[choice.code] = kept
-        masked.append(
-            choice.model_copy(
-                update={
-                    "settings": {
-                        k: SECRET_MASK if k in names else v for k, v in choice.settings.items()
-                    }
-                }
-            )
-        )
+    masked = mask_choices(overrides.integrations, catalog)
     return overrides.model_copy(update={"integrations": masked}), secrets
 
 

@@ -21,6 +21,7 @@ from domain.setup import (
     SetupInvalid,
     SetupOverrides,
     TemplateBody,
+    mask_choices,
     resolve_setup,
 )
 from store import setup as setup_store
@@ -73,23 +74,6 @@ def _invalid(exc: SetupInvalid) -> ProblemError:
     )
 
 
-def _mask_choices(choices: list[IntegrationChoice], catalog: Catalog) -> list[IntegrationChoice]:
-    masked: list[IntegrationChoice] = []
-    for choice in choices:
-        app = catalog.integrations.get(choice.code)
-        secrets = app.secret_names() if app else set()
-        masked.append(
-            choice.model_copy(
-                update={
-                    "settings": {
-                        k: SECRET_MASK if k in secrets else v for k, v in choice.settings.items()
-                    }
-                }
-            )
-        )
-    return masked
-
-
 def _keep_secrets(
     new: list[IntegrationChoice], old: list[IntegrationChoice]
 ) -> list[IntegrationChoice]:
@@ -106,7 +90,7 @@ def _keep_secrets(
 
 def _public(row: templates.TemplateRow, catalog: Catalog) -> TemplatePublic:
     body = TemplateBody.model_validate(row.body)
-    body = body.model_copy(update={"integrations": _mask_choices(body.integrations, catalog)})
+    body = body.model_copy(update={"integrations": mask_choices(body.integrations, catalog)})
     return TemplatePublic(
         id=row.id,
         name=row.name,

@@ -18,11 +18,10 @@ from core.settings import Settings
 from devstack.ports import free_port
 from devstack.smtp_sink import Received, SmtpSink
 from domain.invitation import token_hash, verify_token
-from domain.onboarding import client_id_for
 from email_templates import Renderer
-from store import clients, email_log, invitations, onboardings, partners
+from store import email_log, invitations, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_client, make_tenant
 
 SECRET = "invitation-test-secret"
 BASE_URL = "https://app.example"
@@ -65,32 +64,17 @@ async def _case(pool: Pool, *, muted: bool = False) -> Case:
         partner_id=tenant.partner.id,
         branding={"display_name": DISPLAY_NAME, "reply_to": REPLY_TO, "colour": COLOUR},
     )
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
+    onboarding_id, client_id = await make_client(
         pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="SETTING_UP",
-        created_by=tenant.admin.id,
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
+        tenant,
+        muted=muted,
         name=CLIENT_NAME,
         email="contact@boulangerie-martin.example.com",
-        language="fr",
     )
-    if not muted:
-        await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
     return Case(
         tenant=tenant,
         onboarding_id=onboarding_id,
-        client_id=row.id,
+        client_id=client_id,
         director=f"director-{uuid.uuid4().hex[:8]}@example.com",
         # Whole seconds: the token carries the expiry as a Unix timestamp.
         expires_at=(datetime.now(UTC) + timedelta(days=14)).replace(microsecond=0),

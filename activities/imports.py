@@ -16,7 +16,7 @@ from domain.onboarding import (
     onboarding_input_for,
     workflow_id_for,
 )
-from store import clients, imports, onboardings, partners
+from store import clients, import_lookups, imports, onboardings, partners
 from store.pool import Pool
 
 
@@ -55,6 +55,7 @@ class ImportActivities:
         records = await imports.valid_rows_after(
             self.pool, import_id=data.import_id, after_row=data.after_row, limit=data.limit
         )
+        shared = await import_lookups.shared_sirens(self.pool, import_id=data.import_id)
         prepared: list[PreparedRow] = []
         for record in records:
             assert record.request is not None
@@ -109,6 +110,11 @@ class ImportActivities:
                         overrides=body.overrides,
                         registry_task_queue=self.registry_task_queue,
                         timeouts=self.timeouts,
+                    ).model_copy(
+                        update={
+                            "import_siren_shared": record.siret is not None
+                            and record.siret[:9] in shared
+                        }
                     ),
                 )
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal, Protocol, Self
@@ -29,6 +30,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.company import CompanyRecord, unmask
+from store import import_lookups
+from store.pool import Pool
 
 DEFAULT_BASE_URL = "https://recherche-entreprises.api.gouv.fr"
 INSEE_BASE_URL = "https://api.insee.fr/api-sirene/3.11"
@@ -98,6 +101,12 @@ def parse_retry_after(value: str | None, *, default: float) -> float:
 class RegistryClient(Protocol):
     async def lookup_siret(self, siret: str) -> CompanyRecord | None:
         """The establishment and its company, or None when the registry does not know it."""
+        ...
+
+    async def lookup_siren(self, siren: str) -> list[CompanyRecord] | None:
+        """Every establishment of the legal unit that one request tells of, the head office
+        first; [] when the registry does not know the SIREN; None when this registry cannot
+        answer that in one request (then ask SIRET by SIRET)."""
         ...
 
 
@@ -269,6 +278,32 @@ class RechercheEntreprisesClient(_HttpRegistry):
         # Unknown: the API answers 200 with no results, never 404.
         return None
 
+    async def lookup_siren(self, siren: str) -> list[CompanyRecord] | None:
+        siren = "".join(siren.split())
+        if not (len(siren) == 9 and siren.isascii() and siren.isdigit()):
+            raise InvalidSiret("a SIREN is 9 digits")
+        # 9 digits make `q` a direct lookup of the legal unit: its head office and the
+        # establishments it lists (matching_etablissements; a large network lists only some).
+        response = await self._get("/search", {"q": siren, "page": "1", "per_page": "1"})
+        if response.status_code != httpx.codes.OK:
+            raise RegistryRejected(response.status_code, _error_detail(response))
+        try:
+            answer = _SearchAnswer.model_validate(self._json(response))
+        except ValidationError as exc:
+            raise RegistryUnavailable("registry answer does not have the expected shape") from exc
+        unit = next((u for u in answer.results if u.siren == siren), None)
+        if unit is None:
+            return []
+        listed = [unit.siege] if unit.siege is not None else []
+        listed += [e for e in unit.matching_etablissements if e.siret.startswith(siren)]
+        seen: set[str] = set()
+        records = []
+        for etab in listed:
+            if etab.siret not in seen:
+                seen.add(etab.siret)
+                records.append(self._record(unit, etab))
+        return records
+
     @staticmethod
     def _record(unit: _UniteLegale, etab: _Etablissement) -> CompanyRecord:
         active = unit.etat_administratif == "A" and etab.etat_administratif != "F"
@@ -395,6 +430,10 @@ class InseeSireneClient(_HttpRegistry):
             headers={"X-INSEE-Api-Key-Integration": api_key},
         )
 
+    async def lookup_siren(self, siren: str) -> list[CompanyRecord] | None:
+        # `/siren/{siren}` describes the legal unit without its establishments' addresses.
+        return None
+
     async def lookup_siret(self, siret: str) -> CompanyRecord | None:
         siret = normalize_siret(siret)
         response = await self._get(f"/siret/{siret}")
@@ -505,22 +544,33 @@ def build_registry_client(
 
 class LookupCompanyInput(BaseModel):
     siret: str
+    # Set for the rows of a bulk import: answers are remembered for the import, and a SIREN
+    # shared by several rows is asked about once, as a whole.
+    import_id: uuid.UUID | None = None
+    siren_shared: bool = False
 
 
 class LookupCompanyResult(BaseModel):
     company: CompanyRecord | None  # None: the registry does not know this SIRET
     attempt: int
+    # True when the answer came from an earlier lookup of the same import, with no request.
+    reused: bool = False
 
 
 class RegistryActivities:
-    def __init__(self, client: RegistryClient) -> None:
+    def __init__(self, client: RegistryClient, pool: Pool | None = None) -> None:
         self.client = client
+        # Without a pool, nothing is remembered between lookups (every call asks the registry).
+        self.pool = pool
 
     @activity.defn
     async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
         """Ask the registry about one SIRET. Reads only, so a retry is always safe."""
         try:
-            company = await self.client.lookup_siret(data.siret)
+            if data.import_id is not None and self.pool is not None:
+                company, reused = await self._lookup_in_import(data, data.import_id, self.pool)
+            else:
+                company, reused = await self.client.lookup_siret(data.siret), False
         except RegistryRateLimited as exc:
             # next_retry_delay replaces the retry policy's backoff for this one retry, so the
             # next attempt comes when the registry said it would accept it, not before.
@@ -540,6 +590,35 @@ class RegistryActivities:
             extra={
                 "found": company is not None,
                 "company_active": company.active if company else None,
+                "reused": reused,
             },
         )
-        return LookupCompanyResult(company=company, attempt=activity.info().attempt)
+        return LookupCompanyResult(company=company, attempt=activity.info().attempt, reused=reused)
+
+    async def _lookup_in_import(
+        self, data: LookupCompanyInput, import_id: uuid.UUID, pool: Pool
+    ) -> tuple[CompanyRecord | None, bool]:
+        """(record, reused): one request per SIREN of the import when the registry allows it."""
+        siret = normalize_siret(data.siret)
+        siren = siret[:9]
+        async with import_lookups.locked(pool, import_id, siren) as conn:
+            known = await import_lookups.recall(conn, import_id=import_id, siren=siren, siret=siret)
+            if known.siret_found is not None:
+                return known.record, True
+            if known.siren_found is False:
+                return None, True  # the registry does not know the legal unit at all
+            if data.siren_shared and known.siren_found is None:
+                listed = await self.client.lookup_siren(siren)
+                if listed is not None:
+                    await import_lookups.remember_siren(
+                        conn, import_id=import_id, siren=siren, records=listed
+                    )
+                    match = next((r for r in listed if r.siret == siret), None)
+                    if match is not None or not listed:
+                        return match, False
+                    # A large network lists only some establishments: ask about this one.
+            record = await self.client.lookup_siret(siret)
+            await import_lookups.remember_siret(
+                conn, import_id=import_id, siren=siren, siret=siret, record=record
+            )
+            return record, False

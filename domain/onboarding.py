@@ -231,6 +231,8 @@ class OnboardingInput(BaseModel):
     # Set when a bulk import started this onboarding: it reports back when settled.
     import_id: uuid.UUID | None = None
     import_row: int | None = None
+    # Other rows of the import belong to the same SIREN: one registry request serves them all.
+    import_siren_shared: bool = False
 
 
 class InvitationState(StrEnum):

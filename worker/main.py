@@ -135,7 +135,7 @@ def build_workers(
     registry_worker = Worker(
         client,
         task_queue=registry_task_queue or settings.registry_task_queue,
-        activities=[RegistryActivities(registry).lookup_company],
+        activities=[RegistryActivities(registry, pool).lookup_company],
         # Enforced by the server for every worker polling this queue: the fleet-wide limit.
         max_task_queue_activities_per_second=settings.registry_rate_limit,
     )

@@ -492,7 +492,11 @@ class OnboardingWorkflow:
         try:
             found = await workflow.execute_activity_method(
                 RegistryActivities.lookup_company,
-                LookupCompanyInput(siret=siret),
+                LookupCompanyInput(
+                    siret=siret,
+                    import_id=data.import_id,
+                    siren_shared=data.import_siren_shared,
+                ),
                 task_queue=data.registry_task_queue,
                 start_to_close_timeout=REGISTRY_TIMEOUT,
                 schedule_to_close_timeout=data.timeouts.company_lookup,

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0
 
+    # Bulk import
+    import_window: int = Field(
+        default=20, ge=1, le=500, description="Onboardings of one import setting up at once"
+    )
+
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

@@ -80,7 +80,8 @@ class BulkImportWorkflow:
                 after_row=state.cursor,
                 limit=state.batch_size,
             ),
-            start_to_close_timeout=timedelta(minutes=2),
+            # A batch takes well under a second; a worker lost mid-batch is noticed soon.
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PREPARE_RETRY,
         )
         if batch.last_row is None:

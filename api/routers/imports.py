@@ -161,7 +161,10 @@ async def create_import(
         await services.temporal.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(
-                import_id=import_id, partner_id=caller.partner.id, created_by=caller.user.id
+                import_id=import_id,
+                partner_id=caller.partner.id,
+                created_by=caller.user.id,
+                window=services.settings.import_window,
             ),
             id=stored.workflow_id,
             task_queue=services.settings.task_queue,

@@ -29,28 +29,13 @@ from domain.imports import (
     validate_rows,
 )
 from domain.onboarding import Language
+from tests.import_files import BAD_CHECKSUM, FRENCH_HEADERS, client_list, write_xlsx
 
 # Head offices of real public companies (../shared/reference/company-registry.md).
 DANONE = "55203253400646"
 LA_POSTE = "35600000000048"
 DINUM = "13002526500013"
 EDF = "55208131766522"
-BAD_CHECKSUM = "55203253400647"
-
-FRENCH_HEADERS = [
-    "Prénom",
-    "Nom",
-    "E-mail",
-    "Langue",
-    "Société",
-    "SIRET",
-    "Gestionnaire",
-    "Début d'exercice",
-    "Fin d'exercice",
-    "E-mail dirigeant",
-    "Prénom dirigeant",
-    "Nom dirigeant",
-]
 
 
 def make_siret(index: int) -> str:
@@ -70,15 +55,6 @@ def make_national_number(born: date, serial: int) -> str:
     number = f"{body}{97 - base % 97:02d}"
     assert validate_be_national_number(number) == number
     return number
-
-
-def write_xlsx(path: Path, rows: list[list[object]]) -> bytes:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    for row in rows:
-        sheet.append(row)
-    workbook.save(path)
-    return path.read_bytes()
 
 
 def table_of(headers: list[str], *rows: list[str]) -> Table:
@@ -109,52 +85,12 @@ def client_row(siret: str = "", *, language: str = "fr", index: int = 0) -> list
 
 def test_read_table_xlsx_1000_rows_names_each_bad_row(tmp_path: Path) -> None:
     """A 1,000-row workbook with 20 bad rows: each named by row and field, the 980 others valid."""
-    kinds = ["siret", "email", "language", "fiscal_year_end", "last_name", "duplicate"]
-    bad = {25 + 50 * k: kinds[k % len(kinds)] for k in range(20)}  # data index -> kind
-    languages = ["fr", "Français", "NL", "nederlands", "english", "Deutsch"]
-
-    rows: list[list[object]] = [[*FRENCH_HEADERS]]
-    sirets: list[str] = []
-    for index in range(1000):
-        siret = make_siret(index)
-        with_director = index % 3 == 0
-        row: list[object] = [
-            "Hélène" if index % 2 else "François",
-            f"Lefèvre-{index}",
-            f"client{index}@cabinet.example",
-            languages[index % len(languages)],
-            f"Société n°{index}",
-            # Half typed as numbers, as firms do, half as text.
-            int(siret) if index % 2 else siret,
-            "Julie",
-            date(2026, 1, 1) if index % 4 == 0 else None,
-            date(2026, 12, 31) if index % 8 == 0 else None,
-            f"direction{index}@cabinet.example" if with_director else None,
-            "Céline" if with_director else None,
-            "Garçon" if with_director else None,
-        ]
-        match bad.get(index):
-            case "siret":
-                row[5] = BAD_CHECKSUM
-            case "email":
-                row[2] = "jean.dupont.example"
-            case "language":
-                row[3] = "espagnol"
-            case "fiscal_year_end":
-                row[7], row[8] = date(2026, 1, 1), date(2028, 6, 30)  # 30 months
-            case "last_name":
-                row[1] = None
-            case "duplicate":
-                row[5] = sirets[index - 1]
-        sirets.append(str(row[5]))
-        rows.append(row)
-
+    clients = client_list([make_siret(index) for index in range(1000)])
+    bad, rows = clients.bad, clients.rows
     data = write_xlsx(tmp_path / "clients.xlsx", rows)
     report = validate(read_table(data, "clients.xlsx"))
 
-    expected = {
-        (index + 2, "siret" if kind == "duplicate" else kind) for index, kind in bad.items()
-    }
+    expected = clients.expected_errors
     assert report.total == 1000
     assert errors_of(report) == expected
     assert len(report.errors) == 20  # one error per bad row, nothing else

@@ -8,14 +8,9 @@ no shutdown, no last heartbeat, a database statement perhaps cut off half-way.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -24,10 +19,10 @@ from core.settings import Settings
 from domain.fiscal import FiscalYear
 from domain.folders import FolderTreeTemplate, plan_folders
 from store.pool import Pool
+from tests.e2e.processes import WorkerProcesses
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 FISCAL_YEAR = FiscalYear(start=date(2026, 1, 1), end=date(2027, 12, 31))  # 24 month folders
 LANGUAGE = "fr"
 # Big enough that creating the folders takes seconds, not milliseconds (ten thousand folders go in
@@ -49,82 +44,6 @@ TREE: dict[str, Any] = {
         for i in range(TOP_LEVEL)
     ],
 }
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    """The process environment of `onboarding worker` for the session's servers."""
-    inherited = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ONBOARDING_") and k != "DATABASE_URL"
-    }
-    return {
-        **inherited,
-        "ONBOARDING_ENV": "test",
-        "ONBOARDING_LOG_FORMAT": "console",
-        "ONBOARDING_DATABASE_URL": settings.require_database_url(),
-        "ONBOARDING_TEMPORAL_ADDRESS": settings.temporal_address,
-        "ONBOARDING_TASK_QUEUE": settings.task_queue,
-        "ONBOARDING_REGISTRY_TASK_QUEUE": settings.registry_task_queue,
-        "ONBOARDING_REGISTRY_BASE_URL": settings.registry_base_url,
-        "ONBOARDING_SMTP_HOST": settings.smtp_host,
-        "ONBOARDING_SMTP_PORT": str(settings.smtp_port),
-    }
-
-
-class WorkerProcesses:
-    """`onboarding worker` child processes, each logging to a file of its own."""
-
-    def __init__(self, settings: Settings, directory: Path) -> None:
-        self.env = _worker_env(settings)
-        self.directory = directory
-        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes], Path]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        path = self.directory / f"worker-{len(self.started) + 1}.log"
-        # A file, not a pipe: nobody reads while it runs, and a full pipe would block the worker.
-        log = path.open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.cli", "worker"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.started.append((process, log, path))
-        return process
-
-    def crash(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL: no signal handler, no graceful shutdown, no last heartbeat."""
-        process.kill()
-        process.wait(10)
-
-    def assert_running(self) -> None:
-        """The worker started last is still up (a crash at start-up fails fast, with its log)."""
-        process = self.started[-1][0]
-        assert process.poll() is None, f"worker exited:\n{self.output()}"
-
-    def output(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for _, _, path in self.started
-        )
-
-    def kill_all(self) -> None:
-        for process, log, _ in self.started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-            log.close()
-
-
-@pytest.fixture
-def worker_processes(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcesses]:
-    processes = WorkerProcesses(settings, tmp_path)
-    try:
-        yield processes
-    finally:
-        processes.kill_all()
 
 
 async def _view(api: httpx.AsyncClient, onboarding_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -342,6 +343,109 @@ def list_(
     for row in rows:
         table.add_row(row["workflow_id"], row["status"], row["execution"], row["started"])
     console.print(table)
+
+
+class InvitationChoice(StrEnum):
+    """The invitation modes a whole file can take (a scheduled one needs a time per client)."""
+
+    immediate = "immediate"
+    manual = "manual"
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="FILE",
+            help="The client list: .xlsx or .csv (not with --follow)",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Configuration template by name (or id); default: the partner's"),
+    ] = None,
+    invitation: Annotated[
+        InvitationChoice | None,
+        typer.Option(help="The directors' invitations; default: the template's mode"),
+    ] = None,
+    mapping: Annotated[
+        str | None, typer.Option(help='JSON {"field": "header"} for columns named otherwise')
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and report the rows only; start nothing")
+    ] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(help="Same key + same file = the same import (default: from file+options)"),
+    ] = None,
+    follow: Annotated[
+        str | None,
+        typer.Option(metavar="ID", help="Watch an import already started (after Ctrl-C)"),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between two looks at the progress")
+    ] = 1.0,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ONBOARDING_API_URL",
+            help="The API; default http://127.0.0.1:<ONBOARDING_API_PORT, 8000>",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="ONBOARDING_API_KEY", help="A partner user's API key (prefer the env)"),
+    ] = None,
+) -> None:
+    """Import a client list through the API, with a live progress bar. Ctrl-C stops watching,
+    not the import; `--follow ID` watches it again. Exit codes: 0 done and all ready, 1 error,
+    2 usage, 3 done but rows invalid, failed or waiting for a person, 4 cancelled, 130 Ctrl-C."""
+    from devstack.import_cli import Consoles, Upload, run_import
+
+    if (file is None) == (follow is None):
+        raise typer.BadParameter(
+            "give a FILE to import, or --follow ID to watch one (not both)",
+            param_hint="FILE / --follow",
+        )
+    if follow is not None and (template or invitation or mapping or dry_run or idempotency_key):
+        raise typer.BadParameter(
+            "--follow takes no upload option (--template, --invitation, ...)",
+            param_hint="--follow",
+        )
+    if not api_key:
+        raise typer.BadParameter(
+            "no API key: set ONBOARDING_API_KEY (or pass --api-key); "
+            "`onboarding partner create` prints one",
+            param_hint="--api-key",
+        )
+    # Only the port is read from the settings: this command is a client, not a server.
+    default_api_url = f"http://127.0.0.1:{Settings().api_port}"
+    upload = (
+        Upload(
+            file=file,
+            template=template,
+            invitation=invitation.value if invitation else None,
+            mapping=mapping,
+            dry_run=dry_run,
+            idempotency_key=idempotency_key,
+        )
+        if file is not None
+        else None
+    )
+    code = run_import(
+        api_url=api_url or default_api_url,
+        api_key=api_key,
+        default_api_url=default_api_url,
+        upload=upload,
+        follow_id=follow,
+        interval=interval,
+        consoles=Consoles(out=console, err=Console(stderr=True)),
+    )
+    raise typer.Exit(int(code))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.pacing import RequestPacer
 from domain.company import CompanyRecord, unmask
 from store import import_lookups
 from store.pool import Pool
@@ -124,6 +125,7 @@ class _HttpRegistry:
         user_agent: str,
         http: httpx.AsyncClient | None,
         headers: dict[str, str] | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
         if not user_agent.strip():
             raise ValueError("the registries ask every client to identify itself: set user_agent")
@@ -133,6 +135,8 @@ class _HttpRegistry:
         self._headers = {"User-Agent": user_agent, "Accept": "application/json", **(headers or {})}
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient()
+        # Spaces this process's requests to the registry's sliding-window limit.
+        self._pacer = pacer
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object opened it (a client passed in is the caller's)."""
@@ -148,6 +152,8 @@ class _HttpRegistry:
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         # Messages name no SIRET: they end up in workflow history, and a sole trader's SIRET
         # identifies a person.
+        if self._pacer is not None:
+            await self._pacer.wait()
         try:
             response = await self._http.get(
                 f"{self.base_url}{path}",
@@ -254,8 +260,9 @@ class RechercheEntreprisesClient(_HttpRegistry):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         user_agent: str = DEFAULT_USER_AGENT,
         http: httpx.AsyncClient | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
-        super().__init__(base_url, timeout=timeout, user_agent=user_agent, http=http)
+        super().__init__(base_url, timeout=timeout, user_agent=user_agent, http=http, pacer=pacer)
 
     async def lookup_siret(self, siret: str) -> CompanyRecord | None:
         siret = normalize_siret(siret)
@@ -419,6 +426,7 @@ class InseeSireneClient(_HttpRegistry):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         user_agent: str = DEFAULT_USER_AGENT,
         http: httpx.AsyncClient | None = None,
+        pacer: RequestPacer | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("INSEE Sirene needs an API key")
@@ -428,6 +436,7 @@ class InseeSireneClient(_HttpRegistry):
             user_agent=user_agent,
             http=http,
             headers={"X-INSEE-Api-Key-Integration": api_key},
+            pacer=pacer,
         )
 
     async def lookup_siren(self, siren: str) -> list[CompanyRecord] | None:
@@ -507,10 +516,15 @@ class RegistryConfig:
     user_agent: str = DEFAULT_USER_AGENT
     kind: RegistryKind = "recherche-entreprises"
     insee_api_key: str | None = field(default=None, repr=False)
+    # Requests per second this process may send (None: unpaced). The fleet-wide bound is the
+    # registry task queue's rate limit; this one smooths its bursts.
+    rate_limit: float | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError("rate_limit must be positive")
 
 
 def build_registry_client(
@@ -518,6 +532,7 @@ def build_registry_client(
 ) -> RegistryClient:
     """The configured registry client. Pass the process's AsyncClient (closed by its owner);
     without one the client opens its own, closed by its `aclose()`."""
+    pacer = RequestPacer.per_second(config.rate_limit) if config.rate_limit else None
     if config.kind == "insee":
         # The default base_url is the Recherche d'entreprises one: with kind=insee and no URL of
         # its own, INSEE's is meant.
@@ -528,6 +543,7 @@ def build_registry_client(
             timeout=config.timeout_seconds,
             user_agent=config.user_agent,
             http=http,
+            pacer=pacer,
         )
     if config.kind == "recherche-entreprises":
         return RechercheEntreprisesClient(
@@ -535,6 +551,7 @@ def build_registry_client(
             timeout=config.timeout_seconds,
             user_agent=config.user_agent,
             http=http,
+            pacer=pacer,
         )
     raise ValueError(f"unknown registry kind {config.kind!r}")
 

@@ -67,6 +67,7 @@ def registry_config(settings: Settings) -> RegistryConfig:
             if settings.registry_insee_api_key
             else None
         ),
+        rate_limit=settings.registry_rate_limit,
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from pydantic import BaseModel
 from temporalio import activity
 
+from domain.imports_progress import CANCELLED_BEFORE_START
 from domain.onboarding import (
     OnboardingCreate,
     OnboardingInput,
@@ -32,6 +33,11 @@ class PreparedRow(BaseModel):
     row: int
     onboarding: OnboardingInput | None
     skipped: str | None = None
+
+
+class ReleaseRowsInput(BaseModel):
+    import_id: uuid.UUID
+    rows: list[int]
 
 
 class PrepareBatchResult(BaseModel):
@@ -119,3 +125,13 @@ class ImportActivities:
                 )
             )
         return PrepareBatchResult(rows=prepared, last_row=records[-1].row if records else None)
+
+    @activity.defn
+    async def release_rows(self, data: ReleaseRowsInput) -> int:
+        """The import was cancelled: rows prepared but never started give their onboarding
+        back and are reported as not onboarded. Safe to repeat."""
+        released = await imports.release_rows(
+            self.pool, import_id=data.import_id, rows=data.rows, reason=CANCELLED_BEFORE_START
+        )
+        activity.logger.info("import rows released", extra={"released": released})
+        return released

@@ -15,6 +15,7 @@ Outcomes, and what Temporal does with each:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import re
 import time
@@ -152,15 +153,14 @@ class _HttpRegistry:
     async def _get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         # Messages name no SIRET: they end up in workflow history, and a sole trader's SIRET
         # identifies a person.
-        if self._pacer is not None:
-            await self._pacer.wait()
         try:
-            response = await self._http.get(
-                f"{self.base_url}{path}",
-                params=params,
-                headers=self._headers,
-                timeout=self.timeout,
-            )
+            async with self._pacer.request() if self._pacer else contextlib.nullcontext():
+                response = await self._http.get(
+                    f"{self.base_url}{path}",
+                    params=params,
+                    headers=self._headers,
+                    timeout=self.timeout,
+                )
         except httpx.TimeoutException as exc:
             raise RegistryUnavailable(
                 f"registry did not answer within {self.timeout:g}s ({type(exc).__name__})"

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
 
     # Bulk import
     import_window: int = Field(
-        default=20, ge=1, le=500, description="Onboardings of one import setting up at once"
+        default=50, ge=1, le=500, description="Onboardings of one import setting up at once"
     )
 
     # SMTP

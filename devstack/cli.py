@@ -52,11 +52,25 @@ def migrate() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all: every task queue; main: workflows and every activity but the registry "
+            "lookups; registry: the rate-limited lookups only"
+        ),
+    ] = "all",
+) -> None:
     """Run the Temporal worker (workflows and activities)."""
-    from worker.main import run_worker
+    from worker.main import WorkerRole, run_worker
 
-    asyncio.run(run_worker(_settings()))
+    try:
+        chosen = WorkerRole(role)
+    except ValueError:
+        raise typer.BadParameter(
+            f"one of {', '.join(r.value for r in WorkerRole)}", param_hint="--role"
+        ) from None
+    asyncio.run(run_worker(_settings(), chosen))
 
 
 @app.command()

@@ -6,6 +6,9 @@ import uuid
 
 from pydantic import BaseModel, Field
 
+# Why a valid row has no onboarding after its import was cancelled before reaching it.
+CANCELLED_BEFORE_START = "import cancelled before this row started"
+
 
 class ImportCounts(BaseModel):
     started: int = 0
@@ -21,7 +24,7 @@ class BulkImportInput(BaseModel):
     import_id: uuid.UUID
     partner_id: uuid.UUID
     created_by: uuid.UUID | None = None
-    window: int = Field(default=20, ge=1, description="Onboardings setting up at the same time")
+    window: int = Field(default=50, ge=1, description="Onboardings setting up at the same time")
     batch_size: int = Field(default=100, ge=1)
     history_limit: int = Field(
         default=6000,
@@ -45,6 +48,10 @@ class ImportProgress(BaseModel):
     cancelled: bool
     done: bool
     runs: int = Field(description="Workflow runs so far (continue-as-new keeps history small)")
+    finished: bool = Field(
+        default=False,
+        description="The import is over: done, or cancelled and its unstarted rows given back",
+    )
 
 
 class RowSettled(BaseModel):

@@ -160,3 +160,35 @@ async def counts(pool: Pool, *, import_id: uuid.UUID) -> dict[str, int]:
         import_id,
     )
     return {r["status"]: int(r["n"]) for r in records}
+
+
+async def release_rows(pool: Pool, *, import_id: uuid.UUID, rows: list[int], reason: str) -> int:
+    """Give back the onboardings claimed for rows never started (the import was cancelled):
+    no workflow will run them, so they must not linger as SETTING_UP. Safe to repeat."""
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await conn.fetch(
+            """
+            SELECT r.row, r.onboarding_id FROM import_rows r
+            WHERE r.import_id = $1 AND r.row = ANY($2::int[]) AND r.onboarding_id IS NOT NULL
+              -- a row with a client was started after all: it keeps its onboarding
+              AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.onboarding_id = r.onboarding_id)
+            FOR UPDATE OF r
+            """,
+            import_id,
+            rows,
+        )
+        await conn.execute(
+            """
+            UPDATE import_rows SET onboarding_id = NULL, skipped = $3
+            WHERE import_id = $1 AND row = ANY($2::int[])
+            """,
+            import_id,
+            [r["row"] for r in claimed],
+            reason,
+        )
+        await conn.execute(
+            "DELETE FROM onboardings WHERE id = ANY($1::uuid[]) AND import_id = $2",
+            [r["onboarding_id"] for r in claimed],
+            import_id,
+        )
+    return len(claimed)

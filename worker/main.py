@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, cast
 
 import httpx
@@ -105,6 +106,7 @@ def activities_for(
         invitations.send_invitation,
         CollaboratorActivities(invitations).notify_collaborators,
         imports.prepare_batch,
+        imports.release_rows,
     ]
 
 
@@ -143,13 +145,27 @@ def build_workers(
     return Workers(main=main, registry=registry_worker)
 
 
+class WorkerRole(StrEnum):
+    """Which task queues a worker process polls. `all` suits one machine; a fleet may run the
+    registry lookups in processes of their own (`registry`), so that the requests' timing is not
+    at the mercy of an event loop busy with workflows, and every other process as `main`."""
+
+    all = "all"
+    main = "main"
+    registry = "registry"
+
+
 @contextlib.asynccontextmanager
-async def running(workers: Workers) -> AsyncIterator[Workers]:
-    async with workers.main, workers.registry:
+async def running(workers: Workers, role: WorkerRole = WorkerRole.all) -> AsyncIterator[Workers]:
+    async with contextlib.AsyncExitStack() as stack:
+        if role in (WorkerRole.all, WorkerRole.main):
+            await stack.enter_async_context(workers.main)
+        if role in (WorkerRole.all, WorkerRole.registry):
+            await stack.enter_async_context(workers.registry)
         yield workers
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> None:
     pool = await create_pool(
         settings.require_database_url(),
         min_size=settings.database_pool_min,
@@ -169,12 +185,13 @@ async def run_worker(settings: Settings) -> None:
             log.info(
                 "worker started",
                 extra={
+                    "role": role.value,
                     "task_queue": settings.task_queue,
                     "registry_task_queue": settings.registry_task_queue,
                     "registry_rate_limit": settings.registry_rate_limit,
                 },
             )
-            async with running(workers):
+            async with running(workers, role):
                 await stop.wait()
                 log.info("worker stopping")
     finally:

@@ -8,6 +8,7 @@ however long the file. Cancelling stops starting rows and leaves started ones al
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -16,9 +17,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.imports import ImportActivities, PrepareBatchInput, PreparedRow
+    from activities.imports import (
+        ImportActivities,
+        PrepareBatchInput,
+        PreparedRow,
+        ReleaseRowsInput,
+    )
     from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
-    from domain.onboarding import OnboardingStatus, workflow_id_for
+    from domain.onboarding import OnboardingInput, OnboardingStatus, workflow_id_for
     from workflows.onboarding import OnboardingWorkflow
 
 PREPARE_RETRY = RetryPolicy(
@@ -33,9 +39,13 @@ class BulkImportWorkflow:
     @workflow.init
     def __init__(self, data: BulkImportInput) -> None:
         self._state = data.model_copy(deep=True)
+        # Rows holding a window slot: from the moment their start is sent until they settle.
         self._in_flight: set[int] = set(data.in_flight)
         self._settled: set[int] = set()
         self._pending: list[PreparedRow] = []
+        self._starting: set[asyncio.Task[None]] = set()
+        self._prefetch: asyncio.Task[None] | None = None
+        self._finished = False
 
     @workflow.query
     def progress(self) -> ImportProgress:
@@ -47,6 +57,7 @@ class BulkImportWorkflow:
             cancelled=state.cancelled,
             done=state.exhausted and not self._pending and not self._in_flight,
             runs=state.runs,
+            finished=self._finished,
         )
 
     @workflow.signal
@@ -88,14 +99,24 @@ class BulkImportWorkflow:
             state.exhausted = True
         else:
             state.cursor = batch.last_row
-            self._pending = batch.rows
+            self._pending.extend(batch.rows)
 
-    async def _start(self, prepared: PreparedRow) -> None:
+    def _launch(self, prepared: PreparedRow) -> None:
+        """Send the row's start without waiting for it: the starts of every free slot leave in
+        one workflow task, rather than one task round trip each."""
         state = self._state
         if prepared.onboarding is None:
             state.counts.skipped += 1
             return
-        child = prepared.onboarding.model_copy(
+        if prepared.row not in self._settled:
+            self._in_flight.add(prepared.row)
+        task = asyncio.create_task(self._start(prepared, prepared.onboarding))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
+        state = self._state
+        child = onboarding.model_copy(
             update={"import_id": state.import_id, "import_row": prepared.row}
         )
         try:
@@ -110,16 +131,40 @@ class BulkImportWorkflow:
         except WorkflowAlreadyStartedError:
             pass  # started by an earlier run of this import: it reports to us all the same
         state.counts.started += 1
-        if prepared.row not in self._settled:
-            self._in_flight.add(prepared.row)
+
+    def _should_prefetch(self) -> bool:
+        """Fetch the next batch while the last rows of this one are starting, so the window
+        never drains at a batch boundary (but not once this run is due to continue as new)."""
+        state = self._state
+        return (
+            self._prefetch is None
+            and not state.exhausted
+            and len(self._pending) <= state.window
+            and workflow.info().get_current_history_length() <= state.history_limit
+        )
+
+    async def _settle_starts(self) -> None:
+        if self._starting:
+            await asyncio.gather(*self._starting)
+        if self._prefetch is not None:
+            await self._prefetch
+            self._prefetch = None
 
     @workflow.run
     async def run(self, data: BulkImportInput) -> ImportProgress:
         state = self._state
         while not state.cancelled:
+            if self._should_prefetch():
+                self._prefetch = asyncio.create_task(self._next_batch())
             if not self._pending:
+                if self._prefetch is not None:
+                    await self._prefetch
+                    self._prefetch = None
+                    continue
                 if state.exhausted:
                     break
+                # Between batches, with no start in the air: continue as new if due.
+                await self._settle_starts()
                 if workflow.info().get_current_history_length() > state.history_limit:
                     await self._continue_as_new()
                 await self._next_batch()
@@ -129,12 +174,28 @@ class BulkImportWorkflow:
             )
             if state.cancelled:
                 break
-            await self._start(self._pending.pop(0))
+            self._launch(self._pending.pop(0))
+        await self._settle_starts()
+        if state.cancelled and self._pending:
+            await self._release_pending()
         if not state.cancelled:
             # Done only when every started row has settled at least once.
             await workflow.wait_condition(lambda: not self._in_flight or state.cancelled)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self._finished = True
         return self.progress()
+
+    async def _release_pending(self) -> None:
+        """Rows prepared (their onboarding claimed) but never started give their claim back."""
+        rows = [p.row for p in self._pending if p.onboarding is not None]
+        self._pending = []
+        if rows:
+            await workflow.execute_activity_method(
+                ImportActivities.release_rows,
+                ReleaseRowsInput(import_id=self._state.import_id, rows=rows),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PREPARE_RETRY,
+            )
 
     async def _continue_as_new(self) -> None:
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -20,7 +20,7 @@ from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import FieldError, ProblemError
 from api.routers.templates import preview_setup
 from domain.imports import ImportFileError, RowError, read_table, resolve_mapping, validate_rows
-from domain.imports_progress import BulkImportInput, ImportProgress
+from domain.imports_progress import CANCELLED_BEFORE_START, BulkImportInput, ImportProgress
 from domain.onboarding import InvitationIn
 from domain.setup import InvitationMode, SetupOverrides
 from store import imports
@@ -227,7 +227,9 @@ async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRol
     for record in await imports.report(pool, import_id=import_id):
         for error in record["errors"]:
             writer.writerow([record["row"], "invalid", error["field"], error["message"], ""])
-        if record["skipped"]:
+        if record["skipped"] == CANCELLED_BEFORE_START:
+            writer.writerow([record["row"], "cancelled", "", record["skipped"], ""])
+        elif record["skipped"]:
             writer.writerow([record["row"], "skipped", "siret", record["skipped"], ""])
         elif record["onboarding_id"]:
             writer.writerow(

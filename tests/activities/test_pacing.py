@@ -22,12 +22,15 @@ def most_in_any_window(starts: list[float], window: float) -> int:
 
 
 async def test_pacer_allows_at_most_n_in_any_window_first_come_first_served() -> None:
+    """However long each request takes, no window of 0.2 s sees a 4th start of a request, and
+    requests go in the order they asked."""
     pacer = RequestPacer(3, 0.2)
     starts: list[tuple[int, float]] = []
 
     async def one(n: int) -> None:
-        await pacer.wait()
-        starts.append((n, time.monotonic()))
+        async with pacer.request():
+            starts.append((n, time.monotonic()))
+            await asyncio.sleep(0.05 if n % 2 else 0.0)  # some requests are slow
 
     tasks = []
     for n in range(10):
@@ -38,13 +41,34 @@ async def test_pacer_allows_at_most_n_in_any_window_first_come_first_served() ->
     assert most_in_any_window([t for _, t in starts], 0.2) == 3
 
 
+async def test_pacer_place_held_while_the_request_runs_and_freed_if_it_fails() -> None:
+    pacer = RequestPacer(1, 0.05)
+    with pytest.raises(RuntimeError):
+        async with pacer.request():
+            raise RuntimeError("connection reset")
+    order: list[str] = []
+
+    async def slow() -> None:
+        async with pacer.request():
+            order.append("slow starts")
+            await asyncio.sleep(0.1)
+            order.append("slow ends")
+
+    async def next_one() -> None:
+        async with pacer.request():
+            order.append("next starts")
+
+    await asyncio.gather(slow(), next_one())
+    assert order == ["slow starts", "slow ends", "next starts"]
+
+
 def test_pacer_per_second_counts_whole_requests() -> None:
     seven = RequestPacer.per_second(7)
     assert seven.max_requests == 7
-    assert seven.per_seconds == pytest.approx(1.05)
+    assert seven.per_seconds == pytest.approx(1.0)
     insee = RequestPacer.per_second(0.5)  # 30 a minute
     assert insee.max_requests == 1
-    assert insee.per_seconds == pytest.approx(2.1)
+    assert insee.per_seconds == pytest.approx(2.0)
     with pytest.raises(ValueError):
         RequestPacer.per_second(0)
     with pytest.raises(ValueError):

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 from temporalio.worker import Worker
 
+from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
+from store.pool import Pool
 
 HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
 ROWS = [
@@ -122,3 +124,37 @@ async def test_unreadable_file_and_missing_column_are_422(api: httpx.AsyncClient
     assert no_email.status_code == 422
     assert no_email.json()["errors"][0]["field"] == "mapping"
     assert "email" in no_email.json()["detail"]
+
+
+async def test_cancel_gives_back_the_rows_not_started(
+    api: httpx.AsyncClient, worker: Worker, pool: Pool, settings: Settings
+) -> None:
+    """One row at a time, cancelled at once: the rows already prepared but not started leave no
+    onboarding behind (none lingers as SETTING_UP) and the report says they were cancelled."""
+    settings.import_window = 1
+    rows = [f"Ana;Row{n};row{n}@example.com;fr;Société {n};;Julie" for n in range(8)]
+    started = await _post(api, _file(rows))
+    assert started.status_code == 202, started.text
+    import_id = started.json()["id"]
+    cancelled = await api.post(f"/v1/imports/{import_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        body = (await api.get(f"/v1/imports/{import_id}")).json()
+        progress = body.get("progress") or {}
+        if progress.get("finished"):
+            break
+        await asyncio.sleep(0.1)
+    counts = body["progress"]["counts"]
+    assert counts["started"] < len(rows), counts
+    onboarded = await pool.fetchval(
+        "SELECT count(*) FROM onboardings WHERE import_id = $1", uuid.UUID(import_id)
+    )
+    assert onboarded == counts["started"]
+    report = list(
+        csv.reader(io.StringIO((await api.get(f"/v1/imports/{import_id}/report.csv")).text))
+    )[1:]
+    outcomes = [r[1] for r in report]
+    assert outcomes.count("cancelled") == len(rows) - counts["started"]
+    assert "SETTING_UP" not in outcomes or counts["started"] > counts["ready"]

@@ -43,12 +43,12 @@ class WorkerProcesses:
         self.directory = directory
         self.started: list[tuple[subprocess.Popen[bytes], IO[bytes], Path]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
-        path = self.directory / f"worker-{len(self.started) + 1}.log"
+    def start(self, role: str = "all") -> subprocess.Popen[bytes]:
+        path = self.directory / f"worker-{len(self.started) + 1}-{role}.log"
         # A file, not a pipe: nobody reads while it runs, and a full pipe would block the worker.
         log = path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.cli", "worker"],
+            [sys.executable, "-m", "devstack.cli", "worker", "--role", role],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -66,6 +66,10 @@ class WorkerProcesses:
         """The worker started last is still up (a crash at start-up fails fast, with its log)."""
         process = self.started[-1][0]
         assert process.poll() is None, f"worker exited:\n{self.output()}"
+
+    def assert_all_running(self, *processes: subprocess.Popen[bytes]) -> None:
+        for process in processes:
+            assert process.poll() is None, f"worker exited:\n{self.output()}"
 
     def output(self) -> str:
         return "\n".join(

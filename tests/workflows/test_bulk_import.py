@@ -13,7 +13,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.imports import PrepareBatchInput, PrepareBatchResult, PreparedRow
+from activities.imports import (
+    PrepareBatchInput,
+    PrepareBatchResult,
+    PreparedRow,
+    ReleaseRowsInput,
+)
 from domain.fiscal import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput
@@ -76,6 +81,17 @@ def make_prepare(partner_name: str) -> Callable[[PrepareBatchInput], Awaitable[P
     return prepare_batch
 
 
+def make_release(released: list[int]) -> Callable[[ReleaseRowsInput], Awaitable[int]]:
+    """A fake release_rows that records the rows given back."""
+
+    @activity.defn(name="release_rows")
+    async def release_rows(data: ReleaseRowsInput) -> int:
+        released.extend(data.rows)
+        return len(data.rows)
+
+    return release_rows
+
+
 async def _history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
     """Events in each run of the chain, following continue-as-new."""
     lengths: list[int] = []
@@ -123,7 +139,7 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     assert progress.counts.skipped == skipped
     assert progress.counts.ready + progress.counts.failed == ROWS - skipped
     assert progress.counts.failed == len([r for r in range(1, ROWS + 1) if r % 97 == 0 and r % 50])
-    assert progress.done and progress.in_flight == 0
+    assert progress.done and progress.finished and progress.in_flight == 0
     assert len(lengths) == progress.runs > 1
     assert max(lengths) < HISTORY_LIMIT + 10 * BATCH, lengths
 
@@ -131,15 +147,17 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
 async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
     temporal_env: WorkflowEnvironment,
 ) -> None:
-    """Never more than `window` rows setting up at once; a cancel starts no more rows."""
+    """Never more than `window` rows setting up at once; a cancel starts no more rows, and the
+    rows prepared but not started give their claim back."""
     # The dev server, not the time-skipping one: the latter wedges on abandoned children.
+    released: list[int] = []
     client = temporal_env.client
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client,
         task_queue=queue,
         workflows=[BulkImportWorkflow, FakeOnboarding],
-        activities=[make_prepare("slow")],
+        activities=[make_prepare("slow"), make_release(released)],
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         handle = await client.start_workflow(
@@ -156,5 +174,9 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
         assert max(seen) == 7
         await handle.signal(BulkImportWorkflow.cancel)
         final = await handle.result()
-    assert final.cancelled and not final.done
+    assert final.cancelled and final.finished and not final.done
     assert final.counts.started < ROWS // 2
+    # Rows go in file order: every prepared row after the last one started is given back, once
+    # (but the rows skipped as already clients, which claimed nothing).
+    first_unstarted = final.counts.started + final.counts.skipped + 1
+    assert sorted(released) == [r for r in range(first_unstarted, BATCH + 1) if r % 50]

@@ -8,7 +8,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test lint format clean
+.PHONY: install dev test lint format clean bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,6 +26,11 @@ dev: install
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Performance targets, measured against real servers (minutes, not part of `make test`):
+# `make bench BENCH_ARGS="--only rate --rows 500"`.
+bench: install
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -4,8 +4,9 @@ It speaks the real protocol (shared/reference/company-registry.md): `GET /search
 `q` of exactly 9 or 14 digits (spaces removed) is a direct SIREN/SIRET lookup, anything else a name
 search; answers `{results, total_results, page, per_page, total_pages}`; an unknown number is a
 200 with no results; errors are `{"erreur": "..."}`. It serves the companies of
-registry_fixture.json and enforces the real rate limit: 7 requests per second per client IP, then
-429 with `Retry-After`.
+registry_fixture.json, plus any extra legal units given (`extra_units=`, `add_units`; see
+synthetic_companies.py for as many valid made-up ones as a benchmark needs), and enforces the real
+rate limit: 7 requests per second per client IP, then 429 with `Retry-After`.
 
 Tests and benchmarks steer it through methods (`fail_next`, `hang_next`, `set_down`, `reset`,
 `stats`) or the same controls over HTTP at `/_control`, which is never rate-limited nor faulted.
@@ -26,7 +27,7 @@ import re
 import signal
 import time
 import unicodedata
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -36,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from core.logging import configure_logging
 from core.settings import LogFormat
+from devstack.synthetic_companies import synthetic_units
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,10 @@ class StandinStats:
     dropped: int
     # Every distinct User-Agent seen ("" for none): the real API asks clients to name themselves.
     user_agents: frozenset[str]
+    # When the first and the last counted request arrived, on the stand-in's clock (monotonic
+    # seconds), None before any: a benchmark's achieved rate is measured where it matters.
+    first_request_at: float | None = None
+    last_request_at: float | None = None
 
     def as_json(self) -> Json:
         return {
@@ -157,6 +163,8 @@ class StandinStats:
             "hung": self.hung,
             "dropped": self.dropped,
             "user_agents": sorted(self.user_agents),
+            "first_request_at": self.first_request_at,
+            "last_request_at": self.last_request_at,
         }
 
 
@@ -215,12 +223,25 @@ class _Registry:
     """The fixture, indexed, and the real API's answer shapes built from it."""
 
     def __init__(self, units: Iterable[Json]) -> None:
-        self.units: list[Json] = list(units)
-        self.by_siren: dict[str, Json] = {u["siren"]: u for u in self.units}
+        self.units: list[Json] = []
+        self.by_siren: dict[str, Json] = {}
         self.by_siret: dict[str, tuple[Json, Json]] = {}
-        for unit in self.units:
+        self.add(units)
+
+    def add(self, units: Iterable[Json]) -> int:
+        """Index more legal units; a SIREN already served is refused (ValueError). Returns how
+        many were added."""
+        added = list(units)
+        counts = Counter(unit["siren"] for unit in added)
+        clashes = sorted(s for s, n in counts.items() if n > 1 or s in self.by_siren)
+        if clashes:
+            raise ValueError(f"SIREN(s) served twice: {', '.join(clashes[:5])}")
+        for unit in added:
+            self.units.append(unit)
+            self.by_siren[unit["siren"]] = unit
             for etab in self._establishments(unit):
                 self.by_siret[etab["siret"]] = (unit, etab)
+        return len(added)
 
     @classmethod
     def load(cls, path: Path) -> _Registry:
@@ -264,7 +285,8 @@ class RegistryStandin:
 
     `port=0` binds a free port chosen by the system (read it back from `.port` / `.url`).
     `rate_limit=None` switches the rate limit off. `clock` (monotonic seconds) drives the rate
-    limit and the window counters, so a test can freeze or advance time.
+    limit and the window counters, so a test can freeze or advance time. `extra_units` are legal
+    units served besides the fixture's, in the fixture's shape (see synthetic_companies.py).
     """
 
     def __init__(
@@ -276,10 +298,12 @@ class RegistryStandin:
         rate_limit: int | None = RATE_LIMIT_PER_SECOND,
         control_endpoint: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        extra_units: Iterable[Json] = (),
     ) -> None:
         self.host = host
         self._requested_port = port
         self._registry = _Registry.load(fixture)
+        self._registry.add(extra_units)
         self._rate_limit = rate_limit
         self._control_endpoint = control_endpoint
         self._clock = clock
@@ -331,6 +355,10 @@ class RegistryStandin:
 
     # -- test controls -----------------------------------------------------------------------
 
+    def add_units(self, units: Iterable[Json]) -> int:
+        """Serve more legal units from now on (not undone by `reset`); returns how many."""
+        return self._registry.add(units)
+
     def fail_next(self, count: int = 1, *, status: int = 500) -> None:
         """The next `count` requests answer `status` (5xx) with an `erreur` body."""
         if count < 1 or not 500 <= status <= 599:
@@ -364,6 +392,8 @@ class RegistryStandin:
             hung=self._hung,
             dropped=self._dropped,
             user_agents=frozenset(self._user_agents),
+            first_request_at=self._first_at,
+            last_request_at=self._last_at,
         )
 
     def _reset_counters(self) -> None:
@@ -374,6 +404,8 @@ class RegistryStandin:
         self._hung = 0
         self._dropped = 0
         self._user_agents: set[str] = set()
+        self._first_at: float | None = None
+        self._last_at: float | None = None
         # Per client IP: arrival times (all requests) and admitted times (what the limit counts).
         self._arrivals: dict[str, deque[float]] = {}
         self._admitted: dict[str, deque[float]] = {}
@@ -461,6 +493,9 @@ class RegistryStandin:
             return self._control(request)
         now = self._clock()
         self._total += 1
+        if self._first_at is None:
+            self._first_at = now
+        self._last_at = now
         self._user_agents.add(request.headers.get("user-agent", ""))
         self._observe(client_ip, now)
         if self._down:
@@ -595,7 +630,13 @@ def _int_param(query: dict[str, list[str]], name: str, *, default: int) -> int |
 
 
 async def serve(
-    *, host: str, port: int, fixture: Path, rate_limit: int | None, control_endpoint: bool
+    *,
+    host: str,
+    port: int,
+    fixture: Path,
+    rate_limit: int | None,
+    control_endpoint: bool,
+    extra_units: Iterable[Json] = (),
 ) -> None:
     """Run until SIGINT or SIGTERM (what the dev stack sends its children)."""
     stop = asyncio.Event()
@@ -608,6 +649,7 @@ async def serve(
         fixture=fixture,
         rate_limit=rate_limit,
         control_endpoint=control_endpoint,
+        extra_units=extra_units,
     )
     async with standin:
         await stop.wait()
@@ -630,6 +672,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-control", action="store_true", help=f"do not serve the {CONTROL_PATH} endpoint"
     )
+    parser.add_argument(
+        "--synthetic-companies",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also serve N made-up companies (SIRENs 99...; devstack/synthetic_companies.py)",
+    )
     args = parser.parse_args(argv)
     configure_logging(level="INFO", fmt=LogFormat.console)
     asyncio.run(
@@ -639,6 +688,7 @@ def main(argv: list[str] | None = None) -> None:
             fixture=args.fixture,
             rate_limit=args.rate_limit or None,
             control_endpoint=not args.no_control,
+            extra_units=synthetic_units(args.synthetic_companies),
         )
     )
 

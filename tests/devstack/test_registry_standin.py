@@ -16,6 +16,8 @@ from stdnum.fr import siret as siret_number
 
 from devstack.ports import free_port, wait_for_port
 from devstack.registry_standin import FIXTURE_PATH, RegistryStandin
+from devstack.synthetic_companies import head_office_siret, synthetic_units
+from domain.identifiers import validate_siren, validate_siret
 
 DANONE = "55203253400646"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -296,6 +298,60 @@ async def test_control_endpoint_drives_faults(
     assert (state["total_requests"], state["failed"]) == (1, 1)
     bad = await http.post("/_control", json={"action": "explode"})
     assert bad.status_code == 400
+
+
+# -- synthetic companies -------------------------------------------------------------------------
+
+
+def test_synthetic_units_have_valid_distinct_numbers_in_the_fixture_shape() -> None:
+    """Generated SIRENs and SIRETs pass the API's own checks, are all distinct, and each unit
+    has exactly the fixture's keys (so the stand-in answers them like the real companies)."""
+    units = synthetic_units(300, secondary_establishments=2)
+    sirets = [e["siret"] for u in units for e in [u["siege"], *u["autres_etablissements"]]]
+    assert [validate_siren(u["siren"]) for u in units] == [u["siren"] for u in units]
+    assert [validate_siret(s) for s in sirets] == sirets
+    assert len(set(sirets)) == 900 and len({u["siren"] for u in units}) == 300
+    fixture = json.loads(FIXTURE_PATH.read_text(encoding="utf-8"))["unites_legales"]
+    assert not {u["siren"] for u in units} & {u["siren"] for u in fixture}
+    assert {frozenset(u) for u in units} == {frozenset(fixture[0])}
+    assert {frozenset(u["siege"]) for u in units} == {frozenset(fixture[0]["siege"])}
+    assert synthetic_units(3, start=5) == synthetic_units(8)[5:]  # deterministic
+
+
+async def test_standin_answers_a_generated_siret_with_its_company() -> None:
+    """A stand-in given generated units answers their SIRET and SIREN lookups; the fixture's
+    companies are still served."""
+    units = synthetic_units(50, secondary_establishments=1)
+    wanted = units[42]
+    secondary = wanted["autres_etablissements"][0]["siret"]
+    async with (
+        RegistryStandin(rate_limit=None, extra_units=units[:40]) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        assert server.add_units(units[40:]) == 10
+        by_siret = (await http.get("/search", params={"q": head_office_siret(wanted)})).json()
+        (result,) = by_siret["results"]
+        assert (result["siren"], result["nom_raison_sociale"]) == (
+            wanted["siren"],
+            wanted["nom_raison_sociale"],
+        )
+        assert result["etat_administratif"] == "A"
+        assert [e["siret"] for e in result["matching_etablissements"]] == [
+            head_office_siret(wanted)
+        ]
+        by_siren = (await http.get("/search", params={"q": wanted["siren"]})).json()
+        assert [e["siret"] for e in by_siren["results"][0]["matching_etablissements"]] == [
+            head_office_siret(wanted),
+            secondary,
+        ]
+        danone = (await http.get("/search", params={"q": DANONE})).json()
+        assert danone["results"][0]["siren"] == "552032534"
+        with pytest.raises(ValueError, match="served twice"):
+            server.add_units(units[:1])
+        stats = server.stats
+        assert stats.total_requests == 3
+        assert stats.first_request_at is not None and stats.last_request_at is not None
+        assert stats.first_request_at <= stats.last_request_at
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -1,0 +1,223 @@
+"""The history benchmark: BulkImportWorkflow's history per run for a 5,000-row import.
+
+Issue 6's target: under 10,000 events per run, at the default history_limit. The real workflow
+runs on the dev server with its defaults (window, batch size, history limit); what it drives is
+stood in for, so 5,000 rows take a minute or two instead of 12 at the registry's 7/s:
+- `prepare_batch` hands out made-up rows (no database);
+- the child registered as "OnboardingWorkflow" reports READY to its import at once, as the real
+  one does when set up, then completes. The real one does not complete then (it waits for its
+  invitation), so each row costs the parent one more event here (ChildWorkflowExecutionCompleted)
+  than in production: the count errs high.
+
+With children that settle at once, the rows per second it reaches are the bulk workflow's own
+ceiling on this machine, whatever the registry allows: reported alongside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.imports import PrepareBatchInput, PrepareBatchResult, PreparedRow
+from bench.report import Figure
+from domain.fiscal import FiscalYear
+from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
+from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, OnboardingStatus
+from workflows.bulk_import import BulkImportWorkflow
+
+log = logging.getLogger(__name__)
+
+TARGET_MAX_EVENTS = 10_000
+
+
+@workflow.defn(name="OnboardingWorkflow")
+class ReadyAtOnce:
+    """Stands in for an onboarding: reports READY to its import, as the real one does."""
+
+    @workflow.run
+    async def run(self, data: OnboardingInput) -> None:
+        parent = workflow.info().parent
+        if parent is None or data.import_row is None:
+            return
+        await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+            "row_settled",
+            RowSettled(row=data.import_row, status=OnboardingStatus.READY.value),
+        )
+
+
+def _onboarding(row: int, partner_id: uuid.UUID) -> OnboardingInput:
+    email = f"direction{row:05d}@bench.example"
+    return OnboardingInput(
+        onboarding_id=uuid.uuid5(partner_id, f"row-{row}"),
+        partner_id=partner_id,
+        partner_name="Cabinet Bench",
+        client=ClientIn(
+            first_name="Camille", last_name=f"Client {row}", email=email, language=Language.fr
+        ),
+        fiscal_year=FiscalYear.from_start(date(2026, 1, 1)),
+        director=DirectorIn(email=email, first_name="Camille", last_name=f"Client {row}"),
+    )
+
+
+def make_prepare(rows: int) -> Callable[[PrepareBatchInput], Awaitable[PrepareBatchResult]]:
+    """prepare_batch over `rows` made-up rows, numbered from 2 as in a file with a header."""
+
+    @activity.defn(name="prepare_batch")
+    async def prepare_batch(data: PrepareBatchInput) -> PrepareBatchResult:
+        first = max(data.after_row + 1, 2)
+        numbers = list(range(first, min(first + data.limit, rows + 2)))
+        return PrepareBatchResult(
+            rows=[PreparedRow(row=r, onboarding=_onboarding(r, data.partner_id)) for r in numbers],
+            last_row=numbers[-1] if numbers else None,
+        )
+
+    return prepare_batch
+
+
+async def history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
+    """Events in each run of the chain, following continue-as-new."""
+    lengths: list[int] = []
+    run_id: str | None = first_run
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id or None
+    return lengths
+
+
+@dataclass
+class HistoryOutcome:
+    rows: int
+    defaults: BulkImportInput
+    seconds: float = 0.0
+    progress: dict[str, Any] = field(default_factory=dict)
+    lengths: list[int] = field(default_factory=list)
+
+    def figures(self) -> list[Figure]:
+        counts = self.progress.get("counts", {})
+        settled = sum(int(counts.get(k, 0)) for k in ("ready", "waiting_for_input", "failed"))
+        longest = max(self.lengths) if self.lengths else None
+        return [
+            Figure(
+                "history",
+                "rows settled (import done)",
+                settled,
+                "rows",
+                f"= {self.rows}",
+                bool(self.progress.get("done")) and settled == self.rows,
+            ),
+            Figure("history", "workflow runs (continue-as-new)", len(self.lengths), "", "", None),
+            Figure(
+                "history",
+                "max events in one run",
+                longest,
+                "",
+                f"< {TARGET_MAX_EVENTS:,}",
+                longest is not None and longest < TARGET_MAX_EVENTS,
+            ),
+            Figure("history", "import duration", self.seconds, "s", "", None),
+            # With children that settle at once, this is the most rows a second the bulk
+            # workflow itself can start on this machine: a ceiling for any real import.
+            Figure(
+                "history",
+                "rows/s through the bulk workflow",
+                settled / self.seconds if self.seconds else None,
+                "/s",
+                "",
+                None,
+            ),
+        ]
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "window": self.defaults.window,
+            "batch_size": self.defaults.batch_size,
+            "history_limit": self.defaults.history_limit,
+            "seconds": round(self.seconds, 3),
+            "events_per_run": self.lengths,
+            "progress": self.progress,
+        }
+
+
+async def _follow(
+    client: Client, workflow_id: str, result: asyncio.Task[ImportProgress], progress_every: float
+) -> None:
+    """Log a progress line every `progress_every` seconds until `result` is done."""
+    started = time.monotonic()
+    latest: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)  # the newest run
+    settled_before, at_before = 0, started
+    while not result.done():
+        await asyncio.wait({result}, timeout=progress_every)
+        if result.done():
+            return
+        try:
+            progress = await latest.query(BulkImportWorkflow.progress)
+            described = await latest.describe()
+        except RPCError:
+            continue  # between two runs of the chain: ask again next time
+        now = time.monotonic()
+        counts = progress.counts
+        settled = counts.ready + counts.waiting_for_input + counts.failed
+        log.info(
+            "history bench progress",
+            extra={
+                "elapsed_s": round(now - started, 1),
+                "settled": settled,
+                "started": counts.started,
+                "in_flight": progress.in_flight,
+                "run": progress.runs,
+                "events_this_run": described.history_length,
+                "rows_per_s": round((settled - settled_before) / max(now - at_before, 1e-9), 1),
+            },
+        )
+        settled_before, at_before = settled, now
+
+
+async def run(client: Client, *, rows: int, progress_every: float) -> HistoryOutcome:
+    queue = f"bench-history-{uuid.uuid4().hex[:8]}"
+    data = BulkImportInput(import_id=uuid.uuid4(), partner_id=uuid.uuid4())
+    outcome = HistoryOutcome(rows=rows, defaults=data)
+    log.info(
+        "history bench: starting",
+        extra={
+            "rows": rows,
+            "window": data.window,
+            "batch_size": data.batch_size,
+            "history_limit": data.history_limit,
+        },
+    )
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, ReadyAtOnce],
+        activities=[make_prepare(rows)],
+        # Unsandboxed: the sandbox costs time per workflow task, not events in the history.
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        started = time.monotonic()
+        handle = await client.start_workflow(
+            BulkImportWorkflow.run, data, id=f"import-{data.import_id}", task_queue=queue
+        )
+        result = asyncio.create_task(handle.result())
+        await _follow(client, handle.id, result, progress_every)
+        progress = await result
+        outcome.seconds = time.monotonic() - started
+        outcome.progress = progress.model_dump(mode="json")
+        outcome.lengths = await history_lengths(
+            client, handle.id, handle.first_execution_run_id or ""
+        )
+    log.info("history bench: done", extra={"events_per_run": outcome.lengths})
+    return outcome

@@ -264,17 +264,21 @@ class RechercheEntreprisesClient(_HttpRegistry):
     ) -> None:
         super().__init__(base_url, timeout=timeout, user_agent=user_agent, http=http, pacer=pacer)
 
-    async def lookup_siret(self, siret: str) -> CompanyRecord | None:
-        siret = normalize_siret(siret)
-        # 14 digits make `q` a direct lookup: at most one legal unit comes back.
-        response = await self._get("/search", {"q": siret, "page": "1", "per_page": "1"})
+    async def _search(self, number: str) -> list[_UniteLegale]:
+        """The legal units a direct lookup of a SIREN or SIRET answers (none: unknown)."""
+        response = await self._get("/search", {"q": number, "page": "1", "per_page": "1"})
         if response.status_code != httpx.codes.OK:
             raise RegistryRejected(response.status_code, _error_detail(response))
         try:
             answer = _SearchAnswer.model_validate(self._json(response))
         except ValidationError as exc:
             raise RegistryUnavailable("registry answer does not have the expected shape") from exc
-        for unit in answer.results:
+        return answer.results
+
+    async def lookup_siret(self, siret: str) -> CompanyRecord | None:
+        siret = normalize_siret(siret)
+        # 14 digits make `q` a direct lookup: at most one legal unit comes back.
+        for unit in await self._search(siret):
             if unit.siren != siret[:9]:
                 continue
             etab = next((e for e in unit.matching_etablissements if e.siret == siret), None)
@@ -291,14 +295,7 @@ class RechercheEntreprisesClient(_HttpRegistry):
             raise InvalidSiret("a SIREN is 9 digits")
         # 9 digits make `q` a direct lookup of the legal unit: its head office and the
         # establishments it lists (matching_etablissements; a large network lists only some).
-        response = await self._get("/search", {"q": siren, "page": "1", "per_page": "1"})
-        if response.status_code != httpx.codes.OK:
-            raise RegistryRejected(response.status_code, _error_detail(response))
-        try:
-            answer = _SearchAnswer.model_validate(self._json(response))
-        except ValidationError as exc:
-            raise RegistryUnavailable("registry answer does not have the expected shape") from exc
-        unit = next((u for u in answer.results if u.siren == siren), None)
+        unit = next((u for u in await self._search(siren) if u.siren == siren), None)
         if unit is None:
             return []
         listed = [unit.siege] if unit.siege is not None else []

@@ -31,6 +31,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.imports import PrepareBatchInput, PrepareBatchResult, PreparedRow
 from bench.report import Figure
+from core.temporal import history_lengths
 from domain.fiscal import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, OnboardingStatus
@@ -83,18 +84,6 @@ def make_prepare(rows: int) -> Callable[[PrepareBatchInput], Awaitable[PrepareBa
         )
 
     return prepare_batch
-
-
-async def history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
-    """Events in each run of the chain, following continue-as-new."""
-    lengths: list[int] = []
-    run_id: str | None = first_run
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        lengths.append(len(history.events))
-        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id or None
-    return lengths
 
 
 @dataclass

@@ -19,7 +19,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,15 +27,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Services
 from api.main import create_app
 from core import temporal
 from devstack.ports import free_port
-from devstack.postgres import EmbeddedPostgres
+from devstack.postgres import EmbeddedPostgres, create_scratch_database, with_database
 from devstack.registry_standin import CONTROL_PATH
+from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli
 from store.migrate import apply_migrations
@@ -45,21 +44,6 @@ from workflows.search_attributes import ALL_KEYS
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _with_database(dsn: str, database: str) -> str:
-    head, _, _ = dsn.rpartition("/")
-    return f"{head}/{database}"
-
-
-async def _create_database(admin_dsn: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _with_database(admin_dsn, name)
 
 
 async def _drop_database(admin_dsn: str, dsn: str) -> None:
@@ -90,8 +74,8 @@ async def postgres_database() -> AsyncIterator[str]:
     PostgreSQL in a temporary directory (deleted after)."""
     external = os.environ.get("DATABASE_URL")
     if external:
-        admin = _with_database(external, "postgres")
-        dsn = await _create_database(admin)
+        admin = with_database(external, "postgres")
+        dsn = await create_scratch_database(admin, "bench")
         try:
             await apply_migrations(dsn)
             yield dsn
@@ -100,7 +84,7 @@ async def postgres_database() -> AsyncIterator[str]:
         return
     root, server = await asyncio.to_thread(_start_embedded_postgres)
     try:
-        dsn = await _create_database(server.dsn("postgres"))
+        dsn = await create_scratch_database(server.dsn("postgres"), "bench")
         await apply_migrations(dsn)
         log.info("postgres ready", extra={"port": server.port})
         yield dsn
@@ -213,25 +197,5 @@ async def registry_standin(
 async def api_server(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     """The API app over `services`, served by a real uvicorn on a free port."""
     app = create_app(services.settings, services=services)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(app, client_timeout=30, access_log=False) as http:
+        yield http

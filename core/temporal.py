@@ -34,3 +34,16 @@ async def ping(client: Client) -> None:
     ok = await client.service_client.check_health()
     if not ok:
         raise RuntimeError("Temporal frontend reports not serving")
+
+
+async def history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
+    """Events in each run of a workflow, from `first_run`, following continue-as-new: what a
+    long-lived workflow keeps under Temporal's per-run history limits."""
+    lengths: list[int] = []
+    run_id: str | None = first_run
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id or None
+    return lengths

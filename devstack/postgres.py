@@ -16,7 +16,10 @@ import signal
 import stat
 import subprocess
 import time
+import uuid
 from pathlib import Path
+
+import asyncpg
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +172,20 @@ class EmbeddedPostgres:
                 check=True,
                 capture_output=True,
             )
+
+
+def with_database(dsn: str, database: str) -> str:
+    """The same server's URL, for another database."""
+    head, _, _ = dsn.rpartition("/")
+    return f"{head}/{database}"
+
+
+async def create_scratch_database(admin_dsn: str, prefix: str) -> str:
+    """A new database named `<prefix>_<random>` on `admin_dsn`'s server; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_dsn, name)

@@ -7,21 +7,16 @@ never a download. SMTP: aiosmtpd. Each is stopped by the fixture that started it
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
@@ -34,8 +29,9 @@ from api.main import create_app
 from core import temporal
 from core.settings import Environment, Settings
 from devstack.ports import free_port
-from devstack.postgres import EmbeddedPostgres
+from devstack.postgres import EmbeddedPostgres, create_scratch_database, with_database
 from devstack.registry_standin import RegistryStandin
+from devstack.serving import serve_app as serve
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
 from domain.onboarding import client_id_for
@@ -46,17 +42,12 @@ from worker.main import build_workers, registry_config, running
 from workflows.search_attributes import ALL_KEYS
 
 
-def _admin_dsn(dsn: str, database: str) -> str:
-    head, _, _ = dsn.rpartition("/")
-    return f"{head}/{database}"
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_dsn() -> Iterator[str]:
     """A PostgreSQL server's maintenance database: DATABASE_URL's server, or an embedded one."""
     external = os.environ.get("DATABASE_URL")
     if external:
-        yield _admin_dsn(external, "postgres")
+        yield with_database(external, "postgres")
         return
     # Not pytest's tmp_path: its 0700 parents would stop the unprivileged server user.
     root = Path(tempfile.mkdtemp(prefix="onboarding-pg-"))
@@ -68,16 +59,6 @@ def postgres_admin_dsn() -> Iterator[str]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-async def create_database(admin_dsn: str, prefix: str = "test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _admin_dsn(admin_dsn, name)
 
 
 @pytest.fixture
@@ -97,7 +78,7 @@ def spare_postgres() -> Iterator[EmbeddedPostgres]:
 @pytest.fixture(scope="session")
 async def database_url(postgres_admin_dsn: str) -> str:
     """A fresh database for this test session, migrated."""
-    dsn = await create_database(postgres_admin_dsn)
+    dsn = await create_scratch_database(postgres_admin_dsn, "test")
     await apply_migrations(dsn)
     return dsn
 
@@ -217,26 +198,6 @@ async def worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterato
         workers = build_workers(client, pool=pool, settings=settings, http=http, registry=registry)
         async with running(workers):
             yield workers.main
-
-
-@asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Serve `app` with a real uvicorn on a free port; yield an HTTP client for it."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
 
 
 @dataclass(frozen=True)

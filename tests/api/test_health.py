@@ -12,8 +12,8 @@ from core import temporal
 from core.settings import Settings
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
+from devstack.serving import serve_app as serve
 from store.pool import Pool, create_pool
-from tests.conftest import serve
 
 
 async def test_health_ok_when_everything_answers(

@@ -27,9 +27,10 @@ from api.deps import Services
 from api.main import create_app
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
+from devstack.serving import serve_app as serve
 from devstack.synthetic_companies import synthetic_units
 from store.pool import Pool
-from tests.conftest import Tenant, serve
+from tests.conftest import Tenant
 from tests.e2e.processes import WorkerProcesses
 from tests.import_files import client_list, write_xlsx
 from worker.main import build_workers, registry_config, running

@@ -8,13 +8,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from devstack.postgres import create_scratch_database
 from store.migrate import apply_migrations, load_migrations
-from tests.conftest import create_database
 
 
 async def test_migrations_apply_once_under_concurrency(postgres_admin_dsn: str) -> None:
     """Five runners racing on a fresh database apply each migration exactly once, no error."""
-    dsn = await create_database(postgres_admin_dsn, "migrate")
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
     results = await asyncio.gather(*(apply_migrations(dsn) for _ in range(5)))
     expected = [m.name for m in load_migrations()]
     assert sorted(results, key=len)[-1] == expected
@@ -29,14 +29,14 @@ async def test_migrations_apply_once_under_concurrency(postgres_admin_dsn: str) 
 
 async def test_migrations_second_run_applies_nothing(postgres_admin_dsn: str) -> None:
     """Running migrations again on an up-to-date database is a no-op."""
-    dsn = await create_database(postgres_admin_dsn, "migrate")
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
     assert await apply_migrations(dsn)
     assert await apply_migrations(dsn) == []
 
 
 async def test_new_migration_is_applied_in_order(postgres_admin_dsn: str, tmp_path: Path) -> None:
     """A later file is applied after the earlier ones, on a database that has the earlier ones."""
-    dsn = await create_database(postgres_admin_dsn, "migrate")
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
     (tmp_path / "0001_first.sql").write_text("CREATE TABLE a (id int);")
     assert await apply_migrations(dsn, directory=tmp_path) == ["0001_first"]
     (tmp_path / "0002_second.sql").write_text("CREATE TABLE b (a_id int);")
@@ -47,7 +47,7 @@ async def test_failed_migration_rolls_back_whole_run(
     postgres_admin_dsn: str, tmp_path: Path
 ) -> None:
     """A broken migration leaves no half-applied state: the run is one transaction."""
-    dsn = await create_database(postgres_admin_dsn, "migrate")
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
     (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok (id int);")
     (tmp_path / "0002_broken.sql").write_text("CREATE TABLE broken (id nosuchtype);")
     with pytest.raises(asyncpg.PostgresError):

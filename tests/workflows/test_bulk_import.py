@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 from temporalio import activity, workflow
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -19,6 +18,7 @@ from activities.imports import (
     PreparedRow,
     ReleaseRowsInput,
 )
+from core.temporal import history_lengths
 from domain.fiscal import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput
@@ -92,19 +92,6 @@ def make_release(released: list[int]) -> Callable[[ReleaseRowsInput], Awaitable[
     return release_rows
 
 
-async def _history_lengths(client: Client, workflow_id: str, first_run: str) -> list[int]:
-    """Events in each run of the chain, following continue-as-new."""
-    lengths: list[int] = []
-    run_id: str | None = first_run
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        lengths.append(len(history.events))
-        last = history.events[-1]
-        attributes = last.workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id or None
-    return lengths
-
-
 async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     temporal_env: WorkflowEnvironment,
 ) -> None:
@@ -133,7 +120,7 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
             task_queue=queue,
         )
         progress: ImportProgress = await handle.result()
-        lengths = await _history_lengths(client, handle.id, handle.result_run_id or "")
+        lengths = await history_lengths(client, handle.id, handle.result_run_id or "")
     skipped = ROWS // 50
     assert progress.counts.started == ROWS - skipped
     assert progress.counts.skipped == skipped

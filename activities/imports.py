@@ -61,7 +61,12 @@ class ImportActivities:
         records = await imports.valid_rows_after(
             self.pool, import_id=data.import_id, after_row=data.after_row, limit=data.limit
         )
-        shared = await import_lookups.shared_sirens(self.pool, import_id=data.import_id)
+        # Only this batch's SIRENs: each batch asks about its own rows, not the whole file again.
+        shared = await import_lookups.shared_sirens(
+            self.pool,
+            import_id=data.import_id,
+            sirens=sorted({r.siret[:9] for r in records if r.siret}),
+        )
         prepared: list[PreparedRow] = []
         for record in records:
             assert record.request is not None

@@ -68,17 +68,20 @@ async def recall(conn: Conn, *, import_id: uuid.UUID, siren: str, siret: str) ->
     )
 
 
+_REMEMBER = """
+    INSERT INTO import_lookups (import_id, siren, siret, found, record)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (import_id, siren, siret) DO UPDATE
+        SET found = EXCLUDED.found, record = EXCLUDED.record, looked_up_at = now()
+"""
+
+
 async def remember_siren(
     conn: Conn, *, import_id: uuid.UUID, siren: str, records: Sequence[CompanyRecord]
 ) -> None:
     """The answer about a whole legal unit: every establishment it listed (none: unknown)."""
     await conn.executemany(
-        """
-        INSERT INTO import_lookups (import_id, siren, siret, found, record)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (import_id, siren, siret) DO UPDATE
-            SET found = EXCLUDED.found, record = EXCLUDED.record, looked_up_at = now()
-        """,
+        _REMEMBER,
         [(import_id, siren, _UNIT, bool(records), None)]
         + [(import_id, siren, r.siret, True, r.model_dump(mode="json")) for r in records],
     )
@@ -94,12 +97,7 @@ async def remember_siret(
 ) -> None:
     """The answer about one SIRET (None: the registry does not know it)."""
     await conn.execute(
-        """
-        INSERT INTO import_lookups (import_id, siren, siret, found, record)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (import_id, siren, siret) DO UPDATE
-            SET found = EXCLUDED.found, record = EXCLUDED.record, looked_up_at = now()
-        """,
+        _REMEMBER,
         import_id,
         siren,
         siret,
@@ -108,14 +106,15 @@ async def remember_siret(
     )
 
 
-async def shared_sirens(pool: Pool, *, import_id: uuid.UUID) -> set[str]:
-    """SIRENs that more than one valid row of the import belongs to."""
+async def shared_sirens(pool: Pool, *, import_id: uuid.UUID, sirens: Sequence[str]) -> set[str]:
+    """Those of `sirens` that more than one valid row of the import belongs to."""
     rows = await pool.fetch(
         """
         SELECT left(siret, 9) AS siren FROM import_rows
-        WHERE import_id = $1 AND request IS NOT NULL AND siret IS NOT NULL
+        WHERE import_id = $1 AND request IS NOT NULL AND left(siret, 9) = ANY($2::text[])
         GROUP BY 1 HAVING count(*) > 1
         """,
         import_id,
+        list(sirens),
     )
     return {r["siren"] for r in rows}

@@ -4,24 +4,31 @@ Connecting an integration goes through a `Connector`, one per kind of partner ap
 - redirection apps only grant the client access: nothing to call, the app is connected;
 - automation apps receive the client's settings (secrets included) by an HTTP POST to their
   `connect_url`, with an Idempotency-Key the app uses to recognise a retry of the same connection.
+  The call goes through the outbound policy (core/outbound.py): a URL that is not https in
+  production, not allow-listed, or that resolves to a private, loopback or link-local address is
+  never called, and redirects are never followed.
 
 Outcomes, and what Temporal does with each:
 - connected -> the client_integrations row says so, with the app's connection id;
 - unavailable (5xx, 408, 429, timeout, connection trouble) -> a retryable failure;
-- rejected (another 4xx) or misconfigured (a required setting missing or of the wrong type, no
-  connect_url) -> non-retryable: the same request cannot succeed later; a human fixes the
-  settings and the workflow's update retries it.
+- rejected (another 4xx, or a redirect) or misconfigured (a required setting missing or of the
+  wrong type, no connect_url, a connect_url the outbound policy refuses) -> non-retryable: the
+  same request cannot succeed later; a human fixes the settings and the workflow's update
+  retries it.
 Every failed attempt is written to the row before the error is raised, so the row shows the last
 error even while Temporal is still retrying.
 
+Error texts are ours ("answered 500", "timed out"), never the app's body: they reach the
+onboarding's status, which every role of the partner reads, and whatever answers at connect_url
+(an internal service, if the URL were ever pointed at one) must not be able to speak there.
+
 Secret settings never travel in workflow inputs (the effective setup carries a mask), so this
-module loads their real values from the database; they are never logged, and an app's message is
-scrubbed of them before it becomes an error (errors are stored in Temporal's history).
+module loads their real values from the database; they are never logged, and since no error
+carries remote text, no error can carry a secret an app echoed back.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -31,11 +38,13 @@ from typing import Any, Literal, Protocol
 
 import asyncpg
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.registry import parse_retry_after
+from core import outbound
+from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.setup import (
     SECRET_MASK,
     BillingPeriod,
@@ -50,8 +59,9 @@ from store import client_setup as store
 from store.pool import Pool
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
-# An app's error message is for a human reading the onboarding's status, not a log dump.
-MAX_ERROR_DETAIL_CHARS = 300
+# What an app's connection id may look like to be kept: it is shown in the client's status, so
+# an answer from something that is not an app cannot put arbitrary text there.
+_CONNECTION_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
 # When a 429 comes without Retry-After: Temporal's own backoff would start at 1s anyway.
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
@@ -77,14 +87,6 @@ class ConnectRequest:
     def idempotency_key(self) -> str:
         # Stable across retries and re-runs of the same (client, app), and free of secrets.
         return f"{self.client_id}:{self.app.code}"
-
-    def secret_values(self) -> list[str]:
-        names = self.app.secret_names()
-        return [
-            str(v)
-            for k, v in self.settings.items()
-            if k in names and v is not None and not isinstance(v, bool) and str(v)
-        ]
 
 
 @dataclass(frozen=True)
@@ -132,55 +134,35 @@ def validated_settings(app: Integration, settings: Mapping[str, Any]) -> dict[st
     return checked
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    """`text` without any secret value, on one line, truncated. Scrubbed before truncation, so a
-    cut can never leave part of a secret behind."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        # Also the JSON-escaped spelling, in case the app echoes its raw body.
-        for spelling in {secret, json.dumps(secret)[1:-1]}:
-            text = text.replace(spelling, SECRET_MASK)
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) > MAX_ERROR_DETAIL_CHARS:
-        text = text[: MAX_ERROR_DETAIL_CHARS - 1] + "…"
-    return text
-
-
-def _detail(response: httpx.Response, secrets: list[str]) -> str:
-    """The app's own words: a `message`, `detail` or `error` string, else the body's text."""
-    text = response.text
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("message", "detail", "error"):
-            if isinstance(body.get(key), str):
-                text = body[key]
-                break
-    return _scrub(text, secrets) or response.reason_phrase or "no detail"
-
-
 class AutomationConnector:
     """Automation apps: POST the client's settings to the app's connect_url."""
 
     def __init__(
-        self, http: httpx.AsyncClient, timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
+        self,
+        http: httpx.AsyncClient,
+        timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        outbound_policy: OutboundPolicy | None = None,
     ) -> None:
         self._http = http
         self.timeout = timeout
+        # No policy given: the strictest (https only, public hosts), never an open one.
+        self.policy = outbound_policy or OutboundPolicy()
 
     async def connect(self, request: ConnectRequest) -> ConnectOutcome:
         app = request.app
+        name = f"integration {app.code!r}"
         if not app.connect_url:
             raise ApplicationError(
-                f"integration {app.code!r} is misconfigured: automation app without connect_url",
+                f"{name} is misconfigured: automation app without connect_url",
                 type=MISCONFIGURED,
                 non_retryable=True,
             )
         settings = validated_settings(app, request.settings)
-        secrets = request.secret_values()
         try:
-            response = await self._http.post(
+            response = await outbound.request(
+                self._http,
+                self.policy,
+                "POST",
                 app.connect_url,
                 json={
                     "client_id": str(request.client_id),
@@ -191,21 +173,34 @@ class AutomationConnector:
                 headers={"Idempotency-Key": request.idempotency_key},
                 timeout=self.timeout,
             )
-        # The request carries secrets, so `from None`: no transport exception, whose text we do
-        # not control, is chained into the failure Temporal stores.
+        except OutboundRefused as exc:
+            raise ApplicationError(
+                f"{name} is misconfigured: connect_url is not allowed: {exc.reason}",
+                type=MISCONFIGURED,
+                non_retryable=True,
+            ) from None
+        # The request carries secrets, so `from None`: no exception whose text we do not
+        # control is chained into the failure Temporal stores.
+        except OutboundUnresolvable:
+            # Retryable: a name that does not resolve now may be a DNS outage.
+            raise ApplicationError(
+                f"{name}: the connect_url host does not resolve", type=UNAVAILABLE
+            ) from None
         except httpx.TimeoutException:
             raise ApplicationError(
-                f"integration {app.code!r} did not answer within {self.timeout:g}s",
-                type=UNAVAILABLE,
+                f"{name} timed out (no answer within {self.timeout:g}s)", type=UNAVAILABLE
+            ) from None
+        except httpx.ConnectError:
+            raise ApplicationError(
+                f"{name} could not be reached (connection refused or failed)", type=UNAVAILABLE
             ) from None
         except httpx.RequestError as exc:
             raise ApplicationError(
-                f"integration {app.code!r} unreachable ({type(exc).__name__})", type=UNAVAILABLE
+                f"{name} could not be reached ({type(exc).__name__})", type=UNAVAILABLE
             ) from None
         status = response.status_code
         if response.is_success:
             return ConnectOutcome(external_ref=_connection_id(response))
-        detail = _detail(response, secrets)
         if status == httpx.codes.TOO_MANY_REQUESTS:
             # next_retry_delay replaces the retry policy's backoff for this one retry, so the
             # next attempt comes when the app said it would take it.
@@ -213,16 +208,21 @@ class AutomationConnector:
                 response.headers.get("Retry-After"), default=DEFAULT_RETRY_AFTER_SECONDS
             )
             raise ApplicationError(
-                f"integration {app.code!r} is rate limiting ({status}): {detail}",
+                f"{name} is rate limiting (answered {status})",
                 type=UNAVAILABLE,
                 next_retry_delay=timedelta(seconds=delay),
             )
         if status >= 500 or status == httpx.codes.REQUEST_TIMEOUT:
+            raise ApplicationError(f"{name} answered {status}", type=UNAVAILABLE)
+        if response.is_redirect:
             raise ApplicationError(
-                f"integration {app.code!r} answered {status}: {detail}", type=UNAVAILABLE
+                f"{name} answered {status}, a redirect; redirects are not followed: set "
+                "connect_url to the final address",
+                type=REJECTED,
+                non_retryable=True,
             )
         raise ApplicationError(
-            f"integration {app.code!r} refused the connection ({status}): {detail}",
+            f"{name} refused the connection (answered {status})",
             type=REJECTED,
             non_retryable=True,
         )
@@ -234,7 +234,10 @@ def _connection_id(response: httpx.Response) -> str | None:
     except ValueError:
         return None  # accepted without saying more: connected, no reference to keep
     ref = body.get("connection_id") if isinstance(body, dict) else None
-    return str(ref)[:200] if ref not in (None, "") else None
+    if isinstance(ref, (str, int)) and not isinstance(ref, bool):
+        text = str(ref)
+        return text if _CONNECTION_ID.match(text) else None
+    return None
 
 
 # ---- activity inputs and results ----------------------------------------------------------------
@@ -288,12 +291,13 @@ class ClientSetupActivities:
         http: httpx.AsyncClient,
         *,
         timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        outbound_policy: OutboundPolicy | None = None,
         connectors: Mapping[IntegrationKind, Connector] | None = None,
     ) -> None:
         self.pool = pool
         self.connectors: Mapping[IntegrationKind, Connector] = connectors or {
             IntegrationKind.redirection: RedirectionConnector(),
-            IntegrationKind.automation: AutomationConnector(http, timeout),
+            IntegrationKind.automation: AutomationConnector(http, timeout, outbound_policy),
         }
 
     @activity.defn
@@ -390,7 +394,18 @@ class ClientSetupActivities:
                 type=MISCONFIGURED,
                 non_retryable=True,
             )
-        app = Integration.model_validate(body)
+        try:
+            app = Integration.model_validate(body)
+        except ValidationError as exc:
+            # Saved before today's rules (a connect_url that is no URL, say): only the field
+            # names, since a value may be a secret or a URL not to be repeated.
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+            raise ApplicationError(
+                f"integration {code!r} is misconfigured: its catalog entry is not valid "
+                f"({', '.join(fields)}); an administrator has to fix it",
+                type=MISCONFIGURED,
+                non_retryable=True,
+            ) from None
         if app.kind != data.integration.kind:
             raise ApplicationError(
                 f"integration {code!r} changed from {data.integration.kind.value} to "

@@ -7,9 +7,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core import outbound
 from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
@@ -83,6 +84,18 @@ class Settings(BaseSettings):
         default=50, ge=1, le=500, description="Onboardings of one import setting up at once"
     )
 
+    # Outbound calls to URLs partners choose (integrations' connect_url): see core/outbound.py
+    outbound_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts outbound calls may reach: `partner.example` or `*.partner.example`, "
+        "with an optional `:port`; empty means any public host",
+    )
+    outbound_allow_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="Exact `host:port` entries reachable although private or loopback (the dev "
+        "stack's and the tests' stand-ins); never a wildcard",
+    )
+
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -124,6 +137,20 @@ class Settings(BaseSettings):
                 "ONBOARDING_SECRET_KEY must be set to a real secret when ONBOARDING_ENV=production"
             )
         return self
+
+    @field_validator("outbound_allowed_hosts")
+    @classmethod
+    def _check_outbound_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            outbound.HostPattern.parse(entry)
+        return value
+
+    @field_validator("outbound_allow_private_hosts")
+    @classmethod
+    def _check_outbound_private_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            outbound.parse_private_host(entry)
+        return value
 
     def onboarding_timeouts(self) -> Timeouts:
         """The deadlines an onboarding started now will keep for its whole life."""

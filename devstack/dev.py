@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -165,6 +166,11 @@ class DevStack:
             "ONBOARDING_SMTP_HOST": "127.0.0.1",
             "ONBOARDING_SMTP_PORT": str(s.smtp_sink_port),
             "ONBOARDING_LOG_FORMAT": os.environ.get("ONBOARDING_LOG_FORMAT", "console"),
+            # The partner-app stand-in is on loopback, which the outbound policy refuses: list
+            # its exact host:port (core/outbound.py), and nothing else of this machine.
+            "ONBOARDING_OUTBOUND_ALLOW_PRIVATE_HOSTS": json.dumps(
+                [*s.outbound_allow_private_hosts, f"127.0.0.1:{app_port}"]
+            ),
         }
         self._spawn("worker", [*cli, "worker"], env)
         self._spawn("api", [*cli, "api"], env)

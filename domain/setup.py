@@ -26,6 +26,7 @@ import re
 import uuid
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -111,10 +112,33 @@ class Integration(Strict):
     kind: IntegrationKind
     settings: list[SettingSpec] = Field(default_factory=list)
     connect_url: str | None = Field(
-        default=None, description="Automation apps: the endpoint called to connect a client"
+        default=None,
+        max_length=2048,
+        description="Automation apps: the endpoint called to connect a client (http or https; "
+        "which hosts are allowed is the service's outbound policy)",
     )
 
     _code = field_validator("code")(_check_code)
+
+    @field_validator("connect_url")
+    @classmethod
+    def _check_connect_url(cls, value: str | None) -> str | None:
+        # Syntax only: which hosts may be called depends on settings and DNS, so the API and
+        # the worker apply core/outbound.py on top of this.
+        if value is None:
+            return None
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("must be a URL without spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # reading it validates it: ValueError when out of range
+        except ValueError:
+            raise ValueError("must be a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL naming a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials")
+        return value
 
     def secret_names(self) -> set[str]:
         return {s.name for s in self.settings if s.secret}

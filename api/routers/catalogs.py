@@ -1,6 +1,8 @@
 """/v1/plans, /v1/integrations, /v1/folder-trees: a partner's catalogs.
 
-Everyone of the partner reads them; administrators and client managers change them.
+Everyone of the partner reads them; administrators and client managers change them, except
+where an automation app sends its settings (`connect_url`) and which of them are secret: those
+are the administrator's alone, since they decide where the administrator-entered secrets go.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
-from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
+from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
-from api.problems import ProblemError
+from api.problems import FieldError, ProblemError
+from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
-from domain.setup import Integration, Plan
-from store import catalogs
+from domain.setup import Integration, Plan, Role
+from store import catalogs, partners
 from store.catalogs import CatalogTable
 from store.pool import Pool
 
@@ -118,6 +121,47 @@ async def delete_plan(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
 # ---- integrations -------------------------------------------------------------------------------
 
 
+def _sensitive(app: Integration) -> tuple[str | None, list[str]]:
+    """What decides where secrets go: the URL, and each secret setting as declared."""
+    secrets = sorted(s.model_dump_json() for s in app.settings if s.secret)
+    return app.connect_url, secrets
+
+
+def _require_admin_for_sensitive(
+    caller: partners.Caller, body: Integration, before: Integration | None
+) -> None:
+    if caller.user.role == Role.administrator:
+        return
+    unchanged = _sensitive(before) if before is not None else (None, [])
+    if _sensitive(body) != unchanged:
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Not allowed",
+            "Only an administrator can set an integration's connect_url or change which of its "
+            f"settings are secret; you are {caller.user.role.value}.",
+        )
+
+
+async def _check_connect_url(policy: OutboundPolicy, url: str | None) -> None:
+    """422 naming `connect_url` when the outbound policy refuses it, here rather than at the
+    first onboarding. The worker checks again before every call (DNS answers change)."""
+    if url is None:
+        return
+    try:
+        await policy.resolve(policy.check(url))
+    except OutboundRefused as exc:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            "Invalid field(s): connect_url",
+            errors=[FieldError(field="connect_url", message=f"not allowed: {exc.reason}")],
+        ) from None
+    except OutboundUnresolvable:
+        pass  # not known to DNS yet is no reason to refuse; the worker will tell
+
+
 @router.get("/integrations", response_model=PageOf[Integration])
 async def read_integrations(
     caller: AnyRoleDep, pool: PoolDep, page: PageDep
@@ -128,10 +172,12 @@ async def read_integrations(
 
 @router.post("/integrations", response_model=Integration, status_code=status.HTTP_201_CREATED)
 async def create_integration(
-    body: Integration, caller: ConfigurerDep, pool: PoolDep
+    body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
     """Add a partner app, declaring the settings an automation app needs."""
-    return await _create(pool, "integrations", caller.partner.id, body.code, body)
+    _require_admin_for_sensitive(caller, body, None)
+    await _check_connect_url(OutboundPolicy.from_settings(services.settings), body.connect_url)
+    return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
 @router.get("/integrations/{code}", response_model=Integration)
@@ -142,9 +188,15 @@ async def read_integration(code: str, caller: AnyRoleDep, pool: PoolDep) -> Inte
 
 @router.put("/integrations/{code}", response_model=Integration)
 async def update_integration(
-    code: str, body: Integration, caller: ConfigurerDep, pool: PoolDep
+    code: str, body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
-    """Replace a partner app's description."""
+    """Replace a partner app's description (connect_url and secrets: administrators only)."""
+    pool = services.pool
+    before = await _get(pool, "integrations", caller.partner.id, code, Integration)
+    _require_admin_for_sensitive(caller, body, before)
+    if body.connect_url != before.connect_url:
+        policy = OutboundPolicy.from_settings(services.settings)
+        await _check_connect_url(policy, body.connect_url)
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 

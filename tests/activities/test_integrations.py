@@ -1,11 +1,18 @@
-"""ClientSetupActivities against real PostgreSQL and the partner-app stand-in over real HTTP."""
+"""ClientSetupActivities against real PostgreSQL and the partner-app stand-in over real HTTP.
+
+The outbound policy is the tests' own, built from settings as the worker's is: http allowed
+(env test), and the partner-app stand-in on 127.0.0.1 allowed by an exact host:port entry, as the
+dev stack allows its own. Any other loopback port is as forbidden as in production.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +29,8 @@ from activities.integrations import (
     ConnectRequest,
     RecordIntegrationFailureInput,
 )
+from core.outbound import OutboundPolicy
+from core.settings import Environment, Settings
 from devstack.partner_app import PartnerApp
 from devstack.ports import free_port
 from domain.onboarding import client_id_for
@@ -58,9 +67,68 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def _policy(*private: str) -> OutboundPolicy:
+    """The policy the worker would build from test settings listing `private` host:port."""
+    settings = Settings(env=Environment.test, outbound_allow_private_hosts=list(private))
+    return OutboundPolicy.from_settings(settings)
+
+
 @pytest.fixture
-def activities(pool: Pool, http: httpx.AsyncClient) -> ClientSetupActivities:
-    return ClientSetupActivities(pool, http, timeout=5)
+def activities(
+    pool: Pool, http: httpx.AsyncClient, partner_app: PartnerApp
+) -> ClientSetupActivities:
+    policy = _policy(f"127.0.0.1:{partner_app.port}")
+    return ClientSetupActivities(pool, http, timeout=5, outbound_policy=policy)
+
+
+@dataclass
+class Remote:
+    """Whatever answers at a connect_url: a bare HTTP/1.1 server on 127.0.0.1 (and ::1 when the
+    machine has it) that records each request and answers `status`, `body` and `headers`.
+    Standing for an internal service an attacker would like to reach, and for a broken app."""
+
+    status: int = 500
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    received: list[bytes] = field(default_factory=list)
+    port: int = 0
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        self.received.append(head + await reader.readexactly(length))
+        extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+        writer.write(
+            f"HTTP/1.1 {self.status} Whatever\r\nContent-Length: {len(self.body)}\r\n"
+            f"Content-Type: application/json\r\n{extra}Connection: close\r\n\r\n".encode()
+            + self.body
+        )
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[Remote]:
+    remote = Remote()
+    server = await asyncio.start_server(remote._handle, host="127.0.0.1", port=0)
+    remote.port = server.sockets[0].getsockname()[1]
+    try:
+        # Same port on ::1, so "[::1]" would reach it if nothing stopped the call.
+        v6 = await asyncio.start_server(remote._handle, host="::1", port=remote.port)
+    except OSError:
+        v6 = None
+    async with server:
+        yield remote
+    if v6 is not None:
+        v6.close()
+        await v6.wait_closed()
 
 
 @dataclass(frozen=True)
@@ -273,7 +341,7 @@ async def test_automation_connector_retry_sends_the_same_idempotency_key(
         app=_bankfeed(partner_app.connect_url),
         settings={"account_id": "FR76-1", "api_token": REQUEST_TOKEN},
     )
-    connector = AutomationConnector(http, timeout=5)
+    connector = AutomationConnector(http, 5, _policy(f"127.0.0.1:{partner_app.port}"))
     first = await connector.connect(request)
     second = await connector.connect(request)
     assert first.external_ref is not None and second.external_ref == first.external_ref
@@ -315,17 +383,21 @@ async def test_connect_rate_limited_retries_after_the_apps_delay(
     assert caught.value.next_retry_delay == timedelta(seconds=1)
 
 
-async def test_connect_unreachable_app_is_retryable(
-    activities: ClientSetupActivities, pool: Pool
-) -> None:
+async def test_connect_unreachable_app_is_retryable(pool: Pool, http: httpx.AsyncClient) -> None:
     """Nothing listening at connect_url: a retryable IntegrationUnavailable, recorded as failed."""
-    app = _bankfeed(f"http://127.0.0.1:{free_port()}/connect")
+    port = free_port()
+    activities = ClientSetupActivities(pool, http, outbound_policy=_policy(f"127.0.0.1:{port}"))
+    app = _bankfeed(f"http://127.0.0.1:{port}/connect")
     world = await _world(
         pool, app, template_settings={"account_id": "FR76-1", "api_token": TEMPLATE_TOKEN}
     )
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(activities.connect_integration, world.input())
     assert (caught.value.type, caught.value.non_retryable) == ("IntegrationUnavailable", False)
+    assert (
+        caught.value.message
+        == "integration 'bankfeed' could not be reached (connection refused or failed)"
+    )
     row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and row.state == "failed"
 
@@ -336,8 +408,8 @@ async def test_connect_rejected_is_final_and_never_shows_the_secret(
     partner_app: PartnerApp,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A 422 is non-retryable, recorded on the row; an app echoing the secret back has it
-    scrubbed from the error, the row and every log line."""
+    """A 422 is non-retryable, recorded on the row in our words; an app echoing the secret back
+    gets it into neither the error, the row nor any log line."""
     caplog.set_level(logging.DEBUG)
     world = await _automation_world(pool, partner_app, request_secrets={"api_token": REQUEST_TOKEN})
     partner_app.reject_next(1, status=422, message=f"token {REQUEST_TOKEN} is not valid")
@@ -345,12 +417,12 @@ async def test_connect_rejected_is_final_and_never_shows_the_secret(
         await ActivityEnvironment().run(activities.connect_integration, world.input())
     error = caught.value
     assert (error.type, error.non_retryable) == ("IntegrationRejected", True)
-    assert "422" in error.message and "is not valid" in error.message
-    assert REQUEST_TOKEN not in str(error) and REQUEST_TOKEN not in repr(error.__cause__)
+    assert error.message == "integration 'bankfeed' refused the connection (answered 422)"
+    assert error.__cause__ is None
     row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.attempts, row.last_error) == ("failed", 1, error.message)
-    # The secret did travel (to the app), so its absence below is the scrubbing's doing.
+    # The secret did travel (to the app), so its absence below is not for want of sending it.
     assert partner_app.requests[0].body["settings"]["api_token"] == REQUEST_TOKEN
     for secret in (REQUEST_TOKEN, WEBHOOK_SECRET, TEMPLATE_TOKEN):
         assert secret not in caplog.text
@@ -423,6 +495,161 @@ async def test_record_failure_never_undoes_a_connection(
         result.external_ref,
         None,
     )
+
+
+# ---- the outbound policy (issue 10, finding 2) --------------------------------------------------
+
+LEAK = "INTERNAL-ONLY-7c1e: db_password=hunter2"
+
+
+async def _remote_world(pool: Pool, connect_url: str) -> World:
+    return await _world(
+        pool,
+        _bankfeed(connect_url),
+        template_settings={"account_id": "FR76-1", "api_token": TEMPLATE_TOKEN},
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("127.0.0.1:{port}", "127.0.0.1 is a loopback address"),
+        ("[::1]:{port}", "::1 is a loopback address"),
+        ("localhost:{port}", "resolves to a loopback address"),
+        ("[::ffff:127.0.0.1]:{port}", "is a loopback address"),
+        ("10.0.0.7:{port}", "10.0.0.7 is a private address"),
+        ("169.254.169.254", "169.254.169.254 is a link-local address"),
+        ("100.64.0.1", "100.64.0.1 is a carrier-grade NAT address"),
+    ],
+)
+async def test_connect_url_to_a_forbidden_address_is_refused_before_any_request(
+    activities: ClientSetupActivities, pool: Pool, remote: Remote, target: str, reason: str
+) -> None:
+    """The reported SSRF: connect_url pointed at loopback, a private network, cloud metadata or
+    a name resolving to 127.0.0.1 is never called (the secrets stay home), fails for good in our
+    words, and is not retried."""
+    remote.body = json.dumps({"message": LEAK}).encode()
+    world = await _remote_world(pool, f"http://{target.format(port=remote.port)}/steal")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    error = caught.value
+    assert (error.type, error.non_retryable) == ("IntegrationMisconfigured", True)
+    assert error.message.startswith(
+        "integration 'bankfeed' is misconfigured: connect_url is not allowed: "
+    )
+    assert reason in error.message
+    assert remote.received == []
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None and (row.state, row.last_error) == ("failed", error.message)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error_type"),
+    [
+        (500, "integration 'bankfeed' answered 500", "IntegrationUnavailable"),
+        (
+            404,
+            "integration 'bankfeed' refused the connection (answered 404)",
+            "IntegrationRejected",
+        ),
+    ],
+)
+async def test_remote_body_never_reaches_the_error_or_the_row(
+    pool: Pool,
+    http: httpx.AsyncClient,
+    remote: Remote,
+    status: int,
+    message: str,
+    error_type: str,
+) -> None:
+    """Whatever answers at connect_url (here allowed, as an app would be) cannot write into the
+    onboarding's status: the error and the row say what happened, never what it said."""
+    remote.status = status
+    remote.body = json.dumps({"message": LEAK, "detail": LEAK, "error": LEAK}).encode()
+    activities = ClientSetupActivities(
+        pool, http, outbound_policy=_policy(f"127.0.0.1:{remote.port}")
+    )
+    world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.message, caught.value.type) == (message, error_type)
+    assert len(remote.received) == 1  # it was called, and it answered
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None and row.last_error == message
+    assert "INTERNAL-ONLY" not in str(caught.value) and "hunter2" not in (row.last_error or "")
+
+
+async def test_redirect_is_never_followed_even_by_a_client_that_follows(
+    pool: Pool, partner_app: PartnerApp, remote: Remote
+) -> None:
+    """A 307 to another allowed host is not followed (its target was never checked), even on
+    an HTTP client configured to follow redirects: final, and the other host hears nothing."""
+    remote.status = 307
+    remote.headers = {"Location": partner_app.connect_url}
+    policy = _policy(f"127.0.0.1:{remote.port}", f"127.0.0.1:{partner_app.port}")
+    async with httpx.AsyncClient(follow_redirects=True) as following:
+        activities = ClientSetupActivities(pool, following, outbound_policy=policy)
+        world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
+        with pytest.raises(ApplicationError) as caught:
+            await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationRejected", True)
+    assert "answered 307, a redirect" in caught.value.message
+    assert len(remote.received) == 1
+    assert partner_app.requests == []
+
+
+async def test_call_goes_to_the_checked_address_under_the_original_host_name(
+    pool: Pool, http: httpx.AsyncClient, remote: Remote
+) -> None:
+    """Pinned: the connection is made to the address that was checked, and the app still sees
+    the name of its URL in Host; the connection is not kept for another name to reuse."""
+    remote.status = 201
+    remote.body = b'{"connection_id": "conn_42"}'
+    activities = ClientSetupActivities(
+        pool, http, outbound_policy=_policy(f"localhost:{remote.port}")
+    )
+    world = await _remote_world(pool, f"http://localhost:{remote.port}/connect")
+    result = await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert result.external_ref == "conn_42"
+    [raw] = remote.received
+    head = raw.split(b"\r\n\r\n", 1)[0].decode().lower().split("\r\n")
+    assert head[0] == "post /connect http/1.1"
+    assert f"host: localhost:{remote.port}" in head
+    assert "connection: close" in head
+
+
+async def test_connection_id_that_is_not_an_id_is_not_kept(
+    pool: Pool, http: httpx.AsyncClient, remote: Remote
+) -> None:
+    """A 2xx whose connection_id is prose (what an internal service might answer) does not get
+    that prose into the client's status."""
+    remote.status = 200
+    remote.body = json.dumps({"connection_id": LEAK}).encode()
+    activities = ClientSetupActivities(
+        pool, http, outbound_policy=_policy(f"127.0.0.1:{remote.port}")
+    )
+    world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
+    result = await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert result.external_ref is None
+    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    assert row is not None and (row.state, row.external_ref) == ("connected", None)
+
+
+async def test_catalog_entry_saved_before_the_rules_fails_without_repeating_it(
+    activities: ClientSetupActivities, pool: Pool
+) -> None:
+    """A connect_url stored before it was validated (no scheme, here) is a final, named
+    misconfiguration, without its value in the error."""
+    world = await _remote_world(pool, "https://bank.partner.example/connect")
+    await pool.execute(
+        "UPDATE integrations SET body = jsonb_set(body, '{connect_url}', '\"gopher:steal\"')"
+        " WHERE partner_id = $1",
+        world.partner_id,
+    )
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.connect_integration, world.input())
+    assert (caught.value.type, caught.value.non_retryable) == ("IntegrationMisconfigured", True)
+    assert "(connect_url)" in caught.value.message and "gopher" not in caught.value.message
 
 
 # ---- assign_collaborators_and_subscription -------------------------------------------------------

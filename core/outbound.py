@@ -224,7 +224,7 @@ class OutboundPolicy:
         if parsed.scheme not in _DEFAULT_PORTS:
             raise OutboundRefused("only http and https URLs can be called")
         if self.https_only and parsed.scheme != "https":
-            raise OutboundRefused("only https URLs can be called in production")
+            raise OutboundRefused("only https URLs can be called (production policy)")
         if parsed.userinfo:
             raise OutboundRefused("credentials in the URL are not accepted")
         host = _normal_host(parsed.raw_host.decode("ascii"))

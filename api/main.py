@@ -13,6 +13,7 @@ from api.deps import Services
 from api.routers import (
     catalogs,
     clients,
+    codec,
     health,
     imports,
     invitations,
@@ -64,4 +65,5 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(templates.router)
     app.include_router(catalogs.router)
     app.include_router(users.router)
+    app.include_router(codec.router)
     return app

@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.deps import Services
 from api.main import create_app
 from core import temporal
+from core.settings import Environment, Settings
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres, create_scratch_database, with_database
 from devstack.registry_standin import CONTROL_PATH
@@ -100,7 +101,7 @@ async def temporal_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=ALL_KEYS,
-        data_converter=temporal.DATA_CONVERTER,
+        data_converter=temporal.data_converter(Settings(env=Environment.test)),
         dev_server_log_level="error",
         dev_server_extra_args=["--headless"],
     )

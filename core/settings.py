@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core import outbound
+from core.codec import DEV_KEY, DEV_KEY_ID, parse_keys
 from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
@@ -62,6 +63,25 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "onboarding"
+
+    # Payload encryption (core/codec.py) and the codec server for the Temporal UI and CLI
+    payload_keys: SecretStr | None = Field(
+        default=None,
+        description="AES-256 keys that encrypt Temporal payloads, current and previous: "
+        '{"id": "base64 of 32 bytes", ...} or "id:base64,...". Required outside development.',
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="The key that encrypts new payloads; default: the only key"
+    )
+    codec_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the codec server (/codec/encode, /codec/decode); unset "
+        "means the codec server is off, except for loopback callers in development",
+    )
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"],
+        description="Origins of the Temporal UI allowed to call the codec server from a browser",
+    )
 
     # Company registry (SIRET lookup)
     registry_kind: str = Field(
@@ -151,6 +171,57 @@ class Settings(BaseSettings):
         for entry in value:
             outbound.parse_private_host(entry)
         return value
+
+    @field_validator("codec_token", "payload_key_id", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${VAR:-}` as an empty string: that means "not set".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_missing_payload_keys(self) -> Self:
+        # Parsed here so a bad key stops every process at start-up, not at the first workflow.
+        keys, current = self.payload_keyring()
+        if self.env in (Environment.development, Environment.test):
+            return self
+        if current == DEV_KEY_ID or DEV_KEY in keys.values():
+            raise ValueError(
+                "ONBOARDING_PAYLOAD_KEYS must be set to real keys (not the development key) "
+                f"when ONBOARDING_ENV={self.env.value}"
+            )
+        token = self.codec_token
+        if token is not None and token.get_secret_value() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "ONBOARDING_CODEC_TOKEN must be a real secret (or unset: codec server off) "
+                f"when ONBOARDING_ENV={self.env.value}"
+            )
+        return self
+
+    def payload_keyring(self) -> tuple[dict[str, bytes], str]:
+        """(every key that decrypts, the id of the one that encrypts), from the settings.
+
+        With no keys configured: the public development key (refused outside development and
+        test by the validator). In development and test the development key always decrypts,
+        so a local history written before keys were configured still reads.
+        """
+        raw = self.payload_keys.get_secret_value() if self.payload_keys else ""
+        if raw.strip() in PLACEHOLDER_SECRETS:
+            return {DEV_KEY_ID: DEV_KEY}, DEV_KEY_ID
+        keys = parse_keys(raw)
+        current = self.payload_key_id
+        if current is None:
+            if len(keys) != 1:
+                raise ValueError(
+                    "ONBOARDING_PAYLOAD_KEY_ID must name the current key when several are given"
+                )
+            current = next(iter(keys))
+        if current not in keys:
+            raise ValueError(
+                f"ONBOARDING_PAYLOAD_KEY_ID {current!r} is not among ONBOARDING_PAYLOAD_KEYS"
+            )
+        if self.env in (Environment.development, Environment.test):
+            keys.setdefault(DEV_KEY_ID, DEV_KEY)
+        return keys, current
 
     def onboarding_timeouts(self) -> Timeouts:
         """The deadlines an onboarding started now will keep for its whole life."""

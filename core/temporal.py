@@ -1,18 +1,42 @@
 """The one place a Temporal client is built: worker, API, command line, tests and replayer.
 
-Keeping it single means the data converter (pydantic) and the connection settings cannot drift
-between the process that starts a workflow and the one that runs it.
+Keeping it single means the data converter (pydantic), the payload encryption (core/codec.py)
+and the connection settings cannot drift between the process that starts a workflow and the one
+that runs it, or the replayer and the codec server that read its history.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from core.codec import EncryptionCodec
 from core.settings import Settings
 
-DATA_CONVERTER: DataConverter = pydantic_data_converter
+
+def payload_codec(settings: Settings) -> EncryptionCodec:
+    """The AES-GCM codec over the configured keys (the development key when none are)."""
+    keys, current = settings.payload_keyring()
+    return EncryptionCodec(keys, current=current)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """pydantic values, encrypted payloads, and failures whose message and stack trace travel
+    as an encrypted payload too: an exception text naming a client cannot leak through history.
+
+    Everything the SDK encodes with this converter goes through the codec: inputs, results,
+    signal/update/query arguments, heartbeat details, memos and user metadata (static and
+    activity summaries). Search attributes do not (the server must index them), nor do
+    workflow ids: both must hold no personal data.
+    """
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=payload_codec(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect(settings: Settings, *, address: str | None = None, lazy: bool = False) -> Client:
@@ -24,7 +48,7 @@ async def connect(settings: Settings, *, address: str | None = None, lazy: bool 
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         lazy=lazy,
     )
 

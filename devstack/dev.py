@@ -125,11 +125,17 @@ class DevStack:
 
         self._spawn(
             "temporal",
-            dev_server_command(
-                db_file=self.dir / "temporal.sqlite",
-                port=s.temporal_port,
-                ui_port=s.temporal_ui_port,
-            ),
+            [
+                *dev_server_command(
+                    db_file=self.dir / "temporal.sqlite",
+                    port=s.temporal_port,
+                    ui_port=s.temporal_ui_port,
+                ),
+                # The UI decrypts payloads through the API's codec server (api/routers/codec.py);
+                # the browser calls it from 127.0.0.1, which needs no token in development.
+                "--ui-codec-endpoint",
+                f"http://127.0.0.1:{s.api_port}/codec",
+            ],
         )
         wait_for_port(s.temporal_port, timeout=60)
         console.print("  Temporal dev server ready")
@@ -166,6 +172,13 @@ class DevStack:
             "ONBOARDING_SMTP_HOST": "127.0.0.1",
             "ONBOARDING_SMTP_PORT": str(s.smtp_sink_port),
             "ONBOARDING_LOG_FORMAT": os.environ.get("ONBOARDING_LOG_FORMAT", "console"),
+            # The codec server answers CORS for this stack's UI, whatever its port.
+            "ONBOARDING_CODEC_CORS_ORIGINS": os.environ.get(
+                "ONBOARDING_CODEC_CORS_ORIGINS",
+                json.dumps(
+                    [f"http://{host}:{s.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
+                ),
+            ),
             # The partner-app stand-in is on loopback, which the outbound policy refuses: list
             # its exact host:port (core/outbound.py), and nothing else of this machine.
             "ONBOARDING_OUTBOUND_ALLOW_PRIVATE_HOSTS": json.dumps(

@@ -20,6 +20,7 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -92,12 +93,18 @@ async def pool(database_url: str) -> AsyncIterator[Pool]:
         await p.close()
 
 
+def converter_for_tests() -> DataConverter:
+    """The converter of every test client: test settings, so the development payload key
+    (the same one `onboarding worker` gets with ONBOARDING_ENV=test)."""
+    return temporal.data_converter(Settings(env=Environment.test))
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=ALL_KEYS,
-        data_converter=temporal.DATA_CONVERTER,
+        data_converter=converter_for_tests(),
         dev_server_log_level="error",
         dev_server_extra_args=["--headless"],
     )
@@ -111,7 +118,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_binary()),
-        data_converter=temporal.DATA_CONVERTER,
+        data_converter=converter_for_tests(),
     )
     # The test server starts with none of our search attributes; workflows upsert them.
     await env.client.operator_service.add_search_attributes(

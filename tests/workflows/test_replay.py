@@ -18,7 +18,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from activities.registry import LookupCompanyResult
-from core.temporal import DATA_CONVERTER
 from domain.onboarding import (
     AcceptInvitationInput,
     CompanyDetails,
@@ -26,6 +25,7 @@ from domain.onboarding import (
     RetryIntegrationInput,
 )
 from domain.setup import EffectiveIntegration, IntegrationKind
+from tests.conftest import converter_for_tests
 from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
@@ -36,7 +36,7 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 def _replayer() -> Replayer:
     return Replayer(
         workflows=[OnboardingWorkflow],
-        data_converter=DATA_CONVERTER,
+        data_converter=converter_for_tests(),
         workflow_runner=WORKFLOW_RUNNER,
     )
 
@@ -95,7 +95,7 @@ async def record(out: Path) -> None:
     from workflows.search_attributes import ALL_KEYS
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_binary()), data_converter=DATA_CONVERTER
+        test_server_existing_path=str(test_server_binary()), data_converter=converter_for_tests()
     )
     try:
         await env.client.operator_service.add_search_attributes(

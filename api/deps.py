@@ -46,10 +46,10 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer onb_...`")
 
 
-async def get_caller(
-    pool: PoolDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def authenticate(
+    pool: Pool, credentials: HTTPAuthorizationCredentials | None
 ) -> partners.Caller:
+    """The caller an `Authorization: Bearer` key belongs to, or a 401 problem."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(
             401,
@@ -68,6 +68,13 @@ async def get_caller(
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     return caller
+
+
+async def get_caller(
+    pool: PoolDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> partners.Caller:
+    return await authenticate(pool, credentials)
 
 
 CallerDep = Annotated[partners.Caller, Depends(get_caller)]
@@ -98,6 +105,11 @@ ConfigurerDep = Annotated[partners.Caller, Depends(require(*CONFIGURERS))]
 AdminDep = Annotated[partners.Caller, Depends(require(Role.administrator))]
 
 
+# Past a million, a caller is walking the table, not paging it; and PostgreSQL's OFFSET is a
+# bigint, so an unbounded value would fail in the database (500) instead of here (422).
+MAX_OFFSET = 1_000_000
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -106,7 +118,7 @@ class Page:
 
 def get_page(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> Page:
     return Page(limit=limit, offset=offset)
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import problems
+from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -57,6 +58,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api_max_body_bytes,
+        max_upload_bytes=settings.api_max_upload_bytes,
+    )
     app.include_router(health.router)
     app.include_router(onboardings.router)
     app.include_router(imports.router)

@@ -6,14 +6,18 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_bearer = HTTPBearer(auto_error=False)
 TYPE_BASE = "https://onboarding.dev/problems/"
 
 
@@ -87,6 +91,26 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+_HTTP_SLUGS = {404: "not-found", 413: "request-too-large"}
+_HTTP_TITLES = {404: "Not found", 413: "Request too large"}
+
+
+def _needs_caller(dependant: Dependant) -> bool:
+    from api.deps import get_caller  # below api.problems in the import graph
+
+    return any(d.call is get_caller or _needs_caller(d) for d in dependant.dependencies)
+
+
+async def _authenticate_first(request: Request) -> None:
+    """Raise the 401 the route's own authentication would, if the route has any."""
+    from api.deps import authenticate, get_services
+
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not _needs_caller(route.dependant):
+        return
+    await authenticate(get_services(request).pool, await _bearer(request))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -102,6 +126,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            # FastAPI decodes the body before it runs any dependency, so a route's own
+            # authentication has not run yet: run it now, so that a caller without a key learns
+            # nothing but "authenticate" (401), as for any other request.
+            await _authenticate_first(request)
+            return _response(
+                request,
+                status=400,
+                slug="malformed-json",
+                title="Malformed JSON",
+                detail="The request body is not valid JSON.",
+                errors=[FieldError(field="body", message="not valid JSON")],
+            )
         errors = [
             FieldError(field=_field_path(e.get("loc", ())), message=str(e.get("msg", "invalid")))
             for e in exc.errors()
@@ -121,8 +158,8 @@ def install(app: FastAPI) -> None:
         return _response(
             request,
             status=exc.status_code,
-            slug="not-found" if exc.status_code == 404 else "http-error",
-            title=str(exc.detail) if exc.status_code != 404 else "Not found",
+            slug=_HTTP_SLUGS.get(exc.status_code, "http-error"),
+            title=_HTTP_TITLES.get(exc.status_code, str(exc.detail)),
             detail=str(exc.detail),
             headers=dict(exc.headers) if exc.headers else None,
         )

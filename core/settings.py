@@ -131,12 +131,23 @@ class Settings(BaseSettings):
         description="Base of the links put in e-mails (the accept link)",
     )
     invitation_reminder_days: list[float] = Field(default_factory=lambda: [3.0, 7.0])
+    invitation_horizon_days: int = Field(
+        default=366, ge=1, description="How far ahead an invitation may be scheduled"
+    )
     invitation_expiry_days: float = 14.0
     email_fallback_language: str = "en"
 
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body (JSON); over it: 413"
+    )
+    api_max_upload_bytes: int = Field(
+        default=11 * 1_048_576,
+        ge=1024,
+        description="Largest multipart upload: an import file (10 MB) and its form fields",
+    )
 
     # Embedded dev stack (`make dev`)
     devstack_dir: Path = Path(".devstack")

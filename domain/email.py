@@ -14,6 +14,8 @@ from pydantic import (
     StringConstraints,
 )
 
+from domain.text import storable
+
 DEFAULT_BRAND_COLOUR = "#1A73E8"
 
 
@@ -39,6 +41,7 @@ HexColour = Annotated[
 DisplayName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[^\r\n]+$"),
+    AfterValidator(storable),
 ]
 HttpsUrl = Annotated[HttpUrl, AfterValidator(_require_https)]
 

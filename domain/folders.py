@@ -14,6 +14,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.fiscal import FiscalYear, month_folder_name, months
+from domain.text import Text
 
 __all__ = ["FolderNode", "FolderTreeTemplate", "PlannedFolder", "plan_folders"]
 
@@ -59,7 +60,7 @@ class FolderTreeTemplate(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     folders: list[FolderNode] = Field(default_factory=list)
 
     @field_validator("folders")

@@ -60,6 +60,7 @@ def _validate(
     compact: Callable[[str], str],
     validate: Callable[[str], object],
     component_error: str = "is invalid",
+    refuse_repeated: bool = False,
 ) -> str:
     # Format and length are checked here rather than read back from stdnum's exceptions, so the
     # message can say how many digits were given; stdnum's validate then applies the checksum
@@ -69,6 +70,10 @@ def _validate(
         raise InvalidIdentifier(f"{label} must contain only digits ({separators} allowed)")
     if len(number) != length:
         raise InvalidIdentifier(f"{label} must have {length} digits, got {len(number)}")
+    if refuse_repeated and len(set(number)) == 1:
+        # 000000000 and 00000000000000 pass the Luhn checksum; no register issues one digit
+        # repeated, and such a number is a placeholder typed to get past a required field.
+        raise InvalidIdentifier(f"{label} cannot be one digit repeated")
     try:
         validate(number)
     except InvalidChecksum:
@@ -89,6 +94,7 @@ def validate_siret(value: str) -> str:
         separators="spaces and dots",
         compact=fr_siret.compact,
         validate=fr_siret.validate,
+        refuse_repeated=True,
     )
 
 
@@ -101,6 +107,7 @@ def validate_siren(value: str) -> str:
         separators="spaces and dots",
         compact=fr_siren.compact,
         validate=fr_siren.validate,
+        refuse_repeated=True,
     )
 
 

@@ -6,7 +6,7 @@ import hashlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
@@ -14,12 +14,16 @@ from domain.company import CompanyRecord
 from domain.fiscal import FiscalYear
 from domain.identifiers import BeNationalNumber, Siret
 from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
+from domain.text import Text
 
 # Stable namespace for ids derived from (partner, idempotency key): a retried POST with the same
 # key lands on the same onboarding id, hence the same workflow id.
 _ONBOARDING_NS = uuid.UUID("6f1d3c1e-8f0e-4c7a-9a51-3c9a0f2b7d10")
 _CLIENT_NS = uuid.UUID("0b9e2d57-2f4c-4f3e-8b8e-5d7e2a1c9f44")
 _USER_NS = uuid.UUID("4a7f3b2e-1c55-4e0b-9f8d-2b6c7e9a1d33")
+
+
+FISCAL_YEAR_EARLIEST = 1990
 
 
 class Language(StrEnum):
@@ -64,17 +68,17 @@ class StrictModel(BaseModel):
 
 
 class ClientIn(StrictModel):
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    first_name: Text = Field(min_length=1, max_length=100)
+    last_name: Text = Field(min_length=1, max_length=100)
     email: EmailStr
     language: Language
-    company_name: str | None = Field(default=None, max_length=200)
-    address: str | None = Field(default=None, max_length=500)
+    company_name: Text | None = Field(default=None, max_length=200)
+    address: Text | None = Field(default=None, max_length=500)
     siret: Siret | None = Field(default=None, description="Looked up in the company registry")
-    case_manager: str | None = Field(
+    case_manager: Text | None = Field(
         default=None, max_length=100, description="The tag naming the case manager, to filter on"
     )
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[Text, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
     national_number: BeNationalNumber | None = None
     partner_national_number: BeNationalNumber | None = None
 
@@ -93,14 +97,24 @@ class FiscalYearIn(StrictModel):
     @model_validator(mode="after")
     def _valid(self) -> Self:
         self.resolve()  # 1 to 24 months, end after start: raises a ValueError naming the rule
+        # A window nobody means to leave: year 1 or 9999 is a typo, and would still reach READY
+        # with hundreds of month folders. The clock is read here, at the edge: this model is
+        # never part of a workflow input (OnboardingInput carries the resolved FiscalYear).
+        latest = date.today().year + 1  # a calendar year, not an instant
+        if not FISCAL_YEAR_EARLIEST <= self.start.year <= latest:
+            raise ValueError(
+                f"the fiscal year must start between {FISCAL_YEAR_EARLIEST} and {latest}"
+            )
         return self
 
 
 class DirectorIn(StrictModel):
     email: EmailStr
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
-    themes: list[str] = Field(default_factory=list, max_length=50)
+    first_name: Text = Field(min_length=1, max_length=100)
+    last_name: Text = Field(min_length=1, max_length=100)
+    themes: list[Annotated[Text, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
 
 
 class NotificationsIn(StrictModel):
@@ -170,15 +184,15 @@ def workflow_id_for(onboarding_id: uuid.UUID) -> str:
 class CompanyDetails(StrictModel):
     """Company data entered by hand when the registry could not provide it."""
 
-    name: str = Field(min_length=1, max_length=200)
-    address: str | None = Field(default=None, max_length=500)
-    postal_code: str | None = Field(default=None, max_length=20)
-    city: str | None = Field(default=None, max_length=100)
+    name: Text = Field(min_length=1, max_length=200)
+    address: Text | None = Field(default=None, max_length=500)
+    postal_code: Text | None = Field(default=None, max_length=20)
+    city: Text | None = Field(default=None, max_length=100)
     siret: Siret | None = Field(
         default=None, description="A corrected SIRET, or none to go on without one"
     )
-    activity_code: str | None = Field(default=None, max_length=10)
-    legal_form: str | None = Field(default=None, max_length=10)
+    activity_code: Text | None = Field(default=None, max_length=10)
+    legal_form: Text | None = Field(default=None, max_length=10)
 
     def as_company(self) -> CompanyRecord | None:
         if self.siret is None:

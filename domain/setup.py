@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.text import JsonObject, Text
+
 SECRET_MASK = "********"  # noqa: S105  # the mask shown in place of a secret
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -84,21 +86,21 @@ class InvitationMode(StrEnum):
 
 class AddOn(Strict):
     code: str = Field(description="Identifier within the plan, e.g. `ocr`")
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
 
     _code = field_validator("code")(_check_code)
 
 
 class Plan(Strict):
     code: str = Field(description="Identifier within the partner, e.g. `essentials`")
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     add_ons: list[AddOn] = Field(default_factory=list)
 
     _code = field_validator("code")(_check_code)
 
 
 class SettingSpec(Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: Text = Field(min_length=1, max_length=64)
     type: SettingType = SettingType.string
     required: bool = True
     secret: bool = Field(default=False, description="Never returned by the API, never logged")
@@ -108,7 +110,7 @@ class Integration(Strict):
     """A partner app: `redirection` grants access only; `automation` needs settings."""
 
     code: str
-    name: str = Field(min_length=1, max_length=120)
+    name: Text = Field(min_length=1, max_length=120)
     kind: IntegrationKind
     settings: list[SettingSpec] = Field(default_factory=list)
     connect_url: str | None = Field(
@@ -159,7 +161,7 @@ class Catalog(BaseModel):
 class IntegrationChoice(Strict):
     code: str
     enabled: bool = True
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: JsonObject = Field(default_factory=dict)
 
 
 class TemplateBody(Strict):
@@ -168,32 +170,32 @@ class TemplateBody(Strict):
     user_ids: list[uuid.UUID] = Field(
         default_factory=list, description="Partner users assigned to every client made with it"
     )
-    plan: str | None = None
-    add_ons: list[str] | None = None
+    plan: Text | None = None
+    add_ons: list[Text] | None = None
     payer: Payer | None = None
     billing_period: BillingPeriod | None = None
     integrations: list[IntegrationChoice] = Field(default_factory=list)
-    folder_tree: str | None = None
+    folder_tree: Text | None = None
     invitation_mode: InvitationMode = InvitationMode.immediate
 
 
 class BillingDefaults(Strict):
     pay_for_new_clients: bool = False
     billing_period: BillingPeriod = BillingPeriod.monthly
-    plan: str | None = None
-    add_ons: list[str] = Field(default_factory=list)
+    plan: Text | None = None
+    add_ons: list[Text] = Field(default_factory=list)
 
 
 class SetupOverrides(Strict):
     """Per-client overrides sent with an onboarding request or a setup preview."""
 
-    plan: str | None = None
-    add_ons: list[str] | None = None
+    plan: Text | None = None
+    add_ons: list[Text] | None = None
     payer: Payer | None = None
     billing_period: BillingPeriod | None = None
     collaborator_ids: list[uuid.UUID] = Field(default_factory=list)
     integrations: list[IntegrationChoice] = Field(default_factory=list)
-    folder_tree: str | None = None
+    folder_tree: Text | None = None
 
 
 # ---- the result -------------------------------------------------------------------------------

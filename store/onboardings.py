@@ -49,13 +49,18 @@ async def claim(
     secrets: dict[str, Any] | None = None,
     case_manager: str | None = None,
     import_id: uuid.UUID | None = None,
+    start_pending: bool = False,
 ) -> tuple[OnboardingRow, bool]:
-    """Insert the onboarding unless the (partner, key) pair exists; return (row, created)."""
+    """Insert the onboarding unless the (partner, key) pair exists; return (row, created).
+
+    `start_pending` hides the row from reads and lists until `mark_started`: the API claims the
+    row before it asks Temporal to start the workflow, and Temporal may refuse.
+    """
     record = await pool.fetchrow(
         f"""
         INSERT INTO onboardings (id, partner_id, idempotency_key, request_hash, workflow_id, status,
-                                 created_by, secrets, case_manager, import_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 created_by, secrets, case_manager, import_id, start_pending)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         ON CONFLICT (partner_id, idempotency_key) DO NOTHING
         RETURNING {_COLUMNS}
         """,
@@ -69,6 +74,7 @@ async def claim(
         secrets or {},
         case_manager,
         import_id,
+        start_pending,
     )
     if record is not None:
         return _row(record), True
@@ -84,12 +90,29 @@ async def claim(
 async def get(
     pool: Pool, *, partner_id: uuid.UUID, onboarding_id: uuid.UUID
 ) -> OnboardingRow | None:
+    """A started onboarding of the partner (a claim Temporal has not accepted yet is not one)."""
     record = await pool.fetchrow(
-        f"SELECT {_COLUMNS} FROM onboardings WHERE partner_id = $1 AND id = $2",
+        f"""
+        SELECT {_COLUMNS} FROM onboardings
+        WHERE partner_id = $1 AND id = $2 AND NOT start_pending
+        """,
         partner_id,
         onboarding_id,
     )
     return _row(record) if record else None
+
+
+async def mark_started(pool: Pool, *, onboarding_id: uuid.UUID) -> None:
+    """Temporal accepted the workflow: the onboarding is visible from now on."""
+    await pool.execute(
+        "UPDATE onboardings SET start_pending = false WHERE id = $1 AND start_pending",
+        onboarding_id,
+    )
+
+
+async def release(pool: Pool, *, onboarding_id: uuid.UUID) -> None:
+    """Give a claim back when Temporal refused its workflow: nothing was started under it."""
+    await pool.execute("DELETE FROM onboardings WHERE id = $1 AND start_pending", onboarding_id)
 
 
 async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> None:
@@ -107,21 +130,29 @@ async def list_for_partner(
     status: str | None = None,
     case_manager: str | None = None,
     limit: int = 50,
-) -> list[OnboardingRow]:
+    offset: int = 0,
+) -> tuple[list[OnboardingRow], int]:
+    """One page of the partner's started onboardings, newest first, and how many match in all."""
+    where = """
+        WHERE partner_id = $1 AND NOT start_pending AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR case_manager = $3)
+    """
     records = await pool.fetch(
         f"""
-        SELECT {_COLUMNS} FROM onboardings
-        WHERE partner_id = $1 AND ($2::text IS NULL OR status = $2)
-          AND ($3::text IS NULL OR case_manager = $3)
+        SELECT {_COLUMNS} FROM onboardings {where}
         ORDER BY created_at DESC, id
-        LIMIT $4
+        LIMIT $4 OFFSET $5
         """,
         partner_id,
         status,
         case_manager,
         limit,
+        offset,
     )
-    return [_row(r) for r in records]
+    total = await pool.fetchval(
+        f"SELECT count(*) FROM onboardings {where}", partner_id, status, case_manager
+    )
+    return [_row(r) for r in records], int(total)
 
 
 async def creator_email(pool: Pool, *, onboarding_id: uuid.UUID) -> str | None:

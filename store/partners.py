@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from domain.setup import BillingDefaults, Role, TemplateBody
-from store.pool import Pool
+from store.pool import Conn, Pool
 
 KEY_PREFIX = "onb"
 
@@ -242,24 +242,62 @@ async def update_user(
     name: str | None,
     role: Role | None,
 ) -> UserRow | None:
-    r = await pool.fetchrow(
-        """
-        UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role)
-        WHERE partner_id = $1 AND id = $2 RETURNING *
-        """,
-        partner_id,
-        user_id,
-        name,
-        role.value if role else None,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        # Same lock as delete_user: a demotion and a deletion cannot both pass the check.
+        await conn.execute("SELECT 1 FROM partners WHERE id = $1 FOR UPDATE", partner_id)
+        current = await conn.fetchval(
+            "SELECT role FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+        )
+        if (
+            current == Role.administrator.value
+            and role not in (None, Role.administrator)
+            and await _admins(conn, partner_id) <= 1
+        ):
+            raise LastAdministrator
+        r = await conn.fetchrow(
+            """
+            UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role)
+            WHERE partner_id = $1 AND id = $2 RETURNING *
+            """,
+            partner_id,
+            user_id,
+            name,
+            role.value if role else None,
+        )
     return _user(r) if r else None
 
 
+class LastAdministrator(Exception):
+    """The change would leave the partner without an administrator."""
+
+
 async def delete_user(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    status = await pool.execute(
-        "DELETE FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+    """Delete a user (and their keys); refuse, with LastAdministrator, to remove the last admin.
+
+    The check and the delete share a transaction holding the partner's row lock, so two
+    administrators deleting each other at the same moment cannot both pass the check.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM partners WHERE id = $1 FOR UPDATE", partner_id)
+        role = await conn.fetchval(
+            "SELECT role FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+        )
+        if role is None:
+            return False
+        if role == Role.administrator.value and await _admins(conn, partner_id) <= 1:
+            raise LastAdministrator
+        await conn.execute(
+            "DELETE FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+        )
+        return True
+
+
+async def _admins(conn: Conn, partner_id: uuid.UUID) -> int:
+    value = await conn.fetchval(
+        "SELECT count(*) FROM partner_users WHERE partner_id = $1 AND role = 'administrator'",
+        partner_id,
     )
-    return str(status).endswith(" 1")
+    return int(value)
 
 
 async def count_admins(pool: Pool, *, partner_id: uuid.UUID) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
@@ -18,8 +18,9 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
-from api.problems import ProblemError
+from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
+from api.pagination import PageOf
+from api.problems import FieldError, ProblemError
 from api.routers.templates import preview_setup
 from domain.onboarding import (
     CompanyDetails,
@@ -36,6 +37,7 @@ from domain.onboarding import (
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, Catalog, SetupOverrides, mask_choices
+from domain.text import Text
 from store import onboardings
 from store.pool import Pool
 from workflows import search_attributes as sa
@@ -70,8 +72,7 @@ class OnboardingSummary(BaseModel):
     updated_at: datetime
 
 
-class OnboardingList(BaseModel):
-    items: list[OnboardingSummary]
+IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
 
 
 def split_secrets(
@@ -93,6 +94,31 @@ def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
 
+def check_schedule(
+    scheduled_at: datetime | None, *, now: datetime, horizon: timedelta, field: str
+) -> None:
+    """A scheduled invitation is for the future, and not so far that it is surely a typo.
+
+    Checked here, at the edge: workflow validators cannot see settings, and a time already past
+    would make the workflow's timer fire at once (the invitation sent, not scheduled).
+    """
+    if scheduled_at is None:
+        return
+    problem = None
+    if scheduled_at <= now:
+        problem = "is in the past: give a future time, or use mode immediate"
+    elif scheduled_at > now + horizon:
+        problem = f"is more than {horizon.days} days ahead (ONBOARDING_INVITATION_HORIZON_DAYS)"
+    if problem:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            f"Invalid field(s): {field}",
+            errors=[FieldError(field=field, message=f"scheduled_at {problem}")],
+        )
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -109,6 +135,12 @@ async def create_onboarding(
     """Start onboarding a client; answers at once with the onboarding's id and status URL."""
     partner = caller.partner
     settings = services.settings
+    check_schedule(
+        body.invitation.scheduled_at,
+        now=datetime.now(UTC),
+        horizon=timedelta(days=settings.invitation_horizon_days),
+        field="invitation.scheduled_at",
+    )
     # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later.
     _, _, catalog = await preview_setup(services.pool, partner.id, body.template_id, body.overrides)
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
@@ -126,6 +158,7 @@ async def create_onboarding(
         created_by=caller.user.id,
         secrets=secrets,
         case_manager=body.client.case_manager,
+        start_pending=True,
     )
     if row.request_hash != body.fingerprint():
         raise ProblemError(
@@ -162,6 +195,12 @@ async def create_onboarding(
         )
     except WorkflowAlreadyStartedError:
         pass  # finished earlier under this id: the retried request gets that onboarding
+    except Exception as exc:
+        await _release_unless_started(
+            services, onboarding_id=onboarding_id, workflow_id=workflow_id
+        )
+        raise _start_refused(exc) from exc
+    await onboardings.mark_started(services.pool, onboarding_id=onboarding_id)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/onboardings/{onboarding_id}"
@@ -171,6 +210,49 @@ async def create_onboarding(
         status=row.status,
         status_url=f"/v1/onboardings/{onboarding_id}",
     )
+
+
+async def _release_unless_started(
+    services: ServicesDep, *, onboarding_id: uuid.UUID, workflow_id: str
+) -> None:
+    """After a failed start, give the claim back if Temporal has no such workflow.
+
+    The start may have failed after Temporal accepted it (a lost answer), so the workflow is
+    looked up first. When even that fails, the claim stays pending: invisible to reads and lists,
+    and the caller's retry with the same Idempotency-Key finishes the start.
+    """
+    try:
+        await services.temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            await onboardings.release(services.pool, onboarding_id=onboarding_id)
+        return
+    await onboardings.mark_started(services.pool, onboarding_id=onboarding_id)
+
+
+def _start_refused(exc: Exception) -> Exception:
+    """What to answer when Temporal would not start the workflow (nothing was kept)."""
+    if isinstance(exc, RPCError) and (
+        exc.status == RPCStatusCode.INVALID_ARGUMENT
+        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in exc.message)
+    ):
+        # In practice: the input is over Temporal's payload size limit (2 MB by default), or over
+        # gRPC's message size limit (4 MB) before it even reaches the server.
+        return ProblemError(
+            413,
+            "request-too-large",
+            "Request too large",
+            "The onboarding is too large to start; send shorter texts and fewer entries.",
+        )
+    if isinstance(exc, RPCError):
+        return ProblemError(
+            503,
+            "temporal-unavailable",
+            "Temporal unavailable",
+            "Cannot start the onboarding now; retry with the same Idempotency-Key.",
+            headers={"Retry-After": "5"},
+        )
+    return exc
 
 
 async def _handle(
@@ -209,6 +291,43 @@ async def read_onboarding(
         raise _unavailable(exc, onboarding_id) from exc
 
 
+async def _finished_or_gone(
+    handle: WorkflowHandle[OnboardingWorkflow, OnboardingView], onboarding_id: uuid.UUID
+) -> ProblemError:
+    """An update found no running workflow: a finished onboarding is a 409 saying so (its GET
+    still answers), one Temporal no longer knows is a 404."""
+    try:
+        description = await handle.describe()
+    except RPCError:
+        return _not_found(onboarding_id)
+    state = description.status.name.lower() if description.status else "closed"
+    return ProblemError(
+        409,
+        "onboarding-finished",
+        "Onboarding finished",
+        f"This onboarding is finished (workflow {state}); it takes no more changes.",
+    )
+
+
+async def _update(
+    pool: Pool,
+    temporal: TemporalDep,
+    partner_id: uuid.UUID,
+    onboarding_id: uuid.UUID,
+    update: Any,
+    *args: Any,
+) -> Any:
+    handle = await _handle(pool, temporal, partner_id, onboarding_id)
+    try:
+        return await handle.execute_update(update, *args)
+    except WorkflowUpdateFailedError as exc:
+        raise _refused(exc) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise await _finished_or_gone(handle, onboarding_id) from exc
+        raise _unavailable(exc, onboarding_id) from exc
+
+
 @router.post("/{onboarding_id}/company-details", response_model=ProvideCompanyDetailsResult)
 async def create_company_details(
     onboarding_id: uuid.UUID,
@@ -218,29 +337,35 @@ async def create_company_details(
     caller: AnyRoleDep,
 ) -> ProvideCompanyDetailsResult:
     """Give the company data by hand to an onboarding waiting for it (AWAITING_COMPANY_DETAILS)."""
-    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
-    try:
-        return await handle.execute_update(OnboardingWorkflow.provide_company_details, body)
-    except WorkflowUpdateFailedError as exc:
-        raise _refused(exc) from exc
-    except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+    result: ProvideCompanyDetailsResult = await _update(
+        pool,
+        temporal,
+        caller.partner.id,
+        onboarding_id,
+        OnboardingWorkflow.provide_company_details,
+        body,
+    )
+    return result
 
 
 @router.post("/{onboarding_id}/integrations/{code}/retry", response_model=RetryIntegrationResult)
 async def create_integration_retry(
-    onboarding_id: uuid.UUID, code: str, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+    onboarding_id: uuid.UUID,
+    code: IntegrationCode,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    caller: AnyRoleDep,
 ) -> RetryIntegrationResult:
     """Try a failed integration again; answers once the new attempts are over."""
-    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
-    try:
-        return await handle.execute_update(
-            OnboardingWorkflow.retry_integration, RetryIntegrationInput(code=code)
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise _refused(exc) from exc
-    except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+    result: RetryIntegrationResult = await _update(
+        pool,
+        temporal,
+        caller.partner.id,
+        onboarding_id,
+        OnboardingWorkflow.retry_integration,
+        RetryIntegrationInput(code=code),
+    )
+    return result
 
 
 async def _invitation_update(
@@ -251,13 +376,9 @@ async def _invitation_update(
     update: Any,
     *args: Any,
 ) -> InvitationChanged:
-    handle = await _handle(pool, temporal, partner_id, onboarding_id)
-    try:
-        result: InvitationChanged = await handle.execute_update(update, *args)
-    except WorkflowUpdateFailedError as exc:
-        raise _refused(exc) from exc
-    except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+    result: InvitationChanged = await _update(
+        pool, temporal, partner_id, onboarding_id, update, *args
+    )
     return result
 
 
@@ -275,11 +396,18 @@ async def create_invitation_send(
 async def create_invitation_reschedule(
     onboarding_id: uuid.UUID,
     body: RescheduleInvitationInput,
+    services: ServicesDep,
     pool: PoolDep,
     temporal: TemporalDep,
     caller: AnyRoleDep,
 ) -> InvitationChanged:
     """Send the invitation at another time (with a timezone; refused in the past or once sent)."""
+    check_schedule(
+        body.scheduled_at,
+        now=datetime.now(UTC),
+        horizon=timedelta(days=services.settings.invitation_horizon_days),
+        field="scheduled_at",
+    )
     return await _invitation_update(
         pool,
         temporal,
@@ -310,23 +438,26 @@ async def create_invitation_resend(
     )
 
 
-@router.get("", response_model=OnboardingList)
+@router.get("", response_model=PageOf[OnboardingSummary])
 async def read_onboardings(
     pool: PoolDep,
     caller: AnyRoleDep,
+    page: PageDep,
     status_filter: Annotated[OnboardingStatus | None, Query(alias="status")] = None,
-    case_manager: Annotated[str | None, Query(description="The case-manager tag")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> OnboardingList:
+    case_manager: Annotated[
+        Text | None, Query(max_length=100, description="The case-manager tag")
+    ] = None,
+) -> PageOf[OnboardingSummary]:
     """A partner's onboardings, newest first, from the database projection."""
-    rows = await onboardings.list_for_partner(
+    rows, total = await onboardings.list_for_partner(
         pool,
         partner_id=caller.partner.id,
         status=status_filter.value if status_filter else None,
         case_manager=case_manager,
-        limit=limit,
+        limit=page.limit,
+        offset=page.offset,
     )
-    return OnboardingList(
+    return PageOf(
         items=[
             OnboardingSummary(
                 id=r.id,
@@ -337,5 +468,8 @@ async def read_onboardings(
                 updated_at=r.updated_at,
             )
             for r in rows
-        ]
+        ],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )

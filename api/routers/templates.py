@@ -24,6 +24,7 @@ from domain.setup import (
     mask_choices,
     resolve_setup,
 )
+from domain.text import Text
 from store import setup as setup_store
 from store import templates
 from store.pool import Pool
@@ -32,8 +33,8 @@ router = APIRouter(prefix="/v1", tags=["templates"])
 
 
 class TemplateBase(TemplateBody):
-    name: str = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=2000)
+    name: Text = Field(min_length=1, max_length=120)
+    description: Text = Field(default="", max_length=2000)
 
 
 class TemplateCreate(TemplateBase):

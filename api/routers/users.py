@@ -13,6 +13,7 @@ from api.pagination import PageOf
 from api.problems import ProblemError
 from domain.email import Branding
 from domain.setup import Role
+from domain.text import Text
 from store import partners
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["users"])
 
 class UserBase(BaseModel):
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     role: Role
 
 
@@ -29,7 +30,7 @@ class UserCreate(UserBase):
 
 
 class UserUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None
 
 
@@ -45,7 +46,7 @@ class Me(BaseModel):
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="What the key is for")
+    name: Text = Field(min_length=1, max_length=100, description="What the key is for")
 
 
 class ApiKeyPublic(BaseModel):
@@ -75,6 +76,12 @@ def _key(k: partners.ApiKeyRow) -> ApiKeyPublic:
         created_at=k.created_at,
         last_used_at=k.last_used_at,
         revoked_at=k.revoked_at,
+    )
+
+
+def _last_administrator() -> ProblemError:
+    return ProblemError(
+        409, "last-administrator", "Last administrator", "A partner keeps one administrator."
     )
 
 
@@ -145,20 +152,12 @@ async def update_user(
     user_id: uuid.UUID, body: UserUpdate, caller: AdminDep, pool: PoolDep
 ) -> UserPublic:
     """Rename a user or change their role."""
-    current = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
-    if current is None:
-        raise _no_user(user_id)
-    if (
-        current.role == Role.administrator
-        and body.role not in (None, Role.administrator)
-        and await partners.count_admins(pool, partner_id=caller.partner.id) <= 1
-    ):
-        raise ProblemError(
-            409, "last-administrator", "Last administrator", "A partner keeps one administrator."
+    try:
+        row = await partners.update_user(
+            pool, partner_id=caller.partner.id, user_id=user_id, name=body.name, role=body.role
         )
-    row = await partners.update_user(
-        pool, partner_id=caller.partner.id, user_id=user_id, name=body.name, role=body.role
-    )
+    except partners.LastAdministrator:
+        raise _last_administrator() from None
     if row is None:
         raise _no_user(user_id)
     return _user(row)
@@ -166,18 +165,21 @@ async def update_user(
 
 @router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> None:
-    """Remove a user; their API keys go with them."""
-    current = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
-    if current is None:
-        raise _no_user(user_id)
-    if (
-        current.role == Role.administrator
-        and await partners.count_admins(pool, partner_id=caller.partner.id) <= 1
-    ):
+    """Remove a user; their API keys go with them. Not oneself, nor the last administrator."""
+    if user_id == caller.user.id:
+        # Deleting oneself takes the very key making the request: another administrator does it.
         raise ProblemError(
-            409, "last-administrator", "Last administrator", "A partner keeps one administrator."
+            409,
+            "self-deletion",
+            "Cannot delete yourself",
+            "You cannot delete your own user; another administrator can.",
         )
-    await partners.delete_user(pool, partner_id=caller.partner.id, user_id=user_id)
+    try:
+        deleted = await partners.delete_user(pool, partner_id=caller.partner.id, user_id=user_id)
+    except partners.LastAdministrator:
+        raise _last_administrator() from None
+    if not deleted:
+        raise _no_user(user_id)
 
 
 @router.get("/users/{user_id}/api-keys", response_model=list[ApiKeyPublic])

@@ -80,6 +80,15 @@ def test_validate_siret_rejects_luhn_valid_number_with_invalid_siren() -> None:
         validate_siret(siret)
 
 
+@pytest.mark.parametrize("number", ["00000000000000", "000000000"])
+def test_one_repeated_digit_is_refused_although_luhn_valid(number: str) -> None:
+    """Zeros pass Luhn; no register issues them."""
+    assert luhn.is_valid(number)
+    validate = validate_siret if len(number) == 14 else validate_siren
+    with pytest.raises(InvalidIdentifier, match="one digit repeated"):
+        validate(number)
+
+
 def test_invalid_identifier_message_omits_the_value() -> None:
     """Messages end up in logs and Temporal failures, so they never echo the number."""
     with pytest.raises(InvalidIdentifier) as caught:
@@ -90,8 +99,9 @@ def test_invalid_identifier_message_omits_the_value() -> None:
 
 @given(st.text(alphabet="0123456789 .", max_size=20))
 def test_validate_siret_agrees_with_stdnum(value: str) -> None:
-    """Accepts exactly what stdnum.fr.siret accepts, and returns its compact form."""
-    if stdnum_siret.is_valid(value):
+    """Accepts exactly what stdnum.fr.siret accepts, one digit repeated aside, and returns its
+    compact form."""
+    if stdnum_siret.is_valid(value) and len(set(stdnum_siret.compact(value))) > 1:
         assert validate_siret(value) == stdnum_siret.compact(value)
     else:
         with pytest.raises(InvalidIdentifier):
@@ -105,7 +115,10 @@ def test_validate_siret_accepts_any_luhn_completed_number(prefix: int) -> None:
     siret = body + luhn.calc_check_digit(body)
     if siret.startswith("356000000"):
         return  # La Poste: its own rule, covered above
-    if luhn.is_valid(siret[:9]):
+    if len(set(siret)) == 1:
+        with pytest.raises(InvalidIdentifier, match="repeated"):
+            validate_siret(siret)
+    elif luhn.is_valid(siret[:9]):
         assert validate_siret(siret) == siret
     else:
         with pytest.raises(InvalidIdentifier, match="checksum"):

@@ -37,6 +37,7 @@ from activities.registry import (
 )
 from activities.setup import SetupActivities
 from core import temporal
+from core.outbound import OutboundPolicy
 from core.settings import Settings
 from email_templates import Renderer
 from store.pool import Pool, create_pool
@@ -86,7 +87,9 @@ def activities_for(
     setup = SetupActivities(pool)
     company = CompanyActivities(pool)
     folders = FolderActivities(pool)
-    client_setup = ClientSetupActivities(pool, http)
+    client_setup = ClientSetupActivities(
+        pool, http, outbound_policy=OutboundPolicy.from_settings(settings)
+    )
     imports = ImportActivities(
         pool,
         registry_task_queue=settings.registry_task_queue,

@@ -1,16 +1,26 @@
-"""Pacing requests to a rate-limited API from one process: never more than N in any window.
+"""Pacing requests to a rate-limited API: per process, and for the whole fleet in PostgreSQL.
 
-The registry task queue's server-side rate limit bounds the whole fleet's lookups per second,
-but it is a token bucket: it lets a burst through after a quiet moment, and requests dispatched
-evenly still reach the registry unevenly. The registry counts requests in a sliding one-second
-window and answers 429 past 7. A `RequestPacer` in front of each request closes that gap for the
-process.
+The registry task queue's server-side rate limit is a token bucket: it lets a burst through after
+a quiet moment, and requests dispatched evenly still reach the registry unevenly. The registry
+counts requests in a sliding one-second window and answers 429 past 7. A `RequestPacer` in front
+of each request closes that gap for the process.
 
 Its window is counted from when each request *ended* (answer received or failed), not from when
 it was sent: the registry saw that request somewhere between the two, so a request sent a whole
 window after the end of the N-th one before it can never be the (N+1)-th in any window the
 registry counts, however late our event loop sent or read anything. It costs one request's
 duration per window in throughput, and needs no safety margin on the clock.
+
+A `RequestPacer` cannot see the other processes: with three registry workers, three pacers let
+21 requests a second through. A `FleetPacer` keeps the same rule for the whole fleet, in
+PostgreSQL (store/limits.py), on the database's clock so the hosts' clocks do not matter: places
+counted from each request's end, and start slots one interval apart (GCRA) so the fleet's
+requests leave evenly rather than seven at once. Slots alone are not enough: the registry sees a
+request a little after its slot (the database's answer, an event loop's wake-up, the send, the
+registry's own queue), by a delay that varies from one request and one process to the next, and
+8 slots 1/7 s apart span exactly 1 s: measured with three worker processes on a busy machine,
+requests arrived up to 650 ms after their slot, and slots 1.05/7 s apart still met 4 to 6 429s
+(up to 11 in a second). Counting from the end makes that delay harmless.
 """
 
 from __future__ import annotations
@@ -18,9 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+
+from store import limits
+from store.pool import Pool
 
 
 class RequestPacer:
@@ -73,3 +87,59 @@ class RequestPacer:
             self._in_flight -= 1
             self._ended.append(self._clock())
             self._an_end.set()
+
+
+class FleetPacer:
+    """`RequestPacer`'s window for a whole fleet: every process using the same `key` and
+    database shares at most `max_requests` places in any `per_seconds`, counted from each
+    request's end, and takes its start slot one `interval` apart from the others'.
+
+    The places are rows in PostgreSQL (store/limits.py). An in-flight place stops counting when
+    the connection that took it goes, so a process killed mid-request leaks nothing. A start slot
+    is reserved at most `horizon` seconds ahead, so a request's wait plus its own timeout stays
+    within the activity's start-to-close timeout; past it, or with every place held, the request
+    asks again when one should be free, with a little jitter so waiters do not all ask at once.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        key: str,
+        rate: float,
+        margin: float = 0.0,
+        horizon: float = 4.0,
+    ) -> None:
+        if rate <= 0 or margin < 0 or horizon < 0:
+            raise ValueError("a fleet pacer needs rate > 0, margin >= 0 and horizon >= 0")
+        self._pool = pool
+        self.key = key
+        self.max_requests = max(1, math.floor(rate))
+        self.per_seconds = self.max_requests / rate
+        self.interval = (1.0 + margin) / rate
+        self.horizon = horizon
+
+    @contextlib.asynccontextmanager
+    async def request(self) -> AsyncIterator[None]:
+        """The request made inside the block starts at its slot and holds a place until it
+        ends (answer received or failed)."""
+        while True:
+            place = await limits.enter_window(
+                self._pool,
+                key=self.key,
+                max_in_window=self.max_requests,
+                window=self.per_seconds,
+                interval=self.interval,
+                tolerance=self.horizon,
+            )
+            if place.granted and place.place_id is not None:
+                break
+            await asyncio.sleep(place.retry_in + random.uniform(0, self.interval))  # noqa: S311 (spreading waiters, not a secret)
+        try:
+            if place.starts_in > 0:
+                await asyncio.sleep(place.starts_in)
+            yield
+        finally:
+            # Shielded: a cancelled activity still ends its place now rather than when the
+            # place expires.
+            await asyncio.shield(limits.leave_window(self._pool, place_id=place.place_id))

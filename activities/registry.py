@@ -30,7 +30,7 @@ from pydantic.alias_generators import to_camel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pacing import RequestPacer
+from activities.pacing import FleetPacer, RequestPacer
 from domain.company import CompanyRecord, unmask
 from store import import_lookups
 from store.pool import Pool
@@ -127,6 +127,7 @@ class _HttpRegistry:
         http: httpx.AsyncClient | None,
         headers: dict[str, str] | None = None,
         pacer: RequestPacer | None = None,
+        fleet: FleetPacer | None = None,
     ) -> None:
         if not user_agent.strip():
             raise ValueError("the registries ask every client to identify itself: set user_agent")
@@ -138,6 +139,8 @@ class _HttpRegistry:
         self._http = http if http is not None else httpx.AsyncClient()
         # Spaces this process's requests to the registry's sliding-window limit.
         self._pacer = pacer
+        # Spaces the whole fleet's requests (every process on every host sharing the database).
+        self._fleet = fleet
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object opened it (a client passed in is the caller's)."""
@@ -154,7 +157,12 @@ class _HttpRegistry:
         # Messages name no SIRET: they end up in workflow history, and a sole trader's SIRET
         # identifies a person.
         try:
-            async with self._pacer.request() if self._pacer else contextlib.nullcontext():
+            # The process's window first: a request waiting for its fleet slot holds a place in
+            # it, which bounds the slots a process reserves (and wastes if it is killed).
+            async with (
+                self._pacer.request() if self._pacer else contextlib.nullcontext(),
+                self._fleet.request() if self._fleet else contextlib.nullcontext(),
+            ):
                 response = await self._http.get(
                     f"{self.base_url}{path}",
                     params=params,
@@ -261,8 +269,11 @@ class RechercheEntreprisesClient(_HttpRegistry):
         user_agent: str = DEFAULT_USER_AGENT,
         http: httpx.AsyncClient | None = None,
         pacer: RequestPacer | None = None,
+        fleet: FleetPacer | None = None,
     ) -> None:
-        super().__init__(base_url, timeout=timeout, user_agent=user_agent, http=http, pacer=pacer)
+        super().__init__(
+            base_url, timeout=timeout, user_agent=user_agent, http=http, pacer=pacer, fleet=fleet
+        )
 
     async def _search(self, number: str) -> list[_UniteLegale]:
         """The legal units a direct lookup of a SIREN or SIRET answers (none: unknown)."""
@@ -424,6 +435,7 @@ class InseeSireneClient(_HttpRegistry):
         user_agent: str = DEFAULT_USER_AGENT,
         http: httpx.AsyncClient | None = None,
         pacer: RequestPacer | None = None,
+        fleet: FleetPacer | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("INSEE Sirene needs an API key")
@@ -434,6 +446,7 @@ class InseeSireneClient(_HttpRegistry):
             http=http,
             headers={"X-INSEE-Api-Key-Integration": api_key},
             pacer=pacer,
+            fleet=fleet,
         )
 
     async def lookup_siren(self, siren: str) -> list[CompanyRecord] | None:
@@ -513,23 +526,52 @@ class RegistryConfig:
     user_agent: str = DEFAULT_USER_AGENT
     kind: RegistryKind = "recherche-entreprises"
     insee_api_key: str | None = field(default=None, repr=False)
-    # Requests per second this process may send (None: unpaced). The fleet-wide bound is the
-    # registry task queue's rate limit; this one smooths its bursts.
+    # The registry's limit, requests per second (None: unpaced). Each process keeps it in any
+    # window on its own; with a database pool the fleet shares it too (see FleetPacer).
     rate_limit: float | None = None
+    # Fleet slots are (1 + fleet_margin) / rate_limit apart; reserved at most fleet_horizon
+    # seconds ahead.
+    fleet_margin: float = 0.0
+    fleet_horizon_seconds: float = 4.0
 
     def __post_init__(self) -> None:
         if self.timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("rate_limit must be positive")
+        if self.fleet_margin < 0 or self.fleet_horizon_seconds < 0:
+            raise ValueError("fleet_margin and fleet_horizon_seconds must not be negative")
+
+    @property
+    def fleet_key(self) -> str:
+        """The limiter row shared by every process asking this registry."""
+        return f"registry:{self.kind}:{self.base_url.rstrip('/')}"
+
+    @property
+    def fleet_rate(self) -> float | None:
+        """Requests per second the fleet reaches at most (the limit less the margin)."""
+        return self.rate_limit / (1.0 + self.fleet_margin) if self.rate_limit else None
 
 
 def build_registry_client(
-    config: RegistryConfig, http: httpx.AsyncClient | None = None
+    config: RegistryConfig, http: httpx.AsyncClient | None = None, *, pool: Pool | None = None
 ) -> RegistryClient:
     """The configured registry client. Pass the process's AsyncClient (closed by its owner);
-    without one the client opens its own, closed by its `aclose()`."""
+    without one the client opens its own, closed by its `aclose()`. Pass the database pool to
+    share the rate limit with every other process (the worker does); without it only this
+    process is paced."""
     pacer = RequestPacer.per_second(config.rate_limit) if config.rate_limit else None
+    fleet = (
+        FleetPacer(
+            pool,
+            key=config.fleet_key,
+            rate=config.rate_limit,
+            margin=config.fleet_margin,
+            horizon=config.fleet_horizon_seconds,
+        )
+        if pool is not None and config.rate_limit
+        else None
+    )
     if config.kind == "insee":
         # The default base_url is the Recherche d'entreprises one: with kind=insee and no URL of
         # its own, INSEE's is meant.
@@ -541,6 +583,7 @@ def build_registry_client(
             user_agent=config.user_agent,
             http=http,
             pacer=pacer,
+            fleet=fleet,
         )
     if config.kind == "recherche-entreprises":
         return RechercheEntreprisesClient(
@@ -549,6 +592,7 @@ def build_registry_client(
             user_agent=config.user_agent,
             http=http,
             pacer=pacer,
+            fleet=fleet,
         )
     raise ValueError(f"unknown registry kind {config.kind!r}")
 

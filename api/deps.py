@@ -6,10 +6,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from api import ratelimit
 from api.problems import ProblemError
 from core.settings import Settings
 from domain.setup import Role
@@ -71,10 +72,18 @@ async def authenticate(
 
 
 async def get_caller(
-    pool: PoolDep,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> partners.Caller:
-    return await authenticate(pool, credentials)
+    pool = services.pool
+    caller = await authenticate(pool, credentials)
+    # After authentication, so the budget is the key's, wherever the request lands.
+    await ratelimit.enforce(
+        pool, services.settings, key_id=caller.key_id, request=request, response=response
+    )
+    return caller
 
 
 CallerDep = Annotated[partners.Caller, Depends(get_caller)]

@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     registry_rate_limit: float = Field(
         default=7.0, description="Lookups per second for the whole worker fleet (published limit)"
     )
+    registry_fleet_margin: float = Field(
+        default=0.0,
+        ge=0,
+        description="Fleet start slots are (1 + margin) / rate apart (the window counted from "
+        "each request's end is what keeps the limit; this only spreads the starts)",
+    )
+    registry_fleet_horizon_seconds: float = Field(
+        default=4.0,
+        ge=0,
+        description="How far ahead a lookup may reserve its fleet slot (what a killed worker "
+        "can waste; plus the request timeout, within the lookup's 15 s)",
+    )
     company_lookup_deadline_seconds: float = 120.0
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0
@@ -148,6 +160,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest multipart upload: an import file (10 MB) and its form fields",
     )
+    # Per-API-key rate limits, shared by every API process (a token bucket in PostgreSQL).
+    api_rate_limit_per_second: float = Field(default=20.0, gt=0)
+    api_rate_limit_burst: int = Field(default=40, ge=1)
+    # Polling an import's progress (GET /v1/imports...) has a budget of its own.
+    api_rate_limit_import_reads_per_second: float = Field(default=50.0, gt=0)
+    api_rate_limit_import_reads_burst: int = Field(default=100, ge=1)
 
     # Embedded dev stack (`make dev`)
     devstack_dir: Path = Path(".devstack")

@@ -70,6 +70,8 @@ def registry_config(settings: Settings) -> RegistryConfig:
             else None
         ),
         rate_limit=settings.registry_rate_limit,
+        fleet_margin=settings.registry_fleet_margin,
+        fleet_horizon_seconds=settings.registry_fleet_horizon_seconds,
     )
 
 
@@ -142,8 +144,10 @@ def build_workers(
         client,
         task_queue=registry_task_queue or settings.registry_task_queue,
         activities=[RegistryActivities(registry, pool).lookup_company],
-        # Enforced by the server for every worker polling this queue: the fleet-wide limit.
-        max_task_queue_activities_per_second=settings.registry_rate_limit,
+        # Enforced by the server for every worker polling this queue: a coarse guard. The
+        # fleet pacer (PostgreSQL) spaces the requests; this keeps lookups from being handed
+        # out faster than its slots, so none waits in a worker long enough to time out.
+        max_task_queue_activities_per_second=registry_config(settings).fleet_rate,
     )
     return Workers(main=main, registry=registry_worker)
 
@@ -177,7 +181,7 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
     try:
         async with httpx.AsyncClient() as http:
             client = await temporal.connect(settings)
-            registry = build_registry_client(registry_config(settings), http=http)
+            registry = build_registry_client(registry_config(settings), http=http, pool=pool)
             workers = build_workers(
                 client, pool=pool, settings=settings, http=http, registry=registry
             )

@@ -4,14 +4,17 @@ registry client that never meets the stand-in's 429, however many lookups run at
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from activities.pacing import RequestPacer
 from activities.registry import RegistryConfig, build_registry_client
-from devstack.registry_standin import RegistryStandin
+from devstack.registry_standin import RegistryStandin, StandinStats
 
 DANONE = "55203253400646"
 
@@ -86,3 +89,106 @@ async def test_paced_client_never_meets_the_registry_limit() -> None:
     assert stats.total_requests == 30
     assert stats.rate_limited == 0
     assert stats.max_requests_per_window <= 7
+
+
+# One OS process of a registry-worker fleet: `concurrency` lookups at a time until `until` (wall
+# clock), through the client the worker builds (its own pacer, the fleet pacer on the shared
+# database). Prints what it got when it ends.
+_FLEET_MEMBER = """
+import asyncio, json, sys, time
+import httpx
+from activities.registry import RegistryConfig, RegistryRateLimited, build_registry_client
+from store.pool import create_pool
+
+async def main(dsn, url, until, concurrency):
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    got = {"found": 0, "rate_limited": 0}
+    async with httpx.AsyncClient() as http:
+        client = build_registry_client(
+            RegistryConfig(base_url=url, rate_limit=7), http=http, pool=pool
+        )
+        async def lookups():
+            while time.time() < until:
+                try:
+                    await client.lookup_siret(sys.argv[5])
+                    got["found"] += 1
+                except RegistryRateLimited:
+                    got["rate_limited"] += 1
+        await asyncio.gather(*(lookups() for _ in range(concurrency)))
+    await pool.close()
+    print(json.dumps(got), flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
+"""
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _fleet_member(database_url: str, url: str, until: float) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _FLEET_MEMBER,
+        database_url,
+        url,
+        str(until),
+        "10",
+        DANONE,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _outcome(process: asyncio.subprocess.Process) -> dict[str, int]:
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    result: dict[str, int] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def _rate(stats: StandinStats) -> float:
+    assert stats.first_request_at is not None and stats.last_request_at is not None
+    return (stats.total_requests - 1) / (stats.last_request_at - stats.first_request_at)
+
+
+async def test_three_worker_processes_share_the_limit(
+    registry: RegistryStandin, database_url: str
+) -> None:
+    """Three OS processes, ten lookups at a time each, against the stand-in's 7/s: no 429, never
+    8 in a second, and together close to the fleet's rate (one process alone would take 7/s)."""
+    until = time.time() + 8
+    members = [await _fleet_member(database_url, registry.url, until) for _ in range(3)]
+    outcomes = [await _outcome(m) for m in members]
+    stats = registry.stats
+    assert [o["rate_limited"] for o in outcomes] == [0, 0, 0]
+    assert all(o["found"] > 0 for o in outcomes), outcomes  # every process had its share
+    assert stats.rate_limited == 0
+    assert stats.max_requests_per_window <= 7
+    # A loose floor (a shared CI machine); `make bench` measures the real figure.
+    assert _rate(stats) >= 0.7 * 7, stats
+
+
+async def test_process_killed_while_waiting_for_slots_leaks_nothing(
+    registry: RegistryStandin, database_url: str
+) -> None:
+    """SIGKILL one of three processes while it holds a place in the queue of slots: the other
+    two go on at the fleet's rate, still with no 429 and never 8 in a second."""
+    until = time.time() + 9
+    members = [await _fleet_member(database_url, registry.url, until) for _ in range(3)]
+    deadline = time.monotonic() + 30
+    while registry.stats.total_requests < 15:
+        assert time.monotonic() < deadline, [await _outcome(m) for m in members]
+        await asyncio.sleep(0.05)
+    members[0].kill()  # ten lookups in flight or waiting for their slot
+    await members[0].wait()
+    at_kill = registry.stats
+    outcomes = [await _outcome(m) for m in members[1:]]
+    after = registry.stats
+    assert [o["rate_limited"] for o in outcomes] == [0, 0]
+    assert after.rate_limited == 0
+    assert after.max_requests_per_window <= 7
+    assert at_kill.last_request_at is not None and after.last_request_at is not None
+    since_kill = (after.total_requests - at_kill.total_requests) / (
+        after.last_request_at - at_kill.last_request_at
+    )
+    assert since_kill >= 0.7 * 7, (at_kill, after)

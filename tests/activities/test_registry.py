@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import email.utils
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
@@ -39,6 +40,9 @@ from activities.registry import (
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
 from domain.company import CompanyRecord
+from store import imports, limits
+from store.pool import Pool
+from tests.conftest import Tenant
 
 DANONE = "55203253400646"
 CEASED_HEAD_OFFICE = "81234567600017"  # invented BISCUITERIE DU VIEUX PORT, see the fixture
@@ -521,3 +525,44 @@ async def test_insee_lookup_siret_bad_key_raises_rejected() -> None:
     async with _insee(401, body) as insee:
         with pytest.raises(RegistryRejected, match="Invalid API key"):
             await insee.lookup_siret(DANONE)
+
+
+# -- the fleet-wide limiter in front of every request ------------------------------------------
+
+
+async def test_remembered_import_answers_take_no_fleet_slot(
+    standin: RegistryStandin, pool: Pool, tenant: Tenant
+) -> None:
+    """Through the client the worker builds (fleet pacer on): the first lookup of a SIRET in an
+    import takes a slot and a place, the remembered one takes neither and sends nothing."""
+    config = RegistryConfig(base_url=standin.url, rate_limit=7)
+    import_id = uuid.uuid4()
+    await imports.create(
+        pool,
+        import_id=import_id,
+        partner_id=tenant.partner.id,
+        idempotency_key=str(import_id),
+        request_hash="h",
+        workflow_id=f"import-{import_id}",
+        filename="clients.csv",
+        created_by=tenant.admin.id,
+        rows=[],
+    )
+    async with httpx.AsyncClient() as http:
+        activities = RegistryActivities(build_registry_client(config, http, pool=pool), pool)
+        lookup = LookupCompanyInput(siret=DANONE, import_id=import_id)
+        first = await ActivityEnvironment().run(activities.lookup_company, lookup)
+        slot_after_first = await limits.next_free(pool, key=config.fleet_key)
+        again = await ActivityEnvironment().run(activities.lookup_company, lookup)
+        assert await limits.next_free(pool, key=config.fleet_key) == slot_after_first
+        elsewhere = await ActivityEnvironment().run(
+            activities.lookup_company, LookupCompanyInput(siret=DANONE)
+        )
+    assert slot_after_first is not None
+    assert first.company is not None and not first.reused
+    assert again.reused and again.company == first.company
+    assert elsewhere.company == first.company and not elsewhere.reused
+    # Outside an import every lookup asks, and takes the next slot.
+    later = await limits.next_free(pool, key=config.fleet_key)
+    assert later is not None and later > slot_after_first
+    assert standin.stats.total_requests == 2

@@ -38,6 +38,9 @@ class OnboardingStatus(StrEnum):
 
     SETTING_UP = "SETTING_UP"
     AWAITING_COMPANY_DETAILS = "AWAITING_COMPANY_DETAILS"
+    # A step's temporary failures (PostgreSQL or SMTP down) outlasted its retry policy: a person
+    # fixes the cause and resumes it. `waiting_for` says which step and why.
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
     READY = "READY"  # setup complete; invitation and integration retries may still be pending
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -319,6 +322,15 @@ class OnboardingView(BaseModel):
     invitation: InvitationView = Field(default_factory=InvitationView)
     steps: list[StepStatus]
     failure: str | None = None
+    notices_not_sent: list[str] = Field(
+        default_factory=list,
+        description="E-mails that outlasted their retries and were given up (reminders, notices)",
+    )
+
+
+class ResumeResult(BaseModel):
+    step: Step = Field(description="The step that is tried again")
+    status: OnboardingStatus
 
 
 class ProvideCompanyDetailsResult(BaseModel):

@@ -41,6 +41,7 @@ from core.outbound import OutboundPolicy
 from core.settings import Settings
 from email_templates import Renderer
 from store.pool import Pool, create_pool
+from worker.interceptors import DataErrorsAreFinal
 from workflows.bulk_import import BulkImportWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
@@ -139,11 +140,13 @@ def build_workers(
             pool, settings, Renderer(fallback_language=settings.email_fallback_language), http
         ),
         workflow_runner=WORKFLOW_RUNNER,
+        interceptors=[DataErrorsAreFinal()],
     )
     registry_worker = Worker(
         client,
         task_queue=registry_task_queue or settings.registry_task_queue,
         activities=[RegistryActivities(registry, pool).lookup_company],
+        interceptors=[DataErrorsAreFinal()],
         # Enforced by the server for every worker polling this queue: a coarse guard. The
         # fleet pacer (PostgreSQL) spaces the requests; this keeps lookups from being handed
         # out faster than its slots, so none waits in a worker long enough to time out.

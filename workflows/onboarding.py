@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     # Passed through: loaded once by the worker, not re-imported per run in the sandbox. The
@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         OnboardingView,
         ProvideCompanyDetailsResult,
         RescheduleInvitationInput,
+        ResumeResult,
         RetryIntegrationInput,
         RetryIntegrationResult,
         Step,
@@ -68,14 +69,26 @@ with workflow.unsafe.imports_passed_through():
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
     from workflows import search_attributes as sa
 
-# Database work: quick, so a short timeout; retried for a long while because PostgreSQL being
-# briefly down must delay an onboarding, never lose it.
+# Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
+# never lose it: about ten minutes of backed-off attempts, then the step waits for a person
+# (NEEDS_ATTENTION) instead of spinning unseen. Data errors (text PostgreSQL cannot store, a
+# violated constraint) never pass: the worker's interceptor makes them non-retryable DataErrors.
 DB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["ClientMissing", "SetupInvalid", "DuplicateSiret"],
+    maximum_attempts=15,
+    non_retryable_error_types=["ClientMissing", "SetupInvalid", "DuplicateSiret", "DataError"],
 )
+# The status projection: patient (a day), since giving up on it would fail the onboarding for a
+# bookkeeping write; past that, PostgreSQL has been down long enough for a person to know.
+STATUS_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=["DataError"],
+)
+STATUS_DEADLINE = timedelta(days=1)
 DB_TIMEOUT = timedelta(seconds=30)
 # Registry: 429 carries Retry-After (the activity sets next_retry_delay), 5xx and timeouts back
 # off; the whole lookup is bounded by the onboarding's company_lookup deadline.
@@ -99,10 +112,14 @@ INTEGRATION_RETRY = RetryPolicy(
 )
 INTEGRATION_TIMEOUT = timedelta(seconds=60)
 # SMTP: 4xx and refused connections are temporary; 5xx comes back as a 'bounced' result instead.
+# About three hours of attempts; then the step waits for a person (the invitation) or is recorded
+# as not sent (a notice to collaborators).
 SMTP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
+    maximum_attempts=24,
+    non_retryable_error_types=["DataError"],
 )
 SMTP_TIMEOUT = timedelta(seconds=60)
 
@@ -112,12 +129,14 @@ class _Attempted(Protocol):
 
 
 R = TypeVar("R", bound=_Attempted)
+T = TypeVar("T")
 
 # Statuses that free a bulk import's slot: setup is over, or a person must act.
 _SETTLED = frozenset(
     {
         OnboardingStatus.READY,
         OnboardingStatus.AWAITING_COMPANY_DETAILS,
+        OnboardingStatus.NEEDS_ATTENTION,
         OnboardingStatus.FAILED,
     }
 )
@@ -139,6 +158,15 @@ def _cause(exc: BaseException) -> str:
     while isinstance(exc, ActivityError) and exc.cause is not None:
         exc = exc.cause
     return str(exc)
+
+
+def _outlasted_retries(exc: ActivityError) -> bool:
+    """The activity kept failing in a way that may pass (an outage) until its policy gave up.
+
+    Not a non-retryable error (bad data, a business rule): those fail the onboarding with their
+    reason, since no waiting can fix them.
+    """
+    return exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
 
 
 def _error_type(exc: BaseException) -> str | None:
@@ -167,6 +195,8 @@ class OnboardingWorkflow:
         self._schedule_version = 0
         self._client_name: str | None = None
         self._told_import = False
+        self._stalled: Step | None = None  # a step waiting for a person to resume it
+        self._resume = False
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -187,6 +217,19 @@ class OnboardingWorkflow:
         # leaves no trace and the caller learns why at once.
         if not self._awaiting_details:
             raise ValueError("this onboarding is not waiting for company details")
+
+    @workflow.update
+    async def resume(self) -> ResumeResult:
+        """Try a stalled step again, once a person has fixed what made it fail."""
+        assert self._stalled is not None
+        step = self._stalled
+        self._resume = True
+        return ResumeResult(step=step, status=self._view.status)
+
+    @resume.validator
+    def _validate_resume(self) -> None:
+        if self._stalled is None:
+            raise ValueError("this onboarding is not waiting to be resumed")
 
     @workflow.update
     async def retry_integration(self, data: RetryIntegrationInput) -> RetryIntegrationResult:
@@ -299,7 +342,7 @@ class OnboardingWorkflow:
         status.state = StepState.running
         status.started_at = status.started_at or workflow.now()
         try:
-            result = await call()
+            result = await self._patiently(step, call)
         except ActivityError as exc:
             status.state = StepState.failed
             status.finished_at = workflow.now()
@@ -310,6 +353,46 @@ class OnboardingWorkflow:
         status.finished_at = workflow.now()
         return result
 
+    async def _patiently(self, step: Step, call: Callable[[], Awaitable[T]]) -> T:
+        """Run an activity; when it outlasts its retries, wait for a person to resume it, then
+        run it again. Any other failure (bad data, a business rule) is raised."""
+        while True:
+            try:
+                return await call()
+            except ActivityError as exc:
+                if not _outlasted_retries(exc):
+                    raise
+                status = self._step(step)
+                status.last_error = _cause(exc)
+                await self._wait_for_resume(step, status)
+
+    async def _notice(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """Send a notice that must not hold the onboarding up: after its retries, noted, skipped."""
+        try:
+            return await call()
+        except ActivityError as exc:
+            if not _outlasted_retries(exc):
+                raise
+            workflow.logger.warning("notice not sent", extra={"notice": what})
+            self._view.notices_not_sent.append(f"{what}: {_cause(exc)}")
+            return None
+
+    async def _wait_for_resume(self, step: Step, status: StepStatus) -> None:
+        """A step outlasted its retries: park the onboarding, visibly, until a person resumes it."""
+        previous, previous_waiting = self._view.status, self._view.waiting_for
+        status.state = StepState.waiting
+        self._stalled, self._resume = step, False
+        self._view.waiting_for = (
+            f"a person to fix the cause, then resume: step {step.value} kept failing "
+            f"({status.last_error})"
+        )
+        await self._set_status(OnboardingStatus.NEEDS_ATTENTION)
+        await workflow.wait_condition(lambda: self._resume)
+        self._stalled, self._resume = None, False
+        self._view.waiting_for = previous_waiting
+        status.state = StepState.running
+        await self._set_status(previous)
+
     async def _set_status(self, status: OnboardingStatus) -> None:
         self._view.status = status
         workflow.upsert_search_attributes([sa.ONBOARDING_STATUS.value_set(status.value)])
@@ -317,7 +400,8 @@ class OnboardingWorkflow:
             ClientActivities.record_status,
             RecordStatusInput(onboarding_id=self._data.onboarding_id, status=status.value),
             start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            schedule_to_close_timeout=STATUS_DEADLINE,
+            retry_policy=STATUS_RETRY,
         )
         if status in _SETTLED and not self._told_import:
             await self._tell_import(status)
@@ -428,28 +512,31 @@ class OnboardingWorkflow:
             ),
         )
         await self._set_status(OnboardingStatus.READY)
-        told = await workflow.execute_activity_method(
-            CollaboratorActivities.notify_collaborators,
-            NotifyCollaboratorsInput(
-                onboarding_id=data.onboarding_id,
-                partner_id=data.partner_id,
-                user_ids=setup.user_ids,
-                client_name=self._client_name or data.client.display_name,
-                language=data.client.language.value,
-                folder_count=folders.folders_planned,
-                integrations_connected=[
-                    i.code for i in self._view.integrations if i.state == StepState.completed
-                ],
-                integrations_failed=[
-                    i.code for i in self._view.integrations if i.state == StepState.failed
-                ],
+        told = await self._notice(
+            "collaborators' notice",
+            lambda: workflow.execute_activity_method(
+                CollaboratorActivities.notify_collaborators,
+                NotifyCollaboratorsInput(
+                    onboarding_id=data.onboarding_id,
+                    partner_id=data.partner_id,
+                    user_ids=setup.user_ids,
+                    client_name=self._client_name or data.client.display_name,
+                    language=data.client.language.value,
+                    folder_count=folders.folders_planned,
+                    integrations_connected=[
+                        i.code for i in self._view.integrations if i.state == StepState.completed
+                    ],
+                    integrations_failed=[
+                        i.code for i in self._view.integrations if i.state == StepState.failed
+                    ],
+                ),
+                start_to_close_timeout=SMTP_TIMEOUT,
+                retry_policy=SMTP_RETRY,
             ),
-            start_to_close_timeout=SMTP_TIMEOUT,
-            retry_policy=SMTP_RETRY,
         )
         self._step(Step.complete_setup).detail = (
             "notifications kept muted" if done.notifications_muted else "notifications on"
-        ) + f"; {told.notified} collaborator(s) told"
+        ) + (f"; {told.notified} collaborator(s) told" if told else "; collaborators not told")
 
         await self._invitation(data, client_id)
 
@@ -479,13 +566,16 @@ class OnboardingWorkflow:
             return None, None
         step.state = StepState.running
         step.started_at = workflow.now()
-        available = await workflow.execute_activity_method(
-            CompanyActivities.check_siret_available,
-            CheckSiretInput(
-                partner_id=data.partner_id, onboarding_id=data.onboarding_id, siret=siret
+        available = await self._patiently(
+            Step.company_lookup,
+            lambda: workflow.execute_activity_method(
+                CompanyActivities.check_siret_available,
+                CheckSiretInput(
+                    partner_id=data.partner_id, onboarding_id=data.onboarding_id, siret=siret
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         if not available.available:
             return None, await self._await_details(data, "SIRET already used by another client")
@@ -639,16 +729,19 @@ class OnboardingWorkflow:
             status.last_error = _cause(exc)
             status.attempts += 1
             # A failed integration is recorded and the onboarding goes on.
-            await workflow.execute_activity_method(
-                ClientSetupActivities.record_integration_failure,
-                RecordIntegrationFailureInput(
-                    client_id=self._view.client_id,
-                    code=integration.code,
-                    kind=integration.kind,
-                    error=status.last_error,
+            await self._patiently(
+                Step.integrations,
+                lambda: workflow.execute_activity_method(
+                    ClientSetupActivities.record_integration_failure,
+                    RecordIntegrationFailureInput(
+                        client_id=self._view.client_id,
+                        code=integration.code,
+                        kind=integration.kind,
+                        error=status.last_error,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             )
             return
         status.state = StepState.completed
@@ -764,7 +857,10 @@ class OnboardingWorkflow:
                 return
             invitation.state = InvitationState.expired
             step.state, step.detail = StepState.failed, "expired without being accepted"
-            await self._send(data, client_id, InvitationPurpose.expired)
+            await self._notice(
+                "expiry notice",
+                lambda: self._send(data, client_id, InvitationPurpose.expired),
+            )
             self._view.waiting_for = "resend_invitation (the invitation expired)"
             await workflow.wait_condition(lambda: self._resend)
 
@@ -782,7 +878,12 @@ class OnboardingWorkflow:
                 )
                 return True
             except TimeoutError:
-                await self._send(data, client_id, InvitationPurpose.reminder, reminder=number)
+                await self._notice(
+                    f"reminder {number}",
+                    functools.partial(
+                        self._send, data, client_id, InvitationPurpose.reminder, reminder=number
+                    ),
+                )
                 invitation.reminders_sent = number
         try:
             await workflow.wait_condition(

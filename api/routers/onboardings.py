@@ -30,6 +30,7 @@ from domain.onboarding import (
     OnboardingView,
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
+    ResumeResult,
     RetryIntegrationInput,
     RetryIntegrationResult,
     onboarding_id_for,
@@ -378,6 +379,17 @@ async def _invitation_update(
 ) -> InvitationChanged:
     result: InvitationChanged = await _update(
         pool, temporal, partner_id, onboarding_id, update, *args
+    )
+    return result
+
+
+@router.post("/{onboarding_id}/resume", response_model=ResumeResult)
+async def create_resume(
+    onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
+) -> ResumeResult:
+    """Try a stalled step again (NEEDS_ATTENTION), once its cause is fixed."""
+    result: ResumeResult = await _update(
+        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.resume
     )
     return result
 

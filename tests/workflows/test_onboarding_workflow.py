@@ -65,6 +65,7 @@ from domain.setup import (
     InvitationMode,
     Payer,
 )
+from worker.interceptors import DataErrorsAreFinal
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 
@@ -259,6 +260,7 @@ class Run:
             workflows=[OnboardingWorkflow],
             activities=self.fakes.main(),
             workflow_runner=WORKFLOW_RUNNER,
+            interceptors=[DataErrorsAreFinal()],
         )
         self._registry = Worker(
             client, task_queue=f"{self.queue}-registry", activities=[self.fakes.lookup_company]

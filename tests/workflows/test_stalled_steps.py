@@ -1,0 +1,121 @@
+"""Retries that know the difference: a data error fails the onboarding at once with its reason;
+an outage that outlasts a step's retries parks the onboarding for a person (NEEDS_ATTENTION),
+who resumes it once the cause is fixed. Nothing retries unseen for ever."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.clients import CreateClientInput, CreateClientResult
+from activities.folders import CreateFoldersInput, CreateFoldersResult
+from domain.onboarding import OnboardingStatus, Step, StepState
+from store.pool import Pool
+from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from workflows.onboarding import OnboardingWorkflow
+
+
+class DataErrorOnCreate(Fakes):
+    """create_client meets a real PostgreSQL data error: text the server cannot store."""
+
+    def __init__(self, pool: Pool) -> None:
+        super().__init__()
+        self.pool = pool
+        self.create_attempts = 0
+
+    @activity.defn(name="create_client")
+    async def create_client(self, data: CreateClientInput) -> CreateClientResult:
+        self.create_attempts += 1
+        await self.pool.execute("SELECT $1::text", f"{data.client.first_name}\x00secret-value")
+        raise AssertionError("PostgreSQL accepted a NUL")
+
+
+class FoldersDown(Fakes):
+    """create_folders fails the way an unreachable PostgreSQL does, until `up` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.folder_attempts = 0
+
+    @activity.defn(name="create_folders")
+    async def create_folders(self, data: CreateFoldersInput) -> CreateFoldersResult:
+        self.folder_attempts += 1
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return CreateFoldersResult(
+            folders_planned=14, folders_created=14, months=12, attempt=activity.info().attempt
+        )
+
+
+async def test_data_error_fails_the_onboarding_at_once_with_the_reason(
+    time_skipping_env: WorkflowEnvironment, pool: Pool
+) -> None:
+    """One attempt, FAILED, the reason in our words and without the refused value."""
+    fakes = DataErrorOnCreate(pool)
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        view = await handle.query(OnboardingWorkflow.status)
+    assert fakes.create_attempts == 1
+    assert view.status == OnboardingStatus.FAILED
+    assert view.failure is not None
+    assert "PostgreSQL refused the data" in view.failure
+    assert "cannot store" in view.failure
+    assert "secret-value" not in view.failure
+    step = next(s for s in view.steps if s.name == Step.create_client)
+    assert step.state == StepState.failed
+    assert fakes.statuses[-1] == "FAILED"
+
+
+async def test_outage_outlasting_retries_waits_for_a_person_then_resumes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Folders keep failing: after the policy's attempts the onboarding says so and waits; a
+    resume after the fix carries it to the end."""
+    fakes = FoldersDown()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await handle.query(OnboardingWorkflow.status)
+        for _ in range(100):
+            if view.status == OnboardingStatus.NEEDS_ATTENTION:
+                break
+            # Retry backoffs are server timers: skipping time lets them fire.
+            await time_skipping_env.sleep(60)
+            view = await handle.query(OnboardingWorkflow.status)
+        assert view.status == OnboardingStatus.NEEDS_ATTENTION, view
+        attempts_when_parked = fakes.folder_attempts
+        step = next(s for s in view.steps if s.name == Step.folders)
+        assert step.state == StepState.waiting
+        assert step.last_error and "connection refused" in step.last_error
+        assert view.waiting_for and "folders" in view.waiting_for
+        assert "NEEDS_ATTENTION" in fakes.statuses
+        # Parked means parked: no attempt is made while nobody has resumed it.
+        await time_skipping_env.sleep(3600)
+        assert fakes.folder_attempts == attempts_when_parked
+        fakes.up = True
+        resumed = await handle.execute_update(OnboardingWorkflow.resume)
+        assert resumed.step == Step.folders
+        final = await handle.result()
+    assert attempts_when_parked == 15  # DB_RETRY's bound
+    assert final.status == OnboardingStatus.COMPLETED
+    assert next(s for s in final.steps if s.name == Step.folders).state == StepState.completed
+    assert final.waiting_for is None
+
+
+async def test_resume_is_refused_when_nothing_is_stalled(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The validator says why, and nothing reaches the history."""
+    fakes = Fakes()
+    fakes.auto_accept = False
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        await wait_for_status(handle, OnboardingStatus.READY)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(OnboardingWorkflow.resume)
+        assert "not waiting to be resumed" in str(refused.value.cause)
+        await handle.terminate("test over")

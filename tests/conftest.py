@@ -201,7 +201,7 @@ async def client(settings: Settings) -> Client:
 async def worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterator[Worker]:
     """The main and registry workers, built as `onboarding worker` builds them."""
     async with httpx.AsyncClient() as http:
-        registry = build_registry_client(registry_config(settings), http=http)
+        registry = build_registry_client(registry_config(settings), http=http, pool=pool)
         workers = build_workers(client, pool=pool, settings=settings, http=http, registry=registry)
         async with running(workers):
             yield workers.main

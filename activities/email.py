@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -12,6 +13,7 @@ from typing import Any
 import aiosmtplib
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from core.settings import Settings, SmtpSecurity
 from domain.email import Email
@@ -85,6 +87,16 @@ def build_message(email: Email, *, mail_from: str, recipient: str, message_id: s
     if email.html is not None:
         message.add_alternative(email.html, subtype="html")
     return message
+
+
+_ENHANCED_STATUS = re.compile(r"\s*([245]\.\d{1,3}\.\d{1,3})(?!\S)")
+
+
+def smtp_reason(what: str, code: int, text: str) -> str:
+    """`what (SMTP 550 5.1.1)`: the reply code and RFC 3463 enhanced status, none of the text."""
+    enhanced = _ENHANCED_STATUS.match(text or "")
+    codes = f"{code} {enhanced.group(1)}" if enhanced else str(code)
+    return f"{what} (SMTP {codes})"
 
 
 class EmailActivities:
@@ -172,21 +184,32 @@ class EmailActivities:
         if reply_to:
             message["Reply-To"] = reply_to
         key = (onboarding_id, purpose, sequence)
+        # The server's reply text is never kept: it quotes the recipient's address (often the
+        # name too), and it would reach the log, the e-mail log, the status and the workflow's
+        # failure. Codes (reply and enhanced status) and our own words say what happened.
         try:
             await self._deliver(message)
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            permanent = [r for r in exc.recipients if 500 <= r.code < 600]
-            if not permanent:
-                raise
-            return await self._bounced(key, row.message_id, attempt, str(permanent[0]))
+            refusal = exc.recipients[0] if exc.recipients else None
+            code, text = (refusal.code, refusal.message) if refusal else (0, "")
+            if 500 <= code < 600:
+                reason = smtp_reason("the recipient's mail server refused the address", code, text)
+                return await self._bounced(key, row.message_id, attempt, reason)
+            raise self._deferred(code, text) from None
         except aiosmtplib.SMTPResponseException as exc:
             # 5xx is the server's final word (unknown mailbox, policy): retrying cannot help.
-            # 4xx and connection failures propagate and are retried with backoff.
+            # 4xx and connection failures are raised and retried with backoff.
             if 500 <= exc.code < 600:
-                return await self._bounced(
-                    key, row.message_id, attempt, f"{exc.code} {exc.message}"
-                )
-            raise
+                reason = smtp_reason("the mail server refused the message", exc.code, exc.message)
+                return await self._bounced(key, row.message_id, attempt, reason)
+            raise self._deferred(exc.code, exc.message) from None
+        except aiosmtplib.SMTPException as exc:
+            # Connection refused, timeout, TLS: nothing personal in them, but not our words.
+            raise ApplicationError(
+                f"could not talk to the mail server {self.smtp.host}:{self.smtp.port} "
+                f"({type(exc).__name__})",
+                type="SmtpUnavailable",
+            ) from None
         await email_log.mark(
             self.pool,
             onboarding_id=onboarding_id,
@@ -196,6 +219,12 @@ class EmailActivities:
         )
         activity.logger.info("e-mail sent", extra={"purpose": purpose, "seq": sequence})
         return SendEmailResult(outcome=SendOutcome.sent, message_id=row.message_id, attempt=attempt)
+
+    def _deferred(self, code: int, text: str) -> ApplicationError:
+        # Retryable: the workflow's SMTP policy backs off and tries again.
+        return ApplicationError(
+            smtp_reason("the mail server deferred the message", code, text), type="SmtpDeferred"
+        )
 
     async def _bounced(
         self, key: tuple[uuid.UUID, str, int], message_id: str, attempt: int, error: str

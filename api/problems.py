@@ -14,6 +14,9 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.logging import redact_path, reduced_error, stack_summary
+from store.errors import data_error_reason
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -166,8 +169,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Full detail goes to the log, never to the client.
-        log.exception("unhandled error", extra={"path": request.url.path})
+        # The log gets the type, codes and where it was raised; not the message, which for a
+        # driver quotes the values it refused. The client gets none of it.
+        log.error(
+            "unhandled error",
+            extra={
+                "path": redact_path(request.url.path),
+                "error_type": type(exc).__name__,
+                "error": data_error_reason(exc) or reduced_error(exc),
+                "stack": stack_summary(exc),
+            },
+        )
         return _response(
             request,
             status=500,

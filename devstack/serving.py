@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from core.logging import install_redaction
 from devstack.ports import free_port
 
 
@@ -20,6 +21,8 @@ async def serve_app(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Serve `app` until the block ends; yield an HTTP client for it."""
     port = free_port()
+    # Tests and benchmarks do not run configure_logging; the access log must be masked here too.
+    install_redaction()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import FieldError, ProblemError
 from api.routers.templates import preview_setup
 from domain.imports import ImportFileError, RowError, read_table, resolve_mapping, validate_rows
 from domain.imports_progress import CANCELLED_BEFORE_START, BulkImportInput, ImportProgress
@@ -64,10 +64,7 @@ def _bad(field: str, exc: Exception) -> ProblemError:
     "",
     response_model=ImportAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={
-        200: {"description": "dry run: the per-row report only"},
-        **problem_responses(409, 503),
-    },
+    responses={200: {"description": "dry run: the per-row report only"}},
 )
 async def create_import(
     response: Response,
@@ -195,7 +192,7 @@ async def _get(pool: PoolDep, caller: AnyRoleDep, import_id: uuid.UUID) -> impor
     return row
 
 
-@router.get("/{import_id}", response_model=ImportStatus, responses=problem_responses(404, 503))
+@router.get("/{import_id}", response_model=ImportStatus)
 async def read_import(
     import_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ImportStatus:
@@ -220,9 +217,7 @@ async def read_import(
     )
 
 
-@router.get(
-    "/{import_id}/report.csv", response_class=PlainTextResponse, responses=problem_responses(404)
-)
+@router.get("/{import_id}/report.csv", response_class=PlainTextResponse)
 async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRoleDep) -> str:
     """Every row's outcome: its errors, why it was skipped, or its onboarding and status."""
     await _get(pool, caller, import_id)
@@ -245,9 +240,7 @@ async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRol
     return buffer.getvalue()
 
 
-@router.post(
-    "/{import_id}/cancel", response_model=ImportStatus, responses=problem_responses(404, 409, 503)
-)
+@router.post("/{import_id}/cancel", response_model=ImportStatus)
 async def create_import_cancel(
     import_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ImportStatus:

@@ -115,6 +115,31 @@ class Settings(BaseSettings):
     import_window: int = Field(
         default=50, ge=1, le=500, description="Onboardings of one import setting up at once"
     )
+    import_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest import file accepted (413 above)"
+    )
+    import_max_uncompressed_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Largest inflated size an .xlsx may declare (413 above), checked before "
+        "inflating anything",
+    )
+    import_max_rows: int = Field(
+        default=20_000, ge=1, description="Most client rows in one import file (422 above)"
+    )
+    import_max_columns: int = Field(
+        default=200, ge=1, description="Most cells in one row of an import file (422 above)"
+    )
+    import_max_parallel: int = Field(
+        default=2,
+        ge=1,
+        description="Import files read at once per API process, each in a worker process",
+    )
+    import_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long an upload waits for a free reading slot before a 503",
+    )
 
     # Outbound calls to URLs partners choose (integrations' connect_url): see core/outbound.py
     outbound_allowed_hosts: list[str] = Field(

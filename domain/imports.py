@@ -9,6 +9,12 @@ activity can both call it. Every row goes through `OnboardingCreate`, so an impo
 exactly the rules of one sent to POST /v1/onboardings (SIRET checksum, Belgian national number,
 e-mail, fiscal-year length...).
 
+Every file is read within ImportLimits (bytes, uncompressed bytes for a workbook, rows, cells per
+row), checked as the file is read, so a hostile file costs at most what the limits allow: a
+workbook's declared sizes are checked before anything is inflated, and rows are read one at a
+time and reading stops at the first row past a limit. The work is CPU-bound and synchronous: the
+API runs it in a worker thread, never on its event loop.
+
 Row numbers are the ones a person sees when opening the file in Excel: the header is row 1 (or the
 row it is really on, if blank rows precede it), the first data row is row 2, and blank rows are
 skipped without renumbering the rows after them.
@@ -21,31 +27,43 @@ firm. (The e-mail validator's own messages may quote a domain or a character.)
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import zipfile
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PurePath
 from typing import Any, Final
+from uuid import UUID
 
 import openpyxl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.identifiers import InvalidIdentifier, validate_siret
-from domain.onboarding import Language, OnboardingCreate
+from domain.onboarding import InvitationIn, Language, OnboardingCreate
+from domain.setup import InvitationMode
 
 __all__ = [
     "DEFAULT_COLUMNS",
     "REQUIRED_FIELDS",
     "ImportFileError",
+    "ImportLimitExceeded",
+    "ImportLimits",
+    "ImportMappingError",
+    "ImportRead",
     "ImportReport",
+    "ImportUpload",
     "RawRow",
     "RowError",
     "Table",
     "ValidRow",
     "parse_date",
     "parse_language",
+    "prepare_import",
     "read_table",
     "resolve_mapping",
     "validate_rows",
@@ -57,8 +75,45 @@ class ImportFileError(ValueError):
     missing. The message is meant for the person who sent the file."""
 
 
+class ImportMappingError(ImportFileError):
+    """The file's headers do not give the required columns, or the column mapping is wrong."""
+
+
+class ImportLimitExceeded(ImportFileError):
+    """The file is over one of the ImportLimits; `limit` names it (a field of ImportLimits) and
+    `value` is the limit's value, both said in the message too."""
+
+    def __init__(self, message: str, *, limit: str, value: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process, unpickled in the API's: keyword-only arguments need this.
+        return (_limit_exceeded, (str(self), self.limit, self.value))
+
+
+def _limit_exceeded(message: str, limit: str, value: int) -> ImportLimitExceeded:
+    return ImportLimitExceeded(message, limit=limit, value=value)
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ImportLimits(_Frozen):
+    """The most one import file may hold; the API takes them from settings (ONBOARDING_IMPORT_*)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    # Inflated size of all a workbook's parts, as the archive declares them. A 20,000-row
+    # workbook of 15 columns is 15 to 25 MB inflated; a zip bomb is thousands of times that.
+    max_uncompressed_bytes: int = 64 * 1024 * 1024
+    # Non-blank data rows. Blank rows are bounded too, at _BLANK_ROWS_PER_ROW times this: each
+    # costs a little to read, and an .xlsx row numbered 1,000,000,000 stands for as many blank
+    # ones.
+    max_rows: int = 20_000
+    # Cells up to the last non-empty one in any row, the header included.
+    max_columns: int = 200
 
 
 class RawRow(_Frozen):
@@ -262,9 +317,13 @@ _DELIMITERS: Final = ("\t", ";", ",")  # on a tie, the earlier wins: a tab is ne
 _QUOTED: Final = re.compile(r'"[^"]*"')
 
 _Record = tuple[int, list[str]]  # (row number in the file, cells as text)
+_Records = Generator[_Record, None, None]
+_BLANK_ROWS_PER_ROW: Final = 5
+_EXCEL_MAX_COLUMNS: Final = 16_384  # XFD: no row Excel writes has more cells
+_SCAN_CHUNK: Final = 1 << 20
 
 
-def read_table(data: bytes, filename: str) -> Table:
+def read_table(data: bytes, filename: str, limits: ImportLimits | None = None) -> Table:
     """Read a CSV or XLSX file into its headers and non-blank rows, every cell as stripped text.
 
     The format comes from the content (an .xlsx is a zip), then from the extension. CSV: UTF-8
@@ -272,14 +331,23 @@ def read_table(data: bytes, filename: str) -> Table:
     delimiter (';', ',' or tab) is the one the header line uses most. XLSX: the first sheet, cell
     values as text (dates as yyyy-mm-dd, whole numbers without ".0"). The header row is the first
     non-blank row; columns without a header are ignored, and a row with nothing under any named
-    column counts as blank. Raises ImportFileError when the file cannot be read as either.
+    column counts as blank. Raises ImportFileError when the file cannot be read as either, and
+    ImportLimitExceeded (an ImportFileError) as soon as the file is found over one of `limits`.
     """
+    limits = limits or ImportLimits()
+    if len(data) > limits.max_bytes:
+        raise ImportLimitExceeded(
+            f"{filename!r} is over {limits.max_bytes:,} bytes, the most one import takes",
+            limit="max_bytes",
+            value=limits.max_bytes,
+        )
     suffix = PurePath(filename).suffix.lower()
     if not data.strip():
         raise ImportFileError(f"{filename!r} is empty")
-    records: Iterator[_Record]
+    records: _Records
     if data.startswith(_ZIP_MAGIC):
-        records = _xlsx_records(data, filename)
+        _check_archive(data, filename, limits)
+        records = _xlsx_records(data, filename, limits)
     elif data.startswith(_OLE2_MAGIC):
         raise ImportFileError(
             f"{filename!r} is an Excel 97-2003 (.xls) or password-protected workbook, which cannot "
@@ -294,16 +362,72 @@ def read_table(data: bytes, filename: str) -> Table:
             f"{filename!r}: unknown file format; "
             "send an Excel workbook (.xlsx) or a CSV file (.csv)"
         )
-    return _table(records, filename)
+    # closing: a row past a limit stops the reading, and the workbook is closed at once.
+    with closing(records):
+        return _table(records, filename, limits)
 
 
-def _table(records: Iterator[_Record], filename: str) -> Table:
+def _check_archive(data: bytes, filename: str, limits: ImportLimits) -> None:
+    """Refuse a workbook whose parts inflate past the limit, from the sizes its central directory
+    declares, before anything is inflated. A header that lies cannot get past this either: the
+    zipfile module stops inflating a part at its declared size (and then fails its CRC check),
+    so the declared sizes bound what is inflated."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ImportFileError(
+            f"{filename!r} cannot be read as an Excel workbook (.xlsx): {type(exc).__name__}"
+        ) from None
+    if declared > limits.max_uncompressed_bytes:
+        raise ImportLimitExceeded(
+            f"{filename!r} inflates to {declared:,} bytes, over the "
+            f"{limits.max_uncompressed_bytes:,} bytes one import takes",
+            limit="max_uncompressed_bytes",
+            value=limits.max_uncompressed_bytes,
+        )
+
+
+def _width(cells: list[str]) -> int:
+    """Cells up to the last non-empty one: trailing empty cells (formatting Excel keeps, or
+    trailing separators) are no data."""
+    width = len(cells)
+    while width and not cells[width - 1]:
+        width -= 1
+    return width
+
+
+def _table(records: Iterator[_Record], filename: str, limits: ImportLimits) -> Table:
+    def too_wide(number: int) -> ImportLimitExceeded:
+        return ImportLimitExceeded(
+            f"row {number} of {filename!r} has more than {limits.max_columns:,} cells, "
+            "the most one row may have",
+            limit="max_columns",
+            value=limits.max_columns,
+        )
+
+    most_blank = limits.max_rows * _BLANK_ROWS_PER_ROW
+
+    def too_many_blank() -> ImportLimitExceeded:
+        return ImportLimitExceeded(
+            f"{filename!r} has more than {most_blank:,} blank rows, the most one import reads "
+            f"through (five times the limit of {limits.max_rows:,} rows): delete the empty rows",
+            limit="max_rows",
+            value=limits.max_rows,
+        )
+
+    blank = 0
     for number, cells in records:
         if any(cells):
             header_number, header_cells = number, cells
             break
+        blank += 1
+        if blank > most_blank:
+            raise too_many_blank()
     else:
         raise ImportFileError(f"{filename!r} has no header row: it holds no data")
+    if len(header_cells) > limits.max_columns and _width(header_cells) > limits.max_columns:
+        raise too_wide(header_number)
 
     columns = [(index, header) for index, header in enumerate(header_cells) if header]
     first_at: dict[str, int] = {}
@@ -315,12 +439,25 @@ def _table(records: Iterator[_Record], filename: str) -> Table:
             )
         first_at[header] = index
 
-    rows = []
+    rows: list[RawRow] = []
     for number, cells in records:
         width = len(cells)
+        if width > limits.max_columns and _width(cells) > limits.max_columns:
+            raise too_wide(number)
         values = {header: cells[index] if index < width else "" for index, header in columns}
         if any(values.values()):
+            if len(rows) == limits.max_rows:
+                raise ImportLimitExceeded(
+                    f"{filename!r} has more than {limits.max_rows:,} rows of clients, the most "
+                    "one import takes: split it into several files",
+                    limit="max_rows",
+                    value=limits.max_rows,
+                )
             rows.append(RawRow(number=number, values=values))
+        else:
+            blank += 1
+            if blank > most_blank:
+                raise too_many_blank()
     return Table(headers=[header for _, header in columns], rows=rows)
 
 
@@ -353,7 +490,7 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_records(data: bytes, filename: str) -> Iterator[_Record]:
+def _csv_records(data: bytes, filename: str) -> _Records:
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     number = 0
@@ -365,7 +502,51 @@ def _csv_records(data: bytes, filename: str) -> Iterator[_Record]:
         raise ImportFileError(f"{filename!r}: unreadable CSV after row {number}: {exc}") from None
 
 
-def _xlsx_records(data: bytes, filename: str) -> Iterator[_Record]:
+def _cells_in(xml: bytes) -> int:
+    # A cell is <c>, <c/> or <c attributes...>; <col>, <cfRule> and the rest are not cells.
+    return xml.count(b"<c ") + xml.count(b"<c>") + xml.count(b"<c/")
+
+
+def _check_row_widths(data: bytes, sheet_path: str, filename: str, limits: ImportLimits) -> None:
+    """Refuse a sheet with a row of more cells than Excel allows before openpyxl parses it:
+    openpyxl builds a whole row in memory, and one row of millions of "<c/>" fits in a small file.
+
+    Counts the cell tags between row tags in the raw XML, a chunk at a time, with bytes methods
+    (a 25 MB sheet in a tenth of a second). Empty cells count here (they cost as much to build),
+    so the bound is Excel's own, never lower than the limit; the limit itself is checked as rows
+    are read, on the cells up to the last non-empty one. A cell spelled otherwise (a namespace
+    prefix) is not counted: this may miss a wide row, never refuses a narrow one."""
+    bound = max(limits.max_columns, _EXCEL_MAX_COLUMNS)
+    widest = 0
+    row = 0
+    carry = b""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(sheet_path) as sheet:
+        while chunk := sheet.read(_SCAN_CHUNK):
+            buffer = carry + chunk
+            # Every tag counted starts with "<" and is at most 4 bytes long: keep a "<" among the
+            # last 4 bytes for the next chunk, so that no tag is cut in two.
+            cut = buffer.rfind(b"<", max(0, len(buffer) - 4))
+            cut = len(buffer) if cut == -1 else cut
+            parts = buffer[:cut].split(b"<row")
+            carry = buffer[cut:]
+            row += _cells_in(parts[0])
+            widest = max(widest, row)
+            for part in parts[1:]:
+                row = _cells_in(part)
+                widest = max(widest, row)
+            if widest > bound:
+                break
+    widest = max(widest, row + _cells_in(carry))
+    if widest > bound:
+        raise ImportLimitExceeded(
+            f"a row of {filename!r} has more than {bound:,} cells, more than Excel writes "
+            f"(and the most one row may have is {limits.max_columns:,})",
+            limit="max_columns",
+            value=limits.max_columns,
+        )
+
+
+def _xlsx_records(data: bytes, filename: str, limits: ImportLimits) -> _Records:
     # openpyxl raises many kinds of exceptions on a damaged or foreign zip (an .ods, a .docx):
     # for an uploaded file, any of them means "not a workbook we can read".
     try:
@@ -379,13 +560,17 @@ def _xlsx_records(data: bytes, filename: str) -> Iterator[_Record]:
         if not workbook.worksheets:
             raise ImportFileError(f"{filename!r} has no worksheet")
         sheet = workbook.worksheets[0]
+        # The sheet's part in the archive: a private attribute of openpyxl's read-only sheet,
+        # stable since openpyxl 2.4 (pinned in uv.lock).
+        sheet_path = getattr(sheet, "_worksheet_path", None)
+        if isinstance(sheet_path, str):
+            _check_row_widths(data, sheet_path, filename, limits)
         # Some tools write a wrong <dimension> (just "A1"); trusting it would drop every row.
         sheet.reset_dimensions()
-        records = [
-            (number, cells)
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-            if any(cells := [_cell_text(value) for value in values])
-        ]
+        # One row at a time, as openpyxl's read-only mode parses the sheet: the caller stops at
+        # the first row past a limit, and no more of the sheet is inflated or parsed.
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, [_cell_text(value) for value in values]
     except ImportFileError:
         raise
     except Exception as exc:
@@ -394,7 +579,6 @@ def _xlsx_records(data: bytes, filename: str) -> Iterator[_Record]:
         ) from None
     finally:
         workbook.close()
-    return iter(records)
 
 
 def _cell_text(value: object) -> str:
@@ -609,3 +793,81 @@ def _hint(field: str, text: str) -> str:
     if field in _NATIONAL_NUMBER_FIELDS and text.isascii() and text.isdigit() and len(text) == 10:
         return " (a leading 0 may have been lost: format the column as text)"
     return ""
+
+
+# --- One upload, start to end, in a worker process ----------------------------------------------
+
+StoredRow = tuple[int, str | None, dict[str, Any] | None, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ImportUpload:
+    """An uploaded file and the options it came with, as sent to a worker process."""
+
+    data: bytes
+    filename: str
+    overrides: dict[str, str] | None
+    options: str  # the options as hashed with the file for idempotency
+    template_id: UUID | None
+    invitation_mode: InvitationMode | None
+
+
+@dataclass(frozen=True)
+class ImportRead:
+    """What the API needs back from a read upload: small enough to cross a process boundary
+    (no model per row), and the rows to store only when it stores them."""
+
+    total: int
+    valid: int
+    errors: list[RowError]
+    digest: str  # of the file and its options
+    rows: list[StoredRow] | None  # as the import table keeps them, sorted by row
+
+
+def prepare_import(upload: ImportUpload, limits: ImportLimits, *, with_rows: bool) -> ImportRead:
+    """Read, map and validate an upload, and hash it; with_rows: also build the rows to store.
+
+    Raises ImportLimitExceeded, ImportMappingError (headers or mapping), or ImportFileError (the
+    file itself). Meant to run in a worker process: everything here is CPU-bound, and the
+    garbage collections a 20,000-row file triggers (up to 0.5 s each, measured, holding the GIL)
+    would stall any thread of the API's process, its event loop included.
+    """
+    table = read_table(upload.data, upload.filename, limits)
+    try:
+        columns = resolve_mapping(table.headers, upload.overrides)
+    except ImportFileError as exc:
+        raise ImportMappingError(str(exc)) from None
+    report = validate_rows(table, columns)
+    del table
+    digest = hashlib.sha256(upload.data + upload.options.encode()).hexdigest()
+    rows = _stored_rows(upload, report) if with_rows else None
+    return ImportRead(
+        total=report.total,
+        valid=len(report.valid),
+        errors=report.errors,
+        digest=digest,
+        rows=rows,
+    )
+
+
+def _stored_rows(upload: ImportUpload, report: ImportReport) -> list[StoredRow]:
+    errors_by_row: dict[int, list[dict[str, Any]]] = {}
+    for error in report.errors:
+        errors_by_row.setdefault(error.row, []).append(error.model_dump())
+    invitation = InvitationIn(mode=upload.invitation_mode) if upload.invitation_mode else None
+    rows: list[StoredRow] = [
+        (
+            valid.row,
+            valid.siret,
+            valid.request.model_copy(
+                update={
+                    "template_id": upload.template_id,
+                    "invitation": invitation or valid.request.invitation,
+                }
+            ).model_dump(mode="json"),
+            [],
+        )
+        for valid in report.valid
+    ]
+    rows += [(row, None, None, errs) for row, errs in errors_by_row.items()]
+    return sorted(rows)

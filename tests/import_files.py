@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import struct
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import openpyxl
 
@@ -96,3 +100,121 @@ def write_xlsx(path: Path, rows: list[list[object]]) -> bytes:
         sheet.append(row)
     workbook.save(path)
     return path.read_bytes()
+
+
+# --- Large and hostile workbooks, written as bytes ------------------------------------------------
+# openpyxl takes minutes to write 200,000 rows; these write the parts of a workbook by hand, as
+# Excel does (shared strings, one sheet), in a second or two.
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.worksheet+xml"/>'
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sharedStrings+xml"/>'
+    "</Types>"
+)
+_ROOT_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="xl/workbook.xml"/>'
+    "</Relationships>"
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    '<sheets><sheet name="Clients" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/sharedStrings" Target="sharedStrings.xml"/>'
+    "</Relationships>"
+)
+SHEET_MEMBER = "xl/worksheets/sheet1.xml"
+
+
+def xlsx_bytes(rows: Iterable[Sequence[str]], *, padding: int = 0, dimension: bool = True) -> bytes:
+    """A one-sheet workbook of text cells, strings shared as Excel shares them. `padding` bytes of
+    blanks inside the sheet make a small file that inflates far (a zip bomb). Excel writes the
+    sheet's <dimension>; without one (dimension=False), openpyxl reads the whole sheet once more
+    to look for it."""
+    strings: dict[str, int] = {}
+    sheet = io.StringIO()
+    sheet.write(
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    )
+    if dimension:
+        # The value does not matter to openpyxl's read-only mode (reset_dimensions); its presence
+        # spares a pass over the sheet.
+        sheet.write('<dimension ref="A1"/>')
+    sheet.write("<sheetData>")
+    for row in rows:
+        # Excel numbers rows; without a number a row is the next one, and rows that repeat
+        # compress as Excel's own never could: the point of a hostile file.
+        sheet.write("<row>")
+        for text in row:
+            if text:
+                shared = strings.setdefault(text, len(strings))
+                # A cell's reference is optional: without one it is the next column.
+                sheet.write(f'<c t="s"><v>{shared}</v></c>')
+            else:
+                sheet.write("<c/>")
+        sheet.write("</row>")
+    sheet.write(" " * padding)
+    sheet.write("</sheetData></worksheet>")
+    shared_xml = "".join(
+        [
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">',
+            *(f"<si><t>{escape(text)}</t></si>" for text in strings),
+            "</sst>",
+        ]
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _ROOT_RELS)
+        archive.writestr("xl/workbook.xml", _WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        archive.writestr("xl/sharedStrings.xml", shared_xml)
+        archive.writestr(SHEET_MEMBER, sheet.getvalue())
+    return buffer.getvalue()
+
+
+def declare_size(data: bytes, member: str, size: int) -> bytes:
+    """The archive with `member`'s uncompressed size in the central directory replaced by `size`:
+    a header that lies, as a hostile file's may."""
+    patched = bytearray(data)
+    name = member.encode()
+    at = patched.find(b"PK\x01\x02")
+    found = False
+    while at != -1:
+        name_length = struct.unpack_from("<H", patched, at + 28)[0]
+        if patched[at + 46 : at + 46 + name_length] == name:
+            struct.pack_into("<I", patched, at + 24, size)
+            found = True
+        at = patched.find(b"PK\x01\x02", at + 46)
+    assert found, f"{member} not in the archive"
+    return bytes(patched)
+
+
+def many_clients(count: int) -> Iterator[list[str]]:
+    """A header and `count` valid clients with the required columns, a hundred people over and over:
+    a few hundred kilobytes as a workbook, tens of megabytes once read."""
+    yield ["Prénom", "Nom", "E-mail", "Langue", "Gestionnaire"]
+    for index in range(count):
+        person = index % 100
+        yield ["Hélène", f"Lefèvre-{person}", f"client{person}@cabinet.example", "fr", "Julie"]

@@ -1,15 +1,27 @@
-"""/v1/imports: onboard a firm's whole client list from a CSV or Excel file."""
+"""/v1/imports: onboard a firm's whole client list from a CSV or Excel file.
+
+Reading and validating a file is CPU-bound work of seconds: it runs in a worker process, at most
+`import_max_parallel` files at once per API process, and within the ImportLimits from settings,
+so no upload can stall the event loop or take the process's memory.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import hashlib
 import io
 import json
+import multiprocessing
 import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Response, UploadFile, status
+from fastapi import APIRouter, FastAPI, File, Form, Header, Request, Response, UploadFile, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,16 +31,22 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import FieldError, ProblemError
 from api.routers.templates import preview_setup
-from domain.imports import ImportFileError, RowError, read_table, resolve_mapping, validate_rows
+from core.settings import Settings
+from domain.imports import (
+    ImportFileError,
+    ImportLimitExceeded,
+    ImportLimits,
+    ImportMappingError,
+    ImportRead,
+    ImportUpload,
+    RowError,
+    prepare_import,
+)
 from domain.imports_progress import CANCELLED_BEFORE_START, BulkImportInput, ImportProgress
-from domain.onboarding import InvitationIn
 from domain.setup import InvitationMode, SetupOverrides
 from store import imports
 from workflows.bulk_import import BulkImportWorkflow
 
-router = APIRouter(prefix="/v1/imports", tags=["imports"])
-
-MAX_FILE_BYTES = 10 * 1024 * 1024
 _IMPORT_NS = uuid.UUID("9c4b1f0e-5d2a-4e8b-8f3c-6a7d1e2b0c95")
 
 
@@ -60,6 +78,127 @@ def _bad(field: str, exc: Exception) -> ProblemError:
     )
 
 
+# Sizes are 413 (the content is too large); counts of rows or cells are 422 (the content is
+# readable, but more than one import takes).
+_TOO_LARGE = frozenset({"max_bytes", "max_uncompressed_bytes"})
+
+
+def _over_limit(exc: ImportLimitExceeded) -> ProblemError:
+    return ProblemError(
+        413 if exc.limit in _TOO_LARGE else 422,
+        "import-limit-exceeded",
+        "Import over a limit",
+        str(exc),
+        errors=[FieldError(field="file", message=f"{exc.limit} is {exc.value}")],
+    )
+
+
+def limits_of(settings: Settings) -> ImportLimits:
+    return ImportLimits(
+        max_bytes=settings.import_max_bytes,
+        max_uncompressed_bytes=settings.import_max_uncompressed_bytes,
+        max_rows=settings.import_max_rows,
+        max_columns=settings.import_max_columns,
+    )
+
+
+@dataclass(frozen=True)
+class _Readers:
+    """The worker processes that read import files, and the slots that bound them."""
+
+    pool: ProcessPoolExecutor
+    slots: asyncio.Semaphore
+
+
+@asynccontextmanager
+async def _readers(app: FastAPI) -> AsyncIterator[None]:
+    """Lifespan of the import readers, merged into the app's (its services are set by then)."""
+    settings: Settings = app.state.services.settings
+    app.state.import_readers = _Readers(
+        pool=_pool(settings), slots=asyncio.Semaphore(settings.import_max_parallel)
+    )
+    try:
+        yield
+    finally:
+        # A reader still at work ends with its file (seconds at most, within the limits).
+        await asyncio.to_thread(app.state.import_readers.pool.shutdown, True, cancel_futures=True)
+
+
+def _pool(settings: Settings) -> ProcessPoolExecutor:
+    # Processes, not threads: measured with a thread, the garbage collections a 20,000-row file
+    # triggers took 130 to 500 ms each with the GIL held, and the loop stalled as long (README).
+    # spawn, not fork: the API process runs threads (Temporal's core, the default executor), and
+    # forking a process with threads can deadlock the child. Workers start on first use and are
+    # replaced every few files, which gives back the memory a large file left them.
+    return ProcessPoolExecutor(
+        max_workers=settings.import_max_parallel,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=_FILES_PER_WORKER,
+    )
+
+
+_FILES_PER_WORKER = 10
+
+
+async def _read_upload(
+    request: Request, upload: ImportUpload, limits: ImportLimits, *, with_rows: bool
+) -> ImportRead:
+    """Read `upload` in a worker process once one of the process's reading slots is free;
+    answer 503 when none frees up in time, and a problem for a file that cannot be imported.
+
+    The slot is given back when the worker is done, not when the request is: a client that
+    hangs up does not let one more file be read at once than the limit says."""
+    readers: _Readers = request.app.state.import_readers
+    settings: Settings = request.app.state.services.settings
+    try:
+        async with asyncio.timeout(settings.import_wait_seconds):
+            await readers.slots.acquire()
+    except TimeoutError:
+        raise ProblemError(
+            503,
+            "imports-busy",
+            "Imports busy",
+            f"{settings.import_max_parallel} import files are being read: try again shortly.",
+            headers={"Retry-After": "10"},
+        ) from None
+    try:
+        future = asyncio.get_running_loop().run_in_executor(
+            readers.pool, partial(prepare_import, upload, limits, with_rows=with_rows)
+        )
+    except BaseException:
+        readers.slots.release()
+        raise
+    future.add_done_callback(lambda done: _give_back(readers.slots, done))
+    try:
+        return await asyncio.shield(future)
+    except ImportLimitExceeded as exc:
+        raise _over_limit(exc) from exc
+    except ImportMappingError as exc:
+        raise _bad("mapping", exc) from exc
+    except ImportFileError as exc:
+        raise _bad("file", exc) from exc
+    except BrokenProcessPool as exc:
+        # A worker died (killed for memory, say): the pool takes no more work, so make another.
+        if readers.pool is request.app.state.import_readers.pool:
+            request.app.state.import_readers = _Readers(pool=_pool(settings), slots=readers.slots)
+        raise ProblemError(
+            503,
+            "imports-busy",
+            "Imports busy",
+            "The file's reader stopped: try again shortly.",
+            headers={"Retry-After": "10"},
+        ) from exc
+
+
+def _give_back(slots: asyncio.Semaphore, done: asyncio.Future[Any]) -> None:
+    slots.release()
+    if not done.cancelled():
+        done.exception()  # retrieved, so an abandoned one is not logged as "never retrieved"
+
+
+router = APIRouter(prefix="/v1/imports", tags=["imports"], lifespan=_readers)
+
+
 @router.post(
     "",
     response_model=ImportAccepted,
@@ -67,6 +206,7 @@ def _bad(field: str, exc: Exception) -> ProblemError:
     responses={200: {"description": "dry run: the per-row report only"}},
 )
 async def create_import(
+    request: Request,
     response: Response,
     services: ServicesDep,
     caller: AnyRoleDep,
@@ -80,9 +220,17 @@ async def create_import(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ImportAccepted:
     """Validate every row, report each bad one (row, field, message), and onboard the rest."""
-    data = await file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise _bad("file", ValueError(f"the file is over {MAX_FILE_BYTES // 1_000_000} MB"))
+    settings = services.settings
+    limits = limits_of(settings)
+    # The cheap checks first, before any slot is taken or byte read.
+    if file.size is not None and file.size > limits.max_bytes:
+        raise _over_limit(
+            ImportLimitExceeded(
+                f"the file is over {limits.max_bytes:,} bytes, the most one import takes",
+                limit="max_bytes",
+                value=limits.max_bytes,
+            )
+        )
     filename = file.filename or "upload"
     try:
         overrides = json.loads(mapping) if mapping else None
@@ -90,55 +238,35 @@ async def create_import(
             raise ValueError("mapping must be a JSON object of field -> header")
     except ValueError as exc:
         raise _bad("mapping", exc) from exc
-    try:
-        table = read_table(data, filename)
-    except ImportFileError as exc:
-        raise _bad("file", exc) from exc
-    try:
-        columns = resolve_mapping(table.headers, overrides)
-    except ImportFileError as exc:
-        raise _bad("mapping", exc) from exc
     if invitation_mode == InvitationMode.scheduled:
         raise _bad(
             "invitation_mode",
             ValueError("a scheduled invitation needs its own time: use immediate or manual"),
         )
-    report = validate_rows(table, columns)
     # The template (and its setup) is checked once for the whole file.
     await preview_setup(services.pool, caller.partner.id, template_id, SetupOverrides())
-    if dry_run:
-        response.status_code = status.HTTP_200_OK
-        return ImportAccepted(
-            dry_run=True, total=report.total, valid=len(report.valid), errors=report.errors
-        )
-
     options = json.dumps(
         {"template": str(template_id), "mode": invitation_mode, "mapping": overrides},
         sort_keys=True,
     )
-    digest = hashlib.sha256(data + options.encode()).hexdigest()
+    upload = ImportUpload(
+        # Past the limit by one byte, so that read_table sees the file is over it.
+        data=await file.read(limits.max_bytes + 1),
+        filename=filename,
+        overrides=overrides,
+        options=options,
+        template_id=template_id,
+        invitation_mode=invitation_mode,
+    )
+    read = await _read_upload(request, upload, limits, with_rows=not dry_run)
+    digest = read.digest
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return ImportAccepted(dry_run=True, total=read.total, valid=read.valid, errors=read.errors)
+
     key = idempotency_key or digest
     import_id = uuid.uuid5(_IMPORT_NS, f"{caller.partner.id}:{key}")
-    errors_by_row: dict[int, list[dict[str, Any]]] = {}
-    for error in report.errors:
-        errors_by_row.setdefault(error.row, []).append(error.model_dump())
-    rows: list[tuple[int, str | None, dict[str, Any] | None, list[dict[str, Any]]]] = [
-        (
-            valid.row,
-            valid.siret,
-            valid.request.model_copy(
-                update={
-                    "template_id": template_id,
-                    "invitation": InvitationIn(mode=invitation_mode)
-                    if invitation_mode
-                    else valid.request.invitation,
-                }
-            ).model_dump(mode="json"),
-            [],
-        )
-        for valid in report.valid
-    ]
-    rows += [(row, None, None, errs) for row, errs in errors_by_row.items()]
+    assert read.rows is not None  # with_rows
     stored, created = await imports.create(
         services.pool,
         import_id=import_id,
@@ -148,7 +276,7 @@ async def create_import(
         workflow_id=f"import-{import_id}",
         filename=filename,
         created_by=caller.user.id,
-        rows=sorted(rows),
+        rows=read.rows,
     )
     if stored.request_hash != digest:
         raise ProblemError(
@@ -178,9 +306,9 @@ async def create_import(
     return ImportAccepted(
         id=import_id,
         dry_run=False,
-        total=report.total,
-        valid=len(report.valid),
-        errors=report.errors,
+        total=read.total,
+        valid=read.valid,
+        errors=read.errors,
         status_url=f"/v1/imports/{import_id}",
     )
 

@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         lifespan=lifespan,
     )
     problems.install(app)
+    problems.document_problems(app)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api_max_body_bytes,

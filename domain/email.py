@@ -43,7 +43,20 @@ DisplayName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[^\r\n]+$"),
     AfterValidator(storable),
 ]
-HttpsUrl = Annotated[HttpUrl, AfterValidator(_require_https)]
+# HttpUrl's own limit, declared as the schema's maxLength for input and output alike.
+URL_MAX_LENGTH = 2083
+
+
+def _fits_normalised(url: HttpUrl) -> HttpUrl:
+    # Checked on the normalised form (a trailing "/" added to a bare host, an IDN host spelled in
+    # punycode), which is what is stored and answered: a 2083-character input could otherwise come
+    # back longer than the schema promises, and fail the client that validates it.
+    if len(str(url)) > URL_MAX_LENGTH:
+        raise ValueError(f"URL must be at most {URL_MAX_LENGTH} characters once normalised")
+    return url
+
+
+HttpsUrl = Annotated[HttpUrl, AfterValidator(_require_https), AfterValidator(_fits_normalised)]
 
 
 class Branding(BaseModel):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError
+from api.problems import FieldError, ProblemError, problem_responses
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
 from domain.setup import Integration, Plan, Role
@@ -94,25 +94,32 @@ async def read_plans(caller: AnyRoleDep, pool: PoolDep, page: PageDep) -> PageOf
     return await _list(pool, "plans", caller.partner.id, page, Plan)
 
 
-@router.post("/plans", response_model=Plan, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/plans",
+    response_model=Plan,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 409),
+)
 async def create_plan(body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
     """Add a plan (with its add-ons)."""
     return await _create(pool, "plans", caller.partner.id, body.code, body)
 
 
-@router.get("/plans/{code}", response_model=Plan)
+@router.get("/plans/{code}", response_model=Plan, responses=problem_responses(404))
 async def read_plan(code: str, caller: AnyRoleDep, pool: PoolDep) -> Plan:
     """One plan."""
     return await _get(pool, "plans", caller.partner.id, code, Plan)
 
 
-@router.put("/plans/{code}", response_model=Plan)
+@router.put("/plans/{code}", response_model=Plan, responses=problem_responses(403, 404))
 async def update_plan(code: str, body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
     """Replace a plan's name and add-ons. Existing clients keep their snapshot."""
     return await _replace(pool, "plans", caller.partner.id, code, body)
 
 
-@router.delete("/plans/{code}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/plans/{code}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(403, 404)
+)
 async def delete_plan(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a plan from the catalog."""
     await _delete(pool, "plans", caller.partner.id, code)
@@ -170,7 +177,12 @@ async def read_integrations(
     return await _list(pool, "integrations", caller.partner.id, page, Integration)
 
 
-@router.post("/integrations", response_model=Integration, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/integrations",
+    response_model=Integration,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 409),
+)
 async def create_integration(
     body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
@@ -180,13 +192,15 @@ async def create_integration(
     return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
-@router.get("/integrations/{code}", response_model=Integration)
+@router.get("/integrations/{code}", response_model=Integration, responses=problem_responses(404))
 async def read_integration(code: str, caller: AnyRoleDep, pool: PoolDep) -> Integration:
     """One partner app."""
     return await _get(pool, "integrations", caller.partner.id, code, Integration)
 
 
-@router.put("/integrations/{code}", response_model=Integration)
+@router.put(
+    "/integrations/{code}", response_model=Integration, responses=problem_responses(403, 404)
+)
 async def update_integration(
     code: str, body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
@@ -200,7 +214,11 @@ async def update_integration(
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 
-@router.delete("/integrations/{code}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/integrations/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404),
+)
 async def delete_integration(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a partner app from the catalog."""
     await _delete(pool, "integrations", caller.partner.id, code)
@@ -215,19 +233,26 @@ async def read_folder_trees(caller: AnyRoleDep, pool: PoolDep, page: PageDep) ->
     return await _list(pool, "folder_trees", caller.partner.id, page, FolderTree)
 
 
-@router.post("/folder-trees", response_model=FolderTree, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/folder-trees",
+    response_model=FolderTree,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 409),
+)
 async def create_folder_tree(body: FolderTree, caller: ConfigurerDep, pool: PoolDep) -> FolderTree:
     """Add a folder-tree template; folders marked per_fiscal_year get monthly sub-folders."""
     return await _create(pool, "folder_trees", caller.partner.id, body.code, body)
 
 
-@router.get("/folder-trees/{code}", response_model=FolderTree)
+@router.get("/folder-trees/{code}", response_model=FolderTree, responses=problem_responses(404))
 async def read_folder_tree(code: str, caller: AnyRoleDep, pool: PoolDep) -> FolderTree:
     """One folder-tree template."""
     return await _get(pool, "folder_trees", caller.partner.id, code, FolderTree)
 
 
-@router.put("/folder-trees/{code}", response_model=FolderTree)
+@router.put(
+    "/folder-trees/{code}", response_model=FolderTree, responses=problem_responses(403, 404)
+)
 async def update_folder_tree(
     code: str, body: FolderTree, caller: ConfigurerDep, pool: PoolDep
 ) -> FolderTree:
@@ -235,7 +260,11 @@ async def update_folder_tree(
     return await _replace(pool, "folder_trees", caller.partner.id, code, body)
 
 
-@router.delete("/folder-trees/{code}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/folder-trees/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404),
+)
 async def delete_folder_tree(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a folder-tree template."""
     await _delete(pool, "folder_trees", caller.partner.id, code)

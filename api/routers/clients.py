@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AdminDep, AnyRoleDep, PoolDep, TemporalDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_responses
 from domain.onboarding import workflow_id_for
 from domain.setup import EffectiveSetup
 from store import clients, erasure
@@ -27,7 +27,7 @@ class ClientSetup(BaseModel):
     setup: EffectiveSetup | None
 
 
-@router.get("/{client_id}/setup", response_model=ClientSetup)
+@router.get("/{client_id}/setup", response_model=ClientSetup, responses=problem_responses(404))
 async def read_client_setup(client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep) -> ClientSetup:
     """The setup snapshot the client was created with; later template edits do not change it."""
     row = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
@@ -94,7 +94,11 @@ async def _stop_onboarding(temporal: TemporalDep, onboarding_id: uuid.UUID) -> s
     return "cancelled"
 
 
-@router.delete("/{client_id}/personal-data", response_model=ErasurePublic)
+@router.delete(
+    "/{client_id}/personal-data",
+    response_model=ErasurePublic,
+    responses=problem_responses(403, 404, 503),
+)
 async def delete_client_personal_data(
     client_id: uuid.UUID, caller: AdminDep, pool: PoolDep, temporal: TemporalDep
 ) -> ErasurePublic:

@@ -31,11 +31,15 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import ServicesDep, TemporalDep
-from api.problems import FieldError, ProblemError
+from api.problems import FieldError, ProblemError, problem_responses
 from core.codec import CodecError
 from core.settings import Environment, Settings
 
-router = APIRouter(prefix="/codec", tags=["codec"])
+# Its own token, not an API key (401/403), off without one (503); the route reads the body
+# itself, so FastAPI cannot know it may be malformed (400) or too large (413).
+router = APIRouter(
+    prefix="/codec", tags=["codec"], responses=problem_responses(400, 401, 403, 413, 503)
+)
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 PREFLIGHT_MAX_AGE = "600"

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
-from api.problems import PROBLEM_MEDIA_TYPE, TYPE_BASE
+from api.problems import PROBLEM_MEDIA_TYPE, TYPE_BASE, problem_responses
 from core import temporal
 from store import pool as store_pool
 
@@ -32,7 +32,7 @@ async def _check(name: str, ping: asyncio.Future[None] | asyncio.Task[None]) -> 
     return name, "ok"
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"description": "A part is down"}})
+@router.get("/healthz", response_model=Health, responses=problem_responses(503))
 async def read_health(services: ServicesDep) -> JSONResponse:
     """Ping PostgreSQL and Temporal; 200 when both answer, 503 naming the ones that do not."""
     results = await asyncio.gather(

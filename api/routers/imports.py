@@ -29,7 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
-from api.problems import FieldError, ProblemError
+from api.problems import FieldError, ProblemError, problem_responses
 from api.routers.templates import preview_setup
 from core.settings import Settings
 from domain.imports import (
@@ -203,7 +203,10 @@ router = APIRouter(prefix="/v1/imports", tags=["imports"], lifespan=_readers)
     "",
     response_model=ImportAccepted,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"description": "dry run: the per-row report only"}},
+    responses={
+        200: {"description": "dry run: the per-row report only"},
+        **problem_responses(409, 503),
+    },
 )
 async def create_import(
     request: Request,
@@ -320,7 +323,7 @@ async def _get(pool: PoolDep, caller: AnyRoleDep, import_id: uuid.UUID) -> impor
     return row
 
 
-@router.get("/{import_id}", response_model=ImportStatus)
+@router.get("/{import_id}", response_model=ImportStatus, responses=problem_responses(404, 503))
 async def read_import(
     import_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ImportStatus:
@@ -345,7 +348,9 @@ async def read_import(
     )
 
 
-@router.get("/{import_id}/report.csv", response_class=PlainTextResponse)
+@router.get(
+    "/{import_id}/report.csv", response_class=PlainTextResponse, responses=problem_responses(404)
+)
 async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRoleDep) -> str:
     """Every row's outcome: its errors, why it was skipped, or its onboarding and status."""
     await _get(pool, caller, import_id)
@@ -368,7 +373,9 @@ async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRol
     return buffer.getvalue()
 
 
-@router.post("/{import_id}/cancel", response_model=ImportStatus)
+@router.post(
+    "/{import_id}/cancel", response_model=ImportStatus, responses=problem_responses(404, 409, 503)
+)
 async def create_import_cancel(
     import_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ImportStatus:

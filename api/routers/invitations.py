@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.deps import ServicesDep
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_responses
 from domain.invitation import InvalidToken, TokenProblem, token_hash, verify_token
 from domain.onboarding import AcceptInvitationInput, workflow_id_for
 from store import invitations
@@ -34,7 +34,7 @@ def _problem(problem: TokenProblem) -> ProblemError:
     )
 
 
-@router.get("/{token}", response_model=InvitationPublic)
+@router.get("/{token}", response_model=InvitationPublic, responses=problem_responses(404, 410))
 async def read_invitation(token: str, services: ServicesDep) -> InvitationPublic:
     """Whether an invitation link can still be used."""
     try:
@@ -50,7 +50,11 @@ async def read_invitation(token: str, services: ServicesDep) -> InvitationPublic
     return InvitationPublic(status=state, expires_at=claims.expires_at)
 
 
-@router.post("/{token}/accept", response_model=InvitationPublic)
+@router.post(
+    "/{token}/accept",
+    response_model=InvitationPublic,
+    responses=problem_responses(404, 409, 410, 503),
+)
 async def create_invitation_acceptance(token: str, services: ServicesDep) -> InvitationPublic:
     """Accept the invitation: once, before it expires; then the onboarding completes."""
     try:

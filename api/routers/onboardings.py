@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError
+from api.problems import FieldError, ProblemError, problem_responses
 from api.routers.templates import preview_setup
 from domain.onboarding import (
     CompanyDetails,
@@ -45,6 +45,9 @@ from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 
 router = APIRouter(prefix="/v1/onboardings", tags=["onboardings"])
+# An update reaches a workflow: gone (404), finished or refused by its validator (409), or
+# Temporal out of reach (503).
+UPDATE_PROBLEMS = problem_responses(404, 409, 503)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -124,7 +127,7 @@ def check_schedule(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OnboardingAccepted,
-    responses={409: {"description": "Idempotency-Key reused with another body"}},
+    responses=problem_responses(409, 503),
 )
 async def create_onboarding(
     body: OnboardingCreate,
@@ -280,7 +283,9 @@ def _refused(exc: WorkflowUpdateFailedError) -> ProblemError:
     return ProblemError(409, "not-now", "Not possible now", detail)
 
 
-@router.get("/{onboarding_id}", response_model=OnboardingView)
+@router.get(
+    "/{onboarding_id}", response_model=OnboardingView, responses=problem_responses(404, 503)
+)
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> OnboardingView:
@@ -329,7 +334,11 @@ async def _update(
         raise _unavailable(exc, onboarding_id) from exc
 
 
-@router.post("/{onboarding_id}/company-details", response_model=ProvideCompanyDetailsResult)
+@router.post(
+    "/{onboarding_id}/company-details",
+    response_model=ProvideCompanyDetailsResult,
+    responses=UPDATE_PROBLEMS,
+)
 async def create_company_details(
     onboarding_id: uuid.UUID,
     body: CompanyDetails,
@@ -349,7 +358,11 @@ async def create_company_details(
     return result
 
 
-@router.post("/{onboarding_id}/integrations/{code}/retry", response_model=RetryIntegrationResult)
+@router.post(
+    "/{onboarding_id}/integrations/{code}/retry",
+    response_model=RetryIntegrationResult,
+    responses=UPDATE_PROBLEMS,
+)
 async def create_integration_retry(
     onboarding_id: uuid.UUID,
     code: IntegrationCode,
@@ -383,7 +396,7 @@ async def _invitation_update(
     return result
 
 
-@router.post("/{onboarding_id}/resume", response_model=ResumeResult)
+@router.post("/{onboarding_id}/resume", response_model=ResumeResult, responses=UPDATE_PROBLEMS)
 async def create_resume(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ResumeResult:
@@ -394,7 +407,9 @@ async def create_resume(
     return result
 
 
-@router.post("/{onboarding_id}/invitation/send", response_model=InvitationChanged)
+@router.post(
+    "/{onboarding_id}/invitation/send", response_model=InvitationChanged, responses=UPDATE_PROBLEMS
+)
 async def create_invitation_send(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:
@@ -404,7 +419,11 @@ async def create_invitation_send(
     )
 
 
-@router.post("/{onboarding_id}/invitation/reschedule", response_model=InvitationChanged)
+@router.post(
+    "/{onboarding_id}/invitation/reschedule",
+    response_model=InvitationChanged,
+    responses=UPDATE_PROBLEMS,
+)
 async def create_invitation_reschedule(
     onboarding_id: uuid.UUID,
     body: RescheduleInvitationInput,
@@ -430,7 +449,11 @@ async def create_invitation_reschedule(
     )
 
 
-@router.post("/{onboarding_id}/invitation/cancel", response_model=InvitationChanged)
+@router.post(
+    "/{onboarding_id}/invitation/cancel",
+    response_model=InvitationChanged,
+    responses=UPDATE_PROBLEMS,
+)
 async def create_invitation_cancel(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:
@@ -440,7 +463,11 @@ async def create_invitation_cancel(
     )
 
 
-@router.post("/{onboarding_id}/invitation/resend", response_model=InvitationChanged)
+@router.post(
+    "/{onboarding_id}/invitation/resend",
+    response_model=InvitationChanged,
+    responses=UPDATE_PROBLEMS,
+)
 async def create_invitation_resend(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError
+from api.problems import FieldError, ProblemError, problem_responses
 from domain.setup import (
     SECRET_MASK,
     BillingDefaults,
@@ -149,7 +149,12 @@ async def read_templates(
     )
 
 
-@router.post("/templates", response_model=TemplatePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/templates",
+    response_model=TemplatePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 409),
+)
 async def create_template(
     body: TemplateCreate, caller: ConfigurerDep, pool: PoolDep
 ) -> TemplatePublic:
@@ -172,7 +177,9 @@ async def create_template(
     return _public(row, catalog)
 
 
-@router.get("/templates/{template_id}", response_model=TemplatePublic)
+@router.get(
+    "/templates/{template_id}", response_model=TemplatePublic, responses=problem_responses(404)
+)
 async def read_template(
     template_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep
 ) -> TemplatePublic:
@@ -183,7 +190,11 @@ async def read_template(
     return _public(row, await setup_store.load_catalog(pool, partner_id=caller.partner.id))
 
 
-@router.put("/templates/{template_id}", response_model=TemplatePublic)
+@router.put(
+    "/templates/{template_id}",
+    response_model=TemplatePublic,
+    responses=problem_responses(403, 404, 409),
+)
 async def update_template(
     template_id: uuid.UUID, body: TemplateUpdate, caller: ConfigurerDep, pool: PoolDep
 ) -> TemplatePublic:
@@ -215,7 +226,11 @@ async def update_template(
     return _public(row, await setup_store.load_catalog(pool, partner_id=caller.partner.id))
 
 
-@router.post("/templates/{template_id}/set-default", response_model=TemplatePublic)
+@router.post(
+    "/templates/{template_id}/set-default",
+    response_model=TemplatePublic,
+    responses=problem_responses(403, 404),
+)
 async def set_default_template(
     template_id: uuid.UUID, caller: ConfigurerDep, pool: PoolDep
 ) -> TemplatePublic:
@@ -226,7 +241,11 @@ async def set_default_template(
     return _public(row, await setup_store.load_catalog(pool, partner_id=caller.partner.id))
 
 
-@router.delete("/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/templates/{template_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
 async def delete_template(
     template_id: uuid.UUID,
     caller: ConfigurerDep,
@@ -273,7 +292,7 @@ async def read_billing_defaults(caller: AnyRoleDep, pool: PoolDep) -> BillingDef
     return await setup_store.load_billing(pool, partner_id=caller.partner.id)
 
 
-@router.put("/billing-defaults", response_model=BillingDefaults)
+@router.put("/billing-defaults", response_model=BillingDefaults, responses=problem_responses(403))
 async def update_billing_defaults(
     body: BillingDefaults, caller: ConfigurerDep, pool: PoolDep
 ) -> BillingDefaults:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
-from api.problems import ProblemError
+from api.problems import ProblemError, problem_responses
 from domain.email import Branding
 from domain.setup import Role
 from domain.text import Text
@@ -105,7 +105,7 @@ async def read_branding(caller: CallerDep) -> Branding:
     return Branding.model_validate({"display_name": caller.partner.name, **known})
 
 
-@router.put("/branding", response_model=Branding)
+@router.put("/branding", response_model=Branding, responses=problem_responses(403))
 async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Branding:
     """Set the partner's e-mail branding (administrators)."""
     await partners.set_branding(
@@ -116,7 +116,7 @@ async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Br
     return body
 
 
-@router.get("/users", response_model=PageOf[UserPublic])
+@router.get("/users", response_model=PageOf[UserPublic], responses=problem_responses(403))
 async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[UserPublic]:
     """The partner's users."""
     rows, total = await partners.list_users(
@@ -125,7 +125,12 @@ async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[U
     return PageOf(items=[_user(u) for u in rows], total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("/users", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users",
+    response_model=UserPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 409),
+)
 async def create_user(body: UserCreate, caller: AdminDep, pool: PoolDep) -> UserPublic:
     """Add a user to the partner."""
     row = await partners.create_user(
@@ -138,7 +143,7 @@ async def create_user(body: UserCreate, caller: AdminDep, pool: PoolDep) -> User
     return _user(row)
 
 
-@router.get("/users/{user_id}", response_model=UserPublic)
+@router.get("/users/{user_id}", response_model=UserPublic, responses=problem_responses(403, 404))
 async def read_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> UserPublic:
     """One user."""
     row = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
@@ -147,7 +152,9 @@ async def read_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> User
     return _user(row)
 
 
-@router.patch("/users/{user_id}", response_model=UserPublic)
+@router.patch(
+    "/users/{user_id}", response_model=UserPublic, responses=problem_responses(403, 404, 409)
+)
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, caller: AdminDep, pool: PoolDep
 ) -> UserPublic:
@@ -163,7 +170,11 @@ async def update_user(
     return _user(row)
 
 
-@router.delete("/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/users/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(403, 404, 409),
+)
 async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> None:
     """Remove a user; their API keys go with them. Not oneself, nor the last administrator."""
     if user_id == caller.user.id:
@@ -182,7 +193,11 @@ async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> No
         raise _no_user(user_id)
 
 
-@router.get("/users/{user_id}/api-keys", response_model=list[ApiKeyPublic])
+@router.get(
+    "/users/{user_id}/api-keys",
+    response_model=list[ApiKeyPublic],
+    responses=problem_responses(403, 404),
+)
 async def read_api_keys(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> list[ApiKeyPublic]:
     """A user's API keys (never the keys themselves)."""
     if await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id) is None:
@@ -192,7 +207,10 @@ async def read_api_keys(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> 
 
 
 @router.post(
-    "/users/{user_id}/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED
+    "/users/{user_id}/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(403, 404),
 )
 async def create_api_key(
     user_id: uuid.UUID, body: ApiKeyCreate, caller: AdminDep, pool: PoolDep
@@ -206,7 +224,9 @@ async def create_api_key(
     return ApiKeyCreated(**_key(row).model_dump(), key=key)
 
 
-@router.delete("/api-keys/{key_id}", response_model=ApiKeyPublic)
+@router.delete(
+    "/api-keys/{key_id}", response_model=ApiKeyPublic, responses=problem_responses(403, 404)
+)
 async def revoke_api_key(key_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> ApiKeyPublic:
     """Revoke a key: it stops working at once. Revoking twice is harmless."""
     row = await partners.revoke_key(pool, partner_id=caller.partner.id, key_id=key_id)

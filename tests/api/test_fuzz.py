@@ -1,0 +1,148 @@
+"""Schemathesis against the running API: every operation of the OpenAPI document, bounded.
+
+The app runs as in the other API tests (real uvicorn, PostgreSQL, Temporal with a worker), and
+the `schemathesis run` command fuzzes it over HTTP as an administrator of a tenant of its own.
+The checks are the ones the OpenAPI document makes promises about: no 5xx, every status code and
+content type documented, every body valid against its documented schema. A failure prints
+schemathesis' own report, with a `curl` that reproduces it.
+
+The run is bounded so that CI stays short: a fixed seed, a few examples per operation, no
+shrinking. `make test PYTEST_ARGS="-m fuzz -s"` runs it alone and prints the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from api.deps import Services
+from api.main import create_app
+from core.settings import Settings
+from devstack.serving import serve_app
+from store.pool import Pool
+from tests.conftest import Tenant
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
+
+SEED = 20240610
+CODEC_TOKEN = "fuzz-codec-token"
+MAX_EXAMPLES = 12
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+# Examples from the schema, then the coverage phase's boundary values and the negative cases
+# built from the schema (wrong types, missing fields, out-of-range), then random data.
+PHASES = "examples,coverage,fuzzing"
+
+
+@pytest.fixture
+def fuzz_settings(settings: Settings) -> Settings:
+    """The test settings, with rate limits out of the way (the fuzzer is one busy key) and the
+    codec server on, so its routes are fuzzed past their 503 "off"."""
+    return settings.model_copy(
+        update={
+            "codec_token": SecretStr(CODEC_TOKEN),
+            "api_rate_limit_per_second": 1_000_000.0,
+            "api_rate_limit_burst": 1_000_000,
+            "api_rate_limit_import_reads_per_second": 1_000_000.0,
+            "api_rate_limit_import_reads_burst": 1_000_000,
+        }
+    )
+
+
+@pytest.fixture
+async def fuzz_api(
+    fuzz_settings: Settings, pool: Pool, client: Client, worker: Worker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API with the fuzz settings, served by uvicorn, workers running for what it starts."""
+    services = Services(settings=fuzz_settings, pool=pool, temporal=client)
+    # No access log: thousands of lines would bury a failure's report.
+    async with serve_app(create_app(fuzz_settings, services=services), access_log=False) as http:
+        yield http
+
+
+@dataclass(frozen=True)
+class Figures:
+    operations: int
+    cases: int
+    failures: int
+
+
+def figures(report: dict[str, Any]) -> Figures:
+    """Operations tested, cases generated and distinct failures, from schemathesis' JSON report."""
+    return Figures(
+        operations=int(report["operations"]["tested"]),
+        cases=int(report["test_cases"]["generated"]),
+        failures=int(report["test_cases"]["unique_failures"]) + len(report["errors"]),
+    )
+
+
+async def test_every_operation_keeps_the_openapi_promises(
+    fuzz_api: httpx.AsyncClient, tenant: Tenant, tmp_path: Path
+) -> None:
+    """No server error, and every answer's status, content type and body are as documented."""
+    base = str(fuzz_api.base_url).rstrip("/")
+    report = tmp_path / "report.json"
+    # The API key for every operation but the codec server's, which takes the ops token.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f'headers = {{ Authorization = "Bearer {tenant.key}" }}\n\n'
+        "[[operations]]\n"
+        'include-path-regex = "^/codec/"\n'
+        f'headers = {{ Authorization = "Bearer {CODEC_TOKEN}" }}\n'
+    )
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{base}/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--phases",
+        PHASES,
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--no-shrink",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # where schemathesis keeps its cache, not the checkout
+        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace").replace(tenant.key, "<key>")
+    print(text)
+    assert process.returncode == 0, text
+    found = figures(json.loads(report.read_text()))
+    print(f"schemathesis: {found}")
+    assert found.operations >= 40, found  # every operation of the API was tried
+    assert found.cases > found.operations, found
+    assert found.failures == 0, text

@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api_max_body_bytes,
-        max_upload_bytes=settings.api_max_upload_bytes,
+        max_upload_bytes=settings.upload_limit(),
     )
     app.include_router(health.router)
     app.include_router(onboardings.router)

@@ -180,10 +180,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body (JSON); over it: 413"
     )
-    api_max_upload_bytes: int = Field(
-        default=11 * 1_048_576,
+    api_max_upload_bytes: int | None = Field(
+        default=None,
         ge=1024,
-        description="Largest multipart upload: an import file (10 MB) and its form fields",
+        description="Largest multipart upload; unset: import_max_bytes plus 1 MiB for the form",
     )
     # Per-API-key rate limits, shared by every API process (a token bucket in PostgreSQL).
     api_rate_limit_per_second: float = Field(default=20.0, gt=0)
@@ -276,6 +276,13 @@ class Settings(BaseSettings):
         if self.env in (Environment.development, Environment.test):
             keys.setdefault(DEV_KEY_ID, DEV_KEY)
         return keys, current
+
+    def upload_limit(self) -> int:
+        """The body limit for uploads: by default derived from the import file's own limit, so
+        the two cannot drift apart (the import route then names the file limit itself)."""
+        if self.api_max_upload_bytes is not None:
+            return self.api_max_upload_bytes
+        return self.import_max_bytes + 1_048_576
 
     def onboarding_timeouts(self) -> Timeouts:
         """The deadlines an onboarding started now will keep for its whole life."""

@@ -36,6 +36,10 @@ class CreateClientResult(BaseModel):
 class CompleteSetupInput(BaseModel):
     client_id: uuid.UUID
     keep_muted: bool = False
+    # Set by runs that fold the status write into this step (READY): one step fewer. Older runs
+    # leave them unset and record the status with record_status.
+    onboarding_id: uuid.UUID | None = None
+    status: str | None = None
 
 
 class CompleteSetupResult(BaseModel):
@@ -113,6 +117,11 @@ class ClientActivities:
             )
         except LookupError as exc:
             raise ApplicationError(str(exc), type="ClientMissing", non_retryable=True) from exc
+        if data.onboarding_id is not None and data.status is not None:
+            # After the client row: a retry redoes both, and both writes are idempotent.
+            await onboardings.set_status(
+                self.pool, onboarding_id=data.onboarding_id, status=data.status
+            )
         return CompleteSetupResult(
             notifications_muted=row.notifications_muted, attempt=activity.info().attempt
         )

@@ -4,7 +4,9 @@ Steps: resolve the setup; check and look up the SIRET (waiting for a person's co
 the registry cannot help); create the client muted, with its director; fiscal year and folders;
 collaborators and subscription; integrations in parallel; unmute; the director's invitation.
 Every step is an activity with a timeout and an explicit retry policy, and the `status` query
-reports every step so ops can see where a run stands and what it waits for.
+reports every step so ops can see where a run stands and what it waits for. Short PostgreSQL
+steps are local activities in runs begun since the `local-db-steps` patch; folders (heartbeats),
+the registry, SMTP and partner apps stay remote.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     # Passed through: loaded once by the worker, not re-imported per run in the sandbox. The
@@ -90,6 +93,18 @@ STATUS_RETRY = RetryPolicy(
 )
 STATUS_DEADLINE = timedelta(days=1)
 DB_TIMEOUT = timedelta(seconds=30)
+# Short PostgreSQL steps run as local activities (patch LOCAL_DB_STEPS): no heartbeat, a few
+# statements each, idempotent, so Temporal's conditions for them hold, and each saves a round
+# trip through the server's task queue. An attempt runs inside the workflow task, so it is kept
+# well under a few seconds' budget; the retry policies above still bound the whole step. Backoffs
+# up to LOCAL_RETRY_THRESHOLD are slept in the worker (a PostgreSQL blip); longer ones become
+# durable timers, so an outage neither holds the workflow task open nor hides from history.
+# The schedule-to-close deadline is a backstop above DB_RETRY's attempts (about ten minutes):
+# whichever ends first, the step parks in NEEDS_ATTENTION as a remote one would.
+LOCAL_DB_STEPS = "local-db-steps"
+LOCAL_DB_TIMEOUT = timedelta(seconds=10)
+LOCAL_DB_DEADLINE = timedelta(minutes=20)
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 # Registry: 429 carries Retry-After (the activity sets next_retry_delay), 5xx and timeouts back
 # off; the whole lookup is bounded by the onboarding's company_lookup deadline.
 REGISTRY_RETRY = RetryPolicy(
@@ -130,6 +145,7 @@ class _Attempted(Protocol):
 
 R = TypeVar("R", bound=_Attempted)
 T = TypeVar("T")
+P = TypeVar("P")
 
 # Statuses that free a bulk import's slot: setup is over, or a person must act.
 _SETTLED = frozenset(
@@ -155,9 +171,7 @@ _SENT_STATES = frozenset(
 
 def _cause(exc: BaseException) -> str:
     """The innermost message of an activity failure: what actually went wrong."""
-    while isinstance(exc, ActivityError) and exc.cause is not None:
-        exc = exc.cause
-    return str(exc)
+    return str(_innermost(exc))
 
 
 def _outlasted_retries(exc: ActivityError) -> bool:
@@ -169,9 +183,47 @@ def _outlasted_retries(exc: ActivityError) -> bool:
     return exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
 
 
-def _error_type(exc: BaseException) -> str | None:
+def _innermost(exc: BaseException) -> BaseException:
     while isinstance(exc, ActivityError) and exc.cause is not None:
         exc = exc.cause
+    return exc
+
+
+def _as_activity_error(
+    exc: BaseException, method: Callable[..., Any], policy: RetryPolicy
+) -> ActivityError:
+    """A local activity's failure in the shape of a remote one's, so one set of rules (park
+    after the retries, fail on bad data) serves both.
+
+    The SDK (1.35) hands the workflow a failed local activity's last error bare: no
+    ActivityError around it, no retry state (sdk-core issue 449); a deadline reached during a
+    timer backoff comes wrapped, but with retry state CANCEL_REQUESTED. What stopped the retries
+    is read from the error instead, the way the server would have decided: a timeout is the
+    deadline; a non-retryable error (flagged, or of a type the policy lists) is final; any other
+    error only ends the retries once the policy's attempts are spent.
+    """
+    exc = _innermost(exc)
+    if isinstance(exc, ActivityTimeout):
+        state = RetryState.TIMEOUT
+    elif not isinstance(exc, ApplicationError) or (
+        exc.non_retryable or exc.type in (policy.non_retryable_error_types or ())
+    ):
+        state = RetryState.NON_RETRYABLE_FAILURE
+    else:
+        state = RetryState.MAXIMUM_ATTEMPTS_REACHED
+    return ActivityError(
+        "local activity failed",
+        scheduled_event_id=0,
+        started_event_id=0,
+        identity="",
+        activity_type=getattr(method, "__name__", "local activity"),
+        activity_id="",
+        retry_state=state,
+    )
+
+
+def _error_type(exc: BaseException) -> str | None:
+    exc = _innermost(exc)
     return exc.type if isinstance(exc, ApplicationError) else None
 
 
@@ -337,6 +389,44 @@ class OnboardingWorkflow:
     def _step(self, step: Step) -> StepStatus:
         return next(s for s in self._view.steps if s.name == step)
 
+    def _local_db(self) -> bool:
+        """Whether this run takes its short PostgreSQL steps as local activities.
+
+        Runs begun before the change keep their remote activities to the end: `patched` is
+        False while replaying a history without the marker, and the SDK remembers that answer
+        for the run, so such a run never mixes the two kinds.
+        """
+        return workflow.patched(LOCAL_DB_STEPS)
+
+    async def _db(
+        self,
+        method: Callable[[Any, P], Awaitable[T]],
+        arg: P,
+        *,
+        retry_policy: RetryPolicy = DB_RETRY,
+        deadline: timedelta | None = None,
+    ) -> T:
+        """A short PostgreSQL step: local in new runs, remote (as recorded) in older ones."""
+        if self._local_db():
+            try:
+                return await workflow.execute_local_activity_method(
+                    method,
+                    arg,
+                    start_to_close_timeout=LOCAL_DB_TIMEOUT,
+                    schedule_to_close_timeout=deadline or LOCAL_DB_DEADLINE,
+                    retry_policy=retry_policy,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                )
+            except (ActivityError, ApplicationError, ActivityTimeout) as exc:
+                raise _as_activity_error(exc, method, retry_policy) from _innermost(exc)
+        return await workflow.execute_activity_method(
+            method,
+            arg,
+            start_to_close_timeout=DB_TIMEOUT,
+            schedule_to_close_timeout=deadline,
+            retry_policy=retry_policy,
+        )
+
     async def _run_step(self, step: Step, call: Callable[[], Awaitable[R]]) -> R:
         status = self._step(step)
         status.state = StepState.running
@@ -393,16 +483,17 @@ class OnboardingWorkflow:
         status.state = StepState.running
         await self._set_status(previous)
 
-    async def _set_status(self, status: OnboardingStatus) -> None:
+    async def _set_status(self, status: OnboardingStatus, *, recorded: bool = False) -> None:
+        """`recorded`: the step that changed the status already wrote it to the database."""
         self._view.status = status
         workflow.upsert_search_attributes([sa.ONBOARDING_STATUS.value_set(status.value)])
-        await workflow.execute_activity_method(
-            ClientActivities.record_status,
-            RecordStatusInput(onboarding_id=self._data.onboarding_id, status=status.value),
-            start_to_close_timeout=DB_TIMEOUT,
-            schedule_to_close_timeout=STATUS_DEADLINE,
-            retry_policy=STATUS_RETRY,
-        )
+        if not recorded:
+            await self._db(
+                ClientActivities.record_status,
+                RecordStatusInput(onboarding_id=self._data.onboarding_id, status=status.value),
+                retry_policy=STATUS_RETRY,
+                deadline=STATUS_DEADLINE,
+            )
         if status in _SETTLED and not self._told_import:
             await self._tell_import(status)
 
@@ -440,15 +531,13 @@ class OnboardingWorkflow:
     async def _onboard(self, data: OnboardingInput) -> None:
         resolved = await self._run_step(
             Step.resolve_setup,
-            lambda: workflow.execute_activity_method(
+            lambda: self._db(
                 SetupActivities.resolve_setup,
                 ResolveSetupInput(
                     partner_id=data.partner_id,
                     template_id=data.template_id,
                     overrides=data.overrides,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             ),
         )
         setup = self._setup = self._view.setup = resolved.setup
@@ -485,7 +574,7 @@ class OnboardingWorkflow:
 
         await self._run_step(
             Step.collaborators_and_subscription,
-            lambda: workflow.execute_activity_method(
+            lambda: self._db(
                 ClientSetupActivities.assign_collaborators_and_subscription,
                 AssignInput(
                     client_id=client_id,
@@ -495,23 +584,26 @@ class OnboardingWorkflow:
                     payer=setup.payer,
                     billing_period=setup.billing_period,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             ),
         )
 
         await self._integrations(setup)
 
+        # New runs write READY with the setup's completion: one step instead of two.
+        folded = self._local_db()
         done = await self._run_step(
             Step.complete_setup,
-            lambda: workflow.execute_activity_method(
+            lambda: self._db(
                 ClientActivities.complete_setup,
-                CompleteSetupInput(client_id=client_id, keep_muted=data.keep_muted),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                CompleteSetupInput(
+                    client_id=client_id,
+                    keep_muted=data.keep_muted,
+                    onboarding_id=data.onboarding_id if folded else None,
+                    status=OnboardingStatus.READY.value if folded else None,
+                ),
             ),
         )
-        await self._set_status(OnboardingStatus.READY)
+        await self._set_status(OnboardingStatus.READY, recorded=folded)
         told = await self._notice(
             "collaborators' notice",
             lambda: workflow.execute_activity_method(
@@ -568,13 +660,11 @@ class OnboardingWorkflow:
         step.started_at = workflow.now()
         available = await self._patiently(
             Step.company_lookup,
-            lambda: workflow.execute_activity_method(
+            lambda: self._db(
                 CompanyActivities.check_siret_available,
                 CheckSiretInput(
                     partner_id=data.partner_id, onboarding_id=data.onboarding_id, siret=siret
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             ),
         )
         if not available.available:
@@ -668,13 +758,7 @@ class OnboardingWorkflow:
             try:
                 created = await self._run_step(
                     Step.create_client,
-                    functools.partial(
-                        workflow.execute_activity_method,
-                        ClientActivities.create_client,
-                        payload,
-                        start_to_close_timeout=DB_TIMEOUT,
-                        retry_policy=DB_RETRY,
-                    ),
+                    functools.partial(self._db, ClientActivities.create_client, payload),
                 )
                 return created.client_id
             except ActivityError as exc:
@@ -731,7 +815,7 @@ class OnboardingWorkflow:
             # A failed integration is recorded and the onboarding goes on.
             await self._patiently(
                 Step.integrations,
-                lambda: workflow.execute_activity_method(
+                lambda: self._db(
                     ClientSetupActivities.record_integration_failure,
                     RecordIntegrationFailureInput(
                         client_id=self._view.client_id,
@@ -739,8 +823,6 @@ class OnboardingWorkflow:
                         kind=integration.kind,
                         error=status.last_error,
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 ),
             )
             return

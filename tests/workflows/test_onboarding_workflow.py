@@ -173,6 +173,8 @@ class Fakes:
 
     @activity.defn(name="complete_setup")
     async def complete_setup(self, data: CompleteSetupInput) -> CompleteSetupResult:
+        if data.status is not None:
+            self.statuses.append(data.status)  # READY, folded into the step that makes it so
         return CompleteSetupResult(
             notifications_muted=data.keep_muted, attempt=activity.info().attempt
         )

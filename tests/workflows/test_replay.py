@@ -2,7 +2,9 @@
 
 A change that would make running onboardings fail on replay (a new activity call in the middle,
 a reordered step) fails here first; such a change goes behind `workflow.patched`. Histories are
-recorded by `python -m tests.workflows.test_replay` (see `record`), from runs with fake activities.
+recorded by `python -m tests.workflows.test_replay OUT.json` (see `record`), from runs with fake
+activities, with the test payload key. onboarding_v1 predates the `local-db-steps` patch and must
+keep replaying while such runs may still be open; onboarding_v2_local_db_steps is the patched path.
 """
 
 from __future__ import annotations
@@ -76,6 +78,31 @@ async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, text)
     result = await _replayer().replay_workflow(history)
     assert result.replay_failure is None
+
+
+async def test_both_kinds_of_run_are_covered_by_a_recorded_history() -> None:
+    """One history from before the local-db-steps patch (every step remote) and one after
+    (short PostgreSQL steps local, READY written with complete_setup) are replayed above."""
+    kinds: dict[str, tuple[set[str], set[str]]] = {}
+    for path in sorted(HISTORIES.glob("*.json")):
+        history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
+        remote = {
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        }
+        markers = {
+            e.marker_recorded_event_attributes.marker_name
+            for e in history.events
+            if e.HasField("marker_recorded_event_attributes")
+        }
+        kinds[path.stem] = (remote, markers)
+    before, after = kinds["onboarding_v1"], kinds["onboarding_v2_local_db_steps"]
+    assert {"resolve_setup", "create_client", "record_status"} <= before[0] and not before[1]
+    assert {"resolve_setup", "create_client", "record_status", "complete_setup"}.isdisjoint(
+        after[0]
+    )
+    assert {"core_patch", "core_local_activity"} <= after[1]
 
 
 async def test_fresh_history_replays(time_skipping_env: WorkflowEnvironment) -> None:

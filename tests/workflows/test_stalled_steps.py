@@ -50,6 +50,22 @@ class FoldersDown(Fakes):
         )
 
 
+class CreateClientDown(Fakes):
+    """create_client (a local activity in new runs) fails as an unreachable PostgreSQL does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.create_attempts = 0
+
+    @activity.defn(name="create_client")
+    async def create_client(self, data: CreateClientInput) -> CreateClientResult:
+        self.create_attempts += 1
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().create_client(data)
+
+
 async def test_data_error_fails_the_onboarding_at_once_with_the_reason(
     time_skipping_env: WorkflowEnvironment, pool: Pool
 ) -> None:
@@ -119,3 +135,47 @@ async def test_resume_is_refused_when_nothing_is_stalled(
             await handle.execute_update(OnboardingWorkflow.resume)
         assert "not waiting to be resumed" in str(refused.value.cause)
         await handle.terminate("test over")
+
+
+async def test_local_step_outlasting_retries_waits_for_a_person_then_resumes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A local activity keeps the remote rules: its attempts are bounded by the same policy,
+    then the onboarding parks in NEEDS_ATTENTION (not FAILED) until a resume."""
+    fakes = CreateClientDown()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await handle.query(OnboardingWorkflow.status)
+        for _ in range(100):
+            if view.status == OnboardingStatus.NEEDS_ATTENTION:
+                break
+            # Short backoffs are slept in the worker, longer ones are timers: skip time.
+            await time_skipping_env.sleep(60)
+            view = await handle.query(OnboardingWorkflow.status)
+        assert view.status == OnboardingStatus.NEEDS_ATTENTION, view
+        step = next(s for s in view.steps if s.name == Step.create_client)
+        assert step.state == StepState.waiting
+        assert step.last_error and "connection refused" in step.last_error
+        attempts_when_parked = fakes.create_attempts
+        await time_skipping_env.sleep(3600)
+        assert fakes.create_attempts == attempts_when_parked
+        fakes.up = True
+        resumed = await handle.execute_update(OnboardingWorkflow.resume)
+        assert resumed.step == Step.create_client
+        final = await handle.result()
+        history = await handle.fetch_history()
+    assert attempts_when_parked == 15  # DB_RETRY's bound, as for a remote step
+    assert final.status == OnboardingStatus.COMPLETED
+    assert fakes.statuses == ["NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+    scheduled = {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    # Only the steps that must stay remote reached the server's task queues.
+    assert scheduled == {
+        "lookup_company",
+        "create_folders",
+        "notify_collaborators",
+        "send_invitation",
+    }

@@ -8,7 +8,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test lint format clean bench
+.PHONY: install dev test lint format clean bench chaos
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,11 @@ test: install
 # `make bench BENCH_ARGS="--only rate --rows 500"`.
 bench: install
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
+# Faults under load, then the invariants (minutes; loopback only; exits 1 if one is broken):
+# `make chaos CHAOS_ARGS="--minutes 2 --seed 7"`.
+chaos: install
+	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,7 @@ ceiling on this machine, whatever the registry allows: reported alongside.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -40,6 +41,11 @@ from workflows.bulk_import import BulkImportWorkflow
 log = logging.getLogger(__name__)
 
 TARGET_MAX_EVENTS = 10_000
+TARGET_BOUNDARY_RATIO = 0.90
+SAMPLE_EVERY = 0.5
+# Seconds either side of a continue-as-new taken as "through the boundary": the drain measured
+# in issue 12 lasted several seconds.
+BOUNDARY_WINDOW = 5.0
 
 
 @workflow.defn(name="OnboardingWorkflow")
@@ -93,6 +99,14 @@ class HistoryOutcome:
     seconds: float = 0.0
     progress: dict[str, Any] = field(default_factory=dict)
     lengths: list[int] = field(default_factory=list)
+    steady_rate: float | None = None
+    boundary_rates: list[float] = field(default_factory=list)
+
+    @property
+    def worst_boundary_ratio(self) -> float | None:
+        if not self.steady_rate or not self.boundary_rates:
+            return None
+        return min(self.boundary_rates) / self.steady_rate
 
     def figures(self) -> list[Figure]:
         counts = self.progress.get("counts", {})
@@ -127,6 +141,27 @@ class HistoryOutcome:
                 "",
                 None,
             ),
+            Figure(
+                "history", "steady rows/s (away from boundaries)", self.steady_rate, "/s", "", None
+            ),
+            Figure(
+                "history",
+                f"rows/s within {BOUNDARY_WINDOW:g} s of a boundary, worst",
+                min(self.boundary_rates) if self.boundary_rates else None,
+                "/s",
+                f"{len(self.boundary_rates)} boundaries",
+                None,
+            ),
+            Figure(
+                "history",
+                "boundary rows/s / steady, worst",
+                self.worst_boundary_ratio,
+                "",
+                f">= {TARGET_BOUNDARY_RATIO:.2f}",
+                None
+                if self.worst_boundary_ratio is None
+                else self.worst_boundary_ratio >= TARGET_BOUNDARY_RATIO,
+            ),
         ]
 
     def details(self) -> dict[str, Any]:
@@ -137,29 +172,42 @@ class HistoryOutcome:
             "history_limit": self.defaults.history_limit,
             "seconds": round(self.seconds, 3),
             "events_per_run": self.lengths,
+            "steady_rows_per_s": self.steady_rate,
+            "boundary_rows_per_s": self.boundary_rates,
             "progress": self.progress,
         }
 
 
 async def _follow(
-    client: Client, workflow_id: str, result: asyncio.Task[ImportProgress], progress_every: float
+    client: Client,
+    workflow_id: str,
+    result: asyncio.Task[ImportProgress],
+    progress_every: float,
+    samples: list[tuple[float, int, int]],
 ) -> None:
-    """Log a progress line every `progress_every` seconds until `result` is done."""
+    """Sample (seconds since start, rows settled, run number) every SAMPLE_EVERY seconds into
+    `samples` until `result` is done, and log a progress line every `progress_every` seconds."""
     started = time.monotonic()
     latest: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)  # the newest run
     settled_before, at_before = 0, started
     while not result.done():
-        await asyncio.wait({result}, timeout=progress_every)
+        await asyncio.wait({result}, timeout=SAMPLE_EVERY)
         if result.done():
             return
         try:
             progress = await latest.query(BulkImportWorkflow.progress)
-            described = await latest.describe()
         except RPCError:
             continue  # between two runs of the chain: ask again next time
         now = time.monotonic()
         counts = progress.counts
         settled = counts.ready + counts.waiting_for_input + counts.failed
+        samples.append((now - started, settled, progress.runs))
+        if now - at_before < progress_every:
+            continue
+        try:
+            described = await latest.describe()
+        except RPCError:
+            continue
         log.info(
             "history bench progress",
             extra={
@@ -173,6 +221,42 @@ async def _follow(
             },
         )
         settled_before, at_before = settled, now
+
+
+def _settled_at(samples: list[tuple[float, int, int]], at: float) -> float:
+    """Rows settled at time `at`, interpolated between the samples around it."""
+    if at <= samples[0][0]:
+        return float(samples[0][1])
+    for (t0, s0, _), (t1, s1, _) in itertools.pairwise(samples):
+        if t0 <= at <= t1:
+            return s0 + (s1 - s0) * (at - t0) / (t1 - t0) if t1 > t0 else float(s1)
+    return float(samples[-1][1])
+
+
+def boundary_rates(
+    samples: list[tuple[float, int, int]], rows: int, window: float = BOUNDARY_WINDOW
+) -> tuple[float | None, list[float]]:
+    """The steady rate (rows/s between 5% and 95% of the rows, away from any continue-as-new) and
+    the rate in `window` seconds either side of each continue-as-new boundary."""
+    if len(samples) < 2:
+        return None, []
+    boundaries = [
+        (t0 + t1) / 2 for (t0, _, r0), (t1, _, r1) in itertools.pairwise(samples) if r1 > r0
+    ]
+    low = next((t for t, s, _ in samples if s >= 0.05 * rows), samples[0][0])
+    high = next((t for t, s, _ in samples if s >= 0.95 * rows), samples[-1][0])
+    steady_rows = steady_seconds = 0.0
+    for (t0, s0, _), (t1, s1, _) in itertools.pairwise(samples):
+        if t0 < low or t1 > high or any(b - window < t1 and t0 < b + window for b in boundaries):
+            continue
+        steady_rows += s1 - s0
+        steady_seconds += t1 - t0
+    steady = steady_rows / steady_seconds if steady_seconds else None
+    around = [
+        (_settled_at(samples, b + window) - _settled_at(samples, b - window)) / (2 * window)
+        for b in boundaries
+    ]
+    return steady, around
 
 
 async def run(client: Client, *, rows: int, progress_every: float) -> HistoryOutcome:
@@ -201,10 +285,12 @@ async def run(client: Client, *, rows: int, progress_every: float) -> HistoryOut
             BulkImportWorkflow.run, data, id=f"import-{data.import_id}", task_queue=queue
         )
         result = asyncio.create_task(handle.result())
-        await _follow(client, handle.id, result, progress_every)
+        samples: list[tuple[float, int, int]] = []
+        await _follow(client, handle.id, result, progress_every, samples)
         progress = await result
         outcome.seconds = time.monotonic() - started
         outcome.progress = progress.model_dump(mode="json")
+        outcome.steady_rate, outcome.boundary_rates = boundary_rates(samples, rows)
         outcome.lengths = await history_lengths(
             client, handle.id, handle.first_execution_run_id or ""
         )

@@ -2,9 +2,12 @@
 the registry stand-in enforcing its 7 requests/s.
 
 Issue 6's target: a 500-row import makes no request over the limit (no 429) and keeps the lookup
-rate at 90% of the limit or more. Every figure is taken where it matters, at the stand-in: how many
-requests it got, how many it refused, the most it saw in any one-second window, and when the first
-and the last arrived, which give the achieved rate side by side with the limit.
+rate at 90% of the limit or more; issue 12's: 95% with one registry worker, and 90% for the `fleet`
+variant, where the same import runs through worker processes of their own (3 `--role registry`,
+2 `--role main`) sharing the fleet-wide limiter in PostgreSQL. Every figure is taken where it
+matters, at the stand-in: how many requests it got, how many it refused, the most it saw in any
+one-second window, and when the first and the last arrived, which give the achieved rate side by
+side with the limit.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.registry import build_registry_client
 from api.deps import Services
+from bench.processes import Processes, settings_env, wait_worker_polling
 from bench.report import Figure
 from bench.stack import StandinProcess, api_server, postgres_database, registry_standin, smtp_sink
 from core import temporal
@@ -37,7 +42,8 @@ from worker.main import build_workers, registry_config, running
 
 log = logging.getLogger(__name__)
 
-TARGET_RATIO = 0.90
+TARGET_RATIO = 0.95  # one registry worker
+FLEET_TARGET_RATIO = 0.90  # three registry worker processes
 HEADERS = ["First name", "Last name", "E-mail", "Language", "Company", "SIRET"]
 
 
@@ -45,6 +51,9 @@ HEADERS = ["First name", "Last name", "E-mail", "Language", "Company", "SIRET"]
 class RateOutcome:
     rows: int
     limit: float
+    bench: str = "rate"
+    target_ratio: float = TARGET_RATIO
+    processes: dict[str, int] = field(default_factory=dict)  # role -> worker processes
     import_seconds: float = 0.0
     done: bool = False
     progress: dict[str, Any] = field(default_factory=dict)
@@ -93,9 +102,10 @@ class RateOutcome:
             int(self.progress.get("counts", {}).get(k, 0))
             for k in ("ready", "waiting_for_input", "failed")
         )
+        bench = self.bench
         return [
             Figure(
-                "rate",
+                bench,
                 "rows settled (import done)",
                 settled,
                 "rows",
@@ -103,36 +113,36 @@ class RateOutcome:
                 self.done and settled == self.rows,
             ),
             Figure(
-                "rate", "429 received by the registry", self.refused, "", "= 0", self.refused == 0
+                bench, "429 received by the registry", self.refused, "", "= 0", self.refused == 0
             ),
-            Figure("rate", "lookups answered", self.lookups, "", f"= {self.rows}", None),
+            Figure(bench, "lookups answered", self.lookups, "", f"= {self.rows}", None),
             Figure(
-                "rate",
+                bench,
                 "max requests in any 1 s window",
                 int(self.standin.get("max_requests_per_window", 0)),
                 "",
                 f"<= {self.limit:g}",
                 int(self.standin.get("max_requests_per_window", 0)) <= self.limit,
             ),
-            Figure("rate", "lookup rate", rate, "/s", f"limit {self.limit:g}/s", None),
+            Figure(bench, "lookup rate", rate, "/s", f"limit {self.limit:g}/s", None),
             Figure(
-                "rate",
+                bench,
                 "lookup rate / limit",
                 ratio,
                 "",
-                f">= {TARGET_RATIO:.2f}",
-                ratio is not None and ratio >= TARGET_RATIO,
+                f">= {self.target_ratio:.2f}",
+                ratio is not None and ratio >= self.target_ratio,
             ),
-            Figure("rate", "first to last lookup", self.span_seconds, "s", "", None),
+            Figure(bench, "first to last lookup", self.span_seconds, "s", "", None),
             Figure(
-                "rate",
+                bench,
                 "rows setting up at once, mean",
                 self.mean_in_flight,
                 "",
                 f"window {self.window}",
                 None,
             ),
-            Figure("rate", "import, POST to done", self.import_seconds, "s", "", None),
+            Figure(bench, "import, POST to done", self.import_seconds, "s", "", None),
         ]
 
     def details(self) -> dict[str, Any]:
@@ -148,6 +158,7 @@ class RateOutcome:
             "window": self.window,
             "onboardings_by_status": self.by_status,
             "standin": self.standin,
+            "worker_processes": self.processes,
         }
 
 
@@ -214,11 +225,26 @@ async def _follow(
     return body
 
 
-async def run(env: WorkflowEnvironment, *, rows: int, progress_every: float) -> RateOutcome:
+async def run(
+    env: WorkflowEnvironment,
+    *,
+    rows: int,
+    progress_every: float,
+    registry_processes: int = 0,
+    main_processes: int = 0,
+) -> RateOutcome:
     """Start PostgreSQL, the SMTP sink, the stand-in, the worker and the API; import `rows`
-    rows; measure; stop everything."""
+    rows; measure; stop everything. With `registry_processes` (and `main_processes`), the
+    workers are `onboarding worker --role registry|main` processes instead of this one."""
     limit = RATE_LIMIT_PER_SECOND
-    outcome = RateOutcome(rows=rows, limit=limit)
+    fleet = registry_processes > 0
+    outcome = RateOutcome(
+        rows=rows,
+        limit=limit,
+        bench="fleet" if fleet else "rate",
+        target_ratio=FLEET_TARGET_RATIO if fleet else TARGET_RATIO,
+        processes={"registry": registry_processes, "main": main_processes} if fleet else {},
+    )
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="onboarding-bench-") as scratch:
         async with (
@@ -253,13 +279,25 @@ async def run(env: WorkflowEnvironment, *, rows: int, progress_every: float) -> 
                         "worker_limit": settings.registry_rate_limit,
                     },
                 )
-                async with httpx.AsyncClient() as http:
-                    registry = build_registry_client(registry_config(settings), http=http)
-                    workers = build_workers(
-                        client, pool=pool, settings=settings, http=http, registry=registry
-                    )
+                processes = Processes(settings_env(settings), Path(scratch))
+                async with httpx.AsyncClient() as http, AsyncExitStack() as stack:
+                    stack.callback(processes.stop_all)
+                    if fleet:
+                        started = [processes.worker("registry") for _ in range(registry_processes)]
+                        started += [processes.worker("main") for _ in range(main_processes)]
+                        for child in started:
+                            await wait_worker_polling(child)
+                    else:
+                        # The fleet pacer in PostgreSQL, as every worker process has it.
+                        registry = build_registry_client(
+                            registry_config(settings), http=http, pool=pool
+                        )
+                        workers = build_workers(
+                            client, pool=pool, settings=settings, http=http, registry=registry
+                        )
+                        await stack.enter_async_context(running(workers))
                     services = Services(settings=settings, pool=pool, temporal=client)
-                    async with running(workers), api_server(services) as api:
+                    async with api_server(services) as api:
                         api.headers["Authorization"] = f"Bearer {key}"
                         await standin.reset()
                         posted = time.monotonic()

@@ -7,11 +7,11 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 
-from bench import history, rate
+from bench import history, latency, memory, rate, throughput
 from bench.report import Figure, code_version, print_table, write_json
 from bench.stack import temporal_server
 from core.logging import configure_logging
@@ -20,18 +20,50 @@ from core.settings import LogFormat
 log = logging.getLogger("bench")
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
+BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history")
+
+
+class Outcome(Protocol):
+    def figures(self) -> list[Figure]: ...
+    def details(self) -> dict[str, Any]: ...
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Measure the service against its performance targets."
     )
-    parser.add_argument("--only", choices=("rate", "history"), help="run one benchmark only")
+    parser.add_argument(
+        "--only",
+        choices=BENCHES,
+        action="append",
+        help="run this benchmark only (repeat for several); default: all of them",
+    )
     parser.add_argument(
         "--rows", type=int, default=500, help="rows of the rate benchmark's import (500)"
     )
     parser.add_argument(
         "--history-rows", type=int, default=5000, help="rows of the history benchmark (5000)"
+    )
+    parser.add_argument(
+        "--fleet-rows", type=int, default=300, help="rows of the fleet benchmark's import (300)"
+    )
+    parser.add_argument(
+        "--throughput", type=int, default=200, help="workflows of each kind, throughput (200)"
+    )
+    parser.add_argument(
+        "--throughput-rounds", type=int, default=2, help="alternated rounds, throughput (2)"
+    )
+    parser.add_argument(
+        "--latency", type=int, default=200, help="calls of each kind and mode, latency (200)"
+    )
+    parser.add_argument(
+        "--memory-rows", type=int, default=10_000, help="rows of the memory import (10000)"
+    )
+    parser.add_argument(
+        "--memory-deadline",
+        type=float,
+        default=3600,
+        help="seconds the memory import may take before it is measured as is (3600)",
     )
     parser.add_argument(
         "--progress-every", type=float, default=5.0, help="seconds between progress lines (5)"
@@ -43,35 +75,61 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--results", type=Path, default=RESULTS, help=f"where the JSON goes ({RESULTS.name})"
     )
     args = parser.parse_args(argv)
-    if args.rows < 2 or args.history_rows < 1:
-        parser.error("--rows needs at least 2 rows (a rate needs two lookups), --history-rows 1")
+    if args.rows < 2 or args.fleet_rows < 2 or args.history_rows < 1:
+        parser.error("--rows and --fleet-rows need 2 rows (a rate needs two lookups)")
+    if min(args.throughput, args.latency, args.memory_rows) < 1 or args.throughput_rounds < 1:
+        parser.error("--throughput, --throughput-rounds, --latency, --memory-rows: 1 or more")
+    args.only = args.only or list(BENCHES)
     return args
+
+
+async def _one(args: argparse.Namespace, bench: str) -> Outcome:
+    # A Temporal server for each bench: the rate bench's onboardings stay open (manual
+    # invitations), and one bench's leftovers must not weigh on the next one's figures.
+    async with temporal_server() as env:
+        if bench == "rate":
+            return await rate.run(env, rows=args.rows, progress_every=args.progress_every)
+        if bench == "fleet":
+            return await rate.run(
+                env,
+                rows=args.fleet_rows,
+                progress_every=args.progress_every,
+                registry_processes=3,
+                main_processes=2,
+            )
+        if bench == "throughput":
+            return await throughput.run(env, count=args.throughput, rounds=args.throughput_rounds)
+        if bench == "latency":
+            return await latency.run(env, count=args.latency)
+        if bench == "memory":
+            return await memory.run(
+                env,
+                rows=args.memory_rows,
+                deadline_seconds=args.memory_deadline,
+                progress_every=args.progress_every,
+            )
+        return await history.run(
+            env.client, rows=args.history_rows, progress_every=args.progress_every
+        )
 
 
 async def _run(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any]]:
     figures: list[Figure] = []
     details: dict[str, Any] = {}
-    if args.only in (None, "rate"):
+    for bench in BENCHES:
+        if bench not in args.only:
+            continue
+        started = time.monotonic()
         try:
-            async with temporal_server() as env:
-                outcome = await rate.run(env, rows=args.rows, progress_every=args.progress_every)
+            outcome = await _one(args, bench)
             figures += outcome.figures()
-            details["rate"] = outcome.details()
+            details[bench] = outcome.details()
         except Exception as exc:  # reported as a failed figure; the next bench still runs
-            log.exception("rate bench failed")
-            figures.append(_crashed("rate", exc))
-    if args.only in (None, "history"):
-        try:
-            # A server of its own: the rate bench's onboardings stay open (manual invitations).
-            async with temporal_server() as env:
-                result = await history.run(
-                    env.client, rows=args.history_rows, progress_every=args.progress_every
-                )
-            figures += result.figures()
-            details["history"] = result.details()
-        except Exception as exc:
-            log.exception("history bench failed")
-            figures.append(_crashed("history", exc))
+            log.exception("%s bench failed", bench)
+            figures.append(_crashed(bench, exc))
+        seconds = time.monotonic() - started
+        figures.append(Figure(bench, "bench wall time", seconds, "s"))
+        details.setdefault(bench, {})["wall_seconds"] = round(seconds, 1)
     return figures, details
 
 

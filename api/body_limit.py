@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import PROBLEM_MEDIA_TYPE, TYPE_BASE, FieldError, Problem
+from core.logging import redact_path
 
 
 class _TooLarge(HTTPException):
@@ -110,7 +111,7 @@ async def _refuse(scope: Scope, send: Send, limit: int) -> None:
         title="Request too large",
         status=413,
         detail=f"The request body is over the limit of {limit} bytes.",
-        instance=scope.get("path"),
+        instance=redact_path(scope.get("path", "")),
         errors=[FieldError(field="body", message=f"at most {limit} bytes")],
     )
     body = json.dumps(problem.model_dump(exclude_none=True)).encode()

@@ -75,7 +75,8 @@ def _response(
         title=title,
         status=status,
         detail=detail,
-        instance=request.url.path,
+        # The path as logs show it: an invitation's token is a credential, never echoed back.
+        instance=redact_path(request.url.path),
         errors=errors,
     )
     return JSONResponse(

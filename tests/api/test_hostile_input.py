@@ -330,3 +330,14 @@ async def test_siret_of_one_repeated_digit_is_422(api: httpx.AsyncClient, siret:
     response = await api.post("/v1/onboardings", json=_with("client.siret", siret))
     assert response.status_code == 422
     assert "client.siret" in _fields(response)
+
+
+async def test_problem_instance_never_echoes_an_invitation_token(
+    api_server: httpx.AsyncClient,
+) -> None:
+    """The token is a credential: a problem about it names the route, not the token."""
+    token = "Zm9yZ2VkLXRva2VuLXZhbHVl.c2lnbmF0dXJlLXBhcnQtMTIz"
+    response = await api_server.get(f"/v1/invitations/{token}")
+    assert response.status_code in (404, 410)
+    assert token not in response.text
+    assert response.json()["instance"] == "/v1/invitations/***"

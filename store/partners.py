@@ -159,28 +159,32 @@ async def create_partner(
 
 async def authenticate(pool: Pool, *, key: str) -> Caller | None:
     """The caller owning an unrevoked key, or None. Records when the key was last used."""
+    # One round trip for every authenticated request: the lookup, and the last-used stamp in
+    # the same statement (a data-modifying CTE runs whether or not its rows are read). At most
+    # one write a minute per key: last-used is for humans, not an audit trail.
     r = await pool.fetchrow(
         """
-        SELECT k.id AS key_id, k.last_used_at,
-               u.id, u.partner_id, u.email, u.name, u.role, u.created_at,
-               p.name AS partner_name, p.settings AS partner_settings
-        FROM api_keys k
-        JOIN partner_users u ON u.id = k.user_id
-        JOIN partners p ON p.id = k.partner_id
-        WHERE k.secret_hash = $1 AND k.revoked_at IS NULL
+        WITH found AS (
+            SELECT k.id AS key_id, k.last_used_at,
+                   u.id, u.partner_id, u.email, u.name, u.role, u.created_at,
+                   p.name AS partner_name, p.settings AS partner_settings
+            FROM api_keys k
+            JOIN partner_users u ON u.id = k.user_id
+            JOIN partners p ON p.id = k.partner_id
+            WHERE k.secret_hash = $1 AND k.revoked_at IS NULL
+        ), touched AS (
+            UPDATE api_keys SET last_used_at = now()
+            FROM found
+            WHERE api_keys.id = found.key_id
+              AND (api_keys.last_used_at IS NULL
+                   OR api_keys.last_used_at < now() - interval '1 minute')
+        )
+        SELECT * FROM found
         """,
         hash_key(key),
     )
     if r is None:
         return None
-    # At most one write a minute per key: last-used is for humans, not an audit trail.
-    await pool.execute(
-        """
-        UPDATE api_keys SET last_used_at = now()
-        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-        """,
-        r["key_id"],
-    )
     partner = PartnerRow(id=r["partner_id"], name=r["partner_name"], settings=r["partner_settings"])
     return Caller(partner=partner, user=_user(r), key_id=r["key_id"])
 

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
-from api.routers.templates import preview_setup
+from api.setups import resolve_or_problem
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -145,8 +145,11 @@ async def create_onboarding(
         horizon=timedelta(days=settings.invitation_horizon_days),
         field="invitation.scheduled_at",
     )
-    # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later.
-    _, _, catalog = await preview_setup(services.pool, partner.id, body.template_id, body.overrides)
+    # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later. One
+    # round trip: the workflow reads the same sources again when it resolves the setup.
+    _, _, catalog = await resolve_or_problem(
+        services.pool, partner.id, body.template_id, body.overrides
+    )
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
     key = idempotency_key or str(uuid.uuid4())
     onboarding_id = onboarding_id_for(partner.id, key)

@@ -1,0 +1,41 @@
+"""Setup sources in one read: the same answer as the separate reads it replaces."""
+
+from __future__ import annotations
+
+import uuid
+
+from store import catalogs, templates
+from store import setup as setup_store
+from store.pool import Pool
+from tests.conftest import Tenant
+
+
+async def test_sources_match_the_separate_reads(pool: Pool, tenant: Tenant) -> None:
+    """Default or named template, catalog and billing as load_template, load_catalog and
+    load_billing give them; an unknown template is None, the rest still there."""
+    partner_id = tenant.partner.id
+    await catalogs.create(
+        pool, "folder_trees", partner_id=partner_id, code="tree-b", body={"code": "tree-b"}
+    )
+    default = await setup_store.load_sources(pool, partner_id=partner_id, template_id=None)
+    expected = await setup_store.load_template(pool, partner_id=partner_id, template_id=None)
+    assert default.template == expected and expected is not None and expected.is_default
+    assert default.catalog == await setup_store.load_catalog(pool, partner_id=partner_id)
+    assert "tree-b" in default.catalog.folder_trees
+    assert tenant.admin.id in default.catalog.users
+    assert default.billing == await setup_store.load_billing(pool, partner_id=partner_id)
+
+    other = await templates.create(
+        pool,
+        partner_id=partner_id,
+        name="Other",
+        description="",
+        body=expected.body,
+        make_default=False,
+    )
+    named = await setup_store.load_sources(pool, partner_id=partner_id, template_id=other.id)
+    assert named.template == other
+
+    unknown = await setup_store.load_sources(pool, partner_id=partner_id, template_id=uuid.uuid4())
+    assert unknown.template is None
+    assert unknown.catalog == default.catalog

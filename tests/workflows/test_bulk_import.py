@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -30,6 +32,8 @@ ROWS = 300
 HISTORY_LIMIT = 600
 BATCH = 100
 SETUP_TIME = timedelta(seconds=2)  # how long a "slow" fake onboarding takes to settle
+# How long a fake onboarding sets up, by partner name ("fast" settles at once).
+SETUP_TIMES = {"slow": SETUP_TIME, "steady": timedelta(milliseconds=300)}
 
 
 @workflow.defn(name="OnboardingWorkflow")
@@ -38,7 +42,7 @@ class FakeOnboarding:
 
     @workflow.run
     async def run(self, data: OnboardingInput) -> None:
-        await workflow.sleep(SETUP_TIME if data.partner_name == "slow" else timedelta(0))
+        await workflow.sleep(SETUP_TIMES.get(data.partner_name, timedelta(0)))
         parent = workflow.info().parent
         assert parent is not None and data.import_row is not None
         status = "FAILED" if data.import_row % 97 == 0 else "READY"
@@ -167,3 +171,73 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
     # (but the rows skipped as already clients, which claimed nothing).
     first_unstarted = final.counts.started + final.counts.skipped + 1
     assert sorted(released) == [r for r in range(first_unstarted, BATCH + 1) if r % 50]
+
+
+async def _runs(client: Client, workflow_id: str, first_run: str) -> list[WorkflowHistory]:
+    """Every run of the import, following continue-as-new."""
+    runs: list[WorkflowHistory] = []
+    run_id: str | None = first_run
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs.append(history)
+        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id or None
+    return runs
+
+
+async def test_children_in_flight_cross_continue_as_new_and_settle_once(
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """Onboardings still setting up when a run continues as new are carried, not waited for:
+    the next run starts with them in its window, their settled signals (sent to the import's
+    workflow id) reach whichever run is current, and every row counts exactly once."""
+    client = temporal_env.client
+    queue = f"bulk-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, FakeOnboarding],
+        activities=[make_prepare("steady")],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(
+            BulkImportWorkflow.run,
+            BulkImportInput(
+                import_id=uuid.uuid4(),
+                partner_id=uuid.uuid4(),
+                window=30,
+                batch_size=50,
+                history_limit=400,
+            ),
+            id=f"import-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        progress: ImportProgress = await handle.result()
+        runs = await _runs(client, handle.id, handle.result_run_id or "")
+    converter = client.data_converter
+    carried: list[list[int]] = []  # the window each run started with
+    settled_in: list[set[int]] = []  # the rows whose signal each run received
+    settled: Counter[int] = Counter()
+    for history in runs:
+        started = history.events[0].workflow_execution_started_event_attributes
+        [data] = await converter.decode(list(started.input.payloads), [BulkImportInput])
+        carried.append(data.in_flight)
+        settled_in.append(set())
+        for event in history.events:
+            if event.HasField("workflow_execution_signaled_event_attributes"):
+                signal = event.workflow_execution_signaled_event_attributes
+                assert signal.signal_name == "row_settled"
+                [row] = await converter.decode(list(signal.input.payloads), [RowSettled])
+                settled[row.row] += 1
+                settled_in[-1].add(row.row)
+    rows = [r for r in range(1, ROWS + 1) if r % 50]
+    assert len(runs) == progress.runs >= 3
+    # At a boundary the window was not drained: rows in flight went over to the next run...
+    assert any(carried[1:]), carried
+    for run, window in enumerate(carried):
+        # ...still setting up (not settled before the boundary), and settled after it.
+        assert not set(window) & settled_in[run - 1] if run else not window
+        assert set(window) <= set().union(*settled_in[run:])
+    assert sorted(settled) == rows and set(settled.values()) == {1}
+    assert progress.counts.ready + progress.counts.failed == progress.counts.started == len(rows)
+    assert progress.done and progress.in_flight == 0

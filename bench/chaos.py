@@ -118,6 +118,8 @@ class ChaosOutcome:
     invariants: list[Invariant] = field(default_factory=list)
     seconds: float = 0.0
     settled_after: float | None = None
+    # The stand-in's counters at the end: the storms' 503s and 429s did reach the workers.
+    registry: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -271,6 +273,8 @@ class Stack:
     outcome: ChaosOutcome | None = None
     onboarding_ids: list[str] = field(default_factory=list)
     import_id: str | None = None
+    # Two kills close together must not pick the same process while it restarts.
+    killing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def now(self) -> float:
         return round(time.monotonic() - self.started, 1)
@@ -461,12 +465,13 @@ def _schedule(config: ChaosConfig, seconds: float, rng: random.Random) -> list[t
 
 async def _inject(stack: Stack, fault: str) -> None:
     if fault == "kill":
-        victim = stack.rng.choice(stack.workers)
-        pid = victim.pid
-        await asyncio.to_thread(stack.processes.kill, victim)
-        await asyncio.sleep(stack.rng.uniform(0.0, 2.0))
-        fresh = stack.processes.restart(victim)
-        stack.workers[stack.workers.index(victim)] = fresh
+        async with stack.killing:
+            victim = stack.rng.choice(stack.workers)
+            pid = victim.pid
+            await asyncio.to_thread(stack.processes.kill, victim)
+            await asyncio.sleep(stack.rng.uniform(0.0, 2.0))
+            fresh = stack.processes.restart(victim)
+            stack.workers[stack.workers.index(victim)] = fresh
         stack.record("kill", f"SIGKILL {victim.name} (pid {pid}), restarted as {fresh.pid}")
     elif fault == "postgres":
         down = stack.rng.uniform(3.0, 8.0)
@@ -740,6 +745,7 @@ async def run(config: ChaosConfig) -> ChaosOutcome:
                 await asyncio.gather(_load(stack, http, seconds), _faults(stack, seconds))
                 outcome.settled_after = await _wait_settled(stack, http)
                 outcome.invariants = await _check(stack, http)
+                outcome.registry = await stack.standin.stats()
                 if not outcome.passed:
                     log.warning("chaos: last lines of the processes\n%s", stack.processes.tails())
     finally:
@@ -759,6 +765,12 @@ def print_outcome(outcome: ChaosOutcome, console: Console) -> None:
     for kind, items in by_kind.items():
         faults.add_row(kind, str(len(items)), ", ".join(f"{i.at:.0f}" for i in items))
     console.print(faults)
+    if outcome.registry:
+        console.print(
+            f"registry stand-in: {outcome.registry.get('total_requests')} requests, "
+            f"{outcome.registry.get('failed')} answered 5xx, "
+            f"{outcome.registry.get('rate_limited')} answered 429 (the other client's included)"
+        )
     invariants = Table(title="make chaos: invariants", title_justify="left")
     for column in ("invariant", "detail", ""):
         invariants.add_column(column)
@@ -842,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
                 "settled_after": outcome.settled_after,
                 "config": outcome.config,
                 "faults": [asdict(f) for f in outcome.faults],
+                "registry": outcome.registry,
                 "invariants": [asdict(i) for i in outcome.invariants],
             },
             indent=2,

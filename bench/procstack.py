@@ -88,7 +88,14 @@ async def process_stack(
             _, _, key = await partners.create_partner(
                 pool, name="Cabinet Bench", admin_email="bench@bench.example", admin_name="B"
             )
-            processes = Processes(settings_env(settings), scratch)
+            # The per-API-key limit (20/s, bursts of 40) would answer 429 to a batch started 20 at
+            # once: these benches measure the create path and the workflows, not that limiter.
+            env_vars = settings_env(
+                settings,
+                ONBOARDING_API_RATE_LIMIT_PER_SECOND="100000",
+                ONBOARDING_API_RATE_LIMIT_BURST="100000",
+            )
+            processes = Processes(env_vars, scratch)
             try:
                 yield ProcessStack(settings, pool, client, processes, sink, standin, key, scratch)
             except BaseException:

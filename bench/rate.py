@@ -195,7 +195,12 @@ async def _follow(
     last_lookups = 0
     body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
+        try:
+            body = (await api.get(f"/v1/imports/{import_id}")).json()
+        except httpx.TimeoutException:
+            # The API shares this process's event loop with the worker: a busy moment, not an
+            # end. Ask again.
+            continue
         progress = body.get("progress") or {}
         if progress and not progress.get("done"):
             outcome.in_flight_samples.append(int(progress.get("in_flight", 0)))
@@ -241,8 +246,8 @@ async def run(
     outcome = RateOutcome(
         rows=rows,
         limit=limit,
-        bench="fleet" if fleet else "rate",
-        target_ratio=FLEET_TARGET_RATIO if fleet else TARGET_RATIO,
+        bench="fleet" if registry_processes > 1 else "rate",
+        target_ratio=FLEET_TARGET_RATIO if registry_processes > 1 else TARGET_RATIO,
         processes={"registry": registry_processes, "main": main_processes} if fleet else {},
     )
     queue = f"bench-{uuid.uuid4().hex[:8]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
@@ -115,6 +116,18 @@ async def _authenticate_first(request: Request) -> None:
     await authenticate(get_services(request).pool, await _bearer(request))
 
 
+def _is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused PostgreSQL connection (or a server shutting down), not a data error."""
+    return isinstance(
+        exc,
+        OSError  # connection refused or reset, the host unreachable
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.ConnectionDoesNotExistError,  # the connection closed under a query
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
@@ -170,6 +183,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _is_database_outage(exc):
+            # PostgreSQL down or restarting: a condition to wait out, not a bug. Any route that
+            # touches the database answers the same, without a handler of its own.
+            log.warning(
+                "database unavailable",
+                extra={"path": redact_path(request.url.path), "error_type": type(exc).__name__},
+            )
+            return _response(
+                request,
+                status=503,
+                slug="database-unavailable",
+                title="Database unavailable",
+                detail="The database cannot be reached now; retry shortly (same Idempotency-Key).",
+                headers={"Retry-After": "5"},
+            )
         # The log gets the type, codes and where it was raised; not the message, which for a
         # driver quotes the values it refused. The client gets none of it.
         log.error(

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0
 
+    worker_max_cached_workflows: int = Field(
+        default=200, ge=1, description="Workflows a worker keeps in memory between their tasks"
+    )
+
     # Bulk import
     import_window: int = Field(
         default=50, ge=1, le=500, description="Onboardings of one import setting up at once"

@@ -141,6 +141,9 @@ def build_workers(
         ),
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=[DataErrorsAreFinal()],
+        # Onboardings wait for days (an invitation, a person): the SDK's default cache of 1,000
+        # of them grows a worker past 400 MB. Evicted ones are replayed when they wake.
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     registry_worker = Worker(
         client,

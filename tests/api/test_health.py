@@ -13,7 +13,9 @@ from core.settings import Settings
 from devstack.ports import free_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.serving import serve_app as serve
+from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
+from tests.conftest import make_tenant
 
 
 async def test_health_ok_when_everything_answers(
@@ -61,5 +63,33 @@ async def test_health_reports_postgres_down_then_heals(
             await asyncio.to_thread(server.start)
             healed = await http.get("/healthz")
             assert healed.status_code == 200, healed.text
+    finally:
+        await pool.close()
+
+
+async def test_routes_answer_503_while_postgres_is_down(
+    settings: Settings, client: Client, spare_postgres: EmbeddedPostgres
+) -> None:
+    """Any route that needs the database answers 503 with Retry-After while it is down (never a
+    500), and works again once it is back."""
+    server = spare_postgres
+    await apply_migrations(server.dsn())
+    pool = await create_pool(server.dsn(), min_size=1, max_size=4)
+    try:
+        tenant = await make_tenant(pool)
+        app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
+        async with serve(app) as http:
+            http.headers.update(tenant.auth)
+            assert (await http.get("/v1/onboardings")).status_code == 200
+
+            await asyncio.to_thread(server.stop)
+            for path in ("/v1/onboardings", "/v1/templates", "/v1/me"):
+                response = await http.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert response.json()["type"].endswith("/database-unavailable")
+                assert response.headers["Retry-After"]
+
+            await asyncio.to_thread(server.start)
+            assert (await http.get("/v1/onboardings")).status_code == 200
     finally:
         await pool.close()

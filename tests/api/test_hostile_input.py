@@ -341,3 +341,20 @@ async def test_problem_instance_never_echoes_an_invitation_token(
     assert response.status_code in (404, 410)
     assert token not in response.text
     assert response.json()["instance"] == "/v1/invitations/***"
+
+
+@pytest.mark.parametrize(
+    "path", ["invitation/send", "invitation/cancel", "invitation/resend", "resume"]
+)
+async def test_update_on_a_finished_onboarding_is_409(
+    api: httpx.AsyncClient, client: Client, path: str
+) -> None:
+    """An update on a finished onboarding says so (409), not that it does not exist (404)."""
+    created = await api.post("/v1/onboardings", json=BODY)
+    assert created.status_code == 202
+    onboarding_id = created.json()["id"]
+    await client.get_workflow_handle(created.json()["workflow_id"]).terminate("test: finished")
+    response = await api.post(f"/v1/onboardings/{onboarding_id}/{path}")
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("/onboarding-finished")
+    assert "finished" in response.json()["detail"]

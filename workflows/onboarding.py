@@ -169,9 +169,44 @@ _SENT_STATES = frozenset(
 )
 
 
+# Error types our activities raise with messages in our own words (codes, no remote text, no
+# personal data). Any other error reaching the workflow is one Temporal converted from a Python
+# exception (its type is the class name), whose text may quote data or a remote answer: the
+# status, the failure and `waiting_for` show only its type.
+_OUR_ERROR_TYPES = frozenset(
+    {
+        "ClientMissing",
+        "CompanyDetailsTimeout",
+        "DataError",
+        "DuplicateSiret",
+        "FolderTreeInvalid",
+        "FolderTreeMissing",
+        "IntegrationMisconfigured",
+        "IntegrationRejected",
+        "IntegrationUnavailable",
+        "InvalidFiscalYear",
+        "InvalidSiret",
+        "OnboardingFailed",
+        "RegistryRateLimited",
+        "RegistryRejected",
+        "RegistryUnavailable",
+        "SetupInvalid",
+        "SmtpDeferred",
+        "SmtpUnavailable",
+    }
+)
+
+
 def _cause(exc: BaseException) -> str:
-    """The innermost message of an activity failure: what actually went wrong."""
-    return str(_innermost(exc))
+    """What went wrong, as the status may show it: our words, or the error's type alone."""
+    inner = _innermost(exc)
+    if (
+        isinstance(inner, ApplicationError)
+        and inner.type is not None
+        and inner.type not in _OUR_ERROR_TYPES
+    ):
+        return f"{inner.type} (see the worker's log)"
+    return str(inner)
 
 
 def _outlasted_retries(exc: ActivityError) -> bool:

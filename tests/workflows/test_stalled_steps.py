@@ -106,7 +106,8 @@ async def test_outage_outlasting_retries_waits_for_a_person_then_resumes(
         attempts_when_parked = fakes.folder_attempts
         step = next(s for s in view.steps if s.name == Step.folders)
         assert step.state == StepState.waiting
-        assert step.last_error and "connection refused" in step.last_error
+        # A converted Python exception: its type only, its text may quote data.
+        assert step.last_error == "ConnectionRefusedError (see the worker's log)"
         assert view.waiting_for and "folders" in view.waiting_for
         assert "NEEDS_ATTENTION" in fakes.statuses
         # Parked means parked: no attempt is made while nobody has resumed it.
@@ -155,7 +156,8 @@ async def test_local_step_outlasting_retries_waits_for_a_person_then_resumes(
         assert view.status == OnboardingStatus.NEEDS_ATTENTION, view
         step = next(s for s in view.steps if s.name == Step.create_client)
         assert step.state == StepState.waiting
-        assert step.last_error and "connection refused" in step.last_error
+        # A converted Python exception: its type only, its text may quote data.
+        assert step.last_error == "ConnectionRefusedError (see the worker's log)"
         attempts_when_parked = fakes.create_attempts
         await time_skipping_env.sleep(3600)
         assert fakes.create_attempts == attempts_when_parked

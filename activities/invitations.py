@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailActivities, SendEmailResult
 from domain.email import Branding
 from domain.invitation import TokenClaims, sign_token, token_hash
-from store import invitations, onboardings, partners
+from store import clients, invitations, onboardings, partners
 from store.pool import Pool
 
 
@@ -31,11 +33,21 @@ class SendInvitationInput(BaseModel):
     sequence: int = Field(description="Which invitation: 1, then +1 per resend")
     reminder: int = Field(default=0, description="For reminders: 1, 2, ...")
     expires_at: datetime
-    recipient: str
-    director_first_name: str
-    director_last_name: str
+    # Runs started before data minimisation send who the director is and the client's name;
+    # newer runs leave them out and the activity reads them from PostgreSQL by client_id, so the
+    # history of a send holds ids, not people.
+    recipient: str | None = None
+    director_first_name: str | None = None
+    director_last_name: str | None = None
     themes: list[str] = Field(default_factory=list)
     language: str
+    client_name: str | None = None
+
+
+@dataclass(frozen=True)
+class _People:
+    director_email: str
+    director_name: str
     client_name: str
 
 
@@ -53,22 +65,51 @@ class InvitationActivities:
         known = {k: v for k, v in stored.items() if k in Branding.model_fields}
         return Branding.model_validate({"display_name": partner.name if partner else "", **known})
 
+    async def _people(self, data: SendInvitationInput) -> _People:
+        """The director and the client's name: from the input for older runs, else from the
+        client's rows (written by create_client before any invitation can be sent)."""
+        client = await clients.get(self.pool, client_id=data.client_id)
+        if client is None:
+            raise ApplicationError(
+                "the client row is missing", type="ClientMissing", non_retryable=True
+            )
+        director = next(
+            (
+                u
+                for u in await clients.list_users(self.pool, client_id=data.client_id)
+                if u["role"] == "director"
+            ),
+            None,
+        )
+        email = data.recipient or (director["email"] if director else None)
+        if email is None:
+            raise ApplicationError(
+                "the client has no director to invite", type="ClientMissing", non_retryable=True
+            )
+        first = data.director_first_name or (director["first_name"] if director else "")
+        last = data.director_last_name or (director["last_name"] if director else "")
+        return _People(
+            director_email=email,
+            director_name=f"{first} {last}".strip(),
+            client_name=data.client_name or client.name,
+        )
+
     @activity.defn
     async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
         """Send the invitation, a reminder, or the expiry notice, at most once each."""
         branding = await self.branding(data.partner_id)
-        director = f"{data.director_first_name} {data.director_last_name}"
+        people = await self._people(data)
         context: dict[str, Any] = {
             "branding": branding,
-            "director_name": director,
-            "director_email": data.recipient,
-            "client_name": data.client_name,
+            "director_name": people.director_name,
+            "director_email": people.director_email,
+            "client_name": people.client_name,
             "themes": data.themes,
             "expires_on": data.expires_at.date().isoformat(),
             # Where the partner's staff follow this onboarding and can resend the invitation.
             "client_url": f"{self.public_base_url}/v1/onboardings/{data.onboarding_id}",
         }
-        recipient: str = data.recipient
+        recipient: str = people.director_email
         client_id: uuid.UUID | None = data.client_id
         if data.purpose == InvitationPurpose.expired:
             # To the person who started the onboarding: a partner user, not the client, so it is
@@ -93,7 +134,7 @@ class InvitationActivities:
                 onboarding_id=data.onboarding_id,
                 sequence=data.sequence,
                 token_hash=token_hash(token),
-                recipient=data.recipient,
+                recipient=people.director_email,
                 expires_at=data.expires_at,
             )
         email = self.email.renderer.render(data.purpose.value, data.language, context)

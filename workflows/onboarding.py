@@ -883,12 +883,10 @@ class OnboardingWorkflow:
             sequence=invitation.sequence,
             reminder=reminder,
             expires_at=invitation.expires_at,
-            recipient=str(data.director.email),
-            director_first_name=data.director.first_name,
-            director_last_name=data.director.last_name,
+            # Ids only: the activity reads the director and the client's name from PostgreSQL,
+            # so each send's history entry names no one (data minimisation).
             themes=data.director.themes,
             language=data.client.language.value,
-            client_name=self._client_name or data.client.display_name,
         )
 
     async def _send(

@@ -19,7 +19,7 @@ from devstack.ports import free_port
 from devstack.smtp_sink import Received, SmtpSink
 from domain.invitation import token_hash, verify_token
 from email_templates import Renderer
-from store import email_log, invitations, partners
+from store import clients, email_log, invitations, partners
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
 
@@ -157,6 +157,40 @@ async def test_invitation_headers_multipart_and_branded(
     assert message["To"] == case.director
     assert message["Subject"] == SUBJECTS["fr"]
     assert _message_id(message) == result.message_id
+
+
+async def test_invitation_with_ids_only_reads_the_director_from_the_database(
+    activities: InvitationActivities, pool: Pool, smtp_sink: SmtpSink
+) -> None:
+    """Newer runs pass ids, not people: the director and the client's name come from their
+    rows, so a send's history entry names no one."""
+    case = await _case(pool)
+    await clients.add_director(
+        pool,
+        user_id=uuid.uuid4(),
+        client_id=case.client_id,
+        email=case.director,
+        first_name="Marie",
+        last_name="Martin",
+        themes=[],
+    )
+    minimal = _input(case).model_copy(
+        update={
+            "recipient": None,
+            "director_first_name": None,
+            "director_last_name": None,
+            "client_name": None,
+        }
+    )
+    assert case.director not in minimal.model_dump_json()
+    result = await ActivityEnvironment().run(activities.send_invitation, minimal)
+    assert result.outcome == SendOutcome.sent
+    received = await _only_message(smtp_sink)
+    assert received.rcpt_tos == [case.director]
+    body = received.message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Marie Martin" in text and CLIENT_NAME in text
 
 
 async def test_invitation_retry_same_message_id_sent_once(

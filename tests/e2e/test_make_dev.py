@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.ports import free_port
+from devstack.ports import free_ports
 from devstack.temporal_server import temporal_cli
 
 pytestmark = pytest.mark.e2e
@@ -54,18 +54,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+_PORT_SETTINGS = (
+    "ONBOARDING_API_PORT",
+    "ONBOARDING_TEMPORAL_PORT",
+    "ONBOARDING_TEMPORAL_UI_PORT",
+    "ONBOARDING_SMTP_SINK_PORT",
+    "ONBOARDING_POSTGRES_PORT",
+    "ONBOARDING_REGISTRY_STANDIN_PORT",
+    "ONBOARDING_PARTNER_APP_PORT",
+)
+
+
 class Stack:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.ports = {
-            "ONBOARDING_API_PORT": free_port(),
-            "ONBOARDING_TEMPORAL_PORT": free_port(),
-            "ONBOARDING_TEMPORAL_UI_PORT": free_port(),
-            "ONBOARDING_SMTP_SINK_PORT": free_port(),
-            "ONBOARDING_POSTGRES_PORT": free_port(),
-            "ONBOARDING_REGISTRY_STANDIN_PORT": free_port(),
-            "ONBOARDING_PARTNER_APP_PORT": free_port(),
-        }
+        self.ports = dict(zip(_PORT_SETTINGS, free_ports(len(_PORT_SETTINGS)), strict=True))
         self.env = {
             **{
                 k: v

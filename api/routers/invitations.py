@@ -1,21 +1,55 @@
-"""/v1/invitations/{token}: the director's side. The token is the credential: no API key."""
+"""/v1/invitations/{token}: the director's side. The token is the credential: no API key.
+
+One URL, two representations (content negotiation): a browser, which prefers `text/html`, gets
+the director's page (api/pages) and posts its Accept form back to `/accept`; an API caller
+(`Accept: application/json`, `*/*` or none) gets JSON, as before. The invitation e-mail links to
+this URL, so links already in inboxes open the page too.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from temporalio.service import RPCError
 
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
+from api.pages import (
+    FORM_FIELD,
+    PageFacts,
+    PageKind,
+    PageRenderer,
+    branding_of,
+    cross_site,
+    form_token,
+    form_token_valid,
+    language_of,
+    wants_html,
+)
+from api.pages.texts import LANGUAGES
 from api.problems import ProblemError, problem_responses
-from domain.invitation import InvalidToken, TokenProblem, token_hash, verify_token
+from domain.invitation import InvalidToken, TokenClaims, TokenProblem, token_hash, verify_token
 from domain.onboarding import AcceptInvitationInput, workflow_id_for
-from store import invitations
+from store import invitation_pages, invitations
+from store.invitation_pages import InvitationPageRow
 from workflows.onboarding import OnboardingWorkflow
 
 router = APIRouter(prefix="/v1/invitations", tags=["invitations"])
+
+# Made once: parsing the templates per request would be wasted work.
+_pages = PageRenderer()
+
+# Only the 200 names text/html: the error statuses document their problem JSON, which is what
+# API callers get; a browser gets the same statuses as pages (README, "The director's page").
+_HTML_TOO: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON for API callers; the director's page for `Accept: text/html`",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+}
 
 
 class InvitationPublic(BaseModel):
@@ -34,9 +68,133 @@ def _problem(problem: TokenProblem) -> ProblemError:
     )
 
 
-@router.get("/{token}", response_model=InvitationPublic, responses=problem_responses(404, 410))
-async def read_invitation(token: str, services: ServicesDep) -> InvitationPublic:
-    """Whether an invitation link can still be used."""
+_USED = ProblemError(
+    409,
+    "invitation-used",
+    "Invitation already used",
+    "This invitation was already accepted, or replaced by a newer one.",
+)
+_UNAVAILABLE = ProblemError(
+    503, "temporal-unavailable", "Try again shortly", "Could not record it now."
+)
+_CROSS_SITE = ProblemError(
+    403,
+    "cross-site-request",
+    "Cross-site request refused",
+    "An invitation is accepted from its own page, not from another site's.",
+)
+
+
+# -- what a token leads to ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    kind: PageKind
+    claims: TokenClaims | None
+    row: InvitationPageRow | None
+
+
+async def _look_up(token: str, services: ServicesDep) -> _Lookup:
+    """Which page a token leads to, with the invitation's facts when it names a real one."""
+    claims: TokenClaims | None = None
+    try:
+        claims = verify_token(
+            token, services.settings.secret_key.get_secret_value(), now=datetime.now(UTC)
+        )
+    except InvalidToken as exc:
+        if exc.problem != TokenProblem.expired:
+            return _Lookup(PageKind.unknown, None, None)
+    # An expired token's signature was checked: its row gives the page its language and brand.
+    row = await invitation_pages.find(services.pool, token_hash=token_hash(token))
+    if row is None:
+        return _Lookup(PageKind.unknown, None, None)
+    if claims is None:
+        return _Lookup(PageKind.expired, None, row)
+    if row.accepted_at is not None:
+        return _Lookup(PageKind.used, claims, row)
+    if row.revoked_at is not None:
+        return _Lookup(PageKind.replaced, claims, row)
+    return _Lookup(PageKind.invitation, claims, row)
+
+
+def _render(
+    kind: PageKind,
+    token: str,
+    row: InvitationPageRow | None,
+    request: Request,
+    services: Services,
+) -> Response:
+    settings = services.settings
+    if row is not None and row.language in LANGUAGES:
+        language = row.language
+    else:
+        language = language_of(
+            request.headers.get("accept-language"), settings.email_fallback_language
+        )
+    facts = PageFacts()
+    if row is not None:
+        director = f"{row.director_first_name or ''} {row.director_last_name or ''}".strip()
+        facts = PageFacts(
+            branding=branding_of(row.partner_name, row.partner_settings),
+            client_name=row.client_name,
+            director_name=director or None,
+            themes=tuple(row.director_themes),
+            expires_at=row.expires_at,
+        )
+    with_form = kind in (PageKind.invitation, PageKind.refused, PageKind.unavailable)
+    return _pages.render(
+        kind,
+        language,
+        facts,
+        # Root-relative: back to the host the page came from, from the page and from /accept.
+        form_action=f"{request.scope.get('root_path', '')}{router.prefix}/{token}/accept"
+        if with_form
+        else None,
+        form_token=form_token(settings.secret_key.get_secret_value(), token) if with_form else None,
+    )
+
+
+# -- acceptance, shared by the JSON API and the page's form ---------------------------------------
+
+
+class _TemporalUnavailable(Exception):
+    pass
+
+
+async def _accept(token: str, claims: TokenClaims, services: ServicesDep) -> bool:
+    """Use the token and tell the workflow; False when it was already used or revoked (single
+    use is the UPDATE's job, so two submits at once record one acceptance)."""
+    hashed = token_hash(token)
+    async with services.pool.acquire() as conn, conn.transaction():
+        row = await invitations.mark_accepted(conn, token_hash=hashed)
+        if row is None:
+            return False
+        # Signalled inside the transaction: if Temporal cannot be told, the token stays unused
+        # and the director can simply try again.
+        handle = services.temporal.get_workflow_handle_for(
+            OnboardingWorkflow.run, workflow_id_for(claims.onboarding_id)
+        )
+        try:
+            await handle.signal(
+                OnboardingWorkflow.accept_invitation,
+                AcceptInvitationInput(sequence=claims.sequence),
+            )
+        except RPCError as exc:
+            raise _TemporalUnavailable from exc
+    return True
+
+
+@router.get(
+    "/{token}",
+    response_model=InvitationPublic,
+    responses={**_HTML_TOO, **problem_responses(404, 410)},
+)
+async def read_invitation(token: str, request: Request, services: ServicesDep) -> Any:
+    """Whether an invitation link can still be used (JSON), or the director's page (HTML)."""
+    if wants_html(request.headers.get("accept")):
+        found = await _look_up(token, services)
+        return _render(found.kind, token, found.row, request, services)
     try:
         claims = verify_token(
             token, services.settings.secret_key.get_secret_value(), now=datetime.now(UTC)
@@ -50,44 +208,68 @@ async def read_invitation(token: str, services: ServicesDep) -> InvitationPublic
     return InvitationPublic(status=state, expires_at=claims.expires_at)
 
 
+def _is_form(request: Request) -> bool:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 @router.post(
     "/{token}/accept",
     response_model=InvitationPublic,
-    responses=problem_responses(404, 409, 410, 503),
+    responses={**_HTML_TOO, **problem_responses(403, 404, 409, 410, 503)},
 )
-async def create_invitation_acceptance(token: str, services: ServicesDep) -> InvitationPublic:
-    """Accept the invitation: once, before it expires; then the onboarding completes."""
+async def create_invitation_acceptance(token: str, request: Request, services: ServicesDep) -> Any:
+    """Accept the invitation: once, before it expires; then the onboarding completes. The
+    director's page posts its form here and gets a page back."""
+    crossed = cross_site(request, services.settings.public_base_url)
+    if _is_form(request):
+        return await _accept_from_page(token, request, services, crossed=crossed)
+    if crossed:
+        raise _CROSS_SITE
     try:
         claims = verify_token(
             token, services.settings.secret_key.get_secret_value(), now=datetime.now(UTC)
         )
     except InvalidToken as exc:
         raise _problem(exc.problem) from exc
-    hashed = token_hash(token)
-    async with services.pool.acquire() as conn, conn.transaction():
-        row = await invitations.mark_accepted(conn, token_hash=hashed)
-        if row is None:
-            existing = await invitations.find(conn, token_hash=hashed)
-            if existing is None:
-                raise _problem(TokenProblem.forged)
-            raise ProblemError(
-                409,
-                "invitation-used",
-                "Invitation already used",
-                "This invitation was already accepted, or replaced by a newer one.",
-            )
-        # Signalled inside the transaction: if Temporal cannot be told, the token stays unused
-        # and the director can simply try again.
-        handle = services.temporal.get_workflow_handle_for(
-            OnboardingWorkflow.run, workflow_id_for(claims.onboarding_id)
-        )
-        try:
-            await handle.signal(
-                OnboardingWorkflow.accept_invitation,
-                AcceptInvitationInput(sequence=claims.sequence),
-            )
-        except RPCError as exc:
-            raise ProblemError(
-                503, "temporal-unavailable", "Try again shortly", "Could not record it now."
-            ) from exc
+    try:
+        accepted = await _accept(token, claims, services)
+    except _TemporalUnavailable as exc:
+        raise _UNAVAILABLE from exc
+    if not accepted:
+        if await invitations.find(services.pool, token_hash=token_hash(token)) is None:
+            raise _problem(TokenProblem.forged)
+        raise _USED
     return InvitationPublic(status="accepted", expires_at=claims.expires_at)
+
+
+async def _accept_from_page(
+    token: str, request: Request, services: ServicesDep, *, crossed: bool
+) -> Response:
+    form = await request.form()
+    sent = form.get(FORM_FIELD)
+    genuine = not crossed and form_token_valid(
+        services.settings.secret_key.get_secret_value(),
+        token,
+        sent if isinstance(sent, str) else None,
+    )
+    found = await _look_up(token, services)
+    if found.kind == PageKind.used and genuine:
+        # A double submit (a second click, a reload of the POST): the director sees the same
+        # confirmation, and nothing is recorded twice.
+        return _render(PageKind.accepted, token, found.row, request, services)
+    if found.kind != PageKind.invitation or found.claims is None:
+        return _render(found.kind, token, found.row, request, services)
+    if not genuine:
+        # Nothing recorded; the form is offered again, with a token of this page's own.
+        return _render(PageKind.refused, token, found.row, request, services)
+    try:
+        accepted = await _accept(token, found.claims, services)
+    except _TemporalUnavailable:
+        return _render(PageKind.unavailable, token, found.row, request, services)
+    if not accepted:
+        # Lost a race with another submit of this page, or with a resend: read what won.
+        again = await _look_up(token, services)
+        kind = PageKind.accepted if again.kind == PageKind.used else again.kind
+        return _render(kind, token, again.row, request, services)
+    return _render(PageKind.accepted, token, found.row, request, services)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,12 +31,13 @@ class ClientRow:
     company: dict[str, Any] | None
     tags: list[str]
     case_manager: str | None
+    address: str | None = None
 
 
 _COLUMNS = (
     "id, partner_id, onboarding_id, name, email, language, notifications_muted, status, "
     "template_id, template_version, setup, first_name, last_name, siret, company, tags, "
-    "case_manager"
+    "case_manager, address"
 )
 
 
@@ -68,6 +70,7 @@ async def create(
     case_manager: str | None = None,
     national_number: str | None = None,
     partner_national_number: str | None = None,
+    address: str | None = None,
 ) -> tuple[ClientRow, bool]:
     """Create the client of an onboarding once; a replay returns the existing row unchanged.
 
@@ -79,9 +82,9 @@ async def create(
             INSERT INTO clients (id, partner_id, onboarding_id, name, email, language,
                                  notifications_muted, setup, template_id, template_version,
                                  first_name, last_name, siret, company, tags, case_manager,
-                                 national_number, partner_national_number)
+                                 national_number, partner_national_number, address)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18)
+                    $18, $19)
             ON CONFLICT (onboarding_id) DO NOTHING
             RETURNING {_COLUMNS}
             """,
@@ -103,6 +106,7 @@ async def create(
             case_manager,
             national_number,
             partner_national_number,
+            address,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "clients_partner_siret":
@@ -190,3 +194,330 @@ async def siret_owner(pool: Pool, *, partner_id: uuid.UUID, siret: str) -> uuid.
         "SELECT onboarding_id FROM clients WHERE partner_id = $1 AND siret = $2", partner_id, siret
     )
     return owner
+
+
+# ---- the client as a resource after onboarding --------------------------------------------------
+
+
+class ClientErased(Exception):
+    """The client's personal data was erased: nothing may write it again."""
+
+
+@dataclass(frozen=True)
+class ClientListRow:
+    """A client as the "My clients" list shows it, with its onboarding and invitation."""
+
+    id: uuid.UUID
+    onboarding_id: uuid.UUID
+    name: str
+    company_name: str | None
+    siret: str | None
+    status: str
+    onboarding_status: str
+    case_manager: str | None
+    tags: list[str]
+    notifications_muted: bool
+    invitation_state: str
+    invitation_scheduled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    erased_at: datetime | None
+
+
+# Sort keys a caller may name -> SQL; the id breaks ties so pages never overlap.
+LIST_SORTS: dict[str, str] = {
+    "created_at": "created_at ASC, id ASC",
+    "-created_at": "created_at DESC, id DESC",
+    "name": "lower(name) ASC, id ASC",
+    "-name": "lower(name) DESC, id DESC",
+    "scheduled_at": "invitation_scheduled_at ASC NULLS LAST, id ASC",
+    "-scheduled_at": "invitation_scheduled_at DESC NULLS LAST, id DESC",
+    "status": "onboarding_status ASC, created_at DESC, id DESC",
+}
+
+# Where the invitation stands: the workflow's last report, else what the invitations table and
+# the client row tell (runs that began before the workflow reported it).
+_LISTED = """
+    SELECT c.id, c.onboarding_id, c.name, c.company ->> 'name' AS company_name, c.siret,
+           c.status, o.status AS onboarding_status, c.case_manager, c.tags,
+           c.notifications_muted,
+           COALESCE(c.invitation_state, CASE
+               WHEN i.accepted_at IS NOT NULL THEN 'accepted'
+               WHEN i.revoked_at IS NOT NULL THEN 'cancelled'
+               WHEN i.expires_at <= now() THEN 'expired'
+               WHEN i.sequence IS NOT NULL THEN 'sent'
+               WHEN c.status = 'ready' AND c.notifications_muted THEN 'muted'
+               ELSE 'pending' END) AS invitation_state,
+           c.invitation_scheduled_at, c.created_at, c.updated_at, e.erased_at
+    FROM clients c
+    JOIN onboardings o ON o.id = c.onboarding_id
+    LEFT JOIN erasures e ON e.client_id = c.id
+    LEFT JOIN LATERAL (
+        SELECT sequence, accepted_at, revoked_at, expires_at FROM invitations
+        WHERE onboarding_id = c.onboarding_id ORDER BY sequence DESC LIMIT 1
+    ) i ON true
+    WHERE c.partner_id = $1
+"""
+
+
+def _like_pattern(text: str) -> str:
+    """`text` as a LIKE substring pattern that matches itself only (no wildcards of its own)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _list_row(record: asyncpg.Record) -> ClientListRow:
+    return ClientListRow(
+        **{k: record[k] for k in ClientListRow.__dataclass_fields__ if k != "tags"},
+        tags=list(record["tags"]),
+    )
+
+
+async def list_for_partner(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    case_manager: str | None = None,
+    tag: str | None = None,
+    onboarding_status: str | None = None,
+    muted: bool | None = None,
+    invitation_state: str | None = None,
+    scheduled_from: datetime | None = None,
+    scheduled_to: datetime | None = None,
+    q: str | None = None,
+    sort: str = "-created_at",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[ClientListRow], int]:
+    """One page of the partner's clients matching every filter given, and how many match in all.
+
+    `q` matches a substring of the client's name, its registry name or its SIRET (spaces in a
+    SIRET as people type it are ignored), case-insensitively.
+    """
+    order = LIST_SORTS[sort]  # KeyError for a key the API let through: a bug, not input
+    pattern = _like_pattern(q) if q else None
+    siret_pattern = _like_pattern(q.replace(" ", "")) if q else None
+    args = (
+        partner_id,
+        case_manager,
+        tag,
+        onboarding_status,
+        muted,
+        invitation_state,
+        scheduled_from,
+        scheduled_to,
+        pattern,
+        siret_pattern,
+    )
+    matching = f"""
+        SELECT * FROM ({_LISTED}
+            AND ($2::text IS NULL OR c.case_manager = $2)
+            AND ($3::text IS NULL OR $3 = ANY(c.tags))
+            AND ($4::text IS NULL OR o.status = $4)
+            AND ($5::boolean IS NULL OR c.notifications_muted = $5)
+            AND ($7::timestamptz IS NULL OR c.invitation_scheduled_at >= $7)
+            AND ($8::timestamptz IS NULL OR c.invitation_scheduled_at <= $8)
+            AND ($9::text IS NULL OR c.name ILIKE $9 OR c.company ->> 'name' ILIKE $9
+                 OR c.siret LIKE $10)
+        ) listed
+        WHERE $6::text IS NULL OR invitation_state = $6
+    """
+    records = await pool.fetch(
+        f"""
+        SELECT *, count(*) OVER () AS total FROM ({matching}) m
+        ORDER BY {order} LIMIT $11 OFFSET $12
+        """,
+        *args,
+        limit,
+        offset,
+    )
+    if records:
+        return [_list_row(r) for r in records], int(records[0]["total"])
+    if offset == 0:
+        return [], 0
+    # Past the last page the window function saw no row: count apart.
+    total = await pool.fetchval(f"SELECT count(*) FROM ({matching}) m", *args)
+    return [], int(total)
+
+
+async def get_listed(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> ClientListRow | None:
+    """One client of the partner as the list shows it (its onboarding's status included)."""
+    record = await pool.fetchrow(f"{_LISTED} AND c.id = $2", partner_id, client_id)
+    return _list_row(record) if record else None
+
+
+async def record_invitation(
+    pool: Pool, *, client_id: uuid.UUID, state: str, scheduled_at: datetime | None
+) -> None:
+    """Project where the client's invitation stands, as the onboarding workflow reports it.
+
+    `scheduled_at` is the time it is planned for while it waits for one (None otherwise), as the
+    InvitationScheduledAt search attribute; the list's scheduled-between filter reads it.
+    """
+    await pool.execute(
+        """
+        UPDATE clients SET invitation_state = $2, invitation_scheduled_at = $3
+        WHERE id = $1
+          AND (invitation_state IS DISTINCT FROM $2
+               OR invitation_scheduled_at IS DISTINCT FROM $3)
+        """,
+        client_id,
+        state,
+        scheduled_at,
+    )
+
+
+# Columns PATCH /v1/clients/{id} may set; the names come from this tuple only, never from input.
+EDITABLE = (
+    "first_name",
+    "last_name",
+    "email",
+    "address",
+    "name",
+    "case_manager",
+    "tags",
+    "language",
+)
+
+
+async def update_fields(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID, changes: dict[str, Any]
+) -> ClientRow | None:
+    """Change some of the client's own fields; None when the partner has no such client.
+
+    A changed case manager is written on the onboarding too, so both lists filter alike.
+    Raises ClientErased when its personal data was erased.
+    """
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    async with pool.acquire() as conn, conn.transaction():
+        # The lock orders this write after an erasure in flight, which the check below then sees.
+        current = await conn.fetchrow(
+            "SELECT onboarding_id FROM clients WHERE partner_id = $1 AND id = $2 FOR UPDATE",
+            partner_id,
+            client_id,
+        )
+        if current is None:
+            return None
+        if await conn.fetchval("SELECT 1 FROM erasures WHERE client_id = $1", client_id):
+            raise ClientErased(str(client_id))
+        names = [n for n in EDITABLE if n in changes]
+        if names:
+            assignments = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
+            await conn.execute(
+                f"UPDATE clients SET {assignments}, updated_at = now() WHERE id = $1",
+                client_id,
+                *(changes[n] for n in names),
+            )
+        if "case_manager" in changes:
+            await conn.execute(
+                "UPDATE onboardings SET case_manager = $2, updated_at = now() WHERE id = $1",
+                current["onboarding_id"],
+                changes["case_manager"],
+            )
+        record = await conn.fetchrow(f"SELECT {_COLUMNS} FROM clients WHERE id = $1", client_id)
+    assert record is not None  # locked above: it cannot have gone
+    return _row(record)
+
+
+@dataclass(frozen=True)
+class CollaboratorsChange:
+    user_ids: list[uuid.UUID]
+    added: list[uuid.UUID]
+    removed: list[uuid.UUID]
+
+
+class UnknownUsers(Exception):
+    """Some of the users are not the client's partner's."""
+
+    def __init__(self, user_ids: list[uuid.UUID]) -> None:
+        super().__init__(f"{len(user_ids)} unknown user(s)")
+        self.user_ids = user_ids
+
+
+async def set_collaborators(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID, user_ids: list[uuid.UUID]
+) -> CollaboratorsChange | None:
+    """Make exactly `user_ids` the client's collaborators, template users included.
+
+    None when the partner has no such client; UnknownUsers (nothing changed) when a user is not
+    one of the partner's. Sending the same set again changes nothing.
+    """
+    wanted = list(dict.fromkeys(user_ids))
+    async with pool.acquire() as conn, conn.transaction():
+        # Serialises two changes of the same client's collaborators.
+        found = await conn.fetchval(
+            "SELECT 1 FROM clients WHERE partner_id = $1 AND id = $2 FOR UPDATE",
+            partner_id,
+            client_id,
+        )
+        if found is None:
+            return None
+        known = {
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM partner_users WHERE partner_id = $1 AND id = ANY($2::uuid[])",
+                partner_id,
+                wanted,
+            )
+        }
+        missing = [u for u in wanted if u not in known]
+        if missing:
+            raise UnknownUsers(missing)
+        removed = [
+            r["user_id"]
+            for r in await conn.fetch(
+                """
+                DELETE FROM client_collaborators
+                WHERE client_id = $1 AND NOT (user_id = ANY($2::uuid[]))
+                RETURNING user_id
+                """,
+                client_id,
+                wanted,
+            )
+        ]
+        added = [
+            r["user_id"]
+            for r in await conn.fetch(
+                """
+                INSERT INTO client_collaborators (client_id, user_id)
+                SELECT $1, u FROM unnest($2::uuid[]) AS u
+                ON CONFLICT DO NOTHING
+                RETURNING user_id
+                """,
+                client_id,
+                wanted,
+            )
+        ]
+    order = {u: i for i, u in enumerate(wanted)}
+    return CollaboratorsChange(
+        user_ids=wanted,
+        added=sorted(added, key=order.__getitem__),
+        removed=sorted(removed, key=str),
+    )
+
+
+@dataclass(frozen=True)
+class Collaborator:
+    user_id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    since: datetime
+
+
+async def list_collaborator_users(pool: Pool, *, client_id: uuid.UUID) -> list[Collaborator]:
+    """The client's collaborators with who they are (partner staff), earliest first."""
+    rows = await pool.fetch(
+        """
+        SELECT u.id AS user_id, u.name, u.email, u.role, cc.created_at AS since
+        FROM client_collaborators cc JOIN partner_users u ON u.id = cc.user_id
+        WHERE cc.client_id = $1
+        ORDER BY cc.created_at, u.id
+        """,
+        client_id,
+    )
+    return [Collaborator(**dict(r)) for r in rows]

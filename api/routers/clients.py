@@ -1,21 +1,33 @@
-"""/v1/clients: what was applied to a client when it was created; erasing its personal data."""
+"""/v1/clients: a partner's clients after onboarding: list, read, change (contact, tags,
+subscription, collaborators); what was applied at creation; erasing personal data."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import AdminDep, AnyRoleDep, PoolDep, TemporalDep
-from api.problems import ProblemError, problem_responses
-from domain.onboarding import workflow_id_for
-from domain.setup import EffectiveSetup
-from store import clients, erasure
+from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
+from api.pagination import PageOf
+from api.problems import FieldError, ProblemError, problem_responses
+from domain.clients import (
+    EFFECTIVE_HORIZON_DAYS,
+    ClientPatch,
+    ClientSort,
+    CollaboratorsIn,
+    SubscriptionIn,
+    forbidden_fields,
+)
+from domain.onboarding import InvitationState, Language, OnboardingStatus, workflow_id_for
+from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
+from domain.text import Text
+from store import catalogs, client_setup, clients, erasure, folders, subscriptions
+from store.pool import Pool
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -118,3 +130,442 @@ async def delete_client_personal_data(
     if result is None:
         raise ProblemError(404, "not-found", "Not found", f"No client {client_id}")
     return _erasure_public(result[0])
+
+
+# ---- the client as a resource ------------------------------------------------------------------
+
+
+def _client_not_found(client_id: uuid.UUID) -> ProblemError:
+    return ProblemError(404, "not-found", "Not found", f"No client {client_id}")
+
+
+def _invalid(field: str, message: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation-error",
+        "Invalid request",
+        f"Invalid field(s): {field}",
+        errors=[FieldError(field=field, message=message)],
+    )
+
+
+class InvitationPublic(BaseModel):
+    state: InvitationState
+    scheduled_at: datetime | None = Field(
+        description="When it is planned for, while it waits for a time (UTC)"
+    )
+
+
+class OnboardingRef(BaseModel):
+    id: uuid.UUID
+    status: OnboardingStatus = Field(description="From the database projection of the workflow")
+    status_url: str
+
+
+class ClientSummary(BaseModel):
+    id: uuid.UUID
+    name: str
+    company_name: str | None = Field(description="The company's name in the registry")
+    siret: str | None
+    status: Literal["setting_up", "ready"] = Field(description="The client's setup")
+    onboarding: OnboardingRef
+    case_manager: str | None
+    tags: list[str]
+    notifications_muted: bool
+    invitation: InvitationPublic
+    created_at: datetime
+    erased: bool = Field(description="Its personal data was erased")
+
+
+def _status(value: str) -> Literal["setting_up", "ready"]:
+    return "ready" if value == "ready" else "setting_up"
+
+
+def _summary(row: clients.ClientListRow) -> ClientSummary:
+    return ClientSummary(
+        id=row.id,
+        name=row.name,
+        company_name=row.company_name,
+        siret=row.siret,
+        status=_status(row.status),
+        onboarding=OnboardingRef(
+            id=row.onboarding_id,
+            status=OnboardingStatus(row.onboarding_status),
+            status_url=f"/v1/onboardings/{row.onboarding_id}",
+        ),
+        case_manager=row.case_manager,
+        tags=row.tags,
+        notifications_muted=row.notifications_muted,
+        invitation=InvitationPublic(
+            state=InvitationState(row.invitation_state), scheduled_at=row.invitation_scheduled_at
+        ),
+        created_at=row.created_at,
+        erased=row.erased_at is not None,
+    )
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(field, "is out of range") from None
+
+
+@router.get("", response_model=PageOf[ClientSummary], responses=problem_responses(422))
+async def read_clients(
+    pool: PoolDep,
+    caller: AnyRoleDep,
+    page: PageDep,
+    case_manager: Annotated[
+        Text | None, Query(max_length=100, description="The case-manager tag")
+    ] = None,
+    tag: Annotated[Text | None, Query(max_length=50, description="Clients with this tag")] = None,
+    status_filter: Annotated[
+        OnboardingStatus | None, Query(alias="status", description="The onboarding's status")
+    ] = None,
+    muted: Annotated[bool | None, Query(description="Notifications off (true) or on")] = None,
+    invitation_state: Annotated[InvitationState | None, Query()] = None,
+    scheduled_from: Annotated[
+        AwareDatetime | None, Query(description="Invitations scheduled at or after (with zone)")
+    ] = None,
+    scheduled_to: Annotated[
+        AwareDatetime | None, Query(description="Invitations scheduled at or before (with zone)")
+    ] = None,
+    q: Annotated[
+        Text | None,
+        Query(min_length=1, max_length=200, description="Part of the name, company or SIRET"),
+    ] = None,
+    sort: Annotated[ClientSort, Query(description="Order; a leading '-' is descending")] = (
+        ClientSort.created_at_desc
+    ),
+) -> PageOf[ClientSummary]:
+    """A partner's clients ("My clients"), filtered, searched, sorted and paged."""
+    start = _utc(scheduled_from, "scheduled_from")
+    end = _utc(scheduled_to, "scheduled_to")
+    if start is not None and end is not None and end < start:
+        raise _invalid("scheduled_to", "is before scheduled_from")
+    rows, total = await clients.list_for_partner(
+        pool,
+        partner_id=caller.partner.id,
+        case_manager=case_manager,
+        tag=tag,
+        onboarding_status=status_filter.value if status_filter else None,
+        muted=muted,
+        invitation_state=invitation_state.value if invitation_state else None,
+        scheduled_from=start,
+        scheduled_to=end,
+        q=q.strip() or None if q else None,
+        sort=sort.value,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return PageOf(
+        items=[_summary(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+class SubscriptionRevision(BaseModel):
+    revision: int
+    plan: str | None
+    add_ons: list[str]
+    payer: Payer
+    billing_period: BillingPeriod
+    effective_from: date
+    source: Literal["onboarding", "change"] = Field(
+        description="Applied by the onboarding, or changed afterwards"
+    )
+    changed_by: uuid.UUID | None = Field(description="The partner user who changed it")
+    recorded_at: datetime
+
+
+def _revision(row: subscriptions.RevisionRow) -> SubscriptionRevision:
+    return SubscriptionRevision(
+        revision=row.revision,
+        plan=row.plan,
+        add_ons=row.add_ons,
+        payer=Payer(row.payer),
+        billing_period=BillingPeriod(row.billing_period),
+        effective_from=row.effective_from,
+        source="onboarding" if row.source == "onboarding" else "change",
+        changed_by=row.changed_by,
+        recorded_at=row.recorded_at,
+    )
+
+
+class ClientUser(BaseModel):
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: str
+    themes: list[str]
+
+
+class CollaboratorPublic(BaseModel):
+    user_id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    since: datetime
+
+
+class IntegrationPublic(BaseModel):
+    code: str
+    kind: str
+    state: str
+    attempts: int
+    connected_at: datetime | None
+
+
+class FiscalYearPublic(BaseModel):
+    start: date
+    end: date
+
+
+class ClientPublic(ClientSummary):
+    first_name: str | None
+    last_name: str | None
+    email: str
+    language: Language
+    address: str | None
+    company: dict[str, Any] | None = Field(description="The company as the registry described it")
+    updated_at: datetime
+    template_id: uuid.UUID | None
+    template_version: int | None
+    setup: EffectiveSetup | None = Field(
+        description="The setup snapshot the client was created with; template edits never change it"
+    )
+    subscription: SubscriptionRevision | None = Field(description="The subscription in force today")
+    collaborators: list[CollaboratorPublic]
+    users: list[ClientUser] = Field(description="The client's own users (its director)")
+    integrations: list[IntegrationPublic]
+    fiscal_years: list[FiscalYearPublic]
+    folder_count: int
+
+
+async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
+    listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
+    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    if listed is None or row is None:
+        raise _client_not_found(client_id)
+    today = datetime.now(UTC).date()
+    subscription = await subscriptions.in_force(pool, client_id=client_id, on=today)
+    snapshot: dict[str, Any] | None = row.setup
+    return ClientPublic(
+        **_summary(listed).model_dump(),
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email=row.email,
+        language=Language(row.language),
+        address=row.address,
+        company=row.company,
+        updated_at=listed.updated_at,
+        template_id=row.template_id,
+        template_version=row.template_version,
+        setup=EffectiveSetup.model_validate(snapshot) if snapshot else None,
+        subscription=_revision(subscription) if subscription else None,
+        collaborators=[
+            CollaboratorPublic(**vars(c))
+            for c in await clients.list_collaborator_users(pool, client_id=client_id)
+        ],
+        users=[ClientUser(**u) for u in await clients.list_users(pool, client_id=client_id)],
+        integrations=[
+            IntegrationPublic(
+                code=i.code,
+                kind=i.kind,
+                state=i.state,
+                attempts=i.attempts,
+                connected_at=i.connected_at,
+            )
+            for i in await client_setup.list_integrations(pool, client_id=client_id)
+        ],
+        fiscal_years=[
+            FiscalYearPublic(start=f.starts_on, end=f.ends_on)
+            for f in await folders.list_fiscal_years(pool, client_id=client_id)
+        ],
+        folder_count=await folders.count_folders(pool, client_id=client_id),
+    )
+
+
+@router.get("/{client_id}", response_model=ClientPublic, responses=problem_responses(404))
+async def read_client(client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep) -> ClientPublic:
+    """Everything about one client: contact, setup, subscription, users, where it stands."""
+    return await _client_public(pool, caller.partner.id, client_id)
+
+
+@router.patch(
+    "/{client_id}", response_model=ClientPublic, responses=problem_responses(403, 404, 409, 422)
+)
+async def update_client(
+    client_id: uuid.UUID, body: ClientPatch, caller: AnyRoleDep, pool: PoolDep
+) -> ClientPublic:
+    """Change the client's contact, address, name, case manager, tags or language."""
+    refused = forbidden_fields(caller.user.role, body)
+    if refused:
+        raise ProblemError(
+            403,
+            "forbidden",
+            "Not allowed",
+            f"A {caller.user.role.value} may change the contact fields and tags only.",
+            errors=[
+                FieldError(field=f, message="needs the role administrator or client_manager")
+                for f in refused
+            ],
+        )
+    try:
+        row = await clients.update_fields(
+            pool, partner_id=caller.partner.id, client_id=client_id, changes=body.changes()
+        )
+    except clients.ClientErased as exc:
+        raise ProblemError(
+            409,
+            "client-erased",
+            "Client erased",
+            "This client's personal data was erased; it takes no new personal data.",
+        ) from exc
+    if row is None:
+        raise _client_not_found(client_id)
+    return await _client_public(pool, caller.partner.id, client_id)
+
+
+async def _ready_client(
+    pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> clients.ClientRow:
+    """The partner's client, once its setup is complete (409 before: the onboarding would apply
+    its own collaborators and subscription over a change made meanwhile)."""
+    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    if row is None:
+        raise _client_not_found(client_id)
+    if row.status != "ready":
+        raise ProblemError(
+            409,
+            "client-setting-up",
+            "Client still setting up",
+            "The client's onboarding has not completed its setup yet; change it once the "
+            "onboarding is READY.",
+        )
+    return row
+
+
+async def _check_against_catalog(pool: Pool, partner_id: uuid.UUID, body: SubscriptionIn) -> None:
+    errors: list[FieldError] = []
+    plan: Plan | None = None
+    if body.plan is not None:
+        found = await catalogs.get(pool, "plans", partner_id=partner_id, code=body.plan)
+        if found is None:
+            errors.append(FieldError(field="plan", message=f"unknown plan {body.plan!r}"))
+        else:
+            plan = Plan.model_validate(found)
+    if plan is not None or body.plan is None:
+        allowed = {a.code for a in plan.add_ons} if plan else set()
+        where = f"plan {body.plan!r}" if body.plan else "no plan"
+        errors += [
+            FieldError(field=f"add_ons.{i}", message=f"add-on {code!r} does not belong to {where}")
+            for i, code in enumerate(body.add_ons)
+            if code not in allowed
+        ]
+    if errors:
+        raise ProblemError(
+            422,
+            "invalid-subscription",
+            "Invalid subscription",
+            "; ".join(f"{e.field}: {e.message}" for e in errors),
+            errors=errors,
+        )
+
+
+@router.put(
+    "/{client_id}/subscription",
+    response_model=SubscriptionRevision,
+    responses=problem_responses(403, 404, 409, 422),
+)
+async def update_client_subscription(
+    client_id: uuid.UUID, body: SubscriptionIn, caller: ConfigurerDep, pool: PoolDep
+) -> SubscriptionRevision:
+    """Change the client's subscription (plan, add-ons, payer, period) from a date (today)."""
+    await _ready_client(pool, caller.partner.id, client_id)
+    await _check_against_catalog(pool, caller.partner.id, body)
+    today = datetime.now(UTC).date()
+    effective = body.effective_from or today
+    first, _ = await subscriptions.history(pool, client_id=client_id, limit=1, offset=0)
+    earliest = first[0].effective_from if first else today
+    if effective < earliest:
+        raise _invalid(
+            "effective_from",
+            f"is before the client's first subscription ({earliest.isoformat()})",
+        )
+    if effective > today + timedelta(days=EFFECTIVE_HORIZON_DAYS):
+        raise _invalid("effective_from", f"is more than {EFFECTIVE_HORIZON_DAYS} days ahead")
+    row, _ = await subscriptions.change(
+        pool,
+        client_id=client_id,
+        plan=body.plan,
+        add_ons=body.add_ons,
+        payer=body.payer.value,
+        billing_period=body.billing_period.value,
+        effective_from=effective,
+        changed_by=caller.user.id,
+    )
+    return _revision(row)
+
+
+@router.get(
+    "/{client_id}/subscription/history",
+    response_model=PageOf[SubscriptionRevision],
+    responses=problem_responses(404),
+)
+async def read_client_subscription_history(
+    client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep, page: PageDep
+) -> PageOf[SubscriptionRevision]:
+    """Every subscription the client had and from when, in the order they were recorded."""
+    row = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
+    if row is None:
+        raise _client_not_found(client_id)
+    rows, total = await subscriptions.history(
+        pool, client_id=client_id, limit=page.limit, offset=page.offset
+    )
+    return PageOf(
+        items=[_revision(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+class CollaboratorsChanged(BaseModel):
+    user_ids: list[uuid.UUID] = Field(description="The client's collaborators now")
+    added: list[uuid.UUID]
+    removed: list[uuid.UUID]
+
+
+@router.put(
+    "/{client_id}/collaborators",
+    response_model=CollaboratorsChanged,
+    responses=problem_responses(403, 404, 409, 422),
+)
+async def update_client_collaborators(
+    client_id: uuid.UUID, body: CollaboratorsIn, caller: ConfigurerDep, pool: PoolDep
+) -> CollaboratorsChanged:
+    """Set exactly who of the firm works on this client (template users may be removed)."""
+    await _ready_client(pool, caller.partner.id, client_id)
+    try:
+        changed = await clients.set_collaborators(
+            pool, partner_id=caller.partner.id, client_id=client_id, user_ids=body.user_ids
+        )
+    except clients.UnknownUsers as exc:
+        position = {u: i for i, u in enumerate(body.user_ids)}
+        errors = [
+            FieldError(field=f"user_ids.{position[u]}", message=f"unknown partner user {u}")
+            for u in exc.user_ids
+        ]
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            f"Invalid field(s): {', '.join(e.field for e in errors)}",
+            errors=errors,
+        ) from exc
+    if changed is None:
+        raise _client_not_found(client_id)
+    return CollaboratorsChanged(
+        user_ids=changed.user_ids, added=changed.added, removed=changed.removed
+    )

@@ -116,6 +116,22 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
     ("POST", lambda w: "/v1/setup-previews", lambda w: {}, ALL),
     ("GET", lambda w: "/v1/onboardings", lambda w: None, ALL),
     ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/setup", lambda w: None, ALL),
+    ("GET", lambda w: "/v1/clients", lambda w: None, ALL),
+    ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}", lambda w: None, ALL),
+    ("PATCH", lambda w: f"/v1/clients/{uuid.uuid4()}", lambda w: {"tags": ["t"]}, ALL),
+    (
+        "PUT",
+        lambda w: f"/v1/clients/{uuid.uuid4()}/subscription",
+        lambda w: {"plan": None, "payer": "client", "billing_period": "monthly"},
+        CONFIG,
+    ),
+    ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/subscription/history", lambda w: None, ALL),
+    (
+        "PUT",
+        lambda w: f"/v1/clients/{uuid.uuid4()}/collaborators",
+        lambda w: {"user_ids": []},
+        CONFIG,
+    ),
 ]
 
 

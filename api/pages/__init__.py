@@ -151,16 +151,20 @@ def _origin(url: str) -> str:
 def cross_site(request: Request, public_base_url: str) -> bool:
     """A request a page of another site made the browser send.
 
-    Browsers send `Sec-Fetch-Site` and `Origin` with a form POST; API clients send neither, and
-    a cross-origin JSON POST never arrives (its CORS preflight is refused: no CORS here). Our own
-    origin is the public base URL (behind a proxy) or the one the request was addressed to.
+    Browsers send `Sec-Fetch-Site` (and `Origin`) with a form POST; API clients send neither, and
+    a cross-origin JSON POST never arrives (its CORS preflight is refused: no CORS here).
+    `Sec-Fetch-Site` decides when present: `Origin` may be "null" for our own form (Chromium
+    sends that under a no-referrer policy) and for a sandboxed frame alike. Without it (an older
+    browser), `Origin` must be ours: the public base URL (behind a proxy) or the request's own;
+    an absent or "null" one leaves the decision to the page's form token.
     """
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return True
-    origin = request.headers.get("origin")
-    if origin is None:
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if site:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin", "null").lower()
+    if origin == "null":
         return False
-    return origin.lower() not in {_origin(public_base_url), _origin(str(request.base_url))}
+    return origin not in {_origin(public_base_url), _origin(str(request.base_url))}
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -215,8 +219,9 @@ class PageRenderer:
 
 def _headers(nonce: str) -> dict[str, str]:
     return {
-        # The URL carries the invitation token: no Referer to the logo's host or any link.
-        "Referrer-Policy": "no-referrer",
+        # The URL carries the invitation token: no Referer to the logo's host or any other
+        # site. Not "no-referrer": under it Chromium sends `Origin: null` with our own form.
+        "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store",
         "Content-Security-Policy": (
             f"default-src 'none'; style-src 'nonce-{nonce}'; img-src https:; "

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core import metrics
 from core.settings import Settings, SmtpSecurity
 from domain.email import Email
 from email_templates import Renderer
@@ -168,6 +169,8 @@ class EmailActivities:
             return SendEmailResult(
                 outcome=SendOutcome.already_sent, message_id=row.message_id, attempt=attempt
             )
+        if row.status == "suppressed" and row.attempts == 1:
+            metrics.email_outcome("suppressed")  # counted once: by the call that recorded it
         if row.status in ("suppressed", "bounced"):
             return SendEmailResult(
                 outcome=SendOutcome(row.status),
@@ -217,6 +220,7 @@ class EmailActivities:
             sequence=sequence,
             status="sent",
         )
+        metrics.email_outcome("sent")
         activity.logger.info("e-mail sent", extra={"purpose": purpose, "seq": sequence})
         return SendEmailResult(outcome=SendOutcome.sent, message_id=row.message_id, attempt=attempt)
 
@@ -238,6 +242,7 @@ class EmailActivities:
             status="bounced",
             error=error,
         )
+        metrics.email_outcome("bounced")
         activity.logger.warning("e-mail bounced", extra={"purpose": purpose, "error": error})
         return SendEmailResult(
             outcome=SendOutcome.bounced, message_id=message_id, attempt=attempt, error=error

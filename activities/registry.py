@@ -31,6 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.pacing import FleetPacer, RequestPacer
+from core import metrics
 from domain.company import CompanyRecord, unmask
 from store import import_lookups
 from store.pool import Pool
@@ -170,11 +171,14 @@ class _HttpRegistry:
                     timeout=self.timeout,
                 )
         except httpx.TimeoutException as exc:
+            metrics.registry_answered("timeout")
             raise RegistryUnavailable(
                 f"registry did not answer within {self.timeout:g}s ({type(exc).__name__})"
             ) from exc
         except httpx.RequestError as exc:
+            metrics.registry_answered("unreachable")
             raise RegistryUnavailable(f"registry unreachable ({type(exc).__name__})") from exc
+        metrics.registry_answered(response.status_code)
         if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
             raise RegistryRateLimited(
                 parse_retry_after(

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import metrics, problems
 from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
@@ -64,6 +64,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
         max_bytes=settings.api_max_body_bytes,
         max_upload_bytes=settings.upload_limit(),
     )
+    # Added last, so outermost: it times and counts every answer, BodyLimit's 413s included.
+    app.add_middleware(metrics.RequestMetrics)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(health.router)
     app.include_router(onboardings.router)
     app.include_router(imports.router)

@@ -115,6 +115,34 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Workflows a worker keeps in memory between their tasks"
     )
 
+    # Metrics for Prometheus (core/metrics.py; README "Metrics and alerts")
+    metrics_enabled: bool = Field(
+        default=False,
+        description="Serve GET /metrics on the API, unauthenticated (aggregate counts only, no "
+        "ids); keep it off the public path",
+    )
+    metrics_refresh_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long /metrics reuses the onboarding counts it read from PostgreSQL",
+    )
+    metrics_stuck_after_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="An unfinished onboarding whose status has not changed for this long "
+        "counts as stuck in onboarding_stuck",
+    )
+    temporal_metrics_bind_address: str | None = Field(
+        default=None,
+        description="host:port where the Temporal SDK serves its Prometheus metrics (set it on "
+        "workers); unset: off",
+    )
+    worker_metrics_bind_address: str | None = Field(
+        default=None,
+        description="host:port where a worker serves its own counters (registry requests, "
+        "e-mails) for Prometheus; unset: off",
+    )
+
     # Bulk import
     import_window: int = Field(
         default=50, ge=1, le=500, description="Onboardings of one import setting up at once"
@@ -204,6 +232,8 @@ class Settings(BaseSettings):
     smtp_sink_port: int = 1025
     registry_standin_port: int = 8081
     partner_app_port: int = 8082
+    temporal_metrics_port: int = 9464  # the dev worker's Temporal SDK metrics
+    worker_metrics_port: int = 9465  # the dev worker's own counters
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
@@ -228,6 +258,16 @@ class Settings(BaseSettings):
     def _check_outbound_private_hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
             outbound.parse_private_host(entry)
+        return value
+
+    @field_validator("temporal_metrics_bind_address", "worker_metrics_bind_address", mode="before")
+    @classmethod
+    def _check_bind_address(cls, value: object) -> object:
+        if value == "" or value is None:
+            return None  # compose passes `${VAR:-}` as an empty string: "not set"
+        host, sep, port = str(value).rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 0.0.0.0:9464")
         return value
 
     @field_validator("codec_token", "payload_key_id", mode="before")

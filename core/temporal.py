@@ -12,6 +12,7 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from core.codec import EncryptionCodec
 from core.settings import Settings
@@ -39,6 +40,28 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
+# One runtime per bind address and process: a Runtime owns the SDK's thread pool and its
+# Prometheus listener, so a second one on the same address would fail to bind.
+_metrics_runtimes: dict[str, Runtime] = {}
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """The SDK runtime that serves Temporal's worker and client metrics for Prometheus at
+    `temporal_metrics_bind_address` (None: the SDK's default runtime, no metrics endpoint).
+
+    Metric names are the SDK's defaults (`temporal_activity_execution_failed`, latencies in
+    milliseconds), the ones Temporal's published SDK dashboards query.
+    """
+    address = settings.temporal_metrics_bind_address
+    if address is None:
+        return None
+    if address not in _metrics_runtimes:
+        _metrics_runtimes[address] = Runtime(
+            telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
+        )
+    return _metrics_runtimes[address]
+
+
 async def connect(settings: Settings, *, address: str | None = None, lazy: bool = False) -> Client:
     """Connect to Temporal with the project's data converter.
 
@@ -50,6 +73,7 @@ async def connect(settings: Settings, *, address: str | None = None, lazy: bool 
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         lazy=lazy,
+        runtime=metrics_runtime(settings),
     )
 
 

@@ -75,6 +75,10 @@ class DevStack:
             "SMTP sink (ONBOARDING_SMTP_SINK_PORT)": s.smtp_sink_port,
             "registry stand-in (ONBOARDING_REGISTRY_STANDIN_PORT)": s.registry_standin_port,
             "partner app stand-in (ONBOARDING_PARTNER_APP_PORT)": s.partner_app_port,
+            "worker's Temporal metrics (ONBOARDING_TEMPORAL_METRICS_PORT)": (
+                s.temporal_metrics_port
+            ),
+            "worker's metrics (ONBOARDING_WORKER_METRICS_PORT)": s.worker_metrics_port,
         }
         if not s.database_url:
             wanted["PostgreSQL (ONBOARDING_POSTGRES_PORT)"] = s.postgres_port
@@ -184,8 +188,15 @@ class DevStack:
             "ONBOARDING_OUTBOUND_ALLOW_PRIVATE_HOSTS": json.dumps(
                 [*s.outbound_allow_private_hosts, f"127.0.0.1:{app_port}"]
             ),
+            # Prometheus endpoints: the API's /metrics, and the worker's two (its own counters,
+            # the Temporal SDK's), so `make dev` shows what production scrapes.
+            "ONBOARDING_METRICS_ENABLED": "true",
         }
-        self._spawn("worker", [*cli, "worker"], env)
+        worker_metrics = {
+            "ONBOARDING_TEMPORAL_METRICS_BIND_ADDRESS": f"127.0.0.1:{s.temporal_metrics_port}",
+            "ONBOARDING_WORKER_METRICS_BIND_ADDRESS": f"127.0.0.1:{s.worker_metrics_port}",
+        }
+        self._spawn("worker", [*cli, "worker"], {**env, **worker_metrics})
         self._spawn("api", [*cli, "api"], env)
         wait_for_port(s.api_port, timeout=60)
 
@@ -199,6 +210,11 @@ class DevStack:
             f"  Registry       {registry_url}"
             f"{'  (stand-in)' if registry_url.endswith(str(registry_port)) else ''}\n"
             f"  Partner app    http://127.0.0.1:{app_port}/connect  (stand-in automation app)\n"
+            f"  Metrics        http://127.0.0.1:{s.api_port}/metrics  (API: HTTP, onboardings)\n"
+            f"                 http://127.0.0.1:{s.worker_metrics_port}/metrics  "
+            "(worker: registry, e-mails)\n"
+            f"                 http://127.0.0.1:{s.temporal_metrics_port}/metrics  "
+            "(worker: Temporal SDK)\n"
             "Press Ctrl-C to stop everything.\n"
         )
 

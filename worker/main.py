@@ -36,7 +36,7 @@ from activities.registry import (
     build_registry_client,
 )
 from activities.setup import SetupActivities
-from core import temporal
+from core import metrics, temporal
 from core.outbound import OutboundPolicy
 from core.settings import Settings
 from email_templates import Renderer
@@ -179,6 +179,13 @@ async def running(workers: Workers, role: WorkerRole = WorkerRole.all) -> AsyncI
 
 
 async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> None:
+    # The worker's own counters on a port of their own: the SDK's exporter (Rust, started by
+    # temporal.connect when temporal_metrics_bind_address is set) serves only its registry.
+    metrics_server = (
+        metrics.serve(settings.worker_metrics_bind_address)
+        if settings.worker_metrics_bind_address
+        else None
+    )
     pool = await create_pool(
         settings.require_database_url(),
         min_size=settings.database_pool_min,
@@ -209,3 +216,6 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
                 log.info("worker stopping")
     finally:
         await pool.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()

@@ -1,0 +1,149 @@
+"""GET /metrics for Prometheus, and the middleware that counts every request.
+
+The route exists only when ONBOARDING_METRICS_ENABLED is set, and is then unauthenticated:
+Prometheus scrapes it over the internal network (docker-compose.yml), and it tells only aggregate
+counts by route template, status and outcome, never an id or a token. A deployment that
+publishes the API keeps /metrics off the public path at its proxy (README "Metrics and alerts").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.deps import ServicesDep
+from core import metrics
+from store import onboarding_stats
+from store.pool import Pool
+
+log = logging.getLogger(__name__)
+
+# Requests no route matched (probes for random paths): one label value, never the raw path,
+# which may hold anything a caller typed.
+UNMATCHED = "<unmatched>"
+
+
+class RequestMetrics:
+    """Counts each HTTP request and its latency by method, route template and status.
+
+    Outermost of our middlewares, so the 413s of BodyLimit are counted too. The route template
+    (`/v1/onboardings/{onboarding_id}`) is read after the app has routed the request: Starlette
+    leaves the matched route in the scope.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            labels = {"method": scope["method"], "route": route, "status": str(status)}
+            metrics.HTTP_REQUESTS.labels(**labels).inc()
+            metrics.HTTP_LATENCY.labels(**labels).observe(time.perf_counter() - started)
+
+
+class ProjectionMetrics(Collector):
+    """Gauges read from the onboardings projection in PostgreSQL at scrape time, reused for
+    `max_age` seconds (each scrape of each replica would otherwise scan the table).
+
+    Read from the database rather than counted in a process, so every API replica tells the same
+    fleet-wide figures and a restart loses nothing (alert rules take `max` over replicas).
+    """
+
+    def __init__(self) -> None:
+        self._stats: onboarding_stats.OnboardingStats | None = None
+        self._read_at = 0.0
+        self._stuck_after_hours = 0.0
+
+    async def refresh(self, pool: Pool, *, stuck_after_hours: float, max_age: float) -> None:
+        """Read the projection again unless the last read is younger than `max_age` seconds.
+
+        A failed read leaves the families out of this scrape rather than serve old figures an
+        alert could fire on; /healthz says the database is down.
+        """
+        # No lock: two scrapes at once may both read, which costs one more query and keeps this
+        # object free of any event loop (tests run several).
+        young = time.monotonic() - self._read_at < max_age
+        if young and self._stats is not None and stuck_after_hours == self._stuck_after_hours:
+            return
+        try:
+            self._stats = await onboarding_stats.read(
+                pool, stuck_after=timedelta(hours=stuck_after_hours)
+            )
+        except Exception:  # the scrape must still answer with the other metrics
+            log.warning("metrics: the onboarding projection could not be read")
+            self._stats = None
+            return
+        self._read_at = time.monotonic()
+        self._stuck_after_hours = stuck_after_hours
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats
+        if stats is None:
+            return
+        total = GaugeMetricFamily(
+            "onboarding_by_status", "Onboardings by status (database projection)", labels=["status"]
+        )
+        stuck = GaugeMetricFamily(
+            "onboarding_stuck",
+            f"Unfinished onboardings whose status has not changed for "
+            f"{self._stuck_after_hours:g} hours or more, by status",
+            labels=["status"],
+        )
+        oldest = GaugeMetricFamily(
+            "onboarding_status_age_max_seconds",
+            "Seconds since the longest-unchanged onboarding of each status got it",
+            labels=["status"],
+        )
+        for row in stats.by_status:
+            total.add_metric([row.status], row.total)
+            stuck.add_metric([row.status], row.stuck)
+            oldest.add_metric([row.status], row.oldest_seconds)
+        settled = CounterMetricFamily(
+            "onboarding_import_rows_settled",
+            "Rows of bulk imports whose onboarding got past setting up (its rate: rows/s)",
+        )
+        settled.add_metric([], stats.import_rows_settled)
+        yield from (total, stuck, oldest, settled)
+
+
+# One per process, in prometheus_client's default registry (next to the process's CPU and
+# memory): apps built again in the same process (tests) share it.
+PROJECTION = ProjectionMetrics()
+REGISTRY.register(PROJECTION)
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def read_metrics(services: ServicesDep) -> Response:
+    """Prometheus text exposition: HTTP, projection and process metrics."""
+    settings = services.settings
+    await PROJECTION.refresh(
+        services.pool,
+        stuck_after_hours=settings.metrics_stuck_after_hours,
+        max_age=settings.metrics_refresh_seconds,
+    )
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -21,6 +21,7 @@ from api.routers import (
     onboardings,
     templates,
     users,
+    webhooks,
 )
 from core import temporal
 from core.settings import Settings
@@ -77,4 +78,5 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(catalogs.router)
     app.include_router(users.router)
     app.include_router(codec.router)
+    app.include_router(webhooks.router)
     return app

@@ -190,8 +190,12 @@ async def _accept(token: str, claims: TokenClaims, services: ServicesDep) -> boo
     response_model=InvitationPublic,
     responses={**_HTML_TOO, **problem_responses(404, 410)},
 )
-async def read_invitation(token: str, request: Request, services: ServicesDep) -> Any:
+async def read_invitation(
+    token: str, request: Request, response: Response, services: ServicesDep
+) -> Any:
     """Whether an invitation link can still be used (JSON), or the director's page (HTML)."""
+    # One URL, two representations: a cache must key on Accept.
+    response.headers["Vary"] = "Accept"
     if wants_html(request.headers.get("accept")):
         found = await _look_up(token, services)
         return _render(found.kind, token, found.row, request, services)

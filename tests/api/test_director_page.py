@@ -157,6 +157,7 @@ async def test_json_is_still_served_to_api_callers(
         assert answer.status_code == 200, accept
         assert answer.headers["content-type"] == "application/json"
         assert answer.json()["status"] == "open"
+        assert "Accept" in answer.headers["vary"]
 
 
 async def test_dead_links_say_what_to_do_with_their_status(

@@ -185,6 +185,39 @@ class Settings(BaseSettings):
         "stack's and the tests' stand-ins); never a wildcard",
     )
 
+    # Webhooks (Standard Webhooks): the worker's delivery loop, see worker/webhooks.py
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Per-phase timeout of one delivery request"
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=5.0, gt=0, description="Wait after a first failed attempt; x4 after each next one"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=43_200.0, gt=0, description="Longest wait between two attempts (12 h)"
+    )
+    webhook_retry_window_hours: float = Field(
+        default=72.0, gt=0, description="A delivery is retried for this long, then given up"
+    )
+    webhook_disable_after_hours: float = Field(
+        default=72.0,
+        ge=0,
+        description="An endpoint failing with no success for this long is disabled and the "
+        "partner's administrators are e-mailed",
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed delivery is reserved for one attempt; after it, a "
+        "killed worker's delivery is retaken. Keep it above the timeout's worst case",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="Pause of the delivery loop when nothing is due"
+    )
+    webhook_batch_size: int = Field(default=20, ge=1, description="Deliveries sent at once")
+    webhook_secret_grace_hours: float = Field(
+        default=24.0, ge=0, description="After a rotation the previous secret signs this long"
+    )
+
     # SMTP
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

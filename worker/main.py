@@ -42,6 +42,7 @@ from core.settings import Settings
 from email_templates import Renderer
 from store.pool import Pool, create_pool
 from worker.interceptors import DataErrorsAreFinal
+from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
@@ -211,7 +212,11 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
                     "registry_rate_limit": settings.registry_rate_limit,
                 },
             )
-            async with running(workers, role):
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(running(workers, role))
+                if role in (WorkerRole.all, WorkerRole.main):
+                    # Webhook deliveries: a PostgreSQL outbox, delivered from every main worker.
+                    await stack.enter_async_context(delivering(pool, http, settings))
                 await stop.wait()
                 log.info("worker stopping")
     finally:

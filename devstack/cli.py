@@ -18,6 +18,7 @@ from rich.table import Table
 
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
+from devstack import mail_cli
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
 console = Console()
@@ -460,6 +461,10 @@ def import_(
         consoles=Consoles(out=console, err=Console(stderr=True)),
     )
     raise typer.Exit(int(code))
+
+
+# `onboarding mail`: the dev SMTP sink's last messages and their links (devstack/mail_cli.py).
+app.command("mail")(mail_cli.mail)
 
 
 if __name__ == "__main__":

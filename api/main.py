@@ -17,6 +17,7 @@ from api.routers import (
     codec,
     health,
     imports,
+    invitation_page,
     invitations,
     onboardings,
     templates,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(onboardings.router)
     app.include_router(imports.router)
     app.include_router(invitations.router)
+    app.include_router(invitation_page.router)
     app.include_router(clients.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)

@@ -53,3 +53,20 @@ async def find(pool: Pool | Conn, *, token_hash: str) -> InvitationPageRow | Non
     if r is None:
         return None
     return InvitationPageRow(**{**dict(r), "director_themes": list(r["director_themes"])})
+
+
+async def set_accept_url_template(
+    pool: Pool, *, partner_id: uuid.UUID, template: str | None
+) -> None:
+    """Where the partner's own front end takes directors (None: our page), in its settings."""
+    await pool.execute(
+        """
+        UPDATE partners SET settings = CASE
+            WHEN $2::text IS NULL THEN settings - 'accept_url_template'
+            ELSE settings || jsonb_build_object('accept_url_template', $2::text)
+        END
+        WHERE id = $1
+        """,
+        partner_id,
+        template,
+    )

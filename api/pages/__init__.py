@@ -16,12 +16,12 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.pages.texts import LANGUAGES, TEXTS
 from domain.email import Branding
@@ -29,6 +29,9 @@ from email_templates import long_date
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORM_FIELD = "form_token"
+# Partner settings key of a front end of its own (api/routers/invitation_page.py).
+ACCEPT_URL_SETTING = "accept_url_template"
+LINK_PLACEHOLDER = "{token}"
 
 
 class PageKind(StrEnum):
@@ -165,6 +168,19 @@ def cross_site(request: Request, public_base_url: str) -> bool:
     if origin == "null":
         return False
     return origin not in {_origin(public_base_url), _origin(str(request.base_url))}
+
+
+def partner_redirect(settings: dict[str, Any], invitation_token: str) -> RedirectResponse | None:
+    """303 to the partner's own front end, token filled in, when the partner has one."""
+    template = settings.get(ACCEPT_URL_SETTING)
+    if not isinstance(template, str) or LINK_PLACEHOLDER not in template:
+        return None
+    target = template.replace(LINK_PLACEHOLDER, quote(invitation_token, safe=""))
+    return RedirectResponse(
+        target,
+        status_code=303,
+        headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "Vary": "Accept"},
+    )
 
 
 # -- rendering ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from api.pages import (
     form_token,
     form_token_valid,
     language_of,
+    partner_redirect,
     wants_html,
 )
 from api.pages.texts import LANGUAGES
@@ -198,6 +199,11 @@ async def read_invitation(
     response.headers["Vary"] = "Accept"
     if wants_html(request.headers.get("accept")):
         found = await _look_up(token, services)
+        if found.row is not None:
+            # A genuine token of a partner with its own front end: the director goes there.
+            redirect = partner_redirect(found.row.partner_settings, token)
+            if redirect is not None:
+                return redirect
         return _render(found.kind, token, found.row, request, services)
     try:
         claims = verify_token(

@@ -310,3 +310,60 @@ async def test_accept_form_refuses_csrf_then_accepts_once_and_survives_a_double_
     for record in caplog.records:
         assert token not in record.getMessage() + repr(vars(record)), record.name
     assert any("/v1/invitations/***/accept" in r.getMessage() for r in caplog.records)
+
+
+FRONT_END = "https://app.partner.example/invite?token={token}"
+
+
+async def test_partner_front_end_receives_the_director_with_the_token(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, settings: Settings
+) -> None:
+    """With an accept-URL template, a browser opening the link is sent (303) to the partner's
+    front end with the token, API callers still get JSON, and unset means our page again."""
+    saved = await api.put("/v1/invitation-page", json={"accept_url_template": FRONT_END})
+    assert saved.status_code == 200, saved.text
+    assert (await api.get("/v1/invitation-page")).json() == {"accept_url_template": FRONT_END}
+    _, token = await _recorded(pool, tenant, settings, language="fr")
+
+    sent = await api.get(f"/v1/invitations/{token}", headers=BROWSER)
+    assert sent.status_code == 303
+    assert sent.headers["location"] == f"https://app.partner.example/invite?token={token}"
+    assert sent.headers["referrer-policy"] == "no-referrer"
+    assert (await api.get(f"/v1/invitations/{token}")).json()["status"] == "open"
+    # A link naming no invitation names no partner either: our own 404 page.
+    assert (await api.get("/v1/invitations/not-a-token", headers=BROWSER)).status_code == 404
+
+    assert (
+        await api.put("/v1/invitation-page", json={"accept_url_template": None})
+    ).status_code == 200
+    assert (await api.get(f"/v1/invitations/{token}", headers=BROWSER)).status_code == 200
+
+
+async def test_accept_url_template_is_checked_and_for_administrators(
+    api: httpx.AsyncClient,
+) -> None:
+    """Only an https URL with `{token}` once, in its path or query, is taken (422 naming the
+    field); an accountant may not change it (403)."""
+    for bad in (
+        "http://app.partner.example/invite?token={token}",
+        "https://app.partner.example/invite",
+        "https://app.partner.example/{token}/{token}",
+        "https://{token}.partner.example/invite",
+        "https://app.partner.example/invite?token={token}&x={other}",
+        "javascript:alert(1)//{token}",
+    ):
+        refused = await api.put("/v1/invitation-page", json={"accept_url_template": bad})
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] == "accept_url_template", bad
+
+    user = await api.post(
+        "/v1/users",
+        json={"email": f"acc-{uuid.uuid4().hex[:6]}@ex.com", "name": "A", "role": "accountant"},
+    )
+    key = (await api.post(f"/v1/users/{user.json()['id']}/api-keys", json={"name": "k"})).json()
+    forbidden = await api.put(
+        "/v1/invitation-page",
+        json={"accept_url_template": FRONT_END},
+        headers={"Authorization": f"Bearer {key['key']}"},
+    )
+    assert forbidden.status_code == 403

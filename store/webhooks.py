@@ -175,7 +175,9 @@ async def delete_endpoint(pool: Pool, *, partner_id: uuid.UUID, endpoint_id: uui
     async with pool.acquire() as conn, conn.transaction():
         found = await conn.fetchval(
             """
-            UPDATE webhook_endpoints SET deleted_at = now()
+            UPDATE webhook_endpoints
+            -- The secrets go with it: nothing will be signed for this endpoint again.
+            SET deleted_at = now(), secret = '', previous_secret = NULL
             WHERE partner_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id
             """,
             partner_id,
@@ -504,7 +506,7 @@ async def record_failure(
                                    THEN now() END,
                 disabled_reason = CASE WHEN coalesce(failing_since, now()) <= now() - $2::interval
                                   THEN 'every delivery failed since ' || to_char(
-                                      failing_since AT TIME ZONE 'UTC',
+                                      coalesce(failing_since, now()) AT TIME ZONE 'UTC',
                                       'YYYY-MM-DD"T"HH24:MI:SS"Z"') END
             WHERE id = $1 AND disabled_at IS NULL
             RETURNING disabled_at IS NOT NULL

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field, field_validator
@@ -35,6 +36,22 @@ class WebhookBase(BaseModel):
         max_length=len(EventType),
         description="The events this endpoint receives",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_syntax(cls, value: str) -> str:
+        # Syntax only, here: which hosts may be called depends on settings and DNS, so the route
+        # and the delivery loop apply core/outbound.py on top of this.
+        if any(c.isspace() or not c.isprintable() for c in value):
+            raise ValueError("must be a URL without spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # reading it validates it: ValueError when out of range
+        except ValueError:
+            raise ValueError("must be a valid URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL naming a host")
+        return value
 
     @field_validator("event_types")
     @classmethod

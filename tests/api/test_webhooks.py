@@ -15,6 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from api.deps import Services
 from api.main import create_app
@@ -146,7 +147,13 @@ async def test_create_shows_secret_once_then_list_read_delete(
 
 async def test_url_and_event_types_are_checked(api: httpx.AsyncClient) -> None:
     """URLs go through the outbound policy (loopback only where listed); types are known ones."""
-    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest", "ftp://x.example/"):
+    for url in (
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest",
+        "ftp://x.example/",
+        "https://x.example/a b",
+        "https://x.example:99999/",
+    ):
         response = await api.post(
             "/v1/webhooks", json={"url": url, "event_types": ["import.finished"]}
         )
@@ -401,6 +408,7 @@ async def test_failing_endpoint_is_disabled_and_administrators_emailed(
         assert len(receiver.received) == 1  # disabled: not retried
         endpoint = (await api.get(f"/v1/webhooks/{created['id']}")).json()
         assert endpoint["disabled_at"] is not None
+        assert endpoint["disabled_reason"].startswith("every delivery failed since ")
         assert mail.message["To"] == tenant.admin.email
         assert created["id"] in mail.message.get_content()
         enabled = await api.post(f"/v1/webhooks/{created['id']}/enable")
@@ -409,3 +417,42 @@ async def test_failing_endpoint_is_disabled_and_administrators_emailed(
         [delivery] = await _settled(api, created["id"])
     assert delivery["state"] == "delivered"
     assert len(smtp_sink.handler.messages) == 1
+
+
+async def test_a_real_onboarding_reports_ready_then_invitation_sent(
+    api: httpx.AsyncClient,
+    receiver: Receiver,
+    pool: Pool,
+    hook_settings: Settings,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+) -> None:
+    """End to end: the workflow's own writes (status projection, e-mail log) emit the events,
+    delivered in the order they happened, with no personal data."""
+    created = await _subscribe(api, receiver.url(), ["onboarding.ready", "invitation.sent"])
+    async with _loop(pool, hook_settings):
+        response = await api.post(
+            "/v1/onboardings",
+            json={
+                "client": {
+                    "first_name": "Léa",
+                    "last_name": "Moreau",
+                    "email": "lea@moreau.example",
+                    "language": "fr",
+                    "company_name": "Moreau & Fils",
+                },
+                "notifications": {"keep_muted": False},
+            },
+            headers={"Idempotency-Key": f"hook-{uuid.uuid4()}"},
+        )
+        assert response.status_code == 202, response.text
+        got = await receiver.wait_for(2, within=30)
+        await _settled(api, created["id"], 2)
+    onboarding_id = response.json()["id"]
+    assert [(r.json["type"], r.json["data"]["onboarding_id"]) for r in got] == [
+        ("onboarding.ready", onboarding_id),
+        ("invitation.sent", onboarding_id),
+    ]
+    for r in got:
+        Webhook(created["secret"]).verify(r.body, r.webhook_headers)
+        assert b"Moreau" not in r.body and b"lea@" not in r.body

@@ -6,12 +6,15 @@ ALTER TABLE clients ADD COLUMN address text;
 
 -- The invitation as the onboarding workflow last reported it (store.clients.record_invitation):
 -- the list filters and sorts on it without asking Temporal for every row. NULL until reported;
--- reads then derive what they can from the invitations table.
+-- reads then derive what they can from the invitations table. The values are
+-- domain.onboarding.InvitationState's: a new state there is a new migration replacing the named
+-- constraint.
 ALTER TABLE clients
-    ADD COLUMN invitation_state text CHECK (invitation_state IN (
+    ADD COLUMN invitation_state text,
+    ADD COLUMN invitation_scheduled_at timestamptz,
+    ADD CONSTRAINT clients_invitation_state CHECK (invitation_state IN (
         'pending', 'scheduled', 'waiting_manual', 'cancelled', 'muted', 'sent', 'accepted',
-        'expired', 'bounced')),
-    ADD COLUMN invitation_scheduled_at timestamptz;
+        'expired', 'bounced'));
 CREATE INDEX clients_partner_invitation_scheduled
     ON clients (partner_id, invitation_scheduled_at) WHERE invitation_scheduled_at IS NOT NULL;
 CREATE INDEX clients_tags ON clients USING gin (tags);

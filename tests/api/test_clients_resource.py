@@ -15,7 +15,7 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
-from domain.onboarding import client_id_for
+from domain.onboarding import InvitationState, client_id_for
 from store import client_setup, clients, invitations, onboardings
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
@@ -626,3 +626,50 @@ async def test_every_role_reads_and_only_configurers_change_billing_and_team(
             if response.status_code != expected:
                 wrong.append(f"{role} {method} {path} -> {response.status_code}")
     assert wrong == []
+
+
+async def test_every_invitation_state_of_the_workflow_can_be_projected(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Each state the workflow reports is storable and lists back as itself (the column's check
+    follows domain.onboarding.InvitationState)."""
+    client_id = await _seed(pool, tenant, name="States")
+    for state in InvitationState:
+        await clients.record_invitation(
+            pool, client_id=client_id, state=state.value, scheduled_at=None
+        )
+        [item] = (await api.get("/v1/clients")).json()["items"]
+        assert item["invitation"]["state"] == state.value
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"scheduled_from": "0001-01-01T00:00:00+01:00"}, "scheduled_from"),
+        ({"scheduled_to": "9999-12-31T23:59:59-01:00"}, "scheduled_to"),
+        ({"q": ""}, "q"),
+        ({"q": "a\u0000"}, "q"),
+        ({"muted": "maybe"}, "muted"),
+        ({"invitation_state": "lost"}, "invitation_state"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+async def test_list_refuses_bad_parameters_by_name(
+    api: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    """Out-of-range times, empty or unstorable text and unknown values are 422s naming them."""
+    response = await api.get("/v1/clients", params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_search_takes_any_text_literally(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Backslashes, quotes and LIKE's escape character are searched for as typed."""
+    odd = await _seed(pool, tenant, name="O'Brien \\ Fils")
+    for q in ("o'brien", "\\", "' OR 1=1 --", "\\%"):
+        response = await api.get("/v1/clients", params={"q": q})
+        assert response.status_code == 200, response.text
+        assert _ids(response.json()) == ({str(odd)} if q in ("o'brien", "\\") else set())

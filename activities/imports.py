@@ -7,7 +7,7 @@ import uuid
 from pydantic import BaseModel
 from temporalio import activity
 
-from domain.imports_progress import CANCELLED_BEFORE_START
+from domain.imports_progress import CANCELLED_BEFORE_START, RowSettled
 from domain.onboarding import (
     OnboardingCreate,
     OnboardingInput,
@@ -36,6 +36,11 @@ class PreparedRow(BaseModel):
 
 
 class ReleaseRowsInput(BaseModel):
+    import_id: uuid.UUID
+    rows: list[int]
+
+
+class SettledRowsInput(BaseModel):
     import_id: uuid.UUID
     rows: list[int]
 
@@ -140,3 +145,10 @@ class ImportActivities:
         )
         activity.logger.info("import rows released", extra={"released": released})
         return released
+
+    @activity.defn
+    async def settled_rows(self, data: SettledRowsInput) -> list[RowSettled]:
+        """Which of the rows in the import's window settled since it last looked (the status
+        projection marks them): one short read, run as a local activity."""
+        found = await imports.settled_rows(self.pool, import_id=data.import_id, rows=data.rows)
+        return [RowSettled(row=row, status=status) for row, status in found]

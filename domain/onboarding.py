@@ -46,6 +46,18 @@ class OnboardingStatus(StrEnum):
     FAILED = "FAILED"
 
 
+# Statuses that free a bulk import's window slot: setup is over, or a person must act. The first
+# one an imported onboarding reaches is recorded on its import row with the status itself.
+IMPORT_SETTLED = frozenset(
+    {
+        OnboardingStatus.READY,
+        OnboardingStatus.AWAITING_COMPANY_DETAILS,
+        OnboardingStatus.NEEDS_ATTENTION,
+        OnboardingStatus.FAILED,
+    }
+)
+
+
 class StepState(StrEnum):
     pending = "pending"
     running = "running"
@@ -248,6 +260,10 @@ class OnboardingInput(BaseModel):
     # Set when a bulk import started this onboarding: it reports back when settled.
     import_id: uuid.UUID | None = None
     import_row: int | None = None
+    # The import reads settled rows from PostgreSQL (the status projection marks the row), so
+    # this onboarding sends no signal: a stream of signals kept the import from continuing as
+    # new. False in inputs from imports started before that change: they wait for the signal.
+    import_reads_settled: bool = False
     # Other rows of the import belong to the same SIREN: one registry request serves them all.
     import_siren_shared: bool = False
 

@@ -140,6 +140,22 @@ async def link_row(
     )
 
 
+async def settled_rows(
+    pool: Pool, *, import_id: uuid.UUID, rows: list[int]
+) -> list[tuple[int, str]]:
+    """Which of these rows settled, with the first status that settled them."""
+    records = await pool.fetch(
+        """
+        SELECT row, settled_status FROM import_rows
+        WHERE import_id = $1 AND row = ANY($2::int[]) AND settled_status IS NOT NULL
+        ORDER BY row
+        """,
+        import_id,
+        rows,
+    )
+    return [(r["row"], r["settled_status"]) for r in records]
+
+
 async def report(pool: Pool, *, import_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every row with its outcome: errors, skip reason, or its onboarding's status."""
     records = await pool.fetch(

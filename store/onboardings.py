@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from domain.onboarding import IMPORT_SETTLED
 from store.pool import Pool
 
 
@@ -116,10 +117,22 @@ async def release(pool: Pool, *, onboarding_id: uuid.UUID) -> None:
 
 
 async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> None:
+    """The projection of the workflow's status; an imported onboarding's first settling status
+    is also recorded on its import row, in the same statement, for the import to read."""
     await pool.execute(
-        "UPDATE onboardings SET status = $2, updated_at = now() WHERE id = $1",
+        """
+        WITH projected AS (
+            UPDATE onboardings SET status = $2, updated_at = now() WHERE id = $1
+            RETURNING import_id
+        )
+        UPDATE import_rows r SET settled_status = $2, settled_at = now()
+        FROM projected p
+        WHERE $3 AND r.import_id = p.import_id AND r.onboarding_id = $1
+          AND r.settled_status IS NULL
+        """,
         onboarding_id,
         status,
+        status in IMPORT_SETTLED,
     )
 
 

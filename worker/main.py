@@ -114,6 +114,7 @@ def activities_for(
         CollaboratorActivities(invitations).notify_collaborators,
         imports.prepare_batch,
         imports.release_rows,
+        imports.settled_rows,
     ]
 
 

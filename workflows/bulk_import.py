@@ -1,14 +1,20 @@
 """BulkImportWorkflow: one onboarding per valid row, as child workflows, a bounded number at once.
 
-A sliding window keeps at most `window` onboardings setting up together (each child tells the
-parent when it is ready, waits for a person, or fails); the registry's own task-queue rate limit
-paces the lookups. The workflow continues as new between batches so its history stays small
-however long the file. Cancelling stops starting rows and leaves started ones alone.
+A sliding window keeps at most `window` onboardings setting up together. A slot is freed when its
+onboarding is ready, waits for a person, or fails: the status projection marks the import row in
+PostgreSQL and the import reads the marks of its window (a local activity, polled with backoff).
+Children used to signal instead; under a steady stream of signals the server refuses
+continue-as-new (new events arrived during the task), so runs overshot their history bound or
+stalled. The workflow continues as new between batches, or while it waits for its window once its
+history is over the bound, so its history stays small however long the file. Cancelling stops
+starting rows and leaves started ones alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import suppress
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareBatchInput,
         PreparedRow,
         ReleaseRowsInput,
+        SettledRowsInput,
     )
     from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
     from domain.onboarding import OnboardingInput, OnboardingStatus, workflow_id_for
@@ -31,6 +38,18 @@ PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
+)
+# Runs recorded before this patch wait for their children's signals; new runs read the database.
+SETTLED_IN_DB = "import-settled-in-db"
+# Reading the window's settled rows: at once, then backing off while nothing settles, so a window
+# of slow onboardings costs a few events a poll, not a steady stream of them.
+POLL_FIRST = timedelta(milliseconds=250)
+POLL_MAX = timedelta(seconds=2)
+# A short read; a PostgreSQL outage only delays the import (backoffs past two seconds are timers).
+SETTLED_READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
 )
 
 
@@ -46,6 +65,8 @@ class BulkImportWorkflow:
         self._starting: set[asyncio.Task[None]] = set()
         self._prefetch: asyncio.Task[None] | None = None
         self._finished = False
+        # Decided once per run, before any signal is handled.
+        self._reads_settled = workflow.patched(SETTLED_IN_DB)
 
     @workflow.query
     def progress(self) -> ImportProgress:
@@ -62,7 +83,13 @@ class BulkImportWorkflow:
 
     @workflow.signal
     def row_settled(self, data: RowSettled) -> None:
-        """From a child: ready, waiting for a person, or failed; its window slot is free."""
+        """From a child started before the database took over: its window slot is free."""
+        if self._reads_settled and data.row not in self._in_flight:
+            return  # read from the database already (here or in an earlier run)
+        self._settle(data)
+
+    def _settle(self, data: RowSettled) -> None:
+        """Ready, waiting for a person, or failed: counted once, and the slot is free."""
         if data.row in self._settled:
             return
         self._settled.add(data.row)
@@ -117,7 +144,11 @@ class BulkImportWorkflow:
     async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
         state = self._state
         child = onboarding.model_copy(
-            update={"import_id": state.import_id, "import_row": prepared.row}
+            update={
+                "import_id": state.import_id,
+                "import_row": prepared.row,
+                "import_reads_settled": self._reads_settled,
+            }
         )
         try:
             await workflow.start_child_workflow(
@@ -169,9 +200,7 @@ class BulkImportWorkflow:
                     await self._continue_as_new()
                 await self._next_batch()
                 continue
-            await workflow.wait_condition(
-                lambda: len(self._in_flight) < state.window or state.cancelled
-            )
+            await self._until(lambda: len(self._in_flight) < state.window or state.cancelled)
             if state.cancelled:
                 break
             self._launch(self._pending.pop(0))
@@ -180,10 +209,42 @@ class BulkImportWorkflow:
             await self._release_pending()
         if not state.cancelled:
             # Done only when every started row has settled at least once.
-            await workflow.wait_condition(lambda: not self._in_flight or state.cancelled)
+            await self._until(lambda: not self._in_flight or state.cancelled)
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._finished = True
         return self.progress()
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        """Wait for window slots (or the end of the window): read the settled rows, then back
+        off while none settle; past the history bound, continue as new from here."""
+        if not self._reads_settled:
+            await workflow.wait_condition(ready)
+            return
+        delay = POLL_FIRST
+        while not ready():
+            found = await self._read_settled()
+            if ready():
+                return
+            if workflow.info().get_current_history_length() > self._state.history_limit:
+                await self._continue_as_new()
+            delay = POLL_FIRST if found else min(delay * 2, POLL_MAX)
+            with suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(ready, timeout=delay)  # a cancel wakes it
+
+    async def _read_settled(self) -> int:
+        rows = sorted(self._in_flight)
+        if not rows:
+            return 0
+        settled = await workflow.execute_local_activity_method(
+            ImportActivities.settled_rows,
+            SettledRowsInput(import_id=self._state.import_id, rows=rows),
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=SETTLED_READ_RETRY,
+            local_retry_threshold=timedelta(seconds=2),
+        )
+        for row in settled:
+            self._settle(row)
+        return len(settled)
 
     async def _release_pending(self) -> None:
         """Rows prepared (their onboarding claimed) but never started give their claim back."""
@@ -198,8 +259,15 @@ class BulkImportWorkflow:
             )
 
     async def _continue_as_new(self) -> None:
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle_starts()
         state = self._state
+        if self._pending:
+            # Only while waiting for the window: prepare_batch is safe to repeat, so the next
+            # run prepares these rows again and finds the same claims.
+            state.cursor = self._pending[0].row - 1
+            state.exhausted = False
+            self._pending = []
+        await workflow.wait_condition(workflow.all_handlers_finished)
         carried = state.model_copy(
             update={"in_flight": sorted(self._in_flight), "runs": state.runs + 1}
         )

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.company import CompanyRecord
     from domain.imports_progress import RowSettled
     from domain.onboarding import (
+        IMPORT_SETTLED,
         AcceptInvitationInput,
         CompanyDetails,
         IntegrationStatus,
@@ -147,15 +148,6 @@ R = TypeVar("R", bound=_Attempted)
 T = TypeVar("T")
 P = TypeVar("P")
 
-# Statuses that free a bulk import's slot: setup is over, or a person must act.
-_SETTLED = frozenset(
-    {
-        OnboardingStatus.READY,
-        OnboardingStatus.AWAITING_COMPANY_DETAILS,
-        OnboardingStatus.NEEDS_ATTENTION,
-        OnboardingStatus.FAILED,
-    }
-)
 
 # Once one of these, send-now, reschedule and cancel no longer apply.
 _SENT_STATES = frozenset(
@@ -529,13 +521,13 @@ class OnboardingWorkflow:
                 retry_policy=STATUS_RETRY,
                 deadline=STATUS_DEADLINE,
             )
-        if status in _SETTLED and not self._told_import:
+        if status in IMPORT_SETTLED and not self._told_import:
             await self._tell_import(status)
 
     async def _tell_import(self, status: OnboardingStatus) -> None:
         """A bulk import's window slot is freed once this onboarding no longer sets up."""
         parent = workflow.info().parent
-        if parent is None or self._data.import_row is None:
+        if parent is None or self._data.import_row is None or self._data.import_reads_settled:
             return
         self._told_import = True
         try:

@@ -187,7 +187,7 @@ class Settings(BaseSettings):
 
     # Webhooks (Standard Webhooks): the worker's delivery loop, see worker/webhooks.py
     webhook_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Per-phase timeout of one delivery request"
+        default=10.0, gt=0, description="Deadline of one delivery attempt (the whole request)"
     )
     webhook_backoff_base_seconds: float = Field(
         default=5.0, gt=0, description="Wait after a first failed attempt; x4 after each next one"

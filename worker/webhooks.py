@@ -74,6 +74,11 @@ class DeliveryLoop:
         *,
         email: EmailActivities | None = None,
     ) -> None:
+        if settings.webhook_lease_seconds <= settings.webhook_timeout_seconds:
+            raise ValueError(
+                "ONBOARDING_WEBHOOK_LEASE_SECONDS must be longer than "
+                "ONBOARDING_WEBHOOK_TIMEOUT_SECONDS: a delivery in flight would be sent twice"
+            )
         self.pool = pool
         self.http = http
         self.policy = outbound.OutboundPolicy.from_settings(settings)
@@ -123,15 +128,19 @@ class DeliveryLoop:
         started = time.monotonic()
         status_code: int | None = None
         try:
-            response = await outbound.request(
-                self.http,
-                self.policy,
-                "POST",
-                delivery.url,
-                json=payload,
-                headers={**signed, "User-Agent": "onboarding-webhooks/1"},
-                timeout=s.webhook_timeout_seconds,
-            )
+            # httpx's timeout is per phase (a receiver dripping bytes never trips it): the whole
+            # attempt gets one deadline too, shorter than the lease, so no other loop retakes a
+            # delivery that is still in flight here.
+            async with asyncio.timeout(s.webhook_timeout_seconds):
+                response = await outbound.request(
+                    self.http,
+                    self.policy,
+                    "POST",
+                    delivery.url,
+                    json=payload,
+                    headers={**signed, "User-Agent": "onboarding-webhooks/1"},
+                    timeout=s.webhook_timeout_seconds,
+                )
             status_code = response.status_code
             # The receiver's body is never read into our log: it is theirs, and may quote data.
             error = None if 200 <= status_code < 300 else f"the endpoint answered {status_code}"
@@ -139,7 +148,7 @@ class DeliveryLoop:
             error = f"refused by the outbound URL policy: {exc.reason}"
         except outbound.OutboundUnresolvable:
             error = "the endpoint's host does not resolve"
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             error = "the endpoint did not answer in time"
         except httpx.HTTPError as exc:
             error = f"could not reach the endpoint ({type(exc).__name__})"

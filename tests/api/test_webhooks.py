@@ -267,7 +267,9 @@ async def test_loop_killed_mid_delivery_is_retaken_and_delivers(
 ) -> None:
     """A loop cancelled while the receiver holds its request leaves a lease; once it lapses a
     new loop retakes the delivery and it is delivered, with the same webhook-id."""
-    leased = hook_settings.model_copy(update={"webhook_lease_seconds": 0.5})
+    leased = hook_settings.model_copy(
+        update={"webhook_lease_seconds": 1.0, "webhook_timeout_seconds": 0.9}
+    )
     created = await _subscribe(api, receiver.url())
     receiver.hold_paths = {"/hook"}
     async with _loop(pool, leased):

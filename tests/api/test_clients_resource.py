@@ -409,32 +409,38 @@ async def test_patch_changes_only_the_fields_sent(
     }
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"first_name": None}, "first_name"),
-        ({"first_name": "  "}, "first_name"),
-        ({"email": "not-an-email"}, "email"),
-        ({"language": "es"}, "language"),
-        ({"tags": ["x" * 51]}, "tags.0"),
-        ({"tags": [""]}, "tags.0"),
-        ({"tags": [f"t{i}" for i in range(21)]}, "tags"),
-        ({"address": "a\u0000b"}, "address"),
-        ({"company_name": None}, "company_name"),
-        ({"case_manager": "x" * 101}, "case_manager"),
-        ({"siret": "55203253400646"}, "siret"),
-    ],
-)
+BAD_PATCHES: list[tuple[dict[str, Any], str]] = [
+    ({"first_name": None}, "first_name"),
+    ({"first_name": "  "}, "first_name"),
+    ({"email": "not-an-email"}, "email"),
+    ({"language": "es"}, "language"),
+    ({"tags": ["x" * 51]}, "tags.0"),
+    ({"tags": [""]}, "tags.0"),
+    ({"tags": [f"t{i}" for i in range(21)]}, "tags"),
+    ({"address": "a\u0000b"}, "address"),
+    ({"company_name": None}, "company_name"),
+    ({"case_manager": "x" * 101}, "case_manager"),
+    ({"siret": "55203253400646"}, "siret"),
+]
+
+
 async def test_patch_refuses_bad_fields_by_name(
-    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, body: dict[str, Any], field: str
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
 ) -> None:
     """Bad input is a 422 problem naming the field; the client is unchanged."""
     client_id = await _seed(pool, tenant, name="Valid", tags=["keep"])
     before = await clients.get(pool, client_id=client_id)
-    response = await api.patch(f"/v1/clients/{client_id}", json=body)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert [e["field"] for e in response.json()["errors"]] == [field]
+    wrong: list[str] = []
+    for body, field in BAD_PATCHES:
+        response = await api.patch(f"/v1/clients/{client_id}", json=body)
+        named = [e["field"] for e in response.json().get("errors", [])]
+        if (response.status_code, response.headers["content-type"], named) != (
+            422,
+            "application/problem+json",
+            [field],
+        ):
+            wrong.append(f"{body} -> {response.status_code} {named}")
+    assert wrong == []
     assert await clients.get(pool, client_id=client_id) == before
 
 
@@ -642,26 +648,30 @@ async def test_every_invitation_state_of_the_workflow_can_be_projected(
         assert item["invitation"]["state"] == state.value
 
 
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [
-        ({"scheduled_from": "0001-01-01T00:00:00+01:00"}, "scheduled_from"),
-        ({"scheduled_to": "9999-12-31T23:59:59-01:00"}, "scheduled_to"),
-        ({"q": ""}, "q"),
-        ({"q": "a\u0000"}, "q"),
-        ({"muted": "maybe"}, "muted"),
-        ({"invitation_state": "lost"}, "invitation_state"),
-        ({"limit": 0}, "limit"),
-    ],
-)
-async def test_list_refuses_bad_parameters_by_name(
-    api: httpx.AsyncClient, params: dict[str, Any], field: str
-) -> None:
+BAD_LIST_PARAMETERS: list[tuple[dict[str, Any], str]] = [
+    ({"scheduled_from": "0001-01-01T00:00:00+01:00"}, "scheduled_from"),
+    ({"scheduled_to": "9999-12-31T23:59:59-01:00"}, "scheduled_to"),
+    ({"q": ""}, "q"),
+    ({"q": "a\u0000"}, "q"),
+    ({"muted": "maybe"}, "muted"),
+    ({"invitation_state": "lost"}, "invitation_state"),
+    ({"limit": 0}, "limit"),
+]
+
+
+async def test_list_refuses_bad_parameters_by_name(api: httpx.AsyncClient) -> None:
     """Out-of-range times, empty or unstorable text and unknown values are 422s naming them."""
-    response = await api.get("/v1/clients", params=params)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert [e["field"] for e in response.json()["errors"]] == [field]
+    wrong: list[str] = []
+    for params, field in BAD_LIST_PARAMETERS:
+        response = await api.get("/v1/clients", params=params)
+        named = [e["field"] for e in response.json().get("errors", [])]
+        if (response.status_code, response.headers["content-type"], named) != (
+            422,
+            "application/problem+json",
+            [field],
+        ):
+            wrong.append(f"{params} -> {response.status_code} {named}")
+    assert wrong == []
 
 
 async def test_search_takes_any_text_literally(

@@ -1,0 +1,148 @@
+"""Determinism of BulkImportWorkflow: recorded runs replay against today's code.
+
+Imports run for hours, across deploys, so a change to the bulk workflow goes behind
+`workflow.patched` and its older runs keep a recorded history here:
+- bulk_import_v1_signals: recorded at 0acc597, before the `import-settled-in-db` patch (children
+  signal `row_settled`; the run waits on its window with `wait_condition` only);
+- bulk_import_v2_settled_in_db: the patched path (a patch marker, then the window read from the
+  database by a local activity, no signal).
+Each file holds the first two runs of one import (the second starts with rows carried across
+continue-as-new). Recorded by `python -m tests.workflows.test_bulk_replay OUT.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
+
+from domain.imports_progress import BulkImportInput
+from tests.conftest import converter_for_tests
+from tests.workflows.test_bulk_import import (
+    FakeOnboarding,
+    Reads,
+    make_prepare,
+    make_release,
+    make_settled_rows,
+    record_status,
+)
+from worker.main import WORKFLOW_RUNNER
+from workflows.bulk_import import SETTLED_IN_DB, BulkImportWorkflow
+
+BULK_HISTORIES = Path(__file__).parent.parent / "histories" / "bulk"
+
+
+def _load(path: Path) -> list[WorkflowHistory]:
+    runs: list[dict[str, Any]] = json.loads(path.read_text())
+    return [WorkflowHistory.from_json(run["workflow_id"], run["history"]) for run in runs]
+
+
+def _markers(history: WorkflowHistory) -> list[str]:
+    return [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+
+
+def _signals(history: WorkflowHistory) -> int:
+    return sum(e.HasField("workflow_execution_signaled_event_attributes") for e in history.events)
+
+
+@pytest.mark.parametrize("path", sorted(BULK_HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_bulk_history_replays(path: Path) -> None:
+    runs = await asyncio.to_thread(_load, path)
+    assert len(runs) == 2
+    replayer = Replayer(
+        workflows=[BulkImportWorkflow],
+        data_converter=converter_for_tests(),
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    for history in runs:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+
+
+async def test_both_kinds_of_bulk_run_are_recorded() -> None:
+    """The files above are what they say: one from before the patch, one after it."""
+    before = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v1_signals.json")
+    after = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v2_settled_in_db.json")
+    assert all(_signals(h) > 0 and not _markers(h) for h in before)
+    for history in after:
+        markers = _markers(history)
+        assert not _signals(history)
+        assert "core_patch" in markers and "core_local_activity" in markers
+        patch = next(
+            e.marker_recorded_event_attributes
+            for e in history.events
+            if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_patch"
+        )
+        assert SETTLED_IN_DB.encode() in patch.details["patch-data"].payloads[0].data
+
+
+async def record(out: Path) -> None:
+    """Run a small import on a dev server and write its first two runs into `out`."""
+    from devstack.temporal_server import temporal_cli
+    from workflows.search_attributes import ALL_KEYS
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=ALL_KEYS,
+        data_converter=converter_for_tests(),
+        dev_server_extra_args=["--headless"],
+    )
+    try:
+        runs = await _record_runs(env.client)
+        await asyncio.to_thread(out.write_text, json.dumps(runs, indent=1))
+    finally:
+        await env.shutdown()
+
+
+async def _record_runs(client: Client) -> list[dict[str, Any]]:
+    queue = f"bulk-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, FakeOnboarding],
+        activities=[
+            make_prepare("steady"),
+            make_release([]),
+            record_status,
+            make_settled_rows(Reads()),
+        ],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(
+            BulkImportWorkflow.run,
+            BulkImportInput(
+                import_id=uuid.uuid4(),
+                partner_id=uuid.uuid4(),
+                window=10,
+                batch_size=20,
+                history_limit=150,
+            ),
+            id=f"import-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+        await handle.result()
+    runs: list[dict[str, Any]] = []
+    run_id: str | None = handle.result_run_id
+    while run_id and len(runs) < 2:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        runs.append({"workflow_id": handle.id, "history": history.to_json_dict()})
+        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id or None
+    return runs
+
+
+if __name__ == "__main__":
+    asyncio.run(record(Path(sys.argv[1])))

@@ -76,7 +76,7 @@ ACCOUNTANT_FIELDS = frozenset({"first_name", "last_name", "email", "address", "t
 
 
 def forbidden_fields(role: Role, patch: ClientPatch) -> list[str]:
-    """The fields of `patch` that `role` may not change, in the body's order."""
+    """The fields of `patch` that `role` may not change, in the model's field order."""
     if role in (Role.administrator, Role.client_manager):
         return []
     return [

@@ -204,6 +204,24 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     done = _wait_status(stack.api, onboarding_id, auth, "COMPLETED")
     # The SIRET went through the stack's registry stand-in.
     assert done["company"]["name"] == "DANONE"
+    # The three Prometheus endpoints it printed answer with what production scrapes.
+    metrics = {
+        port: f"http://127.0.0.1:{stack.ports[port]}/metrics"
+        for port in (
+            "ONBOARDING_API_PORT",
+            "ONBOARDING_WORKER_METRICS_PORT",
+            "ONBOARDING_TEMPORAL_METRICS_PORT",
+        )
+    }
+    printed = (stack.directory.parent / "dev.log").read_text(errors="replace")
+    for url in metrics.values():
+        assert url in printed
+    api_metrics = httpx.get(metrics["ONBOARDING_API_PORT"], timeout=5).text
+    assert 'onboarding_by_status{status="COMPLETED"} 1.0' in api_metrics
+    worker_metrics = httpx.get(metrics["ONBOARDING_WORKER_METRICS_PORT"], timeout=5).text
+    assert 'onboarding_emails_total{outcome="sent"} 1.0' in worker_metrics
+    sdk_metrics = httpx.get(metrics["ONBOARDING_TEMPORAL_METRICS_PORT"], timeout=5).text
+    assert 'activity_type="lookup_company"' in sdk_metrics
     listed = subprocess.run(
         [
             str(temporal_cli()),

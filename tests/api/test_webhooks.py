@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,6 +28,7 @@ from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
+from tests.e2e.processes import ROOT, worker_env
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import DeliveryLoop, delivering
 
@@ -262,21 +265,52 @@ async def test_pending_delivery_shows_its_next_retry(
     assert delivery["next_attempt_at"] > delivery["log"][0]["started_at"]
 
 
-async def test_loop_killed_mid_delivery_is_retaken_and_delivers(
+# The delivery loop alone, in a process of its own, configured from the environment as
+# `onboarding worker` is: the test kills it with SIGKILL, so nothing of it runs on the way out.
+LOOP_PROCESS = """
+import asyncio, httpx
+from core.settings import Settings
+from store.pool import create_pool
+from worker.webhooks import DeliveryLoop
+
+async def main() -> None:
+    settings = Settings()
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=2)
+    async with httpx.AsyncClient() as http:
+        await DeliveryLoop(pool, http, settings).run()
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_killed_mid_delivery_is_retaken_and_delivers(
     api: httpx.AsyncClient, receiver: Receiver, pool: Pool, tenant: Tenant, hook_settings: Settings
 ) -> None:
-    """A loop cancelled while the receiver holds its request leaves a lease; once it lapses a
-    new loop retakes the delivery and it is delivered, with the same webhook-id."""
+    """A loop process SIGKILLed while the receiver holds its request leaves a lease; once it
+    lapses another loop retakes the delivery and delivers it, with the same webhook-id."""
+    # The killed process's attempt would time out after 1.4 s: it is killed well before.
     leased = hook_settings.model_copy(
-        update={"webhook_lease_seconds": 1.0, "webhook_timeout_seconds": 0.9}
+        update={"webhook_lease_seconds": 1.5, "webhook_timeout_seconds": 1.4}
     )
+    env = {
+        **worker_env(leased),
+        "ONBOARDING_OUTBOUND_ALLOW_PRIVATE_HOSTS": json.dumps(leased.outbound_allow_private_hosts),
+        "ONBOARDING_WEBHOOK_LEASE_SECONDS": str(leased.webhook_lease_seconds),
+        "ONBOARDING_WEBHOOK_TIMEOUT_SECONDS": str(leased.webhook_timeout_seconds),
+        "ONBOARDING_WEBHOOK_POLL_SECONDS": "0.05",
+    }
     created = await _subscribe(api, receiver.url())
     receiver.hold_paths = {"/hook"}
-    async with _loop(pool, leased):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LOOP_PROCESS, env=env, cwd=ROOT, stderr=asyncio.subprocess.PIPE
+    )
+    try:
         await _ready(pool, tenant)
-        [first] = await receiver.wait_for(1)
+        [first] = await receiver.wait_for(1, within=20)
         receiver.hold_paths = set()  # the next request is answered at once
-    # The first loop is gone mid-request (its worker "killed"); the held request never answers.
+    finally:
+        process.kill()
+        await process.wait()
     async with _loop(pool, leased):
         second = (await receiver.wait_for(2))[1]
         [delivery] = await _settled(api, created["id"])

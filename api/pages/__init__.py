@@ -143,7 +143,9 @@ def form_token(secret: str, invitation_token: str) -> str:
 
 
 def form_token_valid(secret: str, invitation_token: str, sent: str | None) -> bool:
-    return sent is not None and hmac.compare_digest(form_token(secret, invitation_token), sent)
+    # As bytes: compare_digest refuses a str that is not ASCII, and a form may send anything.
+    expected = form_token(secret, invitation_token).encode()
+    return sent is not None and hmac.compare_digest(expected, sent.encode())
 
 
 def _origin(url: str) -> str:

@@ -110,10 +110,11 @@ async def _look_up(token: str, services: ServicesDep) -> _Lookup:
     row = await invitation_pages.find(services.pool, token_hash=token_hash(token))
     if row is None:
         return _Lookup(PageKind.unknown, None, None)
-    if claims is None:
-        return _Lookup(PageKind.expired, None, row)
+    # Used first: an accepted link that has since expired is still "already used" to its owner.
     if row.accepted_at is not None:
         return _Lookup(PageKind.used, claims, row)
+    if claims is None:
+        return _Lookup(PageKind.expired, None, row)
     if row.revoked_at is not None:
         return _Lookup(PageKind.replaced, claims, row)
     return _Lookup(PageKind.invitation, claims, row)

@@ -174,6 +174,11 @@ async def test_dead_links_say_what_to_do_with_their_status(
     assert "Vraag Fiduciaire Van Damme om u een nieuwe uitnodiging" in text_of(page)
     assert "<form" not in page.text
     assert (await api.get(f"/v1/invitations/{expired}")).status_code == 410
+    async with pool.acquire() as conn:
+        assert await invitations.mark_accepted(conn, token_hash=token_hash(expired)) is not None
+    page = await api.get(f"/v1/invitations/{expired}", headers=BROWSER)
+    assert page.status_code == 409  # accepted, then expired: still "already used" to its owner
+    assert "Deze uitnodiging is al gebruikt" in text_of(page)
 
     onboarding_id, replaced = await _recorded(pool, branded, settings, language="de")
     await invitations.record(
@@ -248,6 +253,7 @@ async def test_accept_form_refuses_csrf_then_accepts_once_and_survives_a_double_
     refused = [
         await api.post(accept, data={"another": "field"}, headers=BROWSER),
         await api.post(accept, data={FORM_FIELD: value[::-1]}, headers=BROWSER),
+        await api.post(accept, data={FORM_FIELD: "é" + value[1:]}, headers=BROWSER),
         await api.post(
             accept,
             data={FORM_FIELD: value},

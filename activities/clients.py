@@ -47,6 +47,11 @@ class CompleteSetupResult(BaseModel):
     attempt: int
 
 
+class ClientNotificationsInput(BaseModel):
+    client_id: uuid.UUID
+    muted: bool
+
+
 class RecordStatusInput(BaseModel):
     onboarding_id: uuid.UUID
     status: str
@@ -132,3 +137,12 @@ class ClientActivities:
         await onboardings.set_status(
             self.pool, onboarding_id=data.onboarding_id, status=data.status
         )
+
+    @activity.defn
+    async def set_notifications(self, data: ClientNotificationsInput) -> None:
+        """The client's switch, written when its onboarding lets it change (setup complete)."""
+        row = await clients.set_notifications(self.pool, client_id=data.client_id, muted=data.muted)
+        if row is None:
+            raise ApplicationError(
+                f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
+            )

@@ -42,6 +42,9 @@ class OnboardingStatus(StrEnum):
     # fixes the cause and resumes it. `waiting_for` says which step and why.
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     READY = "READY"  # setup complete; invitation and integration retries may still be pending
+    # Setup is complete but the client's notifications are off: the invitation waits (never
+    # sent while muted) until someone switches them on (POST /v1/clients/{id}/notifications).
+    WAITING_FOR_UNMUTE = "WAITING_FOR_UNMUTE"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
 
@@ -338,10 +341,27 @@ class OnboardingView(BaseModel):
     invitation: InvitationView = Field(default_factory=InvitationView)
     steps: list[StepStatus]
     failure: str | None = None
+    notifications_muted: bool = Field(
+        default=False, description="The client's notifications are off: nothing is sent to it"
+    )
     notices_not_sent: list[str] = Field(
         default_factory=list,
         description="E-mails that outlasted their retries and were given up (reminders, notices)",
     )
+
+
+class SetNotificationsInput(StrictModel):
+    enabled: bool = Field(description="Switch the client's notifications on (true) or off")
+
+
+class NotificationsChanged(BaseModel):
+    enabled: bool = Field(description="The switch as now asked")
+    applied: bool = Field(
+        description="The client's notifications are already so; false while setup runs (the "
+        "client stays muted until setup completes, then the switch applies)"
+    )
+    status: OnboardingStatus
+    invitation: InvitationState
 
 
 class ResumeResult(BaseModel):

@@ -188,6 +188,21 @@ async def complete_setup(pool: Pool, *, client_id: uuid.UUID, keep_muted: bool) 
     return _row(record)
 
 
+async def set_notifications(pool: Pool, *, client_id: uuid.UUID, muted: bool) -> ClientRow | None:
+    """Switch a client's notifications on or off (the onboarding, while it runs, decides when).
+    None when there is no such client, or its personal data was erased (it stays muted)."""
+    record = await pool.fetchrow(
+        f"""
+        UPDATE clients SET notifications_muted = $2, updated_at = now()
+        WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM erasures WHERE client_id = $1)
+        RETURNING {_COLUMNS}
+        """,
+        client_id,
+        muted,
+    )
+    return _row(record) if record else None
+
+
 async def siret_owner(pool: Pool, *, partner_id: uuid.UUID, siret: str) -> uuid.UUID | None:
     """The onboarding whose client has this SIRET in this partner, if any."""
     owner: uuid.UUID | None = await pool.fetchval(

@@ -105,6 +105,7 @@ def activities_for(
         clients.create_client,
         clients.complete_setup,
         clients.record_status,
+        clients.set_notifications,
         folders.create_folders,
         client_setup.assign_collaborators_and_subscription,
         client_setup.connect_integration,

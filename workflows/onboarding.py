@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     # workflow only uses their pydantic models and activity method references.
     from activities.clients import (
         ClientActivities,
+        ClientNotificationsInput,
         CompleteSetupInput,
         CreateClientInput,
         RecordStatusInput,
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         IntegrationStatus,
         InvitationChanged,
         InvitationState,
+        NotificationsChanged,
         OnboardingInput,
         OnboardingStatus,
         OnboardingView,
@@ -66,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         ResumeResult,
         RetryIntegrationInput,
         RetryIntegrationResult,
+        SetNotificationsInput,
         Step,
         StepState,
         StepStatus,
@@ -103,6 +106,9 @@ DB_TIMEOUT = timedelta(seconds=30)
 # The schedule-to-close deadline is a backstop above DB_RETRY's attempts (about ten minutes):
 # whichever ends first, the step parks in NEEDS_ATTENTION as a remote one would.
 LOCAL_DB_STEPS = "local-db-steps"
+# A client kept muted waits for its notifications to be switched on instead of completing
+# without an invitation; older runs keep the old ending.
+WAIT_FOR_UNMUTE = "wait-for-unmute"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -156,7 +162,6 @@ _SENT_STATES = frozenset(
         InvitationState.accepted,
         InvitationState.expired,
         InvitationState.bounced,
-        InvitationState.muted,
     }
 )
 
@@ -276,6 +281,11 @@ class OnboardingWorkflow:
         self._told_import = False
         self._stalled: Step | None = None  # a step waiting for a person to resume it
         self._resume = False
+        # The client's notifications switch as asked (keep_muted, then set_notifications), and
+        # as last written to the client row (None until setup completes: until then the client
+        # stays muted whatever is asked, and complete_setup applies the wish).
+        self._muted = data.keep_muted
+        self._muted_written: bool | None = None
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -392,6 +402,33 @@ class OnboardingWorkflow:
                 f"the invitation is {self._view.invitation.state.value}; a resend is for an "
                 "expired or bounced one"
             )
+
+    @workflow.update
+    async def set_notifications(self, data: SetNotificationsInput) -> NotificationsChanged:
+        """Switch the client's notifications on or off at any time. The invitation is never sent
+        while they are off: the onboarding waits (WAITING_FOR_UNMUTE) and goes on, according to
+        its invitation mode, once they are on."""
+        self._muted = not data.enabled
+        await self._write_notifications()
+        return NotificationsChanged(
+            enabled=not self._muted,
+            applied=self._muted_written == self._muted,
+            status=self._view.status,
+            invitation=self._view.invitation.state,
+        )
+
+    async def _write_notifications(self) -> None:
+        """Bring the client row in line with the switch, once setup has completed. Two updates
+        close together each write; the loop ends with the row holding the last wish."""
+        while self._muted_written is not None and self._muted_written != self._muted:
+            wanted = self._muted
+            assert self._view.client_id is not None
+            await self._db(
+                ClientActivities.set_notifications,
+                ClientNotificationsInput(client_id=self._view.client_id, muted=wanted),
+            )
+            self._muted_written = wanted
+            self._view.notifications_muted = wanted
 
     @workflow.signal
     async def accept_invitation(self, data: AcceptInvitationInput) -> None:
@@ -624,13 +661,15 @@ class OnboardingWorkflow:
                 ClientActivities.complete_setup,
                 CompleteSetupInput(
                     client_id=client_id,
-                    keep_muted=data.keep_muted,
+                    keep_muted=self._muted,
                     onboarding_id=data.onboarding_id if folded else None,
                     status=OnboardingStatus.READY.value if folded else None,
                 ),
             ),
         )
+        self._muted_written = self._view.notifications_muted = done.notifications_muted
         await self._set_status(OnboardingStatus.READY, recorded=folded)
+        await self._write_notifications()  # switched while complete_setup ran
         told = await self._notice(
             "collaborators' notice",
             lambda: workflow.execute_activity_method(
@@ -891,6 +930,22 @@ class OnboardingWorkflow:
             retry_policy=SMTP_RETRY,
         )
 
+    async def _wait_for_unmute(self) -> None:
+        """Never invite while muted: wait, visibly, until the notifications are switched on."""
+        if not self._muted:
+            return
+        invitation, step = self._view.invitation, self._step(Step.invitation)
+        invitation.state = InvitationState.muted
+        step.state, step.detail = StepState.waiting, "notifications off: not sent until on"
+        self._view.waiting_for = (
+            "the client's notifications to be switched on (POST /v1/clients/{id}/notifications)"
+        )
+        await self._set_status(OnboardingStatus.WAITING_FOR_UNMUTE)
+        await workflow.wait_condition(lambda: not self._muted)
+        invitation.state = InvitationState.pending  # what comes next says scheduled, manual...
+        self._view.waiting_for = None
+        await self._set_status(OnboardingStatus.READY)
+
     def _changed_since(self, version: int) -> bool:
         return self._send_now or self._schedule_version != version
 
@@ -929,14 +984,17 @@ class OnboardingWorkflow:
     async def _invitation(self, data: OnboardingInput, client_id: Any) -> None:
         invitation = self._view.invitation
         step = self._step(Step.invitation)
-        if data.keep_muted:
-            # Never sent while the client's notifications are off: nothing to wait for either.
+        if data.keep_muted and not workflow.patched(WAIT_FOR_UNMUTE):
+            # Runs begun before the switch existed: never sent, and nothing could unmute them.
             invitation.state = InvitationState.muted
             step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
             return
+        await self._wait_for_unmute()
         await self._wait_until_send()
         timeouts = data.timeouts
         while True:
+            # Muted again while the invitation waited for its time, or before a resend.
+            await self._wait_for_unmute()
             invitation.sequence += 1
             invitation.sent_at = workflow.now()
             invitation.expires_at = workflow.now() + timeouts.invitation_expiry

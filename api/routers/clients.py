@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
@@ -23,11 +23,18 @@ from domain.clients import (
     SubscriptionIn,
     forbidden_fields,
 )
-from domain.onboarding import InvitationState, Language, OnboardingStatus, workflow_id_for
+from domain.onboarding import (
+    InvitationState,
+    Language,
+    OnboardingStatus,
+    SetNotificationsInput,
+    workflow_id_for,
+)
 from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
 from store import catalogs, client_setup, clients, erasure, folders, subscriptions
 from store.pool import Pool
+from workflows.onboarding import OnboardingWorkflow
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -568,4 +575,89 @@ async def update_client_collaborators(
         raise _client_not_found(client_id)
     return CollaboratorsChanged(
         user_ids=changed.user_ids, added=changed.added, removed=changed.removed
+    )
+
+
+class NotificationsSwitched(BaseModel):
+    client_id: uuid.UUID
+    enabled: bool = Field(description="The switch as now asked")
+    applied: bool = Field(
+        description="The client's notifications are already so; false while its setup runs "
+        "(a client stays muted until setup completes, then the switch applies)"
+    )
+    through: Literal["onboarding", "client"] = Field(
+        description="onboarding: its workflow runs and owns the rule (never invite while muted; "
+        "switched on, a waiting invitation goes on according to its mode); client: the "
+        "onboarding is over, only the client changes"
+    )
+    onboarding_status: str
+    invitation_state: str
+
+
+@router.post(
+    "/{client_id}/notifications",
+    response_model=NotificationsSwitched,
+    responses=problem_responses(403, 404, 409, 422, 503),
+)
+async def switch_notifications(
+    client_id: uuid.UUID,
+    body: SetNotificationsInput,
+    caller: ConfigurerDep,
+    pool: PoolDep,
+    temporal: TemporalDep,
+) -> NotificationsSwitched:
+    """Switch the client's notifications on or off, at any time."""
+    listed = await clients.get_listed(pool, partner_id=caller.partner.id, client_id=client_id)
+    if listed is None:
+        raise _client_not_found(client_id)
+    if listed.erased_at is not None:
+        raise _erased()
+    handle = temporal.get_workflow_handle_for(
+        OnboardingWorkflow.run, workflow_id_for(listed.onboarding_id)
+    )
+    try:
+        changed = await handle.execute_update(OnboardingWorkflow.set_notifications, body)
+    except WorkflowUpdateFailedError as exc:
+        raise ProblemError(
+            409, "not-now", "Not possible now", "The onboarding refused the switch."
+        ) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise ProblemError(
+                503,
+                "temporal-unavailable",
+                "Temporal unavailable",
+                "Cannot reach the client's onboarding now; nothing was changed.",
+            ) from exc
+    else:
+        return NotificationsSwitched(
+            client_id=client_id,
+            enabled=changed.enabled,
+            applied=changed.applied,
+            through="onboarding",
+            onboarding_status=changed.status.value,
+            invitation_state=changed.invitation.value,
+        )
+    # The onboarding is over (or past retention): only the client changes.
+    row = await clients.set_notifications(pool, client_id=client_id, muted=not body.enabled)
+    if row is None:
+        raise _erased()  # erased between the read and the write
+    after = await clients.get_listed(pool, partner_id=caller.partner.id, client_id=client_id)
+    assert after is not None
+    return NotificationsSwitched(
+        client_id=client_id,
+        enabled=not row.notifications_muted,
+        applied=True,
+        through="client",
+        onboarding_status=after.onboarding_status,
+        invitation_state=after.invitation_state,
+    )
+
+
+def _erased() -> ProblemError:
+    return ProblemError(
+        409,
+        "client-erased",
+        "Client erased",
+        "This client's personal data was erased; its notifications stay off.",
     )

@@ -132,6 +132,12 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
         lambda w: {"user_ids": []},
         CONFIG,
     ),
+    (
+        "POST",
+        lambda w: f"/v1/clients/{uuid.uuid4()}/notifications",
+        lambda w: {"enabled": True},
+        CONFIG,
+    ),
 ]
 
 

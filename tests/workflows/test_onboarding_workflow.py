@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.clients import (
+    ClientNotificationsInput,
     CompleteSetupInput,
     CompleteSetupResult,
     CreateClientInput,
@@ -106,6 +107,8 @@ class Fakes:
         self.registry_calls = 0
         self.connect_calls: dict[str, int] = {}
         self.recorded_failures: list[str] = []
+        self.setup_muted: list[bool] = []  # keep_muted as complete_setup received it
+        self.switched: list[bool] = []  # the client row's notifications_muted, as written
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
@@ -173,6 +176,7 @@ class Fakes:
 
     @activity.defn(name="complete_setup")
     async def complete_setup(self, data: CompleteSetupInput) -> CompleteSetupResult:
+        self.setup_muted.append(data.keep_muted)
         if data.status is not None:
             self.statuses.append(data.status)  # READY, folded into the step that makes it so
         return CompleteSetupResult(
@@ -187,6 +191,10 @@ class Fakes:
         return NotifyCollaboratorsResult(
             notified=len(data.user_ids), attempt=activity.info().attempt
         )
+
+    @activity.defn(name="set_notifications")
+    async def set_notifications(self, data: ClientNotificationsInput) -> None:
+        self.switched.append(data.muted)
 
     @activity.defn(name="record_status")
     async def record_status(self, data: RecordStatusInput) -> None:
@@ -218,6 +226,7 @@ class Fakes:
             self.record_integration_failure,
             self.complete_setup,
             self.record_status,
+            self.set_notifications,
             self.send_invitation,
             self.notify_collaborators,
         ]
@@ -492,17 +501,3 @@ async def test_failing_integration_is_recorded_then_retried(
         view = await handle.result()
     assert view.status == OnboardingStatus.COMPLETED
     assert fakes.connect_calls == {"bank": 6, "portal": 1}
-
-
-async def test_kept_muted_client_gets_no_invitation(time_skipping_env: WorkflowEnvironment) -> None:
-    """With notifications kept muted nothing is sent to the client, and the status says so."""
-    fakes = Fakes()
-    async with Run(time_skipping_env, fakes) as run:
-        view = await (await run.start(make_input(keep_muted=True))).result()
-    assert fakes.emails == []
-    invitation = next(s for s in view.steps if s.name.value == "invitation")
-    assert invitation.state == StepState.skipped
-    assert invitation.detail == "notifications kept muted: not sent"
-    assert view.invitation.state.value == "muted"
-    setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
-    assert setup_done.detail == "notifications kept muted; 0 collaborator(s) told"

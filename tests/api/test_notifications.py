@@ -1,0 +1,125 @@
+"""POST /v1/clients/{id}/notifications over the real stack (API, worker, PostgreSQL, SMTP sink):
+a client kept muted waits visibly and gets no e-mail; switched on, its invitation goes; after the
+onboarding, the switch only changes the client; roles, tenants, erasure and bad bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from devstack.smtp_sink import SmtpSink
+from domain.onboarding import client_id_for, workflow_id_for
+from store import clients
+from store.pool import Pool
+from tests.conftest import Tenant, make_tenant
+
+BODY: dict[str, Any] = {
+    "client": {
+        "first_name": "Inès",
+        "last_name": "Garnier",
+        "email": "ines@garnier.example",
+        "language": "fr",
+        "company_name": "Garnier SAS",
+    },
+    "fiscal_year": {"start": "2026-01-01"},
+    "director": {"email": "ines@garnier.example", "first_name": "Inès", "last_name": "Garnier"},
+    "notifications": {"keep_muted": True},
+    "invitation": {"mode": "immediate"},
+}
+
+
+async def _until(api: httpx.AsyncClient, onboarding_id: str, status: str) -> dict[str, Any]:
+    view: dict[str, Any] = {}
+    for _ in range(400):
+        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        if view["status"] == status:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(view)
+
+
+async def _start(api: httpx.AsyncClient, body: dict[str, Any] = BODY) -> tuple[str, str]:
+    started = await api.post(
+        "/v1/onboardings", json=body, headers={"Idempotency-Key": f"mute-{uuid.uuid4()}"}
+    )
+    assert started.status_code == 202, started.text
+    onboarding_id = started.json()["id"]
+    return onboarding_id, str(client_id_for(uuid.UUID(onboarding_id)))
+
+
+async def test_kept_muted_waits_then_switched_on_the_invitation_goes(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool
+) -> None:
+    onboarding_id, client_id = await _start(api)
+    view = await _until(api, onboarding_id, "WAITING_FOR_UNMUTE")
+    assert view["notifications_muted"] is True
+    assert view["invitation"]["state"] == "muted"
+    assert "notifications to be switched on" in view["waiting_for"]
+    listed = (await api.get("/v1/clients", params={"status": "WAITING_FOR_UNMUTE"})).json()
+    assert [c["id"] for c in listed["items"]] == [client_id]
+    await asyncio.sleep(0.5)
+    assert smtp_sink.handler.messages == []  # nothing reaches a muted client
+
+    switched = await api.post(f"/v1/clients/{client_id}/notifications", json={"enabled": True})
+    assert switched.status_code == 200, switched.text
+    assert switched.json() | {"onboarding_status": None} == {
+        "client_id": client_id,
+        "enabled": True,
+        "applied": True,
+        "through": "onboarding",
+        "onboarding_status": None,
+        "invitation_state": "pending",
+    }
+    [mail] = await smtp_sink.handler.arrived(1)
+    assert mail.rcpt_tos == ["ines@garnier.example"]
+    view = await _until(api, onboarding_id, "READY")
+    assert view["invitation"]["state"] == "sent" and view["notifications_muted"] is False
+    row = await clients.get(pool, client_id=uuid.UUID(client_id))
+    assert row is not None and not row.notifications_muted
+
+
+async def test_switched_off_after_setup_then_the_client_alone_once_finished(
+    api: httpx.AsyncClient, worker: Worker, pool: Pool, client: Client
+) -> None:
+    """While the onboarding runs it writes the switch; once it is over, the API does."""
+    body = BODY | {"notifications": {"keep_muted": False}, "invitation": {"mode": "manual"}}
+    onboarding_id, client_id = await _start(api, body)
+    await _until(api, onboarding_id, "READY")
+    off = await api.post(f"/v1/clients/{client_id}/notifications", json={"enabled": False})
+    assert off.status_code == 200, off.text
+    assert (off.json()["through"], off.json()["applied"]) == ("onboarding", True)
+    row = await clients.get(pool, client_id=uuid.UUID(client_id))
+    assert row is not None and row.notifications_muted
+
+    # The onboarding ends (here: terminated, as ops may do); the client lives on.
+    await client.get_workflow_handle(workflow_id_for(uuid.UUID(onboarding_id))).terminate("over")
+    on = await api.post(f"/v1/clients/{client_id}/notifications", json={"enabled": True})
+    assert on.status_code == 200, on.text
+    assert (on.json()["through"], on.json()["enabled"]) == ("client", True)
+    row = await clients.get(pool, client_id=uuid.UUID(client_id))
+    assert row is not None and not row.notifications_muted
+
+
+async def test_refusals_name_the_reason(
+    api: httpx.AsyncClient, api_server: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    unknown = await api.post(f"/v1/clients/{uuid.uuid4()}/notifications", json={"enabled": True})
+    assert unknown.status_code == 404
+    bad = await api.post(f"/v1/clients/{uuid.uuid4()}/notifications", json={"enabled": "maybe"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "enabled"
+    extra = await api.post(
+        f"/v1/clients/{uuid.uuid4()}/notifications", json={"enabled": True, "x": 1}
+    )
+    assert extra.status_code == 422
+    other = await make_tenant(pool, name="Cabinet Autre")
+    foreign = await api_server.post(
+        f"/v1/clients/{uuid.uuid4()}/notifications",
+        json={"enabled": True},
+        headers=other.auth,
+    )
+    assert foreign.status_code == 404

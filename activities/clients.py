@@ -88,6 +88,7 @@ class ClientActivities:
                 company=data.company,
                 tags=c.tags,
                 case_manager=c.case_manager,
+                address=c.address,
                 national_number=c.national_number,
                 partner_national_number=c.partner_national_number,
             )

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.worker import Worker
 
 from domain.onboarding import InvitationState, client_id_for
@@ -345,11 +344,6 @@ async def test_read_client_after_onboarding_shows_setup_and_where_it_stands(
     assert after["collaborators"] == [] and after["setup"] == client["setup"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="activities/clients.py create_client does not pass client.address to clients.create "
-    "(store accepts it since migration 0010): the address sent at onboarding is dropped there",
-)
 async def test_address_sent_at_onboarding_is_stored(api: httpx.AsyncClient, worker: Worker) -> None:
     """The optional postal address of the onboarding request is the client's address."""
     view = await _ready_onboarding(api, ONBOARDING)

@@ -123,7 +123,8 @@ class ProjectionMetrics(Collector):
             oldest.add_metric([row.status], row.oldest_seconds)
         settled = CounterMetricFamily(
             "onboarding_import_rows_settled",
-            "Rows of bulk imports whose onboarding got past setting up (its rate: rows/s)",
+            "Rows of bulk imports whose onboarding settled: ready, waiting for a person or "
+            "failed (its rate: import rows/s)",
         )
         settled.add_metric([], stats.import_rows_settled)
         yield from (total, stuck, oldest, settled)

@@ -22,7 +22,7 @@ class StatusCount:
 @dataclass(frozen=True)
 class OnboardingStats:
     by_status: list[StatusCount]
-    # Imported onboardings past their setting-up: the rows an import has seen settle.
+    # Rows of bulk imports whose onboarding settled (ready, waiting for a person, failed).
     import_rows_settled: int
 
 
@@ -48,11 +48,10 @@ async def read(pool: Pool, *, stuck_after: timedelta) -> OnboardingStats:
         stuck_after,
         list(FINAL_STATUSES),
     )
+    # Marked once per row, by the first settling status (store/onboardings.set_status): it only
+    # grows, as a Prometheus counter must.
     settled = await pool.fetchval(
-        """
-        SELECT count(*) FROM onboardings
-        WHERE import_id IS NOT NULL AND NOT start_pending AND status <> 'SETTING_UP'
-        """
+        "SELECT count(*) FROM import_rows WHERE settled_status IS NOT NULL"
     )
     return OnboardingStats(
         by_status=[

@@ -69,7 +69,8 @@ async def test_status_change_emits_once_and_setting_up_never(pool: Pool, tenant:
 
 
 async def test_every_reported_status_has_an_event_type(pool: Pool, tenant: Tenant) -> None:
-    """Each status partners hear about maps to its own event type, as the API documents them."""
+    """Each status but SETTING_UP is reported under its own event type. A status added to the
+    workflow fails this until it is added to STATUS_EVENTS and the trigger (migration 0011)."""
     endpoint = await _endpoint(pool, tenant)
     reported = [s for s in OnboardingStatus if s != OnboardingStatus.SETTING_UP]
     for status in reported:

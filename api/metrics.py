@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import ServicesDep
 from core import metrics
-from store import onboarding_stats
+from store import ops_stats
 from store.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class ProjectionMetrics(Collector):
     """
 
     def __init__(self) -> None:
-        self._stats: onboarding_stats.OnboardingStats | None = None
+        self._stats: ops_stats.OpsStats | None = None
         self._read_at = 0.0
         self._stuck_after_hours = 0.0
 
@@ -89,9 +89,7 @@ class ProjectionMetrics(Collector):
         if young and self._stats is not None and stuck_after_hours == self._stuck_after_hours:
             return
         try:
-            self._stats = await onboarding_stats.read(
-                pool, stuck_after=timedelta(hours=stuck_after_hours)
-            )
+            self._stats = await ops_stats.read(pool, stuck_after=timedelta(hours=stuck_after_hours))
         except Exception:  # the scrape must still answer with the other metrics
             log.warning("metrics: the onboarding projection could not be read")
             self._stats = None
@@ -127,7 +125,20 @@ class ProjectionMetrics(Collector):
             "failed (its rate: import rows/s)",
         )
         settled.add_metric([], stats.import_rows_settled)
-        yield from (total, stuck, oldest, settled)
+        endpoints = GaugeMetricFamily(
+            "onboarding_webhook_endpoints_in_trouble",
+            "Webhook endpoints whose deliveries fail with no success since (failing), or that "
+            "were disabled for it (disabled)",
+            labels=["state"],
+        )
+        endpoints.add_metric(["failing"], stats.webhook_endpoints_failing)
+        endpoints.add_metric(["disabled"], stats.webhook_endpoints_disabled)
+        retrying = GaugeMetricFamily(
+            "onboarding_webhook_deliveries_retrying",
+            "Webhook deliveries waiting for another attempt after a failed one",
+        )
+        retrying.add_metric([], stats.webhook_deliveries_retrying)
+        yield from (total, stuck, oldest, settled, endpoints, retrying)
 
 
 # One per process, in prometheus_client's default registry (next to the process's CPU and

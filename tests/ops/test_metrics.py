@@ -26,7 +26,7 @@ from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from domain.email import Email
 from email_templates import Renderer
-from store import imports, onboardings
+from store import imports, onboardings, webhooks
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
 from tests.e2e.test_onboarding import ACCEPT, wait_status
@@ -352,3 +352,47 @@ async def test_settled_import_rows_are_counted_once_each(
     await onboardings.set_status(pool, onboarding_id=rows[2], status="SETTING_UP")
     _, after = await scrape(http, url)
     assert value(after, name) - value(before, name) == 1
+
+
+async def test_webhook_troubles_are_counted(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """An endpoint failing since its last success and a disabled one are counted by state, and
+    a delivery waiting for its next attempt after a failure counts as retrying."""
+    url = str(api.base_url.join("/metrics"))
+    _, before = await scrape(http, url)
+    failing, disabled = [
+        await webhooks.create_endpoint(
+            pool,
+            partner_id=tenant.partner.id,
+            url=f"https://hooks.example/{name}",
+            event_types=["onboarding.ready"],
+            secret="whsec_" + "A" * 32,
+            created_by=tenant.admin.id,
+        )
+        for name in ("failing", "disabled")
+    ]
+    onboarding_id, _ = await make_client(pool, tenant)
+    # The status projection's trigger writes one delivery per subscribed endpoint.
+    await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")
+    # What the delivery loop records after failed attempts (store/webhooks.record_failure).
+    await pool.execute(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '1 hour' WHERE id = $1",
+        failing.id,
+    )
+    await pool.execute(
+        "UPDATE webhook_deliveries SET attempts = 1 WHERE endpoint_id = $1", failing.id
+    )
+    await pool.execute(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '3 days', "
+        "disabled_at = now() WHERE id = $1",
+        disabled.id,
+    )
+    _, after = await scrape(http, url)
+
+    def grown(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grown("onboarding_webhook_endpoints_in_trouble", state="failing") == 1
+    assert grown("onboarding_webhook_endpoints_in_trouble", state="disabled") == 1
+    assert grown("onboarding_webhook_deliveries_retrying") == 1

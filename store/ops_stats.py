@@ -1,4 +1,8 @@
-"""Aggregates over the onboardings projection, for the metrics endpoint: counts only, no ids."""
+"""Aggregates for the metrics endpoint (api/metrics.py): counts only, never an id.
+
+One short read per refresh: the onboardings projection grouped by status, the settled import
+rows, and the webhook outbox's troubles (endpoints failing or disabled, deliveries retrying).
+"""
 
 from __future__ import annotations
 
@@ -20,13 +24,19 @@ class StatusCount:
 
 
 @dataclass(frozen=True)
-class OnboardingStats:
+class OpsStats:
     by_status: list[StatusCount]
     # Rows of bulk imports whose onboarding settled (ready, waiting for a person, failed).
     import_rows_settled: int
+    # Live webhook endpoints whose deliveries fail with no success since (not yet disabled),
+    # and the disabled ones.
+    webhook_endpoints_failing: int
+    webhook_endpoints_disabled: int
+    # Deliveries pending after at least one failed attempt (the pending ones are few: indexed).
+    webhook_deliveries_retrying: int
 
 
-async def read(pool: Pool, *, stuck_after: timedelta) -> OnboardingStats:
+async def read(pool: Pool, *, stuck_after: timedelta) -> OpsStats:
     """Every status with its counts, in one pass over the projection.
 
     `updated_at` is written with every status change (store/onboardings.set_status), so it
@@ -53,7 +63,20 @@ async def read(pool: Pool, *, stuck_after: timedelta) -> OnboardingStats:
     settled = await pool.fetchval(
         "SELECT count(*) FROM import_rows WHERE settled_status IS NOT NULL"
     )
-    return OnboardingStats(
+    webhooks = await pool.fetchrow(
+        """
+        SELECT
+            (SELECT count(*) FROM webhook_endpoints
+             WHERE deleted_at IS NULL AND disabled_at IS NULL AND failing_since IS NOT NULL)
+                AS failing,
+            (SELECT count(*) FROM webhook_endpoints
+             WHERE deleted_at IS NULL AND disabled_at IS NOT NULL) AS disabled,
+            (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending' AND attempts > 0)
+                AS retrying
+        """
+    )
+    assert webhooks is not None
+    return OpsStats(
         by_status=[
             StatusCount(
                 status=row["status"],
@@ -64,4 +87,7 @@ async def read(pool: Pool, *, stuck_after: timedelta) -> OnboardingStats:
             for row in rows
         ],
         import_rows_settled=int(settled or 0),
+        webhook_endpoints_failing=webhooks["failing"],
+        webhook_endpoints_disabled=webhooks["disabled"],
+        webhook_deliveries_retrying=webhooks["retrying"],
     )

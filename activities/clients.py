@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,6 +51,13 @@ class CompleteSetupResult(BaseModel):
 class ClientNotificationsInput(BaseModel):
     client_id: uuid.UUID
     muted: bool
+
+
+class RecordInvitationInput(BaseModel):
+    client_id: uuid.UUID
+    # None: the clients list derives it (pending, sent, accepted, expired) from the invitations.
+    state: str | None
+    scheduled_at: datetime | None = None
 
 
 class RecordStatusInput(BaseModel):
@@ -147,3 +155,10 @@ class ClientActivities:
             raise ApplicationError(
                 f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
             )
+
+    @activity.defn
+    async def record_invitation(self, data: RecordInvitationInput) -> None:
+        """Where the client's invitation stands (and when it is planned), for the clients list."""
+        await clients.record_invitation(
+            self.pool, client_id=data.client_id, state=data.state, scheduled_at=data.scheduled_at
+        )

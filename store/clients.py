@@ -364,12 +364,13 @@ async def get_listed(
 
 
 async def record_invitation(
-    pool: Pool, *, client_id: uuid.UUID, state: str, scheduled_at: datetime | None
+    pool: Pool, *, client_id: uuid.UUID, state: str | None, scheduled_at: datetime | None
 ) -> None:
     """Project where the client's invitation stands, as the onboarding workflow reports it.
 
     `scheduled_at` is the time it is planned for while it waits for one (None otherwise), as the
-    InvitationScheduledAt search attribute; the list's scheduled-between filter reads it.
+    InvitationScheduledAt search attribute; the list's scheduled-between filter reads it. A None
+    state lets the list derive it from the invitations table (pending, sent, accepted, expired).
     """
     await pool.execute(
         """

@@ -106,6 +106,7 @@ def activities_for(
         clients.complete_setup,
         clients.record_status,
         clients.set_notifications,
+        clients.record_invitation,
         folders.create_folders,
         client_setup.assign_collaborators_and_subscription,
         client_setup.connect_integration,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ClientNotificationsInput,
         CompleteSetupInput,
         CreateClientInput,
+        RecordInvitationInput,
         RecordStatusInput,
     )
     from activities.company import CheckSiretInput, CompanyActivities
@@ -109,6 +110,9 @@ LOCAL_DB_STEPS = "local-db-steps"
 # A client kept muted waits for its notifications to be switched on instead of completing
 # without an invitation; older runs keep the old ending.
 WAIT_FOR_UNMUTE = "wait-for-unmute"
+# Where the invitation stands is projected on the client row (the clients list filters on it,
+# e.g. the scheduled ones of next week); older runs never wrote it.
+PROJECT_INVITATION = "project-invitation"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -162,6 +166,17 @@ _SENT_STATES = frozenset(
         InvitationState.accepted,
         InvitationState.expired,
         InvitationState.bounced,
+    }
+)
+
+
+# Invitation states the clients list derives from the invitations table (see _project_invitation).
+_DERIVED_BY_THE_LIST = frozenset(
+    {
+        InvitationState.pending,
+        InvitationState.sent,
+        InvitationState.accepted,
+        InvitationState.expired,
     }
 )
 
@@ -286,6 +301,8 @@ class OnboardingWorkflow:
         # stays muted whatever is asked, and complete_setup applies the wish).
         self._muted = data.keep_muted
         self._muted_written: bool | None = None
+        # As last written on the client row; (None, None) is the column's initial NULL.
+        self._projected: tuple[InvitationState | None, datetime | None] = (None, None)
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -930,6 +947,30 @@ class OnboardingWorkflow:
             retry_policy=SMTP_RETRY,
         )
 
+    async def _project_invitation(self) -> None:
+        """Write where the invitation stands on the client row, when it changed."""
+        client_id = self._view.client_id
+        if client_id is None or not workflow.patched(PROJECT_INVITATION):
+            return
+        invitation = self._view.invitation
+        # The list reads pending, sent, accepted and expired from the invitations table itself
+        # (NULL here): the common path, sent at once then accepted, writes nothing more.
+        state = None if invitation.state in _DERIVED_BY_THE_LIST else invitation.state
+        scheduled = invitation.scheduled_at if state == InvitationState.scheduled else None
+        if self._projected == (state, scheduled):
+            return
+        self._projected = (state, scheduled)
+        await self._db(
+            ClientActivities.record_invitation,
+            RecordInvitationInput(
+                client_id=client_id,
+                state=state.value if state else None,
+                scheduled_at=scheduled,
+            ),
+            retry_policy=STATUS_RETRY,
+            deadline=STATUS_DEADLINE,
+        )
+
     async def _wait_for_unmute(self) -> None:
         """Never invite while muted: wait, visibly, until the notifications are switched on."""
         if not self._muted:
@@ -940,6 +981,7 @@ class OnboardingWorkflow:
         self._view.waiting_for = (
             "the client's notifications to be switched on (POST /v1/clients/{id}/notifications)"
         )
+        await self._project_invitation()
         await self._set_status(OnboardingStatus.WAITING_FOR_UNMUTE)
         await workflow.wait_condition(lambda: not self._muted)
         invitation.state = InvitationState.pending  # what comes next says scheduled, manual...
@@ -959,11 +1001,13 @@ class OnboardingWorkflow:
                 invitation.state = InvitationState.cancelled
                 step.state, step.detail = StepState.waiting, "cancelled: send-now or reschedule"
                 self._view.waiting_for = "the invitation was cancelled (send_invitation_now)"
+                await self._project_invitation()
                 await workflow.wait_condition(changed)
             elif invitation.mode == InvitationMode.manual:
                 invitation.state = InvitationState.waiting_manual
                 step.state, step.detail = StepState.waiting, "manual: waiting for send-now"
                 self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
+                await self._project_invitation()
                 await workflow.wait_condition(changed)
             elif invitation.mode == InvitationMode.scheduled and invitation.scheduled_at:
                 invitation.state = InvitationState.scheduled
@@ -972,6 +1016,7 @@ class OnboardingWorkflow:
                 delay = invitation.scheduled_at - workflow.now()
                 if delay <= timedelta(0):
                     break  # the time fell during setup: send now that setup is complete
+                await self._project_invitation()
                 # A durable timer: it survives worker restarts; an update cuts it short.
                 try:
                     await workflow.wait_condition(changed, timeout=delay)
@@ -1008,11 +1053,13 @@ class OnboardingWorkflow:
                 invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
                 step.state, step.detail = StepState.failed, invitation.last_error
                 self._view.waiting_for = "a corrected address, then resend_invitation"
+                await self._project_invitation()
                 await workflow.wait_condition(lambda: self._resend)
                 continue
             invitation.state = InvitationState.sent
             step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
             self._view.waiting_for = "the director to accept the invitation"
+            await self._project_invitation()
             if await self._await_acceptance(data, client_id):
                 invitation.state = InvitationState.accepted
                 invitation.accepted_at = workflow.now()

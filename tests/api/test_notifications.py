@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -123,3 +124,41 @@ async def test_refusals_name_the_reason(
         headers=other.auth,
     )
     assert foreign.status_code == 404
+
+
+async def test_the_clients_list_finds_next_weeks_scheduled_invitations(
+    api: httpx.AsyncClient, worker: Worker
+) -> None:
+    """The onboarding projects where its invitation stands: a firm lists the invitations planned
+    for next week in one call, and sees a moved one at its new time."""
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    body = BODY | {
+        "notifications": {"keep_muted": False},
+        "invitation": {"mode": "scheduled", "scheduled_at": at.isoformat()},
+    }
+    onboarding_id, client_id = await _start(api, body)
+    await _until(api, onboarding_id, "READY")
+    window = {
+        "scheduled_from": datetime.now(UTC).isoformat(),
+        "scheduled_to": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
+    }
+    items: list[dict[str, Any]] = []
+    for _ in range(100):
+        items = (await api.get("/v1/clients", params=window)).json()["items"]
+        if items:
+            break
+        await asyncio.sleep(0.05)
+    assert [(i["id"], i["invitation"]["state"]) for i in items] == [(client_id, "scheduled")]
+    assert datetime.fromisoformat(items[0]["invitation"]["scheduled_at"]) == at
+
+    moved = await api.post(
+        f"/v1/onboardings/{onboarding_id}/invitation/reschedule",
+        json={"scheduled_at": (at + timedelta(days=10)).isoformat()},
+    )
+    assert moved.status_code == 200, moved.text
+    for _ in range(100):
+        items = (await api.get("/v1/clients", params=window)).json()["items"]
+        if not items:
+            break
+        await asyncio.sleep(0.05)
+    assert items == []  # now planned beyond next week

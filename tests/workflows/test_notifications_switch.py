@@ -62,6 +62,7 @@ async def test_kept_muted_waits_visibly_then_unmute_sends_at_once(
     assert final.invitation.state == InvitationState.accepted
     assert not final.notifications_muted
     assert fakes.statuses == ["READY", "WAITING_FOR_UNMUTE", "READY", "COMPLETED"]
+    assert fakes.projected == [("muted", None), (None, None)]
 
 
 async def test_unmuted_before_its_time_a_scheduled_invitation_waits_for_it(
@@ -87,6 +88,9 @@ async def test_unmuted_before_its_time_a_scheduled_invitation_waits_for_it(
         await handle.result()
     [(purpose, _, _, sent)] = fakes.sent_at
     assert purpose == "invitation" and at <= sent < at + timedelta(minutes=1)
+    # What the clients list filters on: muted, then scheduled for its time, then (sent) derived
+    # from the invitations table again.
+    assert fakes.projected == [("muted", None), ("scheduled", at), (None, None)]
 
 
 async def test_unmuted_a_manual_invitation_still_waits_for_send_now(

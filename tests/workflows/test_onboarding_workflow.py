@@ -23,6 +23,7 @@ from activities.clients import (
     CompleteSetupResult,
     CreateClientInput,
     CreateClientResult,
+    RecordInvitationInput,
     RecordStatusInput,
 )
 from activities.company import CheckSiretInput, CheckSiretResult
@@ -109,6 +110,8 @@ class Fakes:
         self.recorded_failures: list[str] = []
         self.setup_muted: list[bool] = []  # keep_muted as complete_setup received it
         self.switched: list[bool] = []  # the client row's notifications_muted, as written
+        # The client row's invitation state and planned time, as projected for the list.
+        self.projected: list[tuple[str | None, datetime | None]] = []
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
@@ -196,6 +199,10 @@ class Fakes:
     async def set_notifications(self, data: ClientNotificationsInput) -> None:
         self.switched.append(data.muted)
 
+    @activity.defn(name="record_invitation")
+    async def record_invitation(self, data: RecordInvitationInput) -> None:
+        self.projected.append((data.state, data.scheduled_at))
+
     @activity.defn(name="record_status")
     async def record_status(self, data: RecordStatusInput) -> None:
         self.statuses.append(data.status)
@@ -227,6 +234,7 @@ class Fakes:
             self.complete_setup,
             self.record_status,
             self.set_notifications,
+            self.record_invitation,
             self.send_invitation,
             self.notify_collaborators,
         ]
@@ -320,6 +328,7 @@ async def test_registry_found_completes_with_company(
     assert fakes.created[0].siret == "55203253400646"
     assert {s.name.value: s.state for s in view.steps}["company_lookup"] == StepState.completed
     assert fakes.statuses == ["READY", "COMPLETED"]
+    assert fakes.projected == []  # sent at once then accepted: the list derives it, no write
     [notice] = fakes.collaborator_notices  # the firm is told, even though the client is muted
     assert (notice.client_name, notice.folder_count) == ("DANONE", 14)
     assert fakes.emails[0].client_id is not None  # client-facing: held back while muted

@@ -62,18 +62,28 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     return _metrics_runtimes[address]
 
 
-async def connect(settings: Settings, *, address: str | None = None, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    address: str | None = None,
+    lazy: bool = False,
+    serve_metrics: bool = False,
+) -> Client:
     """Connect to Temporal with the project's data converter.
 
     `lazy` defers the connection to the first call, so a process can start while Temporal is
     still coming up (the API does, and its /healthz reports Temporal down meanwhile).
+
+    `serve_metrics`: the worker process asks for the SDK's Prometheus endpoint (see
+    `metrics_runtime`). Only it does: a command run beside it with the same environment
+    (`docker compose exec worker onboarding status ...`) must not try to bind the same port.
     """
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         lazy=lazy,
-        runtime=metrics_runtime(settings),
+        runtime=metrics_runtime(settings) if serve_metrics else None,
     )
 
 

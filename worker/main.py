@@ -184,7 +184,7 @@ async def running(workers: Workers, role: WorkerRole = WorkerRole.all) -> AsyncI
 
 async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> None:
     # The worker's own counters on a port of their own: the SDK's exporter (Rust, started by
-    # temporal.connect when temporal_metrics_bind_address is set) serves only its registry.
+    # temporal.connect(serve_metrics=True) at temporal_metrics_bind_address) serves only its own.
     metrics_server = (
         metrics.serve(settings.worker_metrics_bind_address)
         if settings.worker_metrics_bind_address
@@ -197,7 +197,7 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
     )
     try:
         async with httpx.AsyncClient() as http:
-            client = await temporal.connect(settings)
+            client = await temporal.connect(settings, serve_metrics=True)
             registry = build_registry_client(registry_config(settings), http=http, pool=pool)
             workers = build_workers(
                 client, pool=pool, settings=settings, http=http, registry=registry

@@ -4,6 +4,7 @@ the business ones (projection gauges, registry requests, e-mails), after real on
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,7 +19,7 @@ from activities.email import EmailActivities, SendOutcome, SmtpConfig
 from activities.registry import RechercheEntreprisesClient, RegistryUnavailable
 from api.deps import Services
 from api.main import create_app
-from core import metrics
+from core import metrics, temporal
 from core.settings import Environment, Settings
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
@@ -52,6 +53,12 @@ def settings(settings: Settings, sdk_metrics_address: str) -> Settings:
             "temporal_metrics_bind_address": sdk_metrics_address,
         }
     )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> Client:
+    """The worker's client as `onboarding worker` connects it: with the SDK's metrics endpoint."""
+    return await temporal.connect(settings, serve_metrics=True)
 
 
 @pytest.fixture
@@ -396,3 +403,20 @@ async def test_webhook_troubles_are_counted(
     assert grown("onboarding_webhook_endpoints_in_trouble", state="failing") == 1
     assert grown("onboarding_webhook_endpoints_in_trouble", state="disabled") == 1
     assert grown("onboarding_webhook_deliveries_retrying") == 1
+
+
+async def test_a_command_beside_the_worker_leaves_its_metrics_port_alone(
+    settings: Settings,
+) -> None:
+    """`onboarding status` run in the worker's container has the worker's environment: its
+    client must not try to bind the SDK's port, which the worker holds (binding it would fail)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = settings.model_copy(
+            update={"temporal_metrics_bind_address": f"127.0.0.1:{held.getsockname()[1]}"}
+        )
+        command_client = await temporal.connect(taken)
+        await temporal.ping(command_client)
+        with pytest.raises(ValueError, match="Address already in use"):
+            await temporal.connect(taken, serve_metrics=True)

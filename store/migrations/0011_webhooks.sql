@@ -77,7 +77,8 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
--- import.finished is reported once, when the import's last row settles.
+-- import.finished is reported once, when the import's last row settles (checked only while the
+-- partner has an endpoint listening for it).
 ALTER TABLE imports ADD COLUMN finished_at timestamptz;
 
 -- ---- emitting ----------------------------------------------------------------------------------
@@ -138,7 +139,13 @@ BEGIN
             jsonb_build_object('onboarding_id', NEW.id, 'status', NEW.status,
                                'previous_status', OLD.status));
     END IF;
-    IF NEW.import_id IS NOT NULL AND NEW.status <> 'SETTING_UP' THEN
+    -- Only for a partner listening: the check locks the import's row, which would otherwise
+    -- queue every status write of a large import behind one another for nothing.
+    IF NEW.import_id IS NOT NULL AND NEW.status <> 'SETTING_UP' AND EXISTS (
+        SELECT 1 FROM webhook_endpoints
+        WHERE partner_id = NEW.partner_id AND deleted_at IS NULL AND disabled_at IS NULL
+          AND 'import.finished' = ANY (event_types)
+    ) THEN
         PERFORM webhook_finish_import(NEW.import_id);
     END IF;
     RETURN NULL;
@@ -150,7 +157,13 @@ CREATE TRIGGER webhook_onboarding_status AFTER UPDATE OF status ON onboardings
 
 CREATE FUNCTION webhook_import_row_skipped() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM webhook_finish_import(NEW.import_id);
+    IF EXISTS (
+        SELECT 1 FROM imports i JOIN webhook_endpoints e ON e.partner_id = i.partner_id
+        WHERE i.id = NEW.import_id AND e.deleted_at IS NULL AND e.disabled_at IS NULL
+          AND 'import.finished' = ANY (e.event_types)
+    ) THEN
+        PERFORM webhook_finish_import(NEW.import_id);
+    END IF;
     RETURN NULL;
 END $$;
 

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     company_lookup_deadline_seconds: float = 120.0
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0
+    # When the onboarding's creator gets a reminder e-mail (company details still missing, failed
+    # integrations not retried); unset: half-way to the deadline.
+    company_details_reminder_hours: float | None = Field(default=None, gt=0)
+    integration_reminder_hours: float | None = Field(default=None, gt=0)
 
     worker_max_cached_workflows: int = Field(
         default=200, ge=1, description="Workflows a worker keeps in memory between their tasks"
@@ -369,6 +373,12 @@ class Settings(BaseSettings):
             integration_retry_window=timedelta(hours=self.integration_retry_window_hours),
             invitation_reminders=[timedelta(days=d) for d in self.invitation_reminder_days],
             invitation_expiry=timedelta(days=self.invitation_expiry_days),
+            details_reminder_after=None
+            if self.company_details_reminder_hours is None
+            else timedelta(hours=self.company_details_reminder_hours),
+            integration_reminder_after=None
+            if self.integration_reminder_hours is None
+            else timedelta(hours=self.integration_reminder_hours),
         )
 
     def embedded_database_url(self) -> str:

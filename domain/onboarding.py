@@ -240,6 +240,10 @@ class Timeouts(BaseModel):
         default_factory=lambda: [timedelta(days=3), timedelta(days=7)]
     )
     invitation_expiry: timedelta = timedelta(days=14)
+    # When the onboarding's creator is reminded of what waits for them (company details, failed
+    # integrations); None: half-way to the deadline. A point not before the deadline: no reminder.
+    details_reminder_after: timedelta | None = None
+    integration_reminder_after: timedelta | None = None
 
 
 class OnboardingInput(BaseModel):

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent
 
-KINDS = ("welcome", "invitation", "reminder", "client_ready", "expired")
+KINDS = ("welcome", "invitation", "reminder", "client_ready", "expired", "escalation")
 LANGUAGES = ("fr", "nl", "en", "de")
 
 # Month names come from the fiscal calendar (folder names); dates in running text write them in

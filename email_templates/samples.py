@@ -59,4 +59,13 @@ SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
         "expires_on": date(2026, 12, 15),
         "client_url": _CLIENT_URL,
     },
+    "escalation": {
+        "branding": SAMPLE_BRANDING,
+        "kind": "integration_reminder",
+        "reference": "4f1c2b9e",
+        "siret": "73282932000074",
+        "deadline": date(2026, 12, 15),
+        "integrations": ["Relevés bancaires", "Notes de frais"],
+        "client_url": _CLIENT_URL,
+    },
 }

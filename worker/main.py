@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.clients import ClientActivities
 from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
+from activities.escalations import EscalationActivities
 from activities.folders import FolderActivities
 from activities.imports import ImportActivities
 from activities.integrations import ClientSetupActivities
@@ -114,6 +115,7 @@ def activities_for(
         email.send_email,
         invitations.send_invitation,
         CollaboratorActivities(invitations).notify_collaborators,
+        EscalationActivities(invitations).escalate,
         imports.prepare_batch,
         imports.release_rows,
         imports.settled_rows,

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.company import CheckSiretInput, CompanyActivities
     from activities.email import SendEmailResult, SendOutcome
+    from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
     from activities.folders import CreateFoldersInput, FolderActivities
     from activities.integrations import (
         AssignInput,
@@ -113,6 +114,9 @@ WAIT_FOR_UNMUTE = "wait-for-unmute"
 # Where the invitation stands is projected on the client row (the clients list filters on it,
 # e.g. the scheduled ones of next week); older runs never wrote it.
 PROJECT_INVITATION = "project-invitation"
+# The onboarding's creator is told what waits for them (company details, failed integrations):
+# a reminder on the way, a notice at the end. Older runs wait without telling anyone.
+ESCALATIONS = "escalations"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -718,11 +722,26 @@ class OnboardingWorkflow:
         # Failed integrations keep the run open for a while so a person can retry them.
         if any(i.state == StepState.failed for i in self._view.integrations):
             self._view.waiting_for = "a retry of the failed integrations (retry_integration)"
+
+            def retried() -> bool:
+                return all(i.state != StepState.failed for i in self._view.integrations)
+
             try:
-                await workflow.wait_condition(
-                    lambda: all(i.state != StepState.failed for i in self._view.integrations),
-                    timeout=data.timeouts.integration_retry_window,
-                )
+                if workflow.patched(ESCALATIONS):
+                    await self._wait_or_escalate(
+                        data,
+                        retried,
+                        window=data.timeouts.integration_retry_window,
+                        remind_after=data.timeouts.integration_reminder_after,
+                        kinds=(
+                            EscalationKind.integration_reminder,
+                            EscalationKind.integration_left_failed,
+                        ),
+                    )
+                else:
+                    await workflow.wait_condition(
+                        retried, timeout=data.timeouts.integration_retry_window
+                    )
             except TimeoutError:
                 pass  # still failed: recorded on the client's integrations; the run may end
             self._view.waiting_for = None
@@ -788,9 +807,18 @@ class OnboardingWorkflow:
         self._awaiting_details = True
         await self._set_status(OnboardingStatus.AWAITING_COMPANY_DETAILS)
         try:
-            await workflow.wait_condition(
-                lambda: self._details is not None, timeout=data.timeouts.company_details
-            )
+            if workflow.patched(ESCALATIONS):
+                await self._wait_or_escalate(
+                    data,
+                    lambda: self._details is not None,
+                    window=data.timeouts.company_details,
+                    remind_after=data.timeouts.details_reminder_after,
+                    kinds=(EscalationKind.details_reminder, EscalationKind.details_deadline),
+                )
+            else:
+                await workflow.wait_condition(
+                    lambda: self._details is not None, timeout=data.timeouts.company_details
+                )
         except TimeoutError:
             raise ApplicationError(
                 f"no company details provided within {data.timeouts.company_details} ({reason})",
@@ -969,6 +997,55 @@ class OnboardingWorkflow:
             ),
             retry_policy=STATUS_RETRY,
             deadline=STATUS_DEADLINE,
+        )
+
+    async def _wait_or_escalate(
+        self,
+        data: OnboardingInput,
+        done: Callable[[], bool],
+        *,
+        window: timedelta,
+        remind_after: timedelta | None,
+        kinds: tuple[EscalationKind, EscalationKind],
+    ) -> None:
+        """Wait up to `window` for `done`, reminding the onboarding's creator on the way (half-way
+        unless set) and telling them at the end; TimeoutError then, as a plain wait would."""
+        deadline = workflow.now() + window
+        remind_after = window / 2 if remind_after is None else remind_after
+        if remind_after < window:
+            try:
+                await workflow.wait_condition(done, timeout=remind_after)
+                return
+            except TimeoutError:
+                await self._escalate(data, kinds[0], deadline)
+        try:
+            await workflow.wait_condition(
+                done, timeout=max(deadline - workflow.now(), timedelta(0))
+            )
+        except TimeoutError:
+            await self._escalate(data, kinds[1], deadline)
+            raise
+
+    async def _escalate(
+        self, data: OnboardingInput, kind: EscalationKind, deadline: datetime
+    ) -> None:
+        failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
+        await self._notice(
+            f"escalation {kind.value}",
+            lambda: workflow.execute_activity_method(
+                EscalationActivities.escalate,
+                EscalateInput(
+                    onboarding_id=data.onboarding_id,
+                    partner_id=data.partner_id,
+                    kind=kind,
+                    language=data.client.language.value,
+                    deadline=deadline,
+                    siret=data.client.siret,
+                    integrations=failed if kind.value.startswith("integration") else [],
+                ),
+                start_to_close_timeout=SMTP_TIMEOUT,
+                retry_policy=SMTP_RETRY,
+            ),
         )
 
     async def _wait_for_unmute(self) -> None:

@@ -36,6 +36,7 @@ MAIN_LINK = {
     "reminder": "accept_url",
     "client_ready": "client_url",
     "expired": "client_url",
+    "escalation": "client_url",
 }
 CLOSING = {
     "fr": "Cordialement",
@@ -65,6 +66,10 @@ MARKER = {
     ("expired", "nl"): "verlopen",
     ("expired", "en"): "expired",
     ("expired", "de"): "abgelaufen",
+    ("escalation", "fr"): "attendent une relance",
+    ("escalation", "nl"): "wachten op een nieuwe poging",
+    ("escalation", "en"): "waiting for a retry",
+    ("escalation", "de"): "warten auf einen neuen Versuch",
 }
 SCRIPT = '<script>alert("x")</script>'
 
@@ -151,8 +156,10 @@ def test_render_welcome_without_branding_stays_text_only(renderer: Renderer) -> 
 
 @pytest.mark.parametrize("kind", BRANDED_KINDS)
 def test_render_escapes_user_data_in_html_only(renderer: Renderer, kind: str) -> None:
-    """A client name with markup is escaped in HTML, verbatim in text and subject."""
-    rendered = renderer.render(kind, "en", _context(kind, client_name=SCRIPT))
+    """A client name with markup is escaped in HTML, verbatim in text and subject (escalations
+    name no client, data minimisation: the integrations' names stand in)."""
+    changes = {"integrations": [SCRIPT]} if kind == "escalation" else {"client_name": SCRIPT}
+    rendered = renderer.render(kind, "en", _context(kind, **changes))
     assert rendered.html is not None
     assert "<script>" not in rendered.html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in rendered.html

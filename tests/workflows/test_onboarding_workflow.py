@@ -28,6 +28,7 @@ from activities.clients import (
 )
 from activities.company import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailResult, SendOutcome
+from activities.escalations import EscalateInput
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from activities.integrations import (
     AssignInput,
@@ -112,6 +113,8 @@ class Fakes:
         self.switched: list[bool] = []  # the client row's notifications_muted, as written
         # The client row's invitation state and planned time, as projected for the list.
         self.projected: list[tuple[str | None, datetime | None]] = []
+        # Escalations to the onboarding's creator: (input, when the server scheduled it).
+        self.escalations: list[tuple[EscalateInput, datetime]] = []
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
@@ -203,6 +206,11 @@ class Fakes:
     async def record_invitation(self, data: RecordInvitationInput) -> None:
         self.projected.append((data.state, data.scheduled_at))
 
+    @activity.defn(name="escalate")
+    async def escalate(self, data: EscalateInput) -> SendEmailResult:
+        self.escalations.append((data, activity.info().current_attempt_scheduled_time))
+        return SendEmailResult(outcome=SendOutcome.sent, message_id="<e@x>", attempt=1)
+
     @activity.defn(name="record_status")
     async def record_status(self, data: RecordStatusInput) -> None:
         self.statuses.append(data.status)
@@ -235,6 +243,7 @@ class Fakes:
             self.record_status,
             self.set_notifications,
             self.record_invitation,
+            self.escalate,
             self.send_invitation,
             self.notify_collaborators,
         ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from domain.onboarding import IMPORT_SETTLED
+from domain.onboarding import IMPORT_SETTLED, OnboardingStatus
 from store.pool import Pool
 
 
@@ -24,12 +24,13 @@ class OnboardingRow:
     created_at: datetime
     updated_at: datetime
     case_manager: str | None
+    status_since: datetime  # when the status last changed (updated_at moves with every write)
 
 
 # Never `*`: the secrets column stays in the database unless a function asks for it by name.
 _COLUMNS = (
     "id, partner_id, idempotency_key, request_hash, workflow_id, status, created_at, updated_at, "
-    "case_manager"
+    "case_manager, status_since"
 )
 
 
@@ -118,11 +119,16 @@ async def release(pool: Pool, *, onboarding_id: uuid.UUID) -> None:
 
 async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> None:
     """The projection of the workflow's status; an imported onboarding's first settling status
-    is also recorded on its import row, in the same statement, for the import to read."""
+    is also recorded on its import row, in the same statement, for the import to read.
+
+    `status_since` moves only when the status changes: a retried activity writes the same status
+    again, and that must not restart the clock of a stuck onboarding."""
     await pool.execute(
         """
         WITH projected AS (
-            UPDATE onboardings SET status = $2, updated_at = now() WHERE id = $1
+            UPDATE onboardings SET status = $2, updated_at = now(),
+                status_since = CASE WHEN status = $2 THEN status_since ELSE now() END
+            WHERE id = $1
             RETURNING import_id
         )
         UPDATE import_rows r SET settled_status = $2, settled_at = now()
@@ -136,36 +142,107 @@ async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> No
     )
 
 
+# A finished onboarding waits for nothing: however old its status, it is not stuck. Literals in
+# the SQL (not a parameter) so the planner can use the partial index of migration 0015.
+_FINISHED = f"'{OnboardingStatus.COMPLETED.value}', '{OnboardingStatus.FAILED.value}'"
+
+
 async def list_for_partner(
     pool: Pool,
     *,
     partner_id: uuid.UUID,
     status: str | None = None,
     case_manager: str | None = None,
+    stuck_for: timedelta | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[OnboardingRow], int]:
-    """One page of the partner's started onboardings, newest first, and how many match in all."""
-    where = """
+    """One page of the partner's started onboardings, newest first, and how many match in all.
+
+    `stuck_for`: only unfinished onboardings whose status has not changed for that long, the
+    longest-stuck first.
+    """
+    where = f"""
         WHERE partner_id = $1 AND NOT start_pending AND ($2::text IS NULL OR status = $2)
           AND ($3::text IS NULL OR case_manager = $3)
+          AND ($4::interval IS NULL
+               OR (status NOT IN ({_FINISHED}) AND status_since < now() - $4::interval))
     """
+    order = "status_since, id" if stuck_for is not None else "created_at DESC, id"
     records = await pool.fetch(
         f"""
         SELECT {_COLUMNS} FROM onboardings {where}
-        ORDER BY created_at DESC, id
-        LIMIT $4 OFFSET $5
+        ORDER BY {order}
+        LIMIT $5 OFFSET $6
         """,
         partner_id,
         status,
         case_manager,
+        stuck_for,
         limit,
         offset,
     )
     total = await pool.fetchval(
-        f"SELECT count(*) FROM onboardings {where}", partner_id, status, case_manager
+        f"SELECT count(*) FROM onboardings {where}",
+        partner_id,
+        status,
+        case_manager,
+        stuck_for,
     )
     return [_row(r) for r in records], int(total)
+
+
+@dataclass(frozen=True)
+class StuckRow:
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    partner_name: str
+    status: str
+    status_since: datetime
+    # Where the invitation stands, as the workflow projected it on the client row (None: not
+    # projected, or no client yet): tells what a READY onboarding is waiting for.
+    invitation_state: str | None
+    invitation_scheduled_at: datetime | None
+
+
+async def list_stuck(
+    pool: Pool,
+    *,
+    older_than: timedelta,
+    partner_id: uuid.UUID | None = None,
+    partner_name: str | None = None,
+    limit: int = 200,
+) -> list[StuckRow]:
+    """Unfinished onboardings of every partner (or one, by id or by name, any case) whose status
+    has not changed for `older_than`, the longest-stuck first: the ops view across tenants."""
+    records = await pool.fetch(
+        f"""
+        SELECT o.id, o.partner_id, p.name AS partner_name, o.status, o.status_since,
+               c.invitation_state, c.invitation_scheduled_at
+        FROM onboardings o
+        JOIN partners p ON p.id = o.partner_id
+        LEFT JOIN clients c ON c.onboarding_id = o.id
+        WHERE NOT o.start_pending AND o.status NOT IN ({_FINISHED})
+          AND o.status_since < now() - $1::interval
+          AND ($2::uuid IS NULL OR o.partner_id = $2)
+          AND ($3::text IS NULL OR lower(p.name) = lower($3))
+        ORDER BY o.status_since, o.id
+        LIMIT $4
+        """,
+        older_than,
+        partner_id,
+        partner_name,
+        limit,
+    )
+    return [StuckRow(**dict(r)) for r in records]
+
+
+async def status_since(pool: Pool, *, workflow_id: str) -> datetime | None:
+    """When the onboarding run by this workflow last changed status (None: no such row)."""
+    since: datetime | None = await pool.fetchval(
+        "SELECT status_since FROM onboardings WHERE workflow_id = $1", workflow_id
+    )
+    return since
 
 
 async def creator_email(pool: Pool, *, onboarding_id: uuid.UUID) -> str | None:

@@ -8,6 +8,9 @@ ONBOARDING_STATUS = SearchAttributeKey.for_keyword("OnboardingStatus")
 PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
 INVITATION_MODE = SearchAttributeKey.for_keyword("InvitationMode")
 INVITATION_SCHEDULED_AT = SearchAttributeKey.for_datetime("InvitationScheduledAt")
+# When OnboardingStatus last changed: with it the UI lists the onboardings stuck in a status
+# (`OnboardingStatus = 'NEEDS_ATTENTION' AND StatusSince < "..."`), as the stuck list does.
+STATUS_SINCE = SearchAttributeKey.for_datetime("StatusSince")
 
 # Name -> type as `temporal operator search-attribute create` and `start-dev` spell it.
 REGISTRY: dict[str, str] = {
@@ -15,9 +18,16 @@ REGISTRY: dict[str, str] = {
     PARTNER_ID.name: "Keyword",
     INVITATION_MODE.name: "Keyword",
     INVITATION_SCHEDULED_AT.name: "Datetime",
+    STATUS_SINCE.name: "Datetime",
 }
 
-ALL_KEYS = (ONBOARDING_STATUS, PARTNER_ID, INVITATION_MODE, INVITATION_SCHEDULED_AT)
+ALL_KEYS = (
+    ONBOARDING_STATUS,
+    PARTNER_ID,
+    INVITATION_MODE,
+    INVITATION_SCHEDULED_AT,
+    STATUS_SINCE,
+)
 
 
 def cli_flags() -> list[str]:

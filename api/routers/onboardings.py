@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
@@ -22,6 +23,7 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
+from domain import durations
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -43,6 +45,7 @@ from store import onboardings
 from store.pool import Pool
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
+from workflows.status_merge import ExplainedView, decode_pending, explain
 
 router = APIRouter(prefix="/v1/onboardings", tags=["onboardings"])
 # An update reaches a workflow: gone (404), finished or refused by its validator (409), or
@@ -74,6 +77,7 @@ class OnboardingSummary(BaseModel):
     case_manager: str | None
     created_at: datetime
     updated_at: datetime
+    since: datetime = Field(description="When the status last changed")
 
 
 IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
@@ -286,18 +290,27 @@ def _refused(exc: WorkflowUpdateFailedError) -> ProblemError:
     return ProblemError(409, "not-now", "Not possible now", detail)
 
 
-@router.get(
-    "/{onboarding_id}", response_model=OnboardingView, responses=problem_responses(404, 503)
-)
+@router.get("/{onboarding_id}", response_model=ExplainedView, responses=problem_responses(404, 503))
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
-) -> OnboardingView:
-    """Every step of one onboarding, as its workflow reports it."""
-    handle = await _handle(pool, temporal, caller.partner.id, onboarding_id)
+) -> ExplainedView:
+    """Every step of one onboarding, with the attempts and next try of a retrying one."""
+    row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
+    if row is None:
+        raise _not_found(onboarding_id)
+    handle = temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
     try:
-        return await handle.query(OnboardingWorkflow.status)
+        # The query is the workflow's view; describe() is the server's, which alone knows an
+        # activity's retries while they happen.
+        view, description = await asyncio.gather(
+            handle.query(OnboardingWorkflow.status), handle.describe()
+        )
     except RPCError as exc:
         raise _unavailable(exc, onboarding_id) from exc
+    pending = await decode_pending(
+        description.raw_description.pending_activities, temporal.data_converter
+    )
+    return explain(view, pending, since=row.status_since)
 
 
 async def _finished_or_gone(
@@ -489,13 +502,23 @@ async def read_onboardings(
     case_manager: Annotated[
         Text | None, Query(max_length=100, description="The case-manager tag")
     ] = None,
+    stuck_for: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Only unfinished onboardings whose status has not changed for this long "
+            "(ISO 8601 duration, e.g. PT48H or P2D), the longest-stuck first",
+            examples=["PT48H"],
+        ),
+    ] = None,
 ) -> PageOf[OnboardingSummary]:
-    """A partner's onboardings, newest first, from the database projection."""
+    """A partner's onboardings, newest first (or stuck ones), from the database projection."""
     rows, total = await onboardings.list_for_partner(
         pool,
         partner_id=caller.partner.id,
         status=status_filter.value if status_filter else None,
         case_manager=case_manager,
+        stuck_for=_duration(stuck_for, field="stuck_for"),
         limit=page.limit,
         offset=page.offset,
     )
@@ -508,6 +531,7 @@ async def read_onboardings(
                 case_manager=r.case_manager,
                 created_at=r.created_at,
                 updated_at=r.updated_at,
+                since=r.status_since,
             )
             for r in rows
         ],
@@ -515,3 +539,18 @@ async def read_onboardings(
         limit=page.limit,
         offset=page.offset,
     )
+
+
+def _duration(text: str | None, *, field: str) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        return durations.parse_iso(text)
+    except ValueError as exc:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            f"Invalid field(s): {field}",
+            errors=[FieldError(field=field, message=f"{field} {exc}")],
+        ) from None

@@ -15,6 +15,7 @@ from api.routers import (
     catalogs,
     clients,
     codec,
+    fiscal_years,
     health,
     imports,
     invitation_page,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
     app.include_router(clients.router)
+    app.include_router(fiscal_years.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)
     app.include_router(users.router)

@@ -120,3 +120,110 @@ async def count_folders(pool: Pool | Conn, *, client_id: uuid.UUID) -> int:
 
 def _folder(record: asyncpg.Record) -> FolderRow:
     return FolderRow(**dict(record))
+
+
+# ---- later fiscal years: added after the onboarding, their folders made by a workflow ---------
+
+
+class FiscalYearOverlap(Exception):
+    """The fiscal year would overlap another of the client's (the database refused it)."""
+
+
+@dataclass(frozen=True)
+class FiscalYearStateRow:
+    client_id: uuid.UUID
+    starts_on: date
+    ends_on: date
+    created_at: datetime
+    # None: the onboarding's year, whose folders follow the onboarding.
+    folders_state: str | None
+    folders_failure: str | None
+    workflow_id: str | None
+    requested_by: uuid.UUID | None
+    updated_at: datetime
+
+
+_FISCAL_YEAR_STATE_COLUMNS = (
+    "client_id, starts_on, ends_on, created_at, folders_state, folders_failure, workflow_id, "
+    "requested_by, updated_at"
+)
+
+
+async def add_fiscal_year(
+    pool: Pool | Conn,
+    *,
+    client_id: uuid.UUID,
+    starts_on: date,
+    ends_on: date,
+    workflow_id: str,
+    requested_by: uuid.UUID | None,
+) -> bool:
+    """Record a later fiscal year, its folders to be created by `workflow_id`; False when the
+    client already has a year starting that day. Raises FiscalYearOverlap."""
+    try:
+        status = await pool.execute(
+            """
+            INSERT INTO fiscal_years
+                (client_id, starts_on, ends_on, folders_state, workflow_id, requested_by)
+            VALUES ($1, $2, $3, 'creating', $4, $5)
+            ON CONFLICT (client_id, starts_on) DO NOTHING
+            """,
+            client_id,
+            starts_on,
+            ends_on,
+            workflow_id,
+            requested_by,
+        )
+    except asyncpg.ExclusionViolationError as exc:
+        raise FiscalYearOverlap(str(exc)) from exc
+    return _inserted(str(status)) == 1
+
+
+async def list_fiscal_year_states(
+    pool: Pool | Conn, *, client_id: uuid.UUID
+) -> list[FiscalYearStateRow]:
+    """The client's fiscal years, oldest first, with where their folders stand."""
+    records = await pool.fetch(
+        f"""
+        SELECT {_FISCAL_YEAR_STATE_COLUMNS} FROM fiscal_years WHERE client_id = $1
+        ORDER BY starts_on
+        """,
+        client_id,
+    )
+    return [FiscalYearStateRow(**dict(r)) for r in records]
+
+
+async def set_folders_state(
+    pool: Pool | Conn,
+    *,
+    client_id: uuid.UUID,
+    starts_on: date,
+    state: str,
+    failure: str | None = None,
+) -> bool:
+    """Record where a fiscal year's folders stand; False when there is no such year."""
+    status = await pool.execute(
+        """
+        UPDATE fiscal_years SET folders_state = $3, folders_failure = $4, updated_at = now()
+        WHERE client_id = $1 AND starts_on = $2
+        """,
+        client_id,
+        starts_on,
+        state,
+        failure,
+    )
+    return str(status) == "UPDATE 1"
+
+
+async def count_existing_folders(
+    pool: Pool | Conn, *, client_id: uuid.UUID, paths: Sequence[str]
+) -> int:
+    """How many of `paths` the client's tree holds."""
+    if not paths:
+        return 0
+    count = await pool.fetchval(
+        "SELECT count(*) FROM folders WHERE client_id = $1 AND path = ANY($2::text[])",
+        client_id,
+        list(paths),
+    )
+    return int(count)

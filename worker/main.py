@@ -25,6 +25,7 @@ from activities.clients import ClientActivities
 from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.escalations import EscalationActivities
+from activities.fiscal_years import FiscalYearActivities
 from activities.folders import FolderActivities
 from activities.imports import ImportActivities
 from activities.integrations import ClientSetupActivities
@@ -45,11 +46,12 @@ from store.pool import Pool, create_pool
 from worker.interceptors import DataErrorsAreFinal
 from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
+from workflows.fiscal_years import FiscalYearWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (OnboardingWorkflow, BulkImportWorkflow)
+WORKFLOWS: Sequence[type] = (OnboardingWorkflow, BulkImportWorkflow, FiscalYearWorkflow)
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
 # which would otherwise happen inside the sandbox and re-import them per workflow run.
@@ -109,6 +111,7 @@ def activities_for(
         clients.set_notifications,
         clients.record_invitation,
         folders.create_folders,
+        FiscalYearActivities(pool).record_fiscal_year_folders,
         client_setup.assign_collaborators_and_subscription,
         client_setup.connect_integration,
         client_setup.record_integration_failure,

@@ -1,0 +1,275 @@
+"""/v1/clients/{id}/fiscal-years: a client's fiscal years, and the next ones added later, whose
+month folders a workflow (FiscalYearWorkflow) creates once."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, ValidationError
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.client_access import client_not_found, ready_client
+from api.deps import AnyRoleDep, ConfigurerDep, PoolDep, ServicesDep
+from api.problems import FieldError, ProblemError, problem_responses
+from domain.fiscal import FiscalYear, months
+from domain.fiscal_years import (
+    FiscalYearCreate,
+    FiscalYearInput,
+    FiscalYearRefused,
+    FoldersState,
+    check_new_year,
+    workflow_id_for,
+)
+from domain.folders import FolderTreeTemplate, plan_folders
+from domain.setup import EffectiveSetup
+from store import catalogs, clients, folders
+from store.pool import Pool
+from workflows import search_attributes as sa
+from workflows.fiscal_years import FiscalYearWorkflow
+
+router = APIRouter(prefix="/v1/clients", tags=["fiscal years"])
+
+
+class FiscalYearFolders(BaseModel):
+    state: FoldersState = Field(
+        description="creating, done or failed; the onboarding's year follows the onboarding"
+    )
+    planned: int | None = Field(
+        description="Folders of this year's plan (the client's tree: its folders and this "
+        "year's month folders); null when the tree is no longer in the catalog"
+    )
+    created: int = Field(description="How many of them exist")
+    failure: str | None = Field(description="Why it failed: an error type")
+
+
+class FiscalYearPublic(BaseModel):
+    start: date
+    end: date
+    months: int = Field(description="Calendar months with a day in the year: a folder each")
+    source: Literal["onboarding", "added"]
+    folders: FiscalYearFolders
+    created_at: datetime
+    status_url: str
+
+
+def _status_url(client_id: uuid.UUID, start: date) -> str:
+    return f"/v1/clients/{client_id}/fiscal-years/{start.isoformat()}"
+
+
+async def _tree(pool: Pool, client: clients.ClientRow) -> tuple[bool, FolderTreeTemplate | None]:
+    """(known, tree): the client's folder tree; known is False when its code has no valid entry
+    in the catalog any more, so nothing can be planned."""
+    code = EffectiveSetup.model_validate(client.setup).folder_tree if client.setup else None
+    if code is None:
+        return True, None
+    body = await catalogs.get(pool, "folder_trees", partner_id=client.partner_id, code=code)
+    if body is None:
+        return False, None
+    try:
+        # The catalog stores the template with its code beside it, as the folder activity reads it.
+        tree = FolderTreeTemplate.model_validate({k: v for k, v in body.items() if k != "code"})
+    except ValidationError:
+        return False, None
+    return True, tree
+
+
+def _onboarding_state(client: clients.ClientListRow) -> FoldersState:
+    # The onboarding makes its year's folders before setup completes.
+    if client.status == "ready":
+        return FoldersState.done
+    return FoldersState.failed if client.onboarding_status == "FAILED" else FoldersState.creating
+
+
+async def _public(
+    pool: Pool, client_id: uuid.UUID, partner_id: uuid.UUID
+) -> list[FiscalYearPublic]:
+    listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
+    client = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    if listed is None or client is None:
+        raise client_not_found(client_id)
+    known, tree = await _tree(pool, client)
+    years: list[FiscalYearPublic] = []
+    for row in await folders.list_fiscal_year_states(pool, client_id=client_id):
+        year = FiscalYear.model_construct(start=row.starts_on, end=row.ends_on)
+        paths = [f.path for f in plan_folders(tree, year, client.language)] if tree else []
+        state = FoldersState(row.folders_state) if row.folders_state else _onboarding_state(listed)
+        years.append(
+            FiscalYearPublic(
+                start=row.starts_on,
+                end=row.ends_on,
+                months=len(months(year)),
+                source="added" if row.workflow_id else "onboarding",
+                folders=FiscalYearFolders(
+                    state=state,
+                    planned=len(paths) if known else None,
+                    created=await folders.count_existing_folders(
+                        pool, client_id=client_id, paths=paths
+                    ),
+                    failure=row.folders_failure,
+                ),
+                created_at=row.created_at,
+                status_url=_status_url(client_id, row.starts_on),
+            )
+        )
+    return years
+
+
+async def start_fiscal_year_workflow(
+    temporal: Client, *, data: FiscalYearInput, task_queue: str
+) -> None:
+    """Start the year's workflow unless it runs or has succeeded: the id is the client's and the
+    year's, a running one is used as it is, and only a failed one may run again."""
+    try:
+        await temporal.start_workflow(
+            FiscalYearWorkflow.run,
+            data,
+            id=workflow_id_for(data.client_id, data.fiscal_year.start),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.PARTNER_ID, str(data.partner_id))]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # it completed: the folders are there
+
+
+def _refused(status: int, slug: str, title: str, field: str, message: str) -> ProblemError:
+    return ProblemError(
+        status,
+        slug,
+        title,
+        f"{field}: {message}",
+        errors=[FieldError(field=field, message=message)],
+    )
+
+
+@router.post(
+    "/{client_id}/fiscal-years",
+    status_code=202,
+    response_model=FiscalYearPublic,
+    responses=problem_responses(403, 404, 409, 422, 503),
+)
+async def create_fiscal_year(
+    client_id: uuid.UUID,
+    body: FiscalYearCreate,
+    caller: ConfigurerDep,
+    services: ServicesDep,
+    response: Response,
+) -> FiscalYearPublic:
+    """Add the client's next fiscal year; its month folders are created in the background."""
+    pool = services.pool
+    client = await ready_client(pool, caller.partner.id, client_id)
+    existing = await folders.list_fiscal_year_states(pool, client_id=client_id)
+    same = next((y for y in existing if y.starts_on == body.start), None)
+    if same is None:
+        try:
+            year = check_new_year(
+                body,
+                existing=[
+                    FiscalYear.model_construct(start=y.starts_on, end=y.ends_on) for y in existing
+                ],
+                today=datetime.now(UTC).date(),
+            )
+        except FiscalYearRefused as exc:
+            raise _refused(
+                422, "invalid-fiscal-year", "Invalid fiscal year", exc.field, exc.message
+            ) from exc
+        try:
+            await folders.add_fiscal_year(
+                pool,
+                client_id=client_id,
+                starts_on=year.start,
+                ends_on=year.end,
+                workflow_id=workflow_id_for(client_id, year.start),
+                requested_by=caller.user.id,
+            )
+        except folders.FiscalYearOverlap as exc:
+            # Another request added an overlapping year since the check above.
+            raise _refused(
+                409, "fiscal-year-overlap", "Fiscal years overlap", "start", "overlaps another"
+            ) from exc
+    else:
+        # The same request again (or a retry after a lost answer): the same year, the same run.
+        asked_end = body.end or FiscalYear.from_start(body.start).end
+        if asked_end != same.ends_on:
+            raise _refused(
+                409,
+                "fiscal-year-exists",
+                "Fiscal year exists",
+                "end",
+                f"the client's fiscal year starting {same.starts_on.isoformat()} ends on "
+                f"{same.ends_on.isoformat()}",
+            )
+        year = FiscalYear.model_construct(start=same.starts_on, end=same.ends_on)
+        response.headers["Idempotent-Replayed"] = "true"
+    if same is None or same.workflow_id is not None:
+        # Started even when the year existed: an earlier request may have recorded it and then
+        # failed before reaching Temporal, or its run failed. The fixed id makes this safe.
+        setup = EffectiveSetup.model_validate(client.setup) if client.setup else None
+        try:
+            await start_fiscal_year_workflow(
+                services.temporal,
+                data=FiscalYearInput(
+                    client_id=client_id,
+                    partner_id=caller.partner.id,
+                    folder_tree=setup.folder_tree if setup else None,
+                    fiscal_year=year,
+                    language=client.language,
+                ),
+                task_queue=services.settings.task_queue,
+            )
+        except RPCError as exc:
+            raise ProblemError(
+                503,
+                "temporal-unavailable",
+                "Try again shortly",
+                "The fiscal year is recorded but its folders could not be started now; send the "
+                "same request again.",
+            ) from exc
+    response.headers["Location"] = _status_url(client_id, year.start)
+    [public] = [
+        y for y in await _public(pool, client_id, caller.partner.id) if y.start == year.start
+    ]
+    return public
+
+
+@router.get(
+    "/{client_id}/fiscal-years",
+    response_model=list[FiscalYearPublic],
+    responses=problem_responses(404),
+)
+async def read_fiscal_years(
+    client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep
+) -> list[FiscalYearPublic]:
+    """The client's fiscal years, oldest first, each with where its folders stand."""
+    return await _public(pool, client_id, caller.partner.id)
+
+
+@router.get(
+    "/{client_id}/fiscal-years/{start}",
+    response_model=FiscalYearPublic,
+    responses=problem_responses(404),
+)
+async def read_fiscal_year(
+    client_id: uuid.UUID, start: date, caller: AnyRoleDep, pool: PoolDep
+) -> FiscalYearPublic:
+    """One fiscal year of the client (the status URL of an added year)."""
+    for year in await _public(pool, client_id, caller.partner.id):
+        if year.start == start:
+            return year
+    raise ProblemError(
+        404, "not-found", "Not found", f"No fiscal year starting {start.isoformat()}"
+    )

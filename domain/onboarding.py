@@ -194,6 +194,15 @@ def director_id_for(client_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_USER_NS, f"{client_id}:director")
 
 
+def onboarding_summary(
+    onboarding_id: uuid.UUID, partner_id: uuid.UUID, *, import_id: uuid.UUID | None = None
+) -> str:
+    """The static summary the Temporal UI lists for an onboarding's run: ids, no personal data
+    (the payload codec encrypts user metadata too, but the summary does not need a name)."""
+    origin = f" · import {import_id}" if import_id else ""
+    return f"Onboarding {onboarding_id} · partner {partner_id}{origin}"
+
+
 def workflow_id_for(onboarding_id: uuid.UUID) -> str:
     # Only opaque ids: workflow ids are visible to anyone with access to the namespace.
     return f"onboarding-{onboarding_id}"

@@ -18,7 +18,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -31,7 +31,13 @@ with workflow.unsafe.imports_passed_through():
         SettledRowsInput,
     )
     from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
-    from domain.onboarding import OnboardingInput, OnboardingStatus, workflow_id_for
+    from domain.onboarding import (
+        OnboardingInput,
+        OnboardingStatus,
+        onboarding_summary,
+        workflow_id_for,
+    )
+    from workflows import search_attributes as sa
     from workflows.onboarding import OnboardingWorkflow
 
 PREPARE_RETRY = RetryPolicy(
@@ -155,6 +161,18 @@ class BulkImportWorkflow:
                 OnboardingWorkflow.run,
                 child,
                 id=workflow_id_for(child.onboarding_id),
+                # As the API starts one: ops filter on them from the start, imported or not.
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.PARTNER_ID, str(state.partner_id)),
+                        SearchAttributePair(
+                            sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
+                        ),
+                    ]
+                ),
+                static_summary=onboarding_summary(
+                    child.onboarding_id, state.partner_id, import_id=state.import_id
+                ),
                 # Each onboarding lives its own life: cancelling or finishing the import, or
                 # continuing it as new, must not touch started ones.
                 parent_close_policy=ParentClosePolicy.ABANDON,

@@ -512,10 +512,23 @@ class OnboardingWorkflow:
             retry_policy=retry_policy,
         )
 
+    def _refresh_details(self) -> None:
+        """What the Temporal UI shows as this run's current details: the status, the step at
+        work and what the onboarding waits for (our own words and ids: no personal data)."""
+        view = self._view
+        running = [s.name.value for s in view.steps if s.state == StepState.running]
+        lines = [f"**{view.status.value}**" + (f" · step: {', '.join(running)}" if running else "")]
+        if view.waiting_for:
+            lines.append(f"Waiting for: {view.waiting_for}")
+        if view.invitation.state != InvitationState.pending:
+            lines.append(f"Invitation: {view.invitation.state.value}")
+        workflow.set_current_details("\n\n".join(lines))
+
     async def _run_step(self, step: Step, call: Callable[[], Awaitable[R]]) -> R:
         status = self._step(step)
         status.state = StepState.running
         status.started_at = status.started_at or workflow.now()
+        self._refresh_details()
         try:
             result = await self._patiently(step, call)
         except ActivityError as exc:
@@ -571,6 +584,7 @@ class OnboardingWorkflow:
     async def _set_status(self, status: OnboardingStatus, *, recorded: bool = False) -> None:
         """`recorded`: the step that changed the status already wrote it to the database."""
         self._view.status = status
+        self._refresh_details()
         workflow.upsert_search_attributes([sa.ONBOARDING_STATUS.value_set(status.value)])
         if not recorded:
             await self._db(
@@ -977,6 +991,7 @@ class OnboardingWorkflow:
 
     async def _project_invitation(self) -> None:
         """Write where the invitation stands on the client row, when it changed."""
+        self._refresh_details()
         client_id = self._view.client_id
         if client_id is None or not workflow.patched(PROJECT_INVITATION):
             return

@@ -27,7 +27,8 @@ from activities.imports import (
 from core.temporal import history_lengths
 from domain.fiscal import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
-from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput
+from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
+from workflows import search_attributes as sa
 from workflows.bulk_import import BulkImportWorkflow
 
 # Enough rows for several runs at the test's history limit; the same bound holds for 5,000 rows
@@ -151,6 +152,7 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     """1,200 rows through a window of 100: every row started once (skips reported), and
     continue-as-new keeps every run under its limit plus one batch of events."""
     client = temporal_env.client
+    partner_id, import_id = uuid.uuid4(), uuid.uuid4()
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
     async with Worker(
         client,
@@ -162,8 +164,8 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
         handle = await client.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(
-                import_id=uuid.uuid4(),
-                partner_id=uuid.uuid4(),
+                import_id=import_id,
+                partner_id=partner_id,
                 window=100,
                 batch_size=BATCH,
                 history_limit=HISTORY_LIMIT,
@@ -181,6 +183,22 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     assert progress.done and progress.finished and progress.in_flight == 0
     assert len(lengths) == progress.runs > 1
     assert max(lengths) < HISTORY_LIMIT + 10 * BATCH, lengths
+    # Imported onboardings carry PartnerId and their status from their start, as the API's do:
+    # ops list them per partner in the UI, and the UI shows each with a summary of ids.
+    query = f"PartnerId = '{partner_id}' AND WorkflowType = 'OnboardingWorkflow'"
+    counted = 0
+    for _ in range(100):
+        counted = (await client.count_workflows(query)).count
+        if counted == progress.counts.started:
+            break
+        await asyncio.sleep(0.1)
+    assert counted == progress.counts.started
+    child = await client.get_workflow_handle(
+        workflow_id_for(uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-1"))
+    ).describe()
+    assert child.typed_search_attributes.get(sa.ONBOARDING_STATUS) == "SETTING_UP"
+    summary = await child.static_summary()
+    assert summary is not None and str(partner_id) in summary and "import" in summary
 
 
 async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(

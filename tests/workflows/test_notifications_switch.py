@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -48,6 +49,10 @@ async def test_kept_muted_waits_visibly_then_unmute_sends_at_once(
         assert view.waiting_for and "notifications to be switched on" in view.waiting_for
         step = next(s for s in view.steps if s.name == Step.invitation)
         assert step.state == StepState.waiting
+        # What the Temporal UI shows for the run: the status and what it waits for.
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        assert "**WAITING_FOR_UNMUTE**" in metadata.current_details
+        assert "notifications to be switched on" in metadata.current_details
         await env.sleep(timedelta(days=30))
         assert fakes.emails == []
         assert (await handle.query(OnboardingWorkflow.status)).status == (

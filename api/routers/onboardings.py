@@ -37,6 +37,7 @@ from domain.onboarding import (
     RetryIntegrationResult,
     onboarding_id_for,
     onboarding_input_for,
+    onboarding_summary,
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, Catalog, SetupOverrides, mask_choices
@@ -203,6 +204,7 @@ async def create_onboarding(
                     SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
                 ]
             ),
+            static_summary=onboarding_summary(onboarding_id, partner.id),
         )
     except WorkflowAlreadyStartedError:
         pass  # finished earlier under this id: the retried request gets that onboarding

@@ -138,6 +138,14 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
         lambda w: {"enabled": True},
         CONFIG,
     ),
+    (
+        "POST",
+        lambda w: f"/v1/clients/{uuid.uuid4()}/fiscal-years",
+        lambda w: {"start": "2026-01-01"},
+        CONFIG,
+    ),
+    ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/fiscal-years", lambda w: None, ALL),
+    ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/fiscal-years/2026-01-01", lambda w: None, ALL),
 ]
 
 

@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 import threading
+import uuid
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +21,9 @@ from rich.table import Table
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
 from devstack import mail_cli
+
+if TYPE_CHECKING:
+    from workflows.status_merge import ExplainedView
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
 console = Console()
@@ -186,23 +191,91 @@ def partner_create(
     console.print(f"API key  [bold]{key}[/]  (shown once; stored only as a hash)")
 
 
-async def _status(onboarding_id: str) -> str:
+async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
     from core import temporal
     from workflows.onboarding import OnboardingWorkflow
+    from workflows.status_merge import decode_pending, explain
 
-    settings = Settings()
     client = await temporal.connect(settings)
-    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, _workflow_id(onboarding_id))
-    view = await handle.query(OnboardingWorkflow.status)
-    return view.model_dump_json(indent=2)
+    workflow_id = _workflow_id(onboarding_id)
+    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
+    # The query is the workflow's view; describe() is the server's, which alone knows the
+    # attempts and last failure of an activity while Temporal retries it.
+    view, description = await asyncio.gather(
+        handle.query(OnboardingWorkflow.status), handle.describe()
+    )
+    pending = await decode_pending(
+        description.raw_description.pending_activities, client.data_converter
+    )
+    return explain(view, pending, since=await _since(settings, workflow_id))
+
+
+async def _since(settings: Settings, workflow_id: str) -> datetime | None:
+    """The projection's `since`, or None without a database: PostgreSQL down is the very case a
+    retrying step may be reporting, and must not keep the status from being shown."""
+    import asyncpg
+
+    from store import onboardings
+    from store.pool import create_pool
+
+    if not settings.database_url:
+        return None
+    try:
+        async with asyncio.timeout(3):
+            pool = await create_pool(settings.database_url, min_size=1, max_size=1)
+            try:
+                return await onboardings.status_since(pool, workflow_id=workflow_id)
+            finally:
+                await pool.close()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        return None
+
+
+def status_lines(view: ExplainedView) -> list[str]:
+    """The status as a person reads it: where it stands since when, then one line per step."""
+    since = f" since {view.since.isoformat(timespec='seconds')}" if view.since else ""
+    lines = [f"onboarding {view.onboarding_id}: {view.status.value}{since}"]
+    if view.waiting_for:
+        lines.append(f"waiting for: {view.waiting_for}")
+    if view.failure:
+        lines.append(f"failure: {view.failure}")
+    width = max(len(step.name.value) for step in view.steps)
+    for step in view.steps:
+        if step.retry is not None:
+            said = step.retry.summary
+        else:
+            said = "; ".join(
+                part
+                for part in (
+                    f"attempts {step.attempts}" if step.attempts else "",
+                    step.detail or "",
+                    f"last error: {step.last_error}" if step.last_error else "",
+                )
+                if part
+            )
+        lines.append(f"  {step.name.value:<{width}}  {step.state.value:<9}  {said}".rstrip())
+    for retry in view.retrying:
+        if retry.step is None:
+            lines.append(f"  (status projection: {retry.activity}) {retry.summary}")
+    for notice in view.notices_not_sent:
+        lines.append(f"not sent: {notice}")
+    return lines
 
 
 @app.command()
 def status(
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
+    as_json: Annotated[bool, typer.Option("--json", help="The whole view as JSON")] = False,
 ) -> None:
-    """Show every step of one onboarding, from its workflow's `status` query."""
-    console.print_json(asyncio.run(_status(onboarding_id)))
+    """Show every step of one onboarding: its workflow's `status` query, with the attempt, the
+    reason and the next try of a step Temporal is retrying, and since when the status holds."""
+    view = asyncio.run(_status(onboarding_id, _settings()))
+    if as_json:
+        sys.stdout.write(view.model_dump_json(indent=2) + "\n")
+        return
+    # Plain echo, not rich: long lines stay whole, to be copied into a ticket.
+    for line in status_lines(view):
+        typer.echo(line)
 
 
 def _workflow_id(onboarding_id: str) -> str:
@@ -461,6 +534,85 @@ def import_(
         consoles=Consoles(out=console, err=Console(stderr=True)),
     )
     raise typer.Exit(int(code))
+
+
+async def _stuck(
+    settings: Settings, older_than: timedelta, partner: str | None, limit: int
+) -> list[dict[str, str]]:
+    from store import onboardings
+    from store.pool import create_pool
+    from workflows.status_merge import stuck_hint
+
+    partner_id: uuid.UUID | None = None
+    if partner is not None:
+        try:
+            partner_id = uuid.UUID(partner)
+        except ValueError:
+            pass  # a name
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
+    try:
+        rows = await onboardings.list_stuck(
+            pool,
+            older_than=older_than,
+            partner_id=partner_id,
+            partner_name=partner if partner is not None and partner_id is None else None,
+            limit=limit,
+        )
+    finally:
+        await pool.close()
+    return [
+        {
+            "id": str(row.id),
+            "partner": row.partner_name,
+            "partner_id": str(row.partner_id),
+            "status": row.status,
+            "since": row.status_since.isoformat(timespec="seconds"),
+            "waiting_for": stuck_hint(
+                row.status,
+                invitation_state=row.invitation_state,
+                invitation_scheduled_at=row.invitation_scheduled_at,
+            ),
+        }
+        for row in rows
+    ]
+
+
+@app.command()
+def stuck(
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", help="Status unchanged for at least this long: 2d, 36h, 90m, PT48H"
+        ),
+    ] = "2d",
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="One partner, by id or by name")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List unfinished onboardings whose status has not changed for a while, the longest-stuck
+    first, with what each is most likely waiting for (from PostgreSQL, every partner)."""
+    from domain.durations import parse_short
+
+    try:
+        threshold = parse_short(older_than)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{older_than!r} {exc}", param_hint="--older-than") from None
+    rows = asyncio.run(_stuck(_settings(), threshold, partner, limit))
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    if not rows:
+        typer.echo(f"no onboarding stuck for more than {older_than}")
+        return
+    for row in rows:
+        # Plain lines, not a rich table: ids stay whole at any terminal width.
+        typer.echo(
+            f"{row['id']}  {row['partner']}  {row['status']}  since {row['since']}  "
+            f"-> {row['waiting_for']}"
+        )
 
 
 # `onboarding mail`: the dev SMTP sink's last messages and their links (devstack/mail_cli.py).

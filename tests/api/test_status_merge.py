@@ -3,23 +3,37 @@ the step it serves, in our words; foreign failure text never shown."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.common.v1 import ActivityType
 from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure, TimeoutFailureInfo
 from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from core import temporal
 from core.codec import EncryptionCodec
 from core.settings import Environment, Settings
-from domain.onboarding import OnboardingStatus, OnboardingView, Step, StepState, StepStatus
+from devstack.smtp_sink import SmtpSink
+from domain.onboarding import (
+    OnboardingStatus,
+    OnboardingView,
+    Step,
+    StepState,
+    StepStatus,
+    workflow_id_for,
+)
+from tests.devstack.test_stuck_cli import ops_env, run_onboarding
 from workflows.status_merge import decode_pending, explain, stuck_hint
 
 NEXT_TRY = datetime(2026, 11, 29, 22, 14, 5, tzinfo=UTC)
@@ -214,3 +228,59 @@ def test_stuck_hint_says_what_the_status_waits_for(
 ) -> None:
     at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     assert stuck_hint(status, invitation_state=state, invitation_scheduled_at=at) == expected
+
+
+async def test_a_step_retrying_against_a_deferring_smtp_server_says_so(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, client: Client, settings: Settings
+) -> None:
+    """The mail server answers 451 to every message: once the invitation's first attempt has
+    failed, GET /v1/onboardings/{id} shows its step retrying (attempt > 1, the SMTP reason, the
+    next try), and `onboarding status` says the same line."""
+    smtp_sink.handler.scripted_replies += ["451 4.3.0 Try again later"] * 20
+    created = await api.post(
+        "/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Lina",
+                "last_name": "Peeters",
+                "email": f"lina-{uuid.uuid4().hex[:6]}@example.com",
+                "language": "fr",
+            }
+        },
+        headers={"Idempotency-Key": f"retrying-{uuid.uuid4()}"},
+    )
+    assert created.status_code == 202, created.text
+    onboarding_id = created.json()["id"]
+    try:
+        view: dict[str, Any] = {}
+        invitation: dict[str, Any] = {}
+        for _ in range(300):
+            response = await api.get(f"/v1/onboardings/{onboarding_id}")
+            assert response.status_code == 200, response.text
+            view = response.json()
+            invitation = next(s for s in view["steps"] if s["name"] == "invitation")
+            if invitation["retry"]:
+                break
+            await asyncio.sleep(0.05)
+        reason = "the mail server deferred the message (SMTP 451 4.3.0)"
+        retry = invitation["retry"]
+        assert retry, view
+        assert retry["attempt"] > 1 and invitation["attempts"] == retry["attempt"]
+        assert (retry["activity"], retry["reason"]) == ("send_invitation", reason)
+        assert invitation["last_error"] == reason and invitation["state"] == "running"
+        next_try = datetime.fromisoformat(retry["next_attempt_at"])
+        assert timedelta(0) < next_try - datetime.now(UTC) <= timedelta(seconds=10)
+        assert retry["summary"] == (
+            f"retrying (attempt {retry['attempt']}): {reason}; next try at "
+            f"{next_try.isoformat(timespec='seconds')}"
+        )
+        assert view["status"] == "READY" and view["since"] is not None
+        assert [r["activity"] for r in view["retrying"]] == ["send_invitation"]
+
+        ran = await run_onboarding(ops_env(settings), "status", onboarding_id)
+        assert ran.code == 0, ran.err
+        line = next(li for li in ran.out.splitlines() if li.strip().startswith("invitation"))
+        assert f"retrying (attempt {retry['attempt']}): {reason}; next try at " in line
+        assert ran.out.startswith(f"onboarding {onboarding_id}: READY since ")
+    finally:
+        await client.get_workflow_handle(workflow_id_for(uuid.UUID(onboarding_id))).terminate()

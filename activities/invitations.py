@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailActivities, SendEmailResult
 from domain.email import Branding
 from domain.invitation import TokenClaims, sign_token, token_hash
-from store import clients, invitations, onboardings, partners
+from store import checklists, clients, invitations, onboardings, partners
 from store.pool import Pool
 
 
@@ -129,6 +129,11 @@ class InvitationActivities:
                 self.secret_key,
             )
             context["accept_url"] = f"{self.public_base_url}/v1/invitations/{token}"
+            # What the director will be asked for: the client's own copy, assigned when its
+            # setup completed (before any invitation), so the e-mail and the page agree.
+            context["checklist_items"] = await checklists.item_labels(
+                self.pool, client_id=data.client_id
+            )
             await invitations.record(
                 self.pool,
                 onboarding_id=data.onboarding_id,

@@ -13,6 +13,7 @@ from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
     catalogs,
+    checklists,
     clients,
     codec,
     fiscal_years,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.include_router(fiscal_years.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)
+    app.include_router(checklists.router)
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)

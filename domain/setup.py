@@ -153,6 +153,7 @@ class Catalog(BaseModel):
     integrations: dict[str, Integration] = Field(default_factory=dict)
     folder_trees: set[str] = Field(default_factory=set)
     users: set[uuid.UUID] = Field(default_factory=set)
+    checklists: set[uuid.UUID] = Field(default_factory=set)
 
 
 # ---- the layers -------------------------------------------------------------------------------
@@ -177,6 +178,9 @@ class TemplateBody(Strict):
     integrations: list[IntegrationChoice] = Field(default_factory=list)
     folder_tree: Text | None = None
     invitation_mode: InvitationMode = InvitationMode.immediate
+    checklist_id: uuid.UUID | None = Field(
+        default=None, description="Checklist assigned to every client made with it (seed 003)"
+    )
 
 
 class BillingDefaults(Strict):
@@ -196,6 +200,9 @@ class SetupOverrides(Strict):
     collaborator_ids: list[uuid.UUID] = Field(default_factory=list)
     integrations: list[IntegrationChoice] = Field(default_factory=list)
     folder_tree: Text | None = None
+    checklist_id: uuid.UUID | None = Field(
+        default=None, description="This client's checklist instead of the template's"
+    )
 
 
 # ---- the result -------------------------------------------------------------------------------
@@ -220,6 +227,8 @@ class EffectiveSetup(BaseModel):
     integrations: list[EffectiveIntegration]
     folder_tree: str | None
     invitation_mode: InvitationMode
+    # Defaulted: snapshots and workflow histories written before checklists still validate.
+    checklist_id: uuid.UUID | None = None
 
     def masked(self, catalog: Catalog) -> EffectiveSetup:
         """A copy with every secret setting replaced by a mask: safe to return, log or store."""
@@ -376,6 +385,17 @@ def resolve_setup(
         )
         issues.append(SetupIssue(field=field, message=f"unknown folder tree {folder_tree!r}"))
 
+    checklist_id = (
+        overrides.checklist_id if overrides.checklist_id is not None else template.checklist_id
+    )
+    if checklist_id is not None and checklist_id not in catalog.checklists:
+        field = (
+            "overrides.checklist_id"
+            if overrides.checklist_id is not None
+            else "template.checklist_id"
+        )
+        issues.append(SetupIssue(field=field, message=f"unknown checklist {checklist_id}"))
+
     integrations: list[EffectiveIntegration] = []
     for code, (path, choice) in _integrations(template, overrides).items():
         if not choice.enabled:
@@ -429,4 +449,5 @@ def resolve_setup(
         integrations=integrations,
         folder_tree=folder_tree,
         invitation_mode=template.invitation_mode,
+        checklist_id=checklist_id,
     )

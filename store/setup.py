@@ -25,7 +25,8 @@ _CATALOG = """
     (SELECT coalesce(jsonb_agg(body ORDER BY code), '[]') FROM integrations WHERE partner_id = $1)
         AS catalog_integrations,
     ARRAY(SELECT code FROM folder_trees WHERE partner_id = $1) AS catalog_folder_trees,
-    ARRAY(SELECT id FROM partner_users WHERE partner_id = $1) AS catalog_users
+    ARRAY(SELECT id FROM partner_users WHERE partner_id = $1) AS catalog_users,
+    ARRAY(SELECT id FROM checklists WHERE partner_id = $1) AS catalog_checklists
 """
 
 
@@ -46,6 +47,7 @@ def _catalog(record: asyncpg.Record) -> Catalog:
         integrations={i.code: i for i in apps},
         folder_trees=set(record["catalog_folder_trees"]),
         users=set(record["catalog_users"]),
+        checklists=set(record["catalog_checklists"]),
     )
 
 

@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.checklists import ChecklistActivities
 from activities.clients import ClientActivities
 from activities.company import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
@@ -107,6 +108,7 @@ def activities_for(
         company.check_siret_available,
         clients.create_client,
         clients.complete_setup,
+        ChecklistActivities(pool).assign_checklist,
         clients.record_status,
         clients.set_notifications,
         clients.record_invitation,

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
+from domain.checklists import ChecklistProgress
 from domain.clients import (
     EFFECTIVE_HORIZON_DAYS,
     ClientPatch,
@@ -32,7 +33,7 @@ from domain.onboarding import (
 )
 from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
-from store import catalogs, client_setup, clients, erasure, folders, subscriptions
+from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
 
@@ -661,3 +662,16 @@ def _erased() -> ProblemError:
         "Client erased",
         "This client's personal data was erased; its notifications stay off.",
     )
+
+
+@router.get(
+    "/{client_id}/checklist", response_model=ChecklistProgress, responses=problem_responses(404)
+)
+async def read_client_checklist(
+    client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep
+) -> ChecklistProgress:
+    """The client's checklist: its items, the answers so far, what required is still missing."""
+    found = await checklists.read_progress(pool, partner_id=caller.partner.id, client_id=client_id)
+    if found is None:
+        raise ProblemError(404, "not-found", "Not found", f"No checklist for client {client_id}")
+    return found

@@ -31,10 +31,11 @@ from api.pages import (
     wants_html,
 )
 from api.pages.texts import LANGUAGES
-from api.problems import ProblemError, problem_responses
+from api.problems import FieldError, ProblemError, problem_responses
+from domain.checklists import AnswersIn, ChecklistItem, ChecklistProgress, check_answers
 from domain.invitation import InvalidToken, TokenClaims, TokenProblem, token_hash, verify_token
 from domain.onboarding import AcceptInvitationInput, workflow_id_for
-from store import invitation_pages, invitations
+from store import checklists, invitation_pages, invitations
 from store.invitation_pages import InvitationPageRow
 from workflows.onboarding import OnboardingWorkflow
 
@@ -284,3 +285,99 @@ async def _accept_from_page(
         kind = PageKind.accepted if again.kind == PageKind.used else again.kind
         return _render(kind, token, again.row, request, services)
     return _render(PageKind.accepted, token, found.row, request, services)
+
+
+# -- the client's checklist, answered by the director with the token ------------------------------
+
+_REPLACED = ProblemError(
+    410,
+    "invitation-replaced",
+    "Invitation replaced",
+    "A newer invitation was sent; use the link in that one.",
+)
+_NO_CHECKLIST = ProblemError(
+    404, "no-checklist", "No checklist", "Nothing is asked of you for this invitation."
+)
+_CROSS_SITE_CHECKLIST = ProblemError(
+    403,
+    "cross-site-request",
+    "Cross-site request refused",
+    "A checklist is answered from its own page, not from another site's.",
+)
+
+
+async def _checklist_owner(token: str, services: Services) -> checklists.AssignedRow:
+    """The checklist a token gives access to: while its invitation is open or accepted, with
+    the same 404/410 as the invitation's own routes otherwise."""
+    try:
+        claims = verify_token(
+            token, services.settings.secret_key.get_secret_value(), now=datetime.now(UTC)
+        )
+    except InvalidToken as exc:
+        raise _problem(exc.problem) from exc
+    row = await invitations.find(services.pool, token_hash=token_hash(token))
+    if row is None:
+        raise _problem(TokenProblem.forged)
+    if row.accepted_at is None and row.revoked_at is not None:
+        raise _REPLACED
+    assigned = await checklists.get_for_onboarding(
+        services.pool, onboarding_id=claims.onboarding_id
+    )
+    if assigned is None:
+        raise _NO_CHECKLIST
+    return assigned
+
+
+@router.get(
+    "/{token}/checklist",
+    response_model=ChecklistProgress,
+    responses=problem_responses(404, 410),
+)
+async def read_invitation_checklist(token: str, services: ServicesDep) -> ChecklistProgress:
+    """What the firm asks of the director, with the answers given so far."""
+    owner = await _checklist_owner(token, services)
+    found = await checklists.read_progress(
+        services.pool, partner_id=owner.partner_id, client_id=owner.client_id
+    )
+    if found is None:
+        raise _NO_CHECKLIST
+    return found
+
+
+@router.put(
+    "/{token}/checklist",
+    response_model=ChecklistProgress,
+    responses=problem_responses(403, 404, 410, 413, 422),
+)
+async def update_invitation_checklist(
+    token: str, body: AnswersIn, request: Request, services: ServicesDep
+) -> ChecklistProgress:
+    """Answer items by key (text, or a document in base64; null clears one); items not named
+    keep their answers. Every required item answered completes the checklist, once."""
+    if cross_site(request, services.settings.public_base_url):
+        raise _CROSS_SITE_CHECKLIST
+    owner = await _checklist_owner(token, services)
+    stored, cleared, issues = check_answers(
+        [ChecklistItem.model_validate(i) for i in owner.items], body.answers
+    )
+    if issues:
+        raise ProblemError(
+            422,
+            "validation-error",
+            "Invalid request",
+            "Invalid field(s): " + ", ".join(i.field for i in issues),
+            errors=[FieldError(field=i.field, message=i.message) for i in issues],
+        )
+    saved = await checklists.save_answers(
+        services.pool,
+        partner_id=owner.partner_id,
+        client_id=owner.client_id,
+        stored=stored,
+        cleared=cleared,
+    )
+    found = await checklists.read_progress(
+        services.pool, partner_id=owner.partner_id, client_id=owner.client_id
+    )
+    if saved is None or found is None:
+        raise _NO_CHECKLIST
+    return found

@@ -15,6 +15,11 @@ from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
 
 PLAN = {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]}
+CHECKLIST = {
+    "name": "Year end",
+    "language": "en",
+    "items": [{"key": "bank", "kind": "document", "label": "Bank statements"}],
+}
 
 
 @dataclass
@@ -146,6 +151,12 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
     ),
     ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/fiscal-years", lambda w: None, ALL),
     ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/fiscal-years/2026-01-01", lambda w: None, ALL),
+    ("GET", lambda w: "/v1/checklists", lambda w: None, ALL),
+    ("POST", lambda w: "/v1/checklists", lambda w: CHECKLIST, CONFIG),
+    ("GET", lambda w: f"/v1/checklists/{uuid.uuid4()}", lambda w: None, ALL),
+    ("PUT", lambda w: f"/v1/checklists/{uuid.uuid4()}", lambda w: CHECKLIST, CONFIG),
+    ("DELETE", lambda w: f"/v1/checklists/{uuid.uuid4()}", lambda w: None, CONFIG),
+    ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/checklist", lambda w: None, ALL),
 ]
 
 

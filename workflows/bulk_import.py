@@ -168,6 +168,7 @@ class BulkImportWorkflow:
                         SearchAttributePair(
                             sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
                         ),
+                        SearchAttributePair(sa.STATUS_SINCE, workflow.now()),
                     ]
                 ),
                 static_summary=onboarding_summary(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
@@ -583,9 +583,14 @@ class OnboardingWorkflow:
 
     async def _set_status(self, status: OnboardingStatus, *, recorded: bool = False) -> None:
         """`recorded`: the step that changed the status already wrote it to the database."""
+        changed = status != self._view.status
         self._view.status = status
         self._refresh_details()
-        workflow.upsert_search_attributes([sa.ONBOARDING_STATUS.value_set(status.value)])
+        updates: list[SearchAttributeUpdate[Any]] = [sa.ONBOARDING_STATUS.value_set(status.value)]
+        if changed:
+            # Since when: the UI's stuck search (the start set it for SETTING_UP).
+            updates.append(sa.STATUS_SINCE.value_set(workflow.now()))
+        workflow.upsert_search_attributes(updates)
         if not recorded:
             await self._db(
                 ClientActivities.record_status,

@@ -202,6 +202,7 @@ async def create_onboarding(
                 [
                     SearchAttributePair(sa.PARTNER_ID, str(partner.id)),
                     SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
+                    SearchAttributePair(sa.STATUS_SINCE, row.created_at),
                 ]
             ),
             static_summary=onboarding_summary(onboarding_id, partner.id),

@@ -18,6 +18,7 @@ from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
+from workflows import search_attributes as sa
 
 BODY: dict[str, Any] = {
     "client": {
@@ -54,10 +55,18 @@ async def _start(api: httpx.AsyncClient, body: dict[str, Any] = BODY) -> tuple[s
 
 
 async def test_kept_muted_waits_then_switched_on_the_invitation_goes(
-    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool, client: Client
 ) -> None:
     onboarding_id, client_id = await _start(api)
     view = await _until(api, onboarding_id, "WAITING_FOR_UNMUTE")
+    # What ops filter on in the Temporal UI: the status, and since when (the stuck search).
+    described = await client.get_workflow_handle(
+        workflow_id_for(uuid.UUID(onboarding_id))
+    ).describe()
+    attributes = described.typed_search_attributes
+    assert attributes.get(sa.ONBOARDING_STATUS) == "WAITING_FOR_UNMUTE"
+    since = attributes.get(sa.STATUS_SINCE)
+    assert since is not None and described.start_time < since <= datetime.now(UTC)
     assert view["notifications_muted"] is True
     assert view["invitation"]["state"] == "muted"
     assert "notifications to be switched on" in view["waiting_for"]

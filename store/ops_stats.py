@@ -39,17 +39,17 @@ class OpsStats:
 async def read(pool: Pool, *, stuck_after: timedelta) -> OpsStats:
     """Every status with its counts, in one pass over the projection.
 
-    `updated_at` is written with every status change (store/onboardings.set_status), so it
-    tells since when the status is what it is.
+    `status_since` moves only when the status changes (store/onboardings.set_status; a retried
+    write of the same status leaves it), so it tells since when the status is what it is.
     """
     rows = await pool.fetch(
         """
         SELECT status,
                count(*) AS total,
                count(*) FILTER (
-                   WHERE status <> ALL($2::text[]) AND updated_at < now() - $1::interval
+                   WHERE status <> ALL($2::text[]) AND status_since < now() - $1::interval
                ) AS stuck,
-               COALESCE(EXTRACT(EPOCH FROM now() - min(updated_at)), 0)::float8 AS oldest
+               COALESCE(EXTRACT(EPOCH FROM now() - min(status_since)), 0)::float8 AS oldest
         FROM onboardings
         WHERE NOT start_pending
         GROUP BY status

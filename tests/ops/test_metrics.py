@@ -210,16 +210,19 @@ async def test_stuck_gauge_counts_an_old_status_and_not_a_new_one(
     api: httpx.AsyncClient, pool: Pool, tenant: Tenant, http: httpx.AsyncClient
 ) -> None:
     """NEEDS_ATTENTION since three days counts as stuck (threshold 48 h), one since now does
-    not; a COMPLETED one, however old, never does."""
+    not, nor does an old one written again with the same status a moment ago (status_since
+    stays); a COMPLETED one, however old, never does."""
     url = str(api.base_url.join("/metrics"))
     _, before = await scrape(http, url)
     old = await _onboarding_with_status(pool, tenant, "NEEDS_ATTENTION")
     await _onboarding_with_status(pool, tenant, "NEEDS_ATTENTION")
     finished = await _onboarding_with_status(pool, tenant, "COMPLETED")
     await pool.execute(
-        "UPDATE onboardings SET updated_at = now() - interval '3 days' WHERE id = ANY($1)",
+        "UPDATE onboardings SET status_since = now() - interval '3 days' WHERE id = ANY($1)",
         [old, finished],
     )
+    # A retried projection write of the same status: still stuck since three days.
+    await onboardings.set_status(pool, onboarding_id=old, status="NEEDS_ATTENTION")
     _, after = await scrape(http, url)
 
     def grown(name: str, status: str) -> float:

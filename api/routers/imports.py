@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import FieldError, ProblemError, problem_responses
-from api.routers.templates import preview_setup
+from api.setups import resolve_or_problem
 from core.settings import Settings
 from domain.imports import (
     ImportFileError,
@@ -247,7 +247,7 @@ async def create_import(
             ValueError("a scheduled invitation needs its own time: use immediate or manual"),
         )
     # The template (and its setup) is checked once for the whole file.
-    await preview_setup(services.pool, caller.partner.id, template_id, SetupOverrides())
+    await resolve_or_problem(services.pool, caller.partner.id, template_id, SetupOverrides())
     options = json.dumps(
         {"template": str(template_id), "mode": invitation_mode, "mapping": overrides},
         sort_keys=True,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
+from api.setups import resolve_or_problem
 from domain.setup import (
     SECRET_MASK,
     BillingDefaults,
@@ -318,40 +319,12 @@ async def update_billing_defaults(
 # ---- preview ------------------------------------------------------------------------------------
 
 
-async def preview_setup(
-    pool: Pool, partner_id: uuid.UUID, template_id: uuid.UUID | None, overrides: SetupOverrides
-) -> tuple[templates.TemplateRow, EffectiveSetup, Catalog]:
-    """Resolve a setup as an onboarding would; raise ProblemError with every field at fault."""
-    row = await setup_store.load_template(pool, partner_id=partner_id, template_id=template_id)
-    if row is None:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"No template {template_id}",
-            errors=[FieldError(field="template_id", message="unknown template")],
-        )
-    catalog = await setup_store.load_catalog(pool, partner_id=partner_id)
-    try:
-        effective = resolve_setup(
-            template=setup_store.template_body(row),
-            template_id=row.id,
-            template_version=row.version,
-            billing=await setup_store.load_billing(pool, partner_id=partner_id),
-            overrides=overrides,
-            catalog=catalog,
-        )
-    except SetupInvalid as exc:
-        raise _invalid(exc) from exc
-    return row, effective, catalog
-
-
 @router.post("/setup-previews", response_model=SetupPreview)
 async def create_setup_preview(
     body: SetupPreviewRequest, caller: AnyRoleDep, pool: PoolDep
 ) -> SetupPreview:
     """The setup a client would get from this template and these overrides; creates nothing."""
-    row, effective, catalog = await preview_setup(
+    row, effective, catalog = await resolve_or_problem(
         pool, caller.partner.id, body.template_id, body.overrides
     )
     return SetupPreview(template_name=row.name, setup=effective.masked(catalog))

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from api.pages.texts import LANGUAGES, TEXTS
+from domain.checklists import ChecklistProgress
 from domain.email import Branding
 from email_templates import long_date
 
@@ -209,6 +210,7 @@ class PageRenderer:
         *,
         form_action: str | None = None,
         form_token: str | None = None,
+        checklist_url: str | None = None,
     ) -> HTMLResponse:
         language = language if language in LANGUAGES else "en"
         texts = TEXTS[language]
@@ -231,8 +233,45 @@ class PageRenderer:
             form_token=form_token,
             form_field=FORM_FIELD,
             nonce=nonce,
+            checklist_url=checklist_url,
         )
         return HTMLResponse(body, status_code=STATUS[kind], headers=_headers(nonce))
+
+    def render_checklist(
+        self,
+        language: str,
+        facts: PageFacts,
+        progress: ChecklistProgress,
+        *,
+        form_action: str,
+        form_token: str,
+        saved: bool = False,
+        errors: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        """The client's checklist as a form (no script: a plain multipart POST), 422 when some
+        answers were refused."""
+        language = language if language in LANGUAGES else "en"
+        texts = TEXTS[language]
+        partner = facts.branding.display_name if facts.branding else texts["the_firm"]
+
+        def t(key: str, **values: str) -> str:
+            return texts[key].format(partner=partner, **values)
+
+        nonce = secrets.token_urlsafe(16)
+        body = self.env.get_template("checklist.html").render(
+            lang=language,
+            t=t,
+            branding=facts.branding,
+            items=progress.items,
+            complete=progress.completed_at is not None and not progress.missing_required,
+            saved=saved,
+            errors=errors or {},
+            form_action=form_action,
+            form_token=form_token,
+            form_field=FORM_FIELD,
+            nonce=nonce,
+        )
+        return HTMLResponse(body, status_code=422 if errors else 200, headers=_headers(nonce))
 
 
 def _headers(nonce: str) -> dict[str, str]:

@@ -45,6 +45,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "questions": "Any questions? Write to {email}.",
         "footer": "Invitation sent by {partner}.",
         "the_firm": "the firm that invited you",
+        "checklist_title": "What {partner} asks of you",
+        "checklist_intro": "Answer the questions and add the documents below. You can save part of "
+        "it now and come back with the same link.",
+        "checklist_link": "Next: answer what {partner} asks of you",
+        "checklist_optional": "(optional)",
+        "checklist_current_file": "Received: {name}",
+        "checklist_save": "Save my answers",
+        "checklist_saved": "Your answers are saved.",
+        "checklist_complete": "Thank you: everything required has been provided.",
+        "checklist_invalid": "Some answers could not be saved; see the messages below.",
+        "checklist_invalid_item": "Not saved: {reason}",
     },
     "fr": {
         "invitation_title": "Invitation de {partner}",
@@ -86,6 +97,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "questions": "Une question ? Écrivez à {email}.",
         "footer": "Invitation envoyée par {partner}.",
         "the_firm": "le cabinet qui vous a invité",
+        "checklist_title": "Ce que {partner} vous demande",
+        "checklist_intro": "Répondez aux questions et ajoutez les documents ci-dessous. Vous "
+        "pouvez en enregistrer une partie et revenir plus tard avec le même lien.",
+        "checklist_link": "Étape suivante : répondre à ce que {partner} vous demande",
+        "checklist_optional": "(facultatif)",
+        "checklist_current_file": "Reçu : {name}",
+        "checklist_save": "Enregistrer mes réponses",
+        "checklist_saved": "Vos réponses sont enregistrées.",
+        "checklist_complete": "Merci : tout ce qui est requis a été fourni.",
+        "checklist_invalid": "Certaines réponses n'ont pas pu être enregistrées ; voyez les "
+        "messages ci-dessous.",
+        "checklist_invalid_item": "Non enregistré : {reason}",
     },
     "nl": {
         "invitation_title": "Uitnodiging van {partner}",
@@ -125,6 +148,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "questions": "Heeft u een vraag? Schrijf naar {email}.",
         "footer": "Uitnodiging verstuurd door {partner}.",
         "the_firm": "het kantoor dat u uitnodigde",
+        "checklist_title": "Wat {partner} u vraagt",
+        "checklist_intro": "Beantwoord de vragen en voeg de documenten hieronder toe. U kunt een "
+        "deel nu bewaren en later terugkomen met dezelfde link.",
+        "checklist_link": "Volgende stap: beantwoorden wat {partner} u vraagt",
+        "checklist_optional": "(optioneel)",
+        "checklist_current_file": "Ontvangen: {name}",
+        "checklist_save": "Mijn antwoorden bewaren",
+        "checklist_saved": "Uw antwoorden zijn bewaard.",
+        "checklist_complete": "Bedankt: alles wat vereist is, werd aangeleverd.",
+        "checklist_invalid": "Sommige antwoorden konden niet worden bewaard; zie de berichten "
+        "hieronder.",
+        "checklist_invalid_item": "Niet bewaard: {reason}",
     },
     "de": {
         "invitation_title": "Einladung von {partner}",
@@ -168,5 +203,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "questions": "Fragen? Schreiben Sie an {email}.",
         "footer": "Einladung gesendet von {partner}.",
         "the_firm": "die Kanzlei, die Sie eingeladen hat",
+        "checklist_title": "Was {partner} von Ihnen benötigt",
+        "checklist_intro": "Beantworten Sie die Fragen und fügen Sie die Dokumente unten hinzu. "
+        "Sie können einen Teil jetzt speichern und später mit demselben Link zurückkehren.",
+        "checklist_link": "Nächster Schritt: beantworten, was {partner} von Ihnen benötigt",
+        "checklist_optional": "(optional)",
+        "checklist_current_file": "Erhalten: {name}",
+        "checklist_save": "Meine Antworten speichern",
+        "checklist_saved": "Ihre Antworten sind gespeichert.",
+        "checklist_complete": "Vielen Dank: Alles Erforderliche liegt vor.",
+        "checklist_invalid": "Einige Antworten konnten nicht gespeichert werden; siehe die "
+        "Hinweise unten.",
+        "checklist_invalid_item": "Nicht gespeichert: {reason}",
     },
 }

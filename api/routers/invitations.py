@@ -8,12 +8,14 @@ this URL, so links already in inboxes open the page too.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 from temporalio.service import RPCError
 
 from api.deps import Services, ServicesDep
@@ -32,9 +34,19 @@ from api.pages import (
 )
 from api.pages.texts import LANGUAGES
 from api.problems import FieldError, ProblemError, problem_responses
-from domain.checklists import AnswersIn, ChecklistItem, ChecklistProgress, check_answers
+from domain.checklists import (
+    MAX_DOCUMENT_BYTES,
+    Answer,
+    AnswersIn,
+    ChecklistItem,
+    ChecklistProgress,
+    DocumentIn,
+    ItemKind,
+    check_answers,
+)
 from domain.invitation import InvalidToken, TokenClaims, TokenProblem, token_hash, verify_token
 from domain.onboarding import AcceptInvitationInput, workflow_id_for
+from domain.text import unstorable_reason
 from store import checklists, invitation_pages, invitations
 from store.invitation_pages import InvitationPageRow
 from workflows.onboarding import OnboardingWorkflow
@@ -127,6 +139,7 @@ def _render(
     row: InvitationPageRow | None,
     request: Request,
     services: Services,
+    checklist_url: str | None = None,
 ) -> Response:
     settings = services.settings
     if row is not None and row.language in LANGUAGES:
@@ -155,6 +168,7 @@ def _render(
         if with_form
         else None,
         form_token=form_token(settings.secret_key.get_secret_value(), token) if with_form else None,
+        checklist_url=checklist_url,
     )
 
 
@@ -206,7 +220,9 @@ async def read_invitation(
             redirect = partner_redirect(found.row.partner_settings, token)
             if redirect is not None:
                 return redirect
-        return _render(found.kind, token, found.row, request, services)
+        used = found.kind == PageKind.used
+        link = await _checklist_url(token, found, request, services) if used else None
+        return _render(found.kind, token, found.row, request, services, link)
     try:
         claims = verify_token(
             token, services.settings.secret_key.get_secret_value(), now=datetime.now(UTC)
@@ -269,7 +285,8 @@ async def _accept_from_page(
     if found.kind == PageKind.used and genuine:
         # A double submit (a second click, a reload of the POST): the director sees the same
         # confirmation, and nothing is recorded twice.
-        return _render(PageKind.accepted, token, found.row, request, services)
+        link = await _checklist_url(token, found, request, services)
+        return _render(PageKind.accepted, token, found.row, request, services, link)
     if found.kind != PageKind.invitation or found.claims is None:
         return _render(found.kind, token, found.row, request, services)
     if not genuine:
@@ -284,7 +301,8 @@ async def _accept_from_page(
         again = await _look_up(token, services)
         kind = PageKind.accepted if again.kind == PageKind.used else again.kind
         return _render(kind, token, again.row, request, services)
-    return _render(PageKind.accepted, token, found.row, request, services)
+    link = await _checklist_url(token, found, request, services)
+    return _render(PageKind.accepted, token, found.row, request, services, link)
 
 
 # -- the client's checklist, answered by the director with the token ------------------------------
@@ -333,8 +351,11 @@ async def _checklist_owner(token: str, services: Services) -> checklists.Assigne
     response_model=ChecklistProgress,
     responses=problem_responses(404, 410),
 )
-async def read_invitation_checklist(token: str, services: ServicesDep) -> ChecklistProgress:
-    """What the firm asks of the director, with the answers given so far."""
+async def read_invitation_checklist(token: str, request: Request, services: ServicesDep) -> Any:
+    """What the firm asks of the director, with the answers given so far (JSON), or the
+    checklist's form (HTML)."""
+    if wants_html(request.headers.get("accept")):
+        return await _checklist_page(token, request, services, form=None)
     owner = await _checklist_owner(token, services)
     found = await checklists.read_progress(
         services.pool, partner_id=owner.partner_id, client_id=owner.client_id
@@ -381,3 +402,136 @@ async def update_invitation_checklist(
     if saved is None or found is None:
         raise _NO_CHECKLIST
     return found
+
+
+# -- the checklist's page: a plain form posted back here, after acceptance ------------------------
+
+
+async def _checklist_url(
+    token: str, found: _Lookup, request: Request, services: Services
+) -> str | None:
+    """Where an accepted invitation's page leads next, when the client has a checklist."""
+    if found.claims is None:
+        return None
+    owner = await checklists.get_for_onboarding(
+        services.pool, onboarding_id=found.claims.onboarding_id
+    )
+    if owner is None:
+        return None
+    return f"{request.scope.get('root_path', '')}{router.prefix}/{token}/checklist"
+
+
+def _page_language(row: InvitationPageRow, request: Request, services: Services) -> str:
+    if row.language in LANGUAGES:
+        return row.language
+    return language_of(
+        request.headers.get("accept-language"), services.settings.email_fallback_language
+    )
+
+
+async def _form_answers(
+    items: list[ChecklistItem], form: Any
+) -> tuple[dict[str, Answer], dict[str, str]]:
+    """The answers a form carries (an empty field changes nothing), and the items refused."""
+    answers: dict[str, Answer] = {}
+    errors: dict[str, str] = {}
+    for item in items:
+        if item.kind == ItemKind.question:
+            value = form.get(f"answer.{item.key}")
+            if isinstance(value, str) and value.strip():
+                reason = unstorable_reason(value)
+                if reason is not None:
+                    errors[item.key] = reason
+                else:
+                    answers[item.key] = value.strip()
+            continue
+        upload = form.get(f"file.{item.key}")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        # One byte over the cap is enough to refuse it; never read a large upload whole.
+        data = await upload.read(MAX_DOCUMENT_BYTES + 1)
+        try:
+            answers[item.key] = DocumentIn(
+                filename=upload.filename,
+                content_type=upload.content_type or "application/octet-stream",
+                content_base64=base64.b64encode(data).decode(),
+            )
+        except ValidationError as exc:
+            errors[item.key] = "; ".join(str(e["msg"]) for e in exc.errors())
+    return answers, errors
+
+
+async def _checklist_page(
+    token: str, request: Request, services: Services, *, form: Any | None
+) -> Response:
+    """The checklist's form; with `form`, the answers it posted are checked and stored first."""
+    found = await _look_up(token, services)
+    if found.kind not in (PageKind.invitation, PageKind.used) or found.claims is None:
+        return _render(found.kind, token, found.row, request, services)
+    owner = await checklists.get_for_onboarding(
+        services.pool, onboarding_id=found.claims.onboarding_id
+    )
+    if owner is None or found.row is None:
+        return _render(PageKind.unknown, token, None, request, services)
+    secret = services.settings.secret_key.get_secret_value()
+    errors: dict[str, str] = {}
+    saved = False
+    refused = False
+    if form is not None:
+        sent = form.get(FORM_FIELD)
+        genuine = not cross_site(request, services.settings.public_base_url) and form_token_valid(
+            secret, token, sent if isinstance(sent, str) else None
+        )
+        if not genuine:
+            refused = True
+        else:
+            items = [ChecklistItem.model_validate(i) for i in owner.items]
+            answers, errors = await _form_answers(items, form)
+            stored, cleared, issues = check_answers(items, answers)
+            for issue in issues:
+                errors.setdefault(issue.field.split(".")[1], issue.message)
+            if not errors:
+                await checklists.save_answers(
+                    services.pool,
+                    partner_id=owner.partner_id,
+                    client_id=owner.client_id,
+                    stored=stored,
+                    cleared=cleared,
+                )
+                saved = True
+    progress = await checklists.read_progress(
+        services.pool, partner_id=owner.partner_id, client_id=owner.client_id
+    )
+    assert progress is not None  # the copy exists: it was just read
+    row = found.row
+    director = f"{row.director_first_name or ''} {row.director_last_name or ''}".strip()
+    page = _pages.render_checklist(
+        _page_language(row, request, services),
+        PageFacts(
+            branding=branding_of(row.partner_name, row.partner_settings),
+            client_name=row.client_name,
+            director_name=director or None,
+        ),
+        progress,
+        form_action=f"{request.scope.get('root_path', '')}{router.prefix}/{token}/checklist",
+        form_token=form_token(secret, token),
+        saved=saved,
+        # Nothing was stored: the notice says so, and the form comes back with a fresh token.
+        errors={"": "refused"} if refused else errors,
+    )
+    if refused:
+        page.status_code = 403
+    return page
+
+
+@router.post("/{token}/checklist", include_in_schema=False)
+async def create_invitation_checklist_answers(
+    token: str, request: Request, services: ServicesDep
+) -> Response:
+    """The checklist page's form (multipart, CSRF-protected like the Accept form); API callers
+    use PUT with JSON."""
+    if not _is_form(request):
+        raise ProblemError(
+            415, "unsupported-media-type", "Unsupported media type", "Send the page's form."
+        )
+    return await _checklist_page(token, request, services, form=await request.form())

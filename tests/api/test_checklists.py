@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -409,3 +410,71 @@ async def test_client_checklist_progress_scoped_to_partner(
     assert (await api.get(path, headers=accountant)).status_code == 200
     _, bare = await make_client(pool, tenant)
     assert (await api.get(f"/v1/clients/{bare}/checklist")).status_code == 404
+
+
+# ---- the director's page ------------------------------------------------------------------------
+
+FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')
+HTML = {"Accept": "text/html"}
+
+
+async def test_page_after_acceptance_links_to_the_checklist_form_and_saves_it(
+    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+) -> None:
+    """An accepted link's page leads to the checklist; its form (multipart, form token) stores
+    a text and a file, and completes the checklist."""
+    invited = await _invited(api, pool, settings, tenant)
+    api.headers.pop("Authorization")
+    async with pool.acquire() as conn:
+        await invitations.mark_accepted(conn, token_hash=token_hash(invited.token))
+
+    landing = await api.get(f"/v1/invitations/{invited.token}", headers=HTML)
+    assert landing.status_code == 409  # "already used", as before, now with the next step
+    assert f'href="{invited.path}"' in landing.text
+
+    page = await api.get(invited.path, headers=HTML)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert (
+        "Relevés bancaires de décembre" in page.text
+        and 'enctype="multipart/form-data"' in page.text
+    )
+    match = FORM_TOKEN.search(page.text)
+    assert match is not None
+
+    saved = await api.post(
+        invited.path,
+        data={"form_token": match.group(1), "answer.activity": "Boulangerie & pâtisserie"},
+        files={"file.bank": ("releves.pdf", b"%PDF-1.4 data", "application/pdf")},
+    )
+    assert saved.status_code == 200, saved.text
+    assert "Boulangerie &amp; pâtisserie" in saved.text and "releves.pdf" in saved.text
+    progress = (await api.get(invited.path)).json()
+    assert progress["answered"] == ["activity", "bank"] and progress["completed_at"] is not None
+    stored = await checklists.document(pool, client_id=invited.client_id, item_key="bank")
+    assert stored == ("releves.pdf", "application/pdf", b"%PDF-1.4 data")
+
+
+async def test_page_form_without_its_token_or_from_another_site_stores_nothing(
+    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+) -> None:
+    """The checklist form is refused (403) without the page's form token, or cross-site."""
+    invited = await _invited(api, pool, settings, tenant)
+    api.headers.pop("Authorization")
+    page = await api.get(invited.path, headers=HTML)
+    match = FORM_TOKEN.search(page.text)
+    assert match is not None
+    forged = await api.post(invited.path, data={"form_token": "x", "answer.activity": "A"})
+    assert forged.status_code == 403
+    crossed = await api.post(
+        invited.path,
+        data={"form_token": match.group(1), "answer.activity": "A"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert crossed.status_code == 403
+    too_big = await api.post(
+        invited.path,
+        data={"form_token": match.group(1), "answer.activity": "A"},
+        files={"file.bank": ("big.pdf", b"x" * (MAX_DOCUMENT_BYTES + 1), "application/pdf")},
+    )
+    assert too_big.status_code == 422 and "big.pdf" not in too_big.text
+    assert (await api.get(invited.path)).json()["answered"] == []

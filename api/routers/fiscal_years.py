@@ -188,7 +188,7 @@ async def create_fiscal_year(
                 422, "invalid-fiscal-year", "Invalid fiscal year", exc.field, exc.message
             ) from exc
         try:
-            await folders.add_fiscal_year(
+            added = await folders.add_fiscal_year(
                 pool,
                 client_id=client_id,
                 starts_on=year.start,
@@ -201,7 +201,14 @@ async def create_fiscal_year(
             raise _refused(
                 409, "fiscal-year-overlap", "Fiscal years overlap", "start", "overlaps another"
             ) from exc
-    else:
+        if not added:
+            # The same start, recorded by a concurrent request since: judged as a repeat below.
+            same = next(
+                y
+                for y in await folders.list_fiscal_year_states(pool, client_id=client_id)
+                if y.starts_on == year.start
+            )
+    if same is not None:
         # The same request again (or a retry after a lost answer): the same year, the same run.
         asked_end = body.end or FiscalYear.from_start(body.start).end
         if asked_end != same.ends_on:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,26 +12,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.registry import build_registry_client
 from core.settings import Settings
 from domain.fiscal_years import workflow_id_for
 from store import folders
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
-from tests.workflows.test_fiscal_years import FRENCH_2026, onboarded_client
-from worker.main import build_workers, registry_config, running
+from tests.workflows.test_fiscal_years import FRENCH_2026, fiscal_year_worker, onboarded_client
 
 NEXT = {"start": "2026-01-01"}
-
-
-@asynccontextmanager
-async def _worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterator[None]:
-    """The workers as `onboarding worker` builds them, on the API's task queue."""
-    async with httpx.AsyncClient() as http:
-        registry = build_registry_client(registry_config(settings), http=http, pool=pool)
-        workers = build_workers(client, pool=pool, settings=settings, http=http, registry=registry)
-        async with running(workers):
-            yield
 
 
 async def _until_done(api: httpx.AsyncClient, url: str) -> dict[str, Any]:
@@ -80,7 +66,7 @@ async def test_post_answers_202_list_shows_progress_then_done(
     ]
     assert listed[0]["folders"]["created"] == listed[0]["folders"]["planned"] == 16
 
-    async with _worker(client, pool, settings):
+    async with fiscal_year_worker(client, pool, settings.task_queue):
         done = await _until_done(api, url)
     assert done["folders"] == {"state": "done", "planned": 16, "created": 16, "failure": None}
     names = [
@@ -107,7 +93,7 @@ async def test_same_post_twice_is_one_year_and_one_run(
     assert again.json()["start"] == first.json()["start"]
     handle = client.get_workflow_handle(workflow_id_for(client_id, datetime(2026, 1, 1).date()))
     run_id = (await handle.describe()).run_id
-    async with _worker(client, pool, settings):
+    async with fiscal_year_worker(client, pool, settings.task_queue):
         await _until_done(api, first.json()["status_url"])
         third = await api.post(path, json=NEXT)
     assert third.status_code == 202 and third.json()["folders"]["state"] == "done"
@@ -207,3 +193,25 @@ async def test_other_partner_gets_404_and_adds_nothing(
     assert len(await folders.list_fiscal_year_states(pool, client_id=client_id)) == 1
     missing = await api.get(f"{path}/2030-01-01")
     assert missing.status_code == 404
+
+
+async def test_concurrent_requests_for_one_start_make_one_year(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """The same year asked twice at once: both 202, one row; two different ends for one start
+    at once: one is recorded, the other is a 409 naming `end`."""
+    client_id = await onboarded_client(pool, tenant)
+    path = f"/v1/clients/{client_id}/fiscal-years"
+    same = await asyncio.gather(api.post(path, json=NEXT), api.post(path, json=NEXT))
+    assert [r.status_code for r in same] == [202, 202]
+    other = await onboarded_client(pool, tenant)
+    path = f"/v1/clients/{other}/fiscal-years"
+    ends = await asyncio.gather(
+        api.post(path, json={"start": "2026-01-01", "end": "2026-12-31"}),
+        api.post(path, json={"start": "2026-01-01", "end": "2027-06-30"}),
+    )
+    assert sorted(r.status_code for r in ends) == [202, 409]
+    [refused] = [r for r in ends if r.status_code == 409]
+    assert _field(refused) == ["end"]
+    for client in (client_id, other):
+        assert len(await folders.list_fiscal_year_states(pool, client_id=client)) == 2

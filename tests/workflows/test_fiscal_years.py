@@ -192,7 +192,7 @@ class FlakyPool:
 
 
 @asynccontextmanager
-async def _worker(
+async def fiscal_year_worker(
     client: Client, pool: Pool, queue: str, *, folder_pool: Any = None
 ) -> AsyncIterator[Worker]:
     """A main-queue worker for this workflow with the real activities; `folder_pool` stands
@@ -249,7 +249,7 @@ async def test_same_request_twice_runs_once_and_again_after_done_starts_nothing(
     await start_fiscal_year_workflow(client, data=data, task_queue=queue)  # no worker yet
     handle = client.get_workflow_handle(workflow_id_for(client_id, SECOND.start))
     first_run = (await handle.describe()).run_id
-    async with _worker(client, pool, queue):
+    async with fiscal_year_worker(client, pool, queue):
         await handle.result()
         await start_fiscal_year_workflow(client, data=data, task_queue=queue)
     # The latest run of the id is still the first: nothing started after it.
@@ -270,7 +270,7 @@ async def test_database_lost_after_some_folders_retry_creates_the_rest_once(
 
     flaky = FlakyPool(pool, after_batches=1, fault=connection_lost)
     data = await _request(pool, tenant, client_id)
-    async with _worker(client, pool, settings.task_queue, folder_pool=flaky):
+    async with fiscal_year_worker(client, pool, settings.task_queue, folder_pool=flaky):
         await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
         view = await client.get_workflow_handle_for(
             FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
@@ -299,12 +299,12 @@ async def test_worker_stopped_mid_tree_another_worker_finishes_it_once(
     handle = client.get_workflow_handle_for(
         FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
     )
-    async with _worker(client, pool, settings.task_queue, folder_pool=flaky):
+    async with fiscal_year_worker(client, pool, settings.task_queue, folder_pool=flaky):
         await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
         await asyncio.wait_for(hanging.wait(), 10)
         assert await _state(pool, client_id, SECOND.start) == "creating"
         assert 0 < await folders.count_folders(pool, client_id=client_id) < 40 + 2 * 40 * 12
-    async with _worker(client, pool, settings.task_queue):
+    async with fiscal_year_worker(client, pool, settings.task_queue):
         view = await asyncio.wait_for(handle.result(), 20)
     assert view.attempts >= 2
     months = await _month_folders(pool, client_id, "2026-")
@@ -328,7 +328,7 @@ async def test_missing_tree_fails_the_run_and_the_year_says_why(
     handle = client.get_workflow_handle_for(
         FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
     )
-    async with _worker(client, pool, settings.task_queue):
+    async with fiscal_year_worker(client, pool, settings.task_queue):
         await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
         with pytest.raises(WorkflowFailureError):
             await handle.result()

@@ -640,7 +640,7 @@ def unexplained_curls(text: str) -> tuple[list[str], int]:
                 unexplained.append(f"README.md:{marker.line}: this marker matches no curl")
     attached = {marker.line for block in blocks for marker in block.markers}
     for number, line in enumerate(text.splitlines(), 1):
-        if "<!-- example:" in line and number not in attached:
+        if line.strip().startswith("<!-- example:") and number not in attached:
             unexplained.append(f"README.md:{number}: not a marker right above a shell block")
     for tag, start, body in fenced_blocks(text):
         if tag not in SHELL_TAGS and any(re.match(r"\s*(\$ )?curl ", line) for line in body):

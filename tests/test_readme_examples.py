@@ -23,7 +23,8 @@ Where the placeholders come from, in this order of the README:
 - `<ID>`, `<ONBOARDING>`: the `id` of the latest `POST /v1/onboardings` answer;
 - `<TOKEN>`: the token of the link in the newest invitation e-mail the SMTP server received;
 - `<TEMPLATE>`: the latest `POST /v1/templates` answer's `id`, else the partner's default template;
-- `<IMPORT>`, `<HOOK>`: the latest `POST /v1/imports` / `POST /v1/webhooks` answer's `id`;
+- `<IMPORT>`, `<HOOK>`, `<CHECKLIST>`: the latest `POST /v1/imports`, `/v1/webhooks`,
+  `/v1/checklists` answer's `id`;
 - `<CLIENT>`: the `client_id` of onboarding `<ID>`, once its workflow has created the client;
 - `<USER>`: the first user of the latest `GET /v1/users` answer, else the caller's own user.
 A `scheduled_at` date the README gives that has passed is moved on by whole years: the README's
@@ -546,6 +547,7 @@ class Runner:
             "ONBOARDING": "/v1/onboardings",
             "IMPORT": "/v1/imports",
             "HOOK": "/v1/webhooks",
+            "CHECKLIST": "/v1/checklists",
         }
         if name in collections:
             found = self._latest_id(collections[name])

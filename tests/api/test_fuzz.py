@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,11 @@ CHECKS = (
 # Examples from the schema, then the coverage phase's boundary values and the negative cases
 # built from the schema (wrong types, missing fields, out-of-range), then random data.
 PHASES = "examples,coverage,fuzzing"
+# Two schemathesis processes share the operations (one each side of this path pattern), one
+# worker each: with its threaded workers, CPython 3.11.7 sometimes stops the run with
+# "SystemError: AST constructor recursion depth mismatch" (ast compiled in two threads at once,
+# cpython#106905), which is no finding about the API.
+HALF = "^/v1/(clients|onboardings|invitations|webhooks|imports)"
 
 
 @pytest.fixture
@@ -97,7 +102,6 @@ async def test_every_operation_keeps_the_openapi_promises(
 ) -> None:
     """No server error, and every answer's status, content type and body are as documented."""
     base = str(fuzz_api.base_url).rstrip("/")
-    report = tmp_path / "report.json"
     # The API key for every operation but the codec server's, which takes the ops token.
     config = tmp_path / "schemathesis.toml"
     config.write_text(
@@ -106,6 +110,30 @@ async def test_every_operation_keeps_the_openapi_promises(
         'include-path-regex = "^/codec/"\n'
         f'headers = {{ Authorization = "Bearer {CODEC_TOKEN}" }}\n'
     )
+    halves = await asyncio.gather(
+        *(
+            _run(base, config, tmp_path / f"report-{side}.json", f"--{side}-path-regex")
+            for side in ("include", "exclude")
+        )
+    )
+    text = "\n".join(output for output, _ in halves).replace(tenant.key, "<key>")
+    print(text)
+    assert all(rc == 0 for _, rc in halves), text
+    found = [
+        figures(json.loads((tmp_path / f"report-{side}.json").read_text()))
+        for side in ("include", "exclude")
+    ]
+    total = Figures(*(sum(column) for column in zip(*map(astuple, found), strict=True)))
+    print(f"schemathesis: {total} (two processes: {found})")
+    assert min(f.operations for f in found) >= 10, found  # both halves have work
+    assert total.operations >= 40, total  # every operation of the API was tried
+    assert total.cases > total.operations, total
+    assert total.failures == 0, text
+
+
+async def _run(base: str, config: Path, report: Path, half: str) -> tuple[str, int | None]:
+    cwd = report.with_suffix("")  # each process its own cache directory, not the checkout
+    cwd.mkdir()
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
@@ -122,7 +150,9 @@ async def test_every_operation_keeps_the_openapi_promises(
         str(SEED),
         "--no-shrink",
         "--workers",
-        "2",
+        "1",
+        half,
+        HALF,
         "--request-timeout",
         "30",
         "--report",
@@ -134,15 +164,8 @@ async def test_every_operation_keeps_the_openapi_promises(
         *command,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        cwd=tmp_path,  # where schemathesis keeps its cache, not the checkout
+        cwd=cwd,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
     )
     output, _ = await process.communicate()
-    text = output.decode(errors="replace").replace(tenant.key, "<key>")
-    print(text)
-    assert process.returncode == 0, text
-    found = figures(json.loads(report.read_text()))
-    print(f"schemathesis: {found}")
-    assert found.operations >= 40, found  # every operation of the API was tried
-    assert found.cases > found.operations, found
-    assert found.failures == 0, text
+    return output.decode(errors="replace"), process.returncode

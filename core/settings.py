@@ -16,6 +16,10 @@ from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
 
+# Temporal Cloud's endpoints: namespace (`ns.acct.tmprl.cloud`) and regional API-key ones
+# (`us-east-1.aws.api.temporal.io`). They accept TLS only, with an API key or a client cert.
+TEMPORAL_CLOUD_DOMAINS = (".tmprl.cloud", ".api.temporal.io")
+
 
 class Environment(StrEnum):
     development = "development"
@@ -40,7 +44,11 @@ class Settings(BaseSettings):
     Passed down explicitly; nothing deep inside the code reads the environment itself.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ONBOARDING_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error would otherwise print the whole input,
+    # API keys and passwords included, in the traceback of `onboarding worker`/`api`.
+    model_config = SettingsConfigDict(
+        env_prefix="ONBOARDING_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.development
     secret_key: SecretStr = Field(
@@ -63,6 +71,33 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "onboarding"
+
+    # Connecting to a production Temporal (self-hosted with TLS/mTLS, or Temporal Cloud); see
+    # core/temporal.py::tls_config and the README's "Connecting to a production Temporal".
+    temporal_tls: bool | None = Field(
+        default=None,
+        description="TLS to Temporal on or off; unset: on when a TLS file, a server name or "
+        "an API key is set",
+    )
+    temporal_tls_server_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) that sign Temporal's server certificate; unset: the "
+        "system's roots",
+    )
+    temporal_tls_client_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate (chain) for mTLS; needs the key file"
+    )
+    temporal_tls_client_key_file: Path | None = Field(
+        default=None, description="PEM private key (unencrypted) of the client certificate"
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None,
+        description="Name sent as SNI and checked in the server's certificate, when it differs "
+        "from the address's host",
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="Temporal Cloud API key (sent as a bearer token); implies TLS"
+    )
 
     # Payload encryption (core/codec.py) and the codec server for the Temporal UI and CLI
     payload_keys: SecretStr | None = Field(
@@ -332,6 +367,37 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator(
+        "temporal_tls",
+        "temporal_tls_server_ca_file",
+        "temporal_tls_client_cert_file",
+        "temporal_tls_client_key_file",
+        "temporal_tls_server_name",
+        "temporal_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_temporal_setting_is_unset(cls, value: object) -> object:
+        # compose passes `${VAR:-}` as an empty string: "not set", not "TLS off" nor a file "".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_unusable_temporal_connection(self) -> Self:
+        # Checked here, files read and parsed, so `onboarding worker` and `api` stop at start-up
+        # naming the setting, not at their first call with a TLS library's error. The messages
+        # name settings and paths only, never a key or a certificate's content.
+        problems = _temporal_connection_problems(self)
+        if problems:
+            raise ValueError("Temporal connection settings refused: " + "; ".join(problems))
+        return self
+
+    def temporal_tls_enabled(self) -> bool:
+        """Whether the Temporal connection uses TLS: as set, else on as soon as something that
+        only TLS can carry is set (a CA, a client certificate, a server name, an API key)."""
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return bool(_temporal_tls_settings_set(self))
+
     def payload_keyring(self) -> tuple[dict[str, bytes], str]:
         """(every key that decrypts, the id of the one that encrypts), from the settings.
 
@@ -393,3 +459,120 @@ class Settings(BaseSettings):
         if self.env == Environment.development:
             return self.embedded_database_url()
         raise RuntimeError("No database configured: set ONBOARDING_DATABASE_URL (or DATABASE_URL).")
+
+
+def _env_name(field: str) -> str:
+    return f"ONBOARDING_{field.upper()}"
+
+
+def _temporal_tls_settings_set(settings: Settings) -> list[str]:
+    """The environment names of the set Temporal settings that need TLS."""
+    values = {
+        "temporal_tls_server_ca_file": settings.temporal_tls_server_ca_file,
+        "temporal_tls_client_cert_file": settings.temporal_tls_client_cert_file,
+        "temporal_tls_client_key_file": settings.temporal_tls_client_key_file,
+        "temporal_tls_server_name": settings.temporal_tls_server_name,
+        "temporal_api_key": settings.temporal_api_key,
+    }
+    return [_env_name(field) for field, value in values.items() if value is not None]
+
+
+def _is_temporal_cloud(address: str) -> bool:
+    host = address.rpartition(":")[0] or address
+    return host.strip("[]").rstrip(".").lower().endswith(TEMPORAL_CLOUD_DOMAINS)
+
+
+def _temporal_connection_problems(settings: Settings) -> list[str]:
+    """Why these settings cannot make a working Temporal connection, in the settings' names."""
+    problems: list[str] = []
+    cert = settings.temporal_tls_client_cert_file
+    key = settings.temporal_tls_client_key_file
+    cert_name = _env_name("temporal_tls_client_cert_file")
+    key_name = _env_name("temporal_tls_client_key_file")
+    if cert is not None and key is None:
+        problems.append(f"{cert_name} is set without {key_name} (mTLS needs both)")
+    if key is not None and cert is None:
+        problems.append(f"{key_name} is set without {cert_name} (mTLS needs both)")
+    api_key = settings.temporal_api_key
+    if api_key is not None and api_key.get_secret_value().strip() in PLACEHOLDER_SECRETS:
+        problems.append(f"{_env_name('temporal_api_key')} is a placeholder, not an API key")
+    needing_tls = _temporal_tls_settings_set(settings)
+    if settings.temporal_tls is False and needing_tls:
+        problems.append(
+            f"{_env_name('temporal_tls')}=false contradicts {', '.join(needing_tls)}, "
+            "which only TLS can carry (an API key in plaintext would travel readable)"
+        )
+    if _is_temporal_cloud(settings.temporal_address):
+        address = _env_name("temporal_address")
+        if not settings.temporal_tls_enabled():
+            problems.append(
+                f"{address} is a Temporal Cloud endpoint, which accepts TLS only: plaintext "
+                f"refused (set {_env_name('temporal_api_key')} or a client certificate)"
+            )
+        elif api_key is None and cert is None:
+            problems.append(
+                f"{address} is a Temporal Cloud endpoint: set {_env_name('temporal_api_key')} "
+                f"or a client certificate ({cert_name} and {key_name})"
+            )
+    ca = settings.temporal_tls_server_ca_file
+    if ca is not None:
+        problems += _certificate_problems(_env_name("temporal_tls_server_ca_file"), ca)
+    if cert is not None and key is not None:
+        cert_problems = _certificate_problems(cert_name, cert)
+        problems += cert_problems or _key_problems(key_name, key, cert_name=cert_name, cert=cert)
+    return problems
+
+
+# The PEM checks below never pass a parser's error on: OpenSSL's text may quote the bytes it
+# choked on, which for a key file is the secret itself. The cryptography imports are local so
+# only a process configured for TLS loads the X.509 machinery.
+
+
+def _read(name: str, path: Path) -> bytes | str:
+    """The file's bytes, or why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return f"{name}: no file at {path}"
+    except OSError as exc:
+        return f"{name}: {path} cannot be read ({exc.strerror or type(exc).__name__})"
+
+
+def _certificate_problems(name: str, path: Path) -> list[str]:
+    from cryptography import x509
+
+    data = _read(name, path)
+    if isinstance(data, str):
+        return [data]
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError:
+        return [f"{name}: {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"]
+    return []
+
+
+def _key_problems(name: str, path: Path, *, cert_name: str, cert: Path) -> list[str]:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    data = _read(name, path)
+    if isinstance(data, str):
+        return [data]
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        return [f"{name}: {path} is encrypted; Temporal's client needs an unencrypted key"]
+    except (ValueError, UnsupportedAlgorithm):
+        return [f"{name}: {path} holds no PEM private key (-----BEGIN PRIVATE KEY-----)"]
+    # The key types the SDK's TLS stack (rustls) signs with.
+    if not isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    ):
+        return [f"{name}: {path} is a {type(key).__name__}; use an RSA, ECDSA or Ed25519 key"]
+    leaf = x509.load_pem_x509_certificates(cert.read_bytes())[0]
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != leaf.public_key().public_bytes(*spki):
+        return [f"{name}: {path} is not the key of the certificate in {cert_name}"]
+    return []

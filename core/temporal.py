@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 
 from core.codec import EncryptionCodec
 from core.settings import Settings
@@ -62,6 +63,26 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     return _metrics_runtimes[address]
 
 
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS for the Temporal connection from the settings (validated at start-up: a client
+    certificate comes with its key, files parse as PEM), or False for plaintext.
+
+    Always explicit: left to the SDK, `tls=None` would switch TLS on by itself whenever an API
+    key is set, a second rule beside `Settings.temporal_tls_enabled`.
+    """
+    if not settings.temporal_tls_enabled():
+        return False
+    ca = settings.temporal_tls_server_ca_file
+    cert = settings.temporal_tls_client_cert_file
+    key = settings.temporal_tls_client_key_file
+    return TLSConfig(
+        server_root_ca_cert=ca.read_bytes() if ca else None,
+        domain=settings.temporal_tls_server_name,
+        client_cert=cert.read_bytes() if cert else None,
+        client_private_key=key.read_bytes() if key else None,
+    )
+
+
 async def connect(
     settings: Settings,
     *,
@@ -74,6 +95,9 @@ async def connect(
     `lazy` defers the connection to the first call, so a process can start while Temporal is
     still coming up (the API does, and its /healthz reports Temporal down meanwhile).
 
+    TLS, mTLS and a Temporal Cloud API key come from the settings (`tls_config`), so every
+    process reaches a production Temporal the same way.
+
     `serve_metrics`: the worker process asks for the SDK's Prometheus endpoint (see
     `metrics_runtime`). Only it does: a command run beside it with the same environment
     (`docker compose exec worker onboarding status ...`) must not try to bind the same port.
@@ -84,6 +108,8 @@ async def connect(
         data_converter=data_converter(settings),
         lazy=lazy,
         runtime=metrics_runtime(settings) if serve_metrics else None,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )
 
 

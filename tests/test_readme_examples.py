@@ -251,7 +251,7 @@ class Shell:
                 if words or in_word or pipeline:
                     end_command()
                     attached = True  # the comment lines right below a command are about it
-                elif not text[line_start:pos].lstrip().startswith("#"):
+                elif not text[line_start:pos].strip():
                     attached = False  # a blank line ends them
                 line += 1
                 pos += 1
@@ -656,6 +656,39 @@ def test_every_readme_curl_is_run_or_marked_with_a_reason() -> None:
     unexplained, runnable = unexplained_curls(README.read_text())
     assert not unexplained, "\n".join(unexplained)
     assert runnable >= 30  # the README's requests are found at all
+
+
+def test_shell_reads_commands_as_bash_would() -> None:
+    """Continuations, quotes spanning lines, arrays, variables (not in single quotes), trailing
+    and following `->` comments, and pipes are read as bash reads them."""
+    body = """\
+H=(-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json')
+curl -s "${H[@]}" -X POST http://127.0.0.1:8000/v1/plans \\
+  -d '{"code": "$KEY",
+       "name": "A"}'   # -> 201 {"code": "essentials",
+#    "name": "Essentials"}
+# the metrics (not indented: not the answer above)
+curl -s http://127.0.0.1:8000/metrics | grep '^onboarding_by_status'
+
+# -> 500 (a comment after a blank line belongs to no command)
+"""
+    shell = Shell({"KEY": "onb_x"}, fixed={"KEY"})
+    assignment, plans, metrics = shell.commands(Block("bash", body, 10, []))
+    assert assignment.words[:2] == ["H=", "("]
+    assert shell.variables["H"] == [
+        "-H",
+        "Authorization: Bearer onb_x",
+        "-H",
+        "Content-Type: application/json",
+    ]
+    assert (plans.line, metrics.line) == (11, 16)
+    request = translate(plans.words)
+    assert request.method == "POST" and request.url == "http://127.0.0.1:8000/v1/plans"
+    assert ("Authorization", "Bearer onb_x") in request.headers
+    assert request.body == b'{"code": "$KEY",\n       "name": "A"}'
+    assert expected_statuses(plans) == {201} and shown_keys(plans) == {"code", "name"}
+    assert metrics.pipe == [["grep", "^onboarding_by_status"]]
+    assert expected_statuses(metrics) is None
 
 
 def test_unmarked_or_unreadable_examples_are_reported() -> None:

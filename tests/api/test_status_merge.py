@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -269,7 +270,8 @@ async def test_a_step_retrying_against_a_deferring_smtp_server_says_so(
         assert (retry["activity"], retry["reason"]) == ("send_invitation", reason)
         assert invitation["last_error"] == reason and invitation["state"] == "running"
         next_try = datetime.fromisoformat(retry["next_attempt_at"])
-        assert timedelta(0) < next_try - datetime.now(UTC) <= timedelta(seconds=10)
+        # SMTP_RETRY's first backoff is 5 s; a busy machine may take a while to answer.
+        assert abs(next_try - datetime.now(UTC)) <= timedelta(seconds=10)
         assert retry["summary"] == (
             f"retrying (attempt {retry['attempt']}): {reason}; next try at "
             f"{next_try.isoformat(timespec='seconds')}"
@@ -280,7 +282,10 @@ async def test_a_step_retrying_against_a_deferring_smtp_server_says_so(
         ran = await run_onboarding(ops_env(settings), "status", onboarding_id)
         assert ran.code == 0, ran.err
         line = next(li for li in ran.out.splitlines() if li.strip().startswith("invitation"))
-        assert f"retrying (attempt {retry['attempt']}): {reason}; next try at " in line
+        # The command runs a few seconds later: the retries may have gone on meanwhile.
+        said = re.search(rf"running +retrying \(attempt (\d+)\): {re.escape(reason)}; ", line)
+        assert said and int(said.group(1)) >= retry["attempt"], line
+        assert line.endswith("trying now") or "; next try at 20" in line, line
         assert ran.out.startswith(f"onboarding {onboarding_id}: READY since ")
     finally:
         await client.get_workflow_handle(workflow_id_for(uuid.UUID(onboarding_id))).terminate()

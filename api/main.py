@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 
 from api import metrics, problems
 from api.body_limit import BodyLimit
@@ -26,15 +29,30 @@ from api.routers import (
     users,
     webhooks,
 )
-from core import temporal
+from core import temporal, tracing
 from core.settings import Settings
 from store.pool import create_pool
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
-    """Build the app; tests pass ready `services`, else the lifespan creates and closes them."""
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
+    """Build the app; tests pass ready `services`, else the lifespan creates and closes them.
+
+    Spans go to `tracer_provider` (tests pass one with their services); without services, to
+    the one the settings configure, if any (core/tracing.py), flushed when the app stops.
+    """
+    owned_provider = (
+        tracing.tracer_provider(settings, service=tracing.API_SERVICE)
+        if services is None and tracer_provider is None
+        else None
+    )
+    tracer_provider = tracer_provider or owned_provider
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,13 +65,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             min_size=settings.database_pool_min,
             max_size=settings.database_pool_max,
         )
-        client = await temporal.connect(settings, lazy=True)
+        client = await temporal.connect(settings, lazy=True, tracer_provider=tracer_provider)
         app.state.services = Services(settings=settings, pool=pool, temporal=client)
         log.info("api ready")
         try:
             yield
         finally:
             await pool.close()
+            if owned_provider is not None:
+                await asyncio.to_thread(owned_provider.shutdown)  # blocks while it flushes
 
     app = FastAPI(
         title="Client onboarding API",
@@ -72,6 +92,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     app.add_middleware(metrics.RequestMetrics)
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    if tracer_provider is not None:
+        # Spans are named by route template (`/v1/invitations/{token}`), never by path; the
+        # URL attributes are redacted on export (core/tracing.py). The per-chunk send/receive
+        # spans add nothing to a request's story.
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=tracer_provider,
+            excluded_urls=tracing.UNTRACED_URLS,
+            exclude_spans=["receive", "send"],
+        )
     app.include_router(health.router)
     app.include_router(onboardings.router)
     app.include_router(imports.router)

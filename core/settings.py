@@ -182,6 +182,21 @@ class Settings(BaseSettings):
         "e-mails) for Prometheus; unset: off",
     )
 
+    # Tracing with OpenTelemetry (core/tracing.py; README "Tracing")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ONBOARDING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (e.g. "
+        "http://otel-collector:4318; spans go to its /v1/traces); unset: no tracing",
+    )
+    tracing_sample_ratio: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of API requests whose trace is kept (the workers follow each "
+        "request's decision)",
+    )
+
     # Bulk import
     import_window: int = Field(
         default=50, ge=1, le=500, description="Onboardings of one import setting up at once"
@@ -306,6 +321,15 @@ class Settings(BaseSettings):
     partner_app_port: int = 8082
     temporal_metrics_port: int = 9464  # the dev worker's Temporal SDK metrics
     worker_metrics_port: int = 9465  # the dev worker's own counters
+
+    @field_validator("otlp_endpoint", mode="before")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: object) -> object:
+        if value == "" or value is None:
+            return None  # compose passes `${VAR:-}` as an empty string: "not set"
+        if not str(value).startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://otel-collector:4318")
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from temporalio.client import Client
+from opentelemetry.trace import TracerProvider
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from core import tracing
 from core.codec import EncryptionCodec
 from core.settings import Settings
 
@@ -83,12 +85,24 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def client_interceptors(tracer_provider: TracerProvider | None) -> list[Interceptor]:
+    """The client's interceptors: Temporal's OpenTelemetry tracing when the process traces.
+
+    A Worker built from the client inherits the client interceptors that are also worker
+    interceptors, as this one is: set on the client only, or every span would be made twice.
+    """
+    if tracer_provider is None:
+        return []
+    return [tracing.temporal_interceptor(tracer_provider)]
+
+
 async def connect(
     settings: Settings,
     *,
     address: str | None = None,
     lazy: bool = False,
     serve_metrics: bool = False,
+    tracer_provider: TracerProvider | None = None,
 ) -> Client:
     """Connect to Temporal with the project's data converter.
 
@@ -101,6 +115,9 @@ async def connect(
     `serve_metrics`: the worker process asks for the SDK's Prometheus endpoint (see
     `metrics_runtime`). Only it does: a command run beside it with the same environment
     (`docker compose exec worker onboarding status ...`) must not try to bind the same port.
+
+    `tracer_provider`: the process's spans (core/tracing.py); workflows started through this
+    client, and activities run by workers built from it, join the caller's trace.
     """
     return await Client.connect(
         address or settings.temporal_address,
@@ -108,6 +125,7 @@ async def connect(
         data_converter=data_converter(settings),
         lazy=lazy,
         runtime=metrics_runtime(settings) if serve_metrics else None,
+        interceptors=client_interceptors(tracer_provider),
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )

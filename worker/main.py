@@ -39,7 +39,7 @@ from activities.registry import (
     build_registry_client,
 )
 from activities.setup import SetupActivities
-from core import metrics, temporal
+from core import metrics, temporal, tracing
 from core.outbound import OutboundPolicy
 from core.settings import Settings
 from email_templates import Renderer
@@ -197,6 +197,8 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
         if settings.worker_metrics_bind_address
         else None
     )
+    # Passed to the client only: the workers built from it inherit its tracing interceptor.
+    tracer_provider = tracing.tracer_provider(settings, service=tracing.WORKER_SERVICE)
     pool = await create_pool(
         settings.require_database_url(),
         min_size=settings.database_pool_min,
@@ -204,7 +206,9 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
     )
     try:
         async with httpx.AsyncClient() as http:
-            client = await temporal.connect(settings, serve_metrics=True)
+            client = await temporal.connect(
+                settings, serve_metrics=True, tracer_provider=tracer_provider
+            )
             registry = build_registry_client(registry_config(settings), http=http, pool=pool)
             workers = build_workers(
                 client, pool=pool, settings=settings, http=http, registry=registry
@@ -234,3 +238,5 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
         if metrics_server is not None:
             metrics_server.shutdown()
             metrics_server.server_close()
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # flushes the last spans

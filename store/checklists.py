@@ -202,12 +202,14 @@ async def get_assigned(
 
 
 async def get_for_onboarding(pool: Pool, *, onboarding_id: uuid.UUID) -> AssignedRow | None:
-    """The checklist of the client an onboarding (an invitation token's) created."""
+    """The checklist of the client an onboarding (an invitation token's) created; none once
+    the client's personal data was erased (an accepted token outlives the erasure)."""
     r = await pool.fetchrow(
         f"""
         SELECT {", ".join("k." + c for c in _ASSIGNED.split(", "))}
         FROM clients c JOIN client_checklists k ON k.client_id = c.id
         WHERE c.onboarding_id = $1
+          AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.client_id = c.id)
         """,
         onboarding_id,
     )

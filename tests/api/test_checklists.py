@@ -478,3 +478,29 @@ async def test_page_form_without_its_token_or_from_another_site_stores_nothing(
     )
     assert too_big.status_code == 422 and "big.pdf" not in too_big.text
     assert (await api.get(invited.path)).json()["answered"] == []
+
+
+async def test_erased_client_checklist_is_closed_to_the_token(
+    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+) -> None:
+    """Once the client's personal data is erased, its accepted token no longer reads or writes
+    the checklist."""
+    invited = await _invited(api, pool, settings, tenant)
+    async with pool.acquire() as conn:
+        await invitations.mark_accepted(conn, token_hash=token_hash(invited.token))
+    api.headers.pop("Authorization")
+    assert (await api.get(invited.path)).status_code == 200
+    await pool.execute(
+        """
+        INSERT INTO erasures (id, partner_id, client_id, requested_by, onboarding, tables)
+        VALUES ($1, $2, $3, $4, 'not_running', '{}')
+        """,
+        uuid.uuid4(),
+        tenant.partner.id,
+        invited.client_id,
+        tenant.admin.id,
+    )
+    for method in ("GET", "PUT"):
+        body = {"answers": {"notes": "x"}} if method == "PUT" else None
+        response = await api.request(method, invited.path, json=body)
+        assert response.status_code == 404 and response.json()["type"].endswith("/no-checklist")

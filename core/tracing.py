@@ -90,8 +90,9 @@ def temporal_interceptor(provider: AnyTracerProvider) -> TracingInterceptor:
 # log (an invitation's path is its token), query string dropped whole (free-text filters such as
 # a case manager's name), credentials dropped.
 _URL_ATTRIBUTES = frozenset({"http.url", "url.full", "http.target", "url.path"})
-# A person's address is personal data, and a query string is dropped (above). The access log,
-# under its own retention, is where an address may be looked up.
+# A person's address is personal data (the access log, under its own retention, is where one
+# may be looked up), a query string is dropped (above), and an exception's message quotes the
+# values a driver or mail server refused (core.logging.reduced_error): its type stays.
 _DROPPED_ATTRIBUTES = frozenset(
     {
         "url.query",
@@ -100,10 +101,10 @@ _DROPPED_ATTRIBUTES = frozenset(
         "net.peer.ip",
         "net.sock.peer.addr",
         "network.peer.address",
+        "exception.message",
     }
 )
-# Temporal's interceptor and FastAPI's describe a failure as "Type: message"; the message of a
-# driver's or mail server's exception quotes the values it refused (core.logging.reduced_error).
+# Temporal's interceptor and FastAPI's describe a failure as "Type: message".
 _TYPE_NAME = re.compile(r"[A-Za-z_][\w.]*")
 _FRAME = re.compile(r'^\s*File "')
 
@@ -118,7 +119,7 @@ def redact_url(url: str) -> str:
 def redact_attributes(attributes: Attributes) -> dict[str, AttributeValue]:
     redacted: dict[str, AttributeValue] = {}
     for key, value in (attributes or {}).items():
-        if key in _DROPPED_ATTRIBUTES or key in ("exception.message",):
+        if key in _DROPPED_ATTRIBUTES:
             continue
         if key in _URL_ATTRIBUTES and isinstance(value, str):
             value = redact_url(value)

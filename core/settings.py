@@ -529,9 +529,14 @@ def _temporal_connection_problems(settings: Settings) -> list[str]:
     if _is_temporal_cloud(settings.temporal_address):
         address = _env_name("temporal_address")
         if not settings.temporal_tls_enabled():
+            remedy = (
+                f"remove {_env_name('temporal_tls')}=false"
+                if settings.temporal_tls is False
+                else f"set {_env_name('temporal_api_key')} or a client certificate"
+            )
             problems.append(
                 f"{address} is a Temporal Cloud endpoint, which accepts TLS only: plaintext "
-                f"refused (set {_env_name('temporal_api_key')} or a client certificate)"
+                f"refused ({remedy})"
             )
         elif api_key is None and cert is None:
             problems.append(

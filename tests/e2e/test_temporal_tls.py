@@ -415,7 +415,9 @@ def test_plaintext_to_temporal_cloud_is_refused() -> None:
     cloud = "onboarding.a1b2c.tmprl.cloud:7233"
     message = _refusal(temporal_address=cloud, temporal_tls=False)
     assert "ONBOARDING_TEMPORAL_ADDRESS is a Temporal Cloud endpoint" in message
-    assert "plaintext refused" in message
+    assert "plaintext refused (remove ONBOARDING_TEMPORAL_TLS=false)" in message
+    message = _refusal(temporal_address=cloud)
+    assert "plaintext refused (set ONBOARDING_TEMPORAL_API_KEY or a client certificate)" in message
     message = _refusal(temporal_address="us-east-1.aws.api.temporal.io:7233", temporal_tls=True)
     assert "set ONBOARDING_TEMPORAL_API_KEY or a client certificate" in message
     accepted = Settings(temporal_address=cloud, temporal_api_key=API_KEY)

@@ -100,13 +100,17 @@ import httpx
 from activities.registry import RegistryConfig, RegistryRateLimited, build_registry_client
 from store.pool import create_pool
 
-async def main(dsn, url, until, concurrency):
+async def main(dsn, url, seconds, concurrency):
     pool = await create_pool(dsn, min_size=1, max_size=4)
     got = {"found": 0, "rate_limited": 0}
     async with httpx.AsyncClient() as http:
         client = build_registry_client(
             RegistryConfig(base_url=url, rate_limit=7), http=http, pool=pool
         )
+        # Ready (imports and pool done, seconds on a loaded machine): wait for the common start.
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        until = time.time() + seconds
         async def lookups():
             while time.time() < until:
                 try:
@@ -123,20 +127,36 @@ asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _fleet_member(database_url: str, url: str, until: float) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _FLEET_MEMBER,
-        database_url,
-        url,
-        str(until),
-        "10",
-        DANONE,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def _fleet(
+    database_url: str, url: str, seconds: float, size: int = 3
+) -> list[asyncio.subprocess.Process]:
+    """`size` processes, started together once all are ready, each looking up for `seconds`."""
+    members = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _FLEET_MEMBER,
+            database_url,
+            url,
+            str(seconds),
+            "10",
+            DANONE,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(size)
+    ]
+    for member in members:
+        assert member.stdout is not None
+        line = await asyncio.wait_for(member.stdout.readline(), timeout=120)
+        assert line.strip() == b"ready", line
+    for member in members:
+        assert member.stdin is not None
+        member.stdin.write(b"go\n")
+        await member.stdin.drain()
+    return members
 
 
 async def _outcome(process: asyncio.subprocess.Process) -> dict[str, int]:
@@ -156,8 +176,7 @@ async def test_three_worker_processes_share_the_limit(
 ) -> None:
     """Three OS processes, ten lookups at a time each, against the stand-in's 7/s: no 429, never
     8 in a second, and together close to the fleet's rate (one process alone would take 7/s)."""
-    until = time.time() + 8
-    members = [await _fleet_member(database_url, registry.url, until) for _ in range(3)]
+    members = await _fleet(database_url, registry.url, 8)
     outcomes = [await _outcome(m) for m in members]
     stats = registry.stats
     assert [o["rate_limited"] for o in outcomes] == [0, 0, 0]
@@ -173,8 +192,7 @@ async def test_process_killed_while_waiting_for_slots_leaks_nothing(
 ) -> None:
     """SIGKILL one of three processes while it holds a place in the queue of slots: the other
     two go on at the fleet's rate, still with no 429 and never 8 in a second."""
-    until = time.time() + 9
-    members = [await _fleet_member(database_url, registry.url, until) for _ in range(3)]
+    members = await _fleet(database_url, registry.url, 9)
     deadline = time.monotonic() + 30
     while registry.stats.total_requests < 15:
         assert time.monotonic() < deadline, [await _outcome(m) for m in members]

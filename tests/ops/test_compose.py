@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML is not locked
+import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings

@@ -25,6 +25,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     # Passed through: loaded once by the worker, not re-imported per run in the sandbox. The
     # workflow only uses their pydantic models and activity method references.
+    from activities.checklists import AssignChecklistInput, ChecklistActivities
     from activities.clients import (
         ClientActivities,
         ClientNotificationsInput,
@@ -117,6 +118,8 @@ PROJECT_INVITATION = "project-invitation"
 # The onboarding's creator is told what waits for them (company details, failed integrations):
 # a reminder on the way, a notice at the end. Older runs wait without telling anyone.
 ESCALATIONS = "escalations"
+# The setup's checklist is assigned to the client when setup completes (new in this version).
+ASSIGN_CHECKLIST = "assign-checklist"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -191,6 +194,7 @@ _DERIVED_BY_THE_LIST = frozenset(
 # status, the failure and `waiting_for` show only its type.
 _OUR_ERROR_TYPES = frozenset(
     {
+        "ChecklistMissing",
         "ClientMissing",
         "CompanyDetailsTimeout",
         "DataError",
@@ -707,6 +711,7 @@ class OnboardingWorkflow:
                 ),
             ),
         )
+        checklist = await self._assign_checklist(data, setup, client_id)
         self._muted_written = self._view.notifications_muted = done.notifications_muted
         await self._set_status(OnboardingStatus.READY, recorded=folded)
         await self._write_notifications()  # switched while complete_setup ran
@@ -735,6 +740,9 @@ class OnboardingWorkflow:
         self._step(Step.complete_setup).detail = (
             "notifications kept muted" if done.notifications_muted else "notifications on"
         ) + (f"; {told.notified} collaborator(s) told" if told else "; collaborators not told")
+        if checklist:
+            step = self._step(Step.complete_setup)
+            step.detail = f"{step.detail}; {checklist}"
 
         await self._invitation(data, client_id)
 
@@ -1018,6 +1026,33 @@ class OnboardingWorkflow:
             retry_policy=STATUS_RETRY,
             deadline=STATUS_DEADLINE,
         )
+
+    async def _assign_checklist(
+        self, data: OnboardingInput, setup: EffectiveSetup, client_id: Any
+    ) -> str | None:
+        """The setup's checklist (seed 003) becomes the client's, once setup is complete and
+        before the invitation, which lists what the director will be asked for. One removed from
+        the catalog meanwhile is noted, not fatal: the client is set up all the same."""
+        if setup.checklist_id is None or not workflow.patched(ASSIGN_CHECKLIST):
+            return None
+        try:
+            assigned = await self._patiently(
+                Step.complete_setup,
+                lambda: self._db(
+                    ChecklistActivities.assign_checklist,
+                    AssignChecklistInput(
+                        partner_id=data.partner_id,
+                        client_id=client_id,
+                        checklist_id=setup.checklist_id,
+                    ),
+                ),
+            )
+        except ActivityError as exc:
+            if _error_type(exc) != "ChecklistMissing":
+                raise
+            self._view.notices_not_sent.append(f"checklist: {_cause(exc)}")
+            return "checklist no longer in the catalog: not assigned"
+        return f"checklist of {assigned.item_count} item(s) assigned"
 
     async def _wait_or_escalate(
         self,

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.checklists import AssignChecklistInput, AssignChecklistResult
 from activities.clients import (
     ClientNotificationsInput,
     CompleteSetupInput,
@@ -115,6 +116,9 @@ class Fakes:
         self.projected: list[tuple[str | None, datetime | None]] = []
         # Escalations to the onboarding's creator: (input, when the server scheduled it).
         self.escalations: list[tuple[EscalateInput, datetime]] = []
+        self.checklist_id: uuid.UUID | None = None
+        self.checklist_gone = False  # deleted from the catalog after the setup resolved
+        self.assigned: list[AssignChecklistInput] = []
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
@@ -129,6 +133,7 @@ class Fakes:
             integrations=self.integrations,
             folder_tree="ged",
             invitation_mode=InvitationMode.immediate,
+            checklist_id=self.checklist_id,
         )
         return ResolveSetupResult(setup=setup, attempt=activity.info().attempt)
 
@@ -206,6 +211,21 @@ class Fakes:
     async def record_invitation(self, data: RecordInvitationInput) -> None:
         self.projected.append((data.state, data.scheduled_at))
 
+    @activity.defn(name="assign_checklist")
+    async def assign_checklist(self, data: AssignChecklistInput) -> AssignChecklistResult:
+        self.assigned.append(data)
+        # Before the invitation, which lists the checklist's items.
+        assert not self.emails, "assigned after an invitation went"
+        if self.checklist_gone:
+            raise ApplicationError(
+                f"checklist {data.checklist_id} is not in the partner's catalog",
+                type="ChecklistMissing",
+                non_retryable=True,
+            )
+        return AssignChecklistResult(
+            assigned=True, checklist_id=data.checklist_id, item_count=3, attempt=1
+        )
+
     @activity.defn(name="escalate")
     async def escalate(self, data: EscalateInput) -> SendEmailResult:
         self.escalations.append((data, activity.info().current_attempt_scheduled_time))
@@ -244,6 +264,7 @@ class Fakes:
             self.set_notifications,
             self.record_invitation,
             self.escalate,
+            self.assign_checklist,
             self.send_invitation,
             self.notify_collaborators,
         ]
@@ -519,3 +540,41 @@ async def test_failing_integration_is_recorded_then_retried(
         view = await handle.result()
     assert view.status == OnboardingStatus.COMPLETED
     assert fakes.connect_calls == {"bank": 6, "portal": 1}
+
+
+async def test_the_setups_checklist_is_assigned_before_the_invitation(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes()
+    fakes.checklist_id = uuid.uuid4()
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input())).result()
+    [assigned] = fakes.assigned
+    assert assigned.checklist_id == fakes.checklist_id and assigned.client_id == view.client_id
+    setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
+    assert setup_done.detail is not None
+    assert setup_done.detail.endswith("; checklist of 3 item(s) assigned")
+    assert view.status == OnboardingStatus.COMPLETED
+
+
+async def test_a_checklist_gone_from_the_catalog_is_noted_not_fatal(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes()
+    fakes.checklist_id = uuid.uuid4()
+    fakes.checklist_gone = True
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input())).result()
+    assert len(fakes.assigned) == 1  # not retried: a person has to choose another
+    missing = f"checklist {fakes.checklist_id} is not in the partner's catalog"
+    assert view.notices_not_sent == [f"checklist: ChecklistMissing: {missing}"]
+    assert view.status == OnboardingStatus.COMPLETED
+
+
+async def test_no_checklist_in_the_setup_assigns_nothing(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        await (await run.start(make_input())).result()
+    assert fakes.assigned == []

@@ -13,10 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from temporalio.worker import Worker
 
 from core.settings import Settings
+from devstack.smtp_sink import SmtpSink
 from domain.checklists import MAX_DOCUMENT_BYTES, StoredAnswer
 from domain.invitation import TokenClaims, sign_token, token_hash
+from domain.onboarding import client_id_for
 from store import checklists, invitations, webhooks
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
@@ -504,3 +507,34 @@ async def test_erased_client_checklist_is_closed_to_the_token(
         body = {"answers": {"notes": "x"}} if method == "PUT" else None
         response = await api.request(method, invited.path, json=body)
         assert response.status_code == 404 and response.json()["type"].endswith("/no-checklist")
+
+
+async def test_a_real_onboarding_assigns_its_checklist_and_the_invitation_lists_it(
+    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+) -> None:
+    """End to end: the request names a checklist; once set up, the client has it (the firm sees
+    every item missing) and the director's invitation says what will be asked."""
+    checklist_id = (await api.post("/v1/checklists", json=CHECKLIST)).json()["id"]
+    started = await api.post(
+        "/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Nadia",
+                "last_name": "Perrin",
+                "email": "nadia@perrin.example",
+                "language": "fr",
+                "company_name": "Perrin SARL",
+            },
+            "overrides": {"checklist_id": checklist_id},
+        },
+        headers={"Idempotency-Key": f"checklist-{uuid.uuid4()}"},
+    )
+    assert started.status_code == 202, started.text
+    client_id = str(client_id_for(uuid.UUID(started.json()["id"])))
+    [mail] = await smtp_sink.handler.arrived(1)
+    text = mail.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert all(item["label"] in text.get_content() for item in CHECKLIST["items"])
+    progress = (await api.get(f"/v1/clients/{client_id}/checklist")).json()
+    assert [i["key"] for i in progress["items"]] == ["activity", "bank", "notes"]
+    assert progress["missing_required"] == ["activity", "bank"]

@@ -80,7 +80,21 @@ def configure_logging(*, level: str = "INFO", fmt: LogFormat = LogFormat.json) -
 MASK = "***"
 # Query parameters whose values are kept: paging and enum filters, never free text. Any other
 # parameter (case_manager, q, email, a future one) keeps its name and loses its value.
-SAFE_QUERY_PARAMS = frozenset({"limit", "offset", "status", "new_default"})
+SAFE_QUERY_PARAMS = frozenset(
+    {
+        "limit",
+        "offset",
+        "status",
+        "new_default",
+        # Durations, dates, flags and sort keys: never personal (unlike `q` or `case_manager`).
+        "stuck_for",
+        "scheduled_from",
+        "scheduled_to",
+        "invitation_state",
+        "muted",
+        "sort",
+    }
+)
 # A path segment after one of these is a credential (the signed invitation token).
 _SECRET_AFTER = frozenset({"invitations"})
 # Defence in depth for routes not named above: anything that looks like an e-mail address or a

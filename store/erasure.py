@@ -13,6 +13,7 @@ kept: it names the partner's own staff member, not the person erased, and partne
 | email_log     | recipient, subject, last_error (it holds no bodies: those live only in SMTP) |
 | onboardings   | secrets (the client's integration credentials)                              |
 | import_rows   | the request's client and director fields                                    |
+| client_checklist_answers | deleted: what the director answered and the documents sent        |
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ async def _scrub(conn: Conn, *, client_id: uuid.UUID, onboarding_id: uuid.UUID) 
             _erased_request(r["request"]),
         )
     counts["import_rows"] = len(rows)
+    counts["client_checklist_answers"] = _count(
+        await conn.execute("DELETE FROM client_checklist_answers WHERE client_id = $1", client_id)
+    )
     return counts
 
 

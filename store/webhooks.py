@@ -27,6 +27,7 @@ class EventType(StrEnum):
     invitation_expired = "invitation.expired"
     invitation_bounced = "invitation.bounced"
     import_finished = "import.finished"
+    checklist_completed = "checklist.completed"
 
 
 # The onboarding statuses a partner hears about; SETTING_UP (the start, or a resumed step) is not

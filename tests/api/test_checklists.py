@@ -538,3 +538,35 @@ async def test_a_real_onboarding_assigns_its_checklist_and_the_invitation_lists_
     progress = (await api.get(f"/v1/clients/{client_id}/checklist")).json()
     assert [i["key"] for i in progress["items"]] == ["activity", "bank", "notes"]
     assert progress["missing_required"] == ["activity", "bank"]
+
+
+async def test_erasure_deletes_the_directors_answers(
+    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+) -> None:
+    """Answers and documents are personal data: the right to erasure takes them."""
+    invited = await _invited(api, pool, settings, tenant)
+    auth = api.headers.pop("Authorization")
+    answered = await api.put(
+        invited.path,
+        json={
+            "answers": {
+                "activity": "Boulangerie artisanale",
+                "bank": {
+                    "filename": "releves.pdf",
+                    "content_type": "application/pdf",
+                    "content_base64": PDF,
+                },
+            }
+        },
+    )
+    assert answered.status_code == 200, answered.text
+    api.headers["Authorization"] = auth
+    erased = await api.delete(f"/v1/clients/{invited.client_id}/personal-data")
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["tables"]["client_checklist_answers"] == 2
+    left = await pool.fetchval(
+        "SELECT count(*) FROM client_checklist_answers WHERE client_id = $1", invited.client_id
+    )
+    assert left == 0
+    progress = (await api.get(f"/v1/clients/{invited.client_id}/checklist")).json()
+    assert progress["answered"] == [] and progress["missing_required"] == ["activity", "bank"]

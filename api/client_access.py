@@ -18,8 +18,8 @@ async def ready_client(
     pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
 ) -> clients.ClientRow:
     """The partner's client, once its setup is complete (409 before: the onboarding is still
-    applying its own setup, folders included). The same answer as `_ready_client` in
-    api/routers/clients.py, which may move here."""
+    applying its own setup, collaborators, subscription and folders included, and would apply
+    it over a change made meanwhile)."""
     row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
     if row is None:
         raise client_not_found(client_id)

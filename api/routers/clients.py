@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.client_access import client_not_found, ready_client
 from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
@@ -141,10 +142,6 @@ async def delete_client_personal_data(
 
 
 # ---- the client as a resource ------------------------------------------------------------------
-
-
-def _client_not_found(client_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No client {client_id}")
 
 
 def _invalid(field: str, message: str) -> ProblemError:
@@ -357,7 +354,7 @@ async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
     listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
     row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
     if listed is None or row is None:
-        raise _client_not_found(client_id)
+        raise client_not_found(client_id)
     today = datetime.now(UTC).date()
     subscription = await subscriptions.in_force(pool, client_id=client_id, on=today)
     snapshot: dict[str, Any] | None = row.setup
@@ -434,27 +431,8 @@ async def update_client(
             "This client's personal data was erased; it takes no new personal data.",
         ) from exc
     if row is None:
-        raise _client_not_found(client_id)
+        raise client_not_found(client_id)
     return await _client_public(pool, caller.partner.id, client_id)
-
-
-async def _ready_client(
-    pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
-) -> clients.ClientRow:
-    """The partner's client, once its setup is complete (409 before: the onboarding would apply
-    its own collaborators and subscription over a change made meanwhile)."""
-    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
-    if row is None:
-        raise _client_not_found(client_id)
-    if row.status != "ready":
-        raise ProblemError(
-            409,
-            "client-setting-up",
-            "Client still setting up",
-            "The client's onboarding has not completed its setup yet; change it once the "
-            "onboarding is READY.",
-        )
-    return row
 
 
 async def _check_against_catalog(pool: Pool, partner_id: uuid.UUID, body: SubscriptionIn) -> None:
@@ -493,7 +471,7 @@ async def update_client_subscription(
     client_id: uuid.UUID, body: SubscriptionIn, caller: ConfigurerDep, pool: PoolDep
 ) -> SubscriptionRevision:
     """Change the client's subscription (plan, add-ons, payer, period) from a date (today)."""
-    await _ready_client(pool, caller.partner.id, client_id)
+    await ready_client(pool, caller.partner.id, client_id)
     await _check_against_catalog(pool, caller.partner.id, body)
     today = datetime.now(UTC).date()
     effective = body.effective_from or today
@@ -530,7 +508,7 @@ async def read_client_subscription_history(
     """Every subscription the client had and from when, in the order they were recorded."""
     row = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
     if row is None:
-        raise _client_not_found(client_id)
+        raise client_not_found(client_id)
     rows, total = await subscriptions.history(
         pool, client_id=client_id, limit=page.limit, offset=page.offset
     )
@@ -554,7 +532,7 @@ async def update_client_collaborators(
     client_id: uuid.UUID, body: CollaboratorsIn, caller: ConfigurerDep, pool: PoolDep
 ) -> CollaboratorsChanged:
     """Set exactly who of the firm works on this client (template users may be removed)."""
-    await _ready_client(pool, caller.partner.id, client_id)
+    await ready_client(pool, caller.partner.id, client_id)
     try:
         changed = await clients.set_collaborators(
             pool, partner_id=caller.partner.id, client_id=client_id, user_ids=body.user_ids
@@ -573,7 +551,7 @@ async def update_client_collaborators(
             errors=errors,
         ) from exc
     if changed is None:
-        raise _client_not_found(client_id)
+        raise client_not_found(client_id)
     return CollaboratorsChanged(
         user_ids=changed.user_ids, added=changed.added, removed=changed.removed
     )
@@ -610,7 +588,7 @@ async def switch_notifications(
     """Switch the client's notifications on or off, at any time."""
     listed = await clients.get_listed(pool, partner_id=caller.partner.id, client_id=client_id)
     if listed is None:
-        raise _client_not_found(client_id)
+        raise client_not_found(client_id)
     if listed.erased_at is not None:
         raise _erased()
     handle = temporal.get_workflow_handle_for(

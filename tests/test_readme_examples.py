@@ -21,7 +21,8 @@ How the README is read:
 Where the placeholders come from, in this order of the README:
 - `$KEY`: the API key of a fresh partner, made as `onboarding partner create` makes one;
 - `<ID>`, `<ONBOARDING>`: the `id` of the latest `POST /v1/onboardings` answer;
-- `<TOKEN>`: the token of the link in the newest invitation e-mail the SMTP server received;
+- `<TOKEN>`: the token of the link in the invitation e-mail of the latest onboarding that sends
+  one (immediate, or already sent), waited for;
 - `<TEMPLATE>`: the latest `POST /v1/templates` answer's `id`, else the partner's default template;
 - `<IMPORT>`, `<HOOK>`, `<CHECKLIST>`: the latest `POST /v1/imports`, `/v1/webhooks`,
   `/v1/checklists` answer's `id`;
@@ -34,9 +35,11 @@ reader picks their own date, and the test must not expire with the calendar.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,8 +146,9 @@ ARRAY = "\0{}\0"
 
 class Shell:
     """Just enough of bash to read the README's commands as bash would: quotes, backslash
-    continuations, comments, `$VAR` and `"${ARRAY[@]}"` expansion, `NAME=(...)` arrays, pipes.
-    Command substitution and the rest are left as written (a curl using them will not parse)."""
+    continuations, comments, `$VAR` and `"${ARRAY[@]}"` expansion, `NAME=(...)` arrays, pipes,
+    and `$(base64 -w0 FILE)` of a repository file. Other command substitutions and the rest are
+    left as written (a curl using them will not parse)."""
 
     def __init__(self, variables: dict[str, str | list[str]], *, fixed: set[str]) -> None:
         self.variables = variables
@@ -188,6 +192,11 @@ class Shell:
 
         def expand() -> None:
             nonlocal pos
+            encoded = re.match(r"\$\(base64 -w0 ([^)\s]+)\)", text[pos:])
+            if encoded and (ROOT / encoded.group(1)).is_file():
+                word.append(base64.b64encode((ROOT / encoded.group(1)).read_bytes()).decode())
+                pos += encoded.end()
+                return
             braced = re.match(r"\$\{(\w+)(\[@\])?\}", text[pos:])
             plain = re.match(r"\$(\w+)", text[pos:])
             if braced and braced.group(2):
@@ -578,15 +587,39 @@ class Runner:
         return str(default["id"])
 
     async def _invitation_token(self) -> str:
+        started = [
+            str(a.json["id"])
+            for a in reversed(self.answered)
+            if a.method == "POST" and a.path == "/v1/onboardings" and a.status == 202
+        ]
+        for onboarding_id in dict.fromkeys(started):
+            if await self._invites(onboarding_id):
+                return await self._token_for(onboarding_id)
+        raise AssertionError("<TOKEN> before any onboarding sends its invitation")
+
+    async def _invites(self, onboarding_id: str) -> bool:
+        """Whether the onboarding's invitation is or will be on its way: immediate, or sent."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            view = await self.http.get(f"/v1/onboardings/{onboarding_id}", headers=self._auth)
+            invitation = view.json()["invitation"] if view.is_success else {}
+            if invitation.get("mode") is not None:  # known once the setup is resolved
+                return bool(invitation["mode"] == "immediate" or invitation["sequence"] > 0)
+            await asyncio.sleep(0.1)
+        return False
+
+    async def _token_for(self, onboarding_id: str) -> str:
+        """The token in the newest invitation e-mail of this onboarding (its payload names it)."""
         assert self.smtp is not None, "<TOKEN> needs the SMTP server"
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             for received in reversed(list(self.smtp.handler.messages)):
                 text = received.message.get_body(preferencelist=("plain",))
-                if text is not None and (link := INVITATION_LINK.search(text.get_content())):
+                link = INVITATION_LINK.search(text.get_content()) if text is not None else None
+                if link and token_onboarding(link.group(1)) == onboarding_id:
                     return link.group(1)
             await asyncio.sleep(0.1)
-        raise AssertionError("<TOKEN>: no invitation e-mail arrived within 20 s")
+        raise AssertionError(f"<TOKEN>: onboarding {onboarding_id} sent no invitation in 20 s")
 
     async def _client_id(self, onboarding_id: str) -> str:
         deadline = time.monotonic() + 20
@@ -600,6 +633,13 @@ class Runner:
     @property
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+
+def token_onboarding(token: str) -> str:
+    """The onboarding an invitation token is for: its payload is `<hex id>:<sequence>:<expiry>`."""
+    payload = token.split(".")[0]
+    claims = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    return str(uuid.UUID(hex=claims.split(":")[0]))
 
 
 def marked(block: Block, command: Command) -> Marker | None:

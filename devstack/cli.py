@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -12,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,8 +22,11 @@ from rich.table import Table
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
 from devstack import mail_cli
+from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
+    from core.notifications import Switched
+    from store.pool import Pool
     from workflows.status_merge import ExplainedView
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
@@ -613,6 +617,168 @@ def stuck(
             f"{row['id']}  {row['partner']}  {row['status']}  since {row['since']}  "
             f"-> {row['waiting_for']}"
         )
+
+
+async def _partner_id(pool: Pool, partner: str) -> uuid.UUID:
+    from store import partner_lookup
+
+    found = await partner_lookup.matching(pool, id_or_name=partner)
+    if not found:
+        raise typer.BadParameter(f"no partner {partner!r}", param_hint="--partner")
+    if len(found) > 1:
+        ids = ", ".join(str(p.id) for p in found)
+        raise typer.BadParameter(
+            f"{len(found)} partners are named {partner!r}: name one by id ({ids})",
+            param_hint="--partner",
+        )
+    return found[0].id
+
+
+async def _clients(
+    settings: Settings, partner: str, filters: dict[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    from store import clients
+    from store.pool import create_pool
+
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
+    try:
+        partner_id = await _partner_id(pool, partner)
+        rows, total = await clients.list_for_partner(
+            pool, partner_id=partner_id, limit=limit, **filters
+        )
+    finally:
+        await pool.close()
+    return [
+        {
+            "id": str(row.id),
+            "name": row.name,
+            "company_name": row.company_name,
+            "siret": row.siret,
+            "status": "ready" if row.status == "ready" else "setting_up",
+            "onboarding_id": str(row.onboarding_id),
+            "onboarding_status": row.onboarding_status,
+            "case_manager": row.case_manager,
+            "tags": row.tags,
+            "notifications_muted": row.notifications_muted,
+            "invitation_state": row.invitation_state,
+            "invitation_scheduled_at": (
+                row.invitation_scheduled_at.isoformat(timespec="seconds")
+                if row.invitation_scheduled_at
+                else None
+            ),
+            "created_at": row.created_at.isoformat(timespec="seconds"),
+            "erased": row.erased_at is not None,
+        }
+        for row in rows
+    ], total
+
+
+@app.command()
+def clients(
+    partner: Annotated[str, typer.Option("--partner", help="The partner, by id or by name")],
+    case_manager: Annotated[
+        str | None, typer.Option("--case-manager", help="The case-manager tag")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Clients with this tag")] = None,
+    status_filter: Annotated[
+        OnboardingStatus | None, typer.Option("--status", help="The onboarding's status")
+    ] = None,
+    muted: Annotated[
+        bool | None,
+        typer.Option("--muted/--not-muted", help="Notifications off (--muted) or on"),
+    ] = None,
+    invitation_state: Annotated[
+        InvitationState | None, typer.Option("--invitation-state", help="Where it stands")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Part of the name, company or SIRET")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List a partner's clients as `GET /v1/clients` does (the newest first), with their
+    onboarding's status and invitation (from PostgreSQL)."""
+    filters: dict[str, Any] = {
+        "case_manager": case_manager,
+        "tag": tag,
+        "onboarding_status": status_filter.value if status_filter else None,
+        "muted": muted,
+        "invitation_state": invitation_state.value if invitation_state else None,
+        "q": search.strip() or None if search else None,
+    }
+    rows, total = asyncio.run(_clients(_settings(), partner, filters, limit))
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    if not rows:
+        typer.echo("no client matches")
+        return
+    for row in rows:
+        # Plain lines, not a rich table: ids stay whole at any terminal width.
+        muted_text = "muted" if row["notifications_muted"] else "notifying"
+        tags = ",".join(row["tags"]) or "-"
+        typer.echo(
+            f"{row['id']}  {row['name']}  {row['onboarding_status']}  {muted_text}  "
+            f"invitation {row['invitation_state']}  manager {row['case_manager'] or '-'}  "
+            f"tags {tags}"
+        )
+    if total > len(rows):
+        typer.echo(f"({len(rows)} of {total}; --limit for more)")
+
+
+async def _unmute(settings: Settings, client_id: uuid.UUID, enabled: bool) -> Switched:
+    from core import notifications, temporal
+    from store.pool import create_pool
+
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
+    try:
+        client = await temporal.connect(settings, lazy=True)
+        return await notifications.switch(pool, client, client_id=client_id, enabled=enabled)
+    finally:
+        await pool.close()
+
+
+@app.command()
+def unmute(
+    client_id: Annotated[str, typer.Argument(metavar="CLIENT", help="The client's id")],
+    off: Annotated[
+        bool, typer.Option("--off", help="Switch its notifications off instead (mute)")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Switch a client's notifications on (or off with --off). While its onboarding runs, the
+    onboarding applies it (a waiting invitation then goes according to its mode); after, the
+    client alone changes."""
+    from core import notifications
+
+    try:
+        parsed = uuid.UUID(client_id)
+    except ValueError:
+        raise typer.BadParameter("not a client id (a UUID)", param_hint="CLIENT") from None
+    try:
+        done = asyncio.run(_unmute(_settings(), parsed, enabled=not off))
+    except notifications.ClientNotFound:
+        typer.echo(f"no client {parsed}", err=True)
+        raise typer.Exit(1) from None
+    except notifications.ClientErased:
+        typer.echo("this client's personal data was erased; its notifications stay off", err=True)
+        raise typer.Exit(1) from None
+    except notifications.SwitchRefused as exc:
+        typer.echo(f"refused by the onboarding: {exc.__cause__}", err=True)
+        raise typer.Exit(1) from None
+    except (notifications.OnboardingUnreachable, RuntimeError):
+        typer.echo("cannot reach Temporal now; nothing was changed", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(dataclasses.asdict(done), default=str) + "\n")
+        return
+    state = "on" if done.enabled else "off"
+    when = "" if done.applied else " (applies once its setup completes)"
+    typer.echo(
+        f"client {done.client_id}: notifications {state}{when}, through the {done.through}; "
+        f"onboarding {done.onboarding_status}, invitation {done.invitation_state}"
+    )
 
 
 # `onboarding mail`: the dev SMTP sink's last messages and their links (devstack/mail_cli.py).

@@ -3,19 +3,21 @@ subscription, collaborators); what was applied at creation; erasing personal dat
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.client_access import client_not_found, ready_client
 from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
+from core import notifications
 from domain.checklists import ChecklistProgress
 from domain.clients import (
     EFFECTIVE_HORIZON_DAYS,
@@ -36,7 +38,6 @@ from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
 from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
 from store.pool import Pool
-from workflows.onboarding import OnboardingWorkflow
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -586,51 +587,26 @@ async def switch_notifications(
     temporal: TemporalDep,
 ) -> NotificationsSwitched:
     """Switch the client's notifications on or off, at any time."""
-    listed = await clients.get_listed(pool, partner_id=caller.partner.id, client_id=client_id)
-    if listed is None:
-        raise client_not_found(client_id)
-    if listed.erased_at is not None:
-        raise _erased()
-    handle = temporal.get_workflow_handle_for(
-        OnboardingWorkflow.run, workflow_id_for(listed.onboarding_id)
-    )
     try:
-        changed = await handle.execute_update(OnboardingWorkflow.set_notifications, body)
-    except WorkflowUpdateFailedError as exc:
+        switched = await notifications.switch(
+            pool, temporal, partner_id=caller.partner.id, client_id=client_id, enabled=body.enabled
+        )
+    except notifications.ClientNotFound:
+        raise client_not_found(client_id) from None
+    except notifications.ClientErased:
+        raise _erased() from None
+    except notifications.SwitchRefused as exc:
         raise ProblemError(
             409, "not-now", "Not possible now", "The onboarding refused the switch."
         ) from exc
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise ProblemError(
-                503,
-                "temporal-unavailable",
-                "Temporal unavailable",
-                "Cannot reach the client's onboarding now; nothing was changed.",
-            ) from exc
-    else:
-        return NotificationsSwitched(
-            client_id=client_id,
-            enabled=changed.enabled,
-            applied=changed.applied,
-            through="onboarding",
-            onboarding_status=changed.status.value,
-            invitation_state=changed.invitation.value,
-        )
-    # The onboarding is over (or past retention): only the client changes.
-    row = await clients.set_notifications(pool, client_id=client_id, muted=not body.enabled)
-    if row is None:
-        raise _erased()  # erased between the read and the write
-    after = await clients.get_listed(pool, partner_id=caller.partner.id, client_id=client_id)
-    assert after is not None
-    return NotificationsSwitched(
-        client_id=client_id,
-        enabled=not row.notifications_muted,
-        applied=True,
-        through="client",
-        onboarding_status=after.onboarding_status,
-        invitation_state=after.invitation_state,
-    )
+    except notifications.OnboardingUnreachable as exc:
+        raise ProblemError(
+            503,
+            "temporal-unavailable",
+            "Temporal unavailable",
+            "Cannot reach the client's onboarding now; nothing was changed.",
+        ) from exc
+    return NotificationsSwitched(**dataclasses.asdict(switched))
 
 
 def _erased() -> ProblemError:

@@ -1,0 +1,105 @@
+"""Switching a client's notifications: one rule for the API route and the `onboarding unmute`
+command, so an ops switch can never bypass what the onboarding workflow decides.
+
+While the client's onboarding runs, its workflow owns the switch (it never invites a muted client
+and, once unmuted, lets a waiting invitation go on according to its mode): the change goes through
+its `set_notifications` update. Once the onboarding is over (or past retention) only the client
+row changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.onboarding import SetNotificationsInput, workflow_id_for
+from store import clients
+from store.pool import Pool
+from workflows.onboarding import OnboardingWorkflow
+
+
+class ClientNotFound(Exception):
+    """No such client (for this partner, when one is named)."""
+
+
+class ClientErased(Exception):
+    """The client's personal data was erased: its notifications stay off."""
+
+
+class SwitchRefused(Exception):
+    """The running onboarding refused the switch."""
+
+
+class OnboardingUnreachable(Exception):
+    """Temporal could not be reached: nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Switched:
+    client_id: uuid.UUID
+    enabled: bool
+    applied: bool
+    through: Literal["onboarding", "client"]
+    onboarding_status: str
+    invitation_state: str
+
+
+async def switch(
+    pool: Pool,
+    temporal: Client,
+    *,
+    client_id: uuid.UUID,
+    enabled: bool,
+    partner_id: uuid.UUID | None = None,
+) -> Switched:
+    """Switch the client's notifications on or off. `partner_id` scopes the client to one partner
+    (the API's tenant); None is the ops command line, which sees every partner."""
+    if partner_id is None:
+        row = await clients.get(pool, client_id=client_id)
+        if row is None:
+            raise ClientNotFound(client_id)
+        partner_id = row.partner_id
+    listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
+    if listed is None:
+        raise ClientNotFound(client_id)
+    if listed.erased_at is not None:
+        raise ClientErased(client_id)
+    handle = temporal.get_workflow_handle_for(
+        OnboardingWorkflow.run, workflow_id_for(listed.onboarding_id)
+    )
+    try:
+        changed = await handle.execute_update(
+            OnboardingWorkflow.set_notifications, SetNotificationsInput(enabled=enabled)
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise SwitchRefused(client_id) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise OnboardingUnreachable(client_id) from exc
+    else:
+        return Switched(
+            client_id=client_id,
+            enabled=changed.enabled,
+            applied=changed.applied,
+            through="onboarding",
+            onboarding_status=changed.status.value,
+            invitation_state=changed.invitation.value,
+        )
+    # The onboarding is over (or past retention): only the client changes.
+    written = await clients.set_notifications(pool, client_id=client_id, muted=not enabled)
+    if written is None:
+        raise ClientErased(client_id)  # erased between the read and the write
+    after = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
+    assert after is not None
+    return Switched(
+        client_id=client_id,
+        enabled=not written.notifications_muted,
+        applied=True,
+        through="client",
+        onboarding_status=after.onboarding_status,
+        invitation_state=after.invitation_state,
+    )

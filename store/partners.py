@@ -32,6 +32,8 @@ class UserRow:
     name: str
     role: Role
     created_at: datetime
+    # The language their own e-mails are written in (fr, nl, en, de).
+    language: str = "fr"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ def _user(r: asyncpg.Record) -> UserRow:
         name=r["name"],
         role=Role(r["role"]),
         created_at=r["created_at"],
+        language=r["language"],
     )
 
 
@@ -166,7 +169,7 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
         """
         WITH found AS (
             SELECT k.id AS key_id, k.last_used_at,
-                   u.id, u.partner_id, u.email, u.name, u.role, u.created_at,
+                   u.id, u.partner_id, u.email, u.name, u.role, u.created_at, u.language,
                    p.name AS partner_name, p.settings AS partner_settings
             FROM api_keys k
             JOIN partner_users u ON u.id = k.user_id
@@ -193,12 +196,20 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
 
 
 async def create_user(
-    pool: Pool, *, partner_id: uuid.UUID, email: str, name: str, role: Role
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    email: str,
+    name: str,
+    role: Role,
+    language: str | None = None,
 ) -> UserRow | None:
-    """None when the e-mail is already a user of this partner."""
+    """None when the e-mail is already a user of this partner. No language: the column's
+    default (French)."""
     r = await pool.fetchrow(
         """
-        INSERT INTO partner_users (id, partner_id, email, name, role) VALUES ($1, $2, $3, $4, $5)
+        INSERT INTO partner_users (id, partner_id, email, name, role, language)
+        VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'fr'))
         ON CONFLICT DO NOTHING RETURNING *
         """,
         uuid.uuid4(),
@@ -206,6 +217,7 @@ async def create_user(
         email,
         name,
         role.value,
+        language,
     )
     return _user(r) if r else None
 
@@ -245,6 +257,7 @@ async def update_user(
     user_id: uuid.UUID,
     name: str | None,
     role: Role | None,
+    language: str | None = None,
 ) -> UserRow | None:
     async with pool.acquire() as conn, conn.transaction():
         # Same lock as delete_user: a demotion and a deletion cannot both pass the check.
@@ -260,13 +273,15 @@ async def update_user(
             raise LastAdministrator
         r = await conn.fetchrow(
             """
-            UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role)
+            UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role),
+                language = COALESCE($5, language)
             WHERE partner_id = $1 AND id = $2 RETURNING *
             """,
             partner_id,
             user_id,
             name,
             role.value if role else None,
+            language,
         )
     return _user(r) if r else None
 
@@ -387,3 +402,16 @@ async def user_emails(
         user_ids,
     )
     return [(r["id"], r["email"]) for r in rows]
+
+
+async def user_addresses(
+    pool: Pool, *, partner_id: uuid.UUID, user_ids: list[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, str]]:
+    """(id, e-mail, language) of these users of the partner, in id order."""
+    rows = await pool.fetch(
+        "SELECT id, email, language FROM partner_users "
+        "WHERE partner_id = $1 AND id = ANY($2::uuid[]) ORDER BY id",
+        partner_id,
+        user_ids,
+    )
+    return [(r["id"], r["email"], r["language"]) for r in rows]

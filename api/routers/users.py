@@ -12,6 +12,7 @@ from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import ProblemError, problem_responses
 from domain.email import Branding
+from domain.onboarding import Language
 from domain.setup import Role
 from domain.text import Text
 from store import partners
@@ -26,16 +27,20 @@ class UserBase(BaseModel):
 
 
 class UserCreate(UserBase):
-    pass
+    language: Language = Field(
+        default=Language.fr, description="The language of the user's own e-mails"
+    )
 
 
 class UserUpdate(BaseModel):
     name: Text | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None
+    language: Language | None = None
 
 
 class UserPublic(UserBase):
     id: uuid.UUID
+    language: Language = Field(description="The language of the user's own e-mails")
     created_at: datetime
 
 
@@ -64,7 +69,14 @@ class ApiKeyCreated(ApiKeyPublic):
 
 
 def _user(u: partners.UserRow) -> UserPublic:
-    return UserPublic(id=u.id, email=u.email, name=u.name, role=u.role, created_at=u.created_at)
+    return UserPublic(
+        id=u.id,
+        email=u.email,
+        name=u.name,
+        role=u.role,
+        language=Language(u.language),
+        created_at=u.created_at,
+    )
 
 
 def _key(k: partners.ApiKeyRow) -> ApiKeyPublic:
@@ -134,7 +146,12 @@ async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[U
 async def create_user(body: UserCreate, caller: AdminDep, pool: PoolDep) -> UserPublic:
     """Add a user to the partner."""
     row = await partners.create_user(
-        pool, partner_id=caller.partner.id, email=str(body.email), name=body.name, role=body.role
+        pool,
+        partner_id=caller.partner.id,
+        email=str(body.email),
+        name=body.name,
+        role=body.role,
+        language=body.language.value,
     )
     if row is None:
         raise ProblemError(
@@ -158,10 +175,15 @@ async def read_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> User
 async def update_user(
     user_id: uuid.UUID, body: UserUpdate, caller: AdminDep, pool: PoolDep
 ) -> UserPublic:
-    """Rename a user or change their role."""
+    """Rename a user, change their role or the language of their e-mails."""
     try:
         row = await partners.update_user(
-            pool, partner_id=caller.partner.id, user_id=user_id, name=body.name, role=body.role
+            pool,
+            partner_id=caller.partner.id,
+            user_id=user_id,
+            name=body.name,
+            role=body.role,
+            language=body.language.value if body.language else None,
         )
     except partners.LastAdministrator:
         raise _last_administrator() from None

@@ -13,9 +13,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailActivities, SendEmailResult
-from domain.email import Branding
+from domain.email import Branding, Email
 from domain.invitation import TokenClaims, sign_token, token_hash
-from store import checklists, clients, invitations, onboardings, partners
+from store import checklists, clients, email_log, invitations, onboardings, partners
 from store.pool import Pool
 
 
@@ -172,6 +172,20 @@ class NotifyCollaboratorsResult(BaseModel):
     attempt: int
 
 
+# Keys of the collaborators' notice in the e-mail log: one per user, so whoever notices them
+# (the onboarding, or a later change of the client's collaborators) sends each user one e-mail.
+# Earlier versions numbered them by position in the list (1, 2, ...): keys derived from the user
+# id start above any such position, so the two never collide.
+_USER_SEQUENCE_FLOOR = 1_000_000
+_SEQUENCE_MAX = 2**31 - 1  # email_log.sequence is a PostgreSQL integer
+
+
+def collaborator_sequence(user_id: uuid.UUID) -> int:
+    """The user's e-mail-log sequence for the `client_ready` notice: stable across retries and
+    versions (the UUID's own bits, no hash seed)."""
+    return _USER_SEQUENCE_FLOOR + user_id.int % (_SEQUENCE_MAX - _USER_SEQUENCE_FLOOR)
+
+
 class CollaboratorActivities:
     """Telling the firm's collaborators that a client is set up (partner staff: never muted)."""
 
@@ -182,33 +196,47 @@ class CollaboratorActivities:
     async def notify_collaborators(
         self, data: NotifyCollaboratorsInput
     ) -> NotifyCollaboratorsResult:
+        """Each collaborator gets `client_ready` once, in their own language (the input's
+        language is the client's: older runs send it, it no longer picks the e-mail's)."""
         email_activities = self.invitations.email
+        pool = self.invitations.pool
         branding = await self.invitations.branding(data.partner_id)
-        email = email_activities.renderer.render(
-            "client_ready",
-            data.language,
-            {
-                "branding": branding,
-                "client_name": data.client_name,
-                "folder_count": data.folder_count,
-                "integrations_connected": data.integrations_connected,
-                "integrations_failed": data.integrations_failed,
-                "client_url": f"{self.invitations.public_base_url}/v1/onboardings/"
-                f"{data.onboarding_id}",
-            },
+        context: dict[str, Any] = {
+            "branding": branding,
+            "client_name": data.client_name,
+            "folder_count": data.folder_count,
+            "integrations_connected": data.integrations_connected,
+            "integrations_failed": data.integrations_failed,
+            "client_url": f"{self.invitations.public_base_url}/v1/onboardings/{data.onboarding_id}",
+        }
+        users = await partners.user_addresses(
+            pool, partner_id=data.partner_id, user_ids=data.user_ids
         )
-        users = await partners.user_emails(
-            self.invitations.pool, partner_id=data.partner_id, user_ids=data.user_ids
-        )
+        # A run retried across the upgrade logged its first sends under positional keys: who
+        # those reached is told already.
+        told_before = {
+            row.recipient: row.status
+            for row in await email_log.list_for_onboarding(pool, onboarding_id=data.onboarding_id)
+            if row.purpose == "client_ready"
+            and row.sequence < _USER_SEQUENCE_FLOOR
+            and row.status in ("sent", "bounced")
+        }
+        rendered: dict[str, Email] = {}
         notified = 0
-        for number, (_, address) in enumerate(users, start=1):
-            # One log key per collaborator: a retry sends only to those not reached yet.
+        for user_id, address, language in users:
+            if address in told_before:
+                notified += told_before[address] == "sent"
+                continue
+            if language not in rendered:
+                rendered[language] = email_activities.renderer.render(
+                    "client_ready", language, context
+                )
             result = await email_activities.deliver_once(
                 onboarding_id=data.onboarding_id,
                 purpose="client_ready",
-                sequence=number,
+                sequence=collaborator_sequence(user_id),
                 recipient=address,
-                email=email,
+                email=rendered[language],
                 client_id=None,
                 reply_to=branding.reply_to,
                 sender_name=branding.display_name,

@@ -47,12 +47,18 @@ from store.pool import Pool, create_pool
 from worker.interceptors import DataErrorsAreFinal
 from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
+from workflows.collaborators import CollaboratorsNoticeWorkflow
 from workflows.fiscal_years import FiscalYearWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (OnboardingWorkflow, BulkImportWorkflow, FiscalYearWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OnboardingWorkflow,
+    BulkImportWorkflow,
+    FiscalYearWorkflow,
+    CollaboratorsNoticeWorkflow,
+)
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
 # which would otherwise happen inside the sandbox and re-import them per workflow run.

@@ -14,7 +14,15 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.client_access import client_not_found, ready_client
-from api.deps import AdminDep, AnyRoleDep, ConfigurerDep, PageDep, PoolDep, TemporalDep
+from api.deps import (
+    AdminDep,
+    AnyRoleDep,
+    ConfigurerDep,
+    PageDep,
+    PoolDep,
+    ServicesDep,
+    TemporalDep,
+)
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from core import notifications
@@ -38,6 +46,7 @@ from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
 from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
 from store.pool import Pool
+from workflows import collaborators as collaborators_notice
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -530,10 +539,12 @@ class CollaboratorsChanged(BaseModel):
     responses=problem_responses(403, 404, 409, 422),
 )
 async def update_client_collaborators(
-    client_id: uuid.UUID, body: CollaboratorsIn, caller: ConfigurerDep, pool: PoolDep
+    client_id: uuid.UUID, body: CollaboratorsIn, caller: ConfigurerDep, services: ServicesDep
 ) -> CollaboratorsChanged:
-    """Set exactly who of the firm works on this client (template users may be removed)."""
-    await ready_client(pool, caller.partner.id, client_id)
+    """Set exactly who of the firm works on this client (template users may be removed); the
+    added ones are sent the "client ready" e-mail, each in their own language."""
+    pool = services.pool
+    client = await ready_client(pool, caller.partner.id, client_id)
     try:
         changed = await clients.set_collaborators(
             pool, partner_id=caller.partner.id, client_id=client_id, user_ids=body.user_ids
@@ -553,6 +564,31 @@ async def update_client_collaborators(
         ) from exc
     if changed is None:
         raise client_not_found(client_id)
+    if changed.added:
+        # Sent by a workflow, not here: durable across a crash of this process, and its id
+        # (this client, these users) makes a repeated request start nothing twice.
+        try:
+            await collaborators_notice.start_notice(
+                services.temporal,
+                data=collaborators_notice.CollaboratorsNoticeInput(
+                    partner_id=caller.partner.id,
+                    client_id=client_id,
+                    onboarding_id=client.onboarding_id,
+                    user_ids=changed.added,
+                    client_name=client.name,
+                    language=client.language,
+                    folder_count=await folders.count_folders(pool, client_id=client_id),
+                ),
+                task_queue=services.settings.task_queue,
+            )
+        except RPCError as exc:
+            raise ProblemError(
+                503,
+                "temporal-unavailable",
+                "Try again shortly",
+                "The collaborators are changed but the new ones' e-mail could not be queued: "
+                "remove them and send the change again to have them told.",
+            ) from exc
     return CollaboratorsChanged(
         user_ids=changed.user_ids, added=changed.added, removed=changed.removed
     )

@@ -52,6 +52,7 @@ COPY workflows ./workflows
 COPY worker ./worker
 COPY api ./api
 COPY email_templates ./email_templates
+COPY cli ./cli
 COPY devstack ./devstack
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev

@@ -1,6 +1,6 @@
 """Worker and API processes of their own, as a fleet runs them, for the benchmarks and `make chaos`.
 
-Each is `python -m devstack.cli worker|api` (what `onboarding worker|api` runs) with the settings
+Each is `python -m cli.main worker|api` (what `onboarding worker|api` runs) with the settings
 passed in its environment, logging to a file; stopped by its pid, never by name. Their peak memory
 is read from /proc/<pid>/status (VmHWM: the kernel's high-water mark of the resident set).
 """
@@ -131,12 +131,12 @@ class Processes:
         count = sum(1 for c in self.started if c.name.startswith(f"worker-{role}"))
         return self.start(
             name or f"worker-{role}-{count + 1}",
-            [sys.executable, "-m", "devstack.cli", "worker", "--role", role],
+            [sys.executable, "-m", "cli.main", "worker", "--role", role],
         )
 
     async def api(self, port: int, name: str = "api") -> Child:
         env = {**self.env, "ONBOARDING_API_HOST": "127.0.0.1", "ONBOARDING_API_PORT": str(port)}
-        child = self.start(name, [sys.executable, "-m", "devstack.cli", "api"], env=env)
+        child = self.start(name, [sys.executable, "-m", "cli.main", "api"], env=env)
         child.url = f"http://127.0.0.1:{port}"
         await wait_http(f"{child.url}/healthz", child)
         return child

@@ -144,7 +144,7 @@ class DevStack:
         wait_for_port(s.temporal_port, timeout=60)
         console.print("  Temporal dev server ready")
 
-        cli = [sys.executable, "-m", "devstack.cli"]
+        cli = [sys.executable, "-m", "cli.main"]
         mail_dir = self.dir / "mail"
         self._spawn(
             "smtp", [*cli, "smtp-sink", "--port", str(s.smtp_sink_port), "--dir", str(mail_dir)]

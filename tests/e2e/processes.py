@@ -48,7 +48,7 @@ class WorkerProcesses:
         # A file, not a pipe: nobody reads while it runs, and a full pipe would block the worker.
         log = path.open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.cli", "worker", "--role", role],
+            [sys.executable, "-m", "cli.main", "worker", "--role", role],
             cwd=ROOT,
             env=self.env,
             stdout=log,

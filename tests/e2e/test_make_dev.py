@@ -91,7 +91,7 @@ class Stack:
         # A file, not a pipe: nobody reads while it runs, and a full pipe would block the stack.
         self.log = (self.directory.parent / "dev.log").open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.cli", "dev"],
+            [sys.executable, "-m", "cli.main", "dev"],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -170,7 +170,7 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     workflow `temporal workflow list` shows; Ctrl-C leaves no process; a restart keeps it all."""
     stack.start()
     created = subprocess.run(
-        [sys.executable, "-m", "devstack.cli", "partner", "create", "--name", "Demo", "--json"],
+        [sys.executable, "-m", "cli.main", "partner", "create", "--name", "Demo", "--json"],
         env=stack.env,
         capture_output=True,
         text=True,
@@ -270,7 +270,7 @@ def test_dev_stack_names_a_taken_port(stack: Stack) -> None:
         taken.bind(("127.0.0.1", stack.ports["ONBOARDING_API_PORT"]))
         taken.listen()
         process = subprocess.run(
-            [sys.executable, "-m", "devstack.cli", "dev"],
+            [sys.executable, "-m", "cli.main", "dev"],
             env=stack.env,
             capture_output=True,
             text=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devstack.cli import app
+from cli.main import app
 from email_templates import SAMPLE_BRANDING
 
 runner = CliRunner()

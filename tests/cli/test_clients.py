@@ -17,14 +17,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
+from cli.main import app
 from core.settings import Settings
-from devstack.cli import app
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
+from tests.cli.test_stuck import Ran, ops_env, run_onboarding
 from tests.conftest import Tenant, make_client, make_tenant
-from tests.devstack.test_stuck_cli import Ran, ops_env, run_onboarding
 
 
 def _invoke(env: dict[str, str], args: tuple[str, ...]) -> Ran:

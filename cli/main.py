@@ -19,9 +19,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli import mail
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
-from devstack import mail_cli
 from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
@@ -496,7 +496,7 @@ def import_(
     """Import a client list through the API, with a live progress bar. Ctrl-C stops watching,
     not the import; `--follow ID` watches it again. Exit codes: 0 done and all ready, 1 error,
     2 usage, 3 done but rows invalid, failed or waiting for a person, 4 cancelled, 130 Ctrl-C."""
-    from devstack.import_cli import Consoles, Upload, run_import
+    from cli.imports import Consoles, Upload, run_import
 
     if (file is None) == (follow is None):
         raise typer.BadParameter(
@@ -781,8 +781,8 @@ def unmute(
     )
 
 
-# `onboarding mail`: the dev SMTP sink's last messages and their links (devstack/mail_cli.py).
-app.command("mail")(mail_cli.mail)
+# `onboarding mail`: the dev SMTP sink's last messages and their links (cli/mail.py).
+app.command("mail")(mail.mail)
 
 
 if __name__ == "__main__":

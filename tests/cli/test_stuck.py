@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from core.settings import Settings
-from devstack.cli import app
 from store import clients, onboardings
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant

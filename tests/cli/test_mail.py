@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from devstack.cli import app
-from devstack.mail_cli import latest
+from cli.mail import latest
+from cli.main import app
 from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
 from email_templates import SAMPLE_CONTEXT, Renderer

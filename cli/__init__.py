@@ -1,0 +1,1 @@
+"""The `onboarding` command line: production tooling, a thin client of the other rooms."""

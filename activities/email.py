@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 from enum import StrEnum
-from typing import Any
 
 import aiosmtplib
 from pydantic import BaseModel
@@ -51,18 +50,6 @@ class SendOutcome(StrEnum):
     already_sent = "already_sent"
     suppressed = "suppressed"
     bounced = "bounced"
-
-
-class SendEmailInput(BaseModel):
-    onboarding_id: uuid.UUID
-    purpose: str
-    sequence: int = 1
-    recipient: str
-    kind: str
-    language: str
-    context: dict[str, Any]
-    # A client-facing e-mail is held back while the client's notifications are muted.
-    client_id: uuid.UUID | None = None
 
 
 class SendEmailResult(BaseModel):
@@ -116,18 +103,6 @@ class EmailActivities:
             username=self.smtp.username,
             password=self.smtp.password,
             timeout=self.smtp.timeout,
-        )
-
-    @activity.defn
-    async def send_email(self, data: SendEmailInput) -> SendEmailResult:
-        email = self.renderer.render(data.kind, data.language, data.context)
-        return await self.deliver_once(
-            onboarding_id=data.onboarding_id,
-            purpose=data.purpose,
-            sequence=data.sequence,
-            recipient=data.recipient,
-            email=email,
-            client_id=data.client_id,
         )
 
     async def deliver_once(

@@ -123,7 +123,9 @@ def smtp_sink(
 def preview_email(
     kind: Annotated[
         str,
-        typer.Argument(metavar="KIND", help="invitation, reminder, client_ready, expired, welcome"),
+        typer.Argument(
+            metavar="KIND", help="invitation, reminder, client_ready, expired, escalation"
+        ),
     ],
     language: Annotated[str, typer.Option("--language", help="fr, nl, en or de")] = "fr",
     out: Annotated[

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent
 
-KINDS = ("welcome", "invitation", "reminder", "client_ready", "expired", "escalation")
+KINDS = ("invitation", "reminder", "client_ready", "expired", "escalation")
 LANGUAGES = ("fr", "nl", "en", "de")
 
 # Month names come from the fiscal calendar (folder names); dates in running text write them in
@@ -144,7 +144,7 @@ class Renderer:
             values["branding"] = Branding.model_validate(values["branding"])
         subject_template = self._required(kind, language, "subject.txt")
         text_template = self._required(kind, language, "txt")
-        # HTML is optional: `welcome` is plain text only.
+        # HTML is optional: a kind may be plain text only (every kind today has one).
         html_template = self._find(kind, language, "html")
         # A subject is one header line: a newline in user data would make the message unsendable.
         subject = " ".join(subject_template.render(values).split())

@@ -24,10 +24,6 @@ _CLIENT_URL = "https://app.fiduciaire-muller.example/clients/4f1c2b9e"
 _ACCEPT_URL = "https://app.fiduciaire-muller.example/invitations/accept?token=3Fz9k2QwX7&lang=fr"
 
 SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
-    "welcome": {
-        "client_name": _CLIENT_NAME,
-        "partner_name": SAMPLE_BRANDING.display_name,
-    },
     "invitation": {
         "branding": SAMPLE_BRANDING,
         "director_name": "Élodie Lefèvre",

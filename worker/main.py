@@ -123,7 +123,6 @@ def activities_for(
         client_setup.assign_collaborators_and_subscription,
         client_setup.connect_integration,
         client_setup.record_integration_failure,
-        email.send_email,
         invitations.send_invitation,
         CollaboratorActivities(invitations).notify_collaborators,
         EscalationActivities(invitations).escalate,

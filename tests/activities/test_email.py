@@ -1,4 +1,5 @@
-"""EmailActivities.send_email against real PostgreSQL and a real SMTP server."""
+"""EmailActivities.deliver_once, the one sending path of every e-mail activity (invitations,
+client_ready, escalations), against real PostgreSQL and a real SMTP server."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import uuid
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import EmailActivities, SendEmailInput, SendOutcome, SmtpConfig
+from activities.email import EmailActivities, SendEmailResult, SendOutcome, SmtpConfig
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from email_templates import Renderer
+from email_templates import SAMPLE_CONTEXT, Renderer
 from store import email_log
 from store.pool import Pool
 from tests.conftest import make_client, make_tenant
@@ -20,14 +21,22 @@ async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]
     return await make_client(pool, await make_tenant(pool), language="en", muted=muted)
 
 
-def _input(onboarding_id: uuid.UUID, client_id: uuid.UUID) -> SendEmailInput:
-    return SendEmailInput(
+async def _send(
+    env: ActivityEnvironment,
+    activities: EmailActivities,
+    onboarding_id: uuid.UUID,
+    client_id: uuid.UUID,
+) -> SendEmailResult:
+    email = activities.renderer.render(
+        "client_ready", "en", SAMPLE_CONTEXT["client_ready"] | {"client_name": "Client <b>"}
+    )
+    return await env.run(
+        activities.deliver_once,
         onboarding_id=onboarding_id,
-        purpose="welcome",
+        purpose="client_ready",
+        sequence=1,
         recipient="client@example.com",
-        kind="welcome",
-        language="en",
-        context={"client_name": "Client <b>", "partner_name": "Firm"},
+        email=email,
         client_id=client_id,
     )
 
@@ -43,8 +52,8 @@ async def test_send_twice_delivers_once(
     """A replayed activity finds the log row 'sent' and does not send the e-mail again."""
     onboarding_id, client_id = await _onboarding(pool, muted=False)
     env = ActivityEnvironment()
-    first = await env.run(activities.send_email, _input(onboarding_id, client_id))
-    second = await env.run(activities.send_email, _input(onboarding_id, client_id))
+    first = await _send(env, activities, onboarding_id, client_id)
+    second = await _send(env, activities, onboarding_id, client_id)
     assert (first.outcome, second.outcome) == (SendOutcome.sent, SendOutcome.already_sent)
     assert first.message_id == second.message_id
     assert len(smtp_sink.handler.messages) == 1
@@ -57,9 +66,7 @@ async def test_muted_client_email_is_suppressed_not_sent(
 ) -> None:
     """While notifications are muted the e-mail is logged as suppressed and never reaches SMTP."""
     onboarding_id, client_id = await _onboarding(pool, muted=True)
-    result = await ActivityEnvironment().run(
-        activities.send_email, _input(onboarding_id, client_id)
-    )
+    result = await _send(ActivityEnvironment(), activities, onboarding_id, client_id)
     assert result.outcome == SendOutcome.suppressed
     assert smtp_sink.handler.messages == []
     [row] = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)
@@ -74,8 +81,8 @@ async def test_temporary_refusal_raises_for_retry_then_sends(
     smtp_sink.handler.scripted_replies.append("451 4.3.0 Try again later")
     env = ActivityEnvironment()
     with pytest.raises(Exception, match="451"):
-        await env.run(activities.send_email, _input(onboarding_id, client_id))
-    result = await env.run(activities.send_email, _input(onboarding_id, client_id))
+        await _send(env, activities, onboarding_id, client_id)
+    result = await _send(env, activities, onboarding_id, client_id)
     assert result.outcome == SendOutcome.sent
     assert len(smtp_sink.handler.messages) == 1
 
@@ -86,9 +93,7 @@ async def test_permanent_refusal_marks_bounced(
     """A 550 for the recipient is final: outcome bounced, recorded with the server's reply."""
     onboarding_id, client_id = await _onboarding(pool, muted=False)
     smtp_sink.handler.refused_recipients["client@example.com"] = "550 5.1.1 No such user"
-    result = await ActivityEnvironment().run(
-        activities.send_email, _input(onboarding_id, client_id)
-    )
+    result = await _send(ActivityEnvironment(), activities, onboarding_id, client_id)
     assert result.outcome == SendOutcome.bounced
     assert result.error is not None and "550" in result.error
     [row] = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)

@@ -40,13 +40,12 @@ def test_preview_email_text_default_path(tmp_path: Path, monkeypatch: pytest.Mon
     [
         (["preview-email", "newsletter"], 2),
         (["preview-email", "invitation", "--language", "es"], 2),
-        (["preview-email", "welcome"], 1),
     ],
 )
 def test_preview_email_refuses_what_it_cannot_render(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], exit_code: int
 ) -> None:
-    """An unknown kind or language, or HTML of the text-only welcome, fails and writes nothing."""
+    """An unknown kind or language fails and writes nothing."""
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args)
     assert result.exit_code == exit_code

@@ -25,10 +25,7 @@ from email_templates import (
     Renderer,
 )
 
-# `welcome` predates branding and is plain text only; every other kind has an HTML part.
-BRANDED_KINDS = tuple(kind for kind in KINDS if kind != "welcome")
 EVERY = list(itertools.product(KINDS, LANGUAGES))
-EVERY_BRANDED = list(itertools.product(BRANDED_KINDS, LANGUAGES))
 
 # The link each e-mail exists to deliver.
 MAIN_LINK = {
@@ -46,10 +43,6 @@ CLOSING = {
 }
 # A phrase only that kind says, in that language.
 MARKER = {
-    ("welcome", "fr"): "création de votre dossier",
-    ("welcome", "nl"): "aanmaken van uw dossier",
-    ("welcome", "en"): "setting up your account",
-    ("welcome", "de"): "Einrichtung Ihres Kontos",
     ("invitation", "fr"): "vous invite",
     ("invitation", "nl"): "nodigt u uit",
     ("invitation", "en"): "invites you",
@@ -84,13 +77,12 @@ def _context(kind: str, **changes: Any) -> dict[str, Any]:
 
 
 def test_templates_exist_every_kind_and_language() -> None:
-    """Every kind has its subject, text and (but welcome) HTML in every language."""
+    """Every kind has its subject, text and HTML in every language."""
     missing = [
         f"{kind}/{language}.{suffix}"
         for kind, language in EVERY
         for suffix in ("subject.txt", "txt", "html")
-        if not (suffix == "html" and kind == "welcome")
-        and not (TEMPLATES_DIR / kind / f"{language}.{suffix}").is_file()
+        if not (TEMPLATES_DIR / kind / f"{language}.{suffix}").is_file()
     ]
     assert missing == []
 
@@ -112,8 +104,7 @@ def test_render_language_markers_every_kind(
 ) -> None:
     """Each language renders its own words (not another language's) without any fallback."""
     rendered = renderer.render(kind, language, SAMPLE_CONTEXT[kind])
-    parts = [rendered.text] if kind == "welcome" else [rendered.text, rendered.html or ""]
-    for part in parts:
+    for part in (rendered.text, rendered.html or ""):
         assert MARKER[kind, language] in part
         assert CLOSING[language] in part
         assert not [other for other in LANGUAGES if other != language and CLOSING[other] in part]
@@ -131,7 +122,7 @@ def test_render_text_without_markup_every_kind(
         assert SAMPLE_CONTEXT[kind][MAIN_LINK[kind]] in text
 
 
-@pytest.mark.parametrize(("kind", "language"), EVERY_BRANDED)
+@pytest.mark.parametrize(("kind", "language"), EVERY)
 def test_render_html_link_and_branding_every_kind(
     renderer: Renderer, kind: str, language: str
 ) -> None:
@@ -146,15 +137,7 @@ def test_render_html_link_and_branding_every_kind(
     assert f'href="{escape(SAMPLE_CONTEXT[kind][MAIN_LINK[kind]])}"' in html
 
 
-def test_render_welcome_without_branding_stays_text_only(renderer: Renderer) -> None:
-    """`welcome` still renders from the two keys the workflow sends today, with no HTML part."""
-    rendered = renderer.render("welcome", "fr", {"client_name": "Anne", "partner_name": "Durand"})
-    assert rendered.subject == "Bienvenue chez Durand"
-    assert rendered.text.startswith("Bonjour Anne,")
-    assert rendered.html is None
-
-
-@pytest.mark.parametrize("kind", BRANDED_KINDS)
+@pytest.mark.parametrize("kind", KINDS)
 def test_render_escapes_user_data_in_html_only(renderer: Renderer, kind: str) -> None:
     """A client name with markup is escaped in HTML, verbatim in text and subject (escalations
     name no client, data minimisation: the integrations' names stand in)."""

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,26 +115,33 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@asynccontextmanager
+async def started_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of its own, with our search attributes, stopped on exit."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_binary()),
         data_converter=converter_for_tests(),
     )
-    # The test server starts with none of our search attributes; workflows upsert them.
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-                for key in ALL_KEYS
-            },
-        )
-    )
     try:
+        # The test server starts with none of our search attributes; workflows upsert them.
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+                    for key in ALL_KEYS
+                },
+            )
+        )
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    async with started_time_skipping_env() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

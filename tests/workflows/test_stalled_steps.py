@@ -5,6 +5,7 @@ who resumes it once the cause is fixed. Nothing retries unseen for ever."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -17,8 +18,19 @@ from activities.clients import CreateClientInput, CreateClientResult
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from domain.onboarding import OnboardingStatus, OnboardingView, Step, StepState
 from store.pool import Pool
+from tests.conftest import started_time_skipping_env
 from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A test server of each test's own: these tests skip hours while local activities retry
+    inside workflow tasks, and in a full run the session's server, after hundreds of other
+    tests, was seen holding time (each sleep then lasting in real time until the test timed
+    out), though the same tests pass on a fresh one in seconds."""
+    async with started_time_skipping_env() as env:
+        yield env
 
 
 async def skip_time(env: WorkflowEnvironment, seconds: int) -> None:

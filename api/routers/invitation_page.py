@@ -48,7 +48,9 @@ class InvitationPageSettings(BaseModel):
         return value
 
 
-@router.get("/invitation-page", response_model=InvitationPageSettings)
+@router.get(
+    "/invitation-page", response_model=InvitationPageSettings, responses=problem_responses(403)
+)
 async def read_invitation_page(caller: AdminDep) -> InvitationPageSettings:
     """Where invitation links take directors: the partner's front end, or ours (null)."""
     template = caller.partner.settings.get(ACCEPT_URL_SETTING)

@@ -71,7 +71,7 @@ async def _count(pool: Pool, client_id: uuid.UUID) -> int:
 async def test_worker_crash_mid_folders_resumes_without_duplicates(
     api: httpx.AsyncClient, settings: Settings, pool: Pool, worker_processes: WorkerProcesses
 ) -> None:
-    """A worker SIGKILLed mid folder step, then restarted: COMPLETED, every folder exactly once."""
+    """A worker SIGKILLed mid folder step, then restarted: set up, every folder exactly once."""
     tree = FolderTreeTemplate.model_validate({k: v for k, v in TREE.items() if k != "code"})
     planned = plan_folders(tree, FISCAL_YEAR, LANGUAGE)
     total = len(planned)
@@ -93,8 +93,8 @@ async def test_worker_crash_mid_folders_resumes_without_duplicates(
                 "end": FISCAL_YEAR.end.isoformat(),
             },
             "overrides": {"folder_tree": TREE["code"]},
-            # Not the invitation's concern here: a muted client's run ends once set up, rather
-            # than waiting days for the director to accept.
+            # Not the invitation's concern here: a client kept muted waits, once set up, for its
+            # notifications (never invited while muted), rather than for the director to accept.
             "notifications": {"keep_muted": True},
         },
         headers={"Idempotency-Key": f"worker-crash-{uuid.uuid4()}"},
@@ -132,14 +132,15 @@ async def test_worker_crash_mid_folders_resumes_without_duplicates(
     for _ in range(240):
         worker_processes.assert_running()
         view = await _view(api, onboarding_id)
-        if view.get("status") in ("COMPLETED", "FAILED"):
+        if view.get("status") in ("WAITING_FOR_UNMUTE", "COMPLETED", "FAILED"):
             break
         await asyncio.sleep(0.5)
-    assert view.get("status") == "COMPLETED", f"{view}\n{worker_processes.output()}"
+    assert view.get("status") == "WAITING_FOR_UNMUTE", f"{view}\n{worker_processes.output()}"
 
     folders = _step(view, "folders")
     assert folders["attempts"] >= 2, folders
     states = {s["name"]: s["state"] for s in view["steps"]}
+    assert states.pop("invitation") == "waiting"  # for the notifications to be switched on
     assert set(states.values()) <= {"completed", "skipped"}, states
     assert states["folders"] == "completed"
     assert states["company_lookup"] == "skipped"  # no SIRET

@@ -24,8 +24,13 @@ install: $(VENV)/.installed
 dev: install
 	$(VENV)/bin/onboarding dev
 
+# Two pytest processes (pytest-xdist), a test file each at a time: the suite is mostly one busy
+# core of servers and waits, so two halve its time on a 2-core machine. Each process has its own
+# PostgreSQL, Temporal and SMTP servers (session fixtures), on ports of their own.
+TEST_PROCESSES ?= 2
+
 test: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # Performance targets, measured against real servers (minutes, not part of `make test`):
 # `make bench BENCH_ARGS="--only rate --rows 500"`.

@@ -94,8 +94,9 @@ class FleetPacer:
     database shares at most `max_requests` places in any `per_seconds`, counted from each
     request's end, and takes its start slot one `interval` apart from the others'.
 
-    The places are rows in PostgreSQL (store/limits.py). An in-flight place stops counting when
-    the connection that took it goes, so a process killed mid-request leaks nothing. A start slot
+    The places are rows in PostgreSQL (store/limits.py). An in-flight place whose connection
+    goes is taken as ended then: it counts one more window (its request may have reached the
+    registry just before) and goes, so a process killed mid-request leaks nothing. A start slot
     is reserved at most `horizon` seconds ahead, so a request's wait plus its own timeout stays
     within the activity's start-to-close timeout; past it, or with every place held, the request
     asks again when one should be free, with a little jitter so waiters do not all ask at once.

@@ -132,14 +132,20 @@ class Place:
 
 # Counts what may still be in the far side's window: requests ended less than `window` ago, and
 # requests not ended whose writer's connection is alive and which started less than
-# `max_request` ago (a lost end must not hold a place for ever). Rows of neither kind go.
+# `max_request` ago. A request whose writer died (or that ran past `max_request`) is taken as
+# ended when that is found, not forgotten: it may have reached the far side just before, so it
+# counts for one more window (forgetting it at once let the survivors send a full window on top
+# of the dead process's last requests: a 429 seen in CI). Ended rows go after their window.
 _FORGET_PAST = """
+    WITH lost AS (
+        UPDATE rate_limit_requests SET ended_at = clock_timestamp()
+        WHERE key = $1 AND ended_at IS NULL
+          AND (started_at < clock_timestamp() - make_interval(secs => $3)
+               OR backend_pid NOT IN (SELECT pid FROM pg_stat_activity))
+        RETURNING id
+    )
     DELETE FROM rate_limit_requests
-    WHERE key = $1
-      AND (ended_at < clock_timestamp() - make_interval(secs => $2)
-           OR (ended_at IS NULL
-               AND (started_at < clock_timestamp() - make_interval(secs => $3)
-                    OR backend_pid NOT IN (SELECT pid FROM pg_stat_activity))))
+    WHERE key = $1 AND ended_at < clock_timestamp() - make_interval(secs => $2)
 """
 _COUNT_PLACES = """
     SELECT count(*) AS taken,

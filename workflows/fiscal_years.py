@@ -21,6 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.folders import CreateFoldersInput, FolderActivities
     from domain.fiscal_years import FiscalYearInput, FiscalYearView, FoldersState
 
+    # The onboarding's folder step's timeout and heartbeat: the same activity, the same trees.
+    from workflows.onboarding import FOLDERS_HEARTBEAT, FOLDERS_TIMEOUT
+
 # As the onboarding's folder step: PostgreSQL briefly down delays the folders (about ten minutes
 # of backed-off attempts), and an error no retry can fix ends the run at once. A failed run can
 # be started again by the same request (the id reuse policy allows it after a failure only).
@@ -37,9 +40,6 @@ FOLDERS_RETRY = RetryPolicy(
         "InvalidFiscalYear",
     ],
 )
-# A large tree takes a while; the heartbeat lets Temporal notice a dead worker in seconds.
-FOLDERS_TIMEOUT = timedelta(minutes=30)
-FOLDERS_HEARTBEAT = timedelta(seconds=30)
 # Recording the state is a bookkeeping write: patient, so an outage delays it without failing
 # the folders already made.
 STATE_RETRY = RetryPolicy(

@@ -29,6 +29,7 @@ from tests.conftest import converter_for_tests
 from tests.workflows.test_bulk_import import (
     FakeOnboarding,
     Reads,
+    _runs,
     make_prepare,
     make_release,
     make_settled_rows,
@@ -134,14 +135,8 @@ async def _record_runs(client: Client) -> list[dict[str, Any]]:
             task_queue=queue,
         )
         await handle.result()
-    runs: list[dict[str, Any]] = []
-    run_id: str | None = handle.result_run_id
-    while run_id and len(runs) < 2:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        runs.append({"workflow_id": handle.id, "history": history.to_json_dict()})
-        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id or None
-    return runs
+    runs = await _runs(client, handle.id, handle.result_run_id or "")
+    return [{"workflow_id": handle.id, "history": h.to_json_dict()} for _, h in runs[:2]]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Outcomes, and what Temporal does with each:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email.utils
 import re
@@ -624,6 +625,15 @@ class RegistryActivities:
         self.client = client
         # Without a pool, nothing is remembered between lookups (every call asks the registry).
         self.pool = pool
+        # A lookup of an import holds one of the pool's connections (its SIREN's lock) until its
+        # request has ended, and the fleet pacer takes its slot on a connection of the same
+        # pool: with every connection held by a lookup waiting for a slot, no slot could be
+        # taken, and lookups stalled until their start-to-close timeout (the rate bench, with
+        # more lookups handed to the worker than its pool has connections). At most half the
+        # pool holds SIREN locks; the rest serves the pacer and the worker's other activities.
+        self._lock_holders = (
+            asyncio.Semaphore(max(1, pool.get_max_size() // 2)) if pool is not None else None
+        )
 
     @activity.defn
     async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
@@ -663,7 +673,8 @@ class RegistryActivities:
         """(record, reused): one request per SIREN of the import when the registry allows it."""
         siret = normalize_siret(data.siret)
         siren = siret[:9]
-        async with import_lookups.locked(pool, import_id, siren) as conn:
+        assert self._lock_holders is not None  # set with the pool
+        async with self._lock_holders, import_lookups.locked(pool, import_id, siren) as conn:
             known = await import_lookups.recall(conn, import_id=import_id, siren=siren, siret=siret)
             if known.siret_found is not None:
                 return known.record, True

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from core.temporal import start_refused_for_good
 from domain.imports_progress import CANCELLED_BEFORE_START, RowSettled
 from domain.onboarding import (
     OnboardingCreate,
@@ -15,10 +25,12 @@ from domain.onboarding import (
     Timeouts,
     onboarding_id_for,
     onboarding_input_for,
+    onboarding_summary,
     workflow_id_for,
 )
 from store import clients, import_lookups, imports, onboardings, partners
 from store.pool import Pool
+from workflows import search_attributes as sa
 
 
 class PrepareBatchInput(BaseModel):
@@ -38,6 +50,8 @@ class PreparedRow(BaseModel):
 class ReleaseRowsInput(BaseModel):
     import_id: uuid.UUID
     rows: list[int]
+    # What the import report says of these rows.
+    reason: str = CANCELLED_BEFORE_START
 
 
 class SettledRowsInput(BaseModel):
@@ -48,6 +62,84 @@ class SettledRowsInput(BaseModel):
 class PrepareBatchResult(BaseModel):
     rows: list[PreparedRow]
     last_row: int | None
+
+
+class StartRowsInput(BaseModel):
+    import_id: uuid.UUID
+    partner_id: uuid.UUID
+    task_queue: str
+    # Only rows with an onboarding: skipped rows never reach a start.
+    rows: list[PreparedRow]
+
+
+class StartRowsResult(BaseModel):
+    started: list[int] = []
+    # Started before (an earlier attempt of this activity, or an earlier run of the import).
+    already: list[int] = []
+    # Temporal refused the input itself (e.g. over its payload limit): starting again cannot help.
+    refused: list[int] = []
+
+
+@activity.defn
+async def start_onboardings(data: StartRowsInput) -> StartRowsResult:
+    """Start the rows' onboardings as workflows of their own, together, from the worker's client.
+
+    Not child workflows: a child's start and completion are events in the import's history, and
+    the server refuses continue-as-new while such events keep arriving (each refusal replays the
+    whole run), so an import whose onboardings settle steadily stalled at every boundary. Each
+    onboarding lives its own life anyway (the import never waited for one to finish). Safe to
+    repeat: the workflow id is the onboarding's, and a second start finds the first.
+    """
+    client = activity.client()
+    result = StartRowsResult()
+
+    async def start(prepared: PreparedRow) -> None:
+        onboarding = prepared.onboarding
+        assert onboarding is not None
+        try:
+            await client.start_workflow(
+                "OnboardingWorkflow",
+                onboarding,
+                id=workflow_id_for(onboarding.onboarding_id),
+                task_queue=data.task_queue,
+                # As the API starts one: one run per onboarding, ever.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.PARTNER_ID, str(data.partner_id)),
+                        SearchAttributePair(
+                            sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
+                        ),
+                        SearchAttributePair(sa.STATUS_SINCE, datetime.now(UTC)),
+                    ]
+                ),
+                static_summary=onboarding_summary(
+                    onboarding.onboarding_id, data.partner_id, import_id=data.import_id
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            result.already.append(prepared.row)
+            return
+        except Exception as exc:
+            if not start_refused_for_good(exc):
+                raise
+            # Our words only: the server's message may quote the input.
+            activity.logger.warning("onboarding start refused", extra={"row": prepared.row})
+            result.refused.append(prepared.row)
+            return
+        result.started.append(prepared.row)
+
+    # Every start is waited for before a failure is raised: a retry then finds them started.
+    outcomes = await asyncio.gather(
+        *(start(p) for p in data.rows if p.onboarding is not None), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    for rows in (result.started, result.already, result.refused):
+        rows.sort()
+    return result
 
 
 class ImportActivities:
@@ -138,10 +230,10 @@ class ImportActivities:
 
     @activity.defn
     async def release_rows(self, data: ReleaseRowsInput) -> int:
-        """The import was cancelled: rows prepared but never started give their onboarding
-        back and are reported as not onboarded. Safe to repeat."""
+        """Rows prepared but never started (the import was cancelled, or Temporal refused their
+        start) give their onboarding back and are reported as not onboarded. Safe to repeat."""
         released = await imports.release_rows(
-            self.pool, import_id=data.import_id, rows=data.rows, reason=CANCELLED_BEFORE_START
+            self.pool, import_id=data.import_id, rows=data.rows, reason=data.reason
         )
         activity.logger.info("import rows released", extra={"released": released})
         return released

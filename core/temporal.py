@@ -14,7 +14,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from core import tracing
 from core.codec import EncryptionCodec
@@ -128,6 +128,17 @@ async def connect(
         interceptors=client_interceptors(tracer_provider),
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+
+
+def start_refused_for_good(exc: BaseException) -> bool:
+    """Temporal refused a workflow start for its input, so starting again cannot help: in
+    practice an input over Temporal's payload limit (2 MB by default) or over gRPC's message
+    limit (4 MB), which never reached the server. Anything else (unavailable...) is worth a retry.
+    """
+    return isinstance(exc, RPCError) and (
+        exc.status == RPCStatusCode.INVALID_ARGUMENT
+        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in exc.message)
     )
 
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 # Why a valid row has no onboarding after its import was cancelled before reaching it.
 CANCELLED_BEFORE_START = "import cancelled before this row started"
+# ...and when Temporal refused to start it (in practice: the row's onboarding is too large).
+START_REFUSED = "its onboarding could not be started: too large"
 
 
 class ImportCounts(BaseModel):

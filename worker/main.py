@@ -28,7 +28,7 @@ from activities.email import EmailActivities, SmtpConfig
 from activities.escalations import EscalationActivities
 from activities.fiscal_years import FiscalYearActivities
 from activities.folders import FolderActivities
-from activities.imports import ImportActivities
+from activities.imports import ImportActivities, start_onboardings
 from activities.integrations import ClientSetupActivities
 from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
@@ -129,6 +129,7 @@ def activities_for(
         imports.prepare_batch,
         imports.release_rows,
         imports.settled_rows,
+        start_onboardings,
     ]
 
 

@@ -1,13 +1,15 @@
-"""BulkImportWorkflow: one onboarding per valid row, as child workflows, a bounded number at once.
+"""BulkImportWorkflow: one onboarding per valid row, a bounded number setting up at once.
 
 A sliding window keeps at most `window` onboardings setting up together. A slot is freed when its
 onboarding is ready, waits for a person, or fails: the status projection marks the import row in
 PostgreSQL and the import reads the marks of its window (a local activity, polled with backoff).
 Children used to signal instead; under a steady stream of signals the server refuses
 continue-as-new (new events arrived during the task), so runs overshot their history bound or
-stalled. The workflow continues as new between batches, or while it waits for its window once its
-history is over the bound, so its history stays small however long the file. Cancelling stops
-starting rows and leaves started ones alone.
+stalled. For the same reason the onboardings are not children: an activity starts them as
+workflows of their own (a child's start and completion are events in the import's history, which
+kept refusing continue-as-new while onboardings settled). The workflow continues as new between
+batches, or while it waits for its window once its history is over the bound, so its history stays
+small however long the file. Cancelling stops starting rows and leaves started ones alone.
 """
 
 from __future__ import annotations
@@ -29,8 +31,16 @@ with workflow.unsafe.imports_passed_through():
         PreparedRow,
         ReleaseRowsInput,
         SettledRowsInput,
+        StartRowsInput,
+        StartRowsResult,
+        start_onboardings,
     )
-    from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
+    from domain.imports_progress import (
+        START_REFUSED,
+        BulkImportInput,
+        ImportProgress,
+        RowSettled,
+    )
     from domain.onboarding import (
         OnboardingInput,
         OnboardingStatus,
@@ -47,6 +57,15 @@ PREPARE_RETRY = RetryPolicy(
 )
 # Runs recorded before this patch wait for their children's signals; new runs read the database.
 SETTLED_IN_DB = "import-settled-in-db"
+# Runs recorded before this patch start their onboardings as children; new runs start them from
+# an activity, so no child event arrives to refuse continue-as-new.
+STARTS_BY_ACTIVITY = "import-starts-by-activity"
+# Starting a window's onboardings: a few seconds at worst; Temporal unreachable only delays it.
+START_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
 # Reading the window's settled rows: at once, then backing off while nothing settles, so a window
 # of slow onboardings costs a few events a poll, not a steady stream of them.
 POLL_FIRST = timedelta(milliseconds=250)
@@ -73,6 +92,7 @@ class BulkImportWorkflow:
         self._finished = False
         # Decided once per run, before any signal is handled.
         self._reads_settled = workflow.patched(SETTLED_IN_DB)
+        self._starts_by_activity = self._reads_settled and workflow.patched(STARTS_BY_ACTIVITY)
 
     @workflow.query
     def progress(self) -> ImportProgress:
@@ -146,6 +166,62 @@ class BulkImportWorkflow:
         task = asyncio.create_task(self._start(prepared, prepared.onboarding))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
+
+    def _launch_free_slots(self) -> None:
+        """Every free slot's row at once, in one activity: one task round trip for the lot."""
+        state = self._state
+        group: list[PreparedRow] = []
+        while self._pending and len(self._in_flight) + len(group) < state.window:
+            prepared = self._pending.pop(0)
+            if prepared.onboarding is None:
+                state.counts.skipped += 1
+                continue
+            group.append(
+                prepared.model_copy(
+                    update={
+                        "onboarding": prepared.onboarding.model_copy(
+                            update={
+                                "import_id": state.import_id,
+                                "import_row": prepared.row,
+                                "import_reads_settled": True,
+                            }
+                        )
+                    }
+                )
+            )
+        if not group:
+            return
+        self._in_flight.update(p.row for p in group if p.row not in self._settled)
+        task = asyncio.create_task(self._start_group(group))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start_group(self, group: list[PreparedRow]) -> None:
+        state = self._state
+        result: StartRowsResult = await workflow.execute_activity(
+            start_onboardings,
+            StartRowsInput(
+                import_id=state.import_id,
+                partner_id=state.partner_id,
+                task_queue=workflow.info().task_queue,
+                rows=group,
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=START_RETRY,
+        )
+        state.counts.started += len(result.started) + len(result.already)
+        if result.refused:
+            # Never started, so never settling: counted as failed, the claim given back.
+            for row in result.refused:
+                self._settle(RowSettled(row=row, status=OnboardingStatus.FAILED.value))
+            await workflow.execute_activity_method(
+                ImportActivities.release_rows,
+                ReleaseRowsInput(
+                    import_id=state.import_id, rows=result.refused, reason=START_REFUSED
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=PREPARE_RETRY,
+            )
 
     async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
         state = self._state
@@ -222,7 +298,10 @@ class BulkImportWorkflow:
             await self._until(lambda: len(self._in_flight) < state.window or state.cancelled)
             if state.cancelled:
                 break
-            self._launch(self._pending.pop(0))
+            if self._starts_by_activity:
+                self._launch_free_slots()
+            else:
+                self._launch(self._pending.pop(0))
         await self._settle_starts()
         if state.cancelled and self._pending:
             await self._release_pending()

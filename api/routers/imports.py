@@ -42,7 +42,12 @@ from domain.imports import (
     RowError,
     prepare_import,
 )
-from domain.imports_progress import CANCELLED_BEFORE_START, BulkImportInput, ImportProgress
+from domain.imports_progress import (
+    CANCELLED_BEFORE_START,
+    START_REFUSED,
+    BulkImportInput,
+    ImportProgress,
+)
 from domain.setup import InvitationMode, SetupOverrides
 from store import imports
 from workflows.bulk_import import BulkImportWorkflow
@@ -362,6 +367,8 @@ async def read_import_report(import_id: uuid.UUID, pool: PoolDep, caller: AnyRol
             writer.writerow([record["row"], "invalid", error["field"], error["message"], ""])
         if record["skipped"] == CANCELLED_BEFORE_START:
             writer.writerow([record["row"], "cancelled", "", record["skipped"], ""])
+        elif record["skipped"] == START_REFUSED:
+            writer.writerow([record["row"], "failed", "", record["skipped"], ""])
         elif record["skipped"]:
             writer.writerow([record["row"], "skipped", "siret", record["skipped"], ""])
         elif record["onboarding_id"]:

@@ -23,6 +23,7 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
+from core.temporal import start_refused_for_good
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -246,12 +247,7 @@ async def _release_unless_started(
 
 def _start_refused(exc: Exception) -> Exception:
     """What to answer when Temporal would not start the workflow (nothing was kept)."""
-    if isinstance(exc, RPCError) and (
-        exc.status == RPCStatusCode.INVALID_ARGUMENT
-        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in exc.message)
-    ):
-        # In practice: the input is over Temporal's payload size limit (2 MB by default), or over
-        # gRPC's message size limit (4 MB) before it even reaches the server.
+    if start_refused_for_good(exc):
         return ProblemError(
             413,
             "request-too-large",

@@ -4,8 +4,10 @@ Imports run for hours, across deploys, so a change to the bulk workflow goes beh
 `workflow.patched` and its older runs keep a recorded history here:
 - bulk_import_v1_signals: recorded at 0acc597, before the `import-settled-in-db` patch (children
   signal `row_settled`; the run waits on its window with `wait_condition` only);
-- bulk_import_v2_settled_in_db: the patched path (a patch marker, then the window read from the
-  database by a local activity, no signal).
+- bulk_import_v2_settled_in_db: recorded at a09c1b7, after it (a patch marker, then the window
+  read from the database by a local activity, no signal; onboardings still children);
+- bulk_import_v3_starts_by_activity: after the `import-starts-by-activity` patch (onboardings
+  started by an activity as workflows of their own: no child event in the import's history).
 Each file holds the first two runs of one import (the second starts with rows carried across
 continue-as-new). Recorded by `python -m tests.workflows.test_bulk_replay OUT.json`.
 """
@@ -24,6 +26,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
+from activities.imports import start_onboardings
 from domain.imports_progress import BulkImportInput
 from tests.conftest import converter_for_tests
 from tests.workflows.test_bulk_import import (
@@ -36,7 +39,7 @@ from tests.workflows.test_bulk_import import (
     record_status,
 )
 from worker.main import WORKFLOW_RUNNER
-from workflows.bulk_import import SETTLED_IN_DB, BulkImportWorkflow
+from workflows.bulk_import import SETTLED_IN_DB, STARTS_BY_ACTIVITY, BulkImportWorkflow
 
 BULK_HISTORIES = Path(__file__).parent.parent / "histories" / "bulk"
 
@@ -58,6 +61,22 @@ def _signals(history: WorkflowHistory) -> int:
     return sum(e.HasField("workflow_execution_signaled_event_attributes") for e in history.events)
 
 
+def _children(history: WorkflowHistory) -> int:
+    return sum(
+        e.HasField("start_child_workflow_execution_initiated_event_attributes")
+        for e in history.events
+    )
+
+
+def _patches(history: WorkflowHistory) -> list[bytes]:
+    return [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
 @pytest.mark.parametrize("path", sorted(BULK_HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_bulk_history_replays(path: Path) -> None:
     runs = await asyncio.to_thread(_load, path)
@@ -73,21 +92,21 @@ async def test_recorded_bulk_history_replays(path: Path) -> None:
 
 
 async def test_both_kinds_of_bulk_run_are_recorded() -> None:
-    """The files above are what they say: one from before the patch, one after it."""
-    before = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v1_signals.json")
-    after = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v2_settled_in_db.json")
-    assert all(_signals(h) > 0 and not _markers(h) for h in before)
-    for history in after:
-        markers = _markers(history)
+    """The files above are what they say: one from before each patch, one after the last."""
+    v1 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v1_signals.json")
+    v2 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v2_settled_in_db.json")
+    v3 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v3_starts_by_activity.json")
+    assert all(_signals(h) > 0 and not _markers(h) and _children(h) for h in v1)
+    for history in v2 + v3:
         assert not _signals(history)
-        assert "core_patch" in markers and "core_local_activity" in markers
-        patch = next(
-            e.marker_recorded_event_attributes
-            for e in history.events
-            if e.HasField("marker_recorded_event_attributes")
-            and e.marker_recorded_event_attributes.marker_name == "core_patch"
-        )
-        assert SETTLED_IN_DB.encode() in patch.details["patch-data"].payloads[0].data
+        assert "core_local_activity" in _markers(history)
+    for history in v2:
+        assert _children(history)
+        assert any(SETTLED_IN_DB.encode() in p for p in _patches(history))
+        assert not any(STARTS_BY_ACTIVITY.encode() in p for p in _patches(history))
+    for history in v3:
+        assert not _children(history)
+        assert any(STARTS_BY_ACTIVITY.encode() in p for p in _patches(history))
 
 
 async def record(out: Path) -> None:
@@ -118,6 +137,7 @@ async def _record_runs(client: Client) -> list[dict[str, Any]]:
             make_prepare("steady"),
             make_release([]),
             record_status,
+            start_onboardings,
             make_settled_rows(Reads()),
         ],
         workflow_runner=UnsandboxedWorkflowRunner(),

@@ -32,7 +32,7 @@ class BulkImportInput(BaseModel):
         default=6000,
         ge=100,
         description="Continue as new past this many events (between batches): each run stays "
-        "under history_limit + one batch (~8 events a row), whatever the file's size",
+        "under history_limit + one batch (about one event a row), whatever the file's size",
     )
     # Carried state:
     cursor: int = 0

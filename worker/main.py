@@ -1,8 +1,8 @@
 """Build and run the Temporal workers with their dependencies.
 
 Two task queues: the main one (workflows and every activity but the registry lookup), and the
-registry queue, whose workers share a task-queue rate limit set to the registry's published
-limit, so the whole fleet stays under it however many workers run.
+registry queue, whose requests the fleet pacer in PostgreSQL keeps under the registry's published
+limit however many workers run; the queue's own rate limit is a coarse guard above it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -136,6 +137,29 @@ def activities_for(
     ]
 
 
+# Temporal splits a task queue's rate limit evenly between the queue's partitions (4 by
+# default), each dispatching from its own backlog: with the limit at the registry's rate, the
+# lookups left in one partition (the end of an import, or an uneven spread) went out at a
+# quarter of it, one every 0.57 s with the registry worker idle (the rate bench's last 12
+# lookups took 5 s). At the registry's rate times the partitions, one partition alone can feed
+# the fleet pacer at its rate, which is what spaces the requests.
+REGISTRY_QUEUE_PARTITIONS = 4
+# Lookups a registry worker holds at once, in seconds of the registry's rate: what waits
+# longer waits in the task queue, where the 15 s start-to-close does not run (a fleet of n
+# registry workers holds about 2n s of lookups).
+REGISTRY_WORKER_BACKLOG_SECONDS = 2.0
+
+
+def _registry_queue_rate(settings: Settings) -> float | None:
+    rate = registry_config(settings).fleet_rate
+    return rate * REGISTRY_QUEUE_PARTITIONS if rate else None
+
+
+def _registry_worker_lookups(settings: Settings) -> int | None:
+    rate = registry_config(settings).fleet_rate
+    return max(1, math.ceil(rate * REGISTRY_WORKER_BACKLOG_SECONDS)) if rate else None
+
+
 @dataclass
 class Workers:
     main: Worker
@@ -172,8 +196,10 @@ def build_workers(
         interceptors=[DataErrorsAreFinal()],
         # Enforced by the server for every worker polling this queue: a coarse guard. The
         # fleet pacer (PostgreSQL) spaces the requests; this keeps lookups from being handed
-        # out faster than its slots, so none waits in a worker long enough to time out.
-        max_task_queue_activities_per_second=registry_config(settings).fleet_rate,
+        # out much faster than its slots, and the worker takes no more than it can pace
+        # within their start-to-close timeout.
+        max_task_queue_activities_per_second=_registry_queue_rate(settings),
+        max_concurrent_activities=_registry_worker_lookups(settings),
     )
     return Workers(main=main, registry=registry_worker)
 

@@ -141,6 +141,9 @@ async def test_director_accepts_from_the_email_link_in_chromium(
     link again: "already used". The Dutch client's link opens in Dutch."""
     executable = chromium_path()
     if executable is None:
+        # In CI the page must be proven: .ci/run installs Chromium, so its absence is a failure.
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
         pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
     branding = {"display_name": "Fiduciaire Lambert", "colour": "#7A1F5C", "logo_url": LOGO_URL}
     assert (await site.put("/v1/branding", json=branding, headers=tenant.auth)).status_code == 200

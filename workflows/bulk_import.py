@@ -178,15 +178,7 @@ class BulkImportWorkflow:
                 continue
             group.append(
                 prepared.model_copy(
-                    update={
-                        "onboarding": prepared.onboarding.model_copy(
-                            update={
-                                "import_id": state.import_id,
-                                "import_row": prepared.row,
-                                "import_reads_settled": True,
-                            }
-                        )
-                    }
+                    update={"onboarding": self._for_import(prepared.row, prepared.onboarding)}
                 )
             )
         if not group:
@@ -195,6 +187,17 @@ class BulkImportWorkflow:
         task = asyncio.create_task(self._start_group(group))
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
+
+    def _for_import(self, row: int, onboarding: OnboardingInput) -> OnboardingInput:
+        """The row's onboarding as this import starts it: it knows its import and row, and
+        whether to report settling in the database (or, in an old run, by signal)."""
+        return onboarding.model_copy(
+            update={
+                "import_id": self._state.import_id,
+                "import_row": row,
+                "import_reads_settled": self._reads_settled,
+            }
+        )
 
     async def _start_group(self, group: list[PreparedRow]) -> None:
         state = self._state
@@ -225,13 +228,7 @@ class BulkImportWorkflow:
 
     async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
         state = self._state
-        child = onboarding.model_copy(
-            update={
-                "import_id": state.import_id,
-                "import_row": prepared.row,
-                "import_reads_settled": self._reads_settled,
-            }
-        )
+        child = self._for_import(prepared.row, onboarding)
         try:
             await workflow.start_child_workflow(
                 OnboardingWorkflow.run,

@@ -10,7 +10,6 @@ them (202 lookups cancelled waiting in pool.acquire under limits.enter_window)."
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -26,8 +25,8 @@ from activities.registry import (
 )
 from devstack.registry_standin import RegistryStandin
 from devstack.synthetic_companies import head_office_siret, synthetic_units
-from store import imports
 from store.pool import Pool, create_pool
+from tests.activities.test_import_lookups import _import
 from tests.conftest import Tenant
 
 POOL_SIZE = 3
@@ -42,22 +41,6 @@ async def small_pool(database_url: str) -> AsyncIterator[Pool]:
         yield small
     finally:
         await small.close()
-
-
-async def _import(pool: Pool, tenant: Tenant) -> uuid.UUID:
-    import_id = uuid.uuid4()
-    await imports.create(
-        pool,
-        import_id=import_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(import_id),
-        request_hash="h",
-        workflow_id=f"import-{import_id}",
-        filename="clients.csv",
-        created_by=tenant.admin.id,
-        rows=[],
-    )
-    return import_id
 
 
 async def test_more_lookups_than_connections_all_take_their_fleet_slot(

@@ -147,6 +147,32 @@ def make_release(released: list[int]) -> Callable[[ReleaseRowsInput], Awaitable[
     return release_rows
 
 
+def bulk_worker(
+    client: Client,
+    queue: str,
+    partner_name: str,
+    *,
+    reads: Reads | None = None,
+    released: list[int] | None = None,
+    onboarding: type = FakeOnboarding,
+) -> Worker:
+    """The import and its stand-ins on `queue`: fake prepare, release and settled-rows
+    activities, the real `start_onboardings`, and `onboarding` under the real workflow's name."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[BulkImportWorkflow, onboarding],
+        activities=[
+            make_prepare(partner_name),
+            make_release([] if released is None else released),
+            record_status,
+            start_onboardings,
+            make_settled_rows(Reads() if reads is None else reads),
+        ],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+
+
 async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     temporal_env: WorkflowEnvironment,
 ) -> None:
@@ -159,18 +185,7 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     client = temporal_env.client
     partner_id, import_id = uuid.uuid4(), uuid.uuid4()
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[BulkImportWorkflow, FakeOnboarding],
-        activities=[
-            make_prepare("fast"),
-            record_status,
-            start_onboardings,
-            make_settled_rows(Reads()),
-        ],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with bulk_worker(client, queue, "fast"):
         handle = await client.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(
@@ -220,19 +235,7 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
     released: list[int] = []
     client = temporal_env.client
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[BulkImportWorkflow, FakeOnboarding],
-        activities=[
-            make_prepare("slow"),
-            make_release(released),
-            record_status,
-            start_onboardings,
-            make_settled_rows(Reads()),
-        ],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with bulk_worker(client, queue, "slow", released=released):
         handle = await client.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(import_id=uuid.uuid4(), partner_id=uuid.uuid4(), window=7),
@@ -278,18 +281,7 @@ async def test_children_in_flight_cross_continue_as_new_and_settle_once(
     client = temporal_env.client
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
     reads = Reads()
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[BulkImportWorkflow, FakeOnboarding],
-        activities=[
-            make_prepare("steady"),
-            record_status,
-            start_onboardings,
-            make_settled_rows(reads),
-        ],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with bulk_worker(client, queue, "steady", reads=reads):
         handle = await client.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(
@@ -379,18 +371,7 @@ async def test_more_onboardings_left_running_than_temporal_lets_a_run_have_child
     try:
         client = env.client
         queue = f"bulk-{uuid.uuid4().hex[:8]}"
-        async with Worker(
-            client,
-            task_queue=queue,
-            workflows=[BulkImportWorkflow, StaysRunning],
-            activities=[
-                make_prepare("fast"),
-                record_status,
-                start_onboardings,
-                make_settled_rows(Reads()),
-            ],
-            workflow_runner=UnsandboxedWorkflowRunner(),
-        ):
+        async with bulk_worker(client, queue, "fast", onboarding=StaysRunning):
             handle = await client.start_workflow(
                 BulkImportWorkflow.run,
                 # 300 rows in one run (the default history limit): the cap is per run.

@@ -24,20 +24,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Replayer
 
-from activities.imports import start_onboardings
 from domain.imports_progress import BulkImportInput
 from tests.conftest import converter_for_tests
-from tests.workflows.test_bulk_import import (
-    FakeOnboarding,
-    Reads,
-    _runs,
-    make_prepare,
-    make_release,
-    make_settled_rows,
-    record_status,
-)
+from tests.workflows.test_bulk_import import _runs, bulk_worker
 from worker.main import WORKFLOW_RUNNER
 from workflows.bulk_import import SETTLED_IN_DB, STARTS_BY_ACTIVITY, BulkImportWorkflow
 
@@ -129,19 +120,7 @@ async def record(out: Path) -> None:
 
 async def _record_runs(client: Client) -> list[dict[str, Any]]:
     queue = f"bulk-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[BulkImportWorkflow, FakeOnboarding],
-        activities=[
-            make_prepare("steady"),
-            make_release([]),
-            record_status,
-            start_onboardings,
-            make_settled_rows(Reads()),
-        ],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with bulk_worker(client, queue, "steady"):
         handle = await client.start_workflow(
             BulkImportWorkflow.run,
             BulkImportInput(

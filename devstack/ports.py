@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -25,6 +27,27 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def lasting_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free ports below the kernel's ephemeral range, for servers that must get
+    the same ports again after a restart: a port the kernel handed out (`free_ports`) may be
+    taken meanwhile as the local port of any outgoing connection (seen: the registry stand-in
+    could not bind its port again when the dev stack restarted beside another test run)."""
+    low = _ephemeral_low()
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(10_000, low)  # noqa: S311 (a port, not a secret)
+        if port not in chosen and not port_in_use(port, host):
+            chosen.append(port)
+    return chosen
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.ports import free_ports
+from devstack.ports import lasting_free_ports
 from devstack.temporal_server import temporal_cli
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +70,7 @@ _PORT_SETTINGS = (
 class Stack:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.ports = dict(zip(_PORT_SETTINGS, free_ports(len(_PORT_SETTINGS)), strict=True))
+        self.ports = dict(zip(_PORT_SETTINGS, lasting_free_ports(len(_PORT_SETTINGS)), strict=True))
         self.env = {
             **{
                 k: v

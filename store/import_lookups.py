@@ -4,14 +4,16 @@ Rows of one file that share a SIREN are usually started side by side, so their l
 the same moment: `locked` serialises the lookups of one (import, SIREN) on a PostgreSQL advisory
 lock, and the second one finds the first one's answer instead of asking the registry again. The
 lock is a session lock on the connection it holds: a worker that dies mid-lookup closes the
-connection, and the lock goes with it.
+connection, and the lock goes with it. It is the service's only session state, and the pool does
+not reset sessions on release (`store.pool`): a block that cannot say for sure that it unlocked
+(cancelled while locking or unlocking, the connection failing) closes its connection instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 
 from domain.company import CompanyRecord
@@ -40,11 +42,23 @@ async def locked(pool: Pool, import_id: uuid.UUID, siren: str) -> AsyncIterator[
     """A connection holding the (import, SIREN) lookup lock until the block ends."""
     key = _lock_key(import_id, siren)
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
+        with _closed_unless_done(conn):
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", key)
         try:
             yield conn
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+            with _closed_unless_done(conn):
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+
+
+@contextlib.contextmanager
+def _closed_unless_done(conn: Conn) -> Iterator[None]:
+    """Close `conn` if the block does not finish: its lock may be held or not, nobody can tell."""
+    try:
+        yield
+    except BaseException:
+        conn.terminate()
+        raise
 
 
 async def recall(conn: Conn, *, import_id: uuid.UUID, siren: str, siret: str) -> Remembered:

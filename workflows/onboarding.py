@@ -118,6 +118,9 @@ PROJECT_INVITATION = "project-invitation"
 # The onboarding's creator is told what waits for them (company details, failed integrations):
 # a reminder on the way, a notice at the end. Older runs wait without telling anyone.
 ESCALATIONS = "escalations"
+# A setup without collaborators has nobody to tell that the client is ready: new runs skip the
+# notice (an activity and a workflow task each) instead of running it for an empty list.
+NOTICE_WHEN_SOMEONE = "notice-when-someone"
 # The setup's checklist is assigned to the client when setup completes (new in this version).
 ASSIGN_CHECKLIST = "assign-checklist"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
@@ -715,31 +718,43 @@ class OnboardingWorkflow:
         self._muted_written = self._view.notifications_muted = done.notifications_muted
         await self._set_status(OnboardingStatus.READY, recorded=folded)
         await self._write_notifications()  # switched while complete_setup ran
-        told = await self._notice(
-            "collaborators' notice",
-            lambda: workflow.execute_activity_method(
-                CollaboratorActivities.notify_collaborators,
-                NotifyCollaboratorsInput(
-                    onboarding_id=data.onboarding_id,
-                    partner_id=data.partner_id,
-                    user_ids=setup.user_ids,
-                    client_name=self._client_name or data.client.display_name,
-                    language=data.client.language.value,
-                    folder_count=folders.folders_planned,
-                    integrations_connected=[
-                        i.code for i in self._view.integrations if i.state == StepState.completed
-                    ],
-                    integrations_failed=[
-                        i.code for i in self._view.integrations if i.state == StepState.failed
-                    ],
+        nobody = not setup.user_ids and workflow.patched(NOTICE_WHEN_SOMEONE)
+        told = None
+        if not nobody:
+            told = await self._notice(
+                "collaborators' notice",
+                lambda: workflow.execute_activity_method(
+                    CollaboratorActivities.notify_collaborators,
+                    NotifyCollaboratorsInput(
+                        onboarding_id=data.onboarding_id,
+                        partner_id=data.partner_id,
+                        user_ids=setup.user_ids,
+                        client_name=self._client_name or data.client.display_name,
+                        language=data.client.language.value,
+                        folder_count=folders.folders_planned,
+                        integrations_connected=[
+                            i.code
+                            for i in self._view.integrations
+                            if i.state == StepState.completed
+                        ],
+                        integrations_failed=[
+                            i.code for i in self._view.integrations if i.state == StepState.failed
+                        ],
+                    ),
+                    start_to_close_timeout=SMTP_TIMEOUT,
+                    retry_policy=SMTP_RETRY,
                 ),
-                start_to_close_timeout=SMTP_TIMEOUT,
-                retry_policy=SMTP_RETRY,
-            ),
+            )
+        told_detail = (
+            "no collaborator to tell"
+            if nobody
+            else f"{told.notified} collaborator(s) told"
+            if told
+            else "collaborators not told"
         )
         self._step(Step.complete_setup).detail = (
             "notifications kept muted" if done.notifications_muted else "notifications on"
-        ) + (f"; {told.notified} collaborator(s) told" if told else "; collaborators not told")
+        ) + f"; {told_detail}"
         if checklist:
             step = self._step(Step.complete_setup)
             step.detail = f"{step.detail}; {checklist}"

@@ -119,6 +119,7 @@ class Fakes:
         self.checklist_id: uuid.UUID | None = None
         self.checklist_gone = False  # deleted from the catalog after the setup resolved
         self.assigned: list[AssignChecklistInput] = []
+        self.user_ids: list[uuid.UUID] = []  # the setup's collaborators
 
     @activity.defn(name="resolve_setup")
     async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
@@ -129,7 +130,7 @@ class Fakes:
             add_ons=[],
             payer=Payer.client,
             billing_period=BillingPeriod.monthly,
-            user_ids=[],
+            user_ids=self.user_ids,
             integrations=self.integrations,
             folder_tree="ged",
             invitation_mode=InvitationMode.immediate,
@@ -351,6 +352,7 @@ async def test_registry_found_completes_with_company(
 ) -> None:
     """The registry knows the SIRET: its data names the client and every step completes."""
     fakes = Fakes()
+    fakes.user_ids = [uuid.uuid4()]
     async with Run(time_skipping_env, fakes) as run:
         view = await (await run.start(make_input())).result()
     assert view.status == OnboardingStatus.COMPLETED
@@ -578,3 +580,37 @@ async def test_no_checklist_in_the_setup_assigns_nothing(
     async with Run(time_skipping_env, fakes) as run:
         await (await run.start(make_input())).result()
     assert fakes.assigned == []
+
+
+async def test_collaborators_are_told_once_the_client_is_ready(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    fakes = Fakes()
+    fakes.user_ids = [uuid.uuid4(), uuid.uuid4()]
+    async with Run(time_skipping_env, fakes) as run:
+        view = await (await run.start(make_input())).result()
+    [notice] = fakes.collaborator_notices
+    assert notice.user_ids == fakes.user_ids and notice.onboarding_id == view.onboarding_id
+    setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
+    assert setup_done.detail == "notifications on; 2 collaborator(s) told"
+
+
+async def test_a_setup_without_collaborators_tells_nobody(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """No collaborator, no notice: no activity (nor the workflow task after it) for an empty list,
+    and the step says so."""
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(make_input())
+        view = await handle.result()
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in handle.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+    assert fakes.collaborator_notices == []
+    assert "notify_collaborators" not in scheduled
+    setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
+    assert setup_done.detail == "notifications on; no collaborator to tell"
+    assert view.status == OnboardingStatus.COMPLETED

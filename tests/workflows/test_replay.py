@@ -4,7 +4,9 @@ A change that would make running onboardings fail on replay (a new activity call
 a reordered step) fails here first; such a change goes behind `workflow.patched`. Histories are
 recorded by `python -m tests.workflows.test_replay OUT.json` (see `record`), from runs with fake
 activities, with the test payload key. onboarding_v1 predates the `local-db-steps` patch and must
-keep replaying while such runs may still be open; onboarding_v2_local_db_steps is the patched path.
+keep replaying while such runs may still be open; onboarding_v2_local_db_steps is the patched path;
+onboarding_v3_notice_when_someone skips the collaborators' notice of a setup without collaborators
+(patch `notice-when-someone`), which v2 still ran for an empty list.
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 
 async def test_both_kinds_of_run_are_covered_by_a_recorded_history() -> None:
-    """One history from before the local-db-steps patch (every step remote) and one after
-    (short PostgreSQL steps local, READY written with complete_setup) are replayed above."""
+    """One history from before the local-db-steps patch (every step remote), one after (short
+    PostgreSQL steps local, READY written with complete_setup) and one after notice-when-someone
+    are replayed above."""
     kinds: dict[str, tuple[set[str], set[str]]] = {}
     for path in sorted(HISTORIES.glob("*.json")):
         history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
@@ -103,6 +106,9 @@ async def test_both_kinds_of_run_are_covered_by_a_recorded_history() -> None:
         after[0]
     )
     assert {"core_patch", "core_local_activity"} <= after[1]
+    # The same run without collaborators: v2 notified an empty list, v3 does not.
+    assert "notify_collaborators" in after[0]
+    assert "notify_collaborators" not in kinds["onboarding_v3_notice_when_someone"][0]
 
 
 async def test_fresh_history_replays(time_skipping_env: WorkflowEnvironment) -> None:

@@ -1,9 +1,10 @@
 """Bare workflows, the yardsticks of the throughput and latency benchmarks, and their worker.
 
-`BareActivities` runs `count` remote no-op activities one after the other, as an onboarding runs its
-steps: what Temporal itself costs per step on this server, with nothing of ours in between. They
-run on a task queue of their own, in a worker process of their own (`python -m bench.bare_worker`),
-so the onboardings' worker and theirs are alike: one process each, the same sandboxed runner.
+`BareActivities` runs `count` remote no-op activities one after the other (after as many local
+ones as asked), as an onboarding runs its steps: what Temporal itself costs per step on this
+server, with nothing of ours in between. They run on a task queue of their own, in a worker
+process of their own (`python -m bench.bare_worker`), so the onboardings' worker and theirs are
+alike: one process each, the same sandboxed runner.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from temporalio.common import RetryPolicy
 
 class BareInput(BaseModel):
     activities: int
+    # Local no-op activities run before the remote ones: the shape of a workflow whose short
+    # steps are local (what an onboarding runs to READY), with nothing of ours in its steps.
+    local_activities: int = 0
 
 
 class NoopInput(BaseModel):
@@ -30,11 +34,19 @@ async def noop(data: NoopInput) -> int:
 
 @workflow.defn(name="BenchBareActivities")
 class BareActivities:
-    """`activities` remote no-op activities in sequence (one is the smallest useful workflow)."""
+    """`activities` remote no-op activities in sequence (one is the smallest useful workflow),
+    after `local_activities` local ones."""
 
     @workflow.run
     async def run(self, data: BareInput) -> int:
         done = 0
+        for _ in range(data.local_activities):
+            done += 1 + await workflow.execute_local_activity(
+                noop,
+                NoopInput(step=0),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
         for _ in range(data.activities):
             done += 1 + await workflow.execute_activity(
                 noop,

@@ -202,3 +202,61 @@ async def wait_worker_polling(child: Child, *, seconds: float = 3.0) -> None:
             tail = child.log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{child.name} exited at start-up:\n{tail}")
         await asyncio.sleep(0.2)
+
+
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds of the process and its reaped children)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), 11-14 after the name and state.
+    ticks = sum(int(f) for f in fields[11:15])
+    return name, int(fields[1]), ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by `pid` and its descendants so far, those already ended included (a
+    parent's reaped children count in its own figures), 0 for a process gone."""
+    stat = _stat(pid)
+    if stat is None:
+        return 0.0
+    return stat[2] + sum(tree_cpu_seconds(child) for child in children_of(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    found = children_of(pid)
+    return found + [d for child in found for d in descendants(child)]
+
+
+def postmasters() -> list[int]:
+    """PostgreSQL servers on this machine: `postgres` processes whose parent is not one."""
+    roots = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _stat(int(entry))
+        if stat is not None and stat[0] == "postgres":
+            parent = _stat(stat[1])
+            if parent is None or parent[0] != "postgres":
+                roots.append(int(entry))
+    return roots
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per group of processes (each group: the roots of process trees), read before
+    and after a batch, so a benchmark can say where a workflow's CPU goes."""
+
+    groups: dict[str, list[int]]
+
+    def read(self) -> dict[str, float]:
+        return {
+            name: sum(tree_cpu_seconds(p) for p in roots) for name, roots in self.groups.items()
+        }
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {name: after[name] - before[name] for name in before}

@@ -24,6 +24,7 @@ def test_activities_to_ready_leave_out_patches_and_what_follows_ready() -> None:
     ]
     assert "core_patch" in markers
     counts = activities_to_ready(history.events)
+    assert counts is not None
     # resolve_setup, check_siret_available, record_status x2, create_client,
     # assign_collaborators_and_subscription, record_integration_failure, complete_setup; the
     # record_status after READY is left out, and so is the patch marker.
@@ -39,3 +40,21 @@ def test_activities_to_ready_leave_out_patches_and_what_follows_ready() -> None:
         ):
             break
     assert counts["remote"] == remote_before_ready > 0
+
+
+def test_a_history_read_before_ready_reached_it_counts_nothing() -> None:
+    """READY is in PostgreSQL before complete_setup's marker is in the history (it is recorded
+    when its workflow task completes): a history read too early is not counted short."""
+    path = HISTORIES / "onboarding_v3_notice_when_someone.json"
+    history = WorkflowHistory.from_json("onboarding", json.loads(path.read_text()))
+    events = list(history.events)
+    ready_at = next(
+        i
+        for i, e in enumerate(events)
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        and b'"complete_setup"'
+        in e.marker_recorded_event_attributes.details["data"].payloads[0].data
+    )
+    assert activities_to_ready(events[:ready_at]) is None
+    counts = activities_to_ready(events[: ready_at + 1])
+    assert counts is not None and counts["local"] >= 4

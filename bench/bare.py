@@ -40,15 +40,10 @@ class BareActivities:
     @workflow.run
     async def run(self, data: BareInput) -> int:
         done = 0
-        for _ in range(data.local_activities):
-            done += 1 + await workflow.execute_local_activity(
-                noop,
-                NoopInput(step=0),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=3),
-            )
-        for _ in range(data.activities):
-            done += 1 + await workflow.execute_activity(
+        steps = [True] * data.local_activities + [False] * data.activities
+        for local in steps:
+            execute = workflow.execute_local_activity if local else workflow.execute_activity
+            done += 1 + await execute(
                 noop,
                 NoopInput(step=0),
                 start_to_close_timeout=timedelta(seconds=30),

@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         description="How far ahead a lookup may reserve its fleet slot (what a killed worker "
         "can waste; plus the request timeout, within the lookup's 15 s)",
     )
+    registry_queue_partitions: int = Field(
+        default=4,
+        ge=1,
+        description="Partitions of the registry task queue on the Temporal server "
+        "(matching.numTaskqueueReadPartitions; 4 by default): the queue's rate guard is the "
+        "registry's rate times this, since the server splits a queue's limit between them",
+    )
     company_lookup_deadline_seconds: float = 120.0
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0

@@ -142,8 +142,8 @@ def activities_for(
 # lookups left in one partition (the end of an import, or an uneven spread) went out at a
 # quarter of it, one every 0.57 s with the registry worker idle (the rate bench's last 12
 # lookups took 5 s). At the registry's rate times the partitions, one partition alone can feed
-# the fleet pacer at its rate, which is what spaces the requests.
-REGISTRY_QUEUE_PARTITIONS = 4
+# the fleet pacer at its rate, which is what spaces the requests. A server configured with more
+# partitions (matching.numTaskqueueReadPartitions) says so in `registry_queue_partitions`.
 # Lookups a registry worker holds at once, in seconds of the registry's rate: what waits
 # longer waits in the task queue, where the 15 s start-to-close does not run (a fleet of n
 # registry workers holds about 2n s of lookups).
@@ -152,7 +152,7 @@ REGISTRY_WORKER_BACKLOG_SECONDS = 2.0
 
 def _registry_queue_rate(settings: Settings) -> float | None:
     rate = registry_config(settings).fleet_rate
-    return rate * REGISTRY_QUEUE_PARTITIONS if rate else None
+    return rate * settings.registry_queue_partitions if rate else None
 
 
 def _registry_worker_lookups(settings: Settings) -> int | None:

@@ -217,18 +217,16 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
     return name, int(fields[1]), ticks / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds used by `pid` and its descendants so far, those already ended included (a
-    parent's reaped children count in its own figures), 0 for a process gone."""
-    stat = _stat(pid)
-    if stat is None:
-        return 0.0
-    return stat[2] + sum(tree_cpu_seconds(child) for child in children_of(pid))
-
-
 def descendants(pid: int) -> list[int]:
     found = children_of(pid)
     return found + [d for child in found for d in descendants(child)]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used by `pid` and its descendants so far, those already ended included (a
+    parent's reaped children count in its own figures), 0 for a process gone."""
+    stats = (_stat(p) for p in [pid, *descendants(pid)])
+    return sum(stat[2] for stat in stats if stat is not None)
 
 
 def postmasters() -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from store.pool import Pool
+from store.pool import Conn, Pool
 
 CatalogTable = Literal["plans", "integrations", "folder_trees"]
 
@@ -28,7 +28,7 @@ async def create(
 
 
 async def get(
-    pool: Pool, table: CatalogTable, *, partner_id: uuid.UUID, code: str
+    pool: Pool | Conn, table: CatalogTable, *, partner_id: uuid.UUID, code: str
 ) -> dict[str, Any] | None:
     body: dict[str, Any] | None = await pool.fetchval(
         f"SELECT body FROM {table} WHERE partner_id = $1 AND code = $2", partner_id, code

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import asyncpg
 
 from domain.setup import SECRET_MASK, Integration
-from store.pool import Pool
+from store.pool import Conn, Pool
 
 IntegrationState = Literal["pending", "connected", "failed"]
 
@@ -193,7 +193,7 @@ async def get_integration(pool: Pool, *, client_id: uuid.UUID, code: str) -> Int
     return _integration(r) if r else None
 
 
-async def list_integrations(pool: Pool, *, client_id: uuid.UUID) -> list[IntegrationRow]:
+async def list_integrations(pool: Pool | Conn, *, client_id: uuid.UUID) -> list[IntegrationRow]:
     rows = await pool.fetch(
         f"SELECT {_INTEGRATION_COLUMNS} FROM client_integrations "
         "WHERE client_id = $1 ORDER BY code",

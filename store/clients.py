@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from store.pool import Pool
+from store.pool import Conn, Pool
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ async def add_director(
     return str(status).endswith(" 1")
 
 
-async def list_users(pool: Pool, *, client_id: uuid.UUID) -> list[dict[str, Any]]:
+async def list_users(pool: Pool | Conn, *, client_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await pool.fetch(
         "SELECT id, email, first_name, last_name, role, themes FROM client_users "
         "WHERE client_id = $1 ORDER BY created_at, id",
@@ -162,7 +162,7 @@ async def get(pool: Pool, *, client_id: uuid.UUID) -> ClientRow | None:
 
 
 async def get_for_partner(
-    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+    pool: Pool | Conn, *, partner_id: uuid.UUID, client_id: uuid.UUID
 ) -> ClientRow | None:
     record = await pool.fetchrow(
         f"SELECT {_COLUMNS} FROM clients WHERE partner_id = $1 AND id = $2", partner_id, client_id
@@ -356,7 +356,7 @@ async def list_for_partner(
 
 
 async def get_listed(
-    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+    pool: Pool | Conn, *, partner_id: uuid.UUID, client_id: uuid.UUID
 ) -> ClientListRow | None:
     """One client of the partner as the list shows it (its onboarding's status included)."""
     record = await pool.fetchrow(f"{_LISTED} AND c.id = $2", partner_id, client_id)
@@ -525,7 +525,7 @@ class Collaborator:
     since: datetime
 
 
-async def list_collaborator_users(pool: Pool, *, client_id: uuid.UUID) -> list[Collaborator]:
+async def list_collaborator_users(pool: Pool | Conn, *, client_id: uuid.UUID) -> list[Collaborator]:
     """The client's collaborators with who they are (partner staff), earliest first."""
     rows = await pool.fetch(
         """

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from domain.onboarding import IMPORT_SETTLED, OnboardingStatus
-from store.pool import Pool
+from store.pool import Pool, snapshot
 
 
 @dataclass(frozen=True)
@@ -169,26 +169,27 @@ async def list_for_partner(
                OR (status NOT IN ({_FINISHED}) AND status_since < now() - $4::interval))
     """
     order = "status_since, id" if stuck_for is not None else "created_at DESC, id"
-    records = await pool.fetch(
-        f"""
-        SELECT {_COLUMNS} FROM onboardings {where}
-        ORDER BY {order}
-        LIMIT $5 OFFSET $6
-        """,
-        partner_id,
-        status,
-        case_manager,
-        stuck_for,
-        limit,
-        offset,
-    )
-    total = await pool.fetchval(
-        f"SELECT count(*) FROM onboardings {where}",
-        partner_id,
-        status,
-        case_manager,
-        stuck_for,
-    )
+    async with snapshot(pool) as conn:  # the page and its total as of one moment
+        records = await conn.fetch(
+            f"""
+            SELECT {_COLUMNS} FROM onboardings {where}
+            ORDER BY {order}
+            LIMIT $5 OFFSET $6
+            """,
+            partner_id,
+            status,
+            case_manager,
+            stuck_for,
+            limit,
+            offset,
+        )
+        total = await conn.fetchval(
+            f"SELECT count(*) FROM onboardings {where}",
+            partner_id,
+            status,
+            case_manager,
+            stuck_for,
+        )
     return [_row(r) for r in records], int(total)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -42,6 +44,19 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Poo
         max_inactive_connection_lifetime=60.0,
     )
     return pool
+
+
+@asynccontextmanager
+async def snapshot(pool: Pool) -> AsyncIterator[Conn]:
+    """A connection whose statements all read the database as of one moment.
+
+    Under PostgreSQL's default READ COMMITTED each statement sees what was committed when it
+    began: a response read in several statements (a page and its total, a delivery and its
+    attempts) can mix a row from before a write with one from after it. A read-only REPEATABLE
+    READ transaction takes one snapshot at its first statement for all of them; being read-only
+    it never waits for a lock nor fails a serialization check."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        yield conn
 
 
 async def ping(pool: Pool, *, seconds: float = 2.0) -> None:

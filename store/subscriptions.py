@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import asyncpg
 
-from store.pool import Pool
+from store.pool import Conn, Pool
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ async def history(
     return [], int(count)
 
 
-async def in_force(pool: Pool, *, client_id: uuid.UUID, on: date) -> RevisionRow | None:
+async def in_force(pool: Pool | Conn, *, client_id: uuid.UUID, on: date) -> RevisionRow | None:
     """The revision in force on day `on`, if the client had a subscription by then."""
     record = await pool.fetchrow(
         f"""

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from store.pool import Conn, Pool
+from store.pool import Conn, Pool, snapshot
 
 
 class EventType(StrEnum):
@@ -274,34 +274,37 @@ async def _with_log(pool: Pool | Conn, records: list[asyncpg.Record]) -> list[De
 async def list_deliveries(
     pool: Pool, *, endpoint_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[DeliveryRow], int]:
-    """The endpoint's deliveries, newest first, each with its attempts."""
-    records = await pool.fetch(
-        f"""
-        SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id = $1
-        ORDER BY seq DESC LIMIT $2 OFFSET $3
-        """,
-        endpoint_id,
-        limit,
-        offset,
-    )
-    total = await pool.fetchval(
-        "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1", endpoint_id
-    )
-    return await _with_log(pool, list(records)), int(total)
+    """The endpoint's deliveries, newest first, each with its attempts (as of one moment: an
+    attempt's outcome is written to both at once and read from both at once)."""
+    async with snapshot(pool) as conn:
+        records = await conn.fetch(
+            f"""
+            SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id = $1
+            ORDER BY seq DESC LIMIT $2 OFFSET $3
+            """,
+            endpoint_id,
+            limit,
+            offset,
+        )
+        total = await conn.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1", endpoint_id
+        )
+        return await _with_log(conn, list(records)), int(total)
 
 
 async def get_delivery(
     pool: Pool, *, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> DeliveryRow | None:
-    r = await pool.fetchrow(
-        f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2",
-        endpoint_id,
-        delivery_id,
-    )
-    if r is None:
-        return None
-    [row] = await _with_log(pool, [r])
-    return row
+    async with snapshot(pool) as conn:
+        r = await conn.fetchrow(
+            f"SELECT {_DELIVERY} FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2",
+            endpoint_id,
+            delivery_id,
+        )
+        if r is None:
+            return None
+        [row] = await _with_log(conn, [r])
+        return row
 
 
 class AlreadyPending(Exception):

@@ -45,7 +45,7 @@ from domain.onboarding import (
 from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
 from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
-from store.pool import Pool
+from store.pool import Conn, Pool, snapshot
 from workflows import collaborators as collaborators_notice
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
@@ -64,12 +64,12 @@ async def read_client_setup(client_id: uuid.UUID, caller: AnyRoleDep, pool: Pool
     row = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
     if row is None:
         raise ProblemError(404, "not-found", "Not found", f"No client {client_id}")
-    snapshot: dict[str, Any] | None = row.setup
+    kept: dict[str, Any] | None = row.setup
     return ClientSetup(
         client_id=row.id,
         template_id=row.template_id,
         template_version=row.template_version,
-        setup=EffectiveSetup.model_validate(snapshot) if snapshot else None,
+        setup=EffectiveSetup.model_validate(kept) if kept else None,
     )
 
 
@@ -361,13 +361,19 @@ class ClientPublic(ClientSummary):
 
 
 async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
-    listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
-    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    # Eight reads, one moment: a step landing in between cannot show half in the answer.
+    async with snapshot(pool) as conn:
+        return await _client_view(conn, partner_id, client_id)
+
+
+async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
+    listed = await clients.get_listed(conn, partner_id=partner_id, client_id=client_id)
+    row = await clients.get_for_partner(conn, partner_id=partner_id, client_id=client_id)
     if listed is None or row is None:
         raise client_not_found(client_id)
     today = datetime.now(UTC).date()
-    subscription = await subscriptions.in_force(pool, client_id=client_id, on=today)
-    snapshot: dict[str, Any] | None = row.setup
+    subscription = await subscriptions.in_force(conn, client_id=client_id, on=today)
+    kept: dict[str, Any] | None = row.setup
     return ClientPublic(
         **_summary(listed).model_dump(),
         first_name=row.first_name,
@@ -379,13 +385,13 @@ async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
         updated_at=listed.updated_at,
         template_id=row.template_id,
         template_version=row.template_version,
-        setup=EffectiveSetup.model_validate(snapshot) if snapshot else None,
+        setup=EffectiveSetup.model_validate(kept) if kept else None,
         subscription=_revision(subscription) if subscription else None,
         collaborators=[
             CollaboratorPublic(**vars(c))
-            for c in await clients.list_collaborator_users(pool, client_id=client_id)
+            for c in await clients.list_collaborator_users(conn, client_id=client_id)
         ],
-        users=[ClientUser(**u) for u in await clients.list_users(pool, client_id=client_id)],
+        users=[ClientUser(**u) for u in await clients.list_users(conn, client_id=client_id)],
         integrations=[
             IntegrationPublic(
                 code=i.code,
@@ -394,13 +400,13 @@ async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID
                 attempts=i.attempts,
                 connected_at=i.connected_at,
             )
-            for i in await client_setup.list_integrations(pool, client_id=client_id)
+            for i in await client_setup.list_integrations(conn, client_id=client_id)
         ],
         fiscal_years=[
             FiscalYearPublic(start=f.starts_on, end=f.ends_on)
-            for f in await folders.list_fiscal_years(pool, client_id=client_id)
+            for f in await folders.list_fiscal_years(conn, client_id=client_id)
         ],
-        folder_count=await folders.count_folders(pool, client_id=client_id),
+        folder_count=await folders.count_folders(conn, client_id=client_id),
     )
 
 

@@ -34,7 +34,7 @@ from domain.fiscal_years import (
 from domain.folders import FolderTreeTemplate, plan_folders
 from domain.setup import EffectiveSetup
 from store import catalogs, clients, folders
-from store.pool import Pool
+from store.pool import Conn, Pool, snapshot
 from workflows import search_attributes as sa
 from workflows.fiscal_years import FiscalYearWorkflow
 
@@ -67,7 +67,9 @@ def _status_url(client_id: uuid.UUID, start: date) -> str:
     return f"/v1/clients/{client_id}/fiscal-years/{start.isoformat()}"
 
 
-async def _tree(pool: Pool, client: clients.ClientRow) -> tuple[bool, FolderTreeTemplate | None]:
+async def _tree(
+    pool: Pool | Conn, client: clients.ClientRow
+) -> tuple[bool, FolderTreeTemplate | None]:
     """(known, tree): the client's folder tree; known is False when its code has no valid entry
     in the catalog any more, so nothing can be planned."""
     code = EffectiveSetup.model_validate(client.setup).folder_tree if client.setup else None
@@ -94,13 +96,19 @@ def _onboarding_state(client: clients.ClientListRow) -> FoldersState:
 async def _public(
     pool: Pool, client_id: uuid.UUID, partner_id: uuid.UUID
 ) -> list[FiscalYearPublic]:
-    listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
-    client = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    # The years and their folders as of one moment, however many statements that takes.
+    async with snapshot(pool) as conn:
+        return await _years(conn, client_id, partner_id)
+
+
+async def _years(conn: Conn, client_id: uuid.UUID, partner_id: uuid.UUID) -> list[FiscalYearPublic]:
+    listed = await clients.get_listed(conn, partner_id=partner_id, client_id=client_id)
+    client = await clients.get_for_partner(conn, partner_id=partner_id, client_id=client_id)
     if listed is None or client is None:
         raise client_not_found(client_id)
-    known, tree = await _tree(pool, client)
+    known, tree = await _tree(conn, client)
     years: list[FiscalYearPublic] = []
-    for row in await folders.list_fiscal_year_states(pool, client_id=client_id):
+    for row in await folders.list_fiscal_year_states(conn, client_id=client_id):
         year = FiscalYear.model_construct(start=row.starts_on, end=row.ends_on)
         paths = [f.path for f in plan_folders(tree, year, client.language)] if tree else []
         state = FoldersState(row.folders_state) if row.folders_state else _onboarding_state(listed)
@@ -114,7 +122,7 @@ async def _public(
                     state=state,
                     planned=len(paths) if known else None,
                     created=await folders.count_existing_folders(
-                        pool, client_id=client_id, paths=paths
+                        conn, client_id=client_id, paths=paths
                     ),
                     failure=row.folders_failure,
                 ),

@@ -223,3 +223,45 @@ async def test_claim_keeps_one_onboarding_in_order_and_leases(pool: Pool, tenant
     ]
     assert [c.event_type for c in after] == ["onboarding.completed"]
     assert after[0].attempt == 1
+
+
+async def test_a_delivery_reads_as_one_moment(
+    pool: Pool, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery and its log agree even when an attempt's outcome is committed between the
+    statements that read them (seen in CI: the log said 503, the delivery still nothing)."""
+    endpoint = await _endpoint(pool, tenant)
+    onboarding_id, _ = await make_client(pool, tenant)
+    await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")
+    [claimed] = [
+        c
+        for c in await store.claim(pool, limit=100, lease=timedelta(minutes=1))
+        if c.endpoint_id == endpoint
+    ]
+    read_log = store._with_log
+    writes = 0
+
+    async def outcome_lands_in_between(conn: object, records: list[object]) -> object:
+        nonlocal writes
+        if writes == 0:  # the first read only: the second must see the outcome whole
+            writes += 1
+            await store.record_failure(
+                pool,
+                delivery=claimed,
+                status_code=503,
+                latency_ms=7,
+                error="the endpoint answered 503",
+                retry_at=datetime.now(UTC) + timedelta(minutes=1),
+                disable_after=timedelta(hours=1),
+            )
+        return await read_log(conn, records)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "_with_log", outcome_lands_in_between)
+    [listed], total = await store.list_deliveries(pool, endpoint_id=endpoint, limit=10, offset=0)
+    assert writes == 1 and total == 1
+    assert (listed.last_status_code, listed.log[0].status_code) == (None, None)
+    assert listed.attempts == 1 and listed.log[0].error is None
+    got = await store.get_delivery(pool, endpoint_id=endpoint, delivery_id=claimed.id)
+    assert got is not None
+    assert (got.last_status_code, got.log[0].status_code) == (503, 503)
+    assert got.last_error == got.log[0].error == "the endpoint answered 503"

@@ -63,6 +63,14 @@ async def onboard(api: httpx.AsyncClient, smtp: SmtpSink, people: dict[str, str]
     assert text is not None
     link = ACCEPT.search(text.get_content())
     assert link
+    # The sink has the mail before the activity marks it sent: wait for the mark too.
+    for _ in range(200):
+        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        if view["invitation"]["state"] == "sent":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(view)
     return {
         **status,
         "request": body,

@@ -249,17 +249,22 @@ async def test_pending_delivery_shows_its_next_retry(
     api: httpx.AsyncClient, receiver: Receiver, pool: Pool, tenant: Tenant, hook_settings: Settings
 ) -> None:
     """Between attempts the log shows the failure and when the next attempt is due."""
-    slow = hook_settings.model_copy(update={"webhook_backoff_base_seconds": 60.0})
+    # The next try a minute away (the cap too: the capped delay is what the loop waits).
+    slow = hook_settings.model_copy(
+        update={"webhook_backoff_base_seconds": 60.0, "webhook_backoff_max_seconds": 60.0}
+    )
     created = await _subscribe(api, receiver.url())
     receiver.script = [503]
     async with _loop(pool, slow):
         await _ready(pool, tenant)
         await receiver.wait_for(1)
-        for _ in range(100):
+        for _ in range(200):
             [delivery] = await _deliveries(api, created["id"])
             if delivery["log"] and delivery["log"][0]["status_code"]:
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(delivery)
     assert delivery["state"] == "pending" and delivery["attempts"] == 1
     assert delivery["last_status_code"] == 503
     assert delivery["next_attempt_at"] > delivery["log"][0]["started_at"]

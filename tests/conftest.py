@@ -37,7 +37,7 @@ from devstack.serving import serve_app as serve
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
 from domain.onboarding import client_id_for
-from store import clients, onboardings, partners
+from store import clients, onboardings, partners, webhooks
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
 from worker.main import build_workers, registry_config, running
@@ -274,6 +274,16 @@ async def make_client(
 async def tenant(pool: Pool) -> Tenant:
     """A fresh partner of this test's own, so tests never see each other's data."""
     return await make_tenant(pool)
+
+
+@pytest.fixture
+async def endpoints_made(pool: Pool) -> AsyncIterator[list[webhooks.EndpointRow]]:
+    """Webhook endpoints a test makes (it appends them), deleted after it: their deliveries
+    would otherwise be tried by every later test's delivery loop in this process."""
+    made: list[webhooks.EndpointRow] = []
+    yield made
+    for row in made:
+        await webhooks.delete_endpoint(pool, partner_id=row.partner_id, endpoint_id=row.id)
 
 
 @pytest.fixture

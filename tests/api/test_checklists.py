@@ -209,14 +209,16 @@ async def _invited(
     return Invited(tenant, client_id, onboarding_id, token)
 
 
-async def _listen(pool: Pool, tenant: Tenant) -> None:
-    await webhooks.create_endpoint(
-        pool,
-        partner_id=tenant.partner.id,
-        url="https://hooks.example/checklists",
-        event_types=[checklists.COMPLETED_EVENT],
-        secret="whsec_" + base64.b64encode(b"k" * 24).decode(),
-        created_by=tenant.admin.id,
+async def _listen(pool: Pool, tenant: Tenant, made: list[webhooks.EndpointRow]) -> None:
+    made.append(
+        await webhooks.create_endpoint(
+            pool,
+            partner_id=tenant.partner.id,
+            url="https://hooks.example/checklists",
+            event_types=[checklists.COMPLETED_EVENT],
+            secret="whsec_" + base64.b64encode(b"k" * 24).decode(),
+            created_by=tenant.admin.id,
+        )
     )
 
 
@@ -230,12 +232,16 @@ async def _events(pool: Pool, tenant: Tenant) -> list[dict[str, Any]]:
 
 
 async def test_director_answers_by_token_and_firm_sees_progress(
-    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+    api: httpx.AsyncClient,
+    pool: Pool,
+    settings: Settings,
+    tenant: Tenant,
+    endpoints_made: list[webhooks.EndpointRow],
 ) -> None:
     """The director reads and answers with the token alone; the firm sees answered and missing
     items; every required item answered records completion once, with one webhook event."""
     invited = await _invited(api, pool, settings, tenant)
-    await _listen(pool, tenant)
+    await _listen(pool, tenant, endpoints_made)
     firm = dict(api.headers)
     api.headers.pop("Authorization")  # the token is the director's only credential
 
@@ -286,11 +292,15 @@ async def test_director_answers_by_token_and_firm_sees_progress(
 
 
 async def test_concurrent_last_answers_complete_once(
-    api: httpx.AsyncClient, pool: Pool, settings: Settings, tenant: Tenant
+    api: httpx.AsyncClient,
+    pool: Pool,
+    settings: Settings,
+    tenant: Tenant,
+    endpoints_made: list[webhooks.EndpointRow],
 ) -> None:
     """Two requests answering the last items at the same moment record one completion."""
     invited = await _invited(api, pool, settings, tenant)
-    await _listen(pool, tenant)
+    await _listen(pool, tenant, endpoints_made)
     api.headers.pop("Authorization")
     await api.put(invited.path, json={"answers": {"activity": "Boulangerie"}})
     document = {"filename": "b.pdf", "content_base64": PDF}

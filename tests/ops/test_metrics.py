@@ -365,7 +365,11 @@ async def test_settled_import_rows_are_counted_once_each(
 
 
 async def test_webhook_troubles_are_counted(
-    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, http: httpx.AsyncClient
+    api: httpx.AsyncClient,
+    pool: Pool,
+    tenant: Tenant,
+    http: httpx.AsyncClient,
+    endpoints_made: list[webhooks.EndpointRow],
 ) -> None:
     """An endpoint failing since its last success and a disabled one are counted by state, and
     a delivery waiting for its next attempt after a failure counts as retrying."""
@@ -382,6 +386,7 @@ async def test_webhook_troubles_are_counted(
         )
         for name in ("failing", "disabled")
     ]
+    endpoints_made += [failing, disabled]
     onboarding_id, _ = await make_client(pool, tenant)
     # The status projection's trigger writes one delivery per subscribed endpoint.
     await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")

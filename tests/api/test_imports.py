@@ -146,6 +146,8 @@ async def test_cancel_gives_back_the_rows_not_started(
         if progress.get("finished"):
             break
         await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(body)
     counts = body["progress"]["counts"]
     assert counts["started"] < len(rows), counts
     onboarded = await pool.fetchval(

@@ -295,6 +295,8 @@ async def test_cancelled_import_ends_the_watch_with_code_4(
             if progress and progress["in_flight"] == 1:
                 break
             await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(progress)
         assert (await api.post(f"/v1/imports/{import_id}/cancel")).status_code == 200
         ran = await _onboarding_import(cli_env, "--follow", import_id, "--interval", "0.2")
     finally:

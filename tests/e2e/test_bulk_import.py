@@ -227,6 +227,8 @@ async def test_worker_killed_mid_import_each_row_onboarded_once(
                 if (body.get("progress") or {}).get("counts", {}).get("started", 0) >= 40:
                     break
                 await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(body)
             progress = body["progress"]
             assert not progress["done"], f"finished before the kill: {progress}"
             workers.crash(first)

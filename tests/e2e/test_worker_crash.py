@@ -120,6 +120,8 @@ async def test_worker_crash_mid_folders_resumes_without_duplicates(
         if await _count(pool, client_id) > 0:
             break
         await asyncio.sleep(0.01)
+    else:
+        raise AssertionError(f"no folder in 20 s\n{worker_processes.output()}")
     worker_processes.crash(first)
     # A statement the dead worker had sent may still commit: count once the database is quiet.
     await asyncio.sleep(1)

@@ -527,6 +527,8 @@ async def test_failing_integration_is_recorded_then_retried(
             if view.waiting_for:
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(view)
         states = {i.code: i.state for i in view.integrations}
         assert states == {"bank": StepState.failed, "portal": StepState.completed}
         assert "503" in (next(i for i in view.integrations if i.code == "bank").last_error or "")

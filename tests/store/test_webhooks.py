@@ -4,7 +4,6 @@ how the delivery loop's claims keep one onboarding's events in order."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,17 +17,15 @@ from tests.conftest import Tenant, make_client, make_tenant
 ALL_TYPES = [t.value for t in store.EventType]
 
 
-Made = list[tuple[uuid.UUID, uuid.UUID]]
-_made: Made = []
+_made: list[store.EndpointRow] = []
 
 
 @pytest.fixture(autouse=True)
-async def _cleanup(pool: Pool) -> AsyncIterator[None]:
-    """Endpoints made by a test are deleted after it: no other test's loop tries them."""
-    yield
-    while _made:
-        partner_id, endpoint_id = _made.pop()
-        await store.delete_endpoint(pool, partner_id=partner_id, endpoint_id=endpoint_id)
+def _cleanup(endpoints_made: list[store.EndpointRow]) -> None:
+    """Endpoints made by a test are deleted after it (by `endpoints_made`): no other test's
+    loop tries them."""
+    global _made
+    _made = endpoints_made
 
 
 async def _endpoint(pool: Pool, tenant: Tenant, types: list[str] | None = None) -> uuid.UUID:
@@ -40,7 +37,7 @@ async def _endpoint(pool: Pool, tenant: Tenant, types: list[str] | None = None) 
         secret="whsec_" + "A" * 44,
         created_by=tenant.admin.id,
     )
-    _made.append((tenant.partner.id, row.id))
+    _made.append(row)
     return row.id
 
 

@@ -33,6 +33,7 @@ from api.pages import (
     wants_html,
 )
 from api.pages.texts import LANGUAGES
+from api.params import InvitationToken
 from api.problems import FieldError, ProblemError, problem_responses
 from domain.checklists import (
     MAX_DOCUMENT_BYTES,
@@ -208,7 +209,7 @@ async def _accept(token: str, claims: TokenClaims, services: ServicesDep) -> boo
     responses={**_HTML_TOO, **problem_responses(404, 410)},
 )
 async def read_invitation(
-    token: str, request: Request, response: Response, services: ServicesDep
+    token: InvitationToken, request: Request, response: Response, services: ServicesDep
 ) -> Any:
     """Whether an invitation link can still be used (JSON), or the director's page (HTML)."""
     # One URL, two representations: a cache must key on Accept.
@@ -246,7 +247,9 @@ def _is_form(request: Request) -> bool:
     response_model=InvitationPublic,
     responses={**_HTML_TOO, **problem_responses(403, 404, 409, 410, 503)},
 )
-async def create_invitation_acceptance(token: str, request: Request, services: ServicesDep) -> Any:
+async def create_invitation_acceptance(
+    token: InvitationToken, request: Request, services: ServicesDep
+) -> Any:
     """Accept the invitation: once, before it expires; then the onboarding completes. The
     director's page posts its form here and gets a page back."""
     crossed = cross_site(request, services.settings.public_base_url)
@@ -351,7 +354,9 @@ async def _checklist_owner(token: str, services: Services) -> checklists.Assigne
     response_model=ChecklistProgress,
     responses=problem_responses(404, 410),
 )
-async def read_invitation_checklist(token: str, request: Request, services: ServicesDep) -> Any:
+async def read_invitation_checklist(
+    token: InvitationToken, request: Request, services: ServicesDep
+) -> Any:
     """What the firm asks of the director, with the answers given so far (JSON), or the
     checklist's form (HTML)."""
     if wants_html(request.headers.get("accept")):
@@ -371,7 +376,7 @@ async def read_invitation_checklist(token: str, request: Request, services: Serv
     responses=problem_responses(403, 404, 410, 413, 422),
 )
 async def update_invitation_checklist(
-    token: str, body: AnswersIn, request: Request, services: ServicesDep
+    token: InvitationToken, body: AnswersIn, request: Request, services: ServicesDep
 ) -> ChecklistProgress:
     """Answer items by key (text, or a document in base64; null clears one); items not named
     keep their answers. Every required item answered completes the checklist, once."""
@@ -526,7 +531,7 @@ async def _checklist_page(
 
 @router.post("/{token}/checklist", include_in_schema=False)
 async def create_invitation_checklist_answers(
-    token: str, request: Request, services: ServicesDep
+    token: InvitationToken, request: Request, services: ServicesDep
 ) -> Response:
     """The checklist page's form (multipart, CSRF-protected like the Accept form); API callers
     use PUT with JSON."""

@@ -237,9 +237,23 @@ async def read_invitation(
     return InvitationPublic(status=state, expires_at=claims.expires_at)
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def _is_form(request: Request) -> bool:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return media in ("application/x-www-form-urlencoded", "multipart/form-data")
+    return _media_type(request) in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _is_api_call(request: Request) -> bool:
+    """No body type (curl -X POST, an SDK's empty POST) or JSON: what the README documents.
+
+    Anything else (a form, text/plain, any other type) is what a page elsewhere can make a
+    browser send without a CORS preflight, so it is treated as the page's form and needs the
+    form token. A JSON body from another site needs a preflight, which is refused.
+    """
+    media = _media_type(request)
+    return media in ("", "application/json") or media.endswith("+json")
 
 
 @router.post(
@@ -252,10 +266,12 @@ async def create_invitation_acceptance(
 ) -> Any:
     """Accept the invitation: once, before it expires; then the onboarding completes. The
     director's page posts its form here and gets a page back."""
-    crossed = cross_site(request, services.settings.public_base_url)
-    if _is_form(request):
+    public = services.settings.public_base_url
+    if not _is_api_call(request):
+        crossed = cross_site(request, public, form_token_checked=True)
         return await _accept_from_page(token, request, services, crossed=crossed)
-    if crossed:
+    # No form token here: a bodiless POST is what `fetch(..., {mode: "no-cors"})` sends too.
+    if cross_site(request, public, form_token_checked=False):
         raise _CROSS_SITE
     try:
         claims = verify_token(
@@ -380,7 +396,7 @@ async def update_invitation_checklist(
 ) -> ChecklistProgress:
     """Answer items by key (text, or a document in base64; null clears one); items not named
     keep their answers. Every required item answered completes the checklist, once."""
-    if cross_site(request, services.settings.public_base_url):
+    if cross_site(request, services.settings.public_base_url, form_token_checked=False):
         raise _CROSS_SITE_CHECKLIST
     owner = await _checklist_owner(token, services)
     stored, cleared, issues = check_answers(
@@ -484,9 +500,9 @@ async def _checklist_page(
     refused = False
     if form is not None:
         sent = form.get(FORM_FIELD)
-        genuine = not cross_site(request, services.settings.public_base_url) and form_token_valid(
-            secret, token, sent if isinstance(sent, str) else None
-        )
+        genuine = not cross_site(
+            request, services.settings.public_base_url, form_token_checked=True
+        ) and form_token_valid(secret, token, sent if isinstance(sent, str) else None)
         if not genuine:
             refused = True
         else:

@@ -29,6 +29,7 @@ from api.routers import (
     users,
     webhooks,
 )
+from api.trusted_hosts import TrustedHosts
 from core import temporal, tracing
 from core.settings import Settings
 from store.pool import create_pool
@@ -88,6 +89,8 @@ def create_app(
         max_bytes=settings.api_max_body_bytes,
         max_upload_bytes=settings.upload_limit(),
     )
+    # Outside BodyLimit: a request for a host we do not serve is refused before anything else.
+    app.add_middleware(TrustedHosts, hosts=settings.served_hosts())
     # Added last, so outermost: it times and counts every answer, BodyLimit's 413s included.
     app.add_middleware(metrics.RequestMetrics)
     if settings.metrics_enabled:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -301,6 +302,14 @@ class Settings(BaseSettings):
     email_fallback_language: str = "en"
 
     # HTTP API
+    allowed_hosts: list[str] = Field(
+        # Loopback for `make dev`, the compose health check and the tests' servers; `testserver`
+        # is Starlette's TestClient's.
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1", "testserver"],
+        description="Host names the API answers for (the Host header), besides the public base "
+        "URL's host: `api.example`, `*.example.com` (names below it), or `*` (any: only behind a "
+        "proxy that checks it); any other name gets 400",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body_bytes: int = Field(
@@ -348,6 +357,22 @@ class Settings(BaseSettings):
                 "ONBOARDING_SECRET_KEY must be set to a real secret when ONBOARDING_ENV=production"
             )
         return self
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_allowed_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            name = entry.removeprefix("*.")
+            if entry != "*" and (
+                not name
+                or any(c in name for c in "*/[]@ ")
+                or name.count(":") == 1  # a port: names are matched whatever the port
+            ):
+                raise ValueError(
+                    f"{entry!r}: a host name (`api.example`), `*.example.com` or `*`, "
+                    "without scheme, port or brackets"
+                )
+        return [entry.lower() for entry in value]
 
     @field_validator("outbound_allowed_hosts")
     @classmethod
@@ -454,6 +479,11 @@ class Settings(BaseSettings):
         if self.env in (Environment.development, Environment.test):
             keys.setdefault(DEV_KEY_ID, DEV_KEY)
         return keys, current
+
+    def served_hosts(self) -> list[str]:
+        """The host names the API answers for: the allowed ones and the public base URL's."""
+        public = urlsplit(self.public_base_url).hostname
+        return [*self.allowed_hosts, *([public] if public else [])]
 
     def upload_limit(self) -> int:
         """The body limit for uploads: by default derived from the import file's own limit, so

@@ -154,23 +154,28 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def cross_site(request: Request, public_base_url: str) -> bool:
+def cross_site(request: Request, public_base_url: str, *, form_token_checked: bool) -> bool:
     """A request a page of another site made the browser send.
 
     Browsers send `Sec-Fetch-Site` (and `Origin`) with a form POST; API clients send neither, and
     a cross-origin JSON POST never arrives (its CORS preflight is refused: no CORS here).
     `Sec-Fetch-Site` decides when present: `Origin` may be "null" for our own form (Chromium
     sends that under a no-referrer policy) and for a sandboxed frame alike. Without it (an older
-    browser), `Origin` must be ours: the public base URL (behind a proxy) or the request's own;
-    an absent or "null" one leaves the decision to the page's form token.
+    browser), `Origin` must be the public base URL's: never the request's own, which a forged
+    Host header would make whatever the sender likes.
+    A "null" one is left to the page's form token when the caller checks one
+    (`form_token_checked`); a route that has none (the JSON API) counts it as another site's,
+    since a sandboxed frame elsewhere sends exactly that.
     """
     site = request.headers.get("sec-fetch-site", "").lower()
     if site:
         return site not in ("same-origin", "none")
-    origin = request.headers.get("origin", "null").lower()
-    if origin == "null":
+    origin = request.headers.get("origin")
+    if origin is None:
         return False
-    return origin not in {_origin(public_base_url), _origin(str(request.base_url))}
+    if origin.lower() == "null":
+        return not form_token_checked
+    return origin.lower() != _origin(public_base_url)
 
 
 def partner_redirect(settings: dict[str, Any], invitation_token: str) -> RedirectResponse | None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
+from api.params import CatalogCode
 from api.problems import FieldError, ProblemError, problem_responses
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
@@ -106,13 +107,13 @@ async def create_plan(body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
 
 
 @router.get("/plans/{code}", response_model=Plan, responses=problem_responses(404))
-async def read_plan(code: str, caller: AnyRoleDep, pool: PoolDep) -> Plan:
+async def read_plan(code: CatalogCode, caller: AnyRoleDep, pool: PoolDep) -> Plan:
     """One plan."""
     return await _get(pool, "plans", caller.partner.id, code, Plan)
 
 
 @router.put("/plans/{code}", response_model=Plan, responses=problem_responses(403, 404))
-async def update_plan(code: str, body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
+async def update_plan(code: CatalogCode, body: Plan, caller: ConfigurerDep, pool: PoolDep) -> Plan:
     """Replace a plan's name and add-ons. Existing clients keep their snapshot."""
     return await _replace(pool, "plans", caller.partner.id, code, body)
 
@@ -120,7 +121,7 @@ async def update_plan(code: str, body: Plan, caller: ConfigurerDep, pool: PoolDe
 @router.delete(
     "/plans/{code}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(403, 404)
 )
-async def delete_plan(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+async def delete_plan(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a plan from the catalog."""
     await _delete(pool, "plans", caller.partner.id, code)
 
@@ -193,7 +194,7 @@ async def create_integration(
 
 
 @router.get("/integrations/{code}", response_model=Integration, responses=problem_responses(404))
-async def read_integration(code: str, caller: AnyRoleDep, pool: PoolDep) -> Integration:
+async def read_integration(code: CatalogCode, caller: AnyRoleDep, pool: PoolDep) -> Integration:
     """One partner app."""
     return await _get(pool, "integrations", caller.partner.id, code, Integration)
 
@@ -202,7 +203,7 @@ async def read_integration(code: str, caller: AnyRoleDep, pool: PoolDep) -> Inte
     "/integrations/{code}", response_model=Integration, responses=problem_responses(403, 404)
 )
 async def update_integration(
-    code: str, body: Integration, caller: ConfigurerDep, services: ServicesDep
+    code: CatalogCode, body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
     """Replace a partner app's description (connect_url and secrets: administrators only)."""
     pool = services.pool
@@ -219,7 +220,7 @@ async def update_integration(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
 )
-async def delete_integration(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+async def delete_integration(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a partner app from the catalog."""
     await _delete(pool, "integrations", caller.partner.id, code)
 
@@ -245,7 +246,7 @@ async def create_folder_tree(body: FolderTree, caller: ConfigurerDep, pool: Pool
 
 
 @router.get("/folder-trees/{code}", response_model=FolderTree, responses=problem_responses(404))
-async def read_folder_tree(code: str, caller: AnyRoleDep, pool: PoolDep) -> FolderTree:
+async def read_folder_tree(code: CatalogCode, caller: AnyRoleDep, pool: PoolDep) -> FolderTree:
     """One folder-tree template."""
     return await _get(pool, "folder_trees", caller.partner.id, code, FolderTree)
 
@@ -254,7 +255,7 @@ async def read_folder_tree(code: str, caller: AnyRoleDep, pool: PoolDep) -> Fold
     "/folder-trees/{code}", response_model=FolderTree, responses=problem_responses(403, 404)
 )
 async def update_folder_tree(
-    code: str, body: FolderTree, caller: ConfigurerDep, pool: PoolDep
+    code: CatalogCode, body: FolderTree, caller: ConfigurerDep, pool: PoolDep
 ) -> FolderTree:
     """Replace a folder-tree template. Existing clients keep their folders."""
     return await _replace(pool, "folder_trees", caller.partner.id, code, body)
@@ -265,6 +266,6 @@ async def update_folder_tree(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(403, 404),
 )
-async def delete_folder_tree(code: str, caller: ConfigurerDep, pool: PoolDep) -> None:
+async def delete_folder_tree(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a folder-tree template."""
     await _delete(pool, "folder_trees", caller.partner.id, code)

@@ -33,6 +33,7 @@ from api.pages import (
     wants_html,
 )
 from api.pages.texts import LANGUAGES
+from api.params import InvitationToken
 from api.problems import FieldError, ProblemError, problem_responses
 from domain.checklists import (
     MAX_DOCUMENT_BYTES,
@@ -208,7 +209,7 @@ async def _accept(token: str, claims: TokenClaims, services: ServicesDep) -> boo
     responses={**_HTML_TOO, **problem_responses(404, 410)},
 )
 async def read_invitation(
-    token: str, request: Request, response: Response, services: ServicesDep
+    token: InvitationToken, request: Request, response: Response, services: ServicesDep
 ) -> Any:
     """Whether an invitation link can still be used (JSON), or the director's page (HTML)."""
     # One URL, two representations: a cache must key on Accept.
@@ -236,9 +237,23 @@ async def read_invitation(
     return InvitationPublic(status=state, expires_at=claims.expires_at)
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 def _is_form(request: Request) -> bool:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    return media in ("application/x-www-form-urlencoded", "multipart/form-data")
+    return _media_type(request) in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _is_api_call(request: Request) -> bool:
+    """No body type (curl -X POST, an SDK's empty POST) or JSON: what the README documents.
+
+    Anything else (a form, text/plain, any other type) is what a page elsewhere can make a
+    browser send without a CORS preflight, so it is treated as the page's form and needs the
+    form token. A JSON body from another site needs a preflight, which is refused.
+    """
+    media = _media_type(request)
+    return media in ("", "application/json") or media.endswith("+json")
 
 
 @router.post(
@@ -246,13 +261,17 @@ def _is_form(request: Request) -> bool:
     response_model=InvitationPublic,
     responses={**_HTML_TOO, **problem_responses(403, 404, 409, 410, 503)},
 )
-async def create_invitation_acceptance(token: str, request: Request, services: ServicesDep) -> Any:
+async def create_invitation_acceptance(
+    token: InvitationToken, request: Request, services: ServicesDep
+) -> Any:
     """Accept the invitation: once, before it expires; then the onboarding completes. The
     director's page posts its form here and gets a page back."""
-    crossed = cross_site(request, services.settings.public_base_url)
-    if _is_form(request):
+    public = services.settings.public_base_url
+    if not _is_api_call(request):
+        crossed = cross_site(request, public, form_token_checked=True)
         return await _accept_from_page(token, request, services, crossed=crossed)
-    if crossed:
+    # No form token here: a bodiless POST is what `fetch(..., {mode: "no-cors"})` sends too.
+    if cross_site(request, public, form_token_checked=False):
         raise _CROSS_SITE
     try:
         claims = verify_token(
@@ -351,7 +370,9 @@ async def _checklist_owner(token: str, services: Services) -> checklists.Assigne
     response_model=ChecklistProgress,
     responses=problem_responses(404, 410),
 )
-async def read_invitation_checklist(token: str, request: Request, services: ServicesDep) -> Any:
+async def read_invitation_checklist(
+    token: InvitationToken, request: Request, services: ServicesDep
+) -> Any:
     """What the firm asks of the director, with the answers given so far (JSON), or the
     checklist's form (HTML)."""
     if wants_html(request.headers.get("accept")):
@@ -371,11 +392,11 @@ async def read_invitation_checklist(token: str, request: Request, services: Serv
     responses=problem_responses(403, 404, 410, 413, 422),
 )
 async def update_invitation_checklist(
-    token: str, body: AnswersIn, request: Request, services: ServicesDep
+    token: InvitationToken, body: AnswersIn, request: Request, services: ServicesDep
 ) -> ChecklistProgress:
     """Answer items by key (text, or a document in base64; null clears one); items not named
     keep their answers. Every required item answered completes the checklist, once."""
-    if cross_site(request, services.settings.public_base_url):
+    if cross_site(request, services.settings.public_base_url, form_token_checked=False):
         raise _CROSS_SITE_CHECKLIST
     owner = await _checklist_owner(token, services)
     stored, cleared, issues = check_answers(
@@ -479,9 +500,9 @@ async def _checklist_page(
     refused = False
     if form is not None:
         sent = form.get(FORM_FIELD)
-        genuine = not cross_site(request, services.settings.public_base_url) and form_token_valid(
-            secret, token, sent if isinstance(sent, str) else None
-        )
+        genuine = not cross_site(
+            request, services.settings.public_base_url, form_token_checked=True
+        ) and form_token_valid(secret, token, sent if isinstance(sent, str) else None)
         if not genuine:
             refused = True
         else:
@@ -526,7 +547,7 @@ async def _checklist_page(
 
 @router.post("/{token}/checklist", include_in_schema=False)
 async def create_invitation_checklist_answers(
-    token: str, request: Request, services: ServicesDep
+    token: InvitationToken, request: Request, services: ServicesDep
 ) -> Response:
     """The checklist page's form (multipart, CSRF-protected like the Accept form); API callers
     use PUT with JSON."""

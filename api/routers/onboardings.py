@@ -502,7 +502,7 @@ async def read_onboardings(
         Text | None, Query(max_length=100, description="The case-manager tag")
     ] = None,
     stuck_for: Annotated[
-        str | None,
+        Text | None,
         Query(
             max_length=40,
             description="Only unfinished onboardings whose status has not changed for this long "

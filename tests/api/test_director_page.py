@@ -273,12 +273,16 @@ async def test_accept_form_refuses_csrf_then_accepts_once_and_survives_a_double_
         assert answer.status_code == 403
         assert "Merci de confirmer à nouveau" in text_of(answer)
         assert FORM_INPUT.findall(answer.text) == [value]  # offered again, same page token
-    # The JSON route refuses a cross-site browser post too (a text/plain form skips the preflight).
+    # A text/plain form skips the preflight: it is a form to us, refused without the page's token.
     crossed = await api.post(
         accept, content=b"x", headers={"Content-Type": "text/plain", "Origin": "https://e.example"}
     )
     assert crossed.status_code == 403
-    assert crossed.json()["type"].endswith("/cross-site-request")
+    assert "Merci de confirmer à nouveau" in text_of(crossed)
+    # The JSON route refuses a cross-site browser's bodiless post (a no-cors fetch).
+    bodiless = await api.post(accept, headers={"Origin": "https://e.example"})
+    assert bodiless.status_code == 403
+    assert bodiless.json()["type"].endswith("/cross-site-request")
     row = await invitations.find(pool, token_hash=token_hash(token))
     assert row is not None and row.accepted_at is None
 
@@ -373,3 +377,40 @@ async def test_accept_url_template_is_checked_and_for_administrators(
         headers={"Authorization": f"Bearer {key['key']}"},
     )
     assert forbidden.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        # The probe's request: a cross-site form with enctype=text/plain, from a sandboxed frame.
+        (b"form_token=x", {"Content-Type": "text/plain", "Origin": "null"}),
+        (b"{}", {"Content-Type": "text/plain;charset=UTF-8", "Origin": "null"}),
+        # fetch(url, {method: "POST", mode: "no-cors"}) from a sandboxed frame: no body, no type.
+        (b"", {"Origin": "null"}),
+        (b"", {"Content-Type": "application/octet-stream", "Origin": "null"}),
+    ],
+    ids=["text-plain", "text-plain-json", "no-body-null-origin", "octet-stream"],
+)
+async def test_accept_without_the_form_token_is_refused_whatever_the_content_type(
+    api: httpx.AsyncClient,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    pool: Pool,
+    content: bytes,
+    headers: dict[str, str],
+) -> None:
+    """Only a JSON API call goes without the page's form token, and only when no browser says
+    it came from elsewhere: a body a browser can send cross-site without a preflight (text/plain,
+    any non-JSON type), or an `Origin: null` without Sec-Fetch-Site, records nothing; the API
+    caller of the README still accepts."""
+    _, path = await _invited(api, smtp_sink)
+    token = path.rsplit("/", 1)[1]
+    api.headers.pop("Authorization")
+    refused = await api.post(f"{path}/accept", content=content, headers=headers)
+    assert refused.status_code == 403, refused.text
+    row = await invitations.find(pool, token_hash=token_hash(token))
+    assert row is not None and row.accepted_at is None
+    assert (await api.get(path)).json()["status"] == "open"
+
+    accepted = await api.post(f"{path}/accept")  # curl -X POST, as the README shows
+    assert accepted.status_code == 200, accepted.text

@@ -3,11 +3,14 @@ end to end: the token comes from the real e-mail in the SMTP server."""
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
 from temporalio.worker import Worker
 
 from core.settings import Settings
@@ -112,3 +115,51 @@ async def test_forged_and_expired_tokens_are_refused(
     assert untouched is None
     view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
     assert view["invitation"]["state"] == "sent"
+
+
+def _crafted_token() -> str:
+    """The probe's token: a well-formed payload whose expiry (10**20) no datetime holds, with a
+    signature of nothing; anyone can make one, no key needed."""
+    payload = f"{uuid.uuid4().hex}:1:{10**20}".encode()
+    return ".".join(base64.urlsafe_b64encode(p).rstrip(b"=").decode() for p in (payload, b"x" * 32))
+
+
+_HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "kwargs", "html"),
+    [
+        ("GET", "", {}, False),
+        ("GET", "", {"headers": _HTML}, True),
+        ("POST", "/accept", {}, False),
+        ("POST", "/accept", {"data": {"form_token": "x"}, "headers": _HTML}, True),
+        ("GET", "/checklist", {}, False),
+        ("GET", "/checklist", {"headers": _HTML}, True),
+        ("PUT", "/checklist", {"json": {"answers": {}}}, False),
+        ("POST", "/checklist", {"data": {"form_token": "x"}, "headers": _HTML}, True),
+    ],
+    ids=[
+        "read",
+        "read-page",
+        "accept",
+        "accept-form",
+        "checklist",
+        "checklist-page",
+        "answer-checklist",
+        "answer-checklist-form",
+    ],
+)
+async def test_crafted_token_is_an_unknown_invitation_on_every_route(
+    api_server: httpx.AsyncClient, method: str, suffix: str, kwargs: dict[str, Any], html: bool
+) -> None:
+    """A token with an out-of-range expiry is "unknown invitation" (404), as a page for a
+    browser and as problem JSON for an API caller, never a 500."""
+    answer = await api_server.request(
+        method, f"/v1/invitations/{_crafted_token()}{suffix}", **kwargs
+    )
+    assert answer.status_code == 404, answer.text
+    if html:
+        assert answer.headers["content-type"].startswith("text/html")
+    else:
+        assert answer.json()["type"].endswith("/invitation-not-found")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -212,6 +213,22 @@ def test_app_roles_get_settings_the_app_accepts() -> None:
     assert ui["TEMPORAL_CODEC_ENDPOINT"] == f"http://localhost:{api_port}/codec"
     with pytest.raises(KeyError, match="ONBOARDING_SECRET_KEY"):
         interpolate(environment("api")["ONBOARDING_SECRET_KEY"], {})
+
+
+def test_api_answers_for_every_host_name_its_callers_use() -> None:
+    """The API serves only its configured host names: prometheus's scrape target (`api`), the
+    health check's URL and the UI's codec endpoint (localhost) are all among them."""
+    served = _app_settings("api").served_hosts()
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [api_job] = [job for job in config["scrape_configs"] if job["job_name"] == "onboarding-api"]
+    urls = [
+        *(f"http://{t}" for c in api_job["static_configs"] for t in c["targets"]),
+        re.findall(r"urlopen\('([^']+)'", " ".join(SERVICES["api"]["healthcheck"]["test"]))[0],
+        environment("temporal-ui")["TEMPORAL_CODEC_ENDPOINT"],
+    ]
+    for url in urls:
+        assert urlsplit(url).hostname in served, (url, served)
+    assert "evil.example" not in served
 
 
 def test_prometheus_scrapes_each_service_where_it_serves_metrics() -> None:

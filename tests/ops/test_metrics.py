@@ -316,7 +316,7 @@ async def test_metrics_route_is_absent_unless_enabled() -> None:
     """Without ONBOARDING_METRICS_ENABLED the API has no /metrics at all."""
     app = create_app(Settings(env=Environment.test))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         assert (await client.get("/metrics")).status_code == 404
 
 

@@ -154,6 +154,15 @@ class Catalog(BaseModel):
     folder_trees: set[str] = Field(default_factory=set)
     users: set[uuid.UUID] = Field(default_factory=set)
     checklists: set[uuid.UUID] = Field(default_factory=set)
+    # Setting names each app code was ever declared secret under, whatever its definition now
+    # (store/migrations/0017): a value stored as secret stays masked after a redefinition.
+    ever_secret: dict[str, set[str]] = Field(default_factory=dict)
+
+    def secret_names(self, code: str) -> set[str]:
+        """The settings of app `code` whose values are never shown: secret now or ever before."""
+        app = self.integrations.get(code)
+        now = app.secret_names() if app else set()
+        return now | self.ever_secret.get(code, set())
 
 
 # ---- the layers -------------------------------------------------------------------------------
@@ -249,9 +258,8 @@ class SetupInvalid(ValueError):
 
 
 def mask_settings(code: str, settings: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """The settings of app `code` with every value its catalog entry declares secret masked."""
-    app = catalog.integrations.get(code)
-    secrets = app.secret_names() if app else set()
+    """The settings of app `code` with every value of a setting ever declared secret masked."""
+    secrets = catalog.secret_names(code)
     return {k: (SECRET_MASK if k in secrets else v) for k, v in settings.items()}
 
 

@@ -45,6 +45,7 @@ from domain.onboarding import (
 from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
 from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
+from store import setup as setup_store
 from store.pool import Conn, Pool, snapshot
 from workflows import collaborators as collaborators_notice
 
@@ -65,11 +66,16 @@ async def read_client_setup(client_id: uuid.UUID, caller: AnyRoleDep, pool: Pool
     if row is None:
         raise ProblemError(404, "not-found", "Not found", f"No client {client_id}")
     kept: dict[str, Any] | None = row.setup
+    setup = EffectiveSetup.model_validate(kept) if kept else None
+    if setup is not None:
+        # Masked when written, and again now: a setting declared secret since (or a snapshot
+        # written before secrets were remembered, issue 20) is not shown either.
+        setup = setup.masked(await setup_store.load_catalog(pool, partner_id=caller.partner.id))
     return ClientSetup(
         client_id=row.id,
         template_id=row.template_id,
         template_version=row.template_version,
-        setup=EffectiveSetup.model_validate(kept) if kept else None,
+        setup=setup,
     )
 
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.exact import ExactBool
 from domain.text import JsonObject, Text
 
 SECRET_MASK = "********"  # noqa: S105  # the mask shown in place of a secret
@@ -102,8 +103,8 @@ class Plan(Strict):
 class SettingSpec(Strict):
     name: Text = Field(min_length=1, max_length=64)
     type: SettingType = SettingType.string
-    required: bool = True
-    secret: bool = Field(default=False, description="Never returned by the API, never logged")
+    required: ExactBool = True
+    secret: ExactBool = Field(default=False, description="Never returned by the API, never logged")
 
 
 class Integration(Strict):
@@ -170,7 +171,7 @@ class Catalog(BaseModel):
 
 class IntegrationChoice(Strict):
     code: str
-    enabled: bool = True
+    enabled: ExactBool = True
     settings: JsonObject = Field(default_factory=dict)
 
 
@@ -193,7 +194,7 @@ class TemplateBody(Strict):
 
 
 class BillingDefaults(Strict):
-    pay_for_new_clients: bool = False
+    pay_for_new_clients: ExactBool = False
     billing_period: BillingPeriod = BillingPeriod.monthly
     plan: Text | None = None
     add_ons: list[Text] = Field(default_factory=list)

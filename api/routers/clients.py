@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -35,6 +35,7 @@ from domain.clients import (
     SubscriptionIn,
     forbidden_fields,
 )
+from domain.exact import ExactDateTime
 from domain.onboarding import (
     InvitationState,
     Language,
@@ -249,10 +250,12 @@ async def read_clients(
     muted: Annotated[bool | None, Query(description="Notifications off (true) or on")] = None,
     invitation_state: Annotated[InvitationState | None, Query()] = None,
     scheduled_from: Annotated[
-        AwareDatetime | None, Query(description="Invitations scheduled at or after (with zone)")
+        ExactDateTime | None,
+        Query(description="Invitations scheduled at or after (with zone)"),
     ] = None,
     scheduled_to: Annotated[
-        AwareDatetime | None, Query(description="Invitations scheduled at or before (with zone)")
+        ExactDateTime | None,
+        Query(description="Invitations scheduled at or before (with zone)"),
     ] = None,
     q: Annotated[
         Text | None,

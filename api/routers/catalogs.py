@@ -179,13 +179,16 @@ async def _require_admin_for_sensitive(
             )
 
 
-async def _check_connect_url(policy: OutboundPolicy, url: str | None) -> None:
-    """422 naming `connect_url` when the outbound policy refuses it, here rather than at the
-    first onboarding. The worker checks again before every call (DNS answers change)."""
+async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str | None:
+    """The URL in the spelling the outbound policy checked (what is stored, so the worker calls
+    exactly that), or 422 naming `connect_url` when the policy refuses it, here rather than at
+    the first onboarding. The worker checks again before every call (DNS answers change)."""
     if url is None:
-        return
+        return None
     try:
-        await policy.resolve(policy.check(url))
+        target = policy.check(url)
+        url = target.canonical
+        await policy.resolve(target)
     except OutboundRefused as exc:
         raise ProblemError(
             422,
@@ -196,6 +199,7 @@ async def _check_connect_url(policy: OutboundPolicy, url: str | None) -> None:
         ) from None
     except OutboundUnresolvable:
         pass  # not known to DNS yet is no reason to refuse; the worker will tell
+    return url
 
 
 @router.get("/integrations", response_model=PageOf[Integration])
@@ -219,7 +223,9 @@ async def create_integration(
     await _require_admin_for_sensitive(
         services.pool, caller, before=None, after=body, code=body.code
     )
-    await _check_connect_url(OutboundPolicy.from_settings(services.settings), body.connect_url)
+    policy = OutboundPolicy.from_settings(services.settings)
+    url = await _checked_connect_url(policy, body.connect_url)
+    body = body.model_copy(update={"connect_url": url})
     return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
@@ -241,7 +247,8 @@ async def update_integration(
     await _require_admin_for_sensitive(pool, caller, before=before, after=body, code=code)
     if body.connect_url != before.connect_url:
         policy = OutboundPolicy.from_settings(services.settings)
-        await _check_connect_url(policy, body.connect_url)
+        url = await _checked_connect_url(policy, body.connect_url)
+        body = body.model_copy(update={"connect_url": url})
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 

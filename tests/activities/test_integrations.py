@@ -515,7 +515,7 @@ async def _remote_world(pool: Pool, connect_url: str) -> World:
     [
         ("127.0.0.1:{port}", "127.0.0.1 is a loopback address"),
         ("[::1]:{port}", "::1 is a loopback address"),
-        ("localhost:{port}", "resolves to a loopback address"),
+        ("localhost:{port}", "'localhost', a private-use name"),
         ("[::ffff:127.0.0.1]:{port}", "is a loopback address"),
         ("10.0.0.7:{port}", "10.0.0.7 is a private address"),
         ("169.254.169.254", "169.254.169.254 is a link-local address"),

@@ -116,7 +116,8 @@ def validated_settings(app: Integration, settings: Mapping[str, Any]) -> dict[st
     checked: dict[str, Any] = {}
     for spec in app.settings:
         value = settings.get(spec.name)
-        if value is None or value == "" or (spec.secret and value == SECRET_MASK):
+        # A mask is never a value, whether the setting is secret now or only was before.
+        if value is None or value == "" or value == SECRET_MASK:
             if spec.required:
                 problems.append(f"{spec.name!r} is required")
             continue
@@ -414,16 +415,16 @@ class ClientSetupActivities:
                 non_retryable=True,
             )
         settings = dict(data.integration.settings)
-        if app.secret_names():
-            real = await store.integration_secrets(
-                self.pool,
-                onboarding_id=data.onboarding_id,
-                template_id=data.template_id,
-                code=code,
-            )
-            for name in app.secret_names():
-                if name in real:
-                    settings[name] = real[name]
+        # Asked even when the app declares no secret now: a setting declared secret before was
+        # masked in the setup all the same (domain.setup.Catalog.secret_names), and its value
+        # is only in the database.
+        real = await store.integration_secrets(
+            self.pool,
+            onboarding_id=data.onboarding_id,
+            template_id=data.template_id,
+            code=code,
+        )
+        settings.update(real)
         return ConnectRequest(
             client_id=data.client_id, partner_id=data.partner_id, app=app, settings=settings
         )

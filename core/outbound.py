@@ -13,9 +13,20 @@ What a URL must be to be called:
   judged by what they resolve to, literal addresses as written, and IPv4 in another spelling than
   dotted decimal (`2130706433`, `0x7f.1`) is refused outright, since resolvers read those
   differently;
+- a host name of at least two labels, outside the names that are private by definition:
+  `localhost` and `*.localhost`, `*.local` (mDNS), `*.internal` (ICANN's private-use name, where
+  `metadata.google.internal` and `*.ec2.internal` live), `*.home.arpa`, and the `*.intranet`,
+  `*.private`, `*.corp`, `*.home`, `*.lan` of RFC 6762; a single label (`metadata`) is completed
+  by the resolver's search domains into one of ours. These are refused without asking DNS, so
+  the answer is the same where they do not resolve (the API host) and where they do (the worker's);
 - the only exceptions are the exact `host:port` entries of `outbound_allow_private_hosts`: the dev
   stack's and the tests' stand-ins on 127.0.0.1. No wildcard is accepted there, in any
   environment, so no setting can turn the address check off as a whole.
+
+Spellings: the host is read as a resolver would read it before anything is judged:
+percent-decoded (`%31%32%37.0.0.1` is 127.0.0.1), lower-cased, without a trailing dot; the port
+as a number (`:018099` is 18099). `Target.canonical` is the URL in that one spelling, and it is
+what the API stores, so the URL called is the URL that was checked, character for character.
 
 The same rules run twice: when a URL is saved (`check`, plus `resolve` for an immediate answer)
 and right before each call (`request`), since DNS answers change after a URL is saved.
@@ -39,6 +50,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -53,6 +65,11 @@ _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 # NAT64 prefixes (RFC 6052, RFC 8215): the last 32 bits are the IPv4 address a gateway reaches.
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Names private by definition (RFC 6761, RFC 6762 appendix G, RFC 8375, ICANN's `.internal`).
+_PRIVATE_NAMES = (
+    *("localhost", "local", "internal", "home.arpa"),
+    *("intranet", "private", "corp", "home", "lan"),
+)
 
 
 class OutboundRefused(ValueError):
@@ -111,6 +128,26 @@ def _literal(host: str) -> IPAddress | None:
         return None
     # inet_aton (what getaddrinfo uses) reads 2130706433, 0x7f.1 and 127.1 as 127.0.0.1.
     raise OutboundRefused("IP addresses must be written in dotted-decimal form")
+
+
+def _decoded_host(raw: str) -> str:
+    """The host as a resolver reads it: percent-decoded, lower-case, no brackets, no final dot."""
+    host = unquote(raw)
+    if host != raw and not host.isascii():
+        raise OutboundRefused("the host name is not valid")
+    return _normal_host(host)
+
+
+def _check_name(host: str) -> None:
+    """Refuse a host name that is malformed, one label only, or private by definition."""
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise OutboundRefused("the host name is not valid")
+    for name in _PRIVATE_NAMES:
+        if host == name or host.endswith("." + name):
+            raise OutboundRefused(f"host {host!r} is under {name!r}, a private-use name")
+    if len(labels) < 2:
+        raise OutboundRefused(f"host {host!r} names no domain (a resolver would complete it)")
 
 
 # ---- settings entries ---------------------------------------------------------------------------
@@ -187,11 +224,16 @@ def parse_private_host(entry: str) -> tuple[str, int]:
 class Target:
     """A URL that passed the checks that need no DNS."""
 
-    url: httpx.URL
-    host: str  # lower-case, IDNA-encoded, without brackets or a trailing dot
+    url: httpx.URL  # in the one spelling checked (see the module docstring)
+    host: str  # lower-case, IDNA-encoded, percent-decoded, without brackets or a trailing dot
     port: int
     literal: IPAddress | None
     private_allowed: bool  # listed in outbound_allow_private_hosts
+
+    @property
+    def canonical(self) -> str:
+        """The URL to store: calling it later checks exactly what was checked now."""
+        return str(self.url)
 
 
 @dataclass(frozen=True)
@@ -227,7 +269,7 @@ class OutboundPolicy:
             raise OutboundRefused("only https URLs can be called (production policy)")
         if parsed.userinfo:
             raise OutboundRefused("credentials in the URL are not accepted")
-        host = _normal_host(parsed.raw_host.decode("ascii"))
+        host = _decoded_host(parsed.raw_host.decode("ascii"))
         if not host:
             raise OutboundRefused("the URL names no host")
         port = parsed.port or _DEFAULT_PORTS[parsed.scheme]
@@ -243,8 +285,14 @@ class OutboundPolicy:
             refusal = address_refusal(literal)
             if refusal:
                 raise OutboundRefused(f"{literal} is {refusal}")
+        if literal is None and not private_allowed:
+            _check_name(host)
+        # One spelling: the decoded host, the port as a number and only when not the default.
+        canonical = parsed.copy_with(
+            host=host, port=None if port == _DEFAULT_PORTS[parsed.scheme] else port
+        )
         return Target(
-            url=parsed, host=host, port=port, literal=literal, private_allowed=private_allowed
+            url=canonical, host=host, port=port, literal=literal, private_allowed=private_allowed
         )
 
     async def resolve(self, target: Target) -> tuple[IPAddress, ...]:

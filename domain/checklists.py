@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
+from domain.exact import ExactBool
 from domain.onboarding import Language
 from domain.text import Text
 
@@ -45,7 +46,7 @@ class ChecklistItem(Strict):
     )
     kind: ItemKind
     label: Text = Field(min_length=1, max_length=300)
-    required: bool = True
+    required: ExactBool = True
 
     @field_validator("key")
     @classmethod

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import EmailStr, Field, field_validator
 
+from domain.exact import ExactDate
 from domain.onboarding import Language, StrictModel
 from domain.setup import BillingPeriod, Payer, Role
 from domain.text import Text
@@ -95,7 +95,7 @@ class SubscriptionIn(StrictModel):
     )
     payer: Payer
     billing_period: BillingPeriod
-    effective_from: date | None = Field(default=None, description="Default: today (UTC)")
+    effective_from: ExactDate | None = Field(default=None, description="Default: today (UTC)")
 
     @field_validator("add_ons")
     @classmethod

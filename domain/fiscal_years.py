@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.exact import ExactBool, ExactDate
 from domain.fiscal import FiscalYear
 from domain.onboarding import FISCAL_YEAR_EARLIEST
 
@@ -29,9 +30,9 @@ class FiscalYearCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date
-    end: date | None = Field(default=None, description="Default: start + 12 months - 1 day")
-    after_gap: bool = Field(
+    start: ExactDate
+    end: ExactDate | None = Field(default=None, description="Default: start + 12 months - 1 day")
+    after_gap: ExactBool = Field(
         default=False,
         description="The year starts later than the day after the client's last fiscal year "
         "ends (a dormant period); without it, a gap is refused. Years never overlap.",

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.exact import ExactBool
 from domain.fiscal import FiscalYear, month_folder_name, months
 from domain.text import Text
 
@@ -39,7 +40,7 @@ class FolderNode(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=120)
-    per_fiscal_year: bool = False
+    per_fiscal_year: ExactBool = False
     children: list[FolderNode] = Field(default_factory=list)
 
     @field_validator("name", mode="before")

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from domain.company import CompanyRecord
+from domain.exact import ExactBool, ExactDate, ExactDateTime
 from domain.fiscal import FiscalYear
 from domain.identifiers import BeNationalNumber, Siret
 from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
@@ -106,8 +107,8 @@ class ClientIn(StrictModel):
 
 
 class FiscalYearIn(StrictModel):
-    start: date
-    end: date | None = Field(default=None, description="Default: start + 12 months - 1 day")
+    start: ExactDate
+    end: ExactDate | None = Field(default=None, description="Default: start + 12 months - 1 day")
 
     def resolve(self) -> FiscalYear:
         return FiscalYear.from_start(self.start, self.end)
@@ -136,7 +137,7 @@ class DirectorIn(StrictModel):
 
 
 class NotificationsIn(StrictModel):
-    keep_muted: bool = Field(
+    keep_muted: ExactBool = Field(
         default=False,
         description="Keep the client's notifications off after setup (they are off during setup)",
     )
@@ -144,7 +145,7 @@ class NotificationsIn(StrictModel):
 
 class InvitationIn(StrictModel):
     mode: InvitationMode | None = Field(default=None, description="Default: the template's")
-    scheduled_at: AwareDatetime | None = Field(
+    scheduled_at: ExactDateTime | None = Field(
         default=None, description="For mode=scheduled: when, with a timezone; stored in UTC"
     )
 
@@ -315,7 +316,7 @@ class InvitationView(BaseModel):
 
 
 class RescheduleInvitationInput(StrictModel):
-    scheduled_at: AwareDatetime
+    scheduled_at: ExactDateTime
 
 
 class AcceptInvitationInput(BaseModel):
@@ -370,7 +371,7 @@ class OnboardingView(BaseModel):
 
 
 class SetNotificationsInput(StrictModel):
-    enabled: bool = Field(description="Switch the client's notifications on (true) or off")
+    enabled: ExactBool = Field(description="Switch the client's notifications on (true) or off")
 
 
 class NotificationsChanged(BaseModel):

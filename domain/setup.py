@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.exact import ExactBool
 from domain.text import JsonObject, Text
 
 SECRET_MASK = "********"  # noqa: S105  # the mask shown in place of a secret
@@ -102,8 +103,8 @@ class Plan(Strict):
 class SettingSpec(Strict):
     name: Text = Field(min_length=1, max_length=64)
     type: SettingType = SettingType.string
-    required: bool = True
-    secret: bool = Field(default=False, description="Never returned by the API, never logged")
+    required: ExactBool = True
+    secret: ExactBool = Field(default=False, description="Never returned by the API, never logged")
 
 
 class Integration(Strict):
@@ -154,6 +155,15 @@ class Catalog(BaseModel):
     folder_trees: set[str] = Field(default_factory=set)
     users: set[uuid.UUID] = Field(default_factory=set)
     checklists: set[uuid.UUID] = Field(default_factory=set)
+    # Setting names each app code was ever declared secret under, whatever its definition now
+    # (store/migrations/0017): a value stored as secret stays masked after a redefinition.
+    ever_secret: dict[str, set[str]] = Field(default_factory=dict)
+
+    def secret_names(self, code: str) -> set[str]:
+        """The settings of app `code` whose values are never shown: secret now or ever before."""
+        app = self.integrations.get(code)
+        now = app.secret_names() if app else set()
+        return now | self.ever_secret.get(code, set())
 
 
 # ---- the layers -------------------------------------------------------------------------------
@@ -161,7 +171,7 @@ class Catalog(BaseModel):
 
 class IntegrationChoice(Strict):
     code: str
-    enabled: bool = True
+    enabled: ExactBool = True
     settings: JsonObject = Field(default_factory=dict)
 
 
@@ -184,7 +194,7 @@ class TemplateBody(Strict):
 
 
 class BillingDefaults(Strict):
-    pay_for_new_clients: bool = False
+    pay_for_new_clients: ExactBool = False
     billing_period: BillingPeriod = BillingPeriod.monthly
     plan: Text | None = None
     add_ons: list[Text] = Field(default_factory=list)
@@ -249,9 +259,8 @@ class SetupInvalid(ValueError):
 
 
 def mask_settings(code: str, settings: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
-    """The settings of app `code` with every value its catalog entry declares secret masked."""
-    app = catalog.integrations.get(code)
-    secrets = app.secret_names() if app else set()
+    """The settings of app `code` with every value of a setting ever declared secret masked."""
+    secrets = catalog.secret_names(code)
     return {k: (SECRET_MASK if k in secrets else v) for k, v in settings.items()}
 
 

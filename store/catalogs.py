@@ -85,3 +85,14 @@ async def delete(pool: Pool, table: CatalogTable, *, partner_id: uuid.UUID, code
 async def codes(pool: Pool, table: CatalogTable, *, partner_id: uuid.UUID) -> set[str]:
     rows = await pool.fetch(f"SELECT code FROM {table} WHERE partner_id = $1", partner_id)
     return {r["code"] for r in rows}
+
+
+async def ever_secret(pool: Pool | Conn, *, partner_id: uuid.UUID, code: str) -> set[str]:
+    """The setting names integration `code` was ever declared secret under (kept by a trigger
+    on `integrations`, never deleted; store/migrations/0017)."""
+    rows = await pool.fetch(
+        "SELECT name FROM integration_secret_settings WHERE partner_id = $1 AND code = $2",
+        partner_id,
+        code,
+    )
+    return {r["name"] for r in rows}

@@ -209,8 +209,8 @@ async def integration_secrets(
 
     The template's stored settings for the app (the version the onboarding's client was made with,
     else the template as it is now), overlaid with the secrets sent with the onboarding request,
-    which win. Only settings the app declares secret are returned: the non-secret ones travel in
-    the effective setup, where the request's overrides were already applied.
+    which win. Only settings the app declares, or ever declared, secret are returned: the
+    others travel in the effective setup, where the request's overrides were already applied.
     Everything is read within the onboarding's partner, so another partner's template or app
     never contributes.
     """
@@ -227,7 +227,9 @@ async def integration_secrets(
                     WHERE t.id = $2 AND t.partner_id = o.partner_id)
                ) AS template,
                (SELECT i.body FROM integrations i
-                WHERE i.partner_id = o.partner_id AND i.code = $3::text) AS app
+                WHERE i.partner_id = o.partner_id AND i.code = $3::text) AS app,
+               ARRAY(SELECT s.name FROM integration_secret_settings s
+                     WHERE s.partner_id = o.partner_id AND s.code = $3::text) AS ever_secret
         FROM onboardings o WHERE o.id = $1
         """,
         onboarding_id,
@@ -236,7 +238,8 @@ async def integration_secrets(
     )
     if r is None or r["app"] is None:
         return {}
-    names = Integration.model_validate(r["app"]).secret_names()
+    # Secret now or ever before: those were masked in the effective setup (domain.setup).
+    names = Integration.model_validate(r["app"]).secret_names() | set(r["ever_secret"])
     values: dict[str, Any] = {}
     template: dict[str, Any] = r["template"] or {}
     for choice in template.get("integrations", []):

@@ -26,7 +26,10 @@ _CATALOG = """
         AS catalog_integrations,
     ARRAY(SELECT code FROM folder_trees WHERE partner_id = $1) AS catalog_folder_trees,
     ARRAY(SELECT id FROM partner_users WHERE partner_id = $1) AS catalog_users,
-    ARRAY(SELECT id FROM checklists WHERE partner_id = $1) AS catalog_checklists
+    ARRAY(SELECT id FROM checklists WHERE partner_id = $1) AS catalog_checklists,
+    (SELECT coalesce(jsonb_object_agg(code, names), '{}') FROM (
+        SELECT code, jsonb_agg(name ORDER BY name) AS names FROM integration_secret_settings
+        WHERE partner_id = $1 GROUP BY code) AS s) AS catalog_ever_secret
 """
 
 
@@ -48,6 +51,7 @@ def _catalog(record: asyncpg.Record) -> Catalog:
         folder_trees=set(record["catalog_folder_trees"]),
         users=set(record["catalog_users"]),
         checklists=set(record["catalog_checklists"]),
+        ever_secret={code: set(names) for code, names in record["catalog_ever_secret"].items()},
     )
 
 

@@ -2,7 +2,8 @@
 
 Everyone of the partner reads them; administrators and client managers change them, except
 where an automation app sends its settings (`connect_url`) and which of them are secret: those
-are the administrator's alone, since they decide where the administrator-entered secrets go.
+are the administrator's alone, since they decide where the administrator-entered secrets go
+(deleting such an app, or declaring plain a setting that was once secret, included).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
@@ -18,7 +19,7 @@ from api.params import CatalogCode
 from api.problems import FieldError, ProblemError, problem_responses
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
-from domain.setup import Integration, Plan, Role
+from domain.setup import Integration, IntegrationKind, Plan, Role
 from store import catalogs, partners
 from store.catalogs import CatalogTable
 from store.pool import Pool
@@ -129,35 +130,66 @@ async def delete_plan(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -
 # ---- integrations -------------------------------------------------------------------------------
 
 
-def _sensitive(app: Integration) -> tuple[str | None, list[str]]:
+def _sensitive(app: Integration | None) -> tuple[str | None, list[str]]:
     """What decides where secrets go: the URL, and each secret setting as declared."""
+    if app is None:
+        return None, []
     secrets = sorted(s.model_dump_json() for s in app.settings if s.secret)
     return app.connect_url, secrets
 
 
-def _require_admin_for_sensitive(
-    caller: partners.Caller, body: Integration, before: Integration | None
+async def _require_admin_for_sensitive(
+    pool: Pool,
+    caller: partners.Caller,
+    *,
+    before: Integration | None,
+    after: Integration | None,
+    code: str,
 ) -> None:
+    """The one rule on who changes what is secret: creating (`before` None), replacing and
+    deleting (`after` None) an integration all come through here.
+
+    Only an administrator may set or change connect_url, add, remove or unmark a secret setting,
+    delete an app that has either, or declare plain a setting that was ever secret under this
+    code (a delete then create would otherwise get round the first rules). Stored values stay
+    masked whatever the definition says (domain.setup.Catalog.secret_names); this rule keeps the
+    definition itself honest.
+    """
     if caller.user.role == Role.administrator:
         return
-    unchanged = _sensitive(before) if before is not None else (None, [])
-    if _sensitive(body) != unchanged:
-        raise ProblemError(
-            403,
-            "forbidden",
-            "Not allowed",
-            "Only an administrator can set an integration's connect_url or change which of its "
-            f"settings are secret; you are {caller.user.role.value}.",
+    you = f"you are {caller.user.role.value}."
+    if _sensitive(after) != _sensitive(before):
+        what = (
+            "delete an integration that has a connect_url or secret settings"
+            if after is None
+            else "set an integration's connect_url or change which of its settings are secret"
         )
+        raise ProblemError(
+            403, "forbidden", "Not allowed", f"Only an administrator can {what}; {you}"
+        )
+    if after is not None:
+        ever = await catalogs.ever_secret(pool, partner_id=caller.partner.id, code=code)
+        plain = sorted(s.name for s in after.settings if not s.secret and s.name in ever)
+        if plain:
+            raise ProblemError(
+                403,
+                "forbidden",
+                "Not allowed",
+                f"Setting(s) {', '.join(plain)} of integration {code!r} were declared secret: "
+                f"only an administrator can declare them otherwise; {you}",
+            )
 
 
-async def _check_connect_url(policy: OutboundPolicy, url: str | None) -> None:
-    """422 naming `connect_url` when the outbound policy refuses it, here rather than at the
-    first onboarding. The worker checks again before every call (DNS answers change)."""
+async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str | None:
+    """The URL in the spelling the outbound policy checked (what is stored, so the worker calls
+    exactly that), or 422 naming `connect_url` when the policy refuses it, here rather than at
+    the first onboarding. The worker checks again before every call (DNS answers change)."""
     if url is None:
-        return
+        return None
     try:
-        await policy.resolve(policy.check(url))
+        target = policy.check(url)
+        url = target.canonical
+        await policy.resolve(target)
     except OutboundRefused as exc:
         raise ProblemError(
             422,
@@ -168,6 +200,7 @@ async def _check_connect_url(policy: OutboundPolicy, url: str | None) -> None:
         ) from None
     except OutboundUnresolvable:
         pass  # not known to DNS yet is no reason to refuse; the worker will tell
+    return url
 
 
 @router.get("/integrations", response_model=PageOf[Integration])
@@ -188,8 +221,12 @@ async def create_integration(
     body: Integration, caller: ConfigurerDep, services: ServicesDep
 ) -> Integration:
     """Add a partner app, declaring the settings an automation app needs."""
-    _require_admin_for_sensitive(caller, body, None)
-    await _check_connect_url(OutboundPolicy.from_settings(services.settings), body.connect_url)
+    await _require_admin_for_sensitive(
+        services.pool, caller, before=None, after=body, code=body.code
+    )
+    policy = OutboundPolicy.from_settings(services.settings)
+    url = await _checked_connect_url(policy, body.connect_url)
+    body = body.model_copy(update={"connect_url": url})
     return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
@@ -208,10 +245,11 @@ async def update_integration(
     """Replace a partner app's description (connect_url and secrets: administrators only)."""
     pool = services.pool
     before = await _get(pool, "integrations", caller.partner.id, code, Integration)
-    _require_admin_for_sensitive(caller, body, before)
+    await _require_admin_for_sensitive(pool, caller, before=before, after=body, code=code)
     if body.connect_url != before.connect_url:
         policy = OutboundPolicy.from_settings(services.settings)
-        await _check_connect_url(policy, body.connect_url)
+        url = await _checked_connect_url(policy, body.connect_url)
+        body = body.model_copy(update={"connect_url": url})
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 
@@ -221,7 +259,19 @@ async def update_integration(
     responses=problem_responses(403, 404),
 )
 async def delete_integration(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -> None:
-    """Remove a partner app from the catalog."""
+    """Remove a partner app from the catalog (one with connect_url or secrets: administrators
+    only). Values stored for its secret settings stay masked."""
+    stored = await catalogs.get(pool, "integrations", partner_id=caller.partner.id, code=code)
+    if stored is None:
+        raise _missing("integration", code)
+    try:
+        before = Integration.model_validate(stored)
+    except ValidationError:
+        # Saved before today's rules: what it sends where cannot be told, so as if it did.
+        before = Integration.model_construct(
+            code=code, name=code, kind=IntegrationKind.automation, settings=[], connect_url="?"
+        )
+    await _require_admin_for_sensitive(pool, caller, before=before, after=None, code=code)
     await _delete(pool, "integrations", caller.partner.id, code)
 
 

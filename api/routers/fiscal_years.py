@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.client_access import client_not_found, ready_client
 from api.deps import AnyRoleDep, ConfigurerDep, PoolDep, ServicesDep
 from api.problems import FieldError, ProblemError, problem_responses
+from domain.exact import ExactDate
 from domain.fiscal import FiscalYear, months
 from domain.fiscal_years import (
     FiscalYearCreate,
@@ -279,7 +280,7 @@ async def read_fiscal_years(
     responses=problem_responses(404),
 )
 async def read_fiscal_year(
-    client_id: uuid.UUID, start: date, caller: AnyRoleDep, pool: PoolDep
+    client_id: uuid.UUID, start: ExactDate, caller: AnyRoleDep, pool: PoolDep
 ) -> FiscalYearPublic:
     """One fiscal year of the client (the status URL of an added year)."""
     for year in await _public(pool, client_id, caller.partner.id):

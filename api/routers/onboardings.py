@@ -91,8 +91,7 @@ def split_secrets(
     """Take secret settings out of the overrides: (masked overrides, {app: {setting: value}})."""
     secrets: dict[str, dict[str, Any]] = {}
     for choice in overrides.integrations:
-        app = catalog.integrations.get(choice.code)
-        names = app.secret_names() if app else set()
+        names = catalog.secret_names(choice.code)
         kept = {k: v for k, v in choice.settings.items() if k in names and v != SECRET_MASK}
         if kept:
             secrets[choice.code] = kept

@@ -13,6 +13,7 @@ from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
+from domain.exact import ExactBool
 from domain.setup import (
     SECRET_MASK,
     BillingDefaults,
@@ -39,7 +40,7 @@ class TemplateBase(TemplateBody):
 
 
 class TemplateCreate(TemplateBase):
-    is_default: bool = Field(default=False, description="Make it the partner's default")
+    is_default: ExactBool = Field(default=False, description="Make it the partner's default")
 
 
 class TemplateUpdate(TemplateBase):

@@ -184,8 +184,12 @@ async def create_webhook(
     """Add an endpoint; the answer holds its signing secret, shown this once."""
     policy = outbound.OutboundPolicy.from_settings(services.settings)
     # Checked now for an immediate answer, and again before every delivery (DNS changes).
+    url = body.url
     try:
-        await policy.resolve(policy.check(body.url))
+        target = policy.check(body.url)
+        # Stored as checked: the delivery loop then calls the very spelling judged here.
+        url = target.canonical
+        await policy.resolve(target)
     except outbound.OutboundRefused as exc:
         raise ProblemError(
             422,
@@ -200,7 +204,7 @@ async def create_webhook(
     row = await store.create_endpoint(
         services.pool,
         partner_id=caller.partner.id,
-        url=body.url,
+        url=url,
         event_types=[t.value for t in body.event_types],
         secret=secret,
         created_by=caller.user.id,

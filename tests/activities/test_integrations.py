@@ -285,6 +285,27 @@ async def test_connect_automation_sends_real_secrets_and_idempotency_key(
     assert (row.state, row.external_ref, row.attempts) == ("connected", result.external_ref, 1)
 
 
+async def test_connect_sends_a_stored_secret_whose_setting_was_declared_plain_since(
+    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+) -> None:
+    """The setup masks a setting that was ever secret (issue 20): when the app is redefined
+    with it plain, the connect still gets the real value from the database, not the mask."""
+    world = await _automation_world(pool, partner_app)
+    plain = _bankfeed(partner_app.connect_url).model_copy(
+        update={"settings": [SettingSpec(name="account_id"), SettingSpec(name="api_token")]}
+    )
+    assert await catalogs.replace(
+        pool,
+        "integrations",
+        partner_id=world.partner_id,
+        code="bankfeed",
+        body=plain.model_dump(mode="json"),
+    )
+    await ActivityEnvironment().run(activities.connect_integration, world.input())
+    [request] = partner_app.requests
+    assert request.body["settings"] == {"account_id": "FR76-1", "api_token": TEMPLATE_TOKEN}
+
+
 async def test_connect_automation_uses_the_template_version_of_the_client(
     activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
@@ -515,7 +536,7 @@ async def _remote_world(pool: Pool, connect_url: str) -> World:
     [
         ("127.0.0.1:{port}", "127.0.0.1 is a loopback address"),
         ("[::1]:{port}", "::1 is a loopback address"),
-        ("localhost:{port}", "resolves to a loopback address"),
+        ("localhost:{port}", "'localhost', a private-use name"),
         ("[::ffff:127.0.0.1]:{port}", "is a loopback address"),
         ("10.0.0.7:{port}", "10.0.0.7 is a private address"),
         ("169.254.169.254", "169.254.169.254 is a link-local address"),

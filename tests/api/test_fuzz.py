@@ -3,8 +3,9 @@
 The app runs as in the other API tests (real uvicorn, PostgreSQL, Temporal with a worker), and
 the `schemathesis run` command fuzzes it over HTTP as an administrator of a tenant of its own.
 The checks are the ones the OpenAPI document makes promises about: no 5xx, every status code and
-content type documented, every body valid against its documented schema. A failure prints
-schemathesis' own report, with a `curl` that reproduces it.
+content type documented, every body valid against its documented schema, and every request the
+schema forbids refused (negative data: wrong types, missing fields, out-of-range values must get
+a 4xx, not a 200). A failure prints schemathesis' own report, with a `curl` that reproduces it.
 
 The run is bounded so that CI stays short: a fixed seed, a few examples per operation, no
 shrinking. `make test PYTEST_ARGS="-m fuzz -s"` runs it alone and prints the figures.
@@ -44,7 +45,12 @@ CHECKS = (
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
+    # Generated in the negative mode below: a request the schema refuses must be refused.
+    "negative_data_rejection",
 )
+# Valid and invalid data both ("all"): said here so a change of schemathesis' default cannot
+# silently turn the negative cases off.
+MODE = "all"
 # Examples from the schema, then the coverage phase's boundary values and the negative cases
 # built from the schema (wrong types, missing fields, out-of-range), then random data.
 PHASES = "examples,coverage,fuzzing"
@@ -144,6 +150,8 @@ async def _run(base: str, config: Path, report: Path, half: str) -> tuple[str, i
         ",".join(CHECKS),
         "--phases",
         PHASES,
+        "--mode",
+        MODE,
         "--max-examples",
         str(MAX_EXAMPLES),
         "--seed",

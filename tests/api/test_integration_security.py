@@ -152,8 +152,8 @@ async def test_administrator_may_change_connect_url_and_secrets(
         ("http://100.64.0.1/connect", "carrier-grade NAT"),
         ("http://0.0.0.0:18099/steal", "unspecified"),
         ("http://2130706433:18099/steal", "dotted-decimal"),
-        # a name: refused because of what it resolves to (127.0.0.1 here)
-        ("http://localhost:18099/steal", "resolves to a loopback"),
+        # a name private by definition: refused by name, whatever DNS answers here
+        ("http://localhost:18099/steal", "private-use name"),
         ("ftp://bank.partner.example/connect", "http"),
         ("https://user:pw@bank.partner.example/connect", "credentials"),
     ],

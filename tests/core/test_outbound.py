@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -10,6 +11,7 @@ from core.outbound import (
     OutboundPolicy,
     OutboundRefused,
     OutboundUnresolvable,
+    Target,
     parse_private_host,
 )
 from core.settings import Environment, Settings
@@ -140,14 +142,23 @@ async def test_private_exception_is_one_exact_host_and_port() -> None:
     ):
         with pytest.raises(OutboundRefused):
             policy.check(url)
-    with pytest.raises(OutboundRefused, match="resolves to a loopback"):
-        await policy.resolve(policy.check("http://localhost:18082/connect"))
+    with pytest.raises(OutboundRefused, match="private-use name"):
+        policy.check("http://localhost:18082/connect")
 
 
 async def test_name_resolving_to_loopback_is_refused_after_resolution() -> None:
-    """`localhost` passes the static check (a name) and is refused for what it resolves to."""
-    target = DEV.check("http://localhost:18099/steal")
-    assert target.literal is None
+    """A name is refused for what it resolves to. `localhost` stands for any public-looking name
+    that DNS points at loopback: the static check refuses it by name first, so its target is
+    built here as `check` would build one for such a name."""
+    with pytest.raises(OutboundRefused, match="private-use name"):
+        DEV.check("http://localhost:18099/steal")
+    target = Target(
+        url=httpx.URL("http://localhost:18099/steal"),
+        host="localhost",
+        port=18099,
+        literal=None,
+        private_allowed=False,
+    )
     with pytest.raises(OutboundRefused) as caught:
         await DEV.resolve(target)
     assert caught.value.reason == "resolves to a loopback address"

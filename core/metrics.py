@@ -13,6 +13,7 @@ their values are few, and nothing personal reaches Prometheus.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Histogram, start_http_server
@@ -49,9 +50,28 @@ for _outcome in ("sent", "suppressed", "bounced"):
     EMAILS.labels(outcome=_outcome)
 
 
+# A label value taken from a request or an answer would let whoever sends it add series without
+# bound (each one kept by every scrape for ever): what comes from outside is folded into these.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+_STATUSES = frozenset(status.value for status in HTTPStatus)
+
+
+def method_label(method: str) -> str:
+    """The method as a label: one of the standard ones this API may serve, else OTHER."""
+    return method if method in METHODS else OTHER_METHOD
+
+
+def status_label(status: int) -> str:
+    """A status code as a label: a registered code as itself, any other as its class (`5xx`)."""
+    if status in _STATUSES:
+        return str(status)
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
 def registry_answered(code: int | str) -> None:
-    """Count one registry request by its answer."""
-    REGISTRY_REQUESTS.labels(code=str(code)).inc()
+    """Count one registry request by its answer (a status code, or timeout / unreachable)."""
+    REGISTRY_REQUESTS.labels(code=status_label(code) if isinstance(code, int) else code).inc()
 
 
 def email_outcome(outcome: str) -> None:

@@ -311,6 +311,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest multipart upload; unset: import_max_bytes plus 1 MiB for the form",
     )
+    docs_enabled: bool | None = Field(
+        default=None,
+        description="Serve Swagger UI at /docs (its assets from the API itself); unset: on in "
+        "development and test, off in production. /openapi.json is served either way",
+    )
     # Per-API-key rate limits, shared by every API process (a token bucket in PostgreSQL).
     api_rate_limit_per_second: float = Field(default=20.0, gt=0)
     api_rate_limit_burst: int = Field(default=40, ge=1)
@@ -454,6 +459,14 @@ class Settings(BaseSettings):
         if self.env in (Environment.development, Environment.test):
             keys.setdefault(DEV_KEY_ID, DEV_KEY)
         return keys, current
+
+    def serves_docs(self) -> bool:
+        """Whether /docs is served: as set, else outside production only. A production API is
+        the partners' endpoint, not a browsing site: a page running a 1.5 MB third-party
+        script on the API's own origin is attack surface nobody there needs by default."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.env != Environment.production
 
     def upload_limit(self) -> int:
         """The body limit for uploads: by default derived from the import file's own limit, so

@@ -4,6 +4,7 @@ core/temporal.py).
 Three kinds, each counted where it happens:
 - HTTP: requests and latency by route template and status (api/metrics.py's middleware);
 - worker counters: registry requests by answer, e-mails by outcome (the activities);
+- failed and refused authentications by kind of credential (api/auth_failures.py);
 - the PostgreSQL projection, read at scrape time by the API (api/metrics.py): onboardings by
   status, the stuck ones, imported rows settled.
 
@@ -41,6 +42,16 @@ EMAILS = Counter(
     ["outcome"],
 )
 
+AUTH_FAILURES = Counter(
+    "onboarding_auth_failures",
+    "Requests whose credential was refused, by kind of credential (api-key, invitation-token, "
+    "codec-token) and outcome: failed (a wrong credential, counted against its address's "
+    "budget) or refused (429: the address had spent its budget)",
+    ["kind", "outcome"],
+)
+AUTH_KINDS = ("api-key", "invitation-token", "codec-token")
+AUTH_OUTCOMES = ("failed", "refused")
+
 
 # Series that alert rules and dashboards take a rate of exist from the start (at 0), so a first
 # 429 or bounce is an increase Prometheus sees rather than a series appearing.
@@ -48,6 +59,9 @@ for _code in ("200", "429"):
     REGISTRY_REQUESTS.labels(code=_code)
 for _outcome in ("sent", "suppressed", "bounced"):
     EMAILS.labels(outcome=_outcome)
+for _kind in AUTH_KINDS:
+    for _outcome in AUTH_OUTCOMES:
+        AUTH_FAILURES.labels(kind=_kind, outcome=_outcome)
 
 
 # A label value taken from a request or an answer would let whoever sends it add series without
@@ -72,6 +86,11 @@ def status_label(status: int) -> str:
 def registry_answered(code: int | str) -> None:
     """Count one registry request by its answer (a status code, or timeout / unreachable)."""
     REGISTRY_REQUESTS.labels(code=status_label(code) if isinstance(code, int) else code).inc()
+
+
+def auth_failure(kind: str, outcome: str) -> None:
+    """Count one refused credential (its kind and outcome are among the constants above)."""
+    AUTH_FAILURES.labels(kind=kind, outcome=outcome).inc()
 
 
 def email_outcome(outcome: str) -> None:

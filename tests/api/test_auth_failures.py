@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from temporalio.client import Client
 
 from api.deps import Services
 from api.main import create_app
 from api.problems import PROBLEM_MEDIA_TYPE
-from core.settings import Settings
+from core.settings import Environment, Settings
 from devstack.serving import serve_app
 from domain.invitation import TokenClaims, sign_token, token_hash
 from store import invitations
@@ -247,3 +247,22 @@ async def test_client_address_is_the_peer_unless_a_trusted_proxy_names_it(
         for name in ("untrusted", "no header"):
             answer = await api[name].get("/v1/plans", headers=at(f"{spent}::1", tenant.auth))
             assert answer.status_code == 200, (name, answer.text)
+
+
+def test_a_client_address_header_needs_valid_trusted_proxies() -> None:
+    """A header believed from any peer would let every client name any address: refused at
+    start-up, as is a proxy entry that is no address or network."""
+    with pytest.raises(ValidationError, match="ONBOARDING_TRUSTED_PROXIES"):
+        Settings(env=Environment.test, client_address_header="X-Forwarded-For")
+    with pytest.raises(ValidationError, match="not an address or a network"):
+        Settings(
+            env=Environment.test,
+            client_address_header="X-Forwarded-For",
+            trusted_proxies=["proxy.internal"],
+        )
+    accepted = Settings(
+        env=Environment.test,
+        client_address_header="X-Forwarded-For",
+        trusted_proxies=["10.0.0.0/8", "::1"],
+    )
+    assert accepted.trusted_proxies == ["10.0.0.0/8", "::1"]

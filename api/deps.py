@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from api import ratelimit
+from api import auth_failures, ratelimit
 from api.problems import ProblemError
 from core.settings import Settings
 from domain.setup import Role
@@ -48,10 +48,16 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 
 async def authenticate(
-    pool: Pool, credentials: HTTPAuthorizationCredentials | None
+    services: Services, request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> partners.Caller:
-    """The caller an `Authorization: Bearer` key belongs to, or a 401 problem."""
+    """The caller an `Authorization: Bearer` key belongs to, or a 401 problem; a 429 while the
+    client's address has spent its budget of failed authentications (api/auth_failures.py)."""
+    presented = bool(request.headers.get("authorization", "").strip())
     if credentials is None or credentials.scheme.lower() != "bearer":
+        if presented:  # something else than a bearer key: a failed attempt all the same
+            await auth_failures.failed(
+                services.pool, services.settings, request, auth_failures.Kind.api_key
+            )
         raise ProblemError(
             401,
             "unauthenticated",
@@ -59,8 +65,11 @@ async def authenticate(
             "Send an API key as `Authorization: Bearer <key>`.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    caller = await partners.authenticate(pool, key=credentials.credentials)
+    caller = await partners.authenticate(services.pool, key=credentials.credentials)
     if caller is None:
+        await auth_failures.failed(
+            services.pool, services.settings, request, auth_failures.Kind.api_key
+        )
         raise ProblemError(
             401,
             "invalid-api-key",
@@ -68,6 +77,9 @@ async def authenticate(
             "The API key is unknown or revoked.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    await auth_failures.passed(
+        services.pool, services.settings, request, auth_failures.Kind.api_key
+    )
     return caller
 
 
@@ -77,11 +89,10 @@ async def get_caller(
     response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> partners.Caller:
-    pool = services.pool
-    caller = await authenticate(pool, credentials)
+    caller = await authenticate(services, request, credentials)
     # After authentication, so the budget is the key's, wherever the request lands.
     await ratelimit.enforce(
-        pool, services.settings, key_id=caller.key_id, request=request, response=response
+        services.pool, services.settings, key_id=caller.key_id, request=request, response=response
     )
     return caller
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from api import metrics, problems
+from api import docs, metrics, problems
 from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
@@ -81,6 +81,9 @@ def create_app(
         version="0.1.0",
         description="Durable client onboarding for partner platforms, on Temporal.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN: api/docs.py serves its own.
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
     problems.document_problems(app)
@@ -105,6 +108,8 @@ def create_app(
             excluded_urls=tracing.UNTRACED_URLS,
             exclude_spans=["receive", "send"],
         )
+    if settings.serves_docs():
+        app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(onboardings.router)
     app.include_router(imports.router)

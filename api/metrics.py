@@ -34,6 +34,9 @@ UNMATCHED = "<unmatched>"
 class RequestMetrics:
     """Counts each HTTP request and its latency by method, route template and status.
 
+    Every label comes from a bounded set, so that no caller can grow the exposition: made-up
+    methods count as OTHER, unmatched paths as one route, unknown status codes by class.
+
     Outermost of our middlewares, so the 413s of BodyLimit are counted too. The route template
     (`/v1/onboardings/{onboarding_id}`) is read after the app has routed the request: Starlette
     leaves the matched route in the scope.
@@ -59,7 +62,11 @@ class RequestMetrics:
             await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            labels = {"method": scope["method"], "route": route, "status": str(status)}
+            labels = {
+                "method": metrics.method_label(scope["method"]),
+                "route": route,
+                "status": metrics.status_label(status),
+            }
             metrics.HTTP_REQUESTS.labels(**labels).inc()
             metrics.HTTP_LATENCY.labels(**labels).observe(time.perf_counter() - started)
 

@@ -113,7 +113,7 @@ async def _authenticate_first(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not _needs_caller(route.dependant):
         return
-    await authenticate(get_services(request).pool, await _bearer(request))
+    await authenticate(get_services(request), request, await _bearer(request))
 
 
 def _is_database_outage(exc: BaseException) -> bool:
@@ -231,7 +231,8 @@ _PROBLEM_DESCRIPTIONS = {
     410: "Gone: expired",
     413: "The request body is over the size limit",
     422: "Invalid field(s), each named in `errors`",
-    429: "Too many requests for this API key: see Retry-After and RateLimit-*",
+    429: "Too many requests for this API key (see RateLimit-*), or too many failed "
+    "authentications from this address: see Retry-After",
     503: "A dependency (Temporal, PostgreSQL) cannot be reached now: retry later",
 }
 

@@ -4,6 +4,7 @@ core/temporal.py).
 Three kinds, each counted where it happens:
 - HTTP: requests and latency by route template and status (api/metrics.py's middleware);
 - worker counters: registry requests by answer, e-mails by outcome (the activities);
+- failed and refused authentications by kind of credential (api/auth_failures.py);
 - the PostgreSQL projection, read at scrape time by the API (api/metrics.py): onboardings by
   status, the stuck ones, imported rows settled.
 
@@ -13,6 +14,7 @@ their values are few, and nothing personal reaches Prometheus.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Histogram, start_http_server
@@ -40,6 +42,16 @@ EMAILS = Counter(
     ["outcome"],
 )
 
+AUTH_FAILURES = Counter(
+    "onboarding_auth_failures",
+    "Requests whose credential was refused, by kind of credential (api-key, invitation-token, "
+    "codec-token) and outcome: failed (a wrong credential, counted against its address's "
+    "budget) or refused (429: the address had spent its budget)",
+    ["kind", "outcome"],
+)
+AUTH_KINDS = ("api-key", "invitation-token", "codec-token")
+AUTH_OUTCOMES = ("failed", "refused")
+
 
 # Series that alert rules and dashboards take a rate of exist from the start (at 0), so a first
 # 429 or bounce is an increase Prometheus sees rather than a series appearing.
@@ -47,11 +59,38 @@ for _code in ("200", "429"):
     REGISTRY_REQUESTS.labels(code=_code)
 for _outcome in ("sent", "suppressed", "bounced"):
     EMAILS.labels(outcome=_outcome)
+for _kind in AUTH_KINDS:
+    for _outcome in AUTH_OUTCOMES:
+        AUTH_FAILURES.labels(kind=_kind, outcome=_outcome)
+
+
+# A label value taken from a request or an answer would let whoever sends it add series without
+# bound (each one kept by every scrape for ever): what comes from outside is folded into these.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+_STATUSES = frozenset(status.value for status in HTTPStatus)
+
+
+def method_label(method: str) -> str:
+    """The method as a label: one of the standard ones this API may serve, else OTHER."""
+    return method if method in METHODS else OTHER_METHOD
+
+
+def status_label(status: int) -> str:
+    """A status code as a label: a registered code as itself, any other as its class (`5xx`)."""
+    if status in _STATUSES:
+        return str(status)
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
 
 
 def registry_answered(code: int | str) -> None:
-    """Count one registry request by its answer."""
-    REGISTRY_REQUESTS.labels(code=str(code)).inc()
+    """Count one registry request by its answer (a status code, or timeout / unreachable)."""
+    REGISTRY_REQUESTS.labels(code=status_label(code) if isinstance(code, int) else code).inc()
+
+
+def auth_failure(kind: str, outcome: str) -> None:
+    """Count one refused credential (its kind and outcome are among the constants above)."""
+    AUTH_FAILURES.labels(kind=kind, outcome=outcome).inc()
 
 
 def email_outcome(outcome: str) -> None:

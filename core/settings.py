@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -320,12 +321,41 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest multipart upload; unset: import_max_bytes plus 1 MiB for the form",
     )
+    docs_enabled: bool | None = Field(
+        default=None,
+        description="Serve Swagger UI at /docs (its assets from the API itself); unset: on in "
+        "development and test, off in production. /openapi.json is served either way",
+    )
     # Per-API-key rate limits, shared by every API process (a token bucket in PostgreSQL).
     api_rate_limit_per_second: float = Field(default=20.0, gt=0)
     api_rate_limit_burst: int = Field(default=40, ge=1)
     # Polling an import's progress (GET /v1/imports...) has a budget of its own.
     api_rate_limit_import_reads_per_second: float = Field(default=50.0, gt=0)
     api_rate_limit_import_reads_burst: int = Field(default=100, ge=1)
+
+    # Failed authentications per client address (api/auth_failures.py): a token bucket in
+    # PostgreSQL, shared by every API process. A partner's integration that fails to
+    # authenticate does so on every call anyway; 60 a minute is far beyond a person mistyping.
+    auth_failures_per_minute: float = Field(
+        default=60.0,
+        gt=0,
+        description="Failed authentications (wrong API key, invitation or codec token) one "
+        "client address may make per minute, once its burst is spent; past it every "
+        "credential from that address is answered 429 until the bucket refills",
+    )
+    auth_failures_burst: int = Field(
+        default=60, ge=1, description="Failed authentications one address may make at once"
+    )
+    client_address_header: str | None = Field(
+        default=None,
+        description="Header a reverse proxy sets to the client's address (X-Forwarded-For, "
+        "X-Real-IP), believed only from trusted_proxies; unset: the peer address",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies whose "
+        "client_address_header is believed",
+    )
 
     # Embedded dev stack (`make dev`)
     devstack_dir: Path = Path(".devstack")
@@ -397,6 +427,31 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be host:port, e.g. 0.0.0.0:9464")
         return value
+
+    @field_validator("client_address_header", mode="before")
+    @classmethod
+    def _empty_header_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose's `${VAR:-}`: "not set"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network (CIDR)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_header_without_proxies(self) -> Self:
+        # A header believed from any peer is one every client can set to any address it likes.
+        if self.client_address_header is not None and not self.trusted_proxies:
+            raise ValueError(
+                "ONBOARDING_CLIENT_ADDRESS_HEADER needs ONBOARDING_TRUSTED_PROXIES: the "
+                "addresses of the proxies that set it"
+            )
+        return self
 
     @field_validator("codec_token", "payload_key_id", mode="before")
     @classmethod
@@ -484,6 +539,14 @@ class Settings(BaseSettings):
         """The host names the API answers for: the allowed ones and the public base URL's."""
         public = urlsplit(self.public_base_url).hostname
         return [*self.allowed_hosts, *([public] if public else [])]
+
+    def serves_docs(self) -> bool:
+        """Whether /docs is served: as set, else outside production only. A production API is
+        the partners' endpoint, not a browsing site: a page running a 1.5 MB third-party
+        script on the API's own origin is attack surface nobody there needs by default."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.env != Environment.production
 
     def upload_limit(self) -> int:
         """The body limit for uploads: by default derived from the import file's own limit, so

@@ -107,6 +107,18 @@ async def take(db: Pool | Conn, *, key: str, interval: float, tolerance: float =
     )
 
 
+async def refused_for(db: Pool | Conn, *, key: str, tolerance: float) -> float:
+    """How long a `take` of `key` with this `tolerance` would be refused from now, in seconds
+    (0: it would be granted). Reads only: the caller is told, no slot is taken."""
+    value: float | None = await db.fetchval(
+        "SELECT extract(epoch FROM tat - clock_timestamp())::float8 - $2 "
+        "FROM rate_limits WHERE key = $1",
+        key,
+        tolerance,
+    )
+    return max(value or 0.0, 0.0)
+
+
 async def forget(db: Pool | Conn, *, key: str) -> None:
     """Drop a limiter's row: its next request starts afresh (tests, or a key that is gone)."""
     await db.execute("DELETE FROM rate_limits WHERE key = $1", key)

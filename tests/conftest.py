@@ -196,6 +196,11 @@ def settings(
         smtp_host=smtp_sink_server.host,
         smtp_port=smtp_sink_server.port,
         smtp_timeout_seconds=5,
+        # Every test talks from 127.0.0.1 and many present wrong credentials on purpose (the
+        # fuzzer thousands): one shared budget would refuse the next tests' valid keys.
+        # tests/api/test_auth_failures.py sets a small one for addresses of its own.
+        auth_failures_per_minute=1_000_000.0,
+        auth_failures_burst=1_000_000,
     )
 
 

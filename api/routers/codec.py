@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from api import auth_failures
 from api.deps import ServicesDep, TemporalDep
 from api.problems import FieldError, ProblemError, problem_responses
 from core.codec import CodecError
@@ -38,7 +39,7 @@ from core.settings import Environment, Settings
 # Its own token, not an API key (401/403), off without one (503); the route reads the body
 # itself, so FastAPI cannot know it may be malformed (400) or too large (413).
 router = APIRouter(
-    prefix="/codec", tags=["codec"], responses=problem_responses(400, 401, 403, 413, 503)
+    prefix="/codec", tags=["codec"], responses=problem_responses(400, 401, 403, 413, 429, 503)
 )
 
 ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
@@ -92,8 +93,12 @@ async def authorise(request: Request, services: ServicesDep) -> dict[str, str]:
             "No codec token is configured: set ONBOARDING_CODEC_TOKEN to turn it on.",
             headers=cors,
         )
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    kind = auth_failures.Kind.codec_token
+    presented = request.headers.get("authorization", "").strip()
+    scheme, _, given = presented.partition(" ")
     if scheme.lower() != "bearer" or not given:
+        if presented:  # something else than a bearer token: a failed attempt all the same
+            await auth_failures.failed(services.pool, settings, request, kind, headers=cors)
         raise ProblemError(
             401,
             "unauthenticated",
@@ -103,6 +108,7 @@ async def authorise(request: Request, services: ServicesDep) -> dict[str, str]:
         )
     # Constant time: the comparison must not tell an attacker how much of a guess was right.
     if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        await auth_failures.failed(services.pool, settings, request, kind, headers=cors)
         raise ProblemError(
             403,
             "codec-token-invalid",
@@ -110,6 +116,7 @@ async def authorise(request: Request, services: ServicesDep) -> dict[str, str]:
             "The codec token is wrong.",
             headers=cors,
         )
+    await auth_failures.passed(services.pool, settings, request, kind, headers=cors)
     return _check_namespace(settings, request, cors)
 
 

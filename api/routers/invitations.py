@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from temporalio.service import RPCError
 
+from api import auth_failures
 from api.deps import Services, ServicesDep
 from api.pages import (
     FORM_FIELD,
@@ -52,7 +53,28 @@ from store import checklists, invitation_pages, invitations
 from store.invitation_pages import InvitationPageRow
 from workflows.onboarding import OnboardingWorkflow
 
-router = APIRouter(prefix="/v1/invitations", tags=["invitations"])
+
+async def _guard_token(token: str, request: Request, services: ServicesDep) -> None:
+    """Every route here takes the token as its credential: a forged or malformed one spends a
+    failed authentication of the client's address, a genuine one (expired included) is let
+    through unless that address has spent its budget (api/auth_failures.py)."""
+    pool, settings, kind = services.pool, services.settings, auth_failures.Kind.invitation_token
+    try:
+        verify_token(token, settings.secret_key.get_secret_value(), now=datetime.now(UTC))
+    except InvalidToken as exc:
+        if exc.problem != TokenProblem.expired:
+            # The route then answers as it would have (404, or the page saying so).
+            await auth_failures.failed(pool, settings, request, kind)
+            return
+    await auth_failures.passed(pool, settings, request, kind)
+
+
+router = APIRouter(
+    prefix="/v1/invitations",
+    tags=["invitations"],
+    dependencies=[Depends(_guard_token)],
+    responses=problem_responses(429),
+)
 
 # Made once: parsing the templates per request would be wasted work.
 _pages = PageRenderer()

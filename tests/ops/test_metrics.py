@@ -428,3 +428,42 @@ async def test_a_command_beside_the_worker_leaves_its_metrics_port_alone(
         await temporal.ping(command_client)
         with pytest.raises(ValueError, match="Address already in use"):
             await temporal.connect(taken, serve_metrics=True)
+
+
+async def test_random_methods_and_paths_leave_the_http_series_bounded(
+    api: httpx.AsyncClient, http: httpx.AsyncClient
+) -> None:
+    """Requests with made-up methods (to a route and to no route), and made-up paths, add at
+    most a few series: every label value comes from a bounded set, never from the request."""
+    url = str(api.base_url.join("/metrics"))
+    names = ("onboarding_http_requests_total", "onboarding_http_request_duration_seconds_count")
+
+    def series(samples: Samples) -> set[frozenset[tuple[str, str]]]:
+        return {labels for (name, labels) in samples if name in names}
+
+    _, before = await scrape(http, url)
+    made_up = [f"X{uuid.uuid4().hex[:10].upper()}" for _ in range(60)]
+    for n, method in enumerate(made_up):
+        path = "/healthz" if n % 2 else f"/{uuid.uuid4().hex}"
+        await api.request(method, path)
+        await api.request("GET", f"/v1/{uuid.uuid4().hex}/{n}")
+    exposition, after = await scrape(http, url)
+    assert not any(method in exposition for method in made_up)
+    new = series(after) - series(before)
+    assert len(new) <= 2 * len(names) * 4, sorted(map(sorted, new))
+    methods = {dict(labels)["method"] for labels in series(after)}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"}
+    statuses = {dict(labels)["status"] for labels in series(after)}
+    assert all((s.isdigit() and 100 <= int(s) <= 599) or s.endswith("xx") for s in statuses)
+
+
+async def test_registry_answers_with_unregistered_codes_share_their_class(
+    worker_metrics_url: str, http: httpx.AsyncClient
+) -> None:
+    """A registry answering made-up status codes adds one series per class, not one per code."""
+    for code in (599, 598, 597, 299):
+        metrics.registry_answered(code)
+    exposition, samples = await scrape(http, worker_metrics_url)
+    assert 'code="599"' not in exposition and 'code="299"' not in exposition
+    assert value(samples, "onboarding_registry_requests_total", code="5xx") >= 3
+    assert value(samples, "onboarding_registry_requests_total", code="2xx") >= 1

@@ -23,7 +23,7 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
-from core.temporal import start_refused_for_good
+from core.temporal import StartRefusal, start_refusal
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -247,14 +247,17 @@ async def _release_unless_started(
 
 def _start_refused(exc: Exception) -> Exception:
     """What to answer when Temporal would not start the workflow (nothing was kept)."""
-    if start_refused_for_good(exc):
+    refused = start_refusal(exc)
+    if refused is None:
+        return exc
+    if refused.kind == StartRefusal.too_large:
         return ProblemError(
             413,
             "request-too-large",
             "Request too large",
             "The onboarding is too large to start; send shorter texts and fewer entries.",
         )
-    if isinstance(exc, RPCError):
+    if refused.kind == StartRefusal.unavailable:
         return ProblemError(
             503,
             "temporal-unavailable",
@@ -262,7 +265,15 @@ def _start_refused(exc: Exception) -> Exception:
             "Cannot start the onboarding now; retry with the same Idempotency-Key.",
             headers={"Retry-After": "5"},
         )
-    return exc
+    # Refusals that are not the caller's doing: the deployment must change, then a retry works.
+    return ProblemError(
+        503,
+        "temporal-refused",
+        "Temporal refused the start",
+        f"Cannot start the onboarding now: {refused.reason}; retry with the same "
+        "Idempotency-Key once it is fixed.",
+        headers={"Retry-After": "60"},
+    )
 
 
 async def _handle(

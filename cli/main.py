@@ -61,6 +61,10 @@ def migrate() -> None:
     console.print(f"applied: {', '.join(applied) if applied else 'nothing pending'}")
 
 
+# Apart from a crash (1): a supervisor or deploy script tells "fix the namespace" from "retry".
+NAMESPACE_INCOMPLETE_EXIT = 3
+
+
 @app.command()
 def worker(
     role: Annotated[
@@ -71,7 +75,9 @@ def worker(
         ),
     ] = "all",
 ) -> None:
-    """Run the Temporal worker (workflows and activities)."""
+    """Run the Temporal worker (workflows and activities); exits 3 when the Temporal namespace
+    lacks a search attribute this release needs, printing the commands that add them."""
+    from core.namespace import NamespaceIncompleteError
     from worker.main import WorkerRole, run_worker
 
     try:
@@ -80,7 +86,11 @@ def worker(
         raise typer.BadParameter(
             f"one of {', '.join(r.value for r in WorkerRole)}", param_hint="--role"
         ) from None
-    asyncio.run(run_worker(_settings(), chosen))
+    try:
+        asyncio.run(run_worker(_settings(), chosen))
+    except NamespaceIncompleteError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(NAMESPACE_INCOMPLETE_EXIT) from None
 
 
 @app.command()

@@ -3,12 +3,16 @@ what is wrong instead of "too large", and says it before any start is tried (iss
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,6 +24,7 @@ from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
 from store.pool import Pool
 from tests.conftest import Tenant, converter_for_tests
+from tests.e2e.processes import ROOT, worker_env
 from workflows.search_attributes import ALL_KEYS, STATUS_SINCE
 
 BODY: dict[str, Any] = {
@@ -89,3 +94,64 @@ async def test_start_in_a_namespace_missing_an_attribute_is_503_naming_it(
         "SELECT count(*) FROM onboardings WHERE idempotency_key = $1", key
     )
     assert claimed == 0
+
+
+FIX = (
+    "temporal operator search-attribute create --namespace default --name StatusSince "
+    "--type Datetime"
+)
+
+
+async def test_health_refuses_readiness_naming_the_missing_attribute_and_its_fix(
+    older_api: httpx.AsyncClient,
+) -> None:
+    """/healthz is 503 naming temporal_namespace, the attribute and the command that adds it; the
+    gauge says StatusSince is missing and the others are not."""
+    response = await older_api.get("/healthz")
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["components"]["temporal"] == "ok"
+    assert body["components"]["temporal_namespace"].startswith("down")
+    assert "StatusSince" in body["components"]["temporal_namespace"]
+    assert FIX in body["detail"]
+    assert body["missing_search_attributes"] == [
+        {"name": "StatusSince", "type": "Datetime", "command": FIX}
+    ]
+    gauge = "onboarding_temporal_search_attribute_missing"
+    assert REGISTRY.get_sample_value(gauge, {"name": "StatusSince"}) == 1
+    assert REGISTRY.get_sample_value(gauge, {"name": "OnboardingStatus"}) == 0
+
+
+async def test_health_is_ready_once_the_attribute_is_added(
+    api: httpx.AsyncClient,
+) -> None:
+    """A namespace with every attribute: /healthz 200, temporal_namespace ok."""
+    response = await api.get("/healthz")
+    assert response.status_code == 200, response.text
+    assert response.json()["components"]["temporal_namespace"] == "ok"
+
+
+async def test_worker_refuses_to_start_naming_the_missing_attribute_and_its_fix(
+    older_settings: Settings,
+) -> None:
+    """`onboarding worker` against the older namespace exits 3 before polling, printing the
+    attribute and the command that adds it (and logging it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "worker",
+        cwd=ROOT,
+        env=worker_env(older_settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    text = output.decode()
+    assert process.returncode == 3, text
+    assert "StatusSince" in text
+    assert FIX in text

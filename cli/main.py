@@ -565,6 +565,7 @@ async def _stuck(
             partner_id = uuid.UUID(partner)
         except ValueError:
             pass  # a name
+    failing = await _failing_workflow_ids(settings)
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
         rows = await onboardings.list_stuck(
@@ -572,6 +573,7 @@ async def _stuck(
             older_than=older_than,
             partner_id=partner_id,
             partner_name=partner if partner is not None and partner_id is None else None,
+            failing_workflow_ids=sorted(failing),
             limit=limit,
         )
     finally:
@@ -583,14 +585,35 @@ async def _stuck(
             "partner_id": str(row.partner_id),
             "status": row.status,
             "since": row.status_since.isoformat(timespec="seconds"),
-            "waiting_for": stuck_hint(
-                row.status,
-                invitation_state=row.invitation_state,
-                invitation_scheduled_at=row.invitation_scheduled_at,
+            "waiting_for": (
+                "its workflow task keeps failing: `onboarding status ID` says why"
+                if row.workflow_task_failing
+                else stuck_hint(
+                    row.status,
+                    invitation_state=row.invitation_state,
+                    invitation_scheduled_at=row.invitation_scheduled_at,
+                )
             ),
+            "workflow_task_failing": str(row.workflow_task_failing).lower(),
         }
         for row in rows
     ]
+
+
+async def _failing_workflow_ids(settings: Settings) -> set[str]:
+    """Onboardings whose workflow task keeps failing (fleet-wide); none, said on stderr, when
+    Temporal does not answer: the stuck list is PostgreSQL's."""
+    from core import task_failures, temporal
+
+    try:
+        async with asyncio.timeout(5):
+            client = await temporal.connect(settings)
+            return await task_failures.failing_workflow_ids(client)
+    except Exception as exc:  # Temporal unreachable or refusing: the list still shows the rest
+        typer.echo(
+            f"(Temporal did not say which workflow tasks fail: {type(exc).__name__})", err=True
+        )
+        return set()
 
 
 @app.command()

@@ -49,6 +49,10 @@ def dev_server_command(
         "--log-level",
         "error",
         *search_attributes.cli_flags(),
+        # As in production (deploy/temporal/dynamicconfig): failing workflow tasks are flagged
+        # for the stuck list and the onboarding_workflow_task_failing gauge.
+        "--dynamic-config-value",
+        "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5",
     ]
     if ui:
         # No internet here: the UI's news feed would only fail.

@@ -55,6 +55,7 @@ PORT_SETTINGS = (
 DANONE = "55203253400646"  # in the registry stand-in's fixture
 UNKNOWN_SIRET = "12345678200010"  # a valid checksum the stand-in does not know
 WAIT = 90.0
+IMPORT_ROWS = 30
 
 
 class UpgradeFailed(AssertionError):
@@ -227,11 +228,11 @@ def accept_link(directory: Path, address: str) -> str:
 
 
 async def task_failures(address: str) -> list[str]:
-    """Every onboarding workflow whose history has a WorkflowTaskFailed event, or whose
-    pending workflow task is past its first attempt."""
+    """Every workflow (onboardings, the import) whose history has a WorkflowTaskFailed event,
+    or whose pending workflow task is past its first attempt."""
     client = await Client.connect(address)
     problems: list[str] = []
-    async for execution in client.list_workflows('WorkflowType = "OnboardingWorkflow"'):
+    async for execution in client.list_workflows():
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         history = await handle.fetch_history()
         failed = [
@@ -347,6 +348,20 @@ def run(keep: bool) -> None:
             before[name] = view = api.until(ids[name], f"waiting ({name})", ok)
             say(f"previous: {name} waits: {view['status']} / invitation {invitation(view)}")
         old_link = accept_link(mail, "invited@example.com")
+        # Last, and stopped at once: the import's rows are still being started and set up.
+        csv = "first_name,last_name,email,language\n" + "".join(
+            f"Row{n},Import,row{n}@example.com,fr\n" for n in range(IMPORT_ROWS)
+        )
+        imported = httpx.post(
+            f"{old.api}/v1/imports",
+            files={"file": ("clients.csv", csv.encode(), "text/csv")},
+            data={"invitation_mode": "manual"},
+            headers={**api.auth, "Idempotency-Key": "import"},
+            timeout=30,
+        )
+        import_id = str(api.expect(imported, "import", 202)["id"])
+        progress = api.expect(api.get(f"/v1/imports/{import_id}"), "import progress")
+        say(f"previous: import part-way: {json.dumps(progress.get('onboardings_by_status'))}")
         old.stop()
         say("previous release stopped")
 
@@ -396,11 +411,23 @@ def run(keep: bool) -> None:
                     api.expect(httpx.post(f"{link}/accept", timeout=30), f"accept ({name})")
             view = api.until(onboarding_id, "COMPLETED", lambda v: v["status"] == "COMPLETED")
             say(f"today: {name} {view['status']}")
+        deadline = time.monotonic() + WAIT
+        settled: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            settled = api.expect(api.get(f"/v1/imports/{import_id}"), "import progress")
+            done = (settled.get("progress") or {}).get("done")
+            if done and settled["onboardings_by_status"] == {"READY": IMPORT_ROWS}:
+                break
+            time.sleep(0.5)
+        else:
+            raise UpgradeFailed(f"import never finished: {json.dumps(settled)[:2000]}")
+        say(f"today: import finished, {IMPORT_ROWS} onboardings READY (manual invitations)")
         problems = asyncio.run(task_failures(f"127.0.0.1:{ports['ONBOARDING_TEMPORAL_PORT']}"))
         if problems:
             raise UpgradeFailed("workflow tasks failed:\n" + "\n".join(problems))
         say(
-            f"upgrade from {commit}: {len(ids)} onboardings finished, no workflow task failed, "
+            f"upgrade from {commit}: {len(ids)} onboardings finished and an import of "
+            f"{IMPORT_ROWS} rows, no workflow task failed, "
             f"in {time.monotonic() - started:.0f}s"
         )
     except UpgradeFailed:

@@ -209,26 +209,24 @@ def partner_create(
 
 async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
     from core import temporal
-    from workflows.onboarding import OnboardingWorkflow
-    from workflows.status_merge import decode_pending, explain
+    from core.onboarding_status import explained_status
 
     client = await temporal.connect(settings)
     workflow_id = _workflow_id(onboarding_id)
-    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
-    # The query is the workflow's view; describe() is the server's, which alone knows the
-    # attempts and last failure of an activity while Temporal retries it.
-    view, description = await asyncio.gather(
-        handle.query(OnboardingWorkflow.status), handle.describe()
+    projected = await _projection(settings, workflow_id)
+    # The workflow's own view when it answers; the projection's, flagged, when its task fails.
+    return await explained_status(
+        client,
+        workflow_id,
+        onboarding_id=uuid.UUID(workflow_id.removeprefix("onboarding-")),
+        projected_status=projected[0] if projected else None,
+        since=projected[1] if projected else None,
     )
-    pending = await decode_pending(
-        description.raw_description.pending_activities, client.data_converter
-    )
-    return explain(view, pending, since=await _since(settings, workflow_id))
 
 
-async def _since(settings: Settings, workflow_id: str) -> datetime | None:
-    """The projection's `since`, or None without a database: PostgreSQL down is the very case a
-    retrying step may be reporting, and must not keep the status from being shown."""
+async def _projection(settings: Settings, workflow_id: str) -> tuple[str, datetime] | None:
+    """The projection's status and `since`, or None without a database: PostgreSQL down is the
+    very case a retrying step may be reporting, and must not keep the status from being shown."""
     import asyncpg
 
     from store import onboardings
@@ -240,7 +238,7 @@ async def _since(settings: Settings, workflow_id: str) -> datetime | None:
         async with asyncio.timeout(3):
             pool = await create_pool(settings.database_url, min_size=1, max_size=1)
             try:
-                return await onboardings.status_since(pool, workflow_id=workflow_id)
+                return await onboardings.projected_status(pool, workflow_id=workflow_id)
             finally:
                 await pool.close()
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
@@ -251,11 +249,15 @@ def status_lines(view: ExplainedView) -> list[str]:
     """The status as a person reads it: where it stands since when, then one line per step."""
     since = f" since {view.since.isoformat(timespec='seconds')}" if view.since else ""
     lines = [f"onboarding {view.onboarding_id}: {view.status.value}{since}"]
+    if view.workflow_task_failing:
+        lines.append(f"workflow task failing: {view.workflow_problem}")
+    elif view.source == "projection":
+        lines.append(f"from the database (the workflow did not answer): {view.workflow_problem}")
     if view.waiting_for:
         lines.append(f"waiting for: {view.waiting_for}")
     if view.failure:
         lines.append(f"failure: {view.failure}")
-    width = max(len(step.name.value) for step in view.steps)
+    width = max((len(step.name.value) for step in view.steps), default=0)
     for step in view.steps:
         if step.retry is not None:
             said = step.retry.summary
@@ -285,7 +287,13 @@ def status(
 ) -> None:
     """Show every step of one onboarding: its workflow's `status` query, with the attempt, the
     reason and the next try of a step Temporal is retrying, and since when the status holds."""
-    view = asyncio.run(_status(onboarding_id, _settings()))
+    from core.onboarding_status import WorkflowCannotAnswer
+
+    try:
+        view = asyncio.run(_status(onboarding_id, _settings()))
+    except WorkflowCannotAnswer as exc:
+        typer.echo(f"the workflow cannot answer: {exc}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(view.model_dump_json(indent=2) + "\n")
         return

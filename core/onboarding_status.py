@@ -21,16 +21,21 @@ from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView, decode_pending, explain
 
 
+class WorkflowCannotAnswer(RuntimeError):
+    """The workflow cannot say its status, and no database projection was at hand."""
+
+
 async def explained_status(
     client: Client,
     workflow_id: str,
     *,
     onboarding_id: uuid.UUID,
-    projected_status: str,
+    projected_status: str | None,
     since: datetime | None,
 ) -> ExplainedView:
-    """The status GET /v1/onboardings/{id} answers. Raises RPCError when Temporal does not
-    answer describe() (NOT_FOUND: no such workflow)."""
+    """The status GET /v1/onboardings/{id} and `onboarding status` answer. Raises RPCError when
+    Temporal does not answer describe() (NOT_FOUND: no such workflow), WorkflowCannotAnswer
+    when the workflow cannot and there is no projected status to give instead."""
     handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
     # describe() is the server's view: it alone knows an activity's retries while they happen,
     # and whether the workflow's own task is failing.
@@ -52,6 +57,8 @@ async def explained_status(
                 description.raw_description.pending_activities, client.data_converter
             )
             return explain(view, pending, since=since)
+    if projected_status is None:
+        raise WorkflowCannotAnswer(reason)
     projected = OnboardingView(
         onboarding_id=onboarding_id, status=OnboardingStatus(projected_status), steps=[]
     )

@@ -263,6 +263,15 @@ async def list_stuck(
     return [StuckRow(**dict(r)) for r in records]
 
 
+async def projected_status(pool: Pool, *, workflow_id: str) -> tuple[str, datetime] | None:
+    """The status and since when, as the projection holds them for this workflow's onboarding
+    (None: no such row)."""
+    record = await pool.fetchrow(
+        "SELECT status, status_since FROM onboardings WHERE workflow_id = $1", workflow_id
+    )
+    return None if record is None else (record["status"], record["status_since"])
+
+
 async def status_since(pool: Pool, *, workflow_id: str) -> datetime | None:
     """When the onboarding run by this workflow last changed status (None: no such row)."""
     since: datetime | None = await pool.fetchval(

@@ -5,6 +5,7 @@ projection, flagged and explained; the stuck list and a metric show it (issue 21
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from core.settings import Settings
 from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
 from store.pool import Pool
+from tests.cli.test_stuck import ops_env, run_onboarding
 from tests.conftest import Tenant, converter_for_tests
 from worker.main import build_workers, registry_config, running
 from workflows.search_attributes import ALL_KEYS
@@ -85,7 +87,8 @@ async def test_status_answers_from_the_projection_while_the_workflow_task_fails(
     own_settings: Settings, pool: Pool, tenant: Tenant
 ) -> None:
     """StatusSince removed after the start: the status route answers 200 from PostgreSQL with
-    workflow_task_failing and the cause, the stuck list flags it, the metric counts it."""
+    workflow_task_failing and the cause, the stuck lists (API and command line) flag it, the
+    metric counts it, and `onboarding status` says why."""
     client: Client = await temporal.connect(own_settings)
     services = Services(settings=own_settings, pool=pool, temporal=client)
     async with serve(create_app(own_settings, services=services)) as api:
@@ -140,3 +143,15 @@ async def test_status_answers_from_the_projection_while_the_workflow_task_fails(
                 assert stuck.status_code == 200, stuck.text
                 flagged = {i["id"]: i["workflow_task_failing"] for i in stuck.json()["items"]}
                 assert flagged == {onboarding_id: True}
+
+                # The command line says the same: `onboarding status` and `onboarding stuck`.
+                env = ops_env(own_settings)
+                shown = await run_onboarding(env, "status", onboarding_id)
+                assert shown.code == 0, shown.err
+                assert "workflow task failing:" in shown.out
+                assert "search attribute" in shown.out
+                listed = await run_onboarding(env, "stuck", "--older-than", "2d", "--json")
+                assert listed.code == 0, listed.err
+                rows = [json.loads(line) for line in listed.out.splitlines()]
+                mine = [row for row in rows if row["id"] == onboarding_id]
+                assert mine and mine[0]["workflow_task_failing"] == "true", rows

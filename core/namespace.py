@@ -68,12 +68,22 @@ async def missing_search_attributes(client: Client) -> list[MissingAttribute]:
     ]
 
 
+_last_reported: dict[tuple[str, str], frozenset[str]] = {}
+
+
 def report(missing: list[MissingAttribute], *, namespace: str, process: str) -> None:
     """Set the gauge (every attribute of ours: 1 missing, 0 present) and log one line per
     missing attribute with the command that adds it."""
     absent = {attribute.name for attribute in missing}
     for name in REGISTRY:
         metrics.SEARCH_ATTRIBUTE_MISSING.labels(name=name).set(1 if name in absent else 0)
+    # /healthz checks on every probe: log when the answer changes, not every few seconds.
+    seen = frozenset(absent)
+    if _last_reported.get((process, namespace)) == seen:
+        return
+    _last_reported[(process, namespace)] = seen
+    if not missing:
+        log.info("temporal namespace has every search attribute this release needs")
     for attribute in missing:
         log.error(
             "temporal namespace lacks a search attribute this release needs",

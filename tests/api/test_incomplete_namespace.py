@@ -122,7 +122,7 @@ async def test_health_refuses_readiness_naming_the_missing_attribute_and_its_fix
     assert REGISTRY.get_sample_value(gauge, {"name": "OnboardingStatus"}) == 0
 
 
-async def test_health_is_ready_once_the_attribute_is_added(
+async def test_health_is_ready_when_the_namespace_has_every_attribute(
     api: httpx.AsyncClient,
 ) -> None:
     """A namespace with every attribute: /healthz 200, temporal_namespace ok."""

@@ -8,7 +8,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test lint format clean bench chaos
+.PHONY: install dev test test-upgrade lint format clean bench chaos
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,11 @@ TEST_PROCESSES ?= 2
 
 test: install
 	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+
+# The previous release's stack, stopped mid-work, taken over by today's code on the same data
+# (tests/upgrade/upgrade_check.py; RELEASES.md says which release is "previous"). Minutes.
+test-upgrade: install
+	$(VENV)/bin/python -m tests.upgrade.upgrade_check $(UPGRADE_ARGS)
 
 # Performance targets, measured against real servers (minutes, not part of `make test`):
 # `make bench BENCH_ARGS="--only rate --rows 500"`.

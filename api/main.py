@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from temporalio.client import Client
 
 from api import docs, metrics, problems
 from api.body_limit import BodyLimit
@@ -30,11 +31,23 @@ from api.routers import (
     webhooks,
 )
 from api.trusted_hosts import TrustedHosts
-from core import temporal, tracing
+from core import namespace, temporal, tracing
 from core.settings import Settings
 from store.pool import create_pool
 
 log = logging.getLogger(__name__)
+
+
+async def _check_namespace(client: Client) -> None:
+    """Log and count, at start, each search attribute the namespace lacks: /healthz then refuses
+    readiness until it is added. Temporal may still be coming up: /healthz checks again."""
+    try:
+        await asyncio.wait_for(namespace.check(client, process="api"), 10)
+    except Exception as exc:
+        log.warning(
+            "temporal namespace not checked at start; /healthz checks it",
+            extra={"error": type(exc).__name__},
+        )
 
 
 def create_app(
@@ -68,6 +81,7 @@ def create_app(
         )
         client = await temporal.connect(settings, lazy=True, tracer_provider=tracer_provider)
         app.state.services = Services(settings=settings, pool=pool, temporal=client)
+        await _check_namespace(client)
         log.info("api ready")
         try:
             yield

@@ -8,6 +8,7 @@ publishes the API keeps /metrics off the public path at its proxy (README "Metri
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -18,9 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
 
 from api.deps import ServicesDep
-from core import metrics
+from core import metrics, task_failures
 from store import ops_stats
 from store.pool import Pool
 
@@ -83,6 +85,30 @@ class ProjectionMetrics(Collector):
         self._stats: ops_stats.OpsStats | None = None
         self._read_at = 0.0
         self._stuck_after_hours = 0.0
+        self._task_failing: int | None = None
+        self._task_failing_read_at = 0.0
+
+    async def refresh_task_failures(self, client: Client, *, max_age: float) -> None:
+        """Count the onboardings whose workflow task keeps failing, unless the last count is
+        younger than `max_age` seconds.
+
+        One visibility query (Temporal's `TemporalReportedProblems`), whatever the fleet's size:
+        a describe() per unfinished onboarding would cost one call each per scrape. Not
+        answered (Temporal down): the family is left out, as for the projection.
+        """
+        if (
+            time.monotonic() - self._task_failing_read_at < max_age
+            and self._task_failing is not None
+        ):
+            return
+        try:
+            async with asyncio.timeout(3):
+                self._task_failing = await task_failures.count_failing(client)
+        except Exception:  # the scrape must still answer with the other metrics
+            log.warning("metrics: Temporal did not count the failing workflow tasks")
+            self._task_failing = None
+            return
+        self._task_failing_read_at = time.monotonic()
 
     async def refresh(self, pool: Pool, *, stuck_after_hours: float, max_age: float) -> None:
         """Read the projection again unless the last read is younger than `max_age` seconds.
@@ -105,6 +131,14 @@ class ProjectionMetrics(Collector):
         self._stuck_after_hours = stuck_after_hours
 
     def collect(self) -> Iterator[Metric]:
+        if self._task_failing is not None:
+            failing = GaugeMetricFamily(
+                "onboarding_workflow_task_failing",
+                "Running onboardings whose workflow task has failed several times in a row (as "
+                "Temporal reports it): they cannot move until the cause is fixed",
+            )
+            failing.add_metric([], self._task_failing)
+            yield failing
         stats = self._stats
         if stats is None:
             return
@@ -164,5 +198,8 @@ async def read_metrics(services: ServicesDep) -> Response:
         services.pool,
         stuck_after_hours=settings.metrics_stuck_after_hours,
         max_age=settings.metrics_refresh_seconds,
+    )
+    await PROJECTION.refresh_task_failures(
+        services.temporal, max_age=settings.metrics_refresh_seconds
     )
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

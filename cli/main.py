@@ -61,6 +61,10 @@ def migrate() -> None:
     console.print(f"applied: {', '.join(applied) if applied else 'nothing pending'}")
 
 
+# Apart from a crash (1): a supervisor or deploy script tells "fix the namespace" from "retry".
+NAMESPACE_INCOMPLETE_EXIT = 3
+
+
 @app.command()
 def worker(
     role: Annotated[
@@ -71,7 +75,9 @@ def worker(
         ),
     ] = "all",
 ) -> None:
-    """Run the Temporal worker (workflows and activities)."""
+    """Run the Temporal worker (workflows and activities); exits 3 when the Temporal namespace
+    lacks a search attribute this release needs, printing the commands that add them."""
+    from core.namespace import NamespaceIncompleteError
     from worker.main import WorkerRole, run_worker
 
     try:
@@ -80,7 +86,11 @@ def worker(
         raise typer.BadParameter(
             f"one of {', '.join(r.value for r in WorkerRole)}", param_hint="--role"
         ) from None
-    asyncio.run(run_worker(_settings(), chosen))
+    try:
+        asyncio.run(run_worker(_settings(), chosen))
+    except NamespaceIncompleteError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(NAMESPACE_INCOMPLETE_EXIT) from None
 
 
 @app.command()
@@ -199,26 +209,24 @@ def partner_create(
 
 async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
     from core import temporal
-    from workflows.onboarding import OnboardingWorkflow
-    from workflows.status_merge import decode_pending, explain
+    from core.onboarding_status import explained_status
 
     client = await temporal.connect(settings)
     workflow_id = _workflow_id(onboarding_id)
-    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, workflow_id)
-    # The query is the workflow's view; describe() is the server's, which alone knows the
-    # attempts and last failure of an activity while Temporal retries it.
-    view, description = await asyncio.gather(
-        handle.query(OnboardingWorkflow.status), handle.describe()
+    projected = await _projection(settings, workflow_id)
+    # The workflow's own view when it answers; the projection's, flagged, when its task fails.
+    return await explained_status(
+        client,
+        workflow_id,
+        onboarding_id=uuid.UUID(workflow_id.removeprefix("onboarding-")),
+        projected_status=projected[0] if projected else None,
+        since=projected[1] if projected else None,
     )
-    pending = await decode_pending(
-        description.raw_description.pending_activities, client.data_converter
-    )
-    return explain(view, pending, since=await _since(settings, workflow_id))
 
 
-async def _since(settings: Settings, workflow_id: str) -> datetime | None:
-    """The projection's `since`, or None without a database: PostgreSQL down is the very case a
-    retrying step may be reporting, and must not keep the status from being shown."""
+async def _projection(settings: Settings, workflow_id: str) -> tuple[str, datetime] | None:
+    """The projection's status and `since`, or None without a database: PostgreSQL down is the
+    very case a retrying step may be reporting, and must not keep the status from being shown."""
     import asyncpg
 
     from store import onboardings
@@ -230,7 +238,7 @@ async def _since(settings: Settings, workflow_id: str) -> datetime | None:
         async with asyncio.timeout(3):
             pool = await create_pool(settings.database_url, min_size=1, max_size=1)
             try:
-                return await onboardings.status_since(pool, workflow_id=workflow_id)
+                return await onboardings.projected_status(pool, workflow_id=workflow_id)
             finally:
                 await pool.close()
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
@@ -241,11 +249,15 @@ def status_lines(view: ExplainedView) -> list[str]:
     """The status as a person reads it: where it stands since when, then one line per step."""
     since = f" since {view.since.isoformat(timespec='seconds')}" if view.since else ""
     lines = [f"onboarding {view.onboarding_id}: {view.status.value}{since}"]
+    if view.workflow_task_failing:
+        lines.append(f"workflow task failing: {view.workflow_problem}")
+    elif view.source == "projection":
+        lines.append(f"from the database (the workflow did not answer): {view.workflow_problem}")
     if view.waiting_for:
         lines.append(f"waiting for: {view.waiting_for}")
     if view.failure:
         lines.append(f"failure: {view.failure}")
-    width = max(len(step.name.value) for step in view.steps)
+    width = max((len(step.name.value) for step in view.steps), default=0)
     for step in view.steps:
         if step.retry is not None:
             said = step.retry.summary
@@ -275,7 +287,13 @@ def status(
 ) -> None:
     """Show every step of one onboarding: its workflow's `status` query, with the attempt, the
     reason and the next try of a step Temporal is retrying, and since when the status holds."""
-    view = asyncio.run(_status(onboarding_id, _settings()))
+    from core.onboarding_status import WorkflowCannotAnswer
+
+    try:
+        view = asyncio.run(_status(onboarding_id, _settings()))
+    except WorkflowCannotAnswer as exc:
+        typer.echo(f"the workflow cannot answer: {exc}", err=True)
+        raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(view.model_dump_json(indent=2) + "\n")
         return
@@ -555,6 +573,7 @@ async def _stuck(
             partner_id = uuid.UUID(partner)
         except ValueError:
             pass  # a name
+    failing = await _failing_workflow_ids(settings)
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
         rows = await onboardings.list_stuck(
@@ -562,6 +581,7 @@ async def _stuck(
             older_than=older_than,
             partner_id=partner_id,
             partner_name=partner if partner is not None and partner_id is None else None,
+            failing_workflow_ids=sorted(failing),
             limit=limit,
         )
     finally:
@@ -573,14 +593,35 @@ async def _stuck(
             "partner_id": str(row.partner_id),
             "status": row.status,
             "since": row.status_since.isoformat(timespec="seconds"),
-            "waiting_for": stuck_hint(
-                row.status,
-                invitation_state=row.invitation_state,
-                invitation_scheduled_at=row.invitation_scheduled_at,
+            "waiting_for": (
+                "its workflow task keeps failing: `onboarding status ID` says why"
+                if row.workflow_task_failing
+                else stuck_hint(
+                    row.status,
+                    invitation_state=row.invitation_state,
+                    invitation_scheduled_at=row.invitation_scheduled_at,
+                )
             ),
+            "workflow_task_failing": str(row.workflow_task_failing).lower(),
         }
         for row in rows
     ]
+
+
+async def _failing_workflow_ids(settings: Settings) -> set[str]:
+    """Onboardings whose workflow task keeps failing (fleet-wide); none, said on stderr, when
+    Temporal does not answer: the stuck list is PostgreSQL's."""
+    from core import task_failures, temporal
+
+    try:
+        async with asyncio.timeout(5):
+            client = await temporal.connect(settings)
+            return await task_failures.failing_workflow_ids(client)
+    except Exception as exc:  # Temporal unreachable or refusing: the list still shows the rest
+        typer.echo(
+            f"(Temporal did not say which workflow tasks fail: {type(exc).__name__})", err=True
+        )
+        return set()
 
 
 @app.command()

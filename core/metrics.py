@@ -17,7 +17,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 HTTP_REQUESTS = Counter(
     "onboarding_http_requests",
@@ -104,3 +104,11 @@ def serve(bind_address: str) -> WSGIServer:
     host, _, port = bind_address.rpartition(":")
     server, _thread = start_http_server(int(port), addr=host.strip("[]"))
     return server
+
+
+SEARCH_ATTRIBUTE_MISSING = Gauge(
+    "onboarding_temporal_search_attribute_missing",
+    "1 for each search attribute this release needs that the Temporal namespace lacks (or has "
+    "with another type), 0 once present; set when the process starts and by the API's /healthz",
+    ["name"],
+)

@@ -8,6 +8,8 @@ that runs it, or the replayer and the codec server that read its history.
 from __future__ import annotations
 
 import dataclasses
+import enum
+import re
 
 from opentelemetry.trace import TracerProvider
 from temporalio.client import Client, Interceptor
@@ -19,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from core import tracing
 from core.codec import EncryptionCodec
 from core.settings import Settings
+from workflows.search_attributes import REGISTRY
 
 
 def payload_codec(settings: Settings) -> EncryptionCodec:
@@ -131,15 +134,66 @@ async def connect(
     )
 
 
-def start_refused_for_good(exc: BaseException) -> bool:
-    """Temporal refused a workflow start for its input, so starting again cannot help: in
-    practice an input over Temporal's payload limit (2 MB by default) or over gRPC's message
-    limit (4 MB), which never reached the server. Anything else (unavailable...) is worth a retry.
+# What Temporal's frontend says when a start's payloads (input, memo, search attributes) pass
+# its size limits: "Blob data size exceeds limit.", "Memo size exceeds limit.", "... exceeds
+# size limit ...". gRPC's own message limit answers RESOURCE_EXHAUSTED "... larger than max".
+_SIZE_WORDS = ("size exceeds limit", "exceeds size limit")
+_SEARCH_ATTRIBUTE_MISSING = re.compile(r"no mapping defined for search attribute (\w+)")
+
+
+class StartRefusal(enum.StrEnum):
+    """Why Temporal would not start a workflow, in the few kinds callers answer differently."""
+
+    too_large = "too_large"  # the input is over a size limit: the same input never starts
+    namespace_incomplete = "namespace_incomplete"  # a search attribute is not registered
+    invalid = "invalid"  # any other refusal of the request as Temporal saw it
+    unavailable = "unavailable"  # could not ask (down, timeout...): worth a retry as is
+
+
+@dataclasses.dataclass(frozen=True)
+class StartRefused:
+    kind: StartRefusal
+    # Our words, fit for a problem detail or a log line: never the server's message, which may
+    # quote the input.
+    reason: str
+
+
+def start_refusal(exc: BaseException) -> StartRefused | None:
+    """What a failed start means, or None when `exc` is no answer from Temporal at all.
+
+    Only a size limit is "too large": a namespace missing a search attribute this release sets
+    also answers INVALID_ARGUMENT, and reading that as "too large" told callers to shorten
+    five-field requests while every start failed (issue 21).
     """
-    return isinstance(exc, RPCError) and (
-        exc.status == RPCStatusCode.INVALID_ARGUMENT
-        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in exc.message)
-    )
+    if not isinstance(exc, RPCError):
+        return None
+    message = exc.message or ""
+    if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in message:
+        return StartRefused(StartRefusal.too_large, "the request is over Temporal's size limit")
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        missing = _SEARCH_ATTRIBUTE_MISSING.search(message)
+        if missing is not None:
+            # The attribute's name is ours (workflows/search_attributes.py), never personal data.
+            name = missing.group(1) if missing.group(1) in REGISTRY else "one of ours"
+            return StartRefused(
+                StartRefusal.namespace_incomplete,
+                f"the Temporal namespace lacks the search attribute {name} this release needs "
+                "(GET /healthz names the command that adds it)",
+            )
+        if any(words in message.lower() for words in _SIZE_WORDS):
+            return StartRefused(StartRefusal.too_large, "the request is over Temporal's size limit")
+        return StartRefused(StartRefusal.invalid, "Temporal refused the start as invalid")
+    return StartRefused(StartRefusal.unavailable, "Temporal did not answer the start")
+
+
+def start_refused_for_good(exc: BaseException) -> bool:
+    """Temporal refused a workflow start for its input's size, so starting the same input again
+    cannot help: over Temporal's payload limit (2 MB by default) or over gRPC's message limit
+    (4 MB), which never reached the server. Anything else (a namespace missing an attribute,
+    unavailable...) may heal and is worth a retry.
+    """
+    refused = start_refusal(exc)
+    return refused is not None and refused.kind == StartRefusal.too_large
 
 
 async def ping(client: Client) -> None:

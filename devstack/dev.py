@@ -23,7 +23,7 @@ from rich.console import Console
 from core.settings import Settings
 from devstack.ports import port_in_use, wait_for_port
 from devstack.postgres import EmbeddedPostgres
-from devstack.temporal_server import dev_server_command
+from devstack.temporal_server import add_missing_search_attributes, dev_server_command
 from store.migrate import apply_migrations
 
 console = Console(stderr=True)
@@ -142,7 +142,11 @@ class DevStack:
             ],
         )
         wait_for_port(s.temporal_port, timeout=60)
-        console.print("  Temporal dev server ready")
+        added = asyncio.run(add_missing_search_attributes(f"127.0.0.1:{s.temporal_port}"))
+        console.print(
+            "  Temporal dev server ready; search attributes added: "
+            f"{', '.join(added) or 'none missing'}"
+        )
 
         cli = [sys.executable, "-m", "cli.main"]
         mail_dir = self.dir / "mail"

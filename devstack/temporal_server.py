@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from workflows import search_attributes
@@ -47,6 +49,10 @@ def dev_server_command(
         "--log-level",
         "error",
         *search_attributes.cli_flags(),
+        # As in production (deploy/temporal/dynamicconfig): failing workflow tasks are flagged
+        # for the stuck list and the onboarding_workflow_task_failing gauge.
+        "--dynamic-config-value",
+        "system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=5",
     ]
     if ui:
         # No internet here: the UI's news feed would only fail.
@@ -54,3 +60,41 @@ def dev_server_command(
     else:
         command += ["--headless"]
     return command
+
+
+async def add_missing_search_attributes(address: str, *, wait_seconds: float = 30.0) -> list[str]:
+    """Register the search attributes this release needs that the dev server's namespace lacks;
+    the names added.
+
+    `start-dev --search-attribute` registers them only when it creates the SQLite file: a
+    `.devstack/` made by an older release keeps its older set, and every workflow task that
+    sets a newer attribute would fail in a loop (issue 21). The compose setup job
+    (deploy/temporal/setup-namespace.sh) does the same for the self-hosted server.
+    """
+    # Imported here: the devstack must not pull the SDK into modules that only build commands.
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.client import Client
+
+    from core.namespace import indexed_value_type, missing_search_attributes
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        # The port opens before the namespace is served: ask until it answers.
+        try:
+            client = await Client.connect(address)
+            missing = await missing_search_attributes(client)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={
+                    attribute.name: indexed_value_type(attribute.type) for attribute in missing
+                },
+            )
+        )
+    return [attribute.name for attribute in missing]

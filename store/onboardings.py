@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,25 +155,36 @@ async def list_for_partner(
     status: str | None = None,
     case_manager: str | None = None,
     stuck_for: timedelta | None = None,
+    failing_workflow_ids: Sequence[str] = (),
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[OnboardingRow], int]:
     """One page of the partner's started onboardings, newest first, and how many match in all.
 
     `stuck_for`: only unfinished onboardings whose status has not changed for that long, the
-    longest-stuck first.
+    longest-stuck first, and those run by `failing_workflow_ids` (their workflow task fails:
+    stuck however recent their status).
     """
-    where = f"""
-        WHERE partner_id = $1 AND NOT start_pending AND ($2::text IS NULL OR status = $2)
-          AND ($3::text IS NULL OR case_manager = $3)
-          AND ($4::interval IS NULL
-               OR (status NOT IN ({_FINISHED}) AND status_since < now() - $4::interval))
-    """
+    failing = list(failing_workflow_ids)
+    extra: list[Any] = [failing] if failing else []
+
+    def where(ids: str) -> str:
+        # The ids only when there are some: the plain query keeps its plan on the partial
+        # index of migration 0015.
+        or_failing = f" OR workflow_id = ANY({ids}::text[])" if failing else ""
+        return f"""
+            WHERE partner_id = $1 AND NOT start_pending AND ($2::text IS NULL OR status = $2)
+              AND ($3::text IS NULL OR case_manager = $3)
+              AND ($4::interval IS NULL
+                   OR (status NOT IN ({_FINISHED})
+                       AND (status_since < now() - $4::interval{or_failing})))
+        """
+
     order = "status_since, id" if stuck_for is not None else "created_at DESC, id"
     async with snapshot(pool) as conn:  # the page and its total as of one moment
         records = await conn.fetch(
             f"""
-            SELECT {_COLUMNS} FROM onboardings {where}
+            SELECT {_COLUMNS} FROM onboardings {where("$7")}
             ORDER BY {order}
             LIMIT $5 OFFSET $6
             """,
@@ -182,13 +194,15 @@ async def list_for_partner(
             stuck_for,
             limit,
             offset,
+            *extra,
         )
         total = await conn.fetchval(
-            f"SELECT count(*) FROM onboardings {where}",
+            f"SELECT count(*) FROM onboardings {where('$5')}",
             partner_id,
             status,
             case_manager,
             stuck_for,
+            *extra,
         )
     return [_row(r) for r in records], int(total)
 
@@ -204,6 +218,7 @@ class StuckRow:
     # projected, or no client yet): tells what a READY onboarding is waiting for.
     invitation_state: str | None
     invitation_scheduled_at: datetime | None
+    workflow_task_failing: bool = False
 
 
 async def list_stuck(
@@ -212,19 +227,28 @@ async def list_stuck(
     older_than: timedelta,
     partner_id: uuid.UUID | None = None,
     partner_name: str | None = None,
+    failing_workflow_ids: Sequence[str] = (),
     limit: int = 200,
 ) -> list[StuckRow]:
     """Unfinished onboardings of every partner (or one, by id or by name, any case) whose status
-    has not changed for `older_than`, the longest-stuck first: the ops view across tenants."""
+    has not changed for `older_than`, or whose workflow is in `failing_workflow_ids`, the
+    longest-stuck first: the ops view across tenants."""
+    failing = list(failing_workflow_ids)
+    # The ids only when there are some: the plain query keeps its plan on the partial index.
+    flag, or_failing = (
+        ("o.workflow_id = ANY($5::text[])", " OR o.workflow_id = ANY($5::text[])")
+        if failing
+        else ("false", "")
+    )
     records = await pool.fetch(
         f"""
         SELECT o.id, o.partner_id, p.name AS partner_name, o.status, o.status_since,
-               c.invitation_state, c.invitation_scheduled_at
+               c.invitation_state, c.invitation_scheduled_at, {flag} AS workflow_task_failing
         FROM onboardings o
         JOIN partners p ON p.id = o.partner_id
         LEFT JOIN clients c ON c.onboarding_id = o.id
         WHERE NOT o.start_pending AND o.status NOT IN ({_FINISHED})
-          AND o.status_since < now() - $1::interval
+          AND (o.status_since < now() - $1::interval{or_failing})
           AND ($2::uuid IS NULL OR o.partner_id = $2)
           AND ($3::text IS NULL OR lower(p.name) = lower($3))
         ORDER BY o.status_since, o.id
@@ -234,8 +258,18 @@ async def list_stuck(
         partner_id,
         partner_name,
         limit,
+        *([failing] if failing else []),
     )
     return [StuckRow(**dict(r)) for r in records]
+
+
+async def projected_status(pool: Pool, *, workflow_id: str) -> tuple[str, datetime] | None:
+    """The status and since when, as the projection holds them for this workflow's onboarding
+    (None: no such row)."""
+    record = await pool.fetchrow(
+        "SELECT status, status_since FROM onboardings WHERE workflow_id = $1", workflow_id
+    )
+    return None if record is None else (record["status"], record["status_since"])
 
 
 async def status_since(pool: Pool, *, workflow_id: str) -> datetime | None:

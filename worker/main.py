@@ -43,7 +43,7 @@ from activities.registry import (
     build_registry_client,
 )
 from activities.setup import SetupActivities
-from core import metrics, temporal, tracing
+from core import metrics, namespace, temporal, tracing
 from core.outbound import OutboundPolicy
 from core.settings import Settings
 from email_templates import Renderer
@@ -265,6 +265,10 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
             client = await temporal.connect(
                 settings, serve_metrics=True, tracer_provider=tracer_provider
             )
+            # Before polling: a task run against a namespace missing an attribute fails in a loop.
+            missing = await namespace.check(client, process="worker")
+            if missing:
+                raise namespace.NamespaceIncompleteError(client.namespace, missing)
             registry = build_registry_client(registry_config(settings), http=http, pool=pool)
             workers = build_workers(
                 client, pool=pool, settings=settings, http=http, registry=registry

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
@@ -142,6 +143,19 @@ class ExplainedView(OnboardingView):
     retrying: list[PendingRetry] = Field(
         default_factory=list,
         description="Activities failing and retried by Temporal now, with their next try",
+    )
+    source: Literal["workflow", "projection"] = Field(
+        default="workflow",
+        description="workflow: the workflow's own answer; projection: the database's (status "
+        "and since only, no steps), given when the workflow cannot answer",
+    )
+    workflow_task_failing: bool = Field(
+        default=False,
+        description="The workflow's task fails and is retried by Temporal: the onboarding "
+        "cannot move until the cause (workflow_problem) is fixed",
+    )
+    workflow_problem: str | None = Field(
+        default=None, description="Why the workflow cannot move or answer, in our words"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -23,7 +24,9 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
-from core.temporal import start_refused_for_good
+from core import task_failures
+from core.onboarding_status import explained_status
+from core.temporal import StartRefusal, start_refusal
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -47,7 +50,9 @@ from store import onboardings
 from store.pool import Pool
 from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
-from workflows.status_merge import ExplainedView, decode_pending, explain
+from workflows.status_merge import ExplainedView
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/onboardings", tags=["onboardings"])
 # An update reaches a workflow: gone (404), finished or refused by its validator (409), or
@@ -80,6 +85,11 @@ class OnboardingSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     since: datetime = Field(description="When the status last changed")
+    workflow_task_failing: bool = Field(
+        default=False,
+        description="The workflow's task keeps failing (as Temporal reports it): the onboarding "
+        "cannot move; its GET says why. Filled in the stuck list (stuck_for) only",
+    )
 
 
 IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
@@ -246,14 +256,17 @@ async def _release_unless_started(
 
 def _start_refused(exc: Exception) -> Exception:
     """What to answer when Temporal would not start the workflow (nothing was kept)."""
-    if start_refused_for_good(exc):
+    refused = start_refusal(exc)
+    if refused is None:
+        return exc
+    if refused.kind == StartRefusal.too_large:
         return ProblemError(
             413,
             "request-too-large",
             "Request too large",
             "The onboarding is too large to start; send shorter texts and fewer entries.",
         )
-    if isinstance(exc, RPCError):
+    if refused.kind == StartRefusal.unavailable:
         return ProblemError(
             503,
             "temporal-unavailable",
@@ -261,7 +274,15 @@ def _start_refused(exc: Exception) -> Exception:
             "Cannot start the onboarding now; retry with the same Idempotency-Key.",
             headers={"Retry-After": "5"},
         )
-    return exc
+    # Refusals that are not the caller's doing: the deployment must change, then a retry works.
+    return ProblemError(
+        503,
+        "temporal-refused",
+        "Temporal refused the start",
+        f"Cannot start the onboarding now: {refused.reason}; retry with the same "
+        "Idempotency-Key once it is fixed.",
+        headers={"Retry-After": "60"},
+    )
 
 
 async def _handle(
@@ -292,23 +313,21 @@ def _refused(exc: WorkflowUpdateFailedError) -> ProblemError:
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ExplainedView:
-    """Every step of one onboarding, with the attempts and next try of a retrying one."""
+    """Every step of one onboarding, with the attempts and next try of a retrying one; the
+    database's status, flagged, when the workflow cannot answer (its task failing)."""
     row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
     if row is None:
         raise _not_found(onboarding_id)
-    handle = temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
     try:
-        # The query is the workflow's view; describe() is the server's, which alone knows an
-        # activity's retries while they happen.
-        view, description = await asyncio.gather(
-            handle.query(OnboardingWorkflow.status), handle.describe()
+        return await explained_status(
+            temporal,
+            row.workflow_id,
+            onboarding_id=onboarding_id,
+            projected_status=row.status,
+            since=row.status_since,
         )
     except RPCError as exc:
         raise _unavailable(exc, onboarding_id) from exc
-    pending = await decode_pending(
-        description.raw_description.pending_activities, temporal.data_converter
-    )
-    return explain(view, pending, since=row.status_since)
 
 
 async def _finished_or_gone(
@@ -491,9 +510,21 @@ async def create_invitation_resend(
     )
 
 
+async def _failing_workflow_ids(temporal: TemporalDep, partner_id: uuid.UUID) -> set[str]:
+    """The partner's onboardings whose workflow task keeps failing; none when Temporal does not
+    answer (the stuck list is the database's and must not fail with Temporal)."""
+    try:
+        async with asyncio.timeout(3):
+            return await task_failures.failing_workflow_ids(temporal, partner_id=partner_id)
+    except (RPCError, TimeoutError):
+        log.warning("stuck list: Temporal did not say which workflow tasks fail")
+        return set()
+
+
 @router.get("", response_model=PageOf[OnboardingSummary])
 async def read_onboardings(
     pool: PoolDep,
+    temporal: TemporalDep,
     caller: AnyRoleDep,
     page: PageDep,
     status_filter: Annotated[OnboardingStatus | None, Query(alias="status")] = None,
@@ -510,13 +541,17 @@ async def read_onboardings(
         ),
     ] = None,
 ) -> PageOf[OnboardingSummary]:
-    """A partner's onboardings, newest first (or stuck ones), from the database projection."""
+    """A partner's onboardings, newest first (or stuck ones, with those whose workflow task
+    keeps failing however recent), from the database projection."""
+    stuck_after = _duration(stuck_for, field="stuck_for")
+    failing = await _failing_workflow_ids(temporal, caller.partner.id) if stuck_after else set()
     rows, total = await onboardings.list_for_partner(
         pool,
         partner_id=caller.partner.id,
         status=status_filter.value if status_filter else None,
         case_manager=case_manager,
-        stuck_for=_duration(stuck_for, field="stuck_for"),
+        stuck_for=stuck_after,
+        failing_workflow_ids=sorted(failing),
         limit=page.limit,
         offset=page.offset,
     )
@@ -530,6 +565,7 @@ async def read_onboardings(
                 created_at=r.created_at,
                 updated_at=r.updated_at,
                 since=r.status_since,
+                workflow_task_failing=r.workflow_id in failing,
             )
             for r in rows
         ],

@@ -26,7 +26,10 @@ async def test_health_ok_when_everything_answers(
     async with serve(app) as http:
         response = await http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "components": {"postgres": "ok", "temporal": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "components": {"postgres": "ok", "temporal": "ok", "temporal_namespace": "ok"},
+    }
 
 
 async def test_health_names_temporal_when_it_is_down(settings: Settings, pool: Pool) -> None:

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from typing import Annotated
 
 import fastapi_offline
 from fastapi import APIRouter, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
+
+from domain.text import Text
 
 PREFIX = "/docs"
 ASSETS = PREFIX + "/assets"
@@ -74,7 +78,9 @@ async def read_docs(request: Request) -> HTMLResponse:
 
 
 @router.get(ASSETS + "/{name}")
-async def read_docs_asset(name: str) -> FileResponse:
+async def read_docs_asset(
+    name: Annotated[Text, PathParam(description="The file's name")],
+) -> FileResponse:
     """One of the page's scripts, its stylesheet or its icon."""
     found = _FILES.get(name)
     if found is None:

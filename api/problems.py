@@ -25,7 +25,7 @@ _bearer = HTTPBearer(auto_error=False)
 TYPE_BASE = "https://onboarding.dev/problems/"
 
 
-class FieldError(BaseModel):
+class FieldError(BaseModel, frozen=True):
     field: str
     message: str
 
@@ -156,10 +156,16 @@ def install(app: FastAPI) -> None:
                 detail="The request body is not valid JSON.",
                 errors=[FieldError(field="body", message="not valid JSON")],
             )
-        errors = [
-            FieldError(field=_field_path(e.get("loc", ())), message=str(e.get("msg", "invalid")))
-            for e in exc.errors()
-        ]
+        # A parameter read by a route and by one of its dependencies (the invitation token, by
+        # the router's failed-authentication guard) is checked, and refused, once per reader.
+        errors = list(
+            dict.fromkeys(
+                FieldError(
+                    field=_field_path(e.get("loc", ())), message=str(e.get("msg", "invalid"))
+                )
+                for e in exc.errors()
+            )
+        )
         fields = ", ".join(sorted({e.field for e in errors}))
         return _response(
             request,

@@ -54,7 +54,7 @@ from store.invitation_pages import InvitationPageRow
 from workflows.onboarding import OnboardingWorkflow
 
 
-async def _guard_token(token: str, request: Request, services: ServicesDep) -> None:
+async def _guard_token(token: InvitationToken, request: Request, services: ServicesDep) -> None:
     """Every route here takes the token as its credential: a forged or malformed one spends a
     failed authentication of the client's address, a genuine one (expired included) is let
     through unless that address has spent its budget (api/auth_failures.py)."""

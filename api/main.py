@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 
-from api import metrics, problems
+from api import console, metrics, problems
 from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
@@ -115,4 +115,5 @@ def create_app(
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)
+    app.include_router(console.router)  # the firm's console: /, /console/...
     return app

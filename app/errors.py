@@ -12,6 +12,8 @@ class FieldIssue:
 
     field: str
     message: str
+    # A stable name for what is wrong ("past", "too_far"), so a page can say it in its own words.
+    code: str | None = None
 
 
 class AppError(Exception):
@@ -56,8 +58,8 @@ class Invalid(AppError):
     title = "Invalid request"
 
     @classmethod
-    def field(cls, field: str, message: str) -> Invalid:
-        return cls(f"Invalid field(s): {field}", errors=(FieldIssue(field, message),))
+    def field(cls, field: str, message: str, *, code: str | None = None) -> Invalid:
+        return cls(f"Invalid field(s): {field}", errors=(FieldIssue(field, message, code),))
 
 
 class Forbidden(AppError):

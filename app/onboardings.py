@@ -34,13 +34,19 @@ def check_schedule(
     """
     if scheduled_at is None:
         return
-    problem = None
     if scheduled_at <= now:
-        problem = "is in the past: give a future time, or use mode immediate"
-    elif scheduled_at > now + horizon:
-        problem = f"is more than {horizon.days} days ahead (ONBOARDING_INVITATION_HORIZON_DAYS)"
-    if problem:
-        raise Invalid.field(field, f"scheduled_at {problem}")
+        raise Invalid.field(
+            field,
+            "scheduled_at is in the past: give a future time, or use mode immediate",
+            code="past",
+        )
+    if scheduled_at > now + horizon:
+        raise Invalid.field(
+            field,
+            f"scheduled_at is more than {horizon.days} days ahead "
+            "(ONBOARDING_INVITATION_HORIZON_DAYS)",
+            code="too_far",
+        )
 
 
 async def _handle(

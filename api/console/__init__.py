@@ -547,7 +547,6 @@ async def _client_page(
             "plan": setup.get("plan"),
             "billing_period": setup.get("billing_period"),
             "payer": setup.get("payer"),
-            "invitation_mode": setup.get("invitation_mode"),
             "folder_count": view.folder_count,
             "muted": row.notifications_muted,
         }

@@ -57,7 +57,13 @@ _STATIC_VERSION = {
     name: hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
     for name in _STATIC_TYPES
 }
-_RUNNING = {OnboardingStatus.SETTING_UP}
+# While an onboarding may still move on by itself or by someone's hand elsewhere (company details
+# given through the API), its page refreshes its steps.
+_RUNNING = {
+    OnboardingStatus.SETTING_UP,
+    OnboardingStatus.AWAITING_COMPANY_DETAILS,
+    OnboardingStatus.NEEDS_ATTENTION,
+}
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

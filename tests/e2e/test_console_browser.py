@@ -248,3 +248,81 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
     for name in checker.shots:
         assert (SCREENSHOTS / name).stat().st_size > 1000, name
     assert len(checker.shots) == 9 * len(WIDTHS)
+
+
+async def _sign_in(page: Page, smtp_sink: SmtpSink, email: str, base: str) -> None:
+    """Through the sign-in page and the e-mailed link, as a person would."""
+    smtp_sink.handler.clear()
+    await page.get_by_label("Adresse e-mail").fill(email)
+    await page.get_by_role("button", name="M'envoyer un lien de connexion").click()
+    await page.get_by_role("heading", name="Consultez vos e-mails").wait_for()
+    [mail] = await smtp_sink.handler.arrived(1)
+    text = mail.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    await page.goto(_link(text.get_content(), base))
+    await page.get_by_role("button", name="Continuer").click()
+
+
+async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
+    site: httpx.AsyncClient,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
+    settings: Settings,
+) -> None:
+    """Opened from its e-mail link while the onboarding waits for company details (before the
+    client exists), the page shows the steps; details given elsewhere, its timeline reaches
+    READY by itself."""
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
+        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    body = {**BODY, "client": {**BODY["client"], "siret": "73282932000074"}}
+    started = await site.post(
+        "/v1/onboardings",
+        json=body,
+        headers={"Idempotency-Key": f"console-live-{uuid.uuid4()}", **tenant.auth},
+    )
+    assert started.status_code == 202, started.text
+    onboarding_id = started.json()["id"]
+    for _ in range(400):
+        view = (await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
+        if view["status"] == "AWAITING_COMPANY_DETAILS":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(view)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    base = settings.public_base_url
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable)
+        try:
+            context = await browser.new_context(
+                viewport={"width": WIDTHS[0], "height": 900}, locale="fr-FR"
+            )
+            page = await context.new_page()
+            checker = Checker(page)
+            # The staff e-mail's link: sign-in first, then back to it.
+            await page.goto(f"{base}/console/onboardings/{onboarding_id}")
+            assert page.url.startswith(f"{base}/console/sign-in?next=")
+            await _sign_in(page, smtp_sink, tenant.admin.email, base)
+            await page.get_by_text("Le client n'est pas encore créé").wait_for()
+            assert page.url == f"{base}/console/onboardings/{onboarding_id}"
+            timeline = page.locator("#timeline")
+            await timeline.get_by_text("Attend les données de la société").wait_for()
+            await checker.check("client-waiting")
+            await page.evaluate("window.stillTheSamePage = true")
+
+            given = await site.post(
+                f"/v1/onboardings/{onboarding_id}/company-details",
+                json={"name": "Boulangerie Dupont", "city": "Lyon"},
+                headers=tenant.auth,
+            )
+            assert given.status_code == 200, given.text
+            await timeline.get_by_text("Prêt").wait_for(timeout=20_000)
+            assert await page.evaluate("window.stillTheSamePage") is True
+            assert checker.csp_reports == []
+        finally:
+            await browser.close()

@@ -38,6 +38,7 @@ from app import onboardings as app_onboardings
 from app import sign_in
 from app.errors import AppError, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
+from core.settings import Settings
 from domain.onboarding import OnboardingStatus, client_id_for
 from email_templates import Renderer, long_date
 from store import clients, onboardings
@@ -92,21 +93,22 @@ _mail = Renderer()
 # -- the session --------------------------------------------------------------------------------
 
 
-def cookie_name(services: Services) -> str:
+def cookie_name(settings: Settings) -> str:
     # `__Host-` binds the cookie to this host, path / and https: only possible over https.
-    return "__Host-console" if _https(services) else "console_session"
+    return "__Host-console" if _https(settings) else "console_session"
 
 
-def _https(services: Services) -> bool:
-    return services.settings.public_base_url.lower().startswith("https://")
+def _https(settings: Settings) -> bool:
+    return settings.public_base_url.lower().startswith("https://")
 
 
-def _secure(services: Services) -> bool:
-    return services.settings.env != Env.development or _https(services)
+def cookie_secure(settings: Settings) -> bool:
+    """Secure outside development (and always over https)."""
+    return settings.env != Env.development or _https(settings)
 
 
 async def _session(request: Request, services: Services) -> SessionRow | None:
-    session_id = request.cookies.get(cookie_name(services))
+    session_id = request.cookies.get(cookie_name(services.settings))
     if not session_id:
         return None
     return await sign_in.session(services.pool, session_id=session_id)
@@ -341,17 +343,19 @@ async def create_session(token: str, request: Request, services: ServicesDep) ->
         return _notice(frame, "link_refused", 400)
     try:
         started = await sign_in.complete(
-            services.pool, token=token, replacing=request.cookies.get(cookie_name(services))
+            services.pool,
+            token=token,
+            replacing=request.cookies.get(cookie_name(services.settings)),
         )
     except sign_in.LinkRefused:
         return _notice(frame, "link_refused", 400)
     response = _redirect(f"{frame.root}{started.next_path or PREFIX + '/clients'}")
     response.set_cookie(
-        cookie_name(services),
+        cookie_name(services.settings),
         started.session_id,
         max_age=int(sign_in.SESSION_ABSOLUTE.total_seconds()),
         path="/",
-        secure=_secure(services),
+        secure=cookie_secure(services.settings),
         httponly=True,
         samesite="lax",
     )
@@ -367,10 +371,16 @@ async def create_sign_out(request: Request, services: ServicesDep) -> Response:
         return _to_sign_in(request)
     if await _checked_form(request, services, session) is None:
         return _notice(frame, "refused", 403)
-    await sign_in.sign_out(services.pool, session_id=request.cookies[cookie_name(services)])
+    await sign_in.sign_out(
+        services.pool, session_id=request.cookies[cookie_name(services.settings)]
+    )
     response = _redirect(_url(frame, "/sign-in?signed_out=1"))
     response.delete_cookie(
-        cookie_name(services), path="/", secure=_secure(services), httponly=True, samesite="lax"
+        cookie_name(services.settings),
+        path="/",
+        secure=cookie_secure(services.settings),
+        httponly=True,
+        samesite="lax",
     )
     return response
 

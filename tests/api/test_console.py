@@ -17,9 +17,10 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
-from api.console import CSRF_FIELD
+from api.console import CSRF_FIELD, cookie_name, cookie_secure
 from api.console.texts import LANGUAGES, TEXTS
 from app import sign_in
+from core.settings import Environment, Settings
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import client_id_for
 from store import clients, limits
@@ -523,3 +524,37 @@ def test_console_texts_every_language_has_every_key() -> None:
         assert set(TEXTS[language]) == set(english), language
         for key, text in TEXTS[language].items():
             assert set(re.findall(r"{(\w+)}", text)) == set(re.findall(r"{(\w+)}", english[key]))
+
+
+def test_session_cookie_is_host_bound_over_https_and_secure_outside_development() -> None:
+    """`__Host-` over https; Secure everywhere but a development stack served over http."""
+    https = Settings(env=Environment.test, public_base_url="https://onboarding.example")
+    assert (cookie_name(https), cookie_secure(https)) == ("__Host-console", True)
+    test = Settings(env=Environment.test, public_base_url="http://127.0.0.1:8000")
+    assert (cookie_name(test), cookie_secure(test)) == ("console_session", True)
+    dev = Settings(env=Environment.development, public_base_url="http://127.0.0.1:8000")
+    assert (cookie_name(dev), cookie_secure(dev)) == ("console_session", False)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "/console//evil.example",
+        "/v1/clients",
+        "/console/x\r\nSet-Cookie: a=b",
+        "",
+        None,
+    ],
+)
+def test_safe_next_keeps_only_console_paths(target: str | None) -> None:
+    """Nothing but the console's own paths is followed after sign-in (no open redirect)."""
+    assert sign_in.safe_next(target) is None
+
+
+def test_safe_next_keeps_a_console_page_with_its_query() -> None:
+    """The page asked for, filters included, is where sign-in lands."""
+    path = "/console/clients?q=dupont&page=2"
+    assert sign_in.safe_next(path) == path

@@ -88,6 +88,7 @@ def create_app(
         max_bytes=settings.api_max_body_bytes,
         max_upload_bytes=settings.upload_limit(),
     )
+    app.add_middleware(console.OldClientLinks)  # old staff e-mail links -> the console
     # Added last, so outermost: it times and counts every answer, BodyLimit's 413s included.
     app.add_middleware(metrics.RequestMetrics)
     if settings.metrics_enabled:

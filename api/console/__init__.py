@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,12 +28,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, BackgroundTasks, Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, Headers
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
-from api.pages import language_of
+from api.pages import language_of, wants_html
 from app import clients as app_clients
 from app import onboardings as app_onboardings
 from app import sign_in
@@ -211,6 +213,11 @@ def _to_sign_in(request: Request) -> RedirectResponse:
     return _redirect(f"{root}{PREFIX}/sign-in" + (f"?{query}" if query else ""))
 
 
+def _landing(next_path: str | None) -> str:
+    """Where signing in leads: the console page asked for, else the clients."""
+    return sign_in.safe_next(next_path) or f"{PREFIX}/clients"
+
+
 def _zone(session: SessionRow) -> ZoneInfo:
     name = session.member.partner.settings.get(ZONE_SETTING)
     try:
@@ -224,6 +231,30 @@ def _when(value: datetime | None, zone: ZoneInfo, lang: str) -> str | None:
         return None
     local = value.astimezone(zone)
     return f"{long_date(local, lang)} {local:%H:%M}"
+
+
+# -- links already in inboxes -------------------------------------------------------------------
+
+_OLD_CLIENT_LINK = re.compile(r"^/v1/onboardings/([0-9a-fA-F-]{36})/?$")
+
+
+class OldClientLinks:
+    """Staff e-mails sent before the console linked to `/v1/onboardings/{id}` (JSON, API key):
+    a browser opening one (it prefers HTML and sends no key) is sent to the client's page; API
+    callers are untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            match = _OLD_CLIENT_LINK.match(scope["path"])
+            headers = Headers(scope=scope)
+            if match and "authorization" not in headers and wants_html(headers.get("accept")):
+                target = f"{scope.get('root_path', '')}{PREFIX}/onboardings/{match.group(1)}"
+                await _redirect(target)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 # -- static assets ------------------------------------------------------------------------------
@@ -263,7 +294,9 @@ async def read_console(request: Request) -> RedirectResponse:
 async def read_sign_in(
     request: Request, services: ServicesDep, next: str | None = None, signed_out: str | None = None
 ) -> Response:
-    """The sign-in form: one e-mail field."""
+    """The sign-in form: one e-mail field (signed in already: on to the page asked for)."""
+    if await _session(request, services) is not None:
+        return _redirect(f"{request.scope.get('root_path', '')}{_landing(next)}")
     frame = _frame(request, services, None)
     return _render(
         frame,
@@ -349,7 +382,7 @@ async def create_session(token: str, request: Request, services: ServicesDep) ->
         )
     except sign_in.LinkRefused:
         return _notice(frame, "link_refused", 400)
-    response = _redirect(f"{frame.root}{started.next_path or PREFIX + '/clients'}")
+    response = _redirect(f"{frame.root}{_landing(started.next_path)}")
     response.set_cookie(
         cookie_name(services.settings),
         started.session_id,

@@ -140,6 +140,8 @@ async def test_sign_in_link_signs_in_once_with_a_strict_cookie(
     assert page.status_code == 200
     assert_strict(page)
     assert tenant.partner.name in page.text
+    signed_in = await api_server.get("/console/sign-in", headers=as_user(cookie))
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/console/clients"
     again = await api_server.post(link)
     assert again.status_code == 400
     assert "set-cookie" not in again.headers
@@ -558,3 +560,20 @@ def test_safe_next_keeps_a_console_page_with_its_query() -> None:
     """The page asked for, filters included, is where sign-in lands."""
     path = "/console/clients?q=dupont&page=2"
     assert sign_in.safe_next(path) == path
+
+
+async def test_old_staff_email_links_open_the_console_in_a_browser(
+    api_server: httpx.AsyncClient, tenant: Tenant, pool: Pool
+) -> None:
+    """A link to /v1/onboardings/{id} from an e-mail sent before the console: a browser goes to
+    the client's page; an API caller still gets JSON (401 without a key, the view with one)."""
+    onboarding_id, _ = await make_client(pool, tenant)
+    path = f"/v1/onboardings/{onboarding_id}"
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    opened = await api_server.get(path, headers=browser)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/console/onboardings/{onboarding_id}"
+    assert (await api_server.get(path)).status_code == 401
+    with_key = await api_server.get(path, headers={**browser, **tenant.auth})
+    assert with_key.status_code != 303  # no workflow behind this row: its problem, in JSON
+    assert with_key.headers["content-type"].startswith("application/")

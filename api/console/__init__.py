@@ -68,6 +68,8 @@ _RUNNING = {
     OnboardingStatus.NEEDS_ATTENTION,
 }
 
+_SENT_STATES = {"sent", "accepted", "expired", "bounced"}
+
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -615,6 +617,8 @@ async def _client_page(
         invitation["state"] = timeline.invitation.state.value
         if timeline.invitation.state.value == "scheduled" and timeline.invitation.scheduled_at:
             invitation["scheduled"] = _when(timeline.invitation.scheduled_at, zone, frame.lang)
+    # Once sent (or accepted, expired, bounced) the onboarding refuses both: not offered.
+    invitation["actions"] = invitation["state"] not in _SENT_STATES
     done = request.query_params.get("done")
     return _render(
         frame,

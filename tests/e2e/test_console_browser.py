@@ -223,6 +223,14 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
             [invitation] = await smtp_sink.handler.arrived(1)
             assert invitation.rcpt_tos == ["elodie@lefevre.example"]
             await checker.check("client-sent")
+            # Once the onboarding reports it sent, the page offers neither action any more.
+            for _ in range(100):
+                await page.goto(f"{base}/console/clients/{client_id}")
+                if await page.locator("#invitation-state").inner_text() == "Envoyée":
+                    break
+                await asyncio.sleep(0.1)
+            send_now = page.get_by_role("button", name="Envoyer l'invitation maintenant")
+            assert await send_now.count() == 0
 
             await page.goto(f"{base}/console/clients/{uuid.uuid4()}")
             await page.get_by_role("heading", name="Page introuvable").wait_for()

@@ -12,8 +12,10 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import roles
 from app.errors import AppError, Conflict, Invalid, NotFound, Unavailable
 from domain.onboarding import InvitationChanged, OnboardingView, RescheduleInvitationInput
+from domain.setup import Role
 from store import onboardings
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
@@ -105,10 +107,21 @@ async def update(
         raise _unavailable(exc, onboarding_id) from exc
 
 
+# Any of the firm's users may send or reschedule an invitation (as the API always allowed).
+INVITATION_ROLES = roles.ANY_ROLE
+
+
 async def send_invitation_now(
-    pool: Pool, temporal: Client, *, partner_id: uuid.UUID, onboarding_id: uuid.UUID
+    pool: Pool,
+    temporal: Client,
+    *,
+    partner_id: uuid.UUID,
+    onboarding_id: uuid.UUID,
+    role: Role,
 ) -> InvitationChanged:
-    """Send the director's invitation now (manual, scheduled or cancelled)."""
+    """Send the director's invitation now (manual, scheduled or cancelled). Twice is once: the
+    workflow's send flag is set, not counted."""
+    roles.require(role, INVITATION_ROLES)
     result: InvitationChanged = await update(
         pool,
         temporal,
@@ -125,11 +138,13 @@ async def reschedule_invitation(
     *,
     partner_id: uuid.UUID,
     onboarding_id: uuid.UUID,
+    role: Role,
     scheduled_at: datetime,
     now: datetime,
     horizon: timedelta,
 ) -> InvitationChanged:
     """Send the invitation at another time (refused in the past, too far ahead, or once sent)."""
+    roles.require(role, INVITATION_ROLES)
     check_schedule(scheduled_at, now=now, horizon=horizon, field="scheduled_at")
     result: InvitationChanged = await update(
         pool,

@@ -46,6 +46,8 @@ SESSION_ABSOLUTE = timedelta(hours=12)
 ADDRESS_BURST, ADDRESS_INTERVAL = 5, 60.0
 IP_BURST, IP_INTERVAL = 30, 10.0
 MAX_NEXT_PATH = 500
+# Links and sessions over for this long are deleted (at each sign-in): nothing accumulates.
+KEEP_ENDED = timedelta(days=7)
 CONSOLE_PREFIX = "/console/"
 
 
@@ -183,6 +185,9 @@ async def complete(pool: Pool, *, token: str, replacing: str | None) -> Started:
             csrf_token=secrets.token_urlsafe(32),
             absolute_seconds=SESSION_ABSOLUTE.total_seconds(),
         )
+    await console.prune(pool, keep_seconds=KEEP_ENDED.total_seconds())
+    # The firm only: which person signed in is the sessions table's to say, not the log's.
+    log.info("console sign-in", extra={"partner_id": str(used.partner_id)})
     return Started(session_id=session_id, next_path=safe_next(used.next_path))
 
 

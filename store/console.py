@@ -167,3 +167,18 @@ async def end_session(db: Pool | Conn, *, id_hash: str) -> None:
         "UPDATE console_sessions SET ended_at = now() WHERE id_hash = $1 AND ended_at IS NULL",
         id_hash,
     )
+
+
+async def prune(db: Pool | Conn, *, keep_seconds: float) -> None:
+    """Forget links and sessions over for longer than `keep_seconds` (used, expired, ended)."""
+    await db.execute(
+        "DELETE FROM console_sign_in_links WHERE expires_at < now() - make_interval(secs => $1)",
+        keep_seconds,
+    )
+    await db.execute(
+        """
+        DELETE FROM console_sessions
+        WHERE COALESCE(ended_at, expires_at) < now() - make_interval(secs => $1)
+        """,
+        keep_seconds,
+    )

@@ -722,7 +722,11 @@ async def _invitation_action(
     try:
         if action == "sent":
             await app_onboardings.send_invitation_now(
-                services.pool, services.temporal, partner_id=partner_id, onboarding_id=parsed
+                services.pool,
+                services.temporal,
+                partner_id=partner_id,
+                onboarding_id=parsed,
+                role=session.member.user.role,
             )
         else:
             raw = form.get("scheduled_at")
@@ -738,6 +742,7 @@ async def _invitation_action(
                 services.temporal,
                 partner_id=partner_id,
                 onboarding_id=parsed,
+                role=session.member.user.role,
                 scheduled_at=when,
                 now=datetime.now(UTC),
                 horizon=timedelta(days=services.settings.invitation_horizon_days),

@@ -370,7 +370,11 @@ async def create_invitation_send(
 ) -> InvitationChanged:
     """Send the director's invitation now (manual, scheduled or cancelled)."""
     return await app_onboardings.send_invitation_now(
-        pool, temporal, partner_id=caller.partner.id, onboarding_id=onboarding_id
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
     )
 
 
@@ -393,6 +397,7 @@ async def create_invitation_reschedule(
         temporal,
         partner_id=caller.partner.id,
         onboarding_id=onboarding_id,
+        role=caller.user.role,
         scheduled_at=body.scheduled_at,
         now=datetime.now(UTC),
         horizon=timedelta(days=services.settings.invitation_horizon_days),

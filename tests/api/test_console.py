@@ -577,3 +577,35 @@ async def test_old_staff_email_links_open_the_console_in_a_browser(
     with_key = await api_server.get(path, headers={**browser, **tenant.auth})
     assert with_key.status_code != 303  # no workflow behind this row: its problem, in JSON
     assert with_key.headers["content-type"].startswith("application/")
+
+
+async def test_sign_in_forgets_links_and_sessions_long_over(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """Rows over for longer than KEEP_ENDED are deleted at the next sign-in; live ones stay."""
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    old = (sign_in.KEEP_ENDED.total_seconds() + 60) * -1
+    await pool.execute(
+        "UPDATE console_sessions SET ended_at = now() + make_interval(secs => $2) "
+        "WHERE id_hash = $1",
+        sign_in.digest(cookie),
+        old,
+    )
+    await pool.execute(
+        "UPDATE console_sign_in_links SET expires_at = now() + make_interval(secs => $2) "
+        "WHERE user_id = $1",
+        tenant.admin.id,
+        old,
+    )
+    fresh, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    hashes = {
+        r["id_hash"]
+        for r in await pool.fetch(
+            "SELECT id_hash FROM console_sessions WHERE user_id = $1", tenant.admin.id
+        )
+    }
+    assert hashes == {sign_in.digest(fresh)}
+    links = await pool.fetchval(
+        "SELECT count(*) FROM console_sign_in_links WHERE user_id = $1", tenant.admin.id
+    )
+    assert links == 1  # the one just used

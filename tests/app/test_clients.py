@@ -9,7 +9,9 @@ from temporalio.client import Client
 
 from app import clients as app_clients
 from app import onboardings as app_onboardings
-from app.errors import Invalid, NotFound
+from app.errors import Forbidden, Invalid, NotFound
+from app.roles import require
+from domain.setup import Role
 from store import clients
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
@@ -86,5 +88,17 @@ async def test_send_invitation_now_for_another_firms_onboarding_is_not_found(
     onboarding_id, _ = await make_client(pool, other)
     with pytest.raises(NotFound):
         await app_onboardings.send_invitation_now(
-            pool, client, partner_id=tenant.partner.id, onboarding_id=onboarding_id
+            pool,
+            client,
+            partner_id=tenant.partner.id,
+            onboarding_id=onboarding_id,
+            role=Role.accountant,
         )
+
+
+def test_require_refuses_a_role_outside_the_rule() -> None:
+    """One rule, one place: the API and the console both get this refusal (403)."""
+    require(Role.accountant, (Role.administrator, Role.accountant))
+    with pytest.raises(Forbidden) as refused:
+        require(Role.accountant, (Role.administrator,))
+    assert refused.value.status == 403 and "accountant" in refused.value.detail

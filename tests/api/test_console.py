@@ -609,3 +609,21 @@ async def test_sign_in_forgets_links_and_sessions_long_over(
         "SELECT count(*) FROM console_sign_in_links WHERE user_id = $1", tenant.admin.id
     )
     assert links == 1  # the one just used
+
+
+async def test_sign_in_link_never_reaches_a_log_line(
+    api_server: httpx.AsyncClient,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The link's token is a credential: the access log shows the path with it masked."""
+    link = await ask_link(api_server, smtp_sink, tenant.admin.email)
+    token = link.rsplit("/", 1)[1]
+    caplog.clear()
+    await api_server.get(link)
+    await api_server.post(link)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/console/sign-in/***" in logged
+    assert token not in logged
+    assert tenant.admin.email not in logged

@@ -9,6 +9,14 @@ What keeps it safe: a server-side session (app/sign_in.py) in an HttpOnly, SameS
 session's CSRF token and for coming from our own origin; a strict Content-Security-Policy (no
 inline script or style) on every answer; another firm's ids answered 404 like unknown ones;
 redirects after sign-in only to the console's own paths.
+
+Adding a page: a use case in app/ (shared with its JSON route, refusing with app.errors); a
+handler here that gets `await _session(...)` (None: `_to_sign_in(request)`), builds `_frame`,
+calls the use case and answers `_render(frame, "<page>.html", ...)`; a template extending
+`_layout.html` (forms include the hidden `csrf_field`, POST handlers start with
+`_checked_form`, answer with `_redirect` after success and re-render with `errors` {field:
+message} and the typed values on `Invalid`); its words in texts.py for all four languages; a
+test in tests/api/test_console.py and a `checker.check(...)` in tests/e2e/test_console_browser.py.
 """
 
 from __future__ import annotations

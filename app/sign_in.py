@@ -165,6 +165,8 @@ async def link_usable(pool: Pool, *, token: str) -> bool:
 class Started:
     session_id: str
     next_path: str | None
+    # The user has a second factor: this session opens only the page that asks for it.
+    second_factor_due: bool = False
 
 
 async def complete(pool: Pool, *, token: str, replacing: str | None) -> Started:
@@ -176,6 +178,8 @@ async def complete(pool: Pool, *, token: str, replacing: str | None) -> Started:
             raise LinkRefused("This sign-in link is not valid any more; ask for a new one.")
         if replacing:
             await console.end_session(conn, id_hash=digest(replacing))
+        second = await console.get_totp(conn, user_id=used.user_id)
+        due = second is not None and second.confirmed
         session_id = secrets.token_urlsafe(32)
         await console.create_session(
             conn,
@@ -183,12 +187,16 @@ async def complete(pool: Pool, *, token: str, replacing: str | None) -> Started:
             partner_id=used.partner_id,
             user_id=used.user_id,
             csrf_token=secrets.token_urlsafe(32),
-            absolute_seconds=SESSION_ABSOLUTE.total_seconds(),
+            # A session that must still give its second factor lives as long as a link.
+            absolute_seconds=(LINK_LIFETIME if due else SESSION_ABSOLUTE).total_seconds(),
+            second_factor_due=due,
         )
     await console.prune(pool, keep_seconds=KEEP_ENDED.total_seconds())
     # The firm only: which person signed in is the sessions table's to say, not the log's.
     log.info("console sign-in", extra={"partner_id": str(used.partner_id)})
-    return Started(session_id=session_id, next_path=safe_next(used.next_path))
+    return Started(
+        session_id=session_id, next_path=safe_next(used.next_path), second_factor_due=due
+    )
 
 
 async def session(pool: Pool, *, session_id: str) -> SessionRow | None:

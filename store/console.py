@@ -35,6 +35,14 @@ class LinkUse:
 class SessionRow:
     member: StaffMember
     csrf_token: str
+    # Signed in from the link, the second factor still to give.
+    second_factor_due: bool = False
+
+
+@dataclass(frozen=True)
+class TotpRow:
+    secret_sealed: str
+    confirmed: bool
 
 
 def _member(r: asyncpg.Record) -> StaffMember:
@@ -127,17 +135,20 @@ async def create_session(
     user_id: uuid.UUID,
     csrf_token: str,
     absolute_seconds: float,
+    second_factor_due: bool = False,
 ) -> None:
     await db.execute(
         """
-        INSERT INTO console_sessions (id_hash, partner_id, user_id, csrf_token, expires_at)
-        VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+        INSERT INTO console_sessions
+            (id_hash, partner_id, user_id, csrf_token, expires_at, second_factor_due)
+        VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)
         """,
         id_hash,
         partner_id,
         user_id,
         csrf_token,
         absolute_seconds,
+        second_factor_due,
     )
 
 
@@ -149,9 +160,9 @@ async def touch_session(db: Pool | Conn, *, id_hash: str, idle_seconds: float) -
             UPDATE console_sessions SET last_seen_at = now()
             WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > now()
               AND last_seen_at > now() - make_interval(secs => $2)
-            RETURNING user_id, partner_id, csrf_token
+            RETURNING user_id, partner_id, csrf_token, second_factor_due
         )
-        SELECT {_MEMBER_COLUMNS}, live.csrf_token
+        SELECT {_MEMBER_COLUMNS}, live.csrf_token, live.second_factor_due
         FROM live
         JOIN partner_users u ON u.id = live.user_id AND u.partner_id = live.partner_id
         JOIN partners p ON p.id = live.partner_id
@@ -159,7 +170,11 @@ async def touch_session(db: Pool | Conn, *, id_hash: str, idle_seconds: float) -
         id_hash,
         idle_seconds,
     )
-    return SessionRow(member=_member(r), csrf_token=r["csrf_token"]) if r else None
+    if r is None:
+        return None
+    return SessionRow(
+        member=_member(r), csrf_token=r["csrf_token"], second_factor_due=r["second_factor_due"]
+    )
 
 
 async def end_session(db: Pool | Conn, *, id_hash: str) -> None:
@@ -182,3 +197,52 @@ async def prune(db: Pool | Conn, *, keep_seconds: float) -> None:
         """,
         keep_seconds,
     )
+
+
+# ---- the second factor (TOTP) ------------------------------------------------------------------
+
+
+async def get_totp(db: Pool | Conn, *, user_id: uuid.UUID) -> TotpRow | None:
+    r = await db.fetchrow(
+        "SELECT secret_sealed, confirmed_at FROM console_totp WHERE user_id = $1", user_id
+    )
+    return TotpRow(r["secret_sealed"], r["confirmed_at"] is not None) if r else None
+
+
+async def start_totp(
+    db: Pool | Conn, *, user_id: uuid.UUID, partner_id: uuid.UUID, secret_sealed: str
+) -> bool:
+    """Keep a new, unconfirmed secret; False when the user has a confirmed one already."""
+    r = await db.fetchrow(
+        """
+        INSERT INTO console_totp (user_id, partner_id, secret_sealed) VALUES ($1, $2, $3)
+        ON CONFLICT (user_id) DO UPDATE
+            SET secret_sealed = EXCLUDED.secret_sealed, last_step = NULL
+            WHERE console_totp.confirmed_at IS NULL
+        RETURNING user_id
+        """,
+        user_id,
+        partner_id,
+        secret_sealed,
+    )
+    return r is not None
+
+
+async def use_totp_step(
+    db: Pool | Conn, *, user_id: uuid.UUID, step: int, confirming: bool
+) -> bool:
+    """Record the step of a code just checked; False when that step (or a later one) was used
+    already: a code signs in once. `confirming` also marks the secret confirmed."""
+    r = await db.fetchrow(
+        """
+        UPDATE console_totp
+        SET last_step = $2, confirmed_at = COALESCE(confirmed_at, CASE WHEN $3 THEN now() END)
+        WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)
+          AND (confirmed_at IS NOT NULL OR $3)
+        RETURNING user_id
+        """,
+        user_id,
+        step,
+        confirming,
+    )
+    return r is not None

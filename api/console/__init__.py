@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import math
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,7 +46,7 @@ from api.deps import Services, ServicesDep
 from api.pages import language_of, wants_html
 from app import clients as app_clients
 from app import onboardings as app_onboardings
-from app import sign_in
+from app import sign_in, two_factor
 from app.errors import AppError, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
 from core.settings import Settings
@@ -119,11 +120,17 @@ def cookie_secure(settings: Settings) -> bool:
     return settings.env != Env.development or _https(settings)
 
 
-async def _session(request: Request, services: Services) -> SessionRow | None:
+async def _any_session(request: Request, services: Services) -> SessionRow | None:
     session_id = request.cookies.get(cookie_name(services.settings))
     if not session_id:
         return None
     return await sign_in.session(services.pool, session_id=session_id)
+
+
+async def _session(request: Request, services: Services) -> SessionRow | None:
+    """The signed-in user; a session still owing its second factor opens nothing but that."""
+    found = await _any_session(request, services)
+    return found if found is not None and not found.second_factor_due else None
 
 
 def _foreign(request: Request, services: Services) -> bool:
@@ -392,10 +399,18 @@ async def create_session(token: str, request: Request, services: ServicesDep) ->
         )
     except sign_in.LinkRefused:
         return _notice(frame, "link_refused", 400)
-    response = _redirect(f"{frame.root}{_landing(started.next_path)}")
+    if started.second_factor_due:
+        query = urlencode({"next": started.next_path}) if started.next_path else ""
+        target = _url(frame, "/two-factor") + (f"?{query}" if query else "")
+    else:
+        target = f"{frame.root}{_landing(started.next_path)}"
+    return _with_session(_redirect(target), services, started.session_id)
+
+
+def _with_session(response: Response, services: Services, session_id: str) -> Response:
     response.set_cookie(
         cookie_name(services.settings),
-        started.session_id,
+        session_id,
         max_age=int(sign_in.SESSION_ABSOLUTE.total_seconds()),
         path="/",
         secure=cookie_secure(services.settings),
@@ -426,6 +441,114 @@ async def create_sign_out(request: Request, services: ServicesDep) -> Response:
         samesite="lax",
     )
     return response
+
+
+# -- the second factor --------------------------------------------------------------------------
+
+
+def _code_errors(frame: _Frame, exc: Invalid) -> dict[str, str]:
+    texts = TEXTS[frame.lang]
+    return {e.field: texts.get(f"error_{e.code}", texts["error_wrong_code"]) for e in exc.errors}
+
+
+@router.get(PREFIX + "/two-factor")
+async def read_two_factor(
+    request: Request, services: ServicesDep, next: str | None = None
+) -> Response:
+    """After the e-mailed link, for a user with a second factor: the code."""
+    session = await _any_session(request, services)
+    if session is None or not session.second_factor_due:
+        return _to_sign_in(request) if session is None else _redirect(_url_of(request, next))
+    frame = _frame(request, services, session)
+    return _render(frame, "two_factor.html", errors={}, next_path=sign_in.safe_next(next))
+
+
+def _url_of(request: Request, next_path: str | None) -> str:
+    return f"{request.scope.get('root_path', '')}{_landing(next_path)}"
+
+
+@router.post(PREFIX + "/two-factor")
+async def create_two_factor(request: Request, services: ServicesDep) -> Response:
+    """Check the code: a new session id, fully signed in, then the page asked for."""
+    session = await _any_session(request, services)
+    if session is None or not session.second_factor_due:
+        return _to_sign_in(request)
+    frame = _frame(request, services, session)
+    form = await _checked_form(request, services, session)
+    if form is None:
+        return _notice(frame, "refused", 403)
+    raw_next, raw_code = form.get("next"), form.get("code")
+    next_path = sign_in.safe_next(raw_next if isinstance(raw_next, str) else None)
+    try:
+        started = await two_factor.complete(
+            services.pool,
+            services.settings,
+            session_id=request.cookies[cookie_name(services.settings)],
+            member=session.member,
+            code=raw_code if isinstance(raw_code, str) else "",
+            now=time.time(),
+        )
+    except TooManyRequests:
+        return _notice(frame, "too_many", 429)
+    except Invalid as exc:
+        return _render(
+            frame,
+            "two_factor.html",
+            status=422,
+            errors=_code_errors(frame, exc),
+            next_path=next_path,
+        )
+    return _with_session(_redirect(_url_of(request, next_path)), services, started.session_id)
+
+
+@router.get(PREFIX + "/two-factor/setup")
+async def read_two_factor_setup(request: Request, services: ServicesDep) -> Response:
+    """Set up the second factor: the key for the authenticator app, and a first code."""
+    session = await _session(request, services)
+    if session is None:
+        return _to_sign_in(request)
+    frame = _frame(request, services, session)
+    if await two_factor.enabled(services.pool, user_id=session.member.user.id):
+        return _render(frame, "two_factor_setup.html", errors={}, on=True)
+    setup = await two_factor.start_setup(services.pool, services.settings, member=session.member)
+    return _render(
+        frame, "two_factor_setup.html", errors={}, on=False, secret=setup.secret, uri=setup.uri
+    )
+
+
+@router.post(PREFIX + "/two-factor/setup")
+async def create_two_factor_setup(request: Request, services: ServicesDep) -> Response:
+    """Turn the second factor on with a first code from the app."""
+    session = await _session(request, services)
+    if session is None:
+        return _to_sign_in(request)
+    frame = _frame(request, services, session)
+    form = await _checked_form(request, services, session)
+    if form is None:
+        return _notice(frame, "refused", 403)
+    raw_code = form.get("code")
+    try:
+        await two_factor.confirm_setup(
+            services.pool,
+            services.settings,
+            member=session.member,
+            code=raw_code if isinstance(raw_code, str) else "",
+            now=time.time(),
+        )
+    except Invalid as exc:
+        setup = await two_factor.start_setup(
+            services.pool, services.settings, member=session.member
+        )
+        return _render(
+            frame,
+            "two_factor_setup.html",
+            status=422,
+            errors=_code_errors(frame, exc),
+            on=False,
+            secret=setup.secret,
+            uri=setup.uri,
+        )
+    return _redirect(_url(frame, "/two-factor/setup"))
 
 
 # -- clients ------------------------------------------------------------------------------------

@@ -8,6 +8,21 @@ LANGUAGES = ("fr", "nl", "en", "de")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "nav_two_factor": "Two-step verification",
+        "two_factor_title": "Two-step verification",
+        "two_factor_intro": "Type the code your authenticator app shows now.",
+        "code_label": "Code",
+        "code_hint": "6 digits",
+        "verify": "Continue",
+        "error_wrong_code": "This code is wrong or was already used: type the one your app shows "
+        "now",
+        "setup_intro": "Add this key to your authenticator app (or open the link on your phone), "
+        "then type the code it shows.",
+        "setup_key": "Key",
+        "setup_link": "Open in an authenticator app",
+        "setup_confirm": "Turn on two-step verification",
+        "setup_on": "Two-step verification is on: after the e-mailed link, the console asks for a "
+        "code.",
         "status_SETTING_UP": "Setting up",
         "status_AWAITING_COMPANY_DETAILS": "Waiting for company details",
         "status_NEEDS_ATTENTION": "Needs attention",
@@ -131,6 +146,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Invitation",
     },
     "fr": {
+        "nav_two_factor": "Validation en deux étapes",
+        "two_factor_title": "Validation en deux étapes",
+        "two_factor_intro": "Saisissez le code que votre application d'authentification affiche "
+        "maintenant.",
+        "code_label": "Code",
+        "code_hint": "6 chiffres",
+        "verify": "Continuer",
+        "error_wrong_code": "Ce code est faux ou a déjà servi : saisissez celui que votre "
+        "application affiche maintenant",
+        "setup_intro": "Ajoutez cette clé à votre application d'authentification (ou ouvrez le "
+        "lien sur votre téléphone), puis saisissez le code qu'elle affiche.",
+        "setup_key": "Clé",
+        "setup_link": "Ouvrir dans une application d'authentification",
+        "setup_confirm": "Activer la validation en deux étapes",
+        "setup_on": "La validation en deux étapes est active : après le lien reçu par e-mail, la "
+        "console demande un code.",
         "status_SETTING_UP": "Configuration en cours",
         "status_AWAITING_COMPANY_DETAILS": "Attend les données de la société",
         "status_NEEDS_ATTENTION": "Demande une intervention",
@@ -258,6 +289,20 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Invitation",
     },
     "nl": {
+        "nav_two_factor": "Verificatie in twee stappen",
+        "two_factor_title": "Verificatie in twee stappen",
+        "two_factor_intro": "Typ de code die uw authenticator-app nu toont.",
+        "code_label": "Code",
+        "code_hint": "6 cijfers",
+        "verify": "Verder",
+        "error_wrong_code": "Deze code is fout of al gebruikt: typ de code die uw app nu toont",
+        "setup_intro": "Voeg deze sleutel toe aan uw authenticator-app (of open de link op uw "
+        "telefoon) en typ dan de code die hij toont.",
+        "setup_key": "Sleutel",
+        "setup_link": "Openen in een authenticator-app",
+        "setup_confirm": "Verificatie in twee stappen inschakelen",
+        "setup_on": "Verificatie in twee stappen staat aan: na de gemailde link vraagt de console "
+        "een code.",
         "status_SETTING_UP": "Wordt geconfigureerd",
         "status_AWAITING_COMPANY_DETAILS": "Wacht op bedrijfsgegevens",
         "status_NEEDS_ATTENTION": "Vraagt aandacht",
@@ -382,6 +427,21 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Uitnodiging",
     },
     "de": {
+        "nav_two_factor": "Zwei-Schritt-Bestätigung",
+        "two_factor_title": "Zwei-Schritt-Bestätigung",
+        "two_factor_intro": "Geben Sie den Code ein, den Ihre Authenticator-App gerade anzeigt.",
+        "code_label": "Code",
+        "code_hint": "6 Ziffern",
+        "verify": "Weiter",
+        "error_wrong_code": "Dieser Code ist falsch oder wurde schon benutzt: Geben Sie den "
+        "aktuellen Code Ihrer App ein",
+        "setup_intro": "Fügen Sie diesen Schlüssel Ihrer Authenticator-App hinzu (oder öffnen Sie "
+        "den Link auf Ihrem Telefon) und geben Sie dann den angezeigten Code ein.",
+        "setup_key": "Schlüssel",
+        "setup_link": "In einer Authenticator-App öffnen",
+        "setup_confirm": "Zwei-Schritt-Bestätigung einschalten",
+        "setup_on": "Die Zwei-Schritt-Bestätigung ist eingeschaltet: Nach dem E-Mail-Link fragt "
+        "die Konsole nach einem Code.",
         "status_SETTING_UP": "Wird eingerichtet",
         "status_AWAITING_COMPANY_DETAILS": "Wartet auf Unternehmensdaten",
         "status_NEEDS_ATTENTION": "Braucht Aufmerksamkeit",

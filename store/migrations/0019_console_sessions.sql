@@ -22,6 +22,19 @@ CREATE TABLE console_sessions (
     last_seen_at  timestamptz NOT NULL DEFAULT now(),   -- idle expiry counts from here
     expires_at    timestamptz NOT NULL, -- absolute expiry, whatever the activity
     ended_at      timestamptz,          -- signed out or revoked
+    -- Signed in from the link, the second factor still to give: it opens no page but that one.
+    second_factor_due boolean NOT NULL DEFAULT false,
     FOREIGN KEY (partner_id, user_id) REFERENCES partner_users (partner_id, id) ON DELETE CASCADE
 );
 CREATE INDEX console_sessions_user ON console_sessions (user_id) WHERE ended_at IS NULL;
+
+-- The optional second factor (TOTP). The secret is sealed with the payload keys (core/codec.py,
+-- key id inside, so a key rotation keeps it readable); the last step used makes a code single-use.
+CREATE TABLE console_totp (
+    user_id       uuid PRIMARY KEY,
+    partner_id    uuid NOT NULL,
+    secret_sealed text NOT NULL,
+    confirmed_at  timestamptz,          -- null: being set up, not asked at sign-in yet
+    last_step     bigint,
+    FOREIGN KEY (partner_id, user_id) REFERENCES partner_users (partner_id, id) ON DELETE CASCADE
+);

@@ -5,7 +5,9 @@ escaping, redirects)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -19,9 +21,10 @@ from temporalio.worker import Worker
 
 from api.console import CSRF_FIELD, cookie_name, cookie_secure
 from api.console.texts import LANGUAGES, TEXTS
-from app import sign_in
+from app import sign_in, two_factor
 from core.settings import Environment, Settings
 from devstack.smtp_sink import SmtpSink
+from domain import totp
 from domain.onboarding import client_id_for
 from store import clients, limits
 from store.pool import Pool
@@ -627,3 +630,157 @@ async def test_sign_in_link_never_reaches_a_log_line(
     assert "/console/sign-in/***" in logged
     assert token not in logged
     assert tenant.admin.email not in logged
+
+
+# -- the second factor --------------------------------------------------------------------------
+
+
+def code_now(secret: str, *, steps_ahead: int = 0) -> str:
+    return totp.code_for_step(secret, totp.step_at(time.time()) + steps_ahead)
+
+
+async def turn_on_two_factor(http: httpx.AsyncClient, cookie: str) -> str:
+    """Set up the second factor as a user would; its secret."""
+    page = await http.get("/console/two-factor/setup", headers=as_user(cookie))
+    assert page.status_code == 200
+    assert_strict(page)
+    match = re.search(r'<code id="totp-key">([A-Z2-7]+)</code>', page.text)
+    assert match and "otpauth://totp/" in page.text
+    secret = match.group(1)
+    wrong = await http.post(
+        "/console/two-factor/setup",
+        data={CSRF_FIELD: csrf_of(page), "code": "000000"},
+        headers=as_user(cookie),
+    )
+    if wrong.status_code != 422:  # 000000 was, by one chance in a million, the right code
+        raise AssertionError(wrong.text)
+    assert secret in wrong.text  # the same key again, to try another code
+    on = await http.post(
+        "/console/two-factor/setup",
+        data={CSRF_FIELD: csrf_of(page), "code": code_now(secret)},
+        headers=as_user(cookie),
+    )
+    assert on.status_code == 303
+    shown = await http.get("/console/two-factor/setup", headers=as_user(cookie))
+    assert '<code id="totp-key">' not in shown.text  # never shown again once on
+    return secret
+
+
+async def test_second_factor_is_asked_after_the_link_once_set_up(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """With TOTP on, the link alone opens nothing; a wrong code is refused with the field's
+    error; the right one gives a new session id and lands on the page asked for."""
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    secret = await turn_on_two_factor(api_server, cookie)
+
+    link = await ask_link(api_server, smtp_sink, tenant.admin.email, next_path="/console/clients")
+    used = await api_server.post(link)
+    assert used.status_code == 303
+    assert used.headers["location"] == "/console/two-factor?next=%2Fconsole%2Fclients"
+    pending, _ = cookie_of(used)
+    blocked = await api_server.get("/console/clients", headers=as_user(pending))
+    assert blocked.status_code == 303 and "/console/sign-in" in blocked.headers["location"]
+    page = await api_server.get(used.headers["location"], headers=as_user(pending))
+    assert page.status_code == 200
+    assert_strict(page)
+    assert 'autocomplete="one-time-code"' in page.text
+    token = csrf_of(page)
+    wrong = await api_server.post(
+        "/console/two-factor",
+        data={
+            CSRF_FIELD: token,
+            "code": code_now(secret, steps_ahead=5),
+            "next": "/console/clients",
+        },
+        headers=as_user(pending),
+    )
+    assert wrong.status_code == 422 and 'href="#code"' in wrong.text
+    crossed = await api_server.post(
+        "/console/two-factor",
+        data={CSRF_FIELD: token, "code": code_now(secret)},
+        headers={**as_user(pending), "Origin": EVIL},
+    )
+    assert crossed.status_code == 403
+    # The next step's code: the current one was spent turning it on.
+    right = await api_server.post(
+        "/console/two-factor",
+        data={
+            CSRF_FIELD: token,
+            "code": code_now(secret, steps_ahead=1),
+            "next": "/console/clients",
+        },
+        headers=as_user(pending),
+    )
+    assert right.status_code == 303 and right.headers["location"] == "/console/clients"
+    full, _ = cookie_of(right)
+    assert full != pending
+    assert (await api_server.get("/console/clients", headers=as_user(full))).status_code == 200
+    # The pending id ended with the upgrade.
+    assert (
+        await api_server.get("/console/two-factor", headers=as_user(pending))
+    ).status_code == 303
+
+
+async def test_second_factor_code_works_once(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A code already used (or older than the last one used) signs nobody in again."""
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    secret = await turn_on_two_factor(api_server, cookie)
+    link = await ask_link(api_server, smtp_sink, tenant.admin.email)
+    pending, _ = cookie_of(await api_server.post(link))
+    page = await api_server.get("/console/two-factor", headers=as_user(pending))
+    # The code the setup used: its step is spent.
+    replay = await api_server.post(
+        "/console/two-factor",
+        data={CSRF_FIELD: csrf_of(page), "code": code_now(secret)},
+        headers=as_user(pending),
+    )
+    assert replay.status_code == 422
+    later = await api_server.post(
+        "/console/two-factor",
+        data={CSRF_FIELD: csrf_of(page), "code": code_now(secret, steps_ahead=1)},
+        headers=as_user(pending),
+    )
+    assert later.status_code == 303
+    again = await api_server.post(
+        "/console/two-factor",
+        data={CSRF_FIELD: csrf_of(page), "code": code_now(secret, steps_ahead=1)},
+        headers=as_user(pending),
+    )
+    assert again.status_code == 303 and "/console/sign-in" in again.headers["location"]
+
+
+async def test_second_factor_guesses_are_rate_limited(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """Past the burst of wrong codes the session is told to wait (429)."""
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    await turn_on_two_factor(api_server, cookie)
+    link = await ask_link(api_server, smtp_sink, tenant.admin.email)
+    pending, _ = cookie_of(await api_server.post(link))
+    page = await api_server.get("/console/two-factor", headers=as_user(pending))
+    statuses = [
+        (
+            await api_server.post(
+                "/console/two-factor",
+                data={CSRF_FIELD: csrf_of(page), "code": "12345x"},
+                headers=as_user(pending),
+            )
+        ).status_code
+        for _ in range(two_factor.GUESS_BURST + 1)
+    ]
+    assert statuses == [422] * two_factor.GUESS_BURST + [429]
+
+
+async def test_second_factor_secret_is_stored_sealed(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """The database holds the secret encrypted with the payload keys, never in clear."""
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    secret = await turn_on_two_factor(api_server, cookie)
+    stored = await pool.fetchval(
+        "SELECT secret_sealed FROM console_totp WHERE user_id = $1", tenant.admin.id
+    )
+    assert secret not in stored and secret.encode() not in base64.b64decode(stored)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +33,7 @@ from core.logging import install_redaction
 from core.settings import Settings
 from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
+from domain import totp
 from domain.onboarding import client_id_for
 from store import limits
 from store.pool import Pool
@@ -331,6 +333,47 @@ async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
             assert given.status_code == 200, given.text
             await timeline.get_by_text("Prêt").wait_for(timeout=20_000)
             assert await page.evaluate("window.stillTheSamePage") is True
+            assert checker.csp_reports == []
+        finally:
+            await browser.close()
+
+
+async def test_second_factor_pages_in_chromium(
+    site: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, settings: Settings
+) -> None:
+    """Turning on two-step verification, then signing in with a code: accessible pages."""
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
+        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    base = settings.public_base_url
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable)
+        try:
+            context = await browser.new_context(
+                viewport={"width": WIDTHS[0], "height": 900}, locale="fr-FR"
+            )
+            page = await context.new_page()
+            checker = Checker(page)
+            await page.goto(f"{base}/console/sign-in")
+            await _sign_in(page, smtp_sink, tenant.admin.email, base)
+            await page.get_by_role("link", name="Validation en deux étapes").click()
+            await checker.check("two-factor-setup")
+            secret = await page.locator("#totp-key").inner_text()
+            step = totp.step_at(time.time())
+            await page.get_by_label("Code").fill(totp.code_for_step(secret, step))
+            await page.get_by_role("button", name="Activer la validation en deux étapes").click()
+            await page.get_by_text("La validation en deux étapes est active").wait_for()
+
+            await page.get_by_role("button", name="Se déconnecter").click()
+            await _sign_in(page, smtp_sink, tenant.admin.email, base)
+            await page.get_by_role("heading", name="Validation en deux étapes").wait_for()
+            await checker.check("two-factor")
+            await page.get_by_label("Code").fill(totp.code_for_step(secret, step + 1))
+            await page.get_by_role("button", name="Continuer").click()
+            await page.get_by_role("heading", name="Mes clients").wait_for()
             assert checker.csp_reports == []
         finally:
             await browser.close()

@@ -179,7 +179,11 @@ async def complete(pool: Pool, *, token: str, replacing: str | None) -> Started:
         if replacing:
             await console.end_session(conn, id_hash=digest(replacing))
         second = await console.get_totp(conn, user_id=used.user_id)
-        due = second is not None and second.confirmed
+        # Due: the code of the user's second factor, or setting one up when the firm requires
+        # one and the user has none yet (the session opens only those pages until then).
+        due = (second is not None and second.confirmed) or await console.two_factor_required(
+            conn, partner_id=used.partner_id
+        )
         session_id = secrets.token_urlsafe(32)
         await console.create_session(
             conn,

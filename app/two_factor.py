@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from temporalio.api.common.v1 import Payload
 
+from app import roles
 from app.errors import Conflict, Invalid, TooManyRequests
 from app.sign_in import SESSION_ABSOLUTE, Started, digest
 from core.settings import Settings
@@ -106,6 +107,11 @@ async def complete(
     if not slot.granted:
         raise TooManyRequests("Too many codes tried.", retry_after=int(slot.retry_in) + 1)
     await _check(pool, settings, user_id=member.user.id, code=code, now=now, confirming=False)
+    return await upgrade(pool, session_id=session_id, member=member)
+
+
+async def upgrade(pool: Pool, *, session_id: str, member: StaffMember) -> Started:
+    """End a session owing its second factor for a new, fully signed-in one (a new id)."""
     fresh = secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
         await console.end_session(conn, id_hash=digest(session_id))
@@ -118,3 +124,14 @@ async def complete(
             absolute_seconds=SESSION_ABSOLUTE.total_seconds(),
         )
     return Started(session_id=fresh, next_path=None)
+
+
+async def required(pool: Pool, *, partner_id: uuid.UUID) -> bool:
+    return await console.two_factor_required(pool, partner_id=partner_id)
+
+
+async def set_required(pool: Pool, *, member: StaffMember, required: bool) -> None:
+    """Make a second factor required (or not) for every user of the firm: administrators only.
+    Users without one set it up at their next sign-in."""
+    roles.require(member.user.role, roles.ADMINISTRATORS)
+    await console.set_two_factor_required(pool, partner_id=member.partner.id, required=required)

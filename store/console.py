@@ -246,3 +246,28 @@ async def use_totp_step(
         confirming,
     )
     return r is not None
+
+
+# Partner settings key: every user of the firm must use a second factor in the console.
+TWO_FACTOR_REQUIRED = "console_two_factor_required"
+
+
+async def set_two_factor_required(
+    db: Pool | Conn, *, partner_id: uuid.UUID, required: bool
+) -> None:
+    await db.execute(
+        "UPDATE partners SET settings = settings || jsonb_build_object($2::text, $3::boolean) "
+        "WHERE id = $1",
+        partner_id,
+        TWO_FACTOR_REQUIRED,
+        required,
+    )
+
+
+async def two_factor_required(db: Pool | Conn, *, partner_id: uuid.UUID) -> bool:
+    required: bool | None = await db.fetchval(
+        "SELECT (settings ->> $2)::boolean FROM partners WHERE id = $1",
+        partner_id,
+        TWO_FACTOR_REQUIRED,
+    )
+    return bool(required)

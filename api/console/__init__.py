@@ -47,10 +47,11 @@ from api.pages import language_of, wants_html
 from app import clients as app_clients
 from app import onboardings as app_onboardings
 from app import sign_in, two_factor
-from app.errors import AppError, Invalid, NotFound, TooManyRequests
+from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
 from core.settings import Settings
 from domain.onboarding import OnboardingStatus, client_id_for
+from domain.setup import Role
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
@@ -457,14 +458,24 @@ async def read_two_factor(
 ) -> Response:
     """After the e-mailed link, for a user with a second factor: the code."""
     session = await _any_session(request, services)
-    if session is None or not session.second_factor_due:
-        return _to_sign_in(request) if session is None else _redirect(_url_of(request, next))
+    if session is None:
+        return _to_sign_in(request)
+    if not session.second_factor_due:
+        return _redirect(_url_of(request, next))
     frame = _frame(request, services, session)
+    if not await two_factor.enabled(services.pool, user_id=session.member.user.id):
+        # The firm requires a second factor and this user has none yet: set it up first.
+        return _redirect(_url(frame, "/two-factor/setup") + _next_query(next))
     return _render(frame, "two_factor.html", errors={}, next_path=sign_in.safe_next(next))
 
 
 def _url_of(request: Request, next_path: str | None) -> str:
     return f"{request.scope.get('root_path', '')}{_landing(next_path)}"
+
+
+def _next_query(next_path: str | None) -> str:
+    kept = sign_in.safe_next(next_path)
+    return f"?{urlencode({'next': kept})}" if kept else ""
 
 
 @router.post(PREFIX + "/two-factor")
@@ -501,32 +512,68 @@ async def create_two_factor(request: Request, services: ServicesDep) -> Response
     return _with_session(_redirect(_url_of(request, next_path)), services, started.session_id)
 
 
+async def _setup_page(
+    frame: _Frame,
+    services: Services,
+    session: SessionRow,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    next_path: str | None = None,
+) -> Response:
+    member = session.member
+    common: dict[str, Any] = {
+        "errors": errors or {},
+        "next_path": next_path,
+        # The firm's rule, set by its administrators from a full session.
+        "admin": member.user.role == Role.administrator and not session.second_factor_due,
+        "required": await two_factor.required(services.pool, partner_id=member.partner.id),
+        "must": session.second_factor_due,
+    }
+    if await two_factor.enabled(services.pool, user_id=member.user.id):
+        page = "two_factor_setup.html"
+        return _render(frame, page, status=status, on=True, secret="", uri="", **common)
+    setup = await two_factor.start_setup(services.pool, services.settings, member=member)
+    return _render(
+        frame,
+        "two_factor_setup.html",
+        status=status,
+        on=False,
+        secret=setup.secret,
+        uri=setup.uri,
+        **common,
+    )
+
+
 @router.get(PREFIX + "/two-factor/setup")
-async def read_two_factor_setup(request: Request, services: ServicesDep) -> Response:
+async def read_two_factor_setup(
+    request: Request, services: ServicesDep, next: str | None = None
+) -> Response:
     """Set up the second factor: the key for the authenticator app, and a first code."""
-    session = await _session(request, services)
+    session = await _any_session(request, services)
     if session is None:
         return _to_sign_in(request)
     frame = _frame(request, services, session)
-    if await two_factor.enabled(services.pool, user_id=session.member.user.id):
-        return _render(frame, "two_factor_setup.html", errors={}, on=True)
-    setup = await two_factor.start_setup(services.pool, services.settings, member=session.member)
-    return _render(
-        frame, "two_factor_setup.html", errors={}, on=False, secret=setup.secret, uri=setup.uri
-    )
+    if session.second_factor_due and await two_factor.enabled(
+        services.pool, user_id=session.member.user.id
+    ):
+        return _redirect(_url(frame, "/two-factor") + _next_query(next))
+    return await _setup_page(frame, services, session, next_path=sign_in.safe_next(next))
 
 
 @router.post(PREFIX + "/two-factor/setup")
 async def create_two_factor_setup(request: Request, services: ServicesDep) -> Response:
-    """Turn the second factor on with a first code from the app."""
-    session = await _session(request, services)
+    """Turn the second factor on with a first code from the app (when the firm requires it, the
+    session signed in from the link is then fully signed in, under a new id)."""
+    session = await _any_session(request, services)
     if session is None:
         return _to_sign_in(request)
     frame = _frame(request, services, session)
     form = await _checked_form(request, services, session)
     if form is None:
         return _notice(frame, "refused", 403)
-    raw_code = form.get("code")
+    raw_next, raw_code = form.get("next"), form.get("code")
+    next_path = sign_in.safe_next(raw_next if isinstance(raw_next, str) else None)
     try:
         await two_factor.confirm_setup(
             services.pool,
@@ -536,18 +583,38 @@ async def create_two_factor_setup(request: Request, services: ServicesDep) -> Re
             now=time.time(),
         )
     except Invalid as exc:
-        setup = await two_factor.start_setup(
-            services.pool, services.settings, member=session.member
+        errors = _code_errors(frame, exc)
+        return await _setup_page(
+            frame, services, session, status=422, errors=errors, next_path=next_path
         )
-        return _render(
-            frame,
-            "two_factor_setup.html",
-            status=422,
-            errors=_code_errors(frame, exc),
-            on=False,
-            secret=setup.secret,
-            uri=setup.uri,
+    except Conflict:
+        pass  # on already (another tab): nothing to change
+    if session.second_factor_due:
+        started = await two_factor.upgrade(
+            services.pool,
+            session_id=request.cookies[cookie_name(services.settings)],
+            member=session.member,
         )
+        return _with_session(_redirect(_url_of(request, next_path)), services, started.session_id)
+    return _redirect(_url(frame, "/two-factor/setup"))
+
+
+@router.post(PREFIX + "/two-factor/policy")
+async def create_two_factor_policy(request: Request, services: ServicesDep) -> Response:
+    """An administrator makes a second factor required for the whole firm, or not."""
+    session = await _session(request, services)
+    if session is None:
+        return _to_sign_in(request)
+    frame = _frame(request, services, session)
+    form = await _checked_form(request, services, session)
+    if form is None:
+        return _notice(frame, "refused", 403)
+    try:
+        await two_factor.set_required(
+            services.pool, member=session.member, required=form.get("required") == "1"
+        )
+    except Forbidden:
+        return _notice(frame, "forbidden", 403)
     return _redirect(_url(frame, "/two-factor/setup"))
 
 

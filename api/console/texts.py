@@ -8,6 +8,11 @@ LANGUAGES = ("fr", "nl", "en", "de")
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
+        "forbidden_title": "Not allowed",
+        "forbidden_body": "Your role does not allow this; nothing was changed.",
+        "policy_label": "Require two-step verification for everyone in the firm",
+        "policy_save": "Save the firm's rule",
+        "setup_required": "Your firm requires two-step verification: set it up to continue.",
         "nav_two_factor": "Two-step verification",
         "two_factor_title": "Two-step verification",
         "two_factor_intro": "Type the code your authenticator app shows now.",
@@ -146,6 +151,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Invitation",
     },
     "fr": {
+        "forbidden_title": "Action non autorisée",
+        "forbidden_body": "Votre rôle ne le permet pas ; rien n'a été modifié.",
+        "policy_label": "Exiger la validation en deux étapes pour tout le cabinet",
+        "policy_save": "Enregistrer la règle du cabinet",
+        "setup_required": "Votre cabinet exige la validation en deux étapes : activez-la pour "
+        "continuer.",
         "nav_two_factor": "Validation en deux étapes",
         "two_factor_title": "Validation en deux étapes",
         "two_factor_intro": "Saisissez le code que votre application d'authentification affiche "
@@ -289,6 +300,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Invitation",
     },
     "nl": {
+        "forbidden_title": "Niet toegestaan",
+        "forbidden_body": "Uw rol laat dit niet toe; er is niets gewijzigd.",
+        "policy_label": "Verificatie in twee stappen verplichten voor het hele kantoor",
+        "policy_save": "De regel van het kantoor opslaan",
+        "setup_required": "Uw kantoor vereist verificatie in twee stappen: schakel ze in om "
+        "verder te gaan.",
         "nav_two_factor": "Verificatie in twee stappen",
         "two_factor_title": "Verificatie in twee stappen",
         "two_factor_intro": "Typ de code die uw authenticator-app nu toont.",
@@ -427,6 +444,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "step_invitation": "Uitnodiging",
     },
     "de": {
+        "forbidden_title": "Nicht erlaubt",
+        "forbidden_body": "Ihre Rolle erlaubt dies nicht; es wurde nichts geändert.",
+        "policy_label": "Zwei-Schritt-Bestätigung für die ganze Kanzlei verlangen",
+        "policy_save": "Regel der Kanzlei speichern",
+        "setup_required": "Ihre Kanzlei verlangt die Zwei-Schritt-Bestätigung: Schalten Sie sie "
+        "ein, um fortzufahren.",
         "nav_two_factor": "Zwei-Schritt-Bestätigung",
         "two_factor_title": "Zwei-Schritt-Bestätigung",
         "two_factor_intro": "Geben Sie den Code ein, den Ihre Authenticator-App gerade anzeigt.",

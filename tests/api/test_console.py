@@ -26,7 +26,8 @@ from core.settings import Environment, Settings
 from devstack.smtp_sink import SmtpSink
 from domain import totp
 from domain.onboarding import client_id_for
-from store import clients, limits
+from domain.setup import Role
+from store import clients, console, limits, partners
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
 
@@ -784,3 +785,64 @@ async def test_second_factor_secret_is_stored_sealed(
         "SELECT secret_sealed FROM console_totp WHERE user_id = $1", tenant.admin.id
     )
     assert secret not in stored and secret.encode() not in base64.b64decode(stored)
+
+
+async def test_firm_wide_second_factor_is_set_by_administrators_and_enforced(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """An accountant may not require it; the administrator does; a user without a second
+    factor then sets one up right after the link before any other page opens."""
+    accountant = await partners.create_user(
+        pool,
+        partner_id=tenant.partner.id,
+        email=f"compta-{uuid.uuid4().hex[:6]}@example.com",
+        name="Compta",
+        role=Role.accountant,
+    )
+    assert accountant is not None
+    theirs, _ = await sign_in_as(api_server, smtp_sink, accountant.email)
+    page = await api_server.get("/console/two-factor/setup", headers=as_user(theirs))
+    assert 'action="/console/two-factor/policy"' not in page.text
+    refused = await api_server.post(
+        "/console/two-factor/policy",
+        data={CSRF_FIELD: csrf_of(page), "required": "1"},
+        headers=as_user(theirs),
+    )
+    assert refused.status_code == 403
+    assert not await console.two_factor_required(pool, partner_id=tenant.partner.id)
+
+    admin, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    page = await api_server.get("/console/two-factor/setup", headers=as_user(admin))
+    assert 'action="/console/two-factor/policy"' in page.text
+    set_on = await api_server.post(
+        "/console/two-factor/policy",
+        data={CSRF_FIELD: csrf_of(page), "required": "1"},
+        headers=as_user(admin),
+    )
+    assert set_on.status_code == 303
+    assert await console.two_factor_required(pool, partner_id=tenant.partner.id)
+
+    link = await ask_link(api_server, smtp_sink, accountant.email, next_path="/console/clients")
+    used = await api_server.post(link)
+    pending, _ = cookie_of(used)
+    assert (await api_server.get("/console/clients", headers=as_user(pending))).status_code == 303
+    asked = await api_server.get(used.headers["location"], headers=as_user(pending))
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/console/two-factor/setup?next=%2Fconsole%2Fclients"
+    setup = await api_server.get(asked.headers["location"], headers=as_user(pending))
+    assert setup.status_code == 200
+    match = re.search(r'<code id="totp-key">([A-Z2-7]+)</code>', setup.text)
+    assert match
+    done = await api_server.post(
+        "/console/two-factor/setup",
+        data={
+            CSRF_FIELD: csrf_of(setup),
+            "code": code_now(match.group(1)),
+            "next": "/console/clients",
+        },
+        headers=as_user(pending),
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/console/clients"
+    full, _ = cookie_of(done)
+    assert full != pending
+    assert (await api_server.get("/console/clients", headers=as_user(full))).status_code == 200

@@ -18,6 +18,7 @@ from temporalio import activity
 
 from activities.email import SendEmailResult, SendOutcome
 from activities.invitations import InvitationActivities
+from domain.links import client_page_url
 from store import onboardings
 
 
@@ -65,7 +66,7 @@ class EscalationActivities:
             "siret": data.siret,
             "deadline": data.deadline.date().isoformat(),
             "integrations": data.integrations,
-            "client_url": f"{self.invitations.public_base_url}/v1/onboardings/{data.onboarding_id}",
+            "client_url": client_page_url(self.invitations.public_base_url, data.onboarding_id),
         }
         rendered = email.renderer.render("escalation", data.language, context)
         return await email.deliver_once(

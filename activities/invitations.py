@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.email import EmailActivities, SendEmailResult
 from domain.email import Branding, Email
 from domain.invitation import TokenClaims, sign_token, token_hash
+from domain.links import client_page_url
 from store import checklists, clients, email_log, invitations, onboardings, partners
 from store.pool import Pool
 
@@ -107,7 +108,7 @@ class InvitationActivities:
             "themes": data.themes,
             "expires_on": data.expires_at.date().isoformat(),
             # Where the partner's staff follow this onboarding and can resend the invitation.
-            "client_url": f"{self.public_base_url}/v1/onboardings/{data.onboarding_id}",
+            "client_url": client_page_url(self.public_base_url, data.onboarding_id),
         }
         recipient: str = people.director_email
         client_id: uuid.UUID | None = data.client_id
@@ -207,7 +208,7 @@ class CollaboratorActivities:
             "folder_count": data.folder_count,
             "integrations_connected": data.integrations_connected,
             "integrations_failed": data.integrations_failed,
-            "client_url": f"{self.invitations.public_base_url}/v1/onboardings/{data.onboarding_id}",
+            "client_url": client_page_url(self.invitations.public_base_url, data.onboarding_id),
         }
         users = await partners.user_addresses(
             pool, partner_id=data.partner_id, user_ids=data.user_ids

@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import auth_failures, ratelimit
 from api.problems import ProblemError
+from app import roles as app_roles
 from core.settings import Settings
 from domain.setup import Role
 from store import partners
@@ -104,21 +105,15 @@ def require(*roles: Role) -> Callable[[partners.Caller], Coroutine[Any, Any, par
     """A dependency letting through only callers with one of `roles`."""
 
     async def check(caller: CallerDep) -> partners.Caller:
-        if caller.user.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
-            raise ProblemError(
-                403,
-                "forbidden",
-                "Not allowed",
-                f"This needs the role {allowed}; you are {caller.user.role.value}.",
-            )
+        # The application's rule (app/roles.py): the console checks the same one.
+        app_roles.require(caller.user.role, roles)
         return caller
 
     return check
 
 
-ANY_ROLE = (Role.administrator, Role.client_manager, Role.accountant)
-CONFIGURERS = (Role.administrator, Role.client_manager)
+ANY_ROLE = app_roles.ANY_ROLE
+CONFIGURERS = app_roles.CONFIGURERS
 
 AnyRoleDep = Annotated[partners.Caller, Depends(require(*ANY_ROLE))]
 ConfigurerDep = Annotated[partners.Caller, Depends(require(*CONFIGURERS))]

@@ -12,7 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
-from api import docs, metrics, problems
+from api import console, docs, metrics, problems
 from api.body_limit import BodyLimit
 from api.deps import Services
 from api.routers import (
@@ -106,6 +106,7 @@ def create_app(
         max_bytes=settings.api_max_body_bytes,
         max_upload_bytes=settings.upload_limit(),
     )
+    app.add_middleware(console.OldClientLinks)  # old staff e-mail links -> the console
     # Outside BodyLimit: a request for a host we do not serve is refused before anything else.
     app.add_middleware(TrustedHosts, hosts=settings.served_hosts())
     # Added last, so outermost: it times and counts every answer, BodyLimit's 413s included.
@@ -137,4 +138,5 @@ def create_app(
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)
+    app.include_router(console.router)  # the firm's console: /, /console/...
     return app

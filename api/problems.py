@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.errors import AppError
 from core.logging import redact_path, reduced_error, stack_summary
 from store.errors import data_error_reason
 
@@ -139,6 +140,19 @@ def install(app: FastAPI) -> None:
             detail=exc.detail,
             errors=exc.errors,
             headers=exc.headers,
+        )
+
+    @app.exception_handler(AppError)
+    async def _refused(request: Request, exc: AppError) -> JSONResponse:
+        # An application function's refusal: the same problem document whichever route called it.
+        return _response(
+            request,
+            status=exc.status,
+            slug=exc.slug,
+            title=exc.title,
+            detail=exc.detail,
+            errors=[FieldError(field=e.field, message=e.message) for e in exc.errors] or None,
+            headers={"Retry-After": str(exc.retry_after)} if exc.retry_after else None,
         )
 
     @app.exception_handler(RequestValidationError)

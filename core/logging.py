@@ -95,8 +95,9 @@ SAFE_QUERY_PARAMS = frozenset(
         "sort",
     }
 )
-# A path segment after one of these is a credential (the signed invitation token).
-_SECRET_AFTER = frozenset({"invitations"})
+# A path segment after one of these is a credential (the signed invitation token, the console's
+# single-use sign-in link).
+_SECRET_AFTER = frozenset({"invitations", "sign-in"})
 # Defence in depth for routes not named above: anything that looks like an e-mail address or a
 # signed token (two base64url parts joined by a dot) is masked wherever it sits in the path.
 _LOOKS_SECRET = re.compile(r"@|%40|^[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}$")

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent
 
-KINDS = ("invitation", "reminder", "client_ready", "expired", "escalation")
+KINDS = ("invitation", "reminder", "client_ready", "expired", "escalation", "sign_in")
 LANGUAGES = ("fr", "nl", "en", "de")
 
 # Month names come from the fiscal calendar (folder names); dates in running text write them in

@@ -64,4 +64,10 @@ SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
         "integrations": ["Relevés bancaires", "Notes de frais"],
         "client_url": _CLIENT_URL,
     },
+    "sign_in": {
+        "branding": SAMPLE_BRANDING,
+        "user_name": "Élise Müller",
+        "sign_in_url": "https://onboarding.fiduciaire-muller.example/console/sign-in/Zk3x9Qw&x=1",
+        "minutes": 15,
+    },
 }

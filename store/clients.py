@@ -303,11 +303,13 @@ async def list_for_partner(
     sort: str = "-created_at",
     limit: int = 50,
     offset: int = 0,
+    first_for: list[str] | None = None,
 ) -> tuple[list[ClientListRow], int]:
     """One page of the partner's clients matching every filter given, and how many match in all.
 
-    `q` matches a substring of the client's name, its registry name or its SIRET (spaces in a
-    SIRET as people type it are ignored), case-insensitively.
+    With `first_for`, clients whose case manager is one of these come first ("my clients"),
+    each group in `sort`'s order. `q` matches a substring of the client's name, its registry
+    name or its SIRET (spaces in a SIRET as people type it are ignored), case-insensitively.
     """
     order = LIST_SORTS[sort]  # KeyError for a key the API let through: a bug, not input
     pattern = _like_pattern(q) if q else None
@@ -337,15 +339,28 @@ async def list_for_partner(
         ) listed
         WHERE $6::text IS NULL OR invitation_state = $6
     """
-    records = await pool.fetch(
-        f"""
-        SELECT *, count(*) OVER () AS total FROM ({matching}) m
-        ORDER BY {order} LIMIT $11 OFFSET $12
-        """,
-        *args,
-        limit,
-        offset,
-    )
+    if first_for:
+        # The array is a parameter like every value; only the order's shape is built here.
+        records = await pool.fetch(
+            f"""
+            SELECT *, count(*) OVER () AS total FROM ({matching}) m
+            ORDER BY (case_manager = ANY($13::text[])) IS TRUE DESC, {order} LIMIT $11 OFFSET $12
+            """,
+            *args,
+            limit,
+            offset,
+            first_for,
+        )
+    else:
+        records = await pool.fetch(
+            f"""
+            SELECT *, count(*) OVER () AS total FROM ({matching}) m
+            ORDER BY {order} LIMIT $11 OFFSET $12
+            """,
+            *args,
+            limit,
+            offset,
+        )
     if records:
         return [_list_row(r) for r in records], int(records[0]["total"])
     if offset == 0:

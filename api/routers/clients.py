@@ -25,6 +25,7 @@ from api.deps import (
 )
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
+from app import clients as app_clients
 from core import notifications
 from domain.checklists import ChecklistProgress
 from domain.clients import (
@@ -45,9 +46,9 @@ from domain.onboarding import (
 )
 from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
 from domain.text import Text
-from store import catalogs, checklists, client_setup, clients, erasure, folders, subscriptions
+from store import catalogs, checklists, clients, erasure, folders, subscriptions
 from store import setup as setup_store
-from store.pool import Conn, Pool, snapshot
+from store.pool import Pool
 from workflows import collaborators as collaborators_notice
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
@@ -226,15 +227,6 @@ def _summary(row: clients.ClientListRow) -> ClientSummary:
     )
 
 
-def _utc(value: datetime | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise _invalid(field, "is out of range") from None
-
-
 @router.get("", response_model=PageOf[ClientSummary], responses=problem_responses(422))
 async def read_clients(
     pool: PoolDep,
@@ -266,21 +258,19 @@ async def read_clients(
     ),
 ) -> PageOf[ClientSummary]:
     """A partner's clients ("My clients"), filtered, searched, sorted and paged."""
-    start = _utc(scheduled_from, "scheduled_from")
-    end = _utc(scheduled_to, "scheduled_to")
-    if start is not None and end is not None and end < start:
-        raise _invalid("scheduled_to", "is before scheduled_from")
-    rows, total = await clients.list_for_partner(
+    rows, total = await app_clients.list_clients(
         pool,
         partner_id=caller.partner.id,
-        case_manager=case_manager,
-        tag=tag,
-        onboarding_status=status_filter.value if status_filter else None,
-        muted=muted,
-        invitation_state=invitation_state.value if invitation_state else None,
-        scheduled_from=start,
-        scheduled_to=end,
-        q=q.strip() or None if q else None,
+        filters=app_clients.ClientFilters(
+            case_manager=case_manager,
+            tag=tag,
+            onboarding_status=status_filter.value if status_filter else None,
+            muted=muted,
+            invitation_state=invitation_state.value if invitation_state else None,
+            scheduled_from=scheduled_from,
+            scheduled_to=scheduled_to,
+            q=q,
+        ),
         sort=sort.value,
         limit=page.limit,
         offset=page.offset,
@@ -370,37 +360,30 @@ class ClientPublic(ClientSummary):
 
 
 async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
-    # Eight reads, one moment: a step landing in between cannot show half in the answer.
-    async with snapshot(pool) as conn:
-        return await _client_view(conn, partner_id, client_id)
+    return client_public(
+        await app_clients.read_client(pool, partner_id=partner_id, client_id=client_id)
+    )
 
 
-async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
-    listed = await clients.get_listed(conn, partner_id=partner_id, client_id=client_id)
-    row = await clients.get_for_partner(conn, partner_id=partner_id, client_id=client_id)
-    if listed is None or row is None:
-        raise client_not_found(client_id)
-    today = datetime.now(UTC).date()
-    subscription = await subscriptions.in_force(conn, client_id=client_id, on=today)
+def client_public(view: app_clients.ClientView) -> ClientPublic:
+    """The JSON face of one client's view."""
+    row = view.row
     kept: dict[str, Any] | None = row.setup
     return ClientPublic(
-        **_summary(listed).model_dump(),
+        **_summary(view.listed).model_dump(),
         first_name=row.first_name,
         last_name=row.last_name,
         email=row.email,
         language=Language(row.language),
         address=row.address,
         company=row.company,
-        updated_at=listed.updated_at,
+        updated_at=view.listed.updated_at,
         template_id=row.template_id,
         template_version=row.template_version,
         setup=EffectiveSetup.model_validate(kept) if kept else None,
-        subscription=_revision(subscription) if subscription else None,
-        collaborators=[
-            CollaboratorPublic(**vars(c))
-            for c in await clients.list_collaborator_users(conn, client_id=client_id)
-        ],
-        users=[ClientUser(**u) for u in await clients.list_users(conn, client_id=client_id)],
+        subscription=_revision(view.subscription) if view.subscription else None,
+        collaborators=[CollaboratorPublic(**vars(c)) for c in view.collaborators],
+        users=[ClientUser(**u) for u in view.users],
         integrations=[
             IntegrationPublic(
                 code=i.code,
@@ -409,13 +392,12 @@ async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) 
                 attempts=i.attempts,
                 connected_at=i.connected_at,
             )
-            for i in await client_setup.list_integrations(conn, client_id=client_id)
+            for i in view.integrations
         ],
         fiscal_years=[
-            FiscalYearPublic(start=f.starts_on, end=f.ends_on)
-            for f in await folders.list_fiscal_years(conn, client_id=client_id)
+            FiscalYearPublic(start=f.starts_on, end=f.ends_on) for f in view.fiscal_years
         ],
-        folder_count=await folders.count_folders(conn, client_id=client_id),
+        folder_count=view.folder_count,
     )
 
 

@@ -10,20 +10,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
+from app import onboardings as app_onboardings
 from core import task_failures
 from core.onboarding_status import explained_status
 from core.temporal import StartRefusal, start_refusal
@@ -33,7 +33,6 @@ from domain.onboarding import (
     InvitationChanged,
     OnboardingCreate,
     OnboardingStatus,
-    OnboardingView,
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
@@ -113,31 +112,6 @@ def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
 
-def check_schedule(
-    scheduled_at: datetime | None, *, now: datetime, horizon: timedelta, field: str
-) -> None:
-    """A scheduled invitation is for the future, and not so far that it is surely a typo.
-
-    Checked here, at the edge: workflow validators cannot see settings, and a time already past
-    would make the workflow's timer fire at once (the invitation sent, not scheduled).
-    """
-    if scheduled_at is None:
-        return
-    problem = None
-    if scheduled_at <= now:
-        problem = "is in the past: give a future time, or use mode immediate"
-    elif scheduled_at > now + horizon:
-        problem = f"is more than {horizon.days} days ahead (ONBOARDING_INVITATION_HORIZON_DAYS)"
-    if problem:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"Invalid field(s): {field}",
-            errors=[FieldError(field=field, message=f"scheduled_at {problem}")],
-        )
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -154,7 +128,7 @@ async def create_onboarding(
     """Start onboarding a client; answers at once with the onboarding's id and status URL."""
     partner = caller.partner
     settings = services.settings
-    check_schedule(
+    app_onboardings.check_schedule(
         body.invitation.scheduled_at,
         now=datetime.now(UTC),
         horizon=timedelta(days=settings.invitation_horizon_days),
@@ -285,28 +259,12 @@ def _start_refused(exc: Exception) -> Exception:
     )
 
 
-async def _handle(
-    pool: Pool, temporal: TemporalDep, partner_id: uuid.UUID, onboarding_id: uuid.UUID
-) -> WorkflowHandle[OnboardingWorkflow, OnboardingView]:
-    row = await onboardings.get(pool, partner_id=partner_id, onboarding_id=onboarding_id)
-    if row is None:
-        raise _not_found(onboarding_id)
-    return temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
-
-
 def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> ProblemError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return _not_found(onboarding_id)
     return ProblemError(
         503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
     )
-
-
-def _refused(exc: WorkflowUpdateFailedError) -> ProblemError:
-    """An update's validator said no (wrong moment, unknown integration): 409 with its reason."""
-    cause = exc.cause
-    detail = cause.message if isinstance(cause, ApplicationError) else str(cause)
-    return ProblemError(409, "not-now", "Not possible now", detail)
 
 
 @router.get("/{onboarding_id}", response_model=ExplainedView, responses=problem_responses(404, 503))
@@ -330,24 +288,6 @@ async def read_onboarding(
         raise _unavailable(exc, onboarding_id) from exc
 
 
-async def _finished_or_gone(
-    handle: WorkflowHandle[OnboardingWorkflow, OnboardingView], onboarding_id: uuid.UUID
-) -> ProblemError:
-    """An update found no running workflow: a finished onboarding is a 409 saying so (its GET
-    still answers), one Temporal no longer knows is a 404."""
-    try:
-        description = await handle.describe()
-    except RPCError:
-        return _not_found(onboarding_id)
-    state = description.status.name.lower() if description.status else "closed"
-    return ProblemError(
-        409,
-        "onboarding-finished",
-        "Onboarding finished",
-        f"This onboarding is finished (workflow {state}); it takes no more changes.",
-    )
-
-
 async def _update(
     pool: Pool,
     temporal: TemporalDep,
@@ -356,15 +296,15 @@ async def _update(
     update: Any,
     *args: Any,
 ) -> Any:
-    handle = await _handle(pool, temporal, partner_id, onboarding_id)
-    try:
-        return await handle.execute_update(update, *args)
-    except WorkflowUpdateFailedError as exc:
-        raise _refused(exc) from exc
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise await _finished_or_gone(handle, onboarding_id) from exc
-        raise _unavailable(exc, onboarding_id) from exc
+    # The application function answers refusals as app errors (api/problems.py maps them).
+    return await app_onboardings.update(
+        pool,
+        temporal,
+        partner_id=partner_id,
+        onboarding_id=onboarding_id,
+        update=update,
+        args=args,
+    )
 
 
 @router.post(
@@ -447,8 +387,12 @@ async def create_invitation_send(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:
     """Send the director's invitation now (manual, scheduled or cancelled)."""
-    return await _invitation_update(
-        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.send_invitation_now
+    return await app_onboardings.send_invitation_now(
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
     )
 
 
@@ -466,19 +410,15 @@ async def create_invitation_reschedule(
     caller: AnyRoleDep,
 ) -> InvitationChanged:
     """Send the invitation at another time (with a timezone; refused in the past or once sent)."""
-    check_schedule(
-        body.scheduled_at,
-        now=datetime.now(UTC),
-        horizon=timedelta(days=services.settings.invitation_horizon_days),
-        field="scheduled_at",
-    )
-    return await _invitation_update(
+    return await app_onboardings.reschedule_invitation(
         pool,
         temporal,
-        caller.partner.id,
-        onboarding_id,
-        OnboardingWorkflow.reschedule_invitation,
-        body,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
+        scheduled_at=body.scheduled_at,
+        now=datetime.now(UTC),
+        horizon=timedelta(days=services.settings.invitation_horizon_days),
     )
 
 

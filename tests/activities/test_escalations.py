@@ -50,7 +50,7 @@ async def test_the_creator_is_told_once_without_the_clients_name(
     content = text.get_content()
     assert str(onboarding_id)[:8] in str(message["Subject"])
     assert "attend les informations de l'entreprise" in content
-    assert "73282932000074" in content and f"/v1/onboardings/{onboarding_id}" in content
+    assert "73282932000074" in content and f"/console/onboardings/{onboarding_id}" in content
     assert CLIENT_NAME not in content and "vasseur" not in content.lower()
     # Another kind is another e-mail.
     deadline = await ActivityEnvironment().run(

@@ -290,7 +290,7 @@ async def test_expired_notice_to_creator_while_client_muted(
     assert received.message["Subject"] == f"Invitation expirée : {CLIENT_NAME}"
     text, _ = _text_and_html(received.message)
     assert case.director in text
-    assert f"{BASE_URL}/v1/onboardings/{case.onboarding_id}" in text
+    assert f"{BASE_URL}/console/onboardings/{case.onboarding_id}" in text
     rows = await email_log.list_for_onboarding(pool, onboarding_id=case.onboarding_id)
     assert sorted((r.purpose, r.status, r.recipient) for r in rows) == [
         ("expired", "sent", case.tenant.admin.email),

@@ -204,6 +204,33 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     done = _wait_status(stack.api, onboarding_id, auth, "COMPLETED")
     # The SIRET went through the stack's registry stand-in.
     assert done["company"]["name"] == "DANONE"
+    # The README's console sign-in: / is the sign-in page, the link lands in the sink and
+    # `onboarding mail` prints it; the cookie is not Secure on this http development stack.
+    root = httpx.get(f"{stack.api}/", follow_redirects=True, timeout=10)
+    assert root.status_code == 200 and 'type="email"' in root.text
+    asked = httpx.post(
+        f"{stack.api}/console/sign-in", data={"email": "admin@example.com"}, timeout=10
+    )
+    assert asked.status_code == 303
+    sign_in_link = ""
+    for _ in range(100):
+        printed_mail = subprocess.run(
+            [sys.executable, "-m", "cli.main", "mail", "--json"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found = re.search(r"(http://[^\s\"]+/console/sign-in/[A-Za-z0-9_-]+)", printed_mail)
+        if found:
+            sign_in_link = found.group(1)
+            break
+        time.sleep(0.1)
+    assert sign_in_link.startswith(stack.api), printed_mail
+    signed_in = httpx.post(sign_in_link, timeout=10)
+    assert signed_in.status_code == 303, signed_in.text
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "secure" not in cookie
     # The three Prometheus endpoints it printed answer with what production scrapes.
     metrics = {
         port: f"http://127.0.0.1:{stack.ports[port]}/metrics"

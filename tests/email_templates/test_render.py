@@ -34,6 +34,7 @@ MAIN_LINK = {
     "client_ready": "client_url",
     "expired": "client_url",
     "escalation": "client_url",
+    "sign_in": "sign_in_url",
 }
 CLOSING = {
     "fr": "Cordialement",
@@ -63,6 +64,10 @@ MARKER = {
     ("escalation", "nl"): "wachten op een nieuwe poging",
     ("escalation", "en"): "waiting for a retry",
     ("escalation", "de"): "warten auf einen neuen Versuch",
+    ("sign_in", "fr"): "pour vous connecter",
+    ("sign_in", "nl"): "om u aan te melden",
+    ("sign_in", "en"): "to sign in",
+    ("sign_in", "de"): "anzumelden",
 }
 SCRIPT = '<script>alert("x")</script>'
 
@@ -141,7 +146,11 @@ def test_render_html_link_and_branding_every_kind(
 def test_render_escapes_user_data_in_html_only(renderer: Renderer, kind: str) -> None:
     """A client name with markup is escaped in HTML, verbatim in text and subject (escalations
     name no client, data minimisation: the integrations' names stand in)."""
-    changes = {"integrations": [SCRIPT]} if kind == "escalation" else {"client_name": SCRIPT}
+    changes: dict[str, Any] = {"client_name": SCRIPT}
+    if kind == "escalation":
+        changes = {"integrations": [SCRIPT]}
+    elif kind == "sign_in":
+        changes = {"user_name": SCRIPT}
     rendered = renderer.render(kind, "en", _context(kind, **changes))
     assert rendered.html is not None
     assert "<script>" not in rendered.html

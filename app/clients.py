@@ -1,0 +1,114 @@
+"""Use cases on a firm's clients that the JSON API and the console share: the "My clients" list
+(filters, search, paging) and everything about one client, read as of one moment."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.errors import Invalid, NotFound
+from store import client_setup, clients, folders, subscriptions
+from store.pool import Conn, Pool, snapshot
+
+
+def client_not_found(client_id: uuid.UUID) -> NotFound:
+    return NotFound(f"No client {client_id}")
+
+
+@dataclass(frozen=True)
+class ClientFilters:
+    """What narrows the list; None is "any". Times are aware (any zone), compared in UTC."""
+
+    case_manager: str | None = None
+    tag: str | None = None
+    onboarding_status: str | None = None
+    muted: bool | None = None
+    invitation_state: str | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    q: str | None = None
+    # Clients whose case manager is one of these come first ("my clients"), then `sort`.
+    first_for: tuple[str, ...] = field(default=())
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise Invalid.field(name, "is out of range") from None
+
+
+async def list_clients(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    filters: ClientFilters,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[clients.ClientListRow], int]:
+    """One page of the firm's clients matching `filters`, and how many match in all."""
+    start = _utc(filters.scheduled_from, "scheduled_from")
+    end = _utc(filters.scheduled_to, "scheduled_to")
+    if start is not None and end is not None and end < start:
+        raise Invalid.field("scheduled_to", "is before scheduled_from")
+    q = filters.q.strip() or None if filters.q else None
+    return await clients.list_for_partner(
+        pool,
+        partner_id=partner_id,
+        case_manager=filters.case_manager,
+        tag=filters.tag,
+        onboarding_status=filters.onboarding_status,
+        muted=filters.muted,
+        invitation_state=filters.invitation_state,
+        scheduled_from=start,
+        scheduled_to=end,
+        q=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        first_for=list(filters.first_for) or None,
+    )
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """One client as of one moment: the list's row, the full row and what hangs off it."""
+
+    listed: clients.ClientListRow
+    row: clients.ClientRow
+    subscription: subscriptions.RevisionRow | None
+    collaborators: list[clients.Collaborator]
+    users: list[dict[str, Any]]
+    integrations: list[client_setup.IntegrationRow]
+    fiscal_years: list[folders.FiscalYearRow]
+    folder_count: int
+
+
+async def read_client(pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientView:
+    """Everything about one of the firm's clients; NotFound for another firm's."""
+    # Eight reads, one moment: a step landing in between cannot show half in the answer.
+    async with snapshot(pool) as conn:
+        return await _client_view(conn, partner_id, client_id)
+
+
+async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientView:
+    listed = await clients.get_listed(conn, partner_id=partner_id, client_id=client_id)
+    row = await clients.get_for_partner(conn, partner_id=partner_id, client_id=client_id)
+    if listed is None or row is None:
+        raise client_not_found(client_id)
+    today = datetime.now(UTC).date()
+    return ClientView(
+        listed=listed,
+        row=row,
+        subscription=await subscriptions.in_force(conn, client_id=client_id, on=today),
+        collaborators=await clients.list_collaborator_users(conn, client_id=client_id),
+        users=await clients.list_users(conn, client_id=client_id),
+        integrations=await client_setup.list_integrations(conn, client_id=client_id),
+        fiscal_years=await folders.list_fiscal_years(conn, client_id=client_id),
+        folder_count=await folders.count_folders(conn, client_id=client_id),
+    )

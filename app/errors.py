@@ -1,0 +1,94 @@
+"""What an application function refuses with: HTTP-free errors the API maps to problem details
+(api/problems.py) and the console to a page or a form's field errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """One field at fault, named as the API names it (`invitation.scheduled_at`)."""
+
+    field: str
+    message: str
+    # A stable name for what is wrong ("past", "too_far"), so a page can say it in its own words.
+    code: str | None = None
+
+
+class AppError(Exception):
+    """A refusal: `status` is the HTTP status it stands for, `slug` its stable problem type."""
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: tuple[FieldIssue, ...] = (),
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if slug is not None:
+            self.slug = slug
+        if title is not None:
+            self.title = title
+        self.errors = errors
+        self.retry_after = retry_after
+
+
+class NotFound(AppError):
+    """No such object for this firm: another firm's ids look exactly like unknown ones."""
+
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Invalid(AppError):
+    """Bad input, each field at fault named in `errors`."""
+
+    status = 422
+    slug = "validation-error"
+    title = "Invalid request"
+
+    @classmethod
+    def field(cls, field: str, message: str, *, code: str | None = None) -> Invalid:
+        return cls(f"Invalid field(s): {field}", errors=(FieldIssue(field, message, code),))
+
+
+class Forbidden(AppError):
+    """The caller's role may not do this."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class Conflict(AppError):
+    """Not possible in the object's current state."""
+
+    status = 409
+    slug = "not-now"
+    title = "Not possible now"
+
+
+class Unavailable(AppError):
+    """A dependency (Temporal) cannot be reached now; nothing was changed."""
+
+    status = 503
+    slug = "temporal-unavailable"
+    title = "Temporal unavailable"
+
+
+class TooManyRequests(AppError):
+    """Over a rate limit: ask again after `retry_after` seconds."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"

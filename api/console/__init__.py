@@ -52,6 +52,7 @@ from core.settings import Environment as Env
 from core.settings import Settings
 from domain.onboarding import OnboardingStatus, client_id_for
 from domain.setup import Role
+from domain.text import Text
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
@@ -279,7 +280,7 @@ class OldClientLinks:
 
 
 @router.get(PREFIX + "/static/{name}")
-async def read_console_static(name: str) -> Response:
+async def read_console_static(name: Text) -> Response:
     """The console's stylesheet and script, from our own origin (the CSP allows nothing else)."""
     if name not in _STATIC_TYPES:
         raise NotFound(f"No asset {name}")
@@ -310,7 +311,10 @@ async def read_console(request: Request) -> RedirectResponse:
 
 @router.get(PREFIX + "/sign-in")
 async def read_sign_in(
-    request: Request, services: ServicesDep, next: str | None = None, signed_out: str | None = None
+    request: Request,
+    services: ServicesDep,
+    next: Text | None = None,
+    signed_out: Text | None = None,
 ) -> Response:
     """The sign-in form: one e-mail field (signed in already: on to the page asked for)."""
     if await _session(request, services) is not None:
@@ -375,7 +379,7 @@ async def read_sign_in_sent(request: Request, services: ServicesDep) -> Response
 
 
 @router.get(PREFIX + "/sign-in/{token}")
-async def read_sign_in_link(token: str, request: Request, services: ServicesDep) -> Response:
+async def read_sign_in_link(token: Text, request: Request, services: ServicesDep) -> Response:
     """The e-mail's link: a button that signs in (opening the link alone uses nothing, so a
     mail scanner that follows links cannot spend it)."""
     frame = _frame(request, services, None)
@@ -385,7 +389,7 @@ async def read_sign_in_link(token: str, request: Request, services: ServicesDep)
 
 
 @router.post(PREFIX + "/sign-in/{token}")
-async def create_session(token: str, request: Request, services: ServicesDep) -> Response:
+async def create_session(token: Text, request: Request, services: ServicesDep) -> Response:
     """Use the link: a new session, its cookie, then the page asked for (or the clients)."""
     frame = _frame(request, services, None)
     if _foreign(request, services):
@@ -454,7 +458,7 @@ def _code_errors(frame: _Frame, exc: Invalid) -> dict[str, str]:
 
 @router.get(PREFIX + "/two-factor")
 async def read_two_factor(
-    request: Request, services: ServicesDep, next: str | None = None
+    request: Request, services: ServicesDep, next: Text | None = None
 ) -> Response:
     """After the e-mailed link, for a user with a second factor: the code."""
     session = await _any_session(request, services)
@@ -547,7 +551,7 @@ async def _setup_page(
 
 @router.get(PREFIX + "/two-factor/setup")
 async def read_two_factor_setup(
-    request: Request, services: ServicesDep, next: str | None = None
+    request: Request, services: ServicesDep, next: Text | None = None
 ) -> Response:
     """Set up the second factor: the key for the authenticator app, and a first code."""
     session = await _any_session(request, services)
@@ -842,7 +846,7 @@ def _uuid(text: str) -> uuid.UUID | None:
 
 
 @router.get(PREFIX + "/clients/{client_id}")
-async def read_console_client(client_id: str, request: Request, services: ServicesDep) -> Response:
+async def read_console_client(client_id: Text, request: Request, services: ServicesDep) -> Response:
     """The client page: contact and company, setup, the onboarding's steps, the invitation."""
     session = await _session(request, services)
     if session is None:
@@ -855,7 +859,7 @@ async def read_console_client(client_id: str, request: Request, services: Servic
 
 @router.get(PREFIX + "/onboardings/{onboarding_id}")
 async def read_console_onboarding(
-    onboarding_id: str, request: Request, services: ServicesDep
+    onboarding_id: Text, request: Request, services: ServicesDep
 ) -> Response:
     """Where the staff e-mails link: the client's page (the onboarding's own while the client
     is not created yet)."""
@@ -878,7 +882,7 @@ async def read_console_onboarding(
 
 @router.get(PREFIX + "/onboardings/{onboarding_id}/timeline")
 async def read_console_timeline(
-    onboarding_id: str, request: Request, services: ServicesDep
+    onboarding_id: Text, request: Request, services: ServicesDep
 ) -> Response:
     """The steps alone, for the client page's script to refresh them."""
     session = await _session(request, services)
@@ -980,7 +984,7 @@ async def _invitation_action(
 
 @router.post(PREFIX + "/onboardings/{onboarding_id}/invitation/send")
 async def create_console_invitation_send(
-    onboarding_id: str, request: Request, services: ServicesDep
+    onboarding_id: Text, request: Request, services: ServicesDep
 ) -> Response:
     """Send the invitation now, from the client page's button."""
     return await _invitation_action(onboarding_id, request, services, "sent")
@@ -988,7 +992,7 @@ async def create_console_invitation_send(
 
 @router.post(PREFIX + "/onboardings/{onboarding_id}/invitation/reschedule")
 async def create_console_invitation_reschedule(
-    onboarding_id: str, request: Request, services: ServicesDep
+    onboarding_id: Text, request: Request, services: ServicesDep
 ) -> Response:
     """Reschedule the invitation to a date and time in the firm's time zone."""
     return await _invitation_action(onboarding_id, request, services, "rescheduled")

@@ -9,8 +9,8 @@ a credential, a valid one included, is answered 429 with Retry-After until a tok
 right guess cannot be told from a wrong one meanwhile. A request presenting no credential costs
 nothing (a health check, a browser on a public page).
 
-The address is the peer's (the ASGI server's `client`; uvicorn itself rewrites it from
-X-Forwarded-For for loopback peers only, its FORWARDED_ALLOW_IPS default) or, when
+The address is the peer's (the ASGI server's `client`; `onboarding api` turns off uvicorn's own
+rewriting from X-Forwarded-For, which it would believe of any loopback peer) or, when
 ONBOARDING_CLIENT_ADDRESS_HEADER is set and the peer is one of ONBOARDING_TRUSTED_PROXIES, the one
 the proxy wrote in that header. An IPv6 address counts by its /64, the block one host usually has
 to itself.

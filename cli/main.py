@@ -107,6 +107,10 @@ def api() -> None:
         port=settings.api_port,
         log_config=None,  # keep our structured logging
         access_log=True,
+        # The client address is the peer's, or the one ONBOARDING_CLIENT_ADDRESS_HEADER names
+        # when a trusted proxy sent it (api/auth_failures.py): uvicorn must not rewrite it first
+        # from X-Forwarded-For, which it believes of any loopback peer by default.
+        proxy_headers=False,
     )
 
 

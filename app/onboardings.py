@@ -25,9 +25,10 @@ from domain.onboarding import (
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
+    client_id_for,
 )
 from domain.setup import Role
-from store import onboardings
+from store import clients, onboardings
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView, decode_pending, explain
@@ -327,3 +328,79 @@ async def read_status(
         description.raw_description.pending_activities, temporal.data_converter
     )
     return explain(view, pending, since=row.status_since)
+
+
+@dataclass(frozen=True)
+class AttentionRow:
+    onboarding_id: uuid.UUID
+    status: str
+    since: datetime
+    case_manager: str | None
+    # None while the client is not created yet (its company details are awaited, say).
+    client_name: str | None
+
+
+@dataclass(frozen=True)
+class AttentionList:
+    rows: list[AttentionRow]
+    total: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What waits for someone in a firm: the stuck list, and one list per waiting status."""
+
+    stuck: AttentionList
+    failing: AttentionList
+    awaiting_details: AttentionList
+    waiting_for_unmute: AttentionList
+    needs_attention: AttentionList
+
+
+async def _named(
+    pool: Pool, partner_id: uuid.UUID, rows: list[onboardings.OnboardingRow]
+) -> list[AttentionRow]:
+    named = []
+    for row in rows:
+        client = await clients.get_for_partner(
+            pool, partner_id=partner_id, client_id=client_id_for(row.id)
+        )
+        named.append(
+            AttentionRow(
+                onboarding_id=row.id,
+                status=row.status,
+                since=row.status_since,
+                case_manager=row.case_manager,
+                client_name=client.name if client is not None else None,
+            )
+        )
+    return named
+
+
+async def needing_attention(
+    pool: Pool, temporal: Client, *, partner_id: uuid.UUID, stuck_for: timedelta, limit: int
+) -> Attention:
+    """The firm's onboardings that wait for someone: stuck past `stuck_for` (the API's stuck
+    list, those whose workflow task fails apart), waiting for company details, kept muted
+    waiting for unmute, and parked in NEEDS_ATTENTION (to resume); each list's first `limit`."""
+    stuck = await list_onboardings(
+        pool, temporal, partner_id=partner_id, stuck_for=stuck_for, limit=limit, offset=0
+    )
+    failing = [r for r in stuck.rows if r.workflow_id in stuck.failing]
+    slow = [r for r in stuck.rows if r.workflow_id not in stuck.failing]
+
+    async def of(status: OnboardingStatus) -> AttentionList:
+        page = await list_onboardings(
+            pool, temporal, partner_id=partner_id, status=status, limit=limit, offset=0
+        )
+        return AttentionList(rows=await _named(pool, partner_id, page.rows), total=page.total)
+
+    return Attention(
+        stuck=AttentionList(
+            rows=await _named(pool, partner_id, slow), total=stuck.total - len(failing)
+        ),
+        failing=AttentionList(rows=await _named(pool, partner_id, failing), total=len(failing)),
+        awaiting_details=await of(OnboardingStatus.AWAITING_COMPANY_DETAILS),
+        waiting_for_unmute=await of(OnboardingStatus.WAITING_FOR_UNMUTE),
+        needs_attention=await of(OnboardingStatus.NEEDS_ATTENTION),
+    )

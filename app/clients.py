@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.errors import Invalid, NotFound
+from temporalio.client import Client
+
+from app import roles
+from app.errors import Conflict, Invalid, NotFound, Unavailable
+from core import notifications
+from domain.setup import Role
 from store import client_setup, clients, folders, subscriptions
 from store.pool import Conn, Pool, snapshot
 
@@ -112,3 +117,38 @@ async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) 
         fiscal_years=await folders.list_fiscal_years(conn, client_id=client_id),
         folder_count=await folders.count_folders(conn, client_id=client_id),
     )
+
+
+# Switching notifications is configuring the client: administrators and client managers.
+NOTIFICATION_ROLES = roles.CONFIGURERS
+
+
+async def switch_notifications(
+    pool: Pool,
+    temporal: Client,
+    *,
+    partner_id: uuid.UUID,
+    client_id: uuid.UUID,
+    role: Role,
+    enabled: bool,
+) -> notifications.Switched:
+    """Switch one of the firm's clients' notifications on or off. While its onboarding runs the
+    workflow decides (switched on, an invitation kept waiting goes on according to its mode);
+    the same switch twice is once."""
+    roles.require(role, NOTIFICATION_ROLES)
+    try:
+        return await notifications.switch(
+            pool, temporal, partner_id=partner_id, client_id=client_id, enabled=enabled
+        )
+    except notifications.ClientNotFound:
+        raise client_not_found(client_id) from None
+    except notifications.ClientErased:
+        raise Conflict(
+            "This client's personal data was erased; its notifications stay off.",
+            slug="client-erased",
+            title="Client erased",
+        ) from None
+    except notifications.SwitchRefused as exc:
+        raise Conflict("The onboarding refused the switch.") from exc
+    except notifications.OnboardingUnreachable as exc:
+        raise Unavailable("Cannot reach the client's onboarding now; nothing was changed.") from exc

@@ -425,6 +425,11 @@ class OnboardingWorkflow:
 
     @resend_invitation.validator
     def _validate_resend(self) -> None:
+        # A second resend while the first is pending or its e-mail in flight (the state still
+        # says expired or bounced) would leave the flag set, and the next expiry would resend
+        # by itself. Validators leave no history, so this changes no replay.
+        if self._resend or self._step(Step.invitation).state == StepState.running:
+            raise ValueError("a new invitation is already on its way")
         if self._view.invitation.state not in (InvitationState.expired, InvitationState.bounced):
             raise ValueError(
                 f"the invitation is {self._view.invitation.state.value}; a resend is for an "

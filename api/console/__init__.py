@@ -768,6 +768,7 @@ async def _client_page(
     errors: dict[str, str] | None = None,
     refused: str | None = None,
     scheduled_at: str = "",
+    form: dict[str, str] | None = None,
 ) -> Response:
     frame = _frame(request, services, session)
     zone = _zone(session)
@@ -832,8 +833,10 @@ async def _client_page(
         zone=zone.key,
         errors=errors or {},
         refused=refused,
-        done=done if done in ("sent", "rescheduled") and status == 200 else None,
+        # Only a confirmation the texts know (client_actions.py adds its own).
+        done=done if done and f"done_{done}" in TEXTS["en"] and status == 200 else None,
         scheduled_at=scheduled_at,
+        form=form or {},
         **_timeline_context(frame, timeline, zone, onboarding_id),
     )
 

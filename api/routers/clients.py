@@ -26,7 +26,6 @@ from api.deps import (
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from app import clients as app_clients
-from core import notifications
 from domain.checklists import ChecklistProgress
 from domain.clients import (
     EFFECTIVE_HORIZON_DAYS,
@@ -620,35 +619,15 @@ async def switch_notifications(
     temporal: TemporalDep,
 ) -> NotificationsSwitched:
     """Switch the client's notifications on or off, at any time."""
-    try:
-        switched = await notifications.switch(
-            pool, temporal, partner_id=caller.partner.id, client_id=client_id, enabled=body.enabled
-        )
-    except notifications.ClientNotFound:
-        raise client_not_found(client_id) from None
-    except notifications.ClientErased:
-        raise _erased() from None
-    except notifications.SwitchRefused as exc:
-        raise ProblemError(
-            409, "not-now", "Not possible now", "The onboarding refused the switch."
-        ) from exc
-    except notifications.OnboardingUnreachable as exc:
-        raise ProblemError(
-            503,
-            "temporal-unavailable",
-            "Temporal unavailable",
-            "Cannot reach the client's onboarding now; nothing was changed.",
-        ) from exc
-    return NotificationsSwitched(**dataclasses.asdict(switched))
-
-
-def _erased() -> ProblemError:
-    return ProblemError(
-        409,
-        "client-erased",
-        "Client erased",
-        "This client's personal data was erased; its notifications stay off.",
+    switched = await app_clients.switch_notifications(
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        client_id=client_id,
+        role=caller.user.role,
+        enabled=body.enabled,
     )
+    return NotificationsSwitched(**dataclasses.asdict(switched))
 
 
 @router.get(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,6 @@ from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from api.setups import resolve_or_problem
 from app import onboardings as app_onboardings
-from core import task_failures
 from core.onboarding_status import explained_status
 from core.temporal import StartRefusal, start_refusal
 from domain import durations
@@ -320,15 +318,14 @@ async def create_company_details(
     caller: AnyRoleDep,
 ) -> ProvideCompanyDetailsResult:
     """Give the company data by hand to an onboarding waiting for it (AWAITING_COMPANY_DETAILS)."""
-    result: ProvideCompanyDetailsResult = await _update(
+    return await app_onboardings.provide_company_details(
         pool,
         temporal,
-        caller.partner.id,
-        onboarding_id,
-        OnboardingWorkflow.provide_company_details,
-        body,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
+        details=body,
     )
-    return result
 
 
 @router.post(
@@ -355,29 +352,18 @@ async def create_integration_retry(
     return result
 
 
-async def _invitation_update(
-    pool: Pool,
-    temporal: TemporalDep,
-    partner_id: uuid.UUID,
-    onboarding_id: uuid.UUID,
-    update: Any,
-    *args: Any,
-) -> InvitationChanged:
-    result: InvitationChanged = await _update(
-        pool, temporal, partner_id, onboarding_id, update, *args
-    )
-    return result
-
-
 @router.post("/{onboarding_id}/resume", response_model=ResumeResult, responses=UPDATE_PROBLEMS)
 async def create_resume(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ResumeResult:
     """Try a stalled step again (NEEDS_ATTENTION), once its cause is fixed."""
-    result: ResumeResult = await _update(
-        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.resume
+    return await app_onboardings.resume(
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
     )
-    return result
 
 
 @router.post(
@@ -431,8 +417,12 @@ async def create_invitation_cancel(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:
     """Do not send the invitation (send-now or reschedule can bring it back)."""
-    return await _invitation_update(
-        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.cancel_invitation
+    return await app_onboardings.cancel_invitation(
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
     )
 
 
@@ -445,20 +435,13 @@ async def create_invitation_resend(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> InvitationChanged:
     """Send a new invitation after an expiry or a bounce (the old link stops working)."""
-    return await _invitation_update(
-        pool, temporal, caller.partner.id, onboarding_id, OnboardingWorkflow.resend_invitation
+    return await app_onboardings.resend_invitation(
+        pool,
+        temporal,
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
     )
-
-
-async def _failing_workflow_ids(temporal: TemporalDep, partner_id: uuid.UUID) -> set[str]:
-    """The partner's onboardings whose workflow task keeps failing; none when Temporal does not
-    answer (the stuck list is the database's and must not fail with Temporal)."""
-    try:
-        async with asyncio.timeout(3):
-            return await task_failures.failing_workflow_ids(temporal, partner_id=partner_id)
-    except (RPCError, TimeoutError):
-        log.warning("stuck list: Temporal did not say which workflow tasks fail")
-        return set()
 
 
 @router.get("", response_model=PageOf[OnboardingSummary])
@@ -484,17 +467,17 @@ async def read_onboardings(
     """A partner's onboardings, newest first (or stuck ones, with those whose workflow task
     keeps failing however recent), from the database projection."""
     stuck_after = _duration(stuck_for, field="stuck_for")
-    failing = await _failing_workflow_ids(temporal, caller.partner.id) if stuck_after else set()
-    rows, total = await onboardings.list_for_partner(
+    found = await app_onboardings.list_onboardings(
         pool,
+        temporal,
         partner_id=caller.partner.id,
-        status=status_filter.value if status_filter else None,
+        status=status_filter,
         case_manager=case_manager,
         stuck_for=stuck_after,
-        failing_workflow_ids=sorted(failing),
         limit=page.limit,
         offset=page.offset,
     )
+    rows, total, failing = found.rows, found.total, found.failing
     return PageOf(
         items=[
             OnboardingSummary(

@@ -3,12 +3,16 @@ reschedule, cancel, send-now; reminders, expiry, resend; acceptance; never durin
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.email import SendEmailResult
+from activities.invitations import InvitationPurpose, SendInvitationInput
 from activities.registry import LookupCompanyResult
 from domain.onboarding import (
     AcceptInvitationInput,
@@ -172,3 +176,49 @@ async def test_scheduled_during_long_setup_sends_at_completion(
         await handle.result()
     [(purpose, _, _, sent)] = fakes.sent_at
     assert purpose == "invitation" and sent >= given
+
+
+class HeldSends(Fakes):
+    """Fakes whose invitation e-mails wait for `release` once `hold` is set: a send in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.sending = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @activity.defn(name="send_invitation")
+    async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
+        if self.hold and data.purpose == InvitationPurpose.invitation:
+            self.sending.set()
+            await self.release.wait()
+        return await Fakes.send_invitation(self, data)
+
+
+async def test_resend_twice_while_the_new_invitation_is_sent_is_refused(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A second resend (a double submit) while the new invitation is on its way is refused:
+    accepted, it would leave a resend pending that fires by itself at the next expiry."""
+    env = time_skipping_env
+    fakes = HeldSends()
+    fakes.auto_accept = False
+    async with Run(env, fakes) as run:
+        handle = await run.start(make_input())
+        await wait_for_status(handle, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=15))
+        assert await _invitation_state(handle) == InvitationState.expired
+        fakes.hold = True
+        await handle.execute_update(OnboardingWorkflow.resend_invitation)
+        await asyncio.wait_for(fakes.sending.wait(), timeout=10)
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(OnboardingWorkflow.resend_invitation)
+        fakes.release.set()
+        for _ in range(100):
+            if await _invitation_state(handle) == InvitationState.sent:
+                break
+            await asyncio.sleep(0.05)
+        await env.sleep(timedelta(days=15))  # the second invitation expires in its turn
+        sequences = [seq for purpose, seq, _, _ in fakes.sent_at if purpose == "invitation"]
+        assert sequences == [1, 2]
+        assert await _invitation_state(handle) == InvitationState.expired

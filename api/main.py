@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from api import console, docs, metrics, problems
 from api.body_limit import BodyLimit
+from api.console import new_client
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -138,5 +139,6 @@ def create_app(
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)
+    app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...
     return app

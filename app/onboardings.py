@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     SearchAttributePair,
@@ -22,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app import roles
 from app import setups as app_setups
-from app.errors import AppError, Conflict, Invalid, NotFound, TooLarge, Unavailable
+from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from core.settings import Settings
 from core.temporal import StartRefusal, start_refusal
 from domain.onboarding import (
@@ -216,6 +217,26 @@ class Started:
     workflow_id: str
     status: str
     replayed: bool
+
+
+def parse_request(data: dict[str, Any]) -> OnboardingCreate:
+    """The start request from a form's fields: Invalid names each field at fault as the API does
+    (`client.siret`), with the validator's kind of error as its code."""
+    try:
+        return OnboardingCreate.model_validate(data)
+    except ValidationError as exc:
+        issues = tuple(
+            FieldIssue(
+                ".".join(str(part) for part in error["loc"]),
+                # The validator's message, which may quote the value: never logged, only shown
+                # back to the person who typed it.
+                error["msg"],
+                "checksum" if "checksum" in error["msg"] else error["type"],
+            )
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        names = ", ".join(sorted({i.field for i in issues}))
+        raise Invalid(f"Invalid field(s): {names}", errors=issues) from None
 
 
 def split_secrets(

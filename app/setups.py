@@ -8,6 +8,7 @@ import uuid
 from app.errors import FieldIssue, Invalid
 from domain.setup import Catalog, EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
 from store import setup as setup_store
+from store import templates as templates_store
 from store.pool import Pool
 from store.templates import TemplateRow
 
@@ -41,3 +42,9 @@ async def resolve(
             errors=tuple(FieldIssue(i.field, i.message, "invalid_setup") for i in exc.issues),
         ) from exc
     return row, effective, sources.catalog
+
+
+async def templates(pool: Pool, *, partner_id: uuid.UUID) -> list[TemplateRow]:
+    """The firm's templates to choose from, the default first (a firm has a few, not hundreds)."""
+    rows, _ = await templates_store.list_(pool, partner_id=partner_id, limit=200, offset=0)
+    return rows

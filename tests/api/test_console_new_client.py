@@ -4,6 +4,7 @@ with each field's error and what was typed, and starts one onboarding however of
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -170,11 +171,15 @@ async def test_new_client_form_with_bad_siret_and_no_email_comes_back_with_the_e
 async def test_new_client_form_sent_twice_starts_one_onboarding(
     api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
 ) -> None:
-    """The same form sent twice (a double click): the same onboarding, started once."""
+    """The same form sent twice at once (a double click), then again: one onboarding."""
     headers, page = await open_form(api_server, smtp_sink, tenant)
     form = filled(page)
-    first = await api_server.post(NEW, data=form, headers=headers)
-    second = await api_server.post(NEW, data=form, headers=headers)
+    first, second = await asyncio.gather(
+        api_server.post(NEW, data=form, headers=headers),
+        api_server.post(NEW, data=form, headers=headers),
+    )
+    third = await api_server.post(NEW, data=form, headers=headers)  # a reload, later
+    assert third.headers["location"] == first.headers["location"]
     assert first.status_code == second.status_code == 303, (first.text, second.text)
     assert first.headers["location"] == second.headers["location"]
     assert await started_count(api_server, tenant) == 1

@@ -16,6 +16,7 @@ from api import console, docs, metrics, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention
 from api.console import client_actions as console_actions
+from api.console import new_client
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -140,6 +141,7 @@ def create_app(
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)
+    app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms
     app.include_router(console_attention.router)  # the needs-attention page

@@ -1,6 +1,7 @@
 """Setup resolution for API requests: a setup that cannot resolve is a 422 naming each field.
 
 Below the routers, so that any of them can resolve a setup without importing another router.
+The rule itself is app/setups.py, which the console's pages call too.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 import uuid
 
 from api.problems import FieldError, ProblemError
-from domain.setup import Catalog, EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
-from store import setup as setup_store
+from app import setups as app_setups
+from app.errors import Invalid
+from domain.setup import Catalog, EffectiveSetup, SetupOverrides
 from store.pool import Pool
 from store.templates import TemplateRow
 
@@ -19,31 +21,15 @@ async def resolve_or_problem(
 ) -> tuple[TemplateRow, EffectiveSetup, Catalog]:
     """Resolve a setup as an onboarding would, from one database round trip; raise
     ProblemError with every field at fault."""
-    sources = await setup_store.load_sources(pool, partner_id=partner_id, template_id=template_id)
-    row = sources.template
-    if row is None:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"No template {template_id}",
-            errors=[FieldError(field="template_id", message="unknown template")],
-        )
     try:
-        effective = resolve_setup(
-            template=setup_store.template_body(row),
-            template_id=row.id,
-            template_version=row.version,
-            billing=sources.billing,
-            overrides=overrides,
-            catalog=sources.catalog,
+        return await app_setups.resolve(
+            pool, partner_id=partner_id, template_id=template_id, overrides=overrides
         )
-    except SetupInvalid as exc:
+    except Invalid as exc:
         raise ProblemError(
             422,
-            "invalid-setup",
-            "Invalid setup",
-            str(exc),
-            errors=[FieldError(field=i.field, message=i.message) for i in exc.issues],
+            exc.slug,
+            exc.title,
+            exc.detail,
+            errors=[FieldError(field=e.field, message=e.message) for e in exc.errors],
         ) from exc
-    return row, effective, sources.catalog

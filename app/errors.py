@@ -92,3 +92,11 @@ class TooManyRequests(AppError):
     status = 429
     slug = "rate-limited"
     title = "Too many requests"
+
+
+class TooLarge(AppError):
+    """The input is over a size limit: the same input never goes through."""
+
+    status = 413
+    slug = "request-too-large"
+    title = "Request too large"

@@ -1,5 +1,6 @@
-"""Use cases on one running onboarding: its status, and the updates a person sends it (the
-invitation's send-now and reschedule, and the rest through `update`)."""
+"""Use cases of onboardings: starting one (`start`, for POST /v1/onboardings and the console's
+new-client form), its status, and the updates a person sends it (the invitation's send-now and
+reschedule, and the rest through `update`)."""
 
 from __future__ import annotations
 
@@ -10,26 +11,43 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app import roles
-from app.errors import AppError, Conflict, Invalid, NotFound, Unavailable
+from app import setups as app_setups
+from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from core import task_failures
+from core.settings import Settings
+from core.temporal import StartRefusal, start_refusal
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
+    OnboardingCreate,
     OnboardingStatus,
     OnboardingView,
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
     client_id_for,
+    onboarding_id_for,
+    onboarding_input_for,
+    onboarding_summary,
+    workflow_id_for,
 )
-from domain.setup import Role
+from domain.setup import SECRET_MASK, Catalog, Role, SetupOverrides, mask_choices
 from store import clients, onboardings
+from store.partners import PartnerRow
 from store.pool import Pool
+from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView, decode_pending, explain
 
@@ -403,4 +421,189 @@ async def needing_attention(
         awaiting_details=await of(OnboardingStatus.AWAITING_COMPANY_DETAILS),
         waiting_for_unmute=await of(OnboardingStatus.WAITING_FOR_UNMUTE),
         needs_attention=await of(OnboardingStatus.NEEDS_ATTENTION),
+    )
+
+
+# -- starting one -------------------------------------------------------------------------------
+
+# Any of the firm's users may start an onboarding (as the API always allowed).
+START_ROLES = roles.ANY_ROLE
+
+
+@dataclass(frozen=True)
+class Started:
+    """An onboarding started (or found again under the same idempotency key: `replayed`)."""
+
+    onboarding_id: uuid.UUID
+    workflow_id: str
+    status: str
+    replayed: bool
+
+
+def parse_request(data: dict[str, Any]) -> OnboardingCreate:
+    """The start request from a form's fields: Invalid names each field at fault as the API does
+    (`client.siret`), with the validator's kind of error as its code."""
+    try:
+        return OnboardingCreate.model_validate(data)
+    except ValidationError as exc:
+        issues = tuple(
+            FieldIssue(
+                ".".join(str(part) for part in error["loc"]),
+                # The validator's message, which may quote the value: never logged, only shown
+                # back to the person who typed it.
+                error["msg"],
+                "checksum" if "checksum" in error["msg"] else error["type"],
+            )
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        names = ", ".join(sorted({i.field for i in issues}))
+        raise Invalid(f"Invalid field(s): {names}", errors=issues) from None
+
+
+def split_secrets(
+    overrides: SetupOverrides, catalog: Catalog
+) -> tuple[SetupOverrides, dict[str, dict[str, Any]]]:
+    """Take secret settings out of the overrides: (masked overrides, {app: {setting: value}})."""
+    secrets: dict[str, dict[str, Any]] = {}
+    for choice in overrides.integrations:
+        names = catalog.secret_names(choice.code)
+        kept = {k: v for k, v in choice.settings.items() if k in names and v != SECRET_MASK}
+        if kept:
+            secrets[choice.code] = kept
+    masked = mask_choices(overrides.integrations, catalog)
+    return overrides.model_copy(update={"integrations": masked}), secrets
+
+
+async def start(
+    pool: Pool,
+    temporal: Client,
+    settings: Settings,
+    *,
+    partner: PartnerRow,
+    user_id: uuid.UUID,
+    role: Role,
+    body: OnboardingCreate,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Started:
+    """Start onboarding a client. The same idempotency key (per firm) is the same onboarding,
+    however often it is asked; with another body it is a Conflict."""
+    roles.require(role, START_ROLES)
+    check_schedule(
+        body.invitation.scheduled_at,
+        now=now,
+        horizon=timedelta(days=settings.invitation_horizon_days),
+        field="invitation.scheduled_at",
+    )
+    # Fail fast: a setup that cannot resolve is refused now, not a failed workflow later. One
+    # round trip: the workflow reads the same sources again when it resolves the setup.
+    _, _, catalog = await app_setups.resolve(
+        pool, partner_id=partner.id, template_id=body.template_id, overrides=body.overrides
+    )
+    masked_overrides, secrets = split_secrets(body.overrides, catalog)
+    key = idempotency_key or str(uuid.uuid4())
+    onboarding_id = onboarding_id_for(partner.id, key)
+    workflow_id = workflow_id_for(onboarding_id)
+    row, created = await onboardings.claim(
+        pool,
+        onboarding_id=onboarding_id,
+        partner_id=partner.id,
+        idempotency_key=key,
+        request_hash=body.fingerprint(),
+        workflow_id=workflow_id,
+        status=OnboardingStatus.SETTING_UP.value,
+        created_by=user_id,
+        secrets=secrets,
+        case_manager=body.client.case_manager,
+        start_pending=True,
+    )
+    if row.request_hash != body.fingerprint():
+        raise Conflict(
+            "This Idempotency-Key was used for a different request body.",
+            slug="idempotency-key-reused",
+            title="Idempotency-Key already used",
+        )
+    # Started even when the row already existed: a previous attempt may have written the row and
+    # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
+    try:
+        await temporal.start_workflow(
+            OnboardingWorkflow.run,
+            onboarding_input_for(
+                body,
+                onboarding_id=onboarding_id,
+                partner_id=partner.id,
+                partner_name=partner.name,
+                today=row.created_at.date(),
+                overrides=masked_overrides,
+                registry_task_queue=settings.registry_task_queue,
+                timeouts=settings.onboarding_timeouts(),
+            ),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.PARTNER_ID, str(partner.id)),
+                    SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
+                    SearchAttributePair(sa.STATUS_SINCE, row.created_at),
+                ]
+            ),
+            static_summary=onboarding_summary(onboarding_id, partner.id),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # finished earlier under this id: the retried request gets that onboarding
+    except Exception as exc:
+        await _release_unless_started(
+            pool, temporal, onboarding_id=onboarding_id, workflow_id=workflow_id
+        )
+        raise _start_refused(exc) from exc
+    await onboardings.mark_started(pool, onboarding_id=onboarding_id)
+    return Started(
+        onboarding_id=onboarding_id,
+        workflow_id=workflow_id,
+        status=row.status,
+        replayed=not created,
+    )
+
+
+async def _release_unless_started(
+    pool: Pool, temporal: Client, *, onboarding_id: uuid.UUID, workflow_id: str
+) -> None:
+    """After a failed start, give the claim back if Temporal has no such workflow.
+
+    The start may have failed after Temporal accepted it (a lost answer), so the workflow is
+    looked up first. When even that fails, the claim stays pending: invisible to reads and lists,
+    and the caller's retry with the same idempotency key finishes the start.
+    """
+    try:
+        await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            await onboardings.release(pool, onboarding_id=onboarding_id)
+        return
+    await onboardings.mark_started(pool, onboarding_id=onboarding_id)
+
+
+def _start_refused(exc: Exception) -> Exception:
+    """What to answer when Temporal would not start the workflow (nothing was kept)."""
+    refused = start_refusal(exc)
+    if refused is None:
+        return exc
+    if refused.kind == StartRefusal.too_large:
+        return TooLarge(
+            "The onboarding is too large to start; send shorter texts and fewer entries."
+        )
+    if refused.kind == StartRefusal.unavailable:
+        return Unavailable(
+            "Cannot start the onboarding now; retry with the same Idempotency-Key.",
+            retry_after=5,
+        )
+    # Refusals that are not the caller's doing: the deployment must change, then a retry works.
+    return Unavailable(
+        f"Cannot start the onboarding now: {refused.reason}; retry with the same "
+        "Idempotency-Key once it is fixed.",
+        slug="temporal-refused",
+        title="Temporal refused the start",
+        retry_after=60,
     )

@@ -9,22 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
-from api.setups import resolve_or_problem
 from app import onboardings as app_onboardings
 from core.onboarding_status import explained_status
-from core.temporal import StartRefusal, start_refusal
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -36,16 +27,10 @@ from domain.onboarding import (
     ResumeResult,
     RetryIntegrationInput,
     RetryIntegrationResult,
-    onboarding_id_for,
-    onboarding_input_for,
-    onboarding_summary,
-    workflow_id_for,
 )
-from domain.setup import SECRET_MASK, Catalog, SetupOverrides, mask_choices
 from domain.text import Text
 from store import onboardings
 from store.pool import Pool
-from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView
 
@@ -92,20 +77,6 @@ class OnboardingSummary(BaseModel):
 IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
 
 
-def split_secrets(
-    overrides: SetupOverrides, catalog: Catalog
-) -> tuple[SetupOverrides, dict[str, dict[str, Any]]]:
-    """Take secret settings out of the overrides: (masked overrides, {app: {setting: value}})."""
-    secrets: dict[str, dict[str, Any]] = {}
-    for choice in overrides.integrations:
-        names = catalog.secret_names(choice.code)
-        kept = {k: v for k, v in choice.settings.items() if k in names and v != SECRET_MASK}
-        if kept:
-            secrets[choice.code] = kept
-    masked = mask_choices(overrides.integrations, catalog)
-    return overrides.model_copy(update={"integrations": masked}), secrets
-
-
 def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
 
@@ -124,136 +95,26 @@ async def create_onboarding(
     idempotency_key: IdempotencyKey = None,
 ) -> OnboardingAccepted:
     """Start onboarding a client; answers at once with the onboarding's id and status URL."""
-    partner = caller.partner
-    settings = services.settings
-    app_onboardings.check_schedule(
-        body.invitation.scheduled_at,
-        now=datetime.now(UTC),
-        horizon=timedelta(days=settings.invitation_horizon_days),
-        field="invitation.scheduled_at",
-    )
-    # Fail fast: a setup that cannot resolve is a 422 now, not a failed workflow later. One
-    # round trip: the workflow reads the same sources again when it resolves the setup.
-    _, _, catalog = await resolve_or_problem(
-        services.pool, partner.id, body.template_id, body.overrides
-    )
-    masked_overrides, secrets = split_secrets(body.overrides, catalog)
-    key = idempotency_key or str(uuid.uuid4())
-    onboarding_id = onboarding_id_for(partner.id, key)
-    workflow_id = workflow_id_for(onboarding_id)
-    row, created = await onboardings.claim(
+    started = await app_onboardings.start(
         services.pool,
-        onboarding_id=onboarding_id,
-        partner_id=partner.id,
-        idempotency_key=key,
-        request_hash=body.fingerprint(),
-        workflow_id=workflow_id,
-        status=OnboardingStatus.SETTING_UP.value,
-        created_by=caller.user.id,
-        secrets=secrets,
-        case_manager=body.client.case_manager,
-        start_pending=True,
+        services.temporal,
+        services.settings,
+        partner=caller.partner,
+        user_id=caller.user.id,
+        role=caller.user.role,
+        body=body,
+        idempotency_key=idempotency_key,
+        now=datetime.now(UTC),
     )
-    if row.request_hash != body.fingerprint():
-        raise ProblemError(
-            409,
-            "idempotency-key-reused",
-            "Idempotency-Key already used",
-            "This Idempotency-Key was used for a different request body.",
-        )
-    # Started even when the row already existed: a previous attempt may have written the row and
-    # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
-    try:
-        await services.temporal.start_workflow(
-            OnboardingWorkflow.run,
-            onboarding_input_for(
-                body,
-                onboarding_id=onboarding_id,
-                partner_id=partner.id,
-                partner_name=partner.name,
-                today=row.created_at.date(),
-                overrides=masked_overrides,
-                registry_task_queue=settings.registry_task_queue,
-                timeouts=settings.onboarding_timeouts(),
-            ),
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.PARTNER_ID, str(partner.id)),
-                    SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
-                    SearchAttributePair(sa.STATUS_SINCE, row.created_at),
-                ]
-            ),
-            static_summary=onboarding_summary(onboarding_id, partner.id),
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # finished earlier under this id: the retried request gets that onboarding
-    except Exception as exc:
-        await _release_unless_started(
-            services, onboarding_id=onboarding_id, workflow_id=workflow_id
-        )
-        raise _start_refused(exc) from exc
-    await onboardings.mark_started(services.pool, onboarding_id=onboarding_id)
-    if not created:
+    if started.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/v1/onboardings/{onboarding_id}"
+    status_url = f"/v1/onboardings/{started.onboarding_id}"
+    response.headers["Location"] = status_url
     return OnboardingAccepted(
-        id=onboarding_id,
-        workflow_id=workflow_id,
-        status=row.status,
-        status_url=f"/v1/onboardings/{onboarding_id}",
-    )
-
-
-async def _release_unless_started(
-    services: ServicesDep, *, onboarding_id: uuid.UUID, workflow_id: str
-) -> None:
-    """After a failed start, give the claim back if Temporal has no such workflow.
-
-    The start may have failed after Temporal accepted it (a lost answer), so the workflow is
-    looked up first. When even that fails, the claim stays pending: invisible to reads and lists,
-    and the caller's retry with the same Idempotency-Key finishes the start.
-    """
-    try:
-        await services.temporal.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            await onboardings.release(services.pool, onboarding_id=onboarding_id)
-        return
-    await onboardings.mark_started(services.pool, onboarding_id=onboarding_id)
-
-
-def _start_refused(exc: Exception) -> Exception:
-    """What to answer when Temporal would not start the workflow (nothing was kept)."""
-    refused = start_refusal(exc)
-    if refused is None:
-        return exc
-    if refused.kind == StartRefusal.too_large:
-        return ProblemError(
-            413,
-            "request-too-large",
-            "Request too large",
-            "The onboarding is too large to start; send shorter texts and fewer entries.",
-        )
-    if refused.kind == StartRefusal.unavailable:
-        return ProblemError(
-            503,
-            "temporal-unavailable",
-            "Temporal unavailable",
-            "Cannot start the onboarding now; retry with the same Idempotency-Key.",
-            headers={"Retry-After": "5"},
-        )
-    # Refusals that are not the caller's doing: the deployment must change, then a retry works.
-    return ProblemError(
-        503,
-        "temporal-refused",
-        "Temporal refused the start",
-        f"Cannot start the onboarding now: {refused.reason}; retry with the same "
-        "Idempotency-Key once it is fixed.",
-        headers={"Retry-After": "60"},
+        id=started.onboarding_id,
+        workflow_id=started.workflow_id,
+        status=started.status,
+        status_url=status_url,
     )
 
 

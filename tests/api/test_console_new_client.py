@@ -1,0 +1,288 @@
+"""The console's new-client form over the real stack (uvicorn, PostgreSQL, SMTP sink, Temporal
+worker): it starts an onboarding by the same rules as POST /v1/onboardings, gives the form back
+with each field's error and what was typed, and starts one onboarding however often it is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from markupsafe import escape
+from temporalio.worker import Worker
+
+from api.console.texts import TEXTS
+from app import sign_in
+from devstack.smtp_sink import SmtpSink
+from store import limits, templates
+from store.pool import Pool
+from tests.api.test_console import (
+    EVIL,
+    _until_invitation,
+    as_user,
+    assert_strict,
+    csrf_of,
+    sign_in_as,
+)
+from tests.conftest import Tenant, make_tenant
+
+NEW = "/console/clients/new"
+
+
+@pytest.fixture(autouse=True)
+async def fresh_ip_limit(pool: Pool) -> AsyncIterator[None]:
+    """Every test here signs in from 127.0.0.1: each starts with that IP's sign-in budget full."""
+    key = f"console-sign-in:ip:{sign_in.digest('127.0.0.1')}"
+    await limits.forget(pool, key=key)
+    yield
+    await limits.forget(pool, key=key)
+
+
+def shown(text: str) -> str:
+    """A text as the page shows it (escaped as the templates escape)."""
+    return str(escape(text))
+
+
+def linked(text: str, field: str, message: str) -> bool:
+    """The error summary links to the field with its message."""
+    return f'<a href="#{field}">{shown(message)}</a>' in text
+
+
+def nonce_of(page: httpx.Response) -> str:
+    match = re.search(r'name="form_id" value="([0-9a-f]{32})"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def lang_of(page: httpx.Response) -> dict[str, str]:
+    match = re.search(r'<html lang="([a-z]{2})">', page.text)
+    assert match
+    return TEXTS[match.group(1)]
+
+
+def value_of(page: httpx.Response, name: str) -> str:
+    match = re.search(rf'id="{name}" name="{name}" value="([^"]*)"', page.text)
+    assert match, name
+    return match.group(1)
+
+
+async def open_form(
+    http: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> tuple[dict[str, str], httpx.Response]:
+    cookie, _ = await sign_in_as(http, smtp_sink, tenant.admin.email)
+    page = await http.get(NEW, headers=as_user(cookie))
+    assert page.status_code == 200, page.text
+    return as_user(cookie), page
+
+
+def filled(page: httpx.Response, **changes: str) -> dict[str, str]:
+    """The form as a person fills it for Inès Garnier, from the page's own hidden fields."""
+    form = {
+        "csrf_token": csrf_of(page),
+        "form_id": nonce_of(page),
+        "first_name": "Inès",
+        "last_name": "Garnier",
+        "email": "ines@garnier.example",
+        "language": "fr",
+        "company_name": "Garnier SAS",
+        "siret": "",
+        "case_manager": "Ada",
+        "template_id": re.findall(r'<option value="([0-9a-f-]{36})" selected>', page.text)[0],
+        "fy_start": "2026-01-01",
+        "fy_end": "",
+        "invitation_mode": "manual",
+        "scheduled_at": "",
+        "notifications": "on",
+    }
+    form.update(changes)
+    return form
+
+
+async def started_count(http: httpx.AsyncClient, tenant: Tenant) -> int:
+    listed = await http.get("/v1/onboardings", headers=tenant.auth)
+    assert listed.status_code == 200, listed.text
+    total: int = listed.json()["total"]
+    return total
+
+
+async def test_new_client_form_starts_an_onboarding_and_opens_its_page(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """The list links to the form; the form (default template chosen, end of year proposed)
+    starts the onboarding as filled in (notifications kept off) and leads (303) to the new
+    client's page."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    assert_strict(page)
+    listing = await api_server.get("/console/clients", headers=headers)
+    assert f'href="{NEW}"' in listing.text
+    for name in ("first_name", "last_name", "email", "siret", "fy_start", "scheduled_at"):
+        assert f'<label for="{name}">' in page.text, name
+    assert value_of(page, "fy_end").endswith("-12-31")
+    sent = await api_server.post(NEW, data=filled(page, notifications="off"), headers=headers)
+    assert sent.status_code == 303, sent.text
+    match = re.fullmatch(r"/console/onboardings/([0-9a-f-]{36})", sent.headers["location"])
+    assert match, sent.headers["location"]
+    onboarding_id = match.group(1)
+    # "Keep them off after setup": the invitation waits for the notifications to be on.
+    view = await _until_invitation(api_server, tenant, onboarding_id, "muted")
+    assert view["notifications_muted"] is True and view["invitation"]["mode"] == "manual"
+    page_of_client = await api_server.get(sent.headers["location"], headers=headers)
+    if page_of_client.status_code == 303:  # the client exists by now: its own page
+        page_of_client = await api_server.get(page_of_client.headers["location"], headers=headers)
+    assert page_of_client.status_code == 200 and "Garnier" in page_of_client.text
+    assert await started_count(api_server, tenant) == 1
+
+
+async def test_new_client_form_with_bad_siret_and_no_email_comes_back_with_the_errors(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """An invalid SIRET and a missing e-mail: the form back (422) with each message next to its
+    field and in the summary linking to it, what was typed kept, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW,
+        data=filled(page, email="", siret="552 032 534 00647", fy_end=""),
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+    assert_strict(answer)
+    summary = answer.text.split('class="error-summary"')[1].split("</div>")[0]
+    assert re.search(r'href="#email">[^<]*' + re.escape(shown(texts["nc_required_email"])), summary)
+    assert re.search(
+        r'href="#siret">[^<]*' + re.escape(shown(texts["nc_error_siret_checksum"])), summary
+    )
+    assert summary.index("#email") < summary.index("#siret")  # in the page's order
+    assert 'id="email-error"' in answer.text and 'id="siret-error"' in answer.text
+    assert 'aria-describedby="siret-hint siret-error"' in answer.text
+    assert value_of(answer, "siret") == "552 032 534 00647"
+    assert value_of(answer, "first_name") == "Inès"
+    assert value_of(answer, "fy_end") == "2026-12-31"  # the proposed end, filled in
+    assert nonce_of(answer) == nonce_of(page)
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_sent_twice_starts_one_onboarding(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """The same form sent twice at once (a double click), then again: one onboarding."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    form = filled(page)
+    first, second = await asyncio.gather(
+        api_server.post(NEW, data=form, headers=headers),
+        api_server.post(NEW, data=form, headers=headers),
+    )
+    third = await api_server.post(NEW, data=form, headers=headers)  # a reload, later
+    assert third.headers["location"] == first.headers["location"]
+    assert first.status_code == second.status_code == 303, (first.text, second.text)
+    assert first.headers["location"] == second.headers["location"]
+    assert await started_count(api_server, tenant) == 1
+    # A new form is a new client.
+    again = await api_server.get(NEW, headers=headers)
+    assert nonce_of(again) != form["form_id"]
+
+
+async def test_new_client_form_changed_after_sending_gets_a_fresh_form(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """The form sent, then changed (back button) and sent again: refused with a fresh nonce,
+    nothing more started; sent once more, it starts the second client."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    first = await api_server.post(NEW, data=filled(page), headers=headers)
+    assert first.status_code == 303
+    changed = filled(page, first_name="Paul")
+    refused = await api_server.post(NEW, data=changed, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert shown(lang_of(refused)["nc_already_sent"]) in refused.text
+    assert value_of(refused, "first_name") == "Paul"
+    assert await started_count(api_server, tenant) == 1
+    resent = await api_server.post(
+        NEW, data={**changed, "form_id": nonce_of(refused)}, headers=headers
+    )
+    assert resent.status_code == 303 and resent.headers["location"] != first.headers["location"]
+    assert await started_count(api_server, tenant) == 2
+
+
+async def test_new_client_form_without_its_csrf_token_starts_nothing(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """No token, a wrong one, another origin or no nonce: refused (403), nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    form = filled(page)
+    no_token = {k: v for k, v in form.items() if k != "csrf_token"}
+    no_nonce = {k: v for k, v in form.items() if k != "form_id"}
+    attempts: list[tuple[dict[str, str], dict[str, str]]] = [
+        (no_token, headers),
+        ({**form, "csrf_token": "x" * 43}, headers),
+        (form, {**headers, "Origin": EVIL}),
+        (no_nonce, headers),
+    ]
+    for data, sent_headers in attempts:
+        answer = await api_server.post(NEW, data=data, headers=sent_headers)
+        assert answer.status_code == 403, answer.text
+    signed_out = await api_server.post(NEW, data=form)
+    assert signed_out.status_code == 303 and "/console/sign-in" in signed_out.headers["location"]
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_with_another_firms_template_is_refused(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """Another firm's template id is unknown here: the form back with the template's error."""
+    other = await make_tenant(pool, "Another firm")
+    theirs = await templates.get_default(pool, partner_id=other.partner.id)
+    assert theirs is not None
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    answer = await api_server.post(
+        NEW, data=filled(page, template_id=str(theirs.id)), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert shown(lang_of(answer)["nc_error_template_id"]) in answer.text
+    assert 'href="#template_id"' in answer.text
+    assert str(theirs.id) not in answer.text  # not offered, not echoed
+    assert await started_count(api_server, tenant) == 0
+    assert await started_count(api_server, other) == 0
+
+
+async def test_new_client_form_schedules_the_invitation_in_the_firms_time_zone(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """ "At a date and time" is read in Europe/Paris; without one, or in the past, the form comes
+    back with that field's error."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    missing = await api_server.post(
+        NEW, data=filled(page, invitation_mode="scheduled"), headers=headers
+    )
+    assert missing.status_code == 422
+    assert re.search(
+        r'href="#scheduled_at">[^<]*' + re.escape(shown(texts["nc_required_scheduled_at"])),
+        missing.text,
+    )
+    past = await api_server.post(
+        NEW,
+        data=filled(page, invitation_mode="scheduled", scheduled_at="2020-01-01T09:00"),
+        headers=headers,
+    )
+    assert past.status_code == 422 and shown(texts["error_past"]) in past.text
+    assert await started_count(api_server, tenant) == 0
+    local = (datetime.now(ZoneInfo("Europe/Paris")) + timedelta(days=3)).replace(
+        hour=9, minute=30, second=0, microsecond=0, tzinfo=None
+    )
+    sent = await api_server.post(
+        NEW,
+        data=filled(page, invitation_mode="scheduled", scheduled_at=local.isoformat()[:16]),
+        headers=headers,
+    )
+    assert sent.status_code == 303, sent.text
+    onboarding_id = sent.headers["location"].rsplit("/", 1)[1]
+    view: dict[str, Any] = await _until_invitation(api_server, tenant, onboarding_id, "scheduled")
+    when = datetime.fromisoformat(view["invitation"]["scheduled_at"])
+    assert when == local.replace(tzinfo=ZoneInfo("Europe/Paris"))
+    assert uuid.UUID(onboarding_id)

@@ -86,12 +86,13 @@ def undocumented_settings(settings_class: type[Settings] = Settings) -> list[str
 
 
 def settings_markdown() -> str:
-    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
     for entry in setting_entries():
         variables = " or ".join(f"`{v}`" for v in entry.variables)
+        kind = entry.type.replace(" | ", " or ")  # a `|` in a table's code span shows its `\\`
         rows.append(
-            f"| {variables} | `{_cell(entry.type)}` | `{_cell(entry.default)}` "
-            f"| {_cell(entry.description)} |"
+            f"| {variables} | `{_cell(entry.default)}` "
+            f"| {_cell(entry.description)} (`{kind}`) |"
         )
     return "\n".join(rows) + "\n"
 

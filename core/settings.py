@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     """The worker's main task queue (workflows and every activity but the registry lookups)."""
 
     # Connecting to a production Temporal (self-hosted with TLS/mTLS, or Temporal Cloud); see
-    # core/temporal.py::tls_config and the README's "Connecting to a production Temporal".
+    # core/temporal.py::tls_config and docs/guides/deployers.md (production Temporal).
     temporal_tls: bool | None = Field(
         default=None,
         description="TLS to Temporal on or off; unset: on when a TLS file, a server name or "
@@ -192,7 +192,7 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Workflows a worker keeps in memory between their tasks"
     )
 
-    # Metrics for Prometheus (core/metrics.py; README "Metrics and alerts")
+    # Metrics for Prometheus (core/metrics.py; docs/reference/metrics.md)
     metrics_enabled: bool = Field(
         default=False,
         description="Serve GET /metrics on the API, unauthenticated (aggregate counts only, no "
@@ -220,7 +220,7 @@ class Settings(BaseSettings):
         "e-mails) for Prometheus; unset: off",
     )
 
-    # Tracing with OpenTelemetry (core/tracing.py; README "Tracing")
+    # Tracing with OpenTelemetry (core/tracing.py; docs/guides/ops.md, "Tracing")
     otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("ONBOARDING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),

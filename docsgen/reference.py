@@ -91,8 +91,7 @@ def settings_markdown() -> str:
         variables = " or ".join(f"`{v}`" for v in entry.variables)
         kind = entry.type.replace(" | ", " or ")  # a `|` in a table's code span shows its `\\`
         rows.append(
-            f"| {variables} | `{_cell(entry.default)}` "
-            f"| {_cell(entry.description)} (`{kind}`) |"
+            f"| {variables} | `{_cell(entry.default)}` | {_cell(entry.description)} (`{kind}`) |"
         )
     return "\n".join(rows) + "\n"
 

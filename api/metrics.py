@@ -3,7 +3,7 @@
 The route exists only when ONBOARDING_METRICS_ENABLED is set, and is then unauthenticated:
 Prometheus scrapes it over the internal network (docker-compose.yml), and it tells only aggregate
 counts by route template, status and outcome, never an id or a token. A deployment that
-publishes the API keeps /metrics off the public path at its proxy (README "Metrics and alerts").
+publishes the API keeps /metrics off the public path at its proxy (docs/reference/metrics.md).
 """
 
 from __future__ import annotations

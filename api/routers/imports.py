@@ -131,7 +131,8 @@ async def _readers(app: FastAPI) -> AsyncIterator[None]:
 
 def _pool(settings: Settings) -> ProcessPoolExecutor:
     # Processes, not threads: measured with a thread, the garbage collections a 20,000-row file
-    # triggers took 130 to 500 ms each with the GIL held, and the loop stalled as long (README).
+    # triggers took 130 to 500 ms each with the GIL held, and the loop stalled as long
+    # (docs/guides/partner/imports.md).
     # spawn, not fork: the API process runs threads (Temporal's core, the default executor), and
     # forking a process with threads can deadlock the child. Workers start on first use and are
     # replaced every few files, which gives back the memory a large file left them.

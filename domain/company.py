@@ -26,12 +26,17 @@ PublicText = Annotated[str | None, BeforeValidator(unmask)]
 
 
 class CompanyRecord(BaseModel):
-    """One establishment (SIRET) and its legal unit (SIREN), as the registry knows them."""
+    """One establishment (SIRET) and its legal unit (SIREN), as the registry knows them; or a
+    Belgian enterprise (no SIRET, its enterprise number) as the KBO/BCE knows it."""
 
     model_config = ConfigDict(frozen=True)
 
-    siret: str = Field(pattern=r"^[0-9]{14}$")
-    siren: str = Field(pattern=r"^[0-9]{9}$")
+    # Optional since Belgian companies: older histories always carry both.
+    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
+    siren: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    enterprise_number: str | None = Field(
+        default=None, pattern=r"^[01][0-9]{9}$", description="Belgian enterprise number (KBO/BCE)"
+    )
     name: PublicText = Field(description="Legal name; a sole trader's first name and name")
     address: PublicText = Field(description="Full postal address on one line")
     postal_code: PublicText = None
@@ -42,3 +47,6 @@ class CompanyRecord(BaseModel):
     active: bool = Field(description="Legal unit active and this establishment not closed")
     closed_on: date | None = None
     source: str = Field(description="Which registry answered, e.g. recherche-entreprises")
+    extract_date: date | None = Field(
+        default=None, description="For a register read from a downloaded data set: its date"
+    )

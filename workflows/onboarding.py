@@ -88,7 +88,13 @@ DB_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=15,
-    non_retryable_error_types=["ClientMissing", "SetupInvalid", "DuplicateSiret", "DataError"],
+    non_retryable_error_types=[
+        "ClientMissing",
+        "SetupInvalid",
+        "DuplicateSiret",
+        "DuplicateEnterpriseNumber",
+        "DataError",
+    ],
 )
 # The status projection: patient (a day), since giving up on it would fail the onboarding for a
 # bookkeeping write; past that, PostgreSQL has been down long enough for a person to know.
@@ -891,12 +897,16 @@ class OnboardingWorkflow:
             name: str | None
             siret: str | None
             record: dict[str, Any] | None
+            enterprise_number: str | None
             if company is not None:
                 name, siret, record = company.name, company.siret, company.model_dump(mode="json")
+                enterprise_number = company.enterprise_number or data.client.enterprise_number
             elif manual is not None:
                 name, siret, record = manual.name, manual.siret, manual.model_dump(mode="json")
+                enterprise_number = manual.enterprise_number
             else:
                 name, siret, record = data.client.company_name, None, None
+                enterprise_number = data.client.enterprise_number
             self._client_name = name or data.client.display_name
             payload = CreateClientInput(
                 onboarding_id=data.onboarding_id,
@@ -907,6 +917,7 @@ class OnboardingWorkflow:
                 company_name=name,
                 siret=siret,
                 company=record,
+                enterprise_number=enterprise_number,
             )
             try:
                 created = await self._run_step(
@@ -915,13 +926,15 @@ class OnboardingWorkflow:
                 )
                 return created.client_id
             except ActivityError as exc:
-                if _error_type(exc) != "DuplicateSiret":
+                kind = _error_type(exc)
+                if kind not in ("DuplicateSiret", "DuplicateEnterpriseNumber"):
                     raise
-                # Another onboarding took the SIRET since the check: a person must decide.
+                # Another onboarding took the number since the check: a person must decide.
                 self._step(Step.create_client).state = StepState.pending
+                what = "SIRET" if kind == "DuplicateSiret" else "enterprise number"
                 company, manual = (
                     None,
-                    await self._await_details(data, "SIRET already used by another client"),
+                    await self._await_details(data, f"{what} already used by another client"),
                 )
 
     # ---- step 6: integrations ---------------------------------------------------------------

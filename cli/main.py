@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import mail
+from cli import kbo, mail
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
 from domain.onboarding import InvitationState, OnboardingStatus
@@ -826,6 +826,8 @@ def unmute(
 
 # `onboarding mail`: the dev SMTP sink's last messages and their links (cli/mail.py).
 app.command("mail")(mail.mail)
+# `onboarding kbo load|update`: the Belgian register's open data (cli/kbo.py).
+app.add_typer(kbo.app, name="kbo")
 
 
 if __name__ == "__main__":

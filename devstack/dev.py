@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from core.settings import Settings
+from devstack.kbo_data import ensure_dev_set
 from devstack.ports import port_in_use, wait_for_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal_server import add_missing_search_attributes, dev_server_command
@@ -126,6 +127,8 @@ class DevStack:
         database_url = self._database_url()
         applied = asyncio.run(apply_migrations(database_url))
         console.print(f"  PostgreSQL ready; migrations applied: {applied or 'none pending'}")
+        # Belgian lookups read the KBO/BCE tables: a small set in the register's real format.
+        console.print("  " + asyncio.run(ensure_dev_set(database_url, self.dir / "kbo")))
 
         self._spawn(
             "temporal",

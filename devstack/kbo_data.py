@@ -387,3 +387,29 @@ def zip_set(directory: Path, archive: Path) -> Path:
         for path in sorted(directory.glob("*.csv")):
             out.write(path, arcname=path.name)
     return archive
+
+
+async def ensure_dev_set(database_url: str, directory: Path, *, synthetic: int = 3000) -> str:
+    """`make dev`: a small generated set in service unless one already is; what was done."""
+    from datetime import timedelta
+
+    from store import kbo
+    from store.pool import create_pool
+
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        extract = await kbo.extract_in_service(pool)
+        if extract is not None:
+            return f"KBO extract {extract.extract_number} of {extract.snapshot_date} in service"
+        # The Friday before today, as the register's monthly snapshot is a Friday's.
+        today = date.today()
+        snapshot = today - timedelta(days=(today.weekday() - 4) % 7)
+        write_full_set(directory, synthetic=synthetic, snapshot=snapshot)
+        source = kbo.KboSource(directory)
+        try:
+            result = await kbo.load_full(pool, source=source)
+        finally:
+            source.close()
+        return f"KBO sample loaded: {result.rows['enterprise.csv']} enterprises of {snapshot}"
+    finally:
+        await pool.close()

@@ -380,6 +380,10 @@ class OnboardingView(BaseModel):
         default_factory=list,
         description="E-mails that outlasted their retries and were given up (reminders, notices)",
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What went on but deserves a look (a stale company register extract)",
+    )
 
 
 class SetNotificationsInput(StrictModel):

@@ -116,6 +116,7 @@ def activities_for(
     return [
         setup.resolve_setup,
         company.check_siret_available,
+        company.lookup_enterprise,
         clients.create_client,
         clients.complete_setup,
         ChecklistActivities(pool).assign_checklist,

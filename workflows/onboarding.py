@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RecordInvitationInput,
         RecordStatusInput,
     )
-    from activities.company import CheckSiretInput, CompanyActivities
+    from activities.company import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
     from activities.email import SendEmailResult, SendOutcome
     from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
     from activities.folders import CreateFoldersInput, FolderActivities
@@ -129,6 +129,9 @@ ESCALATIONS = "escalations"
 NOTICE_WHEN_SOMEONE = "notice-when-someone"
 # The setup's checklist is assigned to the client when setup completes (new in this version).
 ASSIGN_CHECKLIST = "assign-checklist"
+# A Belgian client (an enterprise number, no SIRET) is looked up in the local KBO/BCE tables;
+# runs begun before skipped the lookup (and never had an enterprise number to look up).
+KBO_LOOKUP = "kbo-lookup"
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -803,6 +806,9 @@ class OnboardingWorkflow:
         step = self._step(Step.company_lookup)
         siret = data.client.siret
         if siret is None:
+            number = data.client.enterprise_number
+            if number is not None and workflow.patched(KBO_LOOKUP):
+                return await self._kbo_company(data, number)
             step.state = StepState.skipped
             step.detail = "no SIRET given"
             return None, None
@@ -843,6 +849,49 @@ class OnboardingWorkflow:
         step.state = StepState.completed
         step.finished_at = workflow.now()
         step.detail = f"found in {found.company.source}"
+        self._view.company = found.company
+        return found.company, None
+
+    async def _kbo_company(
+        self, data: OnboardingInput, number: str
+    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
+        """A Belgian enterprise, looked up in the KBO/BCE Open Data loaded in PostgreSQL: the
+        same outcomes as the French registry's (found and active, or a person's details)."""
+        step = self._step(Step.company_lookup)
+        step.state = StepState.running
+        step.started_at = workflow.now()
+        found = await self._patiently(
+            Step.company_lookup,
+            lambda: self._db(
+                CompanyActivities.lookup_enterprise,
+                LookupEnterpriseInput(
+                    partner_id=data.partner_id,
+                    onboarding_id=data.onboarding_id,
+                    enterprise_number=number,
+                    language=data.client.language.value,
+                ),
+            ),
+        )
+        step.attempts = found.attempt
+        if not found.available:
+            return None, await self._await_details(
+                data, "enterprise number already used by another client"
+            )
+        if found.extract_date is None:
+            return None, await self._await_details(data, "no KBO/BCE data set loaded")
+        where = f"the KBO/BCE Open Data ({found.answered_by}, extract of {found.extract_date})"
+        if found.stale:
+            self._view.warnings.append(
+                f"the KBO/BCE extract is {found.extract_age_days} days old: "
+                "the company data may be out of date"
+            )
+        if found.company is None:
+            return None, await self._await_details(data, f"enterprise number unknown to {where}")
+        if not found.company.active:
+            return None, await self._await_details(data, f"the enterprise is stopped in {where}")
+        step.state = StepState.completed
+        step.finished_at = workflow.now()
+        step.detail = f"found in {where}"
         self._view.company = found.company
         return found.company, None
 

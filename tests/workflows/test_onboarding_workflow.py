@@ -27,7 +27,12 @@ from activities.clients import (
     RecordInvitationInput,
     RecordStatusInput,
 )
-from activities.company import CheckSiretInput, CheckSiretResult
+from activities.company import (
+    CheckSiretInput,
+    CheckSiretResult,
+    LookupEnterpriseInput,
+    LookupEnterpriseResult,
+)
 from activities.email import SendEmailResult, SendOutcome
 from activities.escalations import EscalateInput
 from activities.folders import CreateFoldersInput, CreateFoldersResult
@@ -58,6 +63,7 @@ from domain.onboarding import (
     OnboardingStatus,
     OnboardingView,
     RetryIntegrationInput,
+    Step,
     StepState,
     Timeouts,
 )
@@ -86,6 +92,18 @@ DANONE = CompanyRecord(
     active=True,
     source="recherche-entreprises",
 )
+PROXIMUS = CompanyRecord(
+    enterprise_number="0202239951",
+    name="Proximus",
+    address="Boulevard du Roi Albert II 27, 1030 Schaerbeek",
+    postal_code="1030",
+    city="Schaerbeek",
+    legal_form="116",
+    is_head_office=True,
+    active=True,
+    source="kbo-open-data",
+    extract_date=date(2026, 11, 27),
+)
 
 
 class Fakes:
@@ -96,6 +114,15 @@ class Fakes:
             company=DANONE, attempt=attempt
         )
         self.siret_available = True
+        # The KBO/BCE lookup of a Belgian client (an enterprise number, no SIRET).
+        self.kbo: Callable[[int], LookupEnterpriseResult] = lambda attempt: LookupEnterpriseResult(
+            available=True,
+            company=PROXIMUS,
+            extract_date=date(2026, 11, 27),
+            extract_age_days=7,
+            attempt=attempt,
+        )
+        self.kbo_calls: list[LookupEnterpriseInput] = []
         self.duplicate_on_create = 0
         self.integration_failures: dict[str, int] = {}
         self.integrations: list[EffectiveIntegration] = []
@@ -141,6 +168,11 @@ class Fakes:
     @activity.defn(name="check_siret_available")
     async def check_siret_available(self, data: CheckSiretInput) -> CheckSiretResult:
         return CheckSiretResult(available=self.siret_available, attempt=activity.info().attempt)
+
+    @activity.defn(name="lookup_enterprise")
+    async def lookup_enterprise(self, data: LookupEnterpriseInput) -> LookupEnterpriseResult:
+        self.kbo_calls.append(data)
+        return self.kbo(activity.info().attempt)
 
     @activity.defn(name="lookup_company")
     async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
@@ -255,6 +287,7 @@ class Fakes:
         return [
             self.resolve_setup,
             self.check_siret_available,
+            self.lookup_enterprise,
             self.create_client,
             self.create_folders,
             self.assign,
@@ -616,3 +649,59 @@ async def test_a_setup_without_collaborators_tells_nobody(
     setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
     assert setup_done.detail == "notifications on; no collaborator to tell"
     assert view.status == OnboardingStatus.COMPLETED
+
+
+def belgian_input(**changes: Any) -> OnboardingInput:
+    """A Belgian client: an enterprise number and no SIRET."""
+    data = make_input()
+    client = data.client.model_copy(update={"siret": None, "enterprise_number": "0202239951"})
+    return data.model_copy(update={"client": client, **changes})
+
+
+async def test_belgian_client_found_in_kbo_is_created_with_its_company(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """An enterprise number without SIRET is looked up in the KBO (not the French registry):
+    the client is created with the KBO company and the normalised number; the step names the
+    register and the extract's date."""
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await handle.result()
+        view = await handle.query(OnboardingWorkflow.status)
+    assert fakes.registry_calls == 0
+    assert [(c.enterprise_number, c.language) for c in fakes.kbo_calls] == [("0202239951", "fr")]
+    (created,) = fakes.created
+    assert (created.company_name, created.enterprise_number, created.siret) == (
+        "Proximus",
+        "0202239951",
+        None,
+    )
+    step = next(s for s in view.steps if s.name == Step.company_lookup)
+    assert step.state == StepState.completed
+    assert step.detail is not None and "2026-11-27" in step.detail and "KBO/BCE" in step.detail
+
+
+async def test_belgian_client_stale_or_unknown_in_kbo_waits_with_a_warning(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Unknown to a 60-day-old extract: the onboarding waits for company details and its status
+    warns that the extract is stale."""
+    fakes = Fakes()
+    fakes.kbo = lambda attempt: LookupEnterpriseResult(
+        available=True,
+        company=None,
+        extract_date=date(2026, 10, 1),
+        extract_age_days=60,
+        stale=True,
+        attempt=attempt,
+    )
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        view = await handle.query(OnboardingWorkflow.status)
+        await handle.terminate("test over")
+    assert view.warnings == [
+        "the KBO/BCE extract is 60 days old: the company data may be out of date"
+    ]
+    assert view.waiting_for is not None and "unknown to the KBO/BCE" in view.waiting_for

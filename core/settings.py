@@ -151,6 +151,15 @@ class Settings(BaseSettings):
         "(matching.numTaskqueueReadPartitions; 4 by default): the queue's rate guard is the "
         "registry's rate times this, since the server splits a queue's limit between them",
     )
+    # VIES, the EU's VAT number check (Belgian clients found in the KBO)
+    vies_base_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    vies_timeout_seconds: float = 10.0
+    vies_rate_limit: float = Field(
+        default=2.0,
+        gt=0,
+        description="VAT checks per second for the whole worker fleet (VIES publishes no limit "
+        "but refuses bursts with MS_MAX_CONCURRENT_REQ)",
+    )
     company_lookup_deadline_seconds: float = 120.0
     company_details_timeout_hours: float = 168.0
     integration_retry_window_hours: float = 168.0
@@ -365,6 +374,7 @@ class Settings(BaseSettings):
     smtp_sink_port: int = 1025
     registry_standin_port: int = 8081
     partner_app_port: int = 8082
+    vies_standin_port: int = 8083
     temporal_metrics_port: int = 9464  # the dev worker's Temporal SDK metrics
     worker_metrics_port: int = 9465  # the dev worker's own counters
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -23,6 +23,18 @@ def unmask(value: Any) -> Any:
 
 # A masked or blank value is "not known", never a name or an address to show.
 PublicText = Annotated[str | None, BeforeValidator(unmask)]
+
+
+class VatCheck(BaseModel):
+    """What VIES (the EU's VAT number check) said of the company's VAT number."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vat_number: str = Field(description="Country code and number, e.g. BE0202239951")
+    state: Literal["valid", "invalid", "unchecked"]
+    reason: str | None = Field(default=None, description="Why unchecked (VIES unavailable...)")
+    name: PublicText = Field(default=None, description="The name VIES gives, when valid")
+    checked_at: datetime | None = None
 
 
 class CompanyRecord(BaseModel):
@@ -49,4 +61,7 @@ class CompanyRecord(BaseModel):
     source: str = Field(description="Which registry answered, e.g. recherche-entreprises")
     extract_date: date | None = Field(
         default=None, description="For a register read from a downloaded data set: its date"
+    )
+    vat_check: VatCheck | None = Field(
+        default=None, description="VIES's answer about the company's VAT number, when asked"
     )

@@ -53,7 +53,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.registry import LookupCompanyInput, RegistryActivities
     from activities.setup import ResolveSetupInput, SetupActivities
-    from domain.company import CompanyRecord
+    from activities.vies import CheckVatInput, ViesActivities
+    from domain.company import CompanyRecord, VatCheck
     from domain.imports_progress import RowSettled
     from domain.onboarding import (
         IMPORT_SETTLED,
@@ -132,6 +133,20 @@ ASSIGN_CHECKLIST = "assign-checklist"
 # A Belgian client (an enterprise number, no SIRET) is looked up in the local KBO/BCE tables;
 # runs begun before skipped the lookup (and never had an enterprise number to look up).
 KBO_LOOKUP = "kbo-lookup"
+# A Belgian company found in the KBO has its VAT number checked in VIES (the EU's service); the
+# answer is recorded and never fails the onboarding. Older runs never asked.
+VIES_CHECK = "vies-check"
+# VIES is often briefly down for one member state: a few patient attempts, then the onboarding
+# goes on with the check "unchecked" and the reason.
+VIES_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["ViesRejected"],
+)
+VIES_TIMEOUT = timedelta(seconds=20)
+VIES_DEADLINE = timedelta(minutes=2)
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -210,6 +225,7 @@ _OUR_ERROR_TYPES = frozenset(
         "ClientMissing",
         "CompanyDetailsTimeout",
         "DataError",
+        "DuplicateEnterpriseNumber",
         "DuplicateSiret",
         "FolderTreeInvalid",
         "FolderTreeMissing",
@@ -217,6 +233,9 @@ _OUR_ERROR_TYPES = frozenset(
         "IntegrationRejected",
         "IntegrationUnavailable",
         "InvalidFiscalYear",
+        "ViesBusy",
+        "ViesRejected",
+        "ViesUnavailable",
         "InvalidSiret",
         "OnboardingFailed",
         "RegistryRateLimited",
@@ -889,11 +908,35 @@ class OnboardingWorkflow:
             return None, await self._await_details(data, f"enterprise number unknown to {where}")
         if not found.company.active:
             return None, await self._await_details(data, f"the enterprise is stopped in {where}")
+        company = found.company
+        if workflow.patched(VIES_CHECK):
+            company = company.model_copy(update={"vat_check": await self._vat_check(number)})
         step.state = StepState.completed
         step.finished_at = workflow.now()
         step.detail = f"found in {where}"
-        self._view.company = found.company
-        return found.company, None
+        self._view.company = company
+        return company, None
+
+    async def _vat_check(self, number: str) -> VatCheck:
+        """VIES's word on the Belgian VAT number (BE + the enterprise number): valid, invalid,
+        or unchecked with the reason when VIES stays unavailable. Never raises."""
+        vat = f"BE{number}"
+        try:
+            result = await workflow.execute_activity_method(
+                ViesActivities.check_vat,
+                CheckVatInput(country_code="BE", vat_number=number),
+                start_to_close_timeout=VIES_TIMEOUT,
+                schedule_to_close_timeout=VIES_DEADLINE,
+                retry_policy=VIES_RETRY,
+            )
+        except ActivityError as exc:
+            return VatCheck(vat_number=vat, state="unchecked", reason=_cause(exc))
+        return VatCheck(
+            vat_number=vat,
+            state="valid" if result.valid else "invalid",
+            name=result.name,
+            checked_at=result.checked_at,
+        )
 
     async def _await_details(self, data: OnboardingInput, reason: str) -> CompanyDetails:
         """Wait for provide_company_details; fail the onboarding if nobody answers in time."""

@@ -81,6 +81,9 @@ async def test_belgian_onboarding_reaches_ready_with_the_kbo_company(
     assert company["name"] == "Proximus"
     assert company["address"] == "Boulevard du Roi Albert II 27, 1030 Schaerbeek"
     assert (company["enterprise_number"], company["source"]) == ("0202239951", "kbo-open-data")
+    # VIES (the stand-in) confirmed the VAT number.
+    assert company["vat_check"]["state"] == "valid"
+    assert company["vat_check"]["vat_number"] == "BE0202239951"
     row = await pool.fetchrow(
         "SELECT name, enterprise_number, company FROM clients WHERE onboarding_id = $1",
         uuid.UUID(onboarding_id),

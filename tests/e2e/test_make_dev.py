@@ -62,6 +62,7 @@ _PORT_SETTINGS = (
     "ONBOARDING_POSTGRES_PORT",
     "ONBOARDING_REGISTRY_STANDIN_PORT",
     "ONBOARDING_PARTNER_APP_PORT",
+    "ONBOARDING_VIES_STANDIN_PORT",
     "ONBOARDING_TEMPORAL_METRICS_PORT",
     "ONBOARDING_WORKER_METRICS_PORT",
 )
@@ -243,6 +244,7 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     proximus = _wait_status(stack.api, belgian.json()["id"], auth, "READY")
     assert proximus["company"]["name"] == "Proximus"
     assert proximus["company"]["address"] == "Koning Albert II-laan 27, 1030 Schaarbeek"
+    assert proximus["company"]["vat_check"]["state"] == "valid"  # the stack's VIES stand-in
     listed = subprocess.run(
         [
             str(temporal_cli()),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -51,6 +51,7 @@ from activities.invitations import (
 )
 from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
+from activities.vies import CheckVatInput, CheckVatResult
 from domain.company import CompanyRecord
 from domain.fiscal import FiscalYear
 from domain.onboarding import (
@@ -123,6 +124,9 @@ class Fakes:
             attempt=attempt,
         )
         self.kbo_calls: list[LookupEnterpriseInput] = []
+        # VIES: valid, or None for "unavailable" on every attempt.
+        self.vies_valid: bool | None = True
+        self.vies_calls = 0
         self.duplicate_on_create = 0
         self.integration_failures: dict[str, int] = {}
         self.integrations: list[EffectiveIntegration] = []
@@ -173,6 +177,18 @@ class Fakes:
     async def lookup_enterprise(self, data: LookupEnterpriseInput) -> LookupEnterpriseResult:
         self.kbo_calls.append(data)
         return self.kbo(activity.info().attempt)
+
+    @activity.defn(name="check_vat")
+    async def check_vat(self, data: CheckVatInput) -> CheckVatResult:
+        self.vies_calls += 1
+        if self.vies_valid is None:
+            raise ApplicationError("VIES unavailable: MS_UNAVAILABLE", type="ViesUnavailable")
+        return CheckVatResult(
+            valid=self.vies_valid,
+            name="Proximus" if self.vies_valid else None,
+            checked_at=datetime(2026, 12, 4, tzinfo=UTC),
+            attempt=activity.info().attempt,
+        )
 
     @activity.defn(name="lookup_company")
     async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
@@ -288,6 +304,7 @@ class Fakes:
             self.resolve_setup,
             self.check_siret_available,
             self.lookup_enterprise,
+            self.check_vat,
             self.create_client,
             self.create_folders,
             self.assign,
@@ -705,3 +722,33 @@ async def test_belgian_client_stale_or_unknown_in_kbo_waits_with_a_warning(
         "the KBO/BCE extract is 60 days old: the company data may be out of date"
     ]
     assert view.waiting_for is not None and "unknown to the KBO/BCE" in view.waiting_for
+
+
+async def test_belgian_company_vat_checked_in_vies_valid_or_unchecked_never_fails(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """VIES's answer is recorded on the company (valid here); VIES unavailable on every attempt
+    leaves it unchecked with the reason, after a few attempts, and the onboarding still
+    completes; an invalid number is recorded as such and completes too."""
+    outcomes = {}
+    for valid in (True, None, False):
+        fakes = Fakes()
+        fakes.vies_valid = valid
+        async with Run(time_skipping_env, fakes) as run:
+            handle = await run.start(belgian_input())
+            await handle.result()
+            view = await handle.query(OnboardingWorkflow.status)
+        assert view.company is not None and view.company.vat_check is not None
+        outcomes[valid] = (view.company.vat_check, fakes.vies_calls, fakes.created[0].company)
+    checked, calls, stored = outcomes[True]
+    assert (checked.state, checked.vat_number, checked.name, calls) == (
+        "valid",
+        "BE0202239951",
+        "Proximus",
+        1,
+    )
+    assert stored is not None and stored["vat_check"]["state"] == "valid"
+    unchecked, calls, _ = outcomes[None]
+    assert unchecked.state == "unchecked" and calls == 5
+    assert unchecked.reason == "ViesUnavailable: VIES unavailable: MS_UNAVAILABLE"
+    assert outcomes[False][0].state == "invalid"

@@ -7,7 +7,8 @@ activities, with the test payload key. onboarding_v1 predates the `local-db-step
 keep replaying while such runs may still be open; onboarding_v2_local_db_steps is the patched path;
 onboarding_v3_notice_when_someone skips the collaborators' notice of a setup without collaborators
 (patch `notice-when-someone`), which v2 still ran for an empty list; onboarding_v4_kbo_lookup is a
-Belgian client looked up in the KBO/BCE tables (patch `kbo-lookup`, `... OUT.json belgian`).
+Belgian client looked up in the KBO/BCE tables (patch `kbo-lookup`, `... OUT.json belgian`);
+onboarding_v5_vies_check is the same run with its VAT number checked in VIES (patch `vies-check`).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ async def _rich_run(env: WorkflowEnvironment) -> WorkflowHistory:
 
 async def _belgian_run(env: WorkflowEnvironment) -> WorkflowHistory:
     """A Belgian client (enterprise number, no SIRET) found in the KBO tables (patch
-    kbo-lookup), through to acceptance."""
+    kbo-lookup), its VAT number checked in VIES (patch vies-check), through to acceptance."""
     fakes = Fakes()
     async with Run(env, fakes) as run:
         handle = await run.start(belgian_input())

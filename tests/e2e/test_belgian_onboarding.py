@@ -3,6 +3,7 @@ from a generated set in the register's real format (devstack/kbo_data.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,3 +171,43 @@ async def test_enterprise_number_owner_ignores_other_partners(pool: Pool) -> Non
         )
         is None
     )
+
+
+async def test_dutch_headed_import_with_enterprise_numbers_onboards_without_a_mapping(
+    api: httpx.AsyncClient, worker: Worker, pool: Pool, kbo_recent: None
+) -> None:
+    """A Dutch-headed file (Voornaam, Naam, E-mail, Taal, Ondernemingsnummer) is imported with
+    no column mapping: its Belgian rows are looked up in the KBO, Proximus and KBC reach READY
+    with their Dutch names, the unknown number waits for company details."""
+    unknown = kbo_data.number_for(9_999_990)
+    text = "\r\n".join(
+        [
+            "Voornaam;Naam;E-mail;Taal;Ondernemingsnummer",
+            "Jan;Peeters;jan@proximus.example;nl;BE 0202.239.951",
+            "An;Maes;an@kbc.example;Nederlands;0403227515",
+            "Els;Claes;els@onbekend.example;nl;" + unknown,
+        ]
+    )
+    started = await api.post(
+        "/v1/imports",
+        files={"file": ("klanten.csv", text.encode(), "text/csv")},
+        data={"invitation_mode": "manual"},
+    )
+    assert started.status_code == 202, started.text
+    import_id = started.json()["id"]
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        body = (await api.get(f"/v1/imports/{import_id}")).json()
+        if (body.get("progress") or {}).get("done"):
+            break
+        await asyncio.sleep(0.1)
+    assert body["onboardings_by_status"] == {"READY": 2, "AWAITING_COMPANY_DETAILS": 1}, body
+    names = await pool.fetch(
+        "SELECT c.name, c.enterprise_number FROM clients c JOIN onboardings o"
+        " ON o.id = c.onboarding_id WHERE o.import_id = $1 ORDER BY c.enterprise_number",
+        uuid.UUID(import_id),
+    )
+    assert [(r["name"], r["enterprise_number"]) for r in names][:2] == [
+        ("Proximus", "0202239951"),
+        ("KBC Groep", "0403227515"),
+    ]

@@ -347,6 +347,9 @@ def company_details(
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     name: Annotated[str, typer.Option(help="Company name")],
     siret: Annotated[str | None, typer.Option(help="A corrected SIRET")] = None,
+    enterprise_number: Annotated[
+        str | None, typer.Option(help="A corrected Belgian enterprise number")
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Address on one line")] = None,
     city: Annotated[str | None, typer.Option(help="City")] = None,
     postal_code: Annotated[str | None, typer.Option(help="Postal code")] = None,
@@ -355,7 +358,12 @@ def company_details(
     from domain.onboarding import CompanyDetails
 
     details = CompanyDetails(
-        name=name, siret=siret, address=address, city=city, postal_code=postal_code
+        name=name,
+        siret=siret,
+        enterprise_number=enterprise_number,
+        address=address,
+        city=city,
+        postal_code=postal_code,
     )
     console.print_json(asyncio.run(_update(onboarding_id, "company-details", details)))
 

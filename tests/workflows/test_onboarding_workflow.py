@@ -752,3 +752,25 @@ async def test_belgian_company_vat_checked_in_vies_valid_or_unchecked_never_fail
     assert unchecked.state == "unchecked" and calls == 5
     assert unchecked.reason == "ViesUnavailable: VIES unavailable: MS_UNAVAILABLE"
     assert outcomes[False][0].state == "invalid"
+
+
+async def test_belgian_client_unknown_in_kbo_created_with_the_details_given_by_hand(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Unknown to the KBO: the details given by hand name the client, and the enterprise number
+    they give (a corrected one) is the client's."""
+    fakes = Fakes()
+    fakes.kbo = lambda attempt: LookupEnterpriseResult(
+        available=True, company=None, extract_date=date(2026, 11, 27), attempt=attempt
+    )
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="Peeters BV", enterprise_number="BE 0214.596.464"),
+        )
+        await handle.result()
+    (created,) = fakes.created
+    assert (created.company_name, created.enterprise_number) == ("Peeters BV", "0214596464")
+    assert fakes.vies_calls == 0  # nothing found in the KBO: no VAT number to check

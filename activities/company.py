@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from pydantic import BaseModel
 from temporalio import activity
 
-from core.metrics import KBO_EXTRACT_AGE
 from domain.company import CompanyRecord
 from domain.kbo import KBO_SOURCE, STALE_AFTER_DAYS, company_from_kbo
 from store import clients, kbo
@@ -75,7 +74,6 @@ class CompanyActivities:
             return LookupEnterpriseResult(available=True, attempt=attempt)
         # The activity's clock, not the workflow's: the answer is recorded in history.
         age = (datetime.now(UTC).date() - extract.snapshot_date).days
-        KBO_EXTRACT_AGE.set(age)
         found = await kbo.find_enterprise(self.pool, enterprise_number=data.enterprise_number)
         return LookupEnterpriseResult(
             available=True,

@@ -112,9 +112,3 @@ SEARCH_ATTRIBUTE_MISSING = Gauge(
     "with another type), 0 once present; set when the process starts and by the API's /healthz",
     ["name"],
 )
-
-KBO_EXTRACT_AGE = Gauge(
-    "onboarding_kbo_extract_age_days",
-    "Age in days of the KBO/BCE Open Data extract in service, as the last Belgian lookup saw it "
-    "(over 45: lookups warn that the data set is stale; load a newer one)",
-)

@@ -170,6 +170,43 @@ async def test_enterprise_number_owner_ignores_other_partners(pool: Pool) -> Non
     )
 
 
+async def _import(api: httpx.AsyncClient, lines: list[str]) -> dict[str, Any]:
+    started = await api.post(
+        "/v1/imports",
+        files={"file": ("klanten.csv", "\r\n".join(lines).encode(), "text/csv")},
+        data={"invitation_mode": "manual"},
+    )
+    assert started.status_code == 202, started.text
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        body = (await api.get(f"/v1/imports/{started.json()['id']}")).json()
+        if (body.get("progress") or {}).get("done"):
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"import not done: {body}")
+
+
+async def test_import_skips_an_enterprise_number_already_a_client(
+    api: httpx.AsyncClient, worker: Worker, kbo_recent: None
+) -> None:
+    """A Belgian row whose enterprise number is already a client of the partner is skipped and
+    says so, as a SIRET's is, instead of waiting for company details."""
+    header = "Voornaam;Naam;E-mail;Taal;Ondernemingsnummer"
+    await _import(api, [header, "Jan;Peeters;jan@solvay.example;fr;0403.091.220"])
+    body = await _import(
+        api,
+        [
+            header,
+            "Jan;Peeters;jan2@solvay.example;fr;BE0403091220",
+            "An;Maes;an@ucb.example;fr;0403.053.608",
+        ],
+    )
+    assert body["progress"]["counts"]["skipped"] == 1, body
+    assert body["progress"]["counts"]["ready"] == 1, body
+    report = (await api.get(f"/v1/imports/{body['id']}/report.csv")).text
+    assert "already a client of this partner" in report
+
+
 async def test_dutch_headed_import_with_enterprise_numbers_onboards_without_a_mapping(
     api: httpx.AsyncClient, worker: Worker, pool: Pool, kbo_recent: None
 ) -> None:

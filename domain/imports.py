@@ -215,6 +215,16 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "BCE",
         "KBO",
     ),
+    "vat_number": (
+        "numéro de TVA",
+        "n° TVA",
+        "TVA intracommunautaire",
+        "n° TVA intracommunautaire",
+        "btw-nummer",
+        "BTW",
+        "VAT number",
+        "VAT",
+    ),
     "address": ("adresse", "address", "adres"),
     "case_manager": (
         "gestionnaire",
@@ -680,12 +690,13 @@ _CLIENT_FIELDS: Final = (
     "address",
     "siret",
     "enterprise_number",
+    "vat_number",
     "case_manager",
     "national_number",
     "partner_national_number",
 )
 _IDENTIFIER_FIELDS: Final = frozenset(
-    {"siret", "enterprise_number", "national_number", "partner_national_number"}
+    {"siret", "enterprise_number", "vat_number", "national_number", "partner_national_number"}
 )
 _NATIONAL_NUMBER_FIELDS: Final = frozenset({"national_number", "partner_national_number"})
 # French Excel formats numbers with a (narrow) no-break space between thousands, and an exported

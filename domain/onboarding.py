@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 from domain.company import CompanyRecord
 from domain.exact import ExactBool, ExactDate, ExactDateTime
 from domain.fiscal import FiscalYear
-from domain.identifiers import BeEnterpriseNumber, BeNationalNumber, Siret
+from domain.identifiers import BeEnterpriseNumber, BeNationalNumber, EuVatNumber, Siret
 from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
 from domain.text import Text
 
@@ -99,6 +99,11 @@ class ClientIn(StrictModel):
         description="Belgian enterprise number (KBO/BCE), stored as 10 digits; looked up in the "
         "KBO Open Data when no SIRET is given",
         examples=["BE0202.239.951"],
+    )
+    vat_number: EuVatNumber | None = Field(
+        default=None,
+        description="EU VAT number, checked in VIES once the company is found (a Belgian "
+        "company's is BE + its enterprise number when none is given)",
     )
     case_manager: Text | None = Field(
         default=None, max_length=100, description="The tag naming the case manager, to filter on"
@@ -192,8 +197,13 @@ class OnboardingCreate(StrictModel):
         unset_later: dict[str, Any] = {}
         if self.overrides.checklist_id is None:
             unset_later["overrides"] = {"checklist_id": True}
-        if self.client.enterprise_number is None:
-            unset_later["client"] = {"enterprise_number": True}
+        later = {
+            name: True
+            for name in ("enterprise_number", "vat_number")
+            if getattr(self.client, name) is None
+        }
+        if later:
+            unset_later["client"] = later
         return hashlib.sha256(self.model_dump_json(exclude=unset_later).encode()).hexdigest()
 
 

@@ -865,11 +865,17 @@ class OnboardingWorkflow:
             return None, await self._await_details(data, "SIRET unknown to the registry")
         if not found.company.active:
             return None, await self._await_details(data, "the company or establishment is closed")
+        company = found.company
+        # A VAT number given with the request is checked in VIES; runs that began before never
+        # had one to check (the field is newer), so the patch is asked only when there is one.
+        if data.client.vat_number is not None and workflow.patched(VIES_CHECK):
+            vat_check = await self._vat_check(data.client.vat_number)
+            company = company.model_copy(update={"vat_check": vat_check})
         step.state = StepState.completed
         step.finished_at = workflow.now()
-        step.detail = f"found in {found.company.source}"
-        self._view.company = found.company
-        return found.company, None
+        step.detail = f"found in {company.source}"
+        self._view.company = company
+        return company, None
 
     async def _kbo_company(
         self, data: OnboardingInput, number: str
@@ -910,21 +916,21 @@ class OnboardingWorkflow:
             return None, await self._await_details(data, f"the enterprise is stopped in {where}")
         company = found.company
         if workflow.patched(VIES_CHECK):
-            company = company.model_copy(update={"vat_check": await self._vat_check(number)})
+            vat = data.client.vat_number or f"BE{number}"
+            company = company.model_copy(update={"vat_check": await self._vat_check(vat)})
         step.state = StepState.completed
         step.finished_at = workflow.now()
         step.detail = f"found in {where}"
         self._view.company = company
         return company, None
 
-    async def _vat_check(self, number: str) -> VatCheck:
-        """VIES's word on the Belgian VAT number (BE + the enterprise number): valid, invalid,
-        or unchecked with the reason when VIES stays unavailable. Never raises."""
-        vat = f"BE{number}"
+    async def _vat_check(self, vat: str) -> VatCheck:
+        """VIES's word on an EU VAT number ("BE0202239951"): valid, invalid, or unchecked with
+        the reason when VIES stays unavailable. Never raises."""
         try:
             result = await workflow.execute_activity_method(
                 ViesActivities.check_vat,
-                CheckVatInput(country_code="BE", vat_number=number),
+                CheckVatInput(country_code=vat[:2], vat_number=vat[2:]),
                 start_to_close_timeout=VIES_TIMEOUT,
                 schedule_to_close_timeout=VIES_DEADLINE,
                 retry_policy=VIES_RETRY,

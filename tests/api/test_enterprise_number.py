@@ -117,3 +117,22 @@ async def test_list_shows_filters_and_searches_enterprise_numbers(
     bad = await api.get("/v1/clients", params={"enterprise_number": "0202239952"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "enterprise_number"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("FR40303265046", "checksum"), ("XX123456", "EU country code"), ("BE02022399", "format")],
+)
+async def test_onboarding_bad_vat_number_is_422_naming_the_field(
+    api: httpx.AsyncClient, value: str, message: str
+) -> None:
+    """An EU VAT number with an unknown country, a bad format or checksum is a 422 naming
+    client.vat_number."""
+    body = {"client": {**BODY["client"], "vat_number": value}}
+    response = await api.post(
+        "/v1/onboardings", json=body, headers={"Idempotency-Key": f"vat-{uuid.uuid4()}"}
+    )
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["field"] == "client.vat_number"
+    assert message in error["message"]

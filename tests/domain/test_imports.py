@@ -665,3 +665,22 @@ def test_validate_rows_enterprise_number_bad_checksum_and_repeat_named() -> None
     ]
     assert "checksum" in report.errors[0].message
     assert report.errors[1].message == "repeated: same enterprise number as row 3"
+
+
+def test_validate_rows_vat_number_column_compacted_or_refused_by_name() -> None:
+    """A "BTW-nummer" / "Numéro de TVA" column gives the VAT number as VIES takes it; a bad one
+    is refused naming vat_number."""
+    headers = ["Voornaam", "Naam", "E-mail", "Taal", "BTW-nummer"]
+    report = validate(
+        table_of(
+            headers,
+            ["Jan", "Peeters", "jan@p.be", "nl", "BE 0202.239.951"],
+            ["An", "Maes", "an@m.be", "nl", "FR40303265046"],
+        )
+    )
+    assert [v.request.client.vat_number for v in report.valid] == ["BE0202239951"]
+    assert [(e.row, e.field) for e in report.errors] == [(3, "vat_number")]
+    assert (
+        resolve_mapping(["Prénom", "Nom", "Courriel", "Langue", "Numéro de TVA"])["vat_number"]
+        == "Numéro de TVA"
+    )

@@ -127,6 +127,7 @@ class Fakes:
         # VIES: valid, or None for "unavailable" on every attempt.
         self.vies_valid: bool | None = True
         self.vies_calls = 0
+        self.vies_asked: list[CheckVatInput] = []
         self.duplicate_on_create = 0
         self.integration_failures: dict[str, int] = {}
         self.integrations: list[EffectiveIntegration] = []
@@ -181,6 +182,7 @@ class Fakes:
     @activity.defn(name="check_vat")
     async def check_vat(self, data: CheckVatInput) -> CheckVatResult:
         self.vies_calls += 1
+        self.vies_asked.append(data)
         if self.vies_valid is None:
             raise ApplicationError("VIES unavailable: MS_UNAVAILABLE", type="ViesUnavailable")
         return CheckVatResult(
@@ -774,3 +776,25 @@ async def test_belgian_client_unknown_in_kbo_created_with_the_details_given_by_h
     (created,) = fakes.created
     assert (created.company_name, created.enterprise_number) == ("Peeters BV", "0214596464")
     assert fakes.vies_calls == 0  # nothing found in the KBO: no VAT number to check
+
+
+async def test_french_client_vat_number_given_is_checked_in_vies(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A VAT number given with a SIRET is checked in VIES once the registry found the company
+    (its country code and number apart); without one, VIES is not asked."""
+    fakes = Fakes()
+    fakes.vies_valid = False
+    async with Run(time_skipping_env, fakes) as run:
+        client = make_input().client.model_copy(update={"vat_number": "FR40303265045"})
+        handle = await run.start(make_input(client=client))
+        await handle.result()
+        view = await handle.query(OnboardingWorkflow.status)
+        plain = await run.start(make_input())
+        await plain.result()
+    assert [(a.country_code, a.vat_number) for a in fakes.vies_asked] == [("FR", "40303265045")]
+    assert view.company is not None and view.company.vat_check is not None
+    assert (view.company.vat_check.vat_number, view.company.vat_check.state) == (
+        "FR40303265045",
+        "invalid",
+    )

@@ -8,7 +8,8 @@ keep replaying while such runs may still be open; onboarding_v2_local_db_steps i
 onboarding_v3_notice_when_someone skips the collaborators' notice of a setup without collaborators
 (patch `notice-when-someone`), which v2 still ran for an empty list; onboarding_v4_kbo_lookup is a
 Belgian client looked up in the KBO/BCE tables (patch `kbo-lookup`, `... OUT.json belgian`);
-onboarding_v5_vies_check is the same run with its VAT number checked in VIES (patch `vies-check`).
+onboarding_v5_vies_check is the same run with its VAT number checked in VIES (patch `vies-check`);
+onboarding_v6_french_vat_check a French client's given VAT number checked (`... OUT.json vat`).
 """
 
 from __future__ import annotations
@@ -91,6 +92,17 @@ async def _belgian_run(env: WorkflowEnvironment) -> WorkflowHistory:
         return await handle.fetch_history()
 
 
+async def _vat_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """A French client found in the registry with an EU VAT number given, checked in VIES
+    (patch vies-check), through to acceptance."""
+    fakes = Fakes()
+    async with Run(env, fakes) as run:
+        client = make_input().client.model_copy(update={"vat_number": "FR40303265045"})
+        handle = await run.start(make_input(client=client))
+        await handle.result()
+        return await handle.fetch_history()
+
+
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
     """Each committed history replays without a non-determinism error."""
@@ -139,7 +151,8 @@ async def test_fresh_history_replays(time_skipping_env: WorkflowEnvironment) -> 
 
 async def record(out: Path, kind: str = "rich") -> None:
     """Record a fresh history into `out` (run after a deliberate, patched workflow change);
-    `kind` "belgian" records the KBO lookup's run instead of the rich one."""
+    `kind` "belgian" records the KBO lookup's run, "vat" a French VAT check, instead of the
+    rich one."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
@@ -158,7 +171,8 @@ async def record(out: Path, kind: str = "rich") -> None:
                 },
             )
         )
-        history = await (_belgian_run(env) if kind == "belgian" else _rich_run(env))
+        runs = {"belgian": _belgian_run, "vat": _vat_run}
+        history = await runs.get(kind, _rich_run)(env)
         await asyncio.to_thread(out.write_text, history.to_json())
     finally:
         await env.shutdown()

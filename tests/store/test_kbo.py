@@ -296,3 +296,28 @@ async def test_load_killed_mid_way_leaves_previous_data_in_service(
     assert await _digest(pool) == before
     leftovers = await pool.fetchval("SELECT count(*) FROM pg_class WHERE relname LIKE 'kbo_%next'")
     assert leftovers == 0
+
+
+async def test_cli_refuses_bad_set_exit_1_and_says_update_already_applied(
+    pool: Pool, database_url: str, tmp_path: Path
+) -> None:
+    """`onboarding kbo load` of a set with a broken line exits 1 naming the file and line and
+    saying the data in service is unchanged; `onboarding kbo update` of a ZIP applied twice
+    says so the second time and exits 0."""
+    await _load(pool, kbo_data.write_full_set(tmp_path / "good", synthetic=50))
+    bad = kbo_data.write_full_set(tmp_path / "bad", synthetic=50, extract_number=190)
+    _break(bad / "denomination.csv", 7, '"0700.000.133","1","001"\n')
+
+    code, _, err = await _run_cli(database_url, "load", str(bad))
+
+    assert code == 1
+    assert "refused: denomination.csv: line 7: " in err
+    assert "the data in service is unchanged" in err
+
+    update = kbo_data.write_update_set(tmp_path / "update", extract_number=191)
+    archive = kbo_data.zip_set(update, tmp_path / "update.zip")
+    first = await _run_cli(database_url, "update", str(archive))
+    assert first[0] == 0, first[2]
+    assert "update extract 191 of 2026-12-01 in service" in first[1]
+    second = await _run_cli(database_url, "update", str(archive))
+    assert second[:2] == (0, "update 191 was already applied: nothing changed\n")

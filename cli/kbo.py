@@ -51,8 +51,7 @@ async def run(path: Path, *, full: bool, database_url: str) -> int:
         typer.echo(f"update {meta.extract_number} was already applied: nothing changed")
         return 0
     rows = sum(result.rows.values())
-    # ru_maxrss is in KiB on Linux.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mib()
     typer.echo(
         f"{meta.extract_type} extract {meta.extract_number} of {meta.snapshot_date} in service: "
         f"{rows} rows in {result.seconds:.1f} s ({rows / max(result.seconds, 1e-6):.0f} rows/s), "
@@ -61,6 +60,19 @@ async def run(path: Path, *, full: bool, database_url: str) -> int:
     for name, count in result.rows.items():
         typer.echo(f"  {name}: {count}")
     return 0
+
+
+def _peak_rss_mib() -> float:
+    """This process's own peak resident memory: VmHWM, which starts afresh at exec. Not
+    ru_maxrss: Linux keeps it across fork and exec, so it would report the parent's peak
+    (a test runner's, say) when that was higher."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _run(path: Path, *, full: bool) -> None:

@@ -180,6 +180,14 @@ class ProjectionMetrics(Collector):
         )
         retrying.add_metric([], stats.webhook_deliveries_retrying)
         yield from (total, stuck, oldest, settled, endpoints, retrying)
+        if stats.kbo_extract_age_days is not None:
+            kbo_age = GaugeMetricFamily(
+                "onboarding_kbo_extract_age_days",
+                "Days since the snapshot of the KBO/BCE Open Data extract in service (Belgian "
+                "lookups warn past 45: load a newer set)",
+            )
+            kbo_age.add_metric([], stats.kbo_extract_age_days)
+            yield kbo_age
 
 
 # One per process, in prometheus_client's default registry (next to the process's CPU and

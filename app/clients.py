@@ -34,6 +34,7 @@ class ClientFilters:
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
     q: str | None = None
+    enterprise_number: str | None = None  # 10 digits, normalised by the caller's type
     # Clients whose case manager is one of these come first ("my clients"), then `sort`.
     first_for: tuple[str, ...] = field(default=())
 
@@ -73,6 +74,7 @@ async def list_clients(
         scheduled_from=start,
         scheduled_to=end,
         q=q,
+        enterprise_number=filters.enterprise_number,
         sort=sort,
         limit=limit,
         offset=offset,

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import mail
+from cli import kbo, mail
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
 from domain.onboarding import InvitationState, OnboardingStatus
@@ -351,6 +351,9 @@ def company_details(
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     name: Annotated[str, typer.Option(help="Company name")],
     siret: Annotated[str | None, typer.Option(help="A corrected SIRET")] = None,
+    enterprise_number: Annotated[
+        str | None, typer.Option(help="A corrected Belgian enterprise number")
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Address on one line")] = None,
     city: Annotated[str | None, typer.Option(help="City")] = None,
     postal_code: Annotated[str | None, typer.Option(help="Postal code")] = None,
@@ -359,7 +362,12 @@ def company_details(
     from domain.onboarding import CompanyDetails
 
     details = CompanyDetails(
-        name=name, siret=siret, address=address, city=city, postal_code=postal_code
+        name=name,
+        siret=siret,
+        enterprise_number=enterprise_number,
+        address=address,
+        city=city,
+        postal_code=postal_code,
     )
     console.print_json(asyncio.run(_update(onboarding_id, "company-details", details)))
 
@@ -830,6 +838,8 @@ def unmute(
 
 # `onboarding mail`: the dev SMTP sink's last messages and their links (cli/mail.py).
 app.command("mail")(mail.mail)
+# `onboarding kbo load|update`: the Belgian register's open data (cli/kbo.py).
+app.add_typer(kbo.app, name="kbo")
 
 
 if __name__ == "__main__":

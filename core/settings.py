@@ -171,6 +171,17 @@ class Settings(BaseSettings):
         "(matching.numTaskqueueReadPartitions; 4 by default): the queue's rate guard is the "
         "registry's rate times this, since the server splits a queue's limit between them",
     )
+    # VIES, the EU's VAT number check (Belgian clients found in the KBO)
+    vies_base_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    """VIES, the EU's VAT number check; `make dev` points it at its stand-in unless set."""
+    vies_timeout_seconds: float = 10.0
+    """How long one VAT check may take before it is retried."""
+    vies_rate_limit: float = Field(
+        default=2.0,
+        gt=0,
+        description="VAT checks per second for the whole worker fleet (VIES publishes no limit "
+        "but refuses bursts with MS_MAX_CONCURRENT_REQ)",
+    )
     company_lookup_deadline_seconds: float = 120.0
     """Registry unreachable this long: the onboarding asks a person for the company details."""
     company_details_timeout_hours: float = 168.0
@@ -417,6 +428,8 @@ class Settings(BaseSettings):
     """Dev stack: the company-registry stand-in's port."""
     partner_app_port: int = 8082
     """Dev stack: the partner automation-app stand-in's port."""
+    vies_standin_port: int = 8083
+    """Dev stack: the VIES stand-in's port."""
     temporal_metrics_port: int = 9464  # the dev worker's Temporal SDK metrics
     """Dev stack: the worker's Temporal SDK metrics port."""
     worker_metrics_port: int = 9465  # the dev worker's own counters

@@ -36,6 +36,7 @@ from domain.clients import (
     forbidden_fields,
 )
 from domain.exact import ExactDateTime
+from domain.identifiers import BeEnterpriseNumber
 from domain.onboarding import (
     InvitationState,
     Language,
@@ -189,6 +190,7 @@ class ClientSummary(BaseModel):
     name: str
     company_name: str | None = Field(description="The company's name in the registry")
     siret: str | None
+    enterprise_number: str | None = Field(description="Belgian enterprise number, 10 digits")
     status: Literal["setting_up", "ready"] = Field(description="The client's setup")
     onboarding: OnboardingRef
     case_manager: str | None
@@ -209,6 +211,7 @@ def _summary(row: clients.ClientListRow) -> ClientSummary:
         name=row.name,
         company_name=row.company_name,
         siret=row.siret,
+        enterprise_number=row.enterprise_number,
         status=_status(row.status),
         onboarding=OnboardingRef(
             id=row.onboarding_id,
@@ -250,7 +253,15 @@ async def read_clients(
     ] = None,
     q: Annotated[
         Text | None,
-        Query(min_length=1, max_length=200, description="Part of the name, company or SIRET"),
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Part of the name, company, SIRET or enterprise number",
+        ),
+    ] = None,
+    enterprise_number: Annotated[
+        BeEnterpriseNumber | None,
+        Query(description="The Belgian enterprise number, in any usual spelling"),
     ] = None,
     sort: Annotated[ClientSort, Query(description="Order; a leading '-' is descending")] = (
         ClientSort.created_at_desc
@@ -269,6 +280,7 @@ async def read_clients(
             scheduled_from=scheduled_from,
             scheduled_to=scheduled_to,
             q=q,
+            enterprise_number=enterprise_number,
         ),
         sort=sort.value,
         limit=page.limit,

@@ -7,6 +7,7 @@ the onboarding's waiting reason is shown in the user's language."""
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime
@@ -27,7 +28,15 @@ from domain.onboarding import client_id_for
 from domain.setup import Role
 from store import client_setup, clients, erasure, onboardings, partners
 from store.pool import Pool
-from tests.api.test_console import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
+from tests.api.test_console import (
+    BODY,
+    EVIL,
+    as_user,
+    assert_strict,
+    csrf_of,
+    fresh_ip_limit,
+    sign_in_as,
+)
 from tests.conftest import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
@@ -397,3 +406,40 @@ def test_every_waiting_reason_of_the_onboarding_is_worded_in_each_language() -> 
         assert key is not None, reason
         assert all(key in TEXTS[lang] for lang in ("fr", "nl", "en", "de"))
     assert waiting_key("something new") is None
+
+
+async def test_integration_retry_reaches_the_running_onboarding_as_the_json_route_does(
+    api_server: httpx.AsyncClient, worker: Worker, pool: Pool, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """With the onboarding running, the page's Retry sends the workflow the JSON route's update:
+    an integration that has not failed is refused by its validator (409 both), said in French,
+    and the onboarding goes on untouched."""
+    started = await api_server.post(
+        "/v1/onboardings",
+        json=BODY,
+        headers={"Idempotency-Key": f"console-settings-{uuid.uuid4()}", **tenant.auth},
+    )
+    assert started.status_code == 202, started.text
+    onboarding_id = uuid.UUID(started.json()["id"])
+    client_id = client_id_for(onboarding_id)
+    for _ in range(400):
+        row = await clients.get(pool, client_id=client_id)
+        if row is not None and row.status == "ready":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the client never completed its setup")
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    token = csrf_of(await _page(api_server, cookie, client_id))
+    json_answer = await api_server.post(
+        f"/v1/onboardings/{onboarding_id}/integrations/drive/retry", headers=tenant.auth
+    )
+    page_answer = await api_server.post(
+        f"/console/clients/{client_id}/integrations/drive/retry",
+        data={CSRF_FIELD: token},
+        headers=as_user(cookie),
+    )
+    assert json_answer.status_code == page_answer.status_code == 409, page_answer.text
+    assert TEXTS["fr"]["action_refused"].split("{")[0] in unescape(page_answer.text)
+    view = await api_server.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+    assert view.json()["status"] not in ("FAILED", "NEEDS_ATTENTION")

@@ -23,10 +23,11 @@ from api.console import CSRF_FIELD
 from api.console.client_settings import waiting_key
 from api.console.texts import TEXTS
 from devstack.smtp_sink import SmtpSink
+from domain.checklists import StoredAnswer
 from domain.fiscal import FiscalYear
 from domain.onboarding import client_id_for
 from domain.setup import Role
-from store import client_setup, clients, erasure, onboardings, partners
+from store import checklists, client_setup, clients, erasure, onboardings, partners
 from store.pool import Pool
 from tests.api.test_console import (
     BODY,
@@ -239,7 +240,7 @@ async def test_fiscal_year_added_from_the_client_page_with_its_end_proposed(
     ]
 
 
-async def test_checklist_progress_and_integrations_shown_with_retry_for_a_failed_one(
+async def test_integrations_shown_with_retry_for_a_failed_one_only(
     api_server: httpx.AsyncClient, pool: Pool, smtp_sink: SmtpSink, tenant: Tenant
 ) -> None:
     """A failed integration is offered a Retry (a connected one is not); the retry answers as
@@ -443,3 +444,44 @@ async def test_integration_retry_reaches_the_running_onboarding_as_the_json_rout
     assert TEXTS["fr"]["action_refused"].split("{")[0] in unescape(page_answer.text)
     view = await api_server.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
     assert view.json()["status"] not in ("FAILED", "NEEDS_ATTENTION")
+
+
+async def test_checklist_progress_shown_as_the_json_route_counts_it(
+    api_server: httpx.AsyncClient, pool: Pool, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A client without a checklist shows none; once assigned and partly answered, the page
+    says how many items are answered of how many, and how many required ones are missing, as
+    GET /v1/clients/{id}/checklist counts them."""
+    client_id = await ready_client(pool, tenant)
+    cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
+    assert 'id="checklist-progress"' not in (await _page(api_server, cookie, client_id)).text
+    checklist_id = uuid.uuid4()
+    await checklists.create(
+        pool,
+        partner_id=tenant.partner.id,
+        checklist_id=checklist_id,
+        name="Bilan annuel",
+        language="fr",
+        items=[
+            {"key": "activity", "kind": "question", "label": "Activité ?", "required": True},
+            {"key": "bank", "kind": "document", "label": "Relevés", "required": True},
+            {"key": "notes", "kind": "question", "label": "Remarques", "required": False},
+        ],
+    )
+    assert await checklists.assign(
+        pool, partner_id=tenant.partner.id, client_id=client_id, checklist_id=checklist_id
+    )
+    await checklists.save_answers(
+        pool,
+        partner_id=tenant.partner.id,
+        client_id=client_id,
+        stored=[StoredAnswer(key="activity", text="Boulangerie")],
+        cleared=[],
+    )
+    progress = (
+        await api_server.get(f"/v1/clients/{client_id}/checklist", headers=tenant.auth)
+    ).json()
+    assert (len(progress["answered"]), len(progress["missing_required"])) == (1, 1)
+    page = unescape((await _page(api_server, cookie, client_id)).text)
+    assert "Bilan annuel : 1 éléments sur 3 fournis" in page
+    assert "Éléments obligatoires manquants : 1" in page

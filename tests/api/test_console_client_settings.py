@@ -371,7 +371,20 @@ async def test_an_accountant_is_offered_no_changes_and_refused_them(
         headers=as_user(cookie),
     )
     assert refused.status_code == 403 and TEXTS["fr"]["why_forbidden"] in unescape(refused.text)
+    for path, data in (
+        ("collaborators", {"user_ids": str(accountant.id)}),
+        ("fiscal-years", {"start": datetime.now(UTC).date().isoformat()}),
+    ):
+        answer = await api_server.post(
+            f"/console/clients/{client_id}/{path}",
+            data={**data, CSRF_FIELD: csrf_of(page)},
+            headers=as_user(cookie),
+        )
+        assert answer.status_code == 403, path
     assert len(await _history(api_server, tenant, client_id)) == 1
+    assert await clients.list_collaborator_users(pool, client_id=client_id) == []
+    listed = await api_server.get(f"/v1/clients/{client_id}/fiscal-years", headers=tenant.auth)
+    assert listed.json() == []
 
 
 def _waiting_reasons() -> list[str]:
@@ -431,7 +444,12 @@ async def test_integration_retry_reaches_the_running_onboarding_as_the_json_rout
     else:
         raise AssertionError("the client never completed its setup")
     cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
-    token = csrf_of(await _page(api_server, cookie, client_id))
+    page = await _page(api_server, cookie, client_id)
+    # Waiting for someone to send the invitation (manual): said in French, not the workflow's
+    # English with its update's name.
+    assert TEXTS["fr"]["cs_waiting_send"] in unescape(page.text)
+    assert "send_invitation_now" not in page.text
+    token = csrf_of(page)
     json_answer = await api_server.post(
         f"/v1/onboardings/{onboarding_id}/integrations/drive/retry", headers=tenant.auth
     )

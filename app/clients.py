@@ -154,3 +154,22 @@ async def switch_notifications(
         raise Conflict("The onboarding refused the switch.") from exc
     except notifications.OnboardingUnreachable as exc:
         raise Unavailable("Cannot reach the client's onboarding now; nothing was changed.") from exc
+
+
+async def ready_client(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> clients.ClientRow:
+    """The firm's client once its setup is complete: a Conflict before, because the onboarding
+    is still applying its own setup (collaborators, subscription, folders) and would apply it
+    over a change made meanwhile."""
+    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    if row is None:
+        raise client_not_found(client_id)
+    if row.status != "ready":
+        raise Conflict(
+            "The client's onboarding has not completed its setup yet; change it once the "
+            "onboarding is READY.",
+            slug="client-setting-up",
+            title="Client still setting up",
+        )
+    return row

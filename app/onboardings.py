@@ -37,6 +37,8 @@ from domain.onboarding import (
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
+    RetryIntegrationInput,
+    RetryIntegrationResult,
     client_id_for,
     onboarding_id_for,
     onboarding_input_for,
@@ -275,6 +277,29 @@ async def resume(
         partner_id=partner_id,
         onboarding_id=onboarding_id,
         update=OnboardingWorkflow.resume,
+    )
+    return result
+
+
+async def retry_integration(
+    pool: Pool,
+    temporal: Client,
+    *,
+    partner_id: uuid.UUID,
+    onboarding_id: uuid.UUID,
+    role: Role,
+    code: str,
+) -> RetryIntegrationResult:
+    """Try a failed integration again; answers once the new attempts are over (refused, a
+    Conflict, when the integration has not failed, so a second submit retries nothing)."""
+    roles.require(role, CARE_ROLES)
+    result: RetryIntegrationResult = await update(
+        pool,
+        temporal,
+        partner_id=partner_id,
+        onboarding_id=onboarding_id,
+        update=OnboardingWorkflow.retry_integration,
+        args=(RetryIntegrationInput(code=code),),
     )
     return result
 

@@ -27,6 +27,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -822,6 +823,10 @@ async def _client_page(
             invitation["scheduled"] = _when(timeline.invitation.scheduled_at, zone, frame.lang)
     # Once sent (or accepted, expired, bounced) the onboarding refuses both: not offered.
     invitation["actions"] = invitation["state"] not in _SENT_STATES
+    sections: dict[str, Any] = {}
+    if view is not None:
+        for section in CLIENT_SECTIONS:
+            sections.update(await section(services, session, view, form or {}))
     done = request.query_params.get("done")
     return _render(
         frame,
@@ -838,7 +843,16 @@ async def _client_page(
         scheduled_at=scheduled_at,
         form=form or {},
         **_timeline_context(frame, timeline, zone, onboarding_id),
+        **sections,
     )
+
+
+# What other modules' sections of a created client's page need (client_settings.py): each gets
+# the client as read and the values typed in a refused form, and answers template variables.
+ClientSection = Callable[
+    [Services, SessionRow, app_clients.ClientView, dict[str, str]], Awaitable[dict[str, Any]]
+]
+CLIENT_SECTIONS: list[ClientSection] = []
 
 
 def _uuid(text: str) -> uuid.UUID | None:

@@ -22,6 +22,8 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 from stdnum.fr import siren as fr_siren
 from stdnum.fr import siret as fr_siret
 
+from domain.text import Text
+
 __all__ = [
     "BeEnterpriseNumber",
     "BeNationalNumber",
@@ -185,7 +187,7 @@ def validate_eu_vat_number(value: str) -> str:
 
 
 Siret = Annotated[
-    str,
+    Text,
     AfterValidator(validate_siret),
     Field(
         description="French establishment number, 14 digits (spaces and dots allowed)",
@@ -193,22 +195,22 @@ Siret = Annotated[
     ),
 ]
 Siren = Annotated[
-    str,
+    Text,
     AfterValidator(validate_siren),
     Field(description="French company number, 9 digits", examples=["552032534"]),
 ]
 BeEnterpriseNumber = Annotated[
-    str,
+    Text,
     AfterValidator(validate_be_enterprise_number),
     Field(description="Belgian enterprise number (KBO/BCE), 10 digits", examples=["0202239951"]),
 ]
 BeNationalNumber = Annotated[
-    str,
+    Text,
     AfterValidator(validate_be_national_number),
     Field(description="Belgian national register number, 11 digits"),
 ]
 EuVatNumber = Annotated[
-    str,
+    Text,
     AfterValidator(validate_eu_vat_number),
     Field(
         description="EU VAT number with its country code, checked in VIES",

@@ -77,7 +77,7 @@ async def test_branding_preview_renders_the_typed_values_and_saves_nothing(
     for framed in (framed_email, framed_page):
         assert framed.status_code == 200, framed.text
         policy = framed.headers["content-security-policy"]
-        assert "frame-ancestors 'self'" in policy and "sandbox" in policy
+        assert "frame-ancestors 'self'" in policy and "form-action 'none'" in policy
         assert "script-src" not in policy  # default-src 'none': no script at all
         assert "#0B6E4F" in framed.text
         assert HOSTILE[0] not in framed.text and "&lt;script&gt;" in framed.text

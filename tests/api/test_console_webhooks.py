@@ -115,6 +115,7 @@ async def test_webhook_added_from_the_form_shows_its_secret_once_and_is_added_on
     page = await api_server.get(PAGE, headers=as_user(cookie))
     assert page.status_code == 200
     assert_strict(page)
+    assert 'href="/console/settings/webhooks"' in page.text  # in the navigation
     form = {
         CSRF_FIELD: csrf_of(page),
         "nonce": _nonce(page),
@@ -304,6 +305,7 @@ async def test_webhooks_are_for_administrators_only(
         listed = await api_server.get(PAGE, headers=as_user(cookie))
         assert listed.status_code == 403, role
         assert receiver.url() not in listed.text
+        assert 'href="/console/settings/webhooks"' not in listed.text  # not offered
         token = csrf_of(listed)  # the layout's sign-out form carries it
         assert (
             await api_server.get(f"{PAGE}/{endpoint_id}", headers=as_user(cookie))

@@ -15,9 +15,12 @@ from temporalio.client import Client
 from api import console, docs, metrics, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention
+from api.console import branding as console_branding
+from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
 from api.console import client_settings as console_settings
 from api.console import new_client
+from api.console import webhooks as console_webhooks
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -147,4 +150,7 @@ def create_app(
     app.include_router(console_actions.router)  # the client page's forms
     app.include_router(console_attention.router)  # the needs-attention page
     app.include_router(console_settings.router)  # the client page's settings after day one
+    app.include_router(console_branding.router)  # settings: branding with its preview
+    app.include_router(console_webhooks.router)  # settings: webhooks and their deliveries
+    app.include_router(console_checklists.router)  # settings: the checklist catalogue
     return app

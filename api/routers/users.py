@@ -11,6 +11,7 @@ from pydantic import BaseModel, EmailStr, Field
 from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import ProblemError, problem_responses
+from app import branding as app_branding
 from domain.email import Branding
 from domain.onboarding import Language
 from domain.setup import Role
@@ -112,20 +113,15 @@ async def read_me(caller: CallerDep) -> Me:
 @router.get("/branding", response_model=Branding)
 async def read_branding(caller: CallerDep) -> Branding:
     """How the partner's e-mails look: display name, sender, reply-to, logo, colour."""
-    stored = caller.partner.settings.get("branding") or {}
-    known = {k: v for k, v in stored.items() if k in Branding.model_fields}
-    return Branding.model_validate({"display_name": caller.partner.name, **known})
+    return app_branding.current(caller.partner.name, caller.partner.settings)
 
 
 @router.put("/branding", response_model=Branding, responses=problem_responses(403))
 async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Branding:
     """Set the partner's e-mail branding (administrators)."""
-    await partners.set_branding(
-        pool,
-        partner_id=caller.partner.id,
-        branding=body.model_dump(mode="json", include=set(Branding.model_fields)),
+    return await app_branding.update(
+        pool, partner_id=caller.partner.id, role=caller.user.role, branding=body
     )
-    return body
 
 
 @router.get("/users", response_model=PageOf[UserPublic], responses=problem_responses(403))

@@ -1427,6 +1427,7 @@ _CLIENT_SETTINGS: dict[str, dict[str, str]] = {
     },
 }
 for _lang, _words in _CLIENT_SETTINGS.items():
+    TEXTS[_lang].update(_words)
 
 # Settings, part 2: branding, webhooks, checklists (api/console/branding.py, webhooks.py,
 # checklists.py).

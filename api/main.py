@@ -16,6 +16,8 @@ from api import console, docs, metrics, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention
 from api.console import client_actions as console_actions
+from api.console import client_export as console_client_export
+from api.console import imports as console_imports
 from api.console import new_client
 from api.deps import Services
 from api.routers import (
@@ -145,4 +147,6 @@ def create_app(
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms
     app.include_router(console_attention.router)  # the needs-attention page
+    app.include_router(console_imports.router)  # the imports page
+    app.include_router(console_client_export.router)  # the clients list as CSV
     return app

@@ -343,7 +343,7 @@ class ImportState:
     progress: ImportProgress | None
     onboardings_by_status: dict[str, int]
     started: bool
-    started_at: datetime | None  # when its workflow started (the pace's origin)
+    started_at: datetime | None  # when its first row started (the pace's origin)
 
 
 async def read(
@@ -357,15 +357,17 @@ async def read(
     """Progress: rows started, ready, waiting for input, failed; onboardings by status."""
     row = await _get(pool, partner_id=partner_id, import_id=import_id)
     handle = temporal.get_workflow_handle_for(BulkImportWorkflow.run, row.workflow_id)
-    started_at: datetime | None = None
     try:
         progress: ImportProgress | None = await handle.query(BulkImportWorkflow.progress)
-        if with_start_time:
-            started_at = (await handle.describe()).start_time
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise Unavailable("Cannot reach the import.") from exc
         progress = None
+    # The first row's start, not the workflow's: the import continues as new between batches,
+    # and each run starts anew.
+    started_at = (
+        await imports.first_started_at(pool, import_id=import_id) if with_start_time else None
+    )
     return ImportState(
         row=row,
         progress=progress,

@@ -248,3 +248,11 @@ async def list_for_partner(pool: Pool, *, partner_id: uuid.UUID, limit: int) -> 
         limit,
     )
     return [ImportListRow(**{k: r[k] for k in ImportListRow.__dataclass_fields__}) for r in records]
+
+
+async def first_started_at(pool: Pool, *, import_id: uuid.UUID) -> datetime | None:
+    """When the import's first onboarding was started (None before any)."""
+    found: datetime | None = await pool.fetchval(
+        "SELECT min(created_at) FROM onboardings WHERE import_id = $1", import_id
+    )
+    return found

@@ -126,8 +126,10 @@ def _upload_errors(frame: _Frame, exc: AppError) -> dict[str, str]:
     """A refused file in the user's words, on the field it belongs to."""
     texts = TEXTS[frame.lang]
     fields = {issue.field for issue in exc.errors}
-    if "template_id" in fields:
+    if "template_id" in fields or exc.slug == "invalid-setup":
         return {"template_id": texts["imp_error_template"]}
+    if exc.slug == "imports-busy":
+        return {"file": texts["imp_error_busy"]}
     if "invitation_mode" in fields:
         return {"invitation_mode": texts["imp_error_mode"]}
     if exc.slug == "import-limit-exceeded" or isinstance(exc, TooLarge):
@@ -137,9 +139,7 @@ def _upload_errors(frame: _Frame, exc: AppError) -> dict[str, str]:
         # cell's value): the firm needs them to fix its file.
         detail = exc.errors[0].message if exc.errors else exc.detail
         return {"file": texts["imp_error_columns"].format(detail=detail)}
-    if "file" in fields:
-        return {"file": texts["imp_error_unreadable"]}
-    return {"file": texts["imp_error_busy"]}
+    return {"file": texts["imp_error_unreadable"]}
 
 
 @router.post(PREFIX + "/imports")

@@ -287,3 +287,18 @@ def test_time_left_follows_the_pace_so_far() -> None:
     assert app_imports.eta_seconds(settled=10, remaining=30, since=since, now=now) == 60
     assert app_imports.eta_seconds(settled=0, remaining=30, since=since, now=now) is None
     assert app_imports.eta_seconds(settled=10, remaining=0, since=since, now=now) is None
+
+
+async def test_import_file_named_like_markup_renders_as_text(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A file named `"><img src=x onerror=alert(1)>` is shown as its name on its report and in
+    the list, never as markup."""
+    hostile = '"><img src=x onerror=alert(1)>.csv'
+    cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
+    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token, name=hostile)
+    assert uploaded.status_code == 303, uploaded.text
+    for path in (uploaded.headers["location"], "/console/imports"):
+        page = await api_server.get(path, headers=as_user(cookie))
+        assert "<img src=x" not in page.text
+        assert "&gt;&lt;img src=x onerror=alert(1)&gt;.csv" in page.text

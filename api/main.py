@@ -18,7 +18,9 @@ from api.console import attention as console_attention
 from api.console import branding as console_branding
 from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
+from api.console import client_export as console_client_export
 from api.console import client_settings as console_settings
+from api.console import imports as console_imports
 from api.console import new_client
 from api.console import webhooks as console_webhooks
 from api.deps import Services
@@ -153,4 +155,6 @@ def create_app(
     app.include_router(console_branding.router)  # settings: branding with its preview
     app.include_router(console_webhooks.router)  # settings: webhooks and their deliveries
     app.include_router(console_checklists.router)  # settings: the checklist catalogue
+    app.include_router(console_imports.router)  # the imports page
+    app.include_router(console_client_export.router)  # the clients list as CSV
     return app

@@ -27,7 +27,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +51,7 @@ from app import sign_in, two_factor
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
 from core.settings import Settings
-from domain.onboarding import OnboardingStatus, client_id_for
+from domain.onboarding import InvitationState, OnboardingStatus, client_id_for
 from domain.setup import Role
 from domain.text import Text
 from email_templates import Renderer, long_date
@@ -66,7 +66,11 @@ DEFAULT_ZONE = "Europe/Paris"
 # Partner settings key of the firm's time zone (IANA name); none today: Europe/Paris.
 ZONE_SETTING = "time_zone"
 STATIC_DIR = Path(__file__).parent / "static"
-_STATIC_TYPES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript"}
+_STATIC_TYPES = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript",
+    "imports.js": "text/javascript",  # the import page's progress bar
+}
 # Content hashes pin the assets: a new release changes the URL, so they can be cached for good.
 _STATIC_VERSION = {
     name: hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
@@ -634,6 +638,40 @@ def _week(zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7) - timedelta(microseconds=1)
 
 
+def client_filters(
+    query: Mapping[str, str], session: SessionRow
+) -> tuple[app_clients.ClientFilters, dict[str, Any]]:
+    """The clients list's filters from its query (the page's and its CSV export's), and the
+    values to show back in the filter form."""
+    status = query.get("status") or ""
+    muted_text = query.get("muted") or ""
+    invitation = query.get("invitation_state") or ""
+    this_week = query.get("this_week") == "1"
+    user = session.member.user
+    start, end = _week(_zone(session)) if this_week else (None, None)
+    filters = app_clients.ClientFilters(
+        case_manager=(query.get("case_manager") or "").strip()[:100] or None,
+        tag=(query.get("tag") or "").strip()[:50] or None,
+        onboarding_status=status if status in OnboardingStatus.__members__ else None,
+        muted={"true": True, "false": False}.get(muted_text),
+        invitation_state=invitation if invitation in InvitationState.__members__ else None,
+        scheduled_from=start,
+        scheduled_to=end,
+        q=(query.get("q") or "").strip()[:200] or None,
+        first_for=(user.name, user.email),
+    )
+    shown = {
+        "q": filters.q or "",
+        "status": status,
+        "case_manager": filters.case_manager or "",
+        "tag": filters.tag or "",
+        "muted": muted_text,
+        "invitation_state": invitation,
+        "this_week": this_week,
+    }
+    return filters, shown
+
+
 @router.get(PREFIX + "/clients")
 async def read_console_clients(request: Request, services: ServicesDep) -> Response:
     """ "My clients": the user's own first, filters, search and paging (all in the query)."""
@@ -643,24 +681,12 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
     frame = _frame(request, services, session)
     query = request.query_params
     zone = _zone(session)
-    status = query.get("status") or ""
-    muted_text = query.get("muted") or ""
-    this_week = query.get("this_week") == "1"
+    filters, shown = client_filters(query, session)
     try:
         page = max(1, min(int(query.get("page") or 1), 10_000))
     except ValueError:
         page = 1
     user = session.member.user
-    start, end = _week(zone) if this_week else (None, None)
-    filters = app_clients.ClientFilters(
-        case_manager=(query.get("case_manager") or "").strip()[:100] or None,
-        onboarding_status=status if status in OnboardingStatus.__members__ else None,
-        muted={"true": True, "false": False}.get(muted_text),
-        scheduled_from=start,
-        scheduled_to=end,
-        q=(query.get("q") or "").strip()[:200] or None,
-        first_for=(user.name, user.email),
-    )
     rows, total = await app_clients.list_clients(
         services.pool,
         partner_id=session.member.partner.id,
@@ -682,13 +708,9 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
         errors={},
         zone=zone.key,
         statuses=[s.value for s in OnboardingStatus],
-        filters={
-            "q": filters.q or "",
-            "status": status,
-            "case_manager": filters.case_manager or "",
-            "muted": muted_text,
-            "this_week": this_week,
-        },
+        invitation_states=[s.value for s in InvitationState],
+        filters=shown,
+        export_url=_url(frame, "/clients.csv" + (f"?{urlencode(kept)}" if kept else "")),
         rows=[
             {
                 "id": r.id,

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.client_access import client_not_found, ready_client
 from api.deps import AnyRoleDep, ConfigurerDep, PoolDep, ServicesDep
 from api.problems import FieldError, ProblemError, problem_responses
+from domain import search_attributes as sa
 from domain.exact import ExactDate
 from domain.fiscal import FiscalYear, months
 from domain.fiscal_years import (
@@ -36,7 +37,6 @@ from domain.folders import FolderTreeTemplate, plan_folders
 from domain.setup import EffectiveSetup
 from store import catalogs, clients, folders
 from store.pool import Conn, Pool, snapshot
-from workflows import search_attributes as sa
 from workflows.fiscal_years import FiscalYearWorkflow
 
 router = APIRouter(prefix="/v1/clients", tags=["fiscal years"])

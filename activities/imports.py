@@ -17,6 +17,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.temporal import start_refused_for_good
+from domain import search_attributes as sa
 from domain.imports_progress import CANCELLED_BEFORE_START, RowSettled
 from domain.onboarding import (
     OnboardingCreate,
@@ -30,7 +31,6 @@ from domain.onboarding import (
 )
 from store import clients, import_lookups, imports, onboardings, partners
 from store.pool import Pool
-from workflows import search_attributes as sa
 
 
 class PrepareBatchInput(BaseModel):

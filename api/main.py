@@ -12,7 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
-from api import console, docs, metrics, problems
+from api import console, docs, metrics, problem_handlers, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention
 from api.console import branding as console_branding
@@ -108,7 +108,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    problems.install(app)
+    problem_handlers.install(app)
     problems.document_problems(app)
     app.add_middleware(
         BodyLimit,

@@ -10,9 +10,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from app import roles
+from app import notifications, roles
 from app.errors import Conflict, Invalid, NotFound, Unavailable
-from core import notifications
 from domain.setup import Role
 from store import client_setup, clients, folders, subscriptions
 from store.pool import Conn, Pool, snapshot

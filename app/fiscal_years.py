@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 from app import roles
 from app.clients import client_not_found, ready_client
 from app.errors import AppError, Conflict, FieldIssue, Invalid, Unavailable
+from domain import search_attributes as sa
 from domain.fiscal import FiscalYear
 from domain.fiscal_years import (
     FiscalYearCreate,
@@ -31,7 +32,6 @@ from domain.fiscal_years import (
 from domain.setup import EffectiveSetup, Role
 from store import clients, folders
 from store.pool import Pool
-from workflows import search_attributes as sa
 from workflows.fiscal_years import FiscalYearWorkflow
 
 ADD_ROLES = roles.CONFIGURERS

@@ -28,6 +28,7 @@ from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLar
 from core import task_failures
 from core.settings import Settings
 from core.temporal import StartRefusal, start_refusal
+from domain import search_attributes as sa
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -49,7 +50,6 @@ from domain.setup import SECRET_MASK, Catalog, Role, SetupOverrides, mask_choice
 from store import clients, onboardings
 from store.partners import PartnerRow
 from store.pool import Pool
-from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView, decode_pending, explain
 

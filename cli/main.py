@@ -25,7 +25,7 @@ from core.settings import LogFormat, Settings
 from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
-    from core.notifications import Switched
+    from app.notifications import Switched
     from store.pool import Pool
     from workflows.status_merge import ExplainedView
 
@@ -212,8 +212,8 @@ def partner_create(
 
 
 async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
+    from app.onboarding_status import explained_status
     from core import temporal
-    from core.onboarding_status import explained_status
 
     client = await temporal.connect(settings)
     workflow_id = _workflow_id(onboarding_id)
@@ -291,7 +291,7 @@ def status(
 ) -> None:
     """Show every step of one onboarding: its workflow's `status` query, with the attempt, the
     reason and the next try of a step Temporal is retrying, and since when the status holds."""
-    from core.onboarding_status import WorkflowCannotAnswer
+    from app.onboarding_status import WorkflowCannotAnswer
 
     try:
         view = asyncio.run(_status(onboarding_id, _settings()))
@@ -432,7 +432,7 @@ async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     async for wf in client.list_workflows(query, limit=limit):
         sa = wf.typed_search_attributes
-        from workflows import search_attributes as keys
+        from domain import search_attributes as keys
 
         rows.append(
             {
@@ -783,7 +783,8 @@ def clients(
 
 
 async def _unmute(settings: Settings, client_id: uuid.UUID, enabled: bool) -> Switched:
-    from core import notifications, temporal
+    from app import notifications
+    from core import temporal
     from store.pool import create_pool
 
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
@@ -805,7 +806,7 @@ def unmute(
     """Switch a client's notifications on (or off with --off). While its onboarding runs, the
     onboarding applies it (a waiting invitation then goes according to its mode); after, the
     client alone changes."""
-    from core import notifications
+    from app import notifications
 
     try:
         parsed = uuid.UUID(client_id)

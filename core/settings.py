@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core import outbound
 from core.codec import DEV_KEY, DEV_KEY_ID, parse_keys
+from core.hosts import HostPattern, parse_private_host
 from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
@@ -475,14 +475,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_outbound_hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
-            outbound.HostPattern.parse(entry)
+            HostPattern.parse(entry)
         return value
 
     @field_validator("outbound_allow_private_hosts")
     @classmethod
     def _check_outbound_private_hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
-            outbound.parse_private_host(entry)
+            parse_private_host(entry)
         return value
 
     @field_validator("temporal_metrics_bind_address", "worker_metrics_bind_address", mode="before")

@@ -38,11 +38,11 @@ from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
 from devstack.vies_standin import vies_app
 from domain.onboarding import client_id_for
+from domain.search_attributes import ALL_KEYS
 from store import clients, onboardings, partners, webhooks
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
 from worker.main import build_workers, registry_config, running
-from workflows.search_attributes import ALL_KEYS
 
 
 @pytest.fixture(scope="session")

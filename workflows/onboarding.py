@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.registry import LookupCompanyInput, RegistryActivities
     from activities.setup import ResolveSetupInput, SetupActivities
     from activities.vies import CheckVatInput, ViesActivities
+    from domain import search_attributes as sa
     from domain.company import CompanyRecord, VatCheck
     from domain.imports_progress import RowSettled
     from domain.onboarding import (
@@ -78,7 +79,6 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
-    from workflows import search_attributes as sa
 
 # Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
 # never lose it: about ten minutes of backed-off attempts, then the step waits for a person

@@ -54,6 +54,7 @@ from core.settings import Settings
 from domain.onboarding import InvitationState, OnboardingStatus, client_id_for
 from domain.setup import Role
 from domain.text import Text
+from domain.time_zones import DEFAULT_TIME_ZONE
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
@@ -62,9 +63,7 @@ from workflows.status_merge import ExplainedView
 PREFIX = "/console"
 CSRF_FIELD = "csrf_token"
 PAGE_SIZE = 25
-DEFAULT_ZONE = "Europe/Paris"
-# Partner settings key of the firm's time zone (IANA name); none today: Europe/Paris.
-ZONE_SETTING = "time_zone"
+DEFAULT_ZONE = DEFAULT_TIME_ZONE
 STATIC_DIR = Path(__file__).parent / "static"
 _STATIC_TYPES = {
     "console.css": "text/css; charset=utf-8",
@@ -243,10 +242,10 @@ def _landing(next_path: str | None) -> str:
 
 
 def _zone(session: SessionRow) -> ZoneInfo:
-    name = session.member.partner.settings.get(ZONE_SETTING)
     try:
-        return ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo(DEFAULT_ZONE)
+        return ZoneInfo(session.member.partner.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
+        # Checked when set; a zone the tz database no longer has (renamed upstream) still opens.
         return ZoneInfo(DEFAULT_ZONE)
 
 

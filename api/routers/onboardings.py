@@ -15,7 +15,7 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from app import onboardings as app_onboardings
-from core.onboarding_status import explained_status
+from app.onboarding_status import explained_status
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,

@@ -16,6 +16,7 @@ from domain.email import Branding
 from domain.onboarding import Language
 from domain.setup import Role
 from domain.text import Text
+from domain.time_zones import TimeZoneName
 from store import partners
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -49,6 +50,12 @@ class Me(BaseModel):
     partner_id: uuid.UUID
     partner_name: str
     user: UserPublic
+
+
+class TimeZone(BaseModel):
+    time_zone: TimeZoneName = Field(
+        description="The firm's IANA time zone: the console shows and reads dates and times in it"
+    )
 
 
 class ApiKeyCreate(BaseModel):
@@ -122,6 +129,19 @@ async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Br
     return await app_branding.update(
         pool, partner_id=caller.partner.id, role=caller.user.role, branding=body
     )
+
+
+@router.get("/time-zone", response_model=TimeZone)
+async def read_time_zone(caller: CallerDep) -> TimeZone:
+    """The firm's time zone (Europe/Paris unless set)."""
+    return TimeZone(time_zone=caller.partner.time_zone)
+
+
+@router.put("/time-zone", response_model=TimeZone, responses=problem_responses(403))
+async def update_time_zone(body: TimeZone, caller: AdminDep, pool: PoolDep) -> TimeZone:
+    """Set the firm's time zone (administrators): an IANA name such as America/New_York."""
+    await partners.set_time_zone(pool, partner_id=caller.partner.id, time_zone=body.time_zone)
+    return body
 
 
 @router.get("/users", response_model=PageOf[UserPublic], responses=problem_responses(403))

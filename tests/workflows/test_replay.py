@@ -157,7 +157,7 @@ async def record(out: Path, kind: str = "rich") -> None:
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     from devstack.temporal_server import test_server_binary
-    from workflows.search_attributes import ALL_KEYS
+    from domain.search_attributes import ALL_KEYS
 
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_binary()), data_converter=converter_for_tests()

@@ -11,7 +11,11 @@ How each page is read:
   every `curl` in them runs, unless a marker on the lines just above the block says why not:
   `<!-- example: not-run (reason) -->` for the whole block, or
   `<!-- example: not-run "text" (reason) -->` for the block's curls whose text holds `text`;
-  a marker without a reason, or matching no curl, fails the test;
+  a marker without a reason, or matching no curl, fails the test; a shell block with no curl
+  in it (make, the command line, docker) needs a whole-block marker saying why it is not run
+  (and, where it is, by which test);
+- any other block (an answer shown, a payload, a layout) needs a marker too, but diagrams
+  (`mermaid`), which tests/test_docs_site.py renders in Chromium;
 - a curl must call the API at `http://127.0.0.1:8000` (what `make dev` serves); the test sends
   its method, headers, body (`-d`/`--data*`, `@file` included; form-encoded unless a
   Content-Type is given, as curl does) and form (`-F name=value`, `-F name=@file`), with curl's
@@ -70,6 +74,8 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 API_ORIGIN = "http://127.0.0.1:8000"
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
+# Drawn by the site, not run: tests/test_docs_site.py renders the diagrams in Chromium.
+DRAWN_TAGS = {"mermaid"}
 MARKER = re.compile(r'^<!--\s*example:\s*not-run\s*(?:"(?P<text>[^"]+)"\s*)?(?P<reason>.*?)\s*-->$')
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)>")
 INVITATION_LINK = re.compile(r"/v1/invitations/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
@@ -694,19 +700,49 @@ def unexplained_curls(text: str, source: str = "README.md") -> tuple[list[str], 
             runnable += 1
         except (NotTheApi, StopIteration) as exc:
             unexplained.append(f"{source}:{command.line}: {exc or 'an option lacks its value'}")
+    with_curls = {id(block) for block, _ in _curls(blocks)}
     for block in blocks:
+        if id(block) not in with_curls:
+            # No request in it to run: the block as a whole says why it is not run.
+            whole = [marker for marker in block.markers if marker.text is None]
+            for marker in whole:
+                marker.used = True
+            if not whole:
+                unexplained.append(
+                    f"{source}:{block.line - 1}: a shell block with no request to run: "
+                    "mark it not-run with a (reason)"
+                )
         for marker in block.markers:
             if not re.fullmatch(r"\(.+\)", marker.reason):
                 unexplained.append(f"{source}:{marker.line}: a not-run marker needs a (reason)")
             elif not marker.used:
                 unexplained.append(f"{source}:{marker.line}: this marker matches no curl")
     attached = {marker.line for block in blocks for marker in block.markers}
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip().startswith("<!-- example:") and number not in attached:
-            unexplained.append(f"{source}:{number}: not a marker right above a shell block")
+    lines = text.splitlines()
     for tag, start, body in fenced_blocks(text):
-        if tag not in SHELL_TAGS and any(re.match(r"\s*(\$ )?curl ", line) for line in body):
+        if tag in SHELL_TAGS:
+            continue
+        if any(re.match(r"\s*(\$ )?curl ", line) for line in body):
             unexplained.append(f"{source}:{start + 1}: a curl in a block tagged {tag!r}, not bash")
+            continue
+        if tag in DRAWN_TAGS:
+            continue
+        # Anything else shown (an answer, a file, a layout) is not run: its marker says why.
+        above, reasons = start - 1, []
+        while above >= 0 and (found := MARKER.match(lines[above].strip())):
+            attached.add(above + 1)
+            reasons.append(found.group("reason"))
+            above -= 1
+        if not reasons:
+            unexplained.append(
+                f"{source}:{start + 1}: a block tagged {tag!r} is neither run nor marked not-run "
+                "with a (reason)"
+            )
+        elif not all(re.fullmatch(r"\(.+\)", reason) for reason in reasons):
+            unexplained.append(f"{source}:{start}: a not-run marker needs a (reason)")
+    for number, line in enumerate(lines, 1):
+        if line.strip().startswith("<!-- example:") and number not in attached:
+            unexplained.append(f"{source}:{number}: not a marker right above a block")
     return unexplained, runnable
 
 
@@ -790,8 +826,8 @@ $ curl -s -H 'Accept: application/json' http://127.0.0.1:8000/healthz
         "README.md:2: 'http://127.0.0.1:9465/metrics' is not the API at http://127.0.0.1:8000",
         "README.md:6: no/such.csv is not a file of the repository",
         "README.md:4: a not-run marker needs a (reason)",
-        "README.md:8: not a marker right above a shell block",
         "README.md:10: a curl in a block tagged '', not bash",
+        "README.md:8: not a marker right above a block",
     ]
     assert runnable == 0
 

@@ -17,6 +17,7 @@ from api.body_limit import BodyLimit
 from api.console import attention as console_attention
 from api.console import client_actions as console_actions
 from api.console import new_client
+from api.console import settings as console_settings
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -145,4 +146,5 @@ def create_app(
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms
     app.include_router(console_attention.router)  # the needs-attention page
+    app.include_router(console_settings.router)  # settings: templates, billing, users, API keys
     return app

@@ -21,8 +21,10 @@ from domain.setup import (
     mask_choices,
     resolve_setup,
 )
+from store import partners
 from store import setup as setup_store
 from store import templates as templates_store
+from store.partners import UserRow
 from store.pool import Pool
 from store.templates import TemplateRow
 
@@ -241,3 +243,11 @@ async def update_billing(
         pool, partner_id=partner_id, body=body.model_dump(mode="json")
     )
     return body
+
+
+async def assignable_users(pool: Pool, *, partner_id: uuid.UUID, role: Role) -> list[UserRow]:
+    """The users a template may assign to new clients, for whoever may write templates (a firm
+    has tens of users, not thousands)."""
+    require(role, CONFIGURERS)
+    rows, _ = await partners.list_users(pool, partner_id=partner_id, limit=500, offset=0)
+    return rows

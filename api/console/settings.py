@@ -261,6 +261,8 @@ def _template_body(values: dict[str, Any], catalog: Catalog, kept: TemplateBody)
 
 def _field_of(api_field: str, order: tuple[str, ...]) -> str:
     """The form field an API field name (`integrations[0].settings.key`) belongs to."""
+    for layer in ("template.", "billing_defaults."):
+        api_field = api_field.removeprefix(layer)
     head = api_field.split(".")[0].split("[")[0]
     return head if head in order else order[-1]
 
@@ -371,6 +373,12 @@ async def _save_template(
             raise
         errors["name"] = texts["st_error_duplicate"]
     if errors:
+        # A secret typed is never sent back in a page: the form asks for it again (a mask sent
+        # still means the stored one).
+        for code, entered in values["integrations"].items():
+            for name in catalog.secret_names(code):
+                if entered["settings"].get(name) not in (None, SECRET_MASK):
+                    entered["settings"][name] = ""
         return await _template_form(
             services,
             session,

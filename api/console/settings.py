@@ -284,10 +284,14 @@ async def _template_form(
     status: int = 200,
     errors: dict[str, str] | None = None,
 ) -> Response:
-    users = await app_templates.assignable_users(services.pool, **_who(session))
+    # Anyone reads a template (as GET /v1/templates/{id} allows); whoever may not change it gets
+    # the form read-only, without the users list (administrators' and client managers' only).
+    editable = may_configure(session.member.user.role)
+    users = await app_templates.assignable_users(services.pool, **_who(session)) if editable else []
     return _render(
         frame,
         "settings_template_form.html",
+        editable=editable,
         status=status,
         template_id=str(template_id) if template_id else None,
         values=values,
@@ -396,13 +400,12 @@ async def _save_template(
 async def read_console_template(
     template_id: Text, request: Request, services: ServicesDep
 ) -> Response:
-    """The template's form, secrets masked (administrators and client managers)."""
+    """The template's form, secrets masked (read-only for whoever may not change it)."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
         parsed = _uuid(template_id)
         if parsed is None:
             raise NotFound(template_id)
-        await app_templates.assignable_users(services.pool, **_who(session))
         row = await app_templates.get_template(services.pool, **_who(session), template_id=parsed)
         catalog = await app_templates.catalog(services.pool, partner_id=session.member.partner.id)
         values = _form_values(

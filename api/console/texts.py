@@ -1104,6 +1104,8 @@ for _lang, _words in _NEW_CLIENT.items():
 # The Settings pages (api/console/settings.py): templates, billing defaults, users, API keys.
 _SETTINGS: dict[str, dict[str, str]] = {
     "en": {
+        "st_read_only": "Your role lets you read this template, not change it.",
+        "st_assigned_count": "Users assigned: {count}",
         "nav_settings": "Settings",
         "st_title": "Settings",
         "st_templates": "Templates",
@@ -1204,6 +1206,8 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choose one of the firm's users",
     },
     "fr": {
+        "st_read_only": "Votre rôle permet de lire ce modèle, pas de le modifier.",
+        "st_assigned_count": "Utilisateurs affectés : {count}",
         "nav_settings": "Paramètres",
         "st_title": "Paramètres",
         "st_templates": "Modèles",
@@ -1309,6 +1313,8 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choisissez un des utilisateurs du cabinet",
     },
     "nl": {
+        "st_read_only": "Uw rol laat u dit sjabloon lezen, niet wijzigen.",
+        "st_assigned_count": "Toegewezen gebruikers: {count}",
         "nav_settings": "Instellingen",
         "st_title": "Instellingen",
         "st_templates": "Sjablonen",
@@ -1411,6 +1417,8 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Kies een van de gebruikers van het kantoor",
     },
     "de": {
+        "st_read_only": "Ihre Rolle erlaubt, diese Vorlage zu lesen, nicht zu ändern.",
+        "st_assigned_count": "Zugewiesene Benutzer: {count}",
         "nav_settings": "Einstellungen",
         "st_title": "Einstellungen",
         "st_templates": "Vorlagen",

@@ -127,13 +127,7 @@ async def test_settings_pages_follow_the_apis_role_rules(
             configurer,
             ("POST", "/v1/templates", {"name": f"J{role.value}"}),
         ),
-        (
-            "GET",
-            f"{S}/templates/{other.id}",
-            {},
-            configurer,
-            ("PUT", f"/v1/templates/{other.id}", {"name": "Spare"}),
-        ),
+        ("GET", f"{S}/templates/{other.id}", {}, True, ("GET", f"/v1/templates/{other.id}", None)),
         (
             "POST",
             f"{S}/templates/new",
@@ -215,6 +209,9 @@ async def test_settings_pages_follow_the_apis_role_rules(
             ("GET", "/v1/users", None) if admin else ("DELETE", f"/v1/users/{target.id}", None),
         ),
     ]
+    template_page = await http.get(f"{S}/templates/{other.id}", headers=headers)
+    # Read by all, the form's save button only for whoever may change the template.
+    assert ('<button type="submit" class="primary">' in template_page.text) == configurer
     for method, path, form, allowed, (j_method, j_path, j_body) in cases:
         decided = await http.request(j_method, j_path, json=j_body, headers=json_auth)
         assert (decided.status_code != 403) == allowed, (j_method, j_path, decided.text)

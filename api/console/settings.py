@@ -11,6 +11,8 @@ exception: a new API key is shown on the POST's own answer (never in a URL, neve
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,6 +38,7 @@ from api.console import (
 )
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
+from app import sign_in
 from app import templates as app_templates
 from app import users as app_users
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound
@@ -52,6 +55,7 @@ from domain.setup import (
     TemplateBody,
 )
 from domain.text import Text
+from store import limits
 from store.console import SessionRow
 
 router = APIRouter(include_in_schema=False)
@@ -740,6 +744,22 @@ async def create_console_user_delete(
 
 # -- API keys -----------------------------------------------------------------------------------
 
+NONCE_FIELD = "form_id"
+_NONCE = re.compile(r"^[0-9a-f]{32}$")
+# How long a create-key form's nonce stays claimed: longer than anyone keeps a page open.
+_NONCE_SECONDS = 86_400.0
+
+
+async def _first_sending(services: Services, nonce: str) -> bool:
+    """Whether this is the first sending of the form carrying `nonce` (claimed fleet-wide in
+    PostgreSQL: one slot per day under the nonce's digest). A form without one is refused."""
+    if not _NONCE.fullmatch(nonce):
+        return False
+    slot = await limits.take(
+        services.pool, key=f"console-form:{sign_in.digest(nonce)}", interval=_NONCE_SECONDS
+    )
+    return slot.granted
+
 
 async def _keys_page(
     request: Request,
@@ -752,6 +772,7 @@ async def _keys_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    already: bool = False,
 ) -> Response:
     keys = await app_users.list_keys(services.pool, **_who(session), user_id=None)
     users, _ = await app_users.list_users(services.pool, **_who(session), limit=500, offset=0)
@@ -763,6 +784,9 @@ async def _keys_page(
         users=users,
         names={u.id: u.name for u in users},
         created=created,
+        already=already,
+        nonce_field=NONCE_FIELD,
+        nonce=secrets.token_hex(16),
         values=values or {"key_name": "", "user_id": str(session.member.user.id)},
         errors=errors or {},
         done=_done_key(request),
@@ -800,6 +824,12 @@ async def create_console_api_key(request: Request, services: ServicesDep) -> Res
         if errors or owner is None:
             return await _keys_page(
                 request, services, session, frame, status=422, values=values, errors=errors
+            )
+        if not await _first_sending(services, _text(form, NONCE_FIELD, 64)):
+            # The same form again (a double click, a reload): the key made by the first sending
+            # is listed, but its value was on that answer only; nothing more is created.
+            return await _keys_page(
+                request, services, session, frame, status=409, already=True, headers=NO_STORE
             )
         try:
             _, key = await app_users.create_key(

@@ -1104,6 +1104,8 @@ for _lang, _words in _NEW_CLIENT.items():
 # The Settings pages (api/console/settings.py): templates, billing defaults, users, API keys.
 _SETTINGS: dict[str, dict[str, str]] = {
     "en": {
+        "st_key_already": "This form already created a key, shown on its first answer only. "
+        "If you could not copy it, revoke it below and create another.",
         "st_read_only": "Your role lets you read this template, not change it.",
         "st_assigned_count": "Users assigned: {count}",
         "nav_settings": "Settings",
@@ -1206,6 +1208,9 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choose one of the firm's users",
     },
     "fr": {
+        "st_key_already": "Ce formulaire a déjà créé une clé, montrée sur sa première "
+        "réponse seulement. Si vous n'avez pas pu la copier, révoquez-la ci-dessous et "
+        "créez-en une autre.",
         "st_read_only": "Votre rôle permet de lire ce modèle, pas de le modifier.",
         "st_assigned_count": "Utilisateurs affectés : {count}",
         "nav_settings": "Paramètres",
@@ -1313,6 +1318,9 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choisissez un des utilisateurs du cabinet",
     },
     "nl": {
+        "st_key_already": "Dit formulier heeft al een sleutel aangemaakt, alleen op het "
+        "eerste antwoord getoond. Kon u hem niet kopiëren, trek hem dan hieronder in en maak een "
+        "nieuwe.",
         "st_read_only": "Uw rol laat u dit sjabloon lezen, niet wijzigen.",
         "st_assigned_count": "Toegewezen gebruikers: {count}",
         "nav_settings": "Instellingen",
@@ -1417,6 +1425,9 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Kies een van de gebruikers van het kantoor",
     },
     "de": {
+        "st_key_already": "Dieses Formular hat schon einen Schlüssel erstellt, nur auf der "
+        "ersten Antwort gezeigt. Konnten Sie ihn nicht kopieren, widerrufen Sie ihn unten und "
+        "erstellen Sie einen neuen.",
         "st_read_only": "Ihre Rolle erlaubt, diese Vorlage zu lesen, nicht zu ändern.",
         "st_assigned_count": "Zugewiesene Benutzer: {count}",
         "nav_settings": "Einstellungen",

@@ -181,7 +181,7 @@ async def test_settings_pages_follow_the_apis_role_rules(
         (
             "POST",
             f"{S}/api-keys",
-            {"key_name": "K", "user_id": str(user.id)},
+            {"key_name": "K", "user_id": str(user.id), "form_id": uuid.uuid4().hex},
             admin,
             ("GET", f"/v1/users/{tenant.admin.id}/api-keys", None),
         ),
@@ -392,24 +392,33 @@ async def test_billing_defaults_form_saves_and_refuses_an_unknown_plan(
     assert (await http.get("/v1/billing-defaults", headers=tenant.auth)).json() == read
 
 
-async def test_api_key_is_shown_once_on_the_answer_and_never_again(
+async def test_api_key_is_shown_once_on_the_answer_made_once_and_never_shown_again(
     api_server: httpx.AsyncClient, smtp_sink: SmtpSink, pool: Pool, tenant: Tenant
 ) -> None:
     """The new key is on the POST's own answer (no redirect, not cached), works, is on no later
-    page; revoked from the page it stops working."""
+    page; the form sent twice makes one key; revoked from the page it stops working."""
     http = api_server
     headers, token = await _signed_in(http, smtp_sink, tenant.admin.email)
-    made = await http.post(
-        f"{S}/api-keys",
-        data={"key_name": "Import", "user_id": str(tenant.admin.id), CSRF_FIELD: token},
-        headers=headers,
-    )
+    form = {
+        "key_name": "Import",
+        "user_id": str(tenant.admin.id),
+        "form_id": uuid.uuid4().hex,
+        CSRF_FIELD: token,
+    }
+    made = await http.post(f"{S}/api-keys", data=form, headers=headers)
     assert made.status_code == 200 and "location" not in made.headers
     assert made.headers["cache-control"] == "no-store"
     key = re.search(r'id="new_key" value="([^"]+)"', made.text)
     assert key is not None
     auth = {"Authorization": f"Bearer {key.group(1)}"}
     assert (await http.get("/v1/me", headers=auth)).status_code == 200
+    # The same form sent again (a double click, a reload) makes no second key and shows none.
+    again = await http.post(f"{S}/api-keys", data=form, headers=headers)
+    assert again.status_code == 409 and again.headers["cache-control"] == "no-store"
+    assert 'id="new_key"' not in again.text and key.group(1) not in again.text
+    assert [k.name for k in await partners.list_keys(pool, partner_id=tenant.partner.id)].count(
+        "Import"
+    ) == 1
     later = await http.get(f"{S}/api-keys", headers=headers)
     assert key.group(1) not in later.text and "Import" in later.text
 
@@ -543,7 +552,12 @@ async def test_settings_pages_for_another_firms_ids_are_not_found(
         assert answer.status_code == 404, (path, answer.text)
     given = await http.post(
         f"{S}/api-keys",
-        data={"key_name": "x", "user_id": str(other.admin.id), CSRF_FIELD: token},
+        data={
+            "key_name": "x",
+            "user_id": str(other.admin.id),
+            "form_id": uuid.uuid4().hex,
+            CSRF_FIELD: token,
+        },
         headers=headers,
     )
     assert given.status_code == 422

@@ -476,6 +476,16 @@ async def create_console_template_delete(
             await app_templates.delete_template(
                 services.pool, **_who(session), template_id=parsed, new_default=new_default
             )
+        except NotFound:
+            # Deleted already (the same form sent twice) or never ours: the list, saying so.
+            return await _templates_page(
+                request,
+                services,
+                session,
+                frame,
+                status=404,
+                refused=TEXTS[frame.lang]["st_gone"],
+            )
         except (Invalid, Conflict) as exc:
             return await _templates_page(
                 request,
@@ -695,8 +705,14 @@ async def _user_action(
         form = await request.form()
         try:
             done = await action(session, parsed, form)
-        except (Forbidden, NotFound):
+        except Forbidden:
             raise
+        except NotFound:
+            # Gone already (the same form sent twice) or never ours: the list, saying so, with
+            # the 404 another firm's id gets.
+            return await _users_page(
+                request, services, session, frame, status=404, refused=TEXTS[frame.lang]["st_gone"]
+            )
         except AppError as exc:
             key = {"last-administrator": "st_last_admin", "self-deletion": "st_self"}.get(
                 exc.slug, "st_error_role"

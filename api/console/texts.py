@@ -1104,6 +1104,7 @@ for _lang, _words in _NEW_CLIENT.items():
 # The Settings pages (api/console/settings.py): templates, billing defaults, users, API keys.
 _SETTINGS: dict[str, dict[str, str]] = {
     "en": {
+        "st_gone": "Not found: already removed, or not of your firm. Nothing was changed.",
         "st_key_already": "This form already created a key, shown on its first answer only. "
         "If you could not copy it, revoke it below and create another.",
         "st_read_only": "Your role lets you read this template, not change it.",
@@ -1208,6 +1209,7 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choose one of the firm's users",
     },
     "fr": {
+        "st_gone": "Introuvable : déjà retiré, ou pas de votre cabinet. Rien n'a été changé.",
         "st_key_already": "Ce formulaire a déjà créé une clé, montrée sur sa première "
         "réponse seulement. Si vous n'avez pas pu la copier, révoquez-la ci-dessous et "
         "créez-en une autre.",
@@ -1318,6 +1320,7 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Choisissez un des utilisateurs du cabinet",
     },
     "nl": {
+        "st_gone": "Niet gevonden: al verwijderd, of niet van uw kantoor. Er is niets gewijzigd.",
         "st_key_already": "Dit formulier heeft al een sleutel aangemaakt, alleen op het "
         "eerste antwoord getoond. Kon u hem niet kopiëren, trek hem dan hieronder in en maak een "
         "nieuwe.",
@@ -1425,6 +1428,8 @@ _SETTINGS: dict[str, dict[str, str]] = {
         "st_error_user_id": "Kies een van de gebruikers van het kantoor",
     },
     "de": {
+        "st_gone": "Nicht gefunden: schon entfernt oder nicht Ihrer Kanzlei. Nichts wurde "
+        "geändert.",
         "st_key_already": "Dieses Formular hat schon einen Schlüssel erstellt, nur auf der "
         "ersten Antwort gezeigt. Konnten Sie ihn nicht kopieren, widerrufen Sie ihn unten und "
         "erstellen Sie einen neuen.",

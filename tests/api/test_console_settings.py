@@ -360,6 +360,13 @@ async def test_default_template_changes_and_goes_only_with_another_in_its_place(
     )
     assert gone.status_code == 303
     assert await templates.get(pool, partner_id=tenant.partner.id, template_id=second.id) is None
+    # Sent again (a double click): the list says it is gone, and the new default stays.
+    twice = await http.post(
+        f"{S}/templates/{second.id}/delete",
+        data={CSRF_FIELD: token, "new_default": str(first)},
+        headers=headers,
+    )
+    assert twice.status_code == 404 and "déjà retiré" in twice.text
     assert await _default_id(pool, tenant) == first
 
 
@@ -483,6 +490,8 @@ async def test_users_page_adds_changes_and_never_loses_the_last_administrator(
     )
     assert removed.status_code == 303
     assert await partners.get_user(pool, partner_id=tenant.partner.id, user_id=zoe.id) is None
+    again = await http.post(f"{S}/users/{zoe.id}/delete", data={CSRF_FIELD: token}, headers=headers)
+    assert again.status_code == 404 and "déjà retiré" in again.text
 
 
 async def test_settings_forms_without_their_token_or_from_elsewhere_change_nothing(

@@ -65,6 +65,14 @@ async def _browser(
         assert (SCREENSHOTS / name).stat().st_size > 1000, name
 
 
+async def _fits_a_phone(page: Page) -> None:
+    """At the narrowest width the page scrolls down only: wide tables scroll inside themselves."""
+    await page.set_viewport_size({"width": WIDTHS[-1], "height": 900})
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    await page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    assert width <= WIDTHS[-1], width
+
+
 async def test_administrator_sets_up_templates_billing_users_and_keys_in_chromium(
     site: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, settings: Settings
 ) -> None:
@@ -141,6 +149,7 @@ async def test_administrator_sets_up_templates_billing_users_and_keys_in_chromiu
         await page.get_by_role("button", name="Changer le rôle : Chloé Martin").click()
         await page.get_by_text("Le rôle a changé.").wait_for()
         await checker.check("settings-users")
+        await _fits_a_phone(page)
 
         await page.get_by_role("link", name="Retour aux paramètres").click()
         await page.get_by_role("link", name="Clés d'API").click()
@@ -149,6 +158,7 @@ async def test_administrator_sets_up_templates_billing_users_and_keys_in_chromiu
         key = await page.get_by_label("Nouvelle clé d'API").input_value()
         assert (await site.get("/v1/me", headers={"Authorization": f"Bearer {key}"})).is_success
         await checker.check("settings-api-key-created")
+        await _fits_a_phone(page)
         await page.get_by_role("button", name="Révoquer : Import comptable").click()
         await page.get_by_text("La clé est révoquée").wait_for()
         assert key not in await page.content()

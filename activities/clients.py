@@ -26,6 +26,8 @@ class CreateClientInput(BaseModel):
     company_name: str | None = None
     siret: str | None = None
     company: dict[str, Any] | None = None
+    # Belgian clients (issue 26); older runs never set it.
+    enterprise_number: str | None = None
 
 
 class CreateClientResult(BaseModel):
@@ -99,11 +101,18 @@ class ClientActivities:
                 address=c.address,
                 national_number=c.national_number,
                 partner_national_number=c.partner_national_number,
+                enterprise_number=data.enterprise_number,
             )
         except clients.DuplicateSiret as exc:
             raise ApplicationError(
                 "the SIRET is already used by another client of this partner",
                 type="DuplicateSiret",
+                non_retryable=True,
+            ) from exc
+        except clients.DuplicateEnterpriseNumber as exc:
+            raise ApplicationError(
+                "the enterprise number is already used by another client of this partner",
+                type="DuplicateEnterpriseNumber",
                 non_retryable=True,
             ) from exc
         director = data.director or DirectorIn(

@@ -17,6 +17,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.temporal import start_refused_for_good
+from domain import search_attributes as sa
 from domain.imports_progress import CANCELLED_BEFORE_START, RowSettled
 from domain.onboarding import (
     OnboardingCreate,
@@ -30,7 +31,6 @@ from domain.onboarding import (
 )
 from store import clients, import_lookups, imports, onboardings, partners
 from store.pool import Pool
-from workflows import search_attributes as sa
 
 
 class PrepareBatchInput(BaseModel):
@@ -150,8 +150,9 @@ class ImportActivities:
 
     @activity.defn
     async def prepare_batch(self, data: PrepareBatchInput) -> PrepareBatchResult:
-        """The next valid rows, each with its onboarding claimed; a SIRET that is already a
-        client of the partner is reported, not onboarded twice. Safe to repeat."""
+        """The next valid rows, each with its onboarding claimed; a SIRET or Belgian enterprise
+        number that is already a client of the partner is reported, not onboarded twice. Safe
+        to repeat."""
         partner = await partners.get(self.pool, partner_id=data.partner_id)
         if partner is None:
             raise LookupError(f"partner {data.partner_id} is gone")
@@ -172,21 +173,28 @@ class ImportActivities:
             onboarding_id = onboarding_id_for(
                 data.partner_id, f"import:{data.import_id}:{record.row}"
             )
+            owner = None
             if record.siret:
                 owner = await clients.siret_owner(
                     self.pool, partner_id=data.partner_id, siret=record.siret
                 )
-                if owner is not None and owner != onboarding_id:
-                    reason = "already a client of this partner"
-                    await imports.link_row(
-                        self.pool,
-                        import_id=data.import_id,
-                        row=record.row,
-                        onboarding_id=None,
-                        skipped=reason,
-                    )
-                    prepared.append(PreparedRow(row=record.row, onboarding=None, skipped=reason))
-                    continue
+            if owner is None and body.client.enterprise_number:
+                owner = await clients.enterprise_number_owner(
+                    self.pool,
+                    partner_id=data.partner_id,
+                    enterprise_number=body.client.enterprise_number,
+                )
+            if owner is not None and owner != onboarding_id:
+                reason = "already a client of this partner"
+                await imports.link_row(
+                    self.pool,
+                    import_id=data.import_id,
+                    row=record.row,
+                    onboarding_id=None,
+                    skipped=reason,
+                )
+                prepared.append(PreparedRow(row=record.row, onboarding=None, skipped=reason))
+                continue
             claimed, _ = await onboardings.claim(
                 self.pool,
                 onboarding_id=onboarding_id,

@@ -12,12 +12,18 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
-from api import console, docs, metrics, problems
+from api import console, docs, metrics, problem_handlers, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention
+from api.console import branding as console_branding
+from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
+from api.console import client_export as console_client_export
+from api.console import client_settings as console_settings
+from api.console import imports as console_imports
 from api.console import new_client
-from api.console import settings as console_settings
+from api.console import settings as console_firm_settings
+from api.console import webhooks as console_webhooks
 from api.deps import Services
 from api.routers import (
     catalogs,
@@ -103,7 +109,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    problems.install(app)
+    problem_handlers.install(app)
     problems.document_problems(app)
     app.add_middleware(
         BodyLimit,
@@ -146,5 +152,13 @@ def create_app(
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms
     app.include_router(console_attention.router)  # the needs-attention page
-    app.include_router(console_settings.router)  # settings: templates, billing, users, API keys
+    app.include_router(console_settings.router)  # the client page's settings after day one
+    app.include_router(console_branding.router)  # settings: branding with its preview
+    app.include_router(console_webhooks.router)  # settings: webhooks and their deliveries
+    app.include_router(console_checklists.router)  # settings: the checklist catalogue
+    app.include_router(console_imports.router)  # the imports page
+    app.include_router(console_client_export.router)  # the clients list as CSV
+    app.include_router(
+        console_firm_settings.router
+    )  # settings: templates, billing, users, API keys
     return app

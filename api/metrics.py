@@ -3,7 +3,7 @@
 The route exists only when ONBOARDING_METRICS_ENABLED is set, and is then unauthenticated:
 Prometheus scrapes it over the internal network (docker-compose.yml), and it tells only aggregate
 counts by route template, status and outcome, never an id or a token. A deployment that
-publishes the API keeps /metrics off the public path at its proxy (README "Metrics and alerts").
+publishes the API keeps /metrics off the public path at its proxy (docs/reference/metrics.md).
 """
 
 from __future__ import annotations
@@ -180,6 +180,14 @@ class ProjectionMetrics(Collector):
         )
         retrying.add_metric([], stats.webhook_deliveries_retrying)
         yield from (total, stuck, oldest, settled, endpoints, retrying)
+        if stats.kbo_extract_age_days is not None:
+            kbo_age = GaugeMetricFamily(
+                "onboarding_kbo_extract_age_days",
+                "Days since the snapshot of the KBO/BCE Open Data extract in service (Belgian "
+                "lookups warn past 45: load a newer set)",
+            )
+            kbo_age.add_metric([], stats.kbo_extract_age_days)
+            yield kbo_age
 
 
 # One per process, in prometheus_client's default registry (next to the process's CPU and

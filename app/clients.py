@@ -10,9 +10,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from app import roles
+from app import notifications, roles
 from app.errors import Conflict, Invalid, NotFound, Unavailable
-from core import notifications
 from domain.setup import Role
 from store import client_setup, clients, folders, subscriptions
 from store.pool import Conn, Pool, snapshot
@@ -34,6 +33,7 @@ class ClientFilters:
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
     q: str | None = None
+    enterprise_number: str | None = None  # 10 digits, normalised by the caller's type
     # Clients whose case manager is one of these come first ("my clients"), then `sort`.
     first_for: tuple[str, ...] = field(default=())
 
@@ -73,6 +73,7 @@ async def list_clients(
         scheduled_from=start,
         scheduled_to=end,
         q=q,
+        enterprise_number=filters.enterprise_number,
         sort=sort,
         limit=limit,
         offset=offset,
@@ -152,3 +153,22 @@ async def switch_notifications(
         raise Conflict("The onboarding refused the switch.") from exc
     except notifications.OnboardingUnreachable as exc:
         raise Unavailable("Cannot reach the client's onboarding now; nothing was changed.") from exc
+
+
+async def ready_client(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> clients.ClientRow:
+    """The firm's client once its setup is complete: a Conflict before, because the onboarding
+    is still applying its own setup (collaborators, subscription, folders) and would apply it
+    over a change made meanwhile."""
+    row = await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id)
+    if row is None:
+        raise client_not_found(client_id)
+    if row.status != "ready":
+        raise Conflict(
+            "The client's onboarding has not completed its setup yet; change it once the "
+            "onboarding is READY.",
+            slug="client-setting-up",
+            title="Client still setting up",
+        )
+    return row

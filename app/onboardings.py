@@ -28,6 +28,7 @@ from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLar
 from core import task_failures
 from core.settings import Settings
 from core.temporal import StartRefusal, start_refusal
+from domain import search_attributes as sa
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -37,6 +38,8 @@ from domain.onboarding import (
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
+    RetryIntegrationInput,
+    RetryIntegrationResult,
     client_id_for,
     onboarding_id_for,
     onboarding_input_for,
@@ -47,7 +50,6 @@ from domain.setup import SECRET_MASK, Catalog, Role, SetupOverrides, mask_choice
 from store import clients, onboardings
 from store.partners import PartnerRow
 from store.pool import Pool
-from workflows import search_attributes as sa
 from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView, decode_pending, explain
 
@@ -275,6 +277,29 @@ async def resume(
         partner_id=partner_id,
         onboarding_id=onboarding_id,
         update=OnboardingWorkflow.resume,
+    )
+    return result
+
+
+async def retry_integration(
+    pool: Pool,
+    temporal: Client,
+    *,
+    partner_id: uuid.UUID,
+    onboarding_id: uuid.UUID,
+    role: Role,
+    code: str,
+) -> RetryIntegrationResult:
+    """Try a failed integration again; answers once the new attempts are over (refused, a
+    Conflict, when the integration has not failed, so a second submit retries nothing)."""
+    roles.require(role, CARE_ROLES)
+    result: RetryIntegrationResult = await update(
+        pool,
+        temporal,
+        partner_id=partner_id,
+        onboarding_id=onboarding_id,
+        update=OnboardingWorkflow.retry_integration,
+        args=(RetryIntegrationInput(code=code),),
     )
     return result
 

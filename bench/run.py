@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from bench import history, latency, memory, rate, throughput
+from bench import history, kbo, latency, memory, rate, throughput
 from bench.report import Figure, code_version, print_table, write_json
 from bench.stack import temporal_server
 from core.logging import configure_logging
@@ -20,7 +20,7 @@ from core.settings import LogFormat
 log = logging.getLogger("bench")
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
-BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history")
+BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo")
 
 
 class Outcome(Protocol):
@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds the memory import may take before it is measured as is (3600)",
     )
     parser.add_argument(
+        "--kbo-enterprises",
+        type=int,
+        default=2_000_000,
+        help="enterprises in the KBO loader's generated full set (2000000)",
+    )
+    parser.add_argument(
         "--progress-every", type=float, default=5.0, help="seconds between progress lines (5)"
     )
     parser.add_argument(
@@ -92,6 +98,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _one(args: argparse.Namespace, bench: str) -> Outcome:
+    if bench == "kbo":  # PostgreSQL only: no Temporal server to start
+        return await kbo.run(enterprises=args.kbo_enterprises, progress_every=args.progress_every)
     # A Temporal server for each bench: the rate bench's onboardings stay open (manual
     # invitations), and one bench's leftovers must not weigh on the next one's figures.
     async with temporal_server() as env:

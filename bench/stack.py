@@ -39,8 +39,8 @@ from devstack.registry_standin import CONTROL_PATH
 from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli
+from domain.search_attributes import ALL_KEYS
 from store.migrate import apply_migrations
-from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ LINE_HEARTBEAT_SECONDS = 10.0
 
 
 class ExitCode(IntEnum):
-    """What `onboarding import` exits with (documented in the README)."""
+    """What `onboarding import` exits with (documented in docs/guides/partner/imports.md)."""
 
     OK = 0  # done: every row of the file onboarded and ready (or already a client); clean dry run
     ERROR = 1  # the API refused or could not be reached; unknown template; dry run with errors

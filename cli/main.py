@@ -19,13 +19,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import mail
+from cli import kbo, mail
 from core.logging import configure_logging
 from core.settings import LogFormat, Settings
 from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
-    from core.notifications import Switched
+    from app.notifications import Switched
     from store.pool import Pool
     from workflows.status_merge import ExplainedView
 
@@ -212,8 +212,8 @@ def partner_create(
 
 
 async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
+    from app.onboarding_status import explained_status
     from core import temporal
-    from core.onboarding_status import explained_status
 
     client = await temporal.connect(settings)
     workflow_id = _workflow_id(onboarding_id)
@@ -291,7 +291,7 @@ def status(
 ) -> None:
     """Show every step of one onboarding: its workflow's `status` query, with the attempt, the
     reason and the next try of a step Temporal is retrying, and since when the status holds."""
-    from core.onboarding_status import WorkflowCannotAnswer
+    from app.onboarding_status import WorkflowCannotAnswer
 
     try:
         view = asyncio.run(_status(onboarding_id, _settings()))
@@ -351,6 +351,9 @@ def company_details(
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     name: Annotated[str, typer.Option(help="Company name")],
     siret: Annotated[str | None, typer.Option(help="A corrected SIRET")] = None,
+    enterprise_number: Annotated[
+        str | None, typer.Option(help="A corrected Belgian enterprise number")
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Address on one line")] = None,
     city: Annotated[str | None, typer.Option(help="City")] = None,
     postal_code: Annotated[str | None, typer.Option(help="Postal code")] = None,
@@ -359,7 +362,12 @@ def company_details(
     from domain.onboarding import CompanyDetails
 
     details = CompanyDetails(
-        name=name, siret=siret, address=address, city=city, postal_code=postal_code
+        name=name,
+        siret=siret,
+        enterprise_number=enterprise_number,
+        address=address,
+        city=city,
+        postal_code=postal_code,
     )
     console.print_json(asyncio.run(_update(onboarding_id, "company-details", details)))
 
@@ -424,7 +432,7 @@ async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     async for wf in client.list_workflows(query, limit=limit):
         sa = wf.typed_search_attributes
-        from workflows import search_attributes as keys
+        from domain import search_attributes as keys
 
         rows.append(
             {
@@ -775,7 +783,8 @@ def clients(
 
 
 async def _unmute(settings: Settings, client_id: uuid.UUID, enabled: bool) -> Switched:
-    from core import notifications, temporal
+    from app import notifications
+    from core import temporal
     from store.pool import create_pool
 
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
@@ -797,7 +806,7 @@ def unmute(
     """Switch a client's notifications on (or off with --off). While its onboarding runs, the
     onboarding applies it (a waiting invitation then goes according to its mode); after, the
     client alone changes."""
-    from core import notifications
+    from app import notifications
 
     try:
         parsed = uuid.UUID(client_id)
@@ -830,6 +839,8 @@ def unmute(
 
 # `onboarding mail`: the dev SMTP sink's last messages and their links (cli/mail.py).
 app.command("mail")(mail.mail)
+# `onboarding kbo load|update`: the Belgian register's open data (cli/kbo.py).
+app.add_typer(kbo.app, name="kbo")
 
 
 if __name__ == "__main__":

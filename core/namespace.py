@@ -3,7 +3,7 @@
 A release that adds a search attribute meets namespaces set up by older ones (Temporal Cloud, a
 self-hosted setup job that did not run, an old `.devstack/`). Temporal then refuses every start
 that sets the attribute and fails, in a loop, every workflow task that upserts it (issue 21). So
-the worker and the API compare the namespace with workflows/search_attributes.py when they
+the worker and the API compare the namespace with domain/search_attributes.py when they
 start, and say which attribute is missing and the command that adds it.
 """
 
@@ -17,7 +17,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from core import metrics
-from workflows.search_attributes import REGISTRY
+from domain.search_attributes import REGISTRY
 
 log = logging.getLogger(__name__)
 

@@ -45,17 +45,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
-if TYPE_CHECKING:
-    from core.settings import Settings
+from core.hosts import LABEL, HostPattern, normal_host, parse_private_host
+from core.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -64,7 +63,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 # NAT64 prefixes (RFC 6052, RFC 8215): the last 32 bits are the IPv4 address a gateway reaches.
 _NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 # Names private by definition (RFC 6761, RFC 6762 appendix G, RFC 8375, ICANN's `.internal`).
 _PRIVATE_NAMES = (
     *("localhost", "local", "internal", "home.arpa"),
@@ -135,86 +133,19 @@ def _decoded_host(raw: str) -> str:
     host = unquote(raw)
     if host != raw and not host.isascii():
         raise OutboundRefused("the host name is not valid")
-    return _normal_host(host)
+    return normal_host(host)
 
 
 def _check_name(host: str) -> None:
     """Refuse a host name that is malformed, one label only, or private by definition."""
     labels = host.split(".")
-    if not all(_LABEL.match(label) for label in labels):
+    if not all(LABEL.match(label) for label in labels):
         raise OutboundRefused("the host name is not valid")
     for name in _PRIVATE_NAMES:
         if host == name or host.endswith("." + name):
             raise OutboundRefused(f"host {host!r} is under {name!r}, a private-use name")
     if len(labels) < 2:
         raise OutboundRefused(f"host {host!r} names no domain (a resolver would complete it)")
-
-
-# ---- settings entries ---------------------------------------------------------------------------
-
-
-def _normal_host(host: str) -> str:
-    host = host.strip().lower().removesuffix(".")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host
-
-
-def _split_port(entry: str) -> tuple[str, int | None]:
-    """("host", port) from "host", "host:port", "[v6]" or "[v6]:port"."""
-    entry = entry.strip()
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{entry!r}: expected [address]:port")
-        port_text = rest[1:] if rest else ""
-    elif entry.count(":") == 1:
-        host, _, port_text = entry.partition(":")
-    else:
-        host, port_text = entry, ""
-    if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-        raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
-    return _normal_host(host), int(port_text) if port_text else None
-
-
-@dataclass(frozen=True)
-class HostPattern:
-    """An allow-list entry: a host name, or `*.` and a domain (its sub-domains, not itself)."""
-
-    host: str
-    wildcard: bool = False
-    port: int | None = None
-
-    @classmethod
-    def parse(cls, entry: str) -> HostPattern:
-        host, port = _split_port(entry)
-        wildcard = host.startswith("*.")
-        name = host[2:] if wildcard else host
-        labels = name.split(".")
-        if not name or not all(_LABEL.match(label) for label in labels):
-            raise ValueError(
-                f"{entry!r}: expected a host name (ASCII, IDNA-encoded), `*.domain`, either "
-                "with an optional :port"
-            )
-        if wildcard and len(labels) < 2:
-            raise ValueError(f"{entry!r}: a wildcard needs a domain of two labels or more")
-        return cls(host=name, wildcard=wildcard, port=port)
-
-    def matches(self, host: str, port: int) -> bool:
-        if self.port is not None and port != self.port:
-            return False
-        return host.endswith("." + self.host) if self.wildcard else host == self.host
-
-
-def parse_private_host(entry: str) -> tuple[str, int]:
-    """An `outbound_allow_private_hosts` entry: exactly one host and one port, never a pattern."""
-    host, port = _split_port(entry)
-    if port is None or not host or any(c in host for c in "*/"):
-        raise ValueError(
-            f"{entry!r}: private exceptions are exact host:port entries (e.g. 127.0.0.1:8082), "
-            "without wildcards or ranges"
-        )
-    return host, port
 
 
 # ---- the policy ---------------------------------------------------------------------------------

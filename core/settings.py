@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core import outbound
 from core.codec import DEV_KEY, DEV_KEY_ID, parse_keys
+from core.hosts import HostPattern, parse_private_host
 from domain.onboarding import Timeouts
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
@@ -48,17 +48,27 @@ class Settings(BaseSettings):
 
     # hide_input_in_errors: a refused setting's error would otherwise print the whole input,
     # API keys and passwords included, in the traceback of `onboarding worker`/`api`.
+    # use_attribute_docstrings: a field's docstring is its description, which the settings
+    # reference of the documentation site is generated from (docsgen/reference.py).
     model_config = SettingsConfigDict(
-        env_prefix="ONBOARDING_", extra="ignore", hide_input_in_errors=True
+        env_prefix="ONBOARDING_",
+        extra="ignore",
+        hide_input_in_errors=True,
+        use_attribute_docstrings=True,
     )
 
     env: Environment = Environment.development
+    """`development`, `test` or `production`; production refuses placeholder secrets and
+    development-only shortcuts.
+    """
     secret_key: SecretStr = Field(
         default=SecretStr("dev-secret-change-me"),
         description="Signs invitation tokens. Must be set to a real secret outside development.",
     )
     log_level: str = "INFO"
+    """Python logging level of every logger (`DEBUG`, `INFO`, `WARNING`, ...)."""
     log_format: LogFormat = LogFormat.json
+    """`json` (one object per line) or `console`; `onboarding dev` defaults to `console`."""
 
     # PostgreSQL. DATABASE_URL (no prefix) is honoured too, as hosting platforms set it.
     database_url: str | None = Field(
@@ -67,15 +77,20 @@ class Settings(BaseSettings):
         description="postgresql:// URL; unset in `make dev` means the embedded PostgreSQL.",
     )
     database_pool_min: int = 1
+    """Connections the asyncpg pool keeps open at least."""
     database_pool_max: int = 10
+    """Connections the asyncpg pool opens at most."""
 
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
+    """Temporal frontend, `host:port`."""
     temporal_namespace: str = "default"
+    """Temporal namespace of every workflow."""
     task_queue: str = "onboarding"
+    """The worker's main task queue (workflows and every activity but the registry lookups)."""
 
     # Connecting to a production Temporal (self-hosted with TLS/mTLS, or Temporal Cloud); see
-    # core/temporal.py::tls_config and the README's "Connecting to a production Temporal".
+    # core/temporal.py::tls_config and docs/guides/deployers.md (production Temporal).
     temporal_tls: bool | None = Field(
         default=None,
         description="TLS to Temporal on or off; unset: on when a TLS file, a server name or "
@@ -125,10 +140,15 @@ class Settings(BaseSettings):
         default="recherche-entreprises", description="recherche-entreprises or insee"
     )
     registry_base_url: str = "https://recherche-entreprises.api.gouv.fr"
+    """Base URL of the company registry; `make dev` points it at its stand-in unless set."""
     registry_timeout_seconds: float = 5.0
+    """Deadline of one registry request."""
     registry_user_agent: str = "onboarding-service/0.1 (+https://onboarding.dev)"
+    """User-Agent sent to the registry."""
     registry_insee_api_key: SecretStr | None = None
+    """INSEE Sirene API key, needed when `registry_kind` is `insee`."""
     registry_task_queue: str = "onboarding-registry"
+    """The rate-limited task queue of registry lookups."""
     registry_rate_limit: float = Field(
         default=7.0, description="Lookups per second for the whole worker fleet (published limit)"
     )
@@ -151,19 +171,39 @@ class Settings(BaseSettings):
         "(matching.numTaskqueueReadPartitions; 4 by default): the queue's rate guard is the "
         "registry's rate times this, since the server splits a queue's limit between them",
     )
+    # VIES, the EU's VAT number check (Belgian clients found in the KBO)
+    vies_base_url: str = "https://ec.europa.eu/taxation_customs/vies/rest-api"
+    """VIES, the EU's VAT number check; `make dev` points it at its stand-in unless set."""
+    vies_timeout_seconds: float = 10.0
+    """How long one VAT check may take before it is retried."""
+    vies_rate_limit: float = Field(
+        default=2.0,
+        gt=0,
+        description="VAT checks per second for the whole worker fleet (VIES publishes no limit "
+        "but refuses bursts with MS_MAX_CONCURRENT_REQ)",
+    )
     company_lookup_deadline_seconds: float = 120.0
+    """Registry unreachable this long: the onboarding asks a person for the company details."""
     company_details_timeout_hours: float = 168.0
+    """Nobody gives the company details this long: the onboarding FAILS with the reason."""
     integration_retry_window_hours: float = 168.0
+    """How long a run stays open for retries of a failed integration."""
     # When the onboarding's creator gets a reminder e-mail (company details still missing, failed
     # integrations not retried); unset: half-way to the deadline.
     company_details_reminder_hours: float | None = Field(default=None, gt=0)
+    """When the onboarding's creator is reminded that company details are missing (a notice follows
+    at the deadline); unset: half the timeout.
+    """
     integration_reminder_hours: float | None = Field(default=None, gt=0)
+    """When the creator is reminded of failed integrations not retried (a notice follows when the
+    window closes); unset: half the window.
+    """
 
     worker_max_cached_workflows: int = Field(
         default=200, ge=1, description="Workflows a worker keeps in memory between their tasks"
     )
 
-    # Metrics for Prometheus (core/metrics.py; README "Metrics and alerts")
+    # Metrics for Prometheus (core/metrics.py; docs/reference/metrics.md)
     metrics_enabled: bool = Field(
         default=False,
         description="Serve GET /metrics on the API, unauthenticated (aggregate counts only, no "
@@ -191,7 +231,7 @@ class Settings(BaseSettings):
         "e-mails) for Prometheus; unset: off",
     )
 
-    # Tracing with OpenTelemetry (core/tracing.py; README "Tracing")
+    # Tracing with OpenTelemetry (core/tracing.py; docs/guides/ops.md, "Tracing")
     otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("ONBOARDING_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
@@ -283,12 +323,19 @@ class Settings(BaseSettings):
 
     # SMTP
     smtp_host: str = "127.0.0.1"
+    """SMTP server host."""
     smtp_port: int = 1025
+    """SMTP server port."""
     smtp_security: SmtpSecurity = SmtpSecurity.none
+    """`none`, `starttls` or `tls` (implicit TLS)."""
     smtp_username: str | None = None
+    """SMTP login, when set."""
     smtp_password: SecretStr | None = None
+    """SMTP password, with `smtp_username`."""
     smtp_timeout_seconds: float = 10.0
+    """Deadline of each SMTP operation."""
     mail_from: str = "Onboarding <no-reply@onboarding.localhost>"
+    """Sender of every e-mail."""
 
     # Invitations and e-mail content
     public_base_url: str = Field(
@@ -296,11 +343,14 @@ class Settings(BaseSettings):
         description="Base of the links put in e-mails (the accept link)",
     )
     invitation_reminder_days: list[float] = Field(default_factory=lambda: [3.0, 7.0])
+    """Reminders of an unaccepted invitation after these many days (JSON list)."""
     invitation_horizon_days: int = Field(
         default=366, ge=1, description="How far ahead an invitation may be scheduled"
     )
     invitation_expiry_days: float = 14.0
+    """The invitation link's life."""
     email_fallback_language: str = "en"
+    """Used when an e-mail template lacks the client's language (a warning is logged)."""
 
     # HTTP API
     allowed_hosts: list[str] = Field(
@@ -312,7 +362,9 @@ class Settings(BaseSettings):
         "proxy that checks it); any other name gets 400",
     )
     api_host: str = "127.0.0.1"
+    """Where the API listens: address."""
     api_port: int = 8000
+    """Where the API listens: port."""
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body (JSON); over it: 413"
     )
@@ -328,10 +380,14 @@ class Settings(BaseSettings):
     )
     # Per-API-key rate limits, shared by every API process (a token bucket in PostgreSQL).
     api_rate_limit_per_second: float = Field(default=20.0, gt=0)
+    """Each API key's token bucket, shared by every API process: refill per second."""
     api_rate_limit_burst: int = Field(default=40, ge=1)
+    """Each API key's token bucket: its size (the burst)."""
     # Polling an import's progress (GET /v1/imports...) has a budget of its own.
     api_rate_limit_import_reads_per_second: float = Field(default=50.0, gt=0)
+    """The same bucket for `GET /v1/imports/...`: refill per second."""
     api_rate_limit_import_reads_burst: int = Field(default=100, ge=1)
+    """The same bucket for `GET /v1/imports/...`: its size."""
 
     # Failed authentications per client address (api/auth_failures.py): a token bucket in
     # PostgreSQL, shared by every API process. A partner's integration that fails to
@@ -359,14 +415,25 @@ class Settings(BaseSettings):
 
     # Embedded dev stack (`make dev`)
     devstack_dir: Path = Path(".devstack")
+    """Where `make dev` keeps its data (PostgreSQL, Temporal's SQLite file, mail, logs)."""
     temporal_port: int = 7233
+    """Dev stack: the Temporal dev server's gRPC port."""
     temporal_ui_port: int = 8233
+    """Dev stack: the Temporal UI's port."""
     postgres_port: int = 54329
+    """Dev stack: the embedded PostgreSQL's port."""
     smtp_sink_port: int = 1025
+    """Dev stack: the SMTP sink's port."""
     registry_standin_port: int = 8081
+    """Dev stack: the company-registry stand-in's port."""
     partner_app_port: int = 8082
+    """Dev stack: the partner automation-app stand-in's port."""
+    vies_standin_port: int = 8083
+    """Dev stack: the VIES stand-in's port."""
     temporal_metrics_port: int = 9464  # the dev worker's Temporal SDK metrics
+    """Dev stack: the worker's Temporal SDK metrics port."""
     worker_metrics_port: int = 9465  # the dev worker's own counters
+    """Dev stack: the worker's own counters' port."""
 
     @field_validator("otlp_endpoint", mode="before")
     @classmethod
@@ -408,14 +475,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_outbound_hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
-            outbound.HostPattern.parse(entry)
+            HostPattern.parse(entry)
         return value
 
     @field_validator("outbound_allow_private_hosts")
     @classmethod
     def _check_outbound_private_hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
-            outbound.parse_private_host(entry)
+            parse_private_host(entry)
         return value
 
     @field_validator("temporal_metrics_bind_address", "worker_metrics_bind_address", mode="before")

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from core import tracing
 from core.codec import EncryptionCodec
 from core.settings import Settings
-from workflows.search_attributes import REGISTRY
+from domain.search_attributes import REGISTRY
 
 
 def payload_codec(settings: Settings) -> EncryptionCodec:
@@ -173,7 +173,7 @@ def start_refusal(exc: BaseException) -> StartRefused | None:
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         missing = _SEARCH_ATTRIBUTE_MISSING.search(message)
         if missing is not None:
-            # The attribute's name is ours (workflows/search_attributes.py), never personal data.
+            # The attribute's name is ours (domain/search_attributes.py), never personal data.
             name = missing.group(1) if missing.group(1) in REGISTRY else "one of ours"
             return StartRefused(
                 StartRefusal.namespace_incomplete,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from core.settings import Settings
+from devstack.kbo_data import ensure_dev_set
 from devstack.ports import port_in_use, wait_for_port
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal_server import add_missing_search_attributes, dev_server_command
@@ -75,6 +76,7 @@ class DevStack:
             "SMTP sink (ONBOARDING_SMTP_SINK_PORT)": s.smtp_sink_port,
             "registry stand-in (ONBOARDING_REGISTRY_STANDIN_PORT)": s.registry_standin_port,
             "partner app stand-in (ONBOARDING_PARTNER_APP_PORT)": s.partner_app_port,
+            "VIES stand-in (ONBOARDING_VIES_STANDIN_PORT)": s.vies_standin_port,
             "worker's Temporal metrics (ONBOARDING_TEMPORAL_METRICS_PORT)": (
                 s.temporal_metrics_port
             ),
@@ -126,6 +128,8 @@ class DevStack:
         database_url = self._database_url()
         applied = asyncio.run(apply_migrations(database_url))
         console.print(f"  PostgreSQL ready; migrations applied: {applied or 'none pending'}")
+        # Belgian lookups read the KBO/BCE tables: a small set in the register's real format.
+        console.print("  " + asyncio.run(ensure_dev_set(database_url, self.dir / "kbo")))
 
         self._spawn(
             "temporal",
@@ -162,8 +166,13 @@ class DevStack:
             "registry", [*python, "devstack.registry_standin", "--port", str(registry_port)]
         )
         self._spawn("partner-app", [*python, "devstack.partner_app", "--port", str(app_port)])
+        # VIES (the EU's VAT check), with faults on demand at /_control.
+        vies_port = s.vies_standin_port
+        self._spawn("vies", [*python, "devstack.vies_standin", "--port", str(vies_port)])
         wait_for_port(registry_port)
         wait_for_port(app_port)
+        wait_for_port(vies_port)
+        vies_url = os.environ.get("ONBOARDING_VIES_BASE_URL", f"http://127.0.0.1:{vies_port}")
         # A registry URL set explicitly (the real one, say) wins over the stand-in.
         registry_url = os.environ.get(
             "ONBOARDING_REGISTRY_BASE_URL", f"http://127.0.0.1:{registry_port}"
@@ -175,6 +184,7 @@ class DevStack:
                 "ONBOARDING_PUBLIC_BASE_URL", f"http://127.0.0.1:{s.api_port}"
             ),
             "ONBOARDING_REGISTRY_BASE_URL": registry_url,
+            "ONBOARDING_VIES_BASE_URL": vies_url,
             "ONBOARDING_DATABASE_URL": database_url,
             "ONBOARDING_TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
             "ONBOARDING_SMTP_HOST": "127.0.0.1",
@@ -214,6 +224,7 @@ class DevStack:
             f"  Registry       {registry_url}"
             f"{'  (stand-in)' if registry_url.endswith(str(registry_port)) else ''}\n"
             f"  Partner app    http://127.0.0.1:{app_port}/connect  (stand-in automation app)\n"
+            f"  VIES           {vies_url}\n"
             f"  Metrics        http://127.0.0.1:{s.api_port}/metrics  (API: HTTP, onboardings)\n"
             f"                 http://127.0.0.1:{s.worker_metrics_port}/metrics  "
             "(worker: registry, e-mails)\n"

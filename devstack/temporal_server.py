@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from workflows import search_attributes
+from domain import search_attributes
 
 
 def temporal_cli() -> Path:

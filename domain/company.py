@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -25,13 +25,30 @@ def unmask(value: Any) -> Any:
 PublicText = Annotated[str | None, BeforeValidator(unmask)]
 
 
-class CompanyRecord(BaseModel):
-    """One establishment (SIRET) and its legal unit (SIREN), as the registry knows them."""
+class VatCheck(BaseModel):
+    """What VIES (the EU's VAT number check) said of the company's VAT number."""
 
     model_config = ConfigDict(frozen=True)
 
-    siret: str = Field(pattern=r"^[0-9]{14}$")
-    siren: str = Field(pattern=r"^[0-9]{9}$")
+    vat_number: str = Field(description="Country code and number, e.g. BE0202239951")
+    state: Literal["valid", "invalid", "unchecked"]
+    reason: str | None = Field(default=None, description="Why unchecked (VIES unavailable...)")
+    name: PublicText = Field(default=None, description="The name VIES gives, when valid")
+    checked_at: datetime | None = None
+
+
+class CompanyRecord(BaseModel):
+    """One establishment (SIRET) and its legal unit (SIREN), as the registry knows them; or a
+    Belgian enterprise (no SIRET, its enterprise number) as the KBO/BCE knows it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Optional since Belgian companies: older histories always carry both.
+    siret: str | None = Field(default=None, pattern=r"^[0-9]{14}$")
+    siren: str | None = Field(default=None, pattern=r"^[0-9]{9}$")
+    enterprise_number: str | None = Field(
+        default=None, pattern=r"^[01][0-9]{9}$", description="Belgian enterprise number (KBO/BCE)"
+    )
     name: PublicText = Field(description="Legal name; a sole trader's first name and name")
     address: PublicText = Field(description="Full postal address on one line")
     postal_code: PublicText = None
@@ -42,3 +59,9 @@ class CompanyRecord(BaseModel):
     active: bool = Field(description="Legal unit active and this establishment not closed")
     closed_on: date | None = None
     source: str = Field(description="Which registry answered, e.g. recherche-entreprises")
+    extract_date: date | None = Field(
+        default=None, description="For a register read from a downloaded data set: its date"
+    )
+    vat_check: VatCheck | None = Field(
+        default=None, description="VIES's answer about the company's VAT number, when asked"
+    )

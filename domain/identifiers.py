@@ -17,19 +17,24 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, Field
 from stdnum.be import nn as be_nn
 from stdnum.be import vat as be_vat
-from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, ValidationError
 from stdnum.fr import siren as fr_siren
 from stdnum.fr import siret as fr_siret
+
+from domain.text import Text
 
 __all__ = [
     "BeEnterpriseNumber",
     "BeNationalNumber",
+    "EuVatNumber",
     "InvalidIdentifier",
     "Siren",
     "Siret",
     "siren_of",
     "validate_be_enterprise_number",
     "validate_be_national_number",
+    "validate_eu_vat_number",
     "validate_siren",
     "validate_siret",
 ]
@@ -166,8 +171,23 @@ def validate_be_national_number(value: str) -> str:
     )
 
 
+def validate_eu_vat_number(value: str) -> str:
+    """Return an EU VAT number as VIES takes it (country code and number, no separators:
+    "FR40303265045"), or raise InvalidIdentifier (unknown country, format or checksum)."""
+    try:
+        return str(eu_vat.validate(value))
+    except InvalidChecksum:
+        raise InvalidIdentifier("EU VAT number checksum is invalid") from None
+    except InvalidComponent:
+        raise InvalidIdentifier("EU VAT number must start with an EU country code") from None
+    except InvalidFormat:
+        raise InvalidIdentifier("EU VAT number has an invalid format for its country") from None
+    except ValidationError:
+        raise InvalidIdentifier("EU VAT number is invalid") from None
+
+
 Siret = Annotated[
-    str,
+    Text,
     AfterValidator(validate_siret),
     Field(
         description="French establishment number, 14 digits (spaces and dots allowed)",
@@ -175,17 +195,25 @@ Siret = Annotated[
     ),
 ]
 Siren = Annotated[
-    str,
+    Text,
     AfterValidator(validate_siren),
     Field(description="French company number, 9 digits", examples=["552032534"]),
 ]
 BeEnterpriseNumber = Annotated[
-    str,
+    Text,
     AfterValidator(validate_be_enterprise_number),
     Field(description="Belgian enterprise number (KBO/BCE), 10 digits", examples=["0202239951"]),
 ]
 BeNationalNumber = Annotated[
-    str,
+    Text,
     AfterValidator(validate_be_national_number),
     Field(description="Belgian national register number, 11 digits"),
+]
+EuVatNumber = Annotated[
+    Text,
+    AfterValidator(validate_eu_vat_number),
+    Field(
+        description="EU VAT number with its country code, checked in VIES",
+        examples=["FR40303265045"],
+    ),
 ]

@@ -43,7 +43,11 @@ from uuid import UUID
 import openpyxl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from domain.identifiers import InvalidIdentifier, validate_siret
+from domain.identifiers import (
+    InvalidIdentifier,
+    validate_be_enterprise_number,
+    validate_siret,
+)
 from domain.onboarding import InvitationIn, Language, OnboardingCreate
 from domain.setup import InvitationMode
 
@@ -164,8 +168,17 @@ class ImportReport(BaseModel):
 # after _normalize (case, accents, spaces and punctuation ignored), so "E-mail", "EMAIL" and
 # "e mail" are one spelling, and so are "Début d'exercice" and "debut d exercice".
 DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "first_name": ("prénom", "first name", "firstname", "given name"),
-    "last_name": ("nom", "nom de famille", "last name", "surname", "family name"),
+    "first_name": ("prénom", "first name", "firstname", "given name", "voornaam"),
+    "last_name": (
+        "nom",
+        "nom de famille",
+        "last name",
+        "surname",
+        "family name",
+        "naam",
+        "achternaam",
+        "familienaam",
+    ),
     "email": (
         "e-mail",
         "email",
@@ -174,8 +187,9 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "adresse courriel",
         "mail",
         "email address",
+        "e-mailadres",
     ),
-    "language": ("langue", "language"),
+    "language": ("langue", "language", "taal"),
     "company_name": (
         "entreprise",
         "société",
@@ -184,9 +198,34 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "nom de l'entreprise",
         "company",
         "company name",
+        "bedrijfsnaam",
+        "naam onderneming",
+        "benaming",
     ),
     "siret": ("siret", "n° siret", "no siret", "numéro siret", "siret number"),
-    "address": ("adresse", "address"),
+    "enterprise_number": (
+        "ondernemingsnummer",
+        "numéro d'entreprise",
+        "n° d'entreprise",
+        "numéro BCE",
+        "n° BCE",
+        "KBO-nummer",
+        "enterprise number",
+        "company number",
+        "BCE",
+        "KBO",
+    ),
+    "vat_number": (
+        "numéro de TVA",
+        "n° TVA",
+        "TVA intracommunautaire",
+        "n° TVA intracommunautaire",
+        "btw-nummer",
+        "BTW",
+        "VAT number",
+        "VAT",
+    ),
+    "address": ("adresse", "address", "adres"),
     "case_manager": (
         "gestionnaire",
         "gestionnaire de dossier",
@@ -650,11 +689,15 @@ _CLIENT_FIELDS: Final = (
     "company_name",
     "address",
     "siret",
+    "enterprise_number",
+    "vat_number",
     "case_manager",
     "national_number",
     "partner_national_number",
 )
-_IDENTIFIER_FIELDS: Final = frozenset({"siret", "national_number", "partner_national_number"})
+_IDENTIFIER_FIELDS: Final = frozenset(
+    {"siret", "enterprise_number", "vat_number", "national_number", "partner_national_number"}
+)
 _NATIONAL_NUMBER_FIELDS: Final = frozenset({"national_number", "partner_national_number"})
 # French Excel formats numbers with a (narrow) no-break space between thousands, and an exported
 # CSV keeps it: "55 203 253 400 646". The identifier rules accept ordinary spaces only.
@@ -689,6 +732,18 @@ def validate_rows(table: Table, mapping: Mapping[str, str]) -> ImportReport:
             first = first_row_of.setdefault(siret, raw.number)
             if first != raw.number:
                 problems.setdefault("siret", f"repeated: same SIRET as row {first}")
+        number = (
+            request.client.enterprise_number
+            if request
+            else _valid_enterprise_number(cells.get("enterprise_number", ""))
+        )
+        if number is not None:
+            # "BE" keeps the two registers' keys apart in one dictionary.
+            first = first_row_of.setdefault(f"BE{number}", raw.number)
+            if first != raw.number:
+                problems.setdefault(
+                    "enterprise_number", f"repeated: same enterprise number as row {first}"
+                )
         if request is not None and not problems:
             valid.append(ValidRow(row=raw.number, request=request, siret=siret))
         else:
@@ -706,6 +761,15 @@ def _valid_siret(text: str) -> str | None:
         return None
     try:
         return validate_siret(text.translate(_NO_BREAK_SPACES))
+    except InvalidIdentifier:
+        return None
+
+
+def _valid_enterprise_number(text: str) -> str | None:
+    if not text:
+        return None
+    try:
+        return validate_be_enterprise_number(text.translate(_NO_BREAK_SPACES))
     except InvalidIdentifier:
         return None
 

@@ -6,14 +6,14 @@ import hashlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from domain.company import CompanyRecord
 from domain.exact import ExactBool, ExactDate, ExactDateTime
 from domain.fiscal import FiscalYear
-from domain.identifiers import BeNationalNumber, Siret
+from domain.identifiers import BeEnterpriseNumber, BeNationalNumber, EuVatNumber, Siret
 from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
 from domain.text import Text
 
@@ -94,6 +94,17 @@ class ClientIn(StrictModel):
     company_name: Text | None = Field(default=None, max_length=200)
     address: Text | None = Field(default=None, max_length=500)
     siret: Siret | None = Field(default=None, description="Looked up in the company registry")
+    enterprise_number: BeEnterpriseNumber | None = Field(
+        default=None,
+        description="Belgian enterprise number (KBO/BCE), stored as 10 digits; looked up in the "
+        "KBO Open Data when no SIRET is given",
+        examples=["BE0202.239.951"],
+    )
+    vat_number: EuVatNumber | None = Field(
+        default=None,
+        description="EU VAT number, checked in VIES once the company is found (a Belgian "
+        "company's is BE + its enterprise number when none is given)",
+    )
     case_manager: Text | None = Field(
         default=None, max_length=100, description="The tag naming the case manager, to filter on"
     )
@@ -183,10 +194,17 @@ class OnboardingCreate(StrictModel):
 
         Fields added later are left out while unset, so a request retried across the deploy
         that added them hashes as it did before (its row holds the older hash)."""
-        unset_later = {"checklist_id": True} if self.overrides.checklist_id is None else {}
-        return hashlib.sha256(
-            self.model_dump_json(exclude={"overrides": unset_later}).encode()
-        ).hexdigest()
+        unset_later: dict[str, Any] = {}
+        if self.overrides.checklist_id is None:
+            unset_later["overrides"] = {"checklist_id": True}
+        later = {
+            name: True
+            for name in ("enterprise_number", "vat_number")
+            if getattr(self.client, name) is None
+        }
+        if later:
+            unset_later["client"] = later
+        return hashlib.sha256(self.model_dump_json(exclude=unset_later).encode()).hexdigest()
 
 
 def onboarding_id_for(partner_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
@@ -224,6 +242,10 @@ class CompanyDetails(StrictModel):
     city: Text | None = Field(default=None, max_length=100)
     siret: Siret | None = Field(
         default=None, description="A corrected SIRET, or none to go on without one"
+    )
+    enterprise_number: BeEnterpriseNumber | None = Field(
+        default=None,
+        description="A corrected Belgian enterprise number, or none to go on without one",
     )
     activity_code: Text | None = Field(default=None, max_length=10)
     legal_form: Text | None = Field(default=None, max_length=10)
@@ -367,6 +389,10 @@ class OnboardingView(BaseModel):
     notices_not_sent: list[str] = Field(
         default_factory=list,
         description="E-mails that outlasted their retries and were given up (reminders, notices)",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What went on but deserves a look (a stale company register extract)",
     )
 
 

@@ -32,17 +32,22 @@ class ClientRow:
     tags: list[str]
     case_manager: str | None
     address: str | None = None
+    enterprise_number: str | None = None
 
 
 _COLUMNS = (
     "id, partner_id, onboarding_id, name, email, language, notifications_muted, status, "
     "template_id, template_version, setup, first_name, last_name, siret, company, tags, "
-    "case_manager, address"
+    "case_manager, address, enterprise_number"
 )
 
 
 class DuplicateSiret(Exception):
     """Another client of the same partner already has this SIRET."""
+
+
+class DuplicateEnterpriseNumber(Exception):
+    """Another client of the same partner already has this Belgian enterprise number."""
 
 
 def _row(record: asyncpg.Record) -> ClientRow:
@@ -71,10 +76,12 @@ async def create(
     national_number: str | None = None,
     partner_national_number: str | None = None,
     address: str | None = None,
+    enterprise_number: str | None = None,
 ) -> tuple[ClientRow, bool]:
     """Create the client of an onboarding once; a replay returns the existing row unchanged.
 
-    Raises DuplicateSiret when the SIRET belongs to another onboarding's client of the partner.
+    Raises DuplicateSiret (DuplicateEnterpriseNumber) when the SIRET (enterprise number)
+    belongs to another onboarding's client of the partner.
     """
     try:
         record = await pool.fetchrow(
@@ -82,9 +89,10 @@ async def create(
             INSERT INTO clients (id, partner_id, onboarding_id, name, email, language,
                                  notifications_muted, setup, template_id, template_version,
                                  first_name, last_name, siret, company, tags, case_manager,
-                                 national_number, partner_national_number, address)
+                                 national_number, partner_national_number, address,
+                                 enterprise_number)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19)
+                    $18, $19, $20)
             ON CONFLICT (onboarding_id) DO NOTHING
             RETURNING {_COLUMNS}
             """,
@@ -107,10 +115,13 @@ async def create(
             national_number,
             partner_national_number,
             address,
+            enterprise_number,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "clients_partner_siret":
             raise DuplicateSiret(siret) from exc
+        if exc.constraint_name == "clients_partner_enterprise_number":
+            raise DuplicateEnterpriseNumber(enterprise_number) from exc
         raise
     if record is not None:
         return _row(record), True
@@ -211,6 +222,18 @@ async def siret_owner(pool: Pool, *, partner_id: uuid.UUID, siret: str) -> uuid.
     return owner
 
 
+async def enterprise_number_owner(
+    pool: Pool, *, partner_id: uuid.UUID, enterprise_number: str
+) -> uuid.UUID | None:
+    """The onboarding whose client has this enterprise number in this partner, if any."""
+    owner: uuid.UUID | None = await pool.fetchval(
+        "SELECT onboarding_id FROM clients WHERE partner_id = $1 AND enterprise_number = $2",
+        partner_id,
+        enterprise_number,
+    )
+    return owner
+
+
 # ---- the client as a resource after onboarding --------------------------------------------------
 
 
@@ -227,6 +250,7 @@ class ClientListRow:
     name: str
     company_name: str | None
     siret: str | None
+    enterprise_number: str | None
     status: str
     onboarding_status: str
     case_manager: str | None
@@ -254,7 +278,7 @@ LIST_SORTS: dict[str, str] = {
 # the client row tell (runs that began before the workflow reported it).
 _LISTED = """
     SELECT c.id, c.onboarding_id, c.name, c.company ->> 'name' AS company_name, c.siret,
-           c.status, o.status AS onboarding_status, c.case_manager, c.tags,
+           c.enterprise_number, c.status, o.status AS onboarding_status, c.case_manager, c.tags,
            c.notifications_muted,
            COALESCE(c.invitation_state, CASE
                WHEN i.accepted_at IS NOT NULL THEN 'accepted'
@@ -281,6 +305,16 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _number_typed(text: str) -> str:
+    """A SIRET or enterprise number as people type it ("BE 0202.239.951"), compacted; text
+    that is no number stays as it is but for its spaces."""
+    compact = text.replace(" ", "")
+    bare = compact.replace(".", "")
+    if bare[:2].upper() == "BE":
+        bare = bare[2:]
+    return bare if bare.isascii() and bare.isdigit() else compact
+
+
 def _list_row(record: asyncpg.Record) -> ClientListRow:
     return ClientListRow(
         **{k: record[k] for k in ClientListRow.__dataclass_fields__ if k != "tags"},
@@ -300,6 +334,7 @@ async def list_for_partner(
     scheduled_from: datetime | None = None,
     scheduled_to: datetime | None = None,
     q: str | None = None,
+    enterprise_number: str | None = None,
     sort: str = "-created_at",
     limit: int = 50,
     offset: int = 0,
@@ -309,11 +344,13 @@ async def list_for_partner(
 
     With `first_for`, clients whose case manager is one of these come first ("my clients"),
     each group in `sort`'s order. `q` matches a substring of the client's name, its registry
-    name or its SIRET (spaces in a SIRET as people type it are ignored), case-insensitively.
+    name, its SIRET or its enterprise number (spaces, dots and a BE prefix in numbers as people
+    type them are ignored), case-insensitively. `enterprise_number` (10 digits) is an exact
+    filter.
     """
     order = LIST_SORTS[sort]  # KeyError for a key the API let through: a bug, not input
     pattern = _like_pattern(q) if q else None
-    siret_pattern = _like_pattern(q.replace(" ", "")) if q else None
+    siret_pattern = _like_pattern(_number_typed(q)) if q else None
     args = (
         partner_id,
         case_manager,
@@ -325,6 +362,7 @@ async def list_for_partner(
         scheduled_to,
         pattern,
         siret_pattern,
+        enterprise_number,
     )
     matching = f"""
         SELECT * FROM ({_LISTED}
@@ -335,7 +373,8 @@ async def list_for_partner(
             AND ($7::timestamptz IS NULL OR c.invitation_scheduled_at >= $7)
             AND ($8::timestamptz IS NULL OR c.invitation_scheduled_at <= $8)
             AND ($9::text IS NULL OR c.name ILIKE $9 OR c.company ->> 'name' ILIKE $9
-                 OR c.siret LIKE $10)
+                 OR c.siret LIKE $10 OR c.enterprise_number LIKE $10)
+            AND ($11::text IS NULL OR c.enterprise_number = $11)
         ) listed
         WHERE $6::text IS NULL OR invitation_state = $6
     """
@@ -344,7 +383,7 @@ async def list_for_partner(
         records = await pool.fetch(
             f"""
             SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY (case_manager = ANY($13::text[])) IS TRUE DESC, {order} LIMIT $11 OFFSET $12
+            ORDER BY (case_manager = ANY($14::text[])) IS TRUE DESC, {order} LIMIT $12 OFFSET $13
             """,
             *args,
             limit,
@@ -355,7 +394,7 @@ async def list_for_partner(
         records = await pool.fetch(
             f"""
             SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY {order} LIMIT $11 OFFSET $12
+            ORDER BY {order} LIMIT $12 OFFSET $13
             """,
             *args,
             limit,

@@ -56,13 +56,18 @@ def _member(r: asyncpg.Record) -> StaffMember:
             created_at=r["user_created_at"],
             language=r["language"],
         ),
-        partner=PartnerRow(id=r["partner_id"], name=r["partner_name"], settings=r["settings"]),
+        partner=PartnerRow(
+            id=r["partner_id"],
+            name=r["partner_name"],
+            settings=r["settings"],
+            time_zone=r["time_zone"],
+        ),
     )
 
 
 _MEMBER_COLUMNS = """
     u.id AS user_id, u.partner_id, u.email, u.name, u.role, u.created_at AS user_created_at,
-    u.language, p.name AS partner_name, p.settings
+    u.language, p.name AS partner_name, p.settings, p.time_zone
 """
 
 

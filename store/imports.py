@@ -208,3 +208,51 @@ async def release_rows(pool: Pool, *, import_id: uuid.UUID, rows: list[int], rea
             import_id,
         )
     return len(claimed)
+
+
+async def started(pool: Pool, *, import_id: uuid.UUID) -> bool:
+    """Whether the import ever ran: a row has an onboarding or was skipped (kept only, none)."""
+    found: bool = await pool.fetchval(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM import_rows
+            WHERE import_id = $1 AND (onboarding_id IS NOT NULL OR skipped IS NOT NULL)
+        )
+        """,
+        import_id,
+    )
+    return found
+
+
+@dataclass(frozen=True)
+class ImportListRow:
+    id: uuid.UUID
+    filename: str
+    total_rows: int
+    valid_rows: int
+    created_at: datetime
+    onboardings: int  # rows with an onboarding so far
+
+
+async def list_for_partner(pool: Pool, *, partner_id: uuid.UUID, limit: int) -> list[ImportListRow]:
+    """The partner's imports, newest first."""
+    records = await pool.fetch(
+        """
+        SELECT i.id, i.filename, i.total_rows, i.valid_rows, i.created_at,
+               (SELECT count(*) FROM import_rows r
+                WHERE r.import_id = i.id AND r.onboarding_id IS NOT NULL) AS onboardings
+        FROM imports i WHERE i.partner_id = $1
+        ORDER BY i.created_at DESC, i.id LIMIT $2
+        """,
+        partner_id,
+        limit,
+    )
+    return [ImportListRow(**{k: r[k] for k in ImportListRow.__dataclass_fields__}) for r in records]
+
+
+async def first_started_at(pool: Pool, *, import_id: uuid.UUID) -> datetime | None:
+    """When the import's first onboarding was started (None before any)."""
+    found: datetime | None = await pool.fetchval(
+        "SELECT min(created_at) FROM onboardings WHERE import_id = $1", import_id
+    )
+    return found

@@ -1,7 +1,8 @@
 """Aggregates for the metrics endpoint (api/metrics.py): counts only, never an id.
 
 One short read per refresh: the onboardings projection grouped by status, the settled import
-rows, and the webhook outbox's troubles (endpoints failing or disabled, deliveries retrying).
+rows, the webhook outbox's troubles (endpoints failing or disabled, deliveries retrying), and the
+age of the KBO/BCE extract in service.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class OpsStats:
     webhook_endpoints_disabled: int
     # Deliveries pending after at least one failed attempt (the pending ones are few: indexed).
     webhook_deliveries_retrying: int
+    # Days since the snapshot of the KBO/BCE extract in service (None: none loaded).
+    kbo_extract_age_days: int | None = None
 
 
 async def read(pool: Pool, *, stuck_after: timedelta) -> OpsStats:
@@ -76,6 +79,10 @@ async def read(pool: Pool, *, stuck_after: timedelta) -> OpsStats:
         """
     )
     assert webhooks is not None
+    kbo_age = await pool.fetchval(
+        "SELECT current_date - snapshot_date FROM kbo_extract"
+        " ORDER BY snapshot_date DESC, applied_at DESC LIMIT 1"
+    )
     return OpsStats(
         by_status=[
             StatusCount(
@@ -90,4 +97,5 @@ async def read(pool: Pool, *, stuck_after: timedelta) -> OpsStats:
         webhook_endpoints_failing=webhooks["failing"],
         webhook_endpoints_disabled=webhooks["disabled"],
         webhook_deliveries_retrying=webhooks["retrying"],
+        kbo_extract_age_days=kbo_age,
     )

@@ -22,6 +22,8 @@ class PartnerRow:
     id: uuid.UUID
     name: str
     settings: dict[str, Any]
+    # The firm's IANA time zone: the console shows and reads dates and times in it.
+    time_zone: str
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,11 @@ def new_key() -> tuple[str, str]:
     return f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}", f"{KEY_PREFIX}_{prefix}"
 
 
+_PARTNER_COLUMNS = "id, name, settings, time_zone"
+
+
 def _partner(r: asyncpg.Record) -> PartnerRow:
-    return PartnerRow(id=r["id"], name=r["name"], settings=r["settings"])
+    return PartnerRow(id=r["id"], name=r["name"], settings=r["settings"], time_zone=r["time_zone"])
 
 
 def _user(r: asyncpg.Record) -> UserRow:
@@ -91,7 +96,7 @@ def _key(r: asyncpg.Record) -> ApiKeyRow:
 
 
 async def get(pool: Pool, *, partner_id: uuid.UUID) -> PartnerRow | None:
-    r = await pool.fetchrow("SELECT id, name, settings FROM partners WHERE id = $1", partner_id)
+    r = await pool.fetchrow(f"SELECT {_PARTNER_COLUMNS} FROM partners WHERE id = $1", partner_id)
     return _partner(r) if r else None
 
 
@@ -104,7 +109,7 @@ async def create_partner(
     key, prefix = new_key()
     async with pool.acquire() as conn, conn.transaction():
         p = await conn.fetchrow(
-            "INSERT INTO partners (id, name) VALUES ($1, $2) RETURNING id, name, settings",
+            f"INSERT INTO partners (id, name) VALUES ($1, $2) RETURNING {_PARTNER_COLUMNS}",
             partner_id,
             name,
         )
@@ -170,7 +175,8 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
         WITH found AS (
             SELECT k.id AS key_id, k.last_used_at,
                    u.id, u.partner_id, u.email, u.name, u.role, u.created_at, u.language,
-                   p.name AS partner_name, p.settings AS partner_settings
+                   p.name AS partner_name, p.settings AS partner_settings,
+                   p.time_zone AS partner_time_zone
             FROM api_keys k
             JOIN partner_users u ON u.id = k.user_id
             JOIN partners p ON p.id = k.partner_id
@@ -188,7 +194,12 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
     )
     if r is None:
         return None
-    partner = PartnerRow(id=r["partner_id"], name=r["partner_name"], settings=r["partner_settings"])
+    partner = PartnerRow(
+        id=r["partner_id"],
+        name=r["partner_name"],
+        settings=r["partner_settings"],
+        time_zone=r["partner_time_zone"],
+    )
     return Caller(partner=partner, user=_user(r), key_id=r["key_id"])
 
 
@@ -389,6 +400,10 @@ async def set_branding(pool: Pool, *, partner_id: uuid.UUID, branding: dict[str,
         partner_id,
         branding,
     )
+
+
+async def set_time_zone(pool: Pool, *, partner_id: uuid.UUID, time_zone: str) -> None:
+    await pool.execute("UPDATE partners SET time_zone = $2 WHERE id = $1", partner_id, time_zone)
 
 
 async def user_emails(

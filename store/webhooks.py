@@ -109,6 +109,10 @@ _DELIVERY = (
 # ---- endpoints ----------------------------------------------------------------------------------
 
 
+class EndpointExists(Exception):
+    """An endpoint with the id asked for is there already (the same form sent twice)."""
+
+
 async def create_endpoint(
     pool: Pool,
     *,
@@ -117,21 +121,24 @@ async def create_endpoint(
     event_types: list[str],
     secret: str,
     created_by: uuid.UUID,
+    endpoint_id: uuid.UUID | None = None,
 ) -> EndpointRow:
     r = await pool.fetchrow(
         f"""
         INSERT INTO webhook_endpoints (id, partner_id, url, event_types, secret, created_by)
         VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO NOTHING
         RETURNING {_ENDPOINT}
         """,
-        uuid.uuid4(),
+        endpoint_id or uuid.uuid4(),
         partner_id,
         url,
         event_types,
         secret,
         created_by,
     )
-    assert r is not None
+    if r is None:
+        raise EndpointExists
     return _endpoint(r)
 
 

@@ -36,12 +36,13 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app as serve
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli, test_server_binary
+from devstack.vies_standin import vies_app
 from domain.onboarding import client_id_for
+from domain.search_attributes import ALL_KEYS
 from store import clients, onboardings, partners, webhooks
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
 from worker.main import build_workers, registry_config, running
-from workflows.search_attributes import ALL_KEYS
 
 
 @pytest.fixture(scope="session")
@@ -169,6 +170,13 @@ async def registry_server() -> AsyncIterator[RegistryStandin]:
         yield server
 
 
+@pytest.fixture(scope="session")
+async def vies_server() -> AsyncIterator[httpx.AsyncClient]:
+    """The VIES stand-in (its REST format, faults at /_control), on a free port."""
+    async with serve(vies_app(), access_log=False) as http:
+        yield http
+
+
 @pytest.fixture
 def registry(registry_server: RegistryStandin) -> RegistryStandin:
     """The session's registry stand-in, with counters and faults reset for one test."""
@@ -182,6 +190,7 @@ def settings(
     temporal_env: WorkflowEnvironment,
     smtp_sink_server: SmtpSink,
     registry_server: RegistryStandin,
+    vies_server: httpx.AsyncClient,
 ) -> Settings:
     """Settings pointing at the session's servers, with task queues of this test's own."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
@@ -193,6 +202,7 @@ def settings(
         registry_task_queue=f"{queue}-registry",
         registry_base_url=registry_server.url,
         registry_timeout_seconds=2,
+        vies_base_url=str(vies_server.base_url),
         smtp_host=smtp_sink_server.host,
         smtp_port=smtp_sink_server.port,
         smtp_timeout_seconds=5,

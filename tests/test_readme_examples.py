@@ -1,8 +1,12 @@
-"""Every HTTP request README.md shows is sent to the app as curl would send it, in README order,
-and answers as the README says; so an example that drifts from the API fails here, not on a
-newcomer's first try.
+"""Every HTTP request README.md and the documentation site (docs/**/*.md) show is sent to the app
+as curl would send it, in reading order, and answers as the page says; so an example that drifts
+from the API fails here, not on a newcomer's first try.
 
-How the README is read:
+Reading order: README.md, then the site's pages in the order of mkdocs.yml's navigation (every
+page of docs/ must be in it); one shell reads them all, so `$KEY` and the placeholders below carry
+from page to page as they would for a reader who goes through the site.
+
+How each page is read:
 - fenced blocks tagged `bash`, `sh` or `console` (in `console`, only `$ ` lines are commands);
   every `curl` in them runs, unless a marker on the lines just above the block says why not:
   `<!-- example: not-run (reason) -->` for the whole block, or
@@ -18,7 +22,7 @@ How the README is read:
 - a 409 the README does not announce is tried again for up to 15 s: the workflow may not have
   reached the step the example is for yet (company details before the registry said no).
 
-Where the placeholders come from, in this order of the README:
+Where the placeholders come from, in reading order:
 - `$KEY`: the API key of a fresh partner, made as `onboarding partner create` makes one;
 - `<ID>`, `<ONBOARDING>`: the `id` of the latest `POST /v1/onboardings` answer;
 - `<TOKEN>`: the token of the link in the invitation e-mail of the latest onboarding that sends
@@ -63,6 +67,7 @@ from tests.conftest import Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 API_ORIGIN = "http://127.0.0.1:8000"
 SHELL_TAGS = {"bash", "sh", "shell", "console"}
 MARKER = re.compile(r'^<!--\s*example:\s*not-run\s*(?:"(?P<text>[^"]+)"\s*)?(?P<reason>.*?)\s*-->$')
@@ -85,10 +90,11 @@ curl -s -X POST http://127.0.0.1:8000/v1/onboardings \\
 @dataclass
 class Command:
     words: list[str]
-    line: int  # in README.md, where the command starts
+    line: int  # in its page, where the command starts
     text: str  # as written, for messages and markers
     comments: list[str] = field(default_factory=list)  # its own, then the comment lines after it
     pipe: list[list[str]] = field(default_factory=list)  # commands after `|`
+    source: str = "README.md"  # its page, relative to the repository
 
 
 @dataclass
@@ -105,6 +111,18 @@ class Block:
     body: str
     line: int  # of the block's first line of content
     markers: list[Marker]
+    source: str = "README.md"
+
+
+def documents() -> list[Path]:
+    """README.md, then every page of the site in the navigation's order (mkdocs.yml)."""
+    nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:\n", 1)[1]
+    pages = re.findall(r"^\s+-\s+(?:[^\n:]+:\s+)?([\w/.-]+\.md)\s*$", nav, re.MULTILINE)
+    return [README, *(DOCS / page for page in pages)]
+
+
+def page_name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def fenced_blocks(text: str) -> Iterator[tuple[str, int, list[str]]]:
@@ -123,7 +141,7 @@ def fenced_blocks(text: str) -> Iterator[tuple[str, int, list[str]]]:
         index = end + 1
 
 
-def readme_blocks(text: str) -> list[Block]:
+def readme_blocks(text: str, source: str = "README.md") -> list[Block]:
     """The fenced shell blocks of a Markdown text, each with the markers just above it."""
     blocks: list[Block] = []
     lines = text.splitlines()
@@ -137,7 +155,7 @@ def readme_blocks(text: str) -> list[Block]:
             above -= 1
         if tag == "console":
             body = [line[2:] if line.startswith("$ ") else "" for line in body]
-        blocks.append(Block(tag, "\n".join(body) + "\n", start + 2, markers))
+        blocks.append(Block(tag, "\n".join(body) + "\n", start + 2, markers, source))
     return blocks
 
 
@@ -184,7 +202,9 @@ class Shell:
                 pipeline.append(words)
             if pipeline:
                 first, *rest = pipeline
-                command = Command(first, start_line, text[start_pos:pos].strip(), pipe=rest)
+                command = Command(
+                    first, start_line, text[start_pos:pos].strip(), pipe=rest, source=block.source
+                )
                 self._assign(command)
                 out.append(command)
                 last = command
@@ -465,7 +485,7 @@ class Runner:
         return Shell({"KEY": self.key}, fixed={"KEY"})
 
     async def run(self, command: Command) -> None:
-        where = f"README.md:{command.line}: {command.text.splitlines()[0]}"
+        where = f"{command.source}:{command.line}: {command.text.splitlines()[0]}"
         try:
             await self._run(command)
         except (AssertionError, NotTheApi, httpx.HTTPError) as exc:
@@ -661,9 +681,9 @@ def _curls(blocks: list[Block]) -> Iterator[tuple[Block, Command]]:
                 yield block, command
 
 
-def unexplained_curls(text: str) -> tuple[list[str], int]:
-    """What in a README's text neither runs nor says why not; and how many curls would run."""
-    blocks = readme_blocks(text)
+def unexplained_curls(text: str, source: str = "README.md") -> tuple[list[str], int]:
+    """What in a page's text neither runs nor says why not; and how many curls would run."""
+    blocks = readme_blocks(text, source)
     unexplained: list[str] = []
     runnable = 0
     for block, command in _curls(blocks):
@@ -673,29 +693,42 @@ def unexplained_curls(text: str) -> tuple[list[str], int]:
             translate(command.words)
             runnable += 1
         except (NotTheApi, StopIteration) as exc:
-            unexplained.append(f"README.md:{command.line}: {exc or 'an option lacks its value'}")
+            unexplained.append(f"{source}:{command.line}: {exc or 'an option lacks its value'}")
     for block in blocks:
         for marker in block.markers:
             if not re.fullmatch(r"\(.+\)", marker.reason):
-                unexplained.append(f"README.md:{marker.line}: a not-run marker needs a (reason)")
+                unexplained.append(f"{source}:{marker.line}: a not-run marker needs a (reason)")
             elif not marker.used:
-                unexplained.append(f"README.md:{marker.line}: this marker matches no curl")
+                unexplained.append(f"{source}:{marker.line}: this marker matches no curl")
     attached = {marker.line for block in blocks for marker in block.markers}
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip().startswith("<!-- example:") and number not in attached:
-            unexplained.append(f"README.md:{number}: not a marker right above a shell block")
+            unexplained.append(f"{source}:{number}: not a marker right above a shell block")
     for tag, start, body in fenced_blocks(text):
         if tag not in SHELL_TAGS and any(re.match(r"\s*(\$ )?curl ", line) for line in body):
-            unexplained.append(f"README.md:{start + 1}: a curl in a block tagged {tag!r}, not bash")
+            unexplained.append(f"{source}:{start + 1}: a curl in a block tagged {tag!r}, not bash")
     return unexplained, runnable
 
 
 def test_every_readme_curl_is_run_or_marked_with_a_reason() -> None:
-    """Each curl in the README is one the runner can send to the API, or is marked not-run with
-    a reason; every marker has a reason and matches a curl of its block."""
-    unexplained, runnable = unexplained_curls(README.read_text())
+    """Each curl in the README and on every page of the site is one the runner can send to the
+    API, or is marked not-run with a reason; every marker has a reason and matches a curl of its
+    block."""
+    unexplained: list[str] = []
+    runnable = 0
+    for path in documents():
+        found, count = unexplained_curls(path.read_text(), page_name(path))
+        unexplained += found
+        runnable += count
     assert not unexplained, "\n".join(unexplained)
-    assert runnable >= 30  # the README's requests are found at all
+    assert runnable >= 30  # the pages' requests are found at all
+
+
+def test_every_page_of_the_site_is_read_by_the_examples_runner() -> None:
+    """The runner reads every Markdown page under docs/ (through the navigation), so a page's
+    examples cannot escape it by being left out."""
+    read = {path for path in documents() if path != README}
+    assert read == set(DOCS.rglob("*.md")), "pages not in mkdocs.yml's nav, or nav pages missing"
 
 
 def test_shell_reads_commands_as_bash_would() -> None:
@@ -781,14 +814,16 @@ async def test_readme_requests_answer_as_documented(
     registry: RegistryStandin,
     tenant: Tenant,
 ) -> None:
-    """Every curl of the README, in order, against the API with a worker: each answers the
-    status the README shows (2xx unless it says otherwise), with the keys it shows."""
+    """Every curl of the README and the site's pages, in reading order, against the API with a
+    worker: each answers the status its page shows (2xx unless it says otherwise), with the keys
+    it shows."""
     runner = Runner(readme_api, tenant.key, smtp_sink)
     shell = runner.shell()
-    for block in readme_blocks(README.read_text()):
-        for command in shell.commands(block):
-            if is_curl(command) and marked(block, command) is None:
-                await runner.run(command)
+    for path in documents():
+        for block in readme_blocks(path.read_text(), page_name(path)):
+            for command in shell.commands(block):
+                if is_curl(command) and marked(block, command) is None:
+                    await runner.run(command)
     assert not runner.failures, "\n".join(runner.failures)
     assert runner.ran >= 30
 

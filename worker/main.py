@@ -43,6 +43,7 @@ from activities.registry import (
     build_registry_client,
 )
 from activities.setup import SetupActivities
+from activities.vies import ViesActivities
 from core import metrics, namespace, temporal, tracing
 from core.outbound import OutboundPolicy
 from core.settings import Settings
@@ -116,6 +117,13 @@ def activities_for(
     return [
         setup.resolve_setup,
         company.check_siret_available,
+        company.lookup_enterprise,
+        ViesActivities(
+            pool,
+            base_url=settings.vies_base_url,
+            rate=settings.vies_rate_limit,
+            timeout=settings.vies_timeout_seconds,
+        ).check_vat,
         clients.create_client,
         clients.complete_setup,
         ChecklistActivities(pool).assign_checklist,

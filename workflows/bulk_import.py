@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         StartRowsResult,
         start_onboardings,
     )
+    from domain import search_attributes as sa
     from domain.imports_progress import (
         START_REFUSED,
         BulkImportInput,
@@ -47,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
         onboarding_summary,
         workflow_id_for,
     )
-    from workflows import search_attributes as sa
     from workflows.onboarding import OnboardingWorkflow
 
 PREPARE_RETRY = RetryPolicy(

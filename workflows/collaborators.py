@@ -24,7 +24,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from workflows import search_attributes as sa
+from domain import search_attributes as sa
 
 with workflow.unsafe.imports_passed_through():
     # Passed through: the workflow only uses their pydantic models and method references.

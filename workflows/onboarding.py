@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RecordInvitationInput,
         RecordStatusInput,
     )
-    from activities.company import CheckSiretInput, CompanyActivities
+    from activities.company import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
     from activities.email import SendEmailResult, SendOutcome
     from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
     from activities.folders import CreateFoldersInput, FolderActivities
@@ -53,7 +53,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.registry import LookupCompanyInput, RegistryActivities
     from activities.setup import ResolveSetupInput, SetupActivities
-    from domain.company import CompanyRecord
+    from activities.vies import CheckVatInput, ViesActivities
+    from domain import search_attributes as sa
+    from domain.company import CompanyRecord, VatCheck
     from domain.imports_progress import RowSettled
     from domain.onboarding import (
         IMPORT_SETTLED,
@@ -77,7 +79,6 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
-    from workflows import search_attributes as sa
 
 # Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
 # never lose it: about ten minutes of backed-off attempts, then the step waits for a person
@@ -88,7 +89,13 @@ DB_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=15,
-    non_retryable_error_types=["ClientMissing", "SetupInvalid", "DuplicateSiret", "DataError"],
+    non_retryable_error_types=[
+        "ClientMissing",
+        "SetupInvalid",
+        "DuplicateSiret",
+        "DuplicateEnterpriseNumber",
+        "DataError",
+    ],
 )
 # The status projection: patient (a day), since giving up on it would fail the onboarding for a
 # bookkeeping write; past that, PostgreSQL has been down long enough for a person to know.
@@ -123,6 +130,23 @@ ESCALATIONS = "escalations"
 NOTICE_WHEN_SOMEONE = "notice-when-someone"
 # The setup's checklist is assigned to the client when setup completes (new in this version).
 ASSIGN_CHECKLIST = "assign-checklist"
+# A Belgian client (an enterprise number, no SIRET) is looked up in the local KBO/BCE tables;
+# runs begun before skipped the lookup (and never had an enterprise number to look up).
+KBO_LOOKUP = "kbo-lookup"
+# A Belgian company found in the KBO has its VAT number checked in VIES (the EU's service); the
+# answer is recorded and never fails the onboarding. Older runs never asked.
+VIES_CHECK = "vies-check"
+# VIES is often briefly down for one member state: a few patient attempts, then the onboarding
+# goes on with the check "unchecked" and the reason.
+VIES_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["ViesRejected"],
+)
+VIES_TIMEOUT = timedelta(seconds=20)
+VIES_DEADLINE = timedelta(minutes=2)
 LOCAL_DB_TIMEOUT = timedelta(seconds=10)
 LOCAL_DB_DEADLINE = timedelta(minutes=20)
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
@@ -201,6 +225,7 @@ _OUR_ERROR_TYPES = frozenset(
         "ClientMissing",
         "CompanyDetailsTimeout",
         "DataError",
+        "DuplicateEnterpriseNumber",
         "DuplicateSiret",
         "FolderTreeInvalid",
         "FolderTreeMissing",
@@ -208,6 +233,9 @@ _OUR_ERROR_TYPES = frozenset(
         "IntegrationRejected",
         "IntegrationUnavailable",
         "InvalidFiscalYear",
+        "ViesBusy",
+        "ViesRejected",
+        "ViesUnavailable",
         "InvalidSiret",
         "OnboardingFailed",
         "RegistryRateLimited",
@@ -802,6 +830,9 @@ class OnboardingWorkflow:
         step = self._step(Step.company_lookup)
         siret = data.client.siret
         if siret is None:
+            number = data.client.enterprise_number
+            if number is not None and workflow.patched(KBO_LOOKUP):
+                return await self._kbo_company(data, number)
             step.state = StepState.skipped
             step.detail = "no SIRET given"
             return None, None
@@ -839,11 +870,84 @@ class OnboardingWorkflow:
             return None, await self._await_details(data, "SIRET unknown to the registry")
         if not found.company.active:
             return None, await self._await_details(data, "the company or establishment is closed")
+        company = found.company
+        # A VAT number given with the request is checked in VIES; runs that began before never
+        # had one to check (the field is newer), so the patch is asked only when there is one.
+        if data.client.vat_number is not None and workflow.patched(VIES_CHECK):
+            vat_check = await self._vat_check(data.client.vat_number)
+            company = company.model_copy(update={"vat_check": vat_check})
         step.state = StepState.completed
         step.finished_at = workflow.now()
-        step.detail = f"found in {found.company.source}"
-        self._view.company = found.company
-        return found.company, None
+        step.detail = f"found in {company.source}"
+        self._view.company = company
+        return company, None
+
+    async def _kbo_company(
+        self, data: OnboardingInput, number: str
+    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
+        """A Belgian enterprise, looked up in the KBO/BCE Open Data loaded in PostgreSQL: the
+        same outcomes as the French registry's (found and active, or a person's details)."""
+        step = self._step(Step.company_lookup)
+        step.state = StepState.running
+        step.started_at = workflow.now()
+        found = await self._patiently(
+            Step.company_lookup,
+            lambda: self._db(
+                CompanyActivities.lookup_enterprise,
+                LookupEnterpriseInput(
+                    partner_id=data.partner_id,
+                    onboarding_id=data.onboarding_id,
+                    enterprise_number=number,
+                    language=data.client.language.value,
+                ),
+            ),
+        )
+        step.attempts = found.attempt
+        if not found.available:
+            return None, await self._await_details(
+                data, "enterprise number already used by another client"
+            )
+        if found.extract_date is None:
+            return None, await self._await_details(data, "no KBO/BCE data set loaded")
+        where = f"the KBO/BCE Open Data ({found.answered_by}, extract of {found.extract_date})"
+        if found.stale:
+            self._view.warnings.append(
+                f"the KBO/BCE extract is {found.extract_age_days} days old: "
+                "the company data may be out of date"
+            )
+        if found.company is None:
+            return None, await self._await_details(data, f"enterprise number unknown to {where}")
+        if not found.company.active:
+            return None, await self._await_details(data, f"the enterprise is stopped in {where}")
+        company = found.company
+        if workflow.patched(VIES_CHECK):
+            vat = data.client.vat_number or f"BE{number}"
+            company = company.model_copy(update={"vat_check": await self._vat_check(vat)})
+        step.state = StepState.completed
+        step.finished_at = workflow.now()
+        step.detail = f"found in {where}"
+        self._view.company = company
+        return company, None
+
+    async def _vat_check(self, vat: str) -> VatCheck:
+        """VIES's word on an EU VAT number ("BE0202239951"): valid, invalid, or unchecked with
+        the reason when VIES stays unavailable. Never raises."""
+        try:
+            result = await workflow.execute_activity_method(
+                ViesActivities.check_vat,
+                CheckVatInput(country_code=vat[:2], vat_number=vat[2:]),
+                start_to_close_timeout=VIES_TIMEOUT,
+                schedule_to_close_timeout=VIES_DEADLINE,
+                retry_policy=VIES_RETRY,
+            )
+        except ActivityError as exc:
+            return VatCheck(vat_number=vat, state="unchecked", reason=_cause(exc))
+        return VatCheck(
+            vat_number=vat,
+            state="valid" if result.valid else "invalid",
+            name=result.name,
+            checked_at=result.checked_at,
+        )
 
     async def _await_details(self, data: OnboardingInput, reason: str) -> CompanyDetails:
         """Wait for provide_company_details; fail the onboarding if nobody answers in time."""
@@ -896,12 +1000,16 @@ class OnboardingWorkflow:
             name: str | None
             siret: str | None
             record: dict[str, Any] | None
+            enterprise_number: str | None
             if company is not None:
                 name, siret, record = company.name, company.siret, company.model_dump(mode="json")
+                enterprise_number = company.enterprise_number or data.client.enterprise_number
             elif manual is not None:
                 name, siret, record = manual.name, manual.siret, manual.model_dump(mode="json")
+                enterprise_number = manual.enterprise_number
             else:
                 name, siret, record = data.client.company_name, None, None
+                enterprise_number = data.client.enterprise_number
             self._client_name = name or data.client.display_name
             payload = CreateClientInput(
                 onboarding_id=data.onboarding_id,
@@ -912,6 +1020,7 @@ class OnboardingWorkflow:
                 company_name=name,
                 siret=siret,
                 company=record,
+                enterprise_number=enterprise_number,
             )
             try:
                 created = await self._run_step(
@@ -920,13 +1029,15 @@ class OnboardingWorkflow:
                 )
                 return created.client_id
             except ActivityError as exc:
-                if _error_type(exc) != "DuplicateSiret":
+                kind = _error_type(exc)
+                if kind not in ("DuplicateSiret", "DuplicateEnterpriseNumber"):
                     raise
-                # Another onboarding took the SIRET since the check: a person must decide.
+                # Another onboarding took the number since the check: a person must decide.
                 self._step(Step.create_client).state = StepState.pending
+                what = "SIRET" if kind == "DuplicateSiret" else "enterprise number"
                 company, manual = (
                     None,
-                    await self._await_details(data, "SIRET already used by another client"),
+                    await self._await_details(data, f"{what} already used by another client"),
                 )
 
     # ---- step 6: integrations ---------------------------------------------------------------

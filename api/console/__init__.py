@@ -27,6 +27,7 @@ import math
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,9 +51,10 @@ from app import sign_in, two_factor
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
 from core.settings import Settings
-from domain.onboarding import OnboardingStatus, client_id_for
+from domain.onboarding import InvitationState, OnboardingStatus, client_id_for
 from domain.setup import Role
 from domain.text import Text
+from domain.time_zones import DEFAULT_TIME_ZONE
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
@@ -61,11 +63,13 @@ from workflows.status_merge import ExplainedView
 PREFIX = "/console"
 CSRF_FIELD = "csrf_token"
 PAGE_SIZE = 25
-DEFAULT_ZONE = "Europe/Paris"
-# Partner settings key of the firm's time zone (IANA name); none today: Europe/Paris.
-ZONE_SETTING = "time_zone"
+DEFAULT_ZONE = DEFAULT_TIME_ZONE
 STATIC_DIR = Path(__file__).parent / "static"
-_STATIC_TYPES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript"}
+_STATIC_TYPES = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript",
+    "imports.js": "text/javascript",  # the import page's progress bar
+}
 # Content hashes pin the assets: a new release changes the URL, so they can be cached for good.
 _STATIC_VERSION = {
     name: hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
@@ -238,10 +242,10 @@ def _landing(next_path: str | None) -> str:
 
 
 def _zone(session: SessionRow) -> ZoneInfo:
-    name = session.member.partner.settings.get(ZONE_SETTING)
     try:
-        return ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo(DEFAULT_ZONE)
+        return ZoneInfo(session.member.partner.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
+        # Checked when set; a zone the tz database no longer has (renamed upstream) still opens.
         return ZoneInfo(DEFAULT_ZONE)
 
 
@@ -633,6 +637,40 @@ def _week(zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7) - timedelta(microseconds=1)
 
 
+def client_filters(
+    query: Mapping[str, str], session: SessionRow
+) -> tuple[app_clients.ClientFilters, dict[str, Any]]:
+    """The clients list's filters from its query (the page's and its CSV export's), and the
+    values to show back in the filter form."""
+    status = query.get("status") or ""
+    muted_text = query.get("muted") or ""
+    invitation = query.get("invitation_state") or ""
+    this_week = query.get("this_week") == "1"
+    user = session.member.user
+    start, end = _week(_zone(session)) if this_week else (None, None)
+    filters = app_clients.ClientFilters(
+        case_manager=(query.get("case_manager") or "").strip()[:100] or None,
+        tag=(query.get("tag") or "").strip()[:50] or None,
+        onboarding_status=status if status in OnboardingStatus.__members__ else None,
+        muted={"true": True, "false": False}.get(muted_text),
+        invitation_state=invitation if invitation in InvitationState.__members__ else None,
+        scheduled_from=start,
+        scheduled_to=end,
+        q=(query.get("q") or "").strip()[:200] or None,
+        first_for=(user.name, user.email),
+    )
+    shown = {
+        "q": filters.q or "",
+        "status": status,
+        "case_manager": filters.case_manager or "",
+        "tag": filters.tag or "",
+        "muted": muted_text,
+        "invitation_state": invitation,
+        "this_week": this_week,
+    }
+    return filters, shown
+
+
 @router.get(PREFIX + "/clients")
 async def read_console_clients(request: Request, services: ServicesDep) -> Response:
     """ "My clients": the user's own first, filters, search and paging (all in the query)."""
@@ -642,24 +680,12 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
     frame = _frame(request, services, session)
     query = request.query_params
     zone = _zone(session)
-    status = query.get("status") or ""
-    muted_text = query.get("muted") or ""
-    this_week = query.get("this_week") == "1"
+    filters, shown = client_filters(query, session)
     try:
         page = max(1, min(int(query.get("page") or 1), 10_000))
     except ValueError:
         page = 1
     user = session.member.user
-    start, end = _week(zone) if this_week else (None, None)
-    filters = app_clients.ClientFilters(
-        case_manager=(query.get("case_manager") or "").strip()[:100] or None,
-        onboarding_status=status if status in OnboardingStatus.__members__ else None,
-        muted={"true": True, "false": False}.get(muted_text),
-        scheduled_from=start,
-        scheduled_to=end,
-        q=(query.get("q") or "").strip()[:200] or None,
-        first_for=(user.name, user.email),
-    )
     rows, total = await app_clients.list_clients(
         services.pool,
         partner_id=session.member.partner.id,
@@ -681,13 +707,9 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
         errors={},
         zone=zone.key,
         statuses=[s.value for s in OnboardingStatus],
-        filters={
-            "q": filters.q or "",
-            "status": status,
-            "case_manager": filters.case_manager or "",
-            "muted": muted_text,
-            "this_week": this_week,
-        },
+        invitation_states=[s.value for s in InvitationState],
+        filters=shown,
+        export_url=_url(frame, "/clients.csv" + (f"?{urlencode(kept)}" if kept else "")),
         rows=[
             {
                 "id": r.id,
@@ -822,6 +844,10 @@ async def _client_page(
             invitation["scheduled"] = _when(timeline.invitation.scheduled_at, zone, frame.lang)
     # Once sent (or accepted, expired, bounced) the onboarding refuses both: not offered.
     invitation["actions"] = invitation["state"] not in _SENT_STATES
+    sections: dict[str, Any] = {}
+    if view is not None:
+        for section in CLIENT_SECTIONS:
+            sections.update(await section(services, session, view, form or {}))
     done = request.query_params.get("done")
     return _render(
         frame,
@@ -838,7 +864,16 @@ async def _client_page(
         scheduled_at=scheduled_at,
         form=form or {},
         **_timeline_context(frame, timeline, zone, onboarding_id),
+        **sections,
     )
+
+
+# What other modules' sections of a created client's page need (client_settings.py): each gets
+# the client as read and the values typed in a refused form, and answers template variables.
+ClientSection = Callable[
+    [Services, SessionRow, app_clients.ClientView, dict[str, str]], Awaitable[dict[str, Any]]
+]
+CLIENT_SECTIONS: list[ClientSection] = []
 
 
 def _uuid(text: str) -> uuid.UUID | None:

@@ -15,9 +15,9 @@ from pydantic import Field
 
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
 from api.pagination import PageOf
-from api.problems import ProblemError, problem_responses
+from api.problems import problem_responses
+from app import checklists as app_checklists
 from domain.checklists import ChecklistBody
-from store import checklists
 from store.checklists import ChecklistRow
 
 router = APIRouter(prefix="/v1", tags=["checklists"])
@@ -50,21 +50,17 @@ def _public(row: ChecklistRow) -> ChecklistPublic:
     )
 
 
-def _missing(checklist_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No checklist {checklist_id}")
-
-
-def _items(body: ChecklistBody) -> list[dict[str, object]]:
-    return [i.model_dump(mode="json") for i in body.items]
-
-
 @router.get("/checklists", response_model=PageOf[ChecklistPublic])
 async def read_checklists(
     caller: AnyRoleDep, pool: PoolDep, page: PageDep
 ) -> PageOf[ChecklistPublic]:
     """Checklists: questions and documents a client's director is asked for."""
-    rows, total = await checklists.list_(
-        pool, partner_id=caller.partner.id, limit=page.limit, offset=page.offset
+    rows, total = await app_checklists.list_checklists(
+        pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        limit=page.limit,
+        offset=page.offset,
     )
     return PageOf[ChecklistPublic](
         items=[_public(r) for r in rows], total=total, limit=page.limit, offset=page.offset
@@ -81,13 +77,8 @@ async def create_checklist(
     body: ChecklistCreate, caller: ConfigurerDep, pool: PoolDep
 ) -> ChecklistPublic:
     """Add a checklist; templates and onboarding requests name it by its id."""
-    row = await checklists.create(
-        pool,
-        partner_id=caller.partner.id,
-        checklist_id=uuid.uuid4(),
-        name=body.name,
-        language=body.language.value,
-        items=_items(body),
+    row = await app_checklists.create(
+        pool, partner_id=caller.partner.id, role=caller.user.role, body=body
     )
     return _public(row)
 
@@ -99,9 +90,9 @@ async def read_checklist(
     checklist_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep
 ) -> ChecklistPublic:
     """One checklist."""
-    row = await checklists.get(pool, partner_id=caller.partner.id, checklist_id=checklist_id)
-    if row is None:
-        raise _missing(checklist_id)
+    row = await app_checklists.read(
+        pool, partner_id=caller.partner.id, role=caller.user.role, checklist_id=checklist_id
+    )
     return _public(row)
 
 
@@ -114,16 +105,13 @@ async def update_checklist(
     checklist_id: uuid.UUID, body: ChecklistUpdate, caller: ConfigurerDep, pool: PoolDep
 ) -> ChecklistPublic:
     """Replace a checklist. Clients that already have it keep their copy."""
-    row = await checklists.replace(
+    row = await app_checklists.replace(
         pool,
         partner_id=caller.partner.id,
+        role=caller.user.role,
         checklist_id=checklist_id,
-        name=body.name,
-        language=body.language.value,
-        items=_items(body),
+        body=body,
     )
-    if row is None:
-        raise _missing(checklist_id)
     return _public(row)
 
 
@@ -134,5 +122,6 @@ async def update_checklist(
 )
 async def delete_checklist(checklist_id: uuid.UUID, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a checklist from the catalog; clients that have it keep their copy."""
-    if not await checklists.delete(pool, partner_id=caller.partner.id, checklist_id=checklist_id):
-        raise _missing(checklist_id)
+    await app_checklists.delete(
+        pool, partner_id=caller.partner.id, role=caller.user.role, checklist_id=checklist_id
+    )

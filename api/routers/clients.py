@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.client_access import client_not_found, ready_client
+from api.client_access import client_not_found
 from api.deps import (
     AdminDep,
     AnyRoleDep,
@@ -25,10 +23,13 @@ from api.deps import (
 )
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
+from app import checklists as app_checklists
 from app import clients as app_clients
+from app import collaborators as app_collaborators
+from app import erasure as app_erasure
+from app import subscriptions as app_subscriptions
 from domain.checklists import ChecklistProgress
 from domain.clients import (
-    EFFECTIVE_HORIZON_DAYS,
     ClientPatch,
     ClientSort,
     CollaboratorsIn,
@@ -36,19 +37,18 @@ from domain.clients import (
     forbidden_fields,
 )
 from domain.exact import ExactDateTime
+from domain.identifiers import BeEnterpriseNumber
 from domain.onboarding import (
     InvitationState,
     Language,
     OnboardingStatus,
     SetNotificationsInput,
-    workflow_id_for,
 )
-from domain.setup import BillingPeriod, EffectiveSetup, Payer, Plan
+from domain.setup import BillingPeriod, EffectiveSetup, Payer
 from domain.text import Text
-from store import catalogs, checklists, clients, erasure, folders, subscriptions
+from store import clients, erasure, subscriptions
 from store import setup as setup_store
 from store.pool import Pool
-from workflows import collaborators as collaborators_notice
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
@@ -103,35 +103,6 @@ def _erasure_public(row: erasure.ErasureRow) -> ErasurePublic:
     )
 
 
-async def _stop_onboarding(temporal: TemporalDep, onboarding_id: uuid.UUID) -> str:
-    """Cancel the onboarding's workflow if it still runs: 'cancelled' or 'not_running'.
-
-    Cancelled rather than terminated: Temporal records the request with its reason, and the
-    workflow is told at its next wait, so it stops sending (the client is also muted in the same
-    transaction as the erasure, for anything already in flight). The reason is stored in clear
-    in the history: ids only.
-    """
-    handle = temporal.get_workflow_handle(workflow_id_for(onboarding_id))
-    try:
-        described = await handle.describe()
-        if described.status != WorkflowExecutionStatus.RUNNING:
-            return "not_running"
-        await handle.cancel(
-            reason=f"right to erasure: the personal data of onboarding {onboarding_id} was erased"
-        )
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return "not_running"  # the workflow is past retention, or finished meanwhile
-        # Erasing while the onboarding runs on would let it write the data again: not now.
-        raise ProblemError(
-            503,
-            "temporal-unavailable",
-            "Try again shortly",
-            "The client's onboarding could not be stopped now; nothing was erased.",
-        ) from exc
-    return "cancelled"
-
-
 @router.delete(
     "/{client_id}/personal-data",
     response_model=ErasurePublic,
@@ -141,21 +112,15 @@ async def delete_client_personal_data(
     client_id: uuid.UUID, caller: AdminDep, pool: PoolDep, temporal: TemporalDep
 ) -> ErasurePublic:
     """Erase the client's personal data (right to erasure); a second call changes nothing."""
-    client = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
-    if client is None:
-        raise ProblemError(404, "not-found", "Not found", f"No client {client_id}")
-    done = await erasure.get(pool, client_id=client_id)
-    stopped = done.onboarding if done else await _stop_onboarding(temporal, client.onboarding_id)
-    result = await erasure.erase_client(
+    row = await app_erasure.erase_personal_data(
         pool,
+        temporal,
         partner_id=caller.partner.id,
         client_id=client_id,
+        role=caller.user.role,
         requested_by=caller.user.id,
-        onboarding=stopped,
     )
-    if result is None:
-        raise ProblemError(404, "not-found", "Not found", f"No client {client_id}")
-    return _erasure_public(result[0])
+    return _erasure_public(row)
 
 
 # ---- the client as a resource ------------------------------------------------------------------
@@ -189,6 +154,7 @@ class ClientSummary(BaseModel):
     name: str
     company_name: str | None = Field(description="The company's name in the registry")
     siret: str | None
+    enterprise_number: str | None = Field(description="Belgian enterprise number, 10 digits")
     status: Literal["setting_up", "ready"] = Field(description="The client's setup")
     onboarding: OnboardingRef
     case_manager: str | None
@@ -209,6 +175,7 @@ def _summary(row: clients.ClientListRow) -> ClientSummary:
         name=row.name,
         company_name=row.company_name,
         siret=row.siret,
+        enterprise_number=row.enterprise_number,
         status=_status(row.status),
         onboarding=OnboardingRef(
             id=row.onboarding_id,
@@ -250,7 +217,15 @@ async def read_clients(
     ] = None,
     q: Annotated[
         Text | None,
-        Query(min_length=1, max_length=200, description="Part of the name, company or SIRET"),
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Part of the name, company, SIRET or enterprise number",
+        ),
+    ] = None,
+    enterprise_number: Annotated[
+        BeEnterpriseNumber | None,
+        Query(description="The Belgian enterprise number, in any usual spelling"),
     ] = None,
     sort: Annotated[ClientSort, Query(description="Order; a leading '-' is descending")] = (
         ClientSort.created_at_desc
@@ -269,6 +244,7 @@ async def read_clients(
             scheduled_from=scheduled_from,
             scheduled_to=scheduled_to,
             q=q,
+            enterprise_number=enterprise_number,
         ),
         sort=sort.value,
         limit=page.limit,
@@ -441,33 +417,6 @@ async def update_client(
     return await _client_public(pool, caller.partner.id, client_id)
 
 
-async def _check_against_catalog(pool: Pool, partner_id: uuid.UUID, body: SubscriptionIn) -> None:
-    errors: list[FieldError] = []
-    plan: Plan | None = None
-    if body.plan is not None:
-        found = await catalogs.get(pool, "plans", partner_id=partner_id, code=body.plan)
-        if found is None:
-            errors.append(FieldError(field="plan", message=f"unknown plan {body.plan!r}"))
-        else:
-            plan = Plan.model_validate(found)
-    if plan is not None or body.plan is None:
-        allowed = {a.code for a in plan.add_ons} if plan else set()
-        where = f"plan {body.plan!r}" if body.plan else "no plan"
-        errors += [
-            FieldError(field=f"add_ons.{i}", message=f"add-on {code!r} does not belong to {where}")
-            for i, code in enumerate(body.add_ons)
-            if code not in allowed
-        ]
-    if errors:
-        raise ProblemError(
-            422,
-            "invalid-subscription",
-            "Invalid subscription",
-            "; ".join(f"{e.field}: {e.message}" for e in errors),
-            errors=errors,
-        )
-
-
 @router.put(
     "/{client_id}/subscription",
     response_model=SubscriptionRevision,
@@ -477,28 +426,14 @@ async def update_client_subscription(
     client_id: uuid.UUID, body: SubscriptionIn, caller: ConfigurerDep, pool: PoolDep
 ) -> SubscriptionRevision:
     """Change the client's subscription (plan, add-ons, payer, period) from a date (today)."""
-    await ready_client(pool, caller.partner.id, client_id)
-    await _check_against_catalog(pool, caller.partner.id, body)
-    today = datetime.now(UTC).date()
-    effective = body.effective_from or today
-    first, _ = await subscriptions.history(pool, client_id=client_id, limit=1, offset=0)
-    earliest = first[0].effective_from if first else today
-    if effective < earliest:
-        raise _invalid(
-            "effective_from",
-            f"is before the client's first subscription ({earliest.isoformat()})",
-        )
-    if effective > today + timedelta(days=EFFECTIVE_HORIZON_DAYS):
-        raise _invalid("effective_from", f"is more than {EFFECTIVE_HORIZON_DAYS} days ahead")
-    row, _ = await subscriptions.change(
+    row = await app_subscriptions.change(
         pool,
+        partner_id=caller.partner.id,
         client_id=client_id,
-        plan=body.plan,
-        add_ons=body.add_ons,
-        payer=body.payer.value,
-        billing_period=body.billing_period.value,
-        effective_from=effective,
+        role=caller.user.role,
         changed_by=caller.user.id,
+        body=body,
+        today=datetime.now(UTC).date(),
     )
     return _revision(row)
 
@@ -512,11 +447,12 @@ async def read_client_subscription_history(
     client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep, page: PageDep
 ) -> PageOf[SubscriptionRevision]:
     """Every subscription the client had and from when, in the order they were recorded."""
-    row = await clients.get_for_partner(pool, partner_id=caller.partner.id, client_id=client_id)
-    if row is None:
-        raise client_not_found(client_id)
-    rows, total = await subscriptions.history(
-        pool, client_id=client_id, limit=page.limit, offset=page.offset
+    rows, total = await app_subscriptions.history(
+        pool,
+        partner_id=caller.partner.id,
+        client_id=client_id,
+        limit=page.limit,
+        offset=page.offset,
     )
     return PageOf(
         items=[_revision(r) for r in rows], total=total, limit=page.limit, offset=page.offset
@@ -539,52 +475,15 @@ async def update_client_collaborators(
 ) -> CollaboratorsChanged:
     """Set exactly who of the firm works on this client (template users may be removed); the
     added ones are sent the "client ready" e-mail, each in their own language."""
-    pool = services.pool
-    client = await ready_client(pool, caller.partner.id, client_id)
-    try:
-        changed = await clients.set_collaborators(
-            pool, partner_id=caller.partner.id, client_id=client_id, user_ids=body.user_ids
-        )
-    except clients.UnknownUsers as exc:
-        position = {u: i for i, u in enumerate(body.user_ids)}
-        errors = [
-            FieldError(field=f"user_ids.{position[u]}", message=f"unknown partner user {u}")
-            for u in exc.user_ids
-        ]
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"Invalid field(s): {', '.join(e.field for e in errors)}",
-            errors=errors,
-        ) from exc
-    if changed is None:
-        raise client_not_found(client_id)
-    if changed.added:
-        # Sent by a workflow, not here: durable across a crash of this process, and its id
-        # (this client, these users) makes a repeated request start nothing twice.
-        try:
-            await collaborators_notice.start_notice(
-                services.temporal,
-                data=collaborators_notice.CollaboratorsNoticeInput(
-                    partner_id=caller.partner.id,
-                    client_id=client_id,
-                    onboarding_id=client.onboarding_id,
-                    user_ids=changed.added,
-                    client_name=client.name,
-                    language=client.language,
-                    folder_count=await folders.count_folders(pool, client_id=client_id),
-                ),
-                task_queue=services.settings.task_queue,
-            )
-        except RPCError as exc:
-            raise ProblemError(
-                503,
-                "temporal-unavailable",
-                "Try again shortly",
-                "The collaborators are changed but the new ones' e-mail could not be queued: "
-                "remove them and send the change again to have them told.",
-            ) from exc
+    changed = await app_collaborators.set_collaborators(
+        services.pool,
+        services.temporal,
+        partner_id=caller.partner.id,
+        client_id=client_id,
+        role=caller.user.role,
+        user_ids=body.user_ids,
+        task_queue=services.settings.task_queue,
+    )
     return CollaboratorsChanged(
         user_ids=changed.user_ids, added=changed.added, removed=changed.removed
     )
@@ -637,7 +536,7 @@ async def read_client_checklist(
     client_id: uuid.UUID, caller: AnyRoleDep, pool: PoolDep
 ) -> ChecklistProgress:
     """The client's checklist: its items, the answers so far, what required is still missing."""
-    found = await checklists.read_progress(pool, partner_id=caller.partner.id, client_id=client_id)
+    found = await app_checklists.progress(pool, partner_id=caller.partner.id, client_id=client_id)
     if found is None:
         raise ProblemError(404, "not-found", "Not found", f"No checklist for client {client_id}")
     return found

@@ -9,37 +9,26 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, ValidationError
-from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from api.client_access import client_not_found, ready_client
+from api.client_access import client_not_found
 from api.deps import AnyRoleDep, ConfigurerDep, PoolDep, ServicesDep
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import ProblemError, problem_responses
+from app import fiscal_years as app_fiscal_years
 from domain.exact import ExactDate
 from domain.fiscal import FiscalYear, months
 from domain.fiscal_years import (
     FiscalYearCreate,
-    FiscalYearInput,
-    FiscalYearRefused,
     FoldersState,
-    check_new_year,
-    workflow_id_for,
 )
 from domain.folders import FolderTreeTemplate, plan_folders
 from domain.setup import EffectiveSetup
 from store import catalogs, clients, folders
 from store.pool import Conn, Pool, snapshot
-from workflows import search_attributes as sa
-from workflows.fiscal_years import FiscalYearWorkflow
 
 router = APIRouter(prefix="/v1/clients", tags=["fiscal years"])
+
+# Moved to app/fiscal_years.py; still importable here for the workflow tests that start a year.
+start_fiscal_year_workflow = app_fiscal_years.start_fiscal_year_workflow
 
 
 class FiscalYearFolders(BaseModel):
@@ -134,37 +123,6 @@ async def _years(conn: Conn, client_id: uuid.UUID, partner_id: uuid.UUID) -> lis
     return years
 
 
-async def start_fiscal_year_workflow(
-    temporal: Client, *, data: FiscalYearInput, task_queue: str
-) -> None:
-    """Start the year's workflow unless it runs or has succeeded: the id is the client's and the
-    year's, a running one is used as it is, and only a failed one may run again."""
-    try:
-        await temporal.start_workflow(
-            FiscalYearWorkflow.run,
-            data,
-            id=workflow_id_for(data.client_id, data.fiscal_year.start),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.PARTNER_ID, str(data.partner_id))]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # it completed: the folders are there
-
-
-def _refused(status: int, slug: str, title: str, field: str, message: str) -> ProblemError:
-    return ProblemError(
-        status,
-        slug,
-        title,
-        f"{field}: {message}",
-        errors=[FieldError(field=field, message=message)],
-    )
-
-
 @router.post(
     "/{client_id}/fiscal-years",
     status_code=202,
@@ -179,85 +137,25 @@ async def create_fiscal_year(
     response: Response,
 ) -> FiscalYearPublic:
     """Add the client's next fiscal year; its month folders are created in the background."""
-    pool = services.pool
-    client = await ready_client(pool, caller.partner.id, client_id)
-    existing = await folders.list_fiscal_year_states(pool, client_id=client_id)
-    same = next((y for y in existing if y.starts_on == body.start), None)
-    if same is None:
-        try:
-            year = check_new_year(
-                body,
-                existing=[
-                    FiscalYear.model_construct(start=y.starts_on, end=y.ends_on) for y in existing
-                ],
-                today=datetime.now(UTC).date(),
-            )
-        except FiscalYearRefused as exc:
-            raise _refused(
-                422, "invalid-fiscal-year", "Invalid fiscal year", exc.field, exc.message
-            ) from exc
-        try:
-            added = await folders.add_fiscal_year(
-                pool,
-                client_id=client_id,
-                starts_on=year.start,
-                ends_on=year.end,
-                workflow_id=workflow_id_for(client_id, year.start),
-                requested_by=caller.user.id,
-            )
-        except folders.FiscalYearOverlap as exc:
-            # Another request added an overlapping year since the check above.
-            raise _refused(
-                409, "fiscal-year-overlap", "Fiscal years overlap", "start", "overlaps another"
-            ) from exc
-        if not added:
-            # The same start, recorded by a concurrent request since: judged as a repeat below.
-            same = next(
-                y
-                for y in await folders.list_fiscal_year_states(pool, client_id=client_id)
-                if y.starts_on == year.start
-            )
-    if same is not None:
-        # The same request again (or a retry after a lost answer): the same year, the same run.
-        asked_end = body.end or FiscalYear.from_start(body.start).end
-        if asked_end != same.ends_on:
-            raise _refused(
-                409,
-                "fiscal-year-exists",
-                "Fiscal year exists",
-                "end",
-                f"the client's fiscal year starting {same.starts_on.isoformat()} ends on "
-                f"{same.ends_on.isoformat()}",
-            )
-        year = FiscalYear.model_construct(start=same.starts_on, end=same.ends_on)
+    added = await app_fiscal_years.add(
+        services.pool,
+        services.temporal,
+        partner_id=caller.partner.id,
+        client_id=client_id,
+        role=caller.user.role,
+        requested_by=caller.user.id,
+        body=body,
+        today=datetime.now(UTC).date(),
+        task_queue=services.settings.task_queue,
+    )
+    year = added.year
+    if added.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    if same is None or same.workflow_id is not None:
-        # Started even when the year existed: an earlier request may have recorded it and then
-        # failed before reaching Temporal, or its run failed. The fixed id makes this safe.
-        setup = EffectiveSetup.model_validate(client.setup) if client.setup else None
-        try:
-            await start_fiscal_year_workflow(
-                services.temporal,
-                data=FiscalYearInput(
-                    client_id=client_id,
-                    partner_id=caller.partner.id,
-                    folder_tree=setup.folder_tree if setup else None,
-                    fiscal_year=year,
-                    language=client.language,
-                ),
-                task_queue=services.settings.task_queue,
-            )
-        except RPCError as exc:
-            raise ProblemError(
-                503,
-                "temporal-unavailable",
-                "Try again shortly",
-                "The fiscal year is recorded but its folders could not be started now; send the "
-                "same request again.",
-            ) from exc
     response.headers["Location"] = _status_url(client_id, year.start)
     [public] = [
-        y for y in await _public(pool, client_id, caller.partner.id) if y.start == year.start
+        y
+        for y in await _public(services.pool, client_id, caller.partner.id)
+        if y.start == year.start
     ]
     return public
 

@@ -80,7 +80,7 @@ router = APIRouter(
 _pages = PageRenderer()
 
 # Only the 200 names text/html: the error statuses document their problem JSON, which is what
-# API callers get; a browser gets the same statuses as pages (README, "The director's page").
+# API callers get; a browser gets the same statuses as pages (docs/guides/partner/onboardings.md).
 _HTML_TOO: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "JSON for API callers; the director's page for `Accept: text/html`",
@@ -268,7 +268,7 @@ def _is_form(request: Request) -> bool:
 
 
 def _is_api_call(request: Request) -> bool:
-    """No body type (curl -X POST, an SDK's empty POST) or JSON: what the README documents.
+    """No body type (curl -X POST, an SDK's empty POST) or JSON: as documented (docs/guides).
 
     Anything else (a form, text/plain, any other type) is what a page elsewhere can make a
     browser send without a CORS preflight, so it is treated as the page's form and needs the

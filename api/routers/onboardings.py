@@ -15,7 +15,7 @@ from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import FieldError, ProblemError, problem_responses
 from app import onboardings as app_onboardings
-from core.onboarding_status import explained_status
+from app.onboarding_status import explained_status
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -25,13 +25,11 @@ from domain.onboarding import (
     ProvideCompanyDetailsResult,
     RescheduleInvitationInput,
     ResumeResult,
-    RetryIntegrationInput,
     RetryIntegrationResult,
 )
 from domain.text import Text
 from store import onboardings
 from store.pool import Pool
-from workflows.onboarding import OnboardingWorkflow
 from workflows.status_merge import ExplainedView
 
 log = logging.getLogger(__name__)
@@ -202,15 +200,14 @@ async def create_integration_retry(
     caller: AnyRoleDep,
 ) -> RetryIntegrationResult:
     """Try a failed integration again; answers once the new attempts are over."""
-    result: RetryIntegrationResult = await _update(
+    return await app_onboardings.retry_integration(
         pool,
         temporal,
-        caller.partner.id,
-        onboarding_id,
-        OnboardingWorkflow.retry_integration,
-        RetryIntegrationInput(code=code),
+        partner_id=caller.partner.id,
+        onboarding_id=onboarding_id,
+        role=caller.user.role,
+        code=code,
     )
-    return result
 
 
 @router.post("/{onboarding_id}/resume", response_model=ResumeResult, responses=UPDATE_PROBLEMS)

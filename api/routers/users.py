@@ -11,11 +11,13 @@ from pydantic import BaseModel, EmailStr, Field
 from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import problem_responses
+from app import branding as app_branding
 from app import users as app_users
 from domain.email import Branding
 from domain.onboarding import Language
 from domain.setup import Role
 from domain.text import Text
+from domain.time_zones import TimeZoneName
 from store import partners
 
 router = APIRouter(prefix="/v1", tags=["users"])
@@ -49,6 +51,12 @@ class Me(BaseModel):
     partner_id: uuid.UUID
     partner_name: str
     user: UserPublic
+
+
+class TimeZone(BaseModel):
+    time_zone: TimeZoneName = Field(
+        description="The firm's IANA time zone: the console shows and reads dates and times in it"
+    )
 
 
 class ApiKeyCreate(BaseModel):
@@ -103,19 +111,27 @@ async def read_me(caller: CallerDep) -> Me:
 @router.get("/branding", response_model=Branding)
 async def read_branding(caller: CallerDep) -> Branding:
     """How the partner's e-mails look: display name, sender, reply-to, logo, colour."""
-    stored = caller.partner.settings.get("branding") or {}
-    known = {k: v for k, v in stored.items() if k in Branding.model_fields}
-    return Branding.model_validate({"display_name": caller.partner.name, **known})
+    return app_branding.current(caller.partner.name, caller.partner.settings)
 
 
 @router.put("/branding", response_model=Branding, responses=problem_responses(403))
 async def update_branding(body: Branding, caller: AdminDep, pool: PoolDep) -> Branding:
     """Set the partner's e-mail branding (administrators)."""
-    await partners.set_branding(
-        pool,
-        partner_id=caller.partner.id,
-        branding=body.model_dump(mode="json", include=set(Branding.model_fields)),
+    return await app_branding.update(
+        pool, partner_id=caller.partner.id, role=caller.user.role, branding=body
     )
+
+
+@router.get("/time-zone", response_model=TimeZone)
+async def read_time_zone(caller: CallerDep) -> TimeZone:
+    """The firm's time zone (Europe/Paris unless set)."""
+    return TimeZone(time_zone=caller.partner.time_zone)
+
+
+@router.put("/time-zone", response_model=TimeZone, responses=problem_responses(403))
+async def update_time_zone(body: TimeZone, caller: AdminDep, pool: PoolDep) -> TimeZone:
+    """Set the firm's time zone (administrators): an IANA name such as America/New_York."""
+    await partners.set_time_zone(pool, partner_id=caller.partner.id, time_zone=body.time_zone)
     return body
 
 

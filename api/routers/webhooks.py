@@ -4,17 +4,17 @@ with each endpoint's delivery log and a redeliver action."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import AdminDep, PageDep, ServicesDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError, problem_responses
-from core import outbound, webhooks
+from api.problems import problem_responses
+from app import webhooks as app_webhooks
+from core import outbound
 from store import webhooks as store
 from store.webhooks import EventType
 
@@ -40,18 +40,7 @@ class WebhookBase(BaseModel):
     @field_validator("url")
     @classmethod
     def _url_syntax(cls, value: str) -> str:
-        # Syntax only, here: which hosts may be called depends on settings and DNS, so the route
-        # and the delivery loop apply core/outbound.py on top of this.
-        if any(c.isspace() or not c.isprintable() for c in value):
-            raise ValueError("must be a URL without spaces or control characters")
-        try:
-            parts = urlsplit(value)
-            _ = parts.port  # reading it validates it: ValueError when out of range
-        except ValueError:
-            raise ValueError("must be a valid URL") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http or https URL naming a host")
-        return value
+        return app_webhooks.url_syntax(value)
 
     @field_validator("event_types")
     @classmethod
@@ -157,21 +146,6 @@ def _delivery(row: store.DeliveryRow) -> DeliveryPublic:
     )
 
 
-def _not_found() -> ProblemError:
-    return ProblemError(404, "webhook-not-found", "Unknown webhook", "No such webhook endpoint.")
-
-
-async def _endpoint(
-    services: ServicesDep, caller: AdminDep, endpoint_id: uuid.UUID
-) -> store.EndpointRow:
-    row = await store.get_endpoint(
-        services.pool, partner_id=caller.partner.id, endpoint_id=endpoint_id
-    )
-    if row is None:
-        raise _not_found()
-    return row
-
-
 @router.post(
     "",
     response_model=WebhookCreated,
@@ -182,34 +156,16 @@ async def create_webhook(
     body: WebhookCreate, services: ServicesDep, caller: AdminDep
 ) -> WebhookCreated:
     """Add an endpoint; the answer holds its signing secret, shown this once."""
-    policy = outbound.OutboundPolicy.from_settings(services.settings)
-    # Checked now for an immediate answer, and again before every delivery (DNS changes).
-    url = body.url
-    try:
-        target = policy.check(body.url)
-        # Stored as checked: the delivery loop then calls the very spelling judged here.
-        url = target.canonical
-        await policy.resolve(target)
-    except outbound.OutboundRefused as exc:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            "Invalid field(s): url",
-            errors=[FieldError(field="url", message=f"not allowed: {exc.reason}")],
-        ) from None
-    except outbound.OutboundUnresolvable:
-        pass  # not known to DNS yet is no reason to refuse; the delivery log will tell
-    secret = webhooks.new_secret()
-    row = await store.create_endpoint(
+    created = await app_webhooks.create(
         services.pool,
+        services.settings,
         partner_id=caller.partner.id,
-        url=url,
+        user_id=caller.user.id,
+        role=caller.user.role,
+        url=body.url,
         event_types=[t.value for t in body.event_types],
-        secret=secret,
-        created_by=caller.user.id,
     )
-    return WebhookCreated(**_public(row), secret=secret)
+    return WebhookCreated(**_public(created.endpoint), secret=created.secret)
 
 
 @router.get("", response_model=PageOf[WebhookPublic])
@@ -217,8 +173,12 @@ async def read_webhooks(
     services: ServicesDep, caller: AdminDep, page: PageDep
 ) -> PageOf[WebhookPublic]:
     """The partner's webhook endpoints (never their secrets)."""
-    rows, total = await store.list_endpoints(
-        services.pool, partner_id=caller.partner.id, limit=page.limit, offset=page.offset
+    rows, total = await app_webhooks.list_endpoints(
+        services.pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        limit=page.limit,
+        offset=page.offset,
     )
     return PageOf[WebhookPublic](
         items=[WebhookPublic(**_public(r)) for r in rows],
@@ -233,7 +193,10 @@ async def read_webhook(
     endpoint_id: EndpointId, services: ServicesDep, caller: AdminDep
 ) -> WebhookPublic:
     """One endpoint."""
-    return WebhookPublic(**_public(await _endpoint(services, caller, endpoint_id)))
+    row = await app_webhooks.read(
+        services.pool, partner_id=caller.partner.id, role=caller.user.role, endpoint_id=endpoint_id
+    )
+    return WebhookPublic(**_public(row))
 
 
 @router.delete(
@@ -241,10 +204,9 @@ async def read_webhook(
 )
 async def delete_webhook(endpoint_id: EndpointId, services: ServicesDep, caller: AdminDep) -> None:
     """Remove an endpoint: nothing more is sent to it; its pending deliveries are given up."""
-    if not await store.delete_endpoint(
-        services.pool, partner_id=caller.partner.id, endpoint_id=endpoint_id
-    ):
-        raise _not_found()
+    await app_webhooks.delete(
+        services.pool, partner_id=caller.partner.id, role=caller.user.role, endpoint_id=endpoint_id
+    )
 
 
 @router.post(
@@ -254,16 +216,13 @@ async def create_webhook_secret(
     endpoint_id: EndpointId, services: ServicesDep, caller: AdminDep
 ) -> WebhookSecret:
     """A new signing secret; the previous one keeps signing too for a grace period."""
-    secret = webhooks.new_secret()
-    row = await store.rotate_secret(
+    row, secret = await app_webhooks.rotate_secret(
         services.pool,
+        services.settings,
         partner_id=caller.partner.id,
+        role=caller.user.role,
         endpoint_id=endpoint_id,
-        secret=secret,
-        grace=timedelta(hours=services.settings.webhook_secret_grace_hours),
     )
-    if row is None:
-        raise _not_found()
     return WebhookSecret(
         id=row.id, secret=secret, previous_secret_valid_until=row.previous_secret_until
     )
@@ -276,11 +235,9 @@ async def update_webhook_enabled(
     endpoint_id: EndpointId, services: ServicesDep, caller: AdminDep
 ) -> WebhookPublic:
     """Take a disabled endpoint back into service: its undelivered events follow, in order."""
-    row = await store.enable_endpoint(
-        services.pool, partner_id=caller.partner.id, endpoint_id=endpoint_id
+    row = await app_webhooks.enable(
+        services.pool, partner_id=caller.partner.id, role=caller.user.role, endpoint_id=endpoint_id
     )
-    if row is None:
-        raise _not_found()
     return WebhookPublic(**_public(row))
 
 
@@ -293,9 +250,13 @@ async def read_webhook_deliveries(
     endpoint_id: EndpointId, services: ServicesDep, caller: AdminDep, page: PageDep
 ) -> PageOf[DeliveryPublic]:
     """The endpoint's deliveries, newest first: attempts, answers, latency, next retry."""
-    await _endpoint(services, caller, endpoint_id)
-    rows, total = await store.list_deliveries(
-        services.pool, endpoint_id=endpoint_id, limit=page.limit, offset=page.offset
+    rows, total = await app_webhooks.list_deliveries(
+        services.pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        endpoint_id=endpoint_id,
+        limit=page.limit,
+        offset=page.offset,
     )
     return PageOf[DeliveryPublic](
         items=[_delivery(r) for r in rows], total=total, limit=page.limit, offset=page.offset
@@ -315,18 +276,11 @@ async def create_webhook_redelivery(
     caller: AdminDep,
 ) -> DeliveryPublic:
     """Send a delivered or given-up event again (same `webhook-id`), with fresh retries."""
-    await _endpoint(services, caller, endpoint_id)
-    try:
-        row = await store.redeliver(services.pool, endpoint_id=endpoint_id, delivery_id=delivery_id)
-    except store.AlreadyPending:
-        raise ProblemError(
-            409,
-            "delivery-pending",
-            "Delivery still pending",
-            "This delivery is still being tried; see next_attempt_at.",
-        ) from None
-    if row is None:
-        raise ProblemError(
-            404, "delivery-not-found", "Unknown delivery", "No such delivery for this endpoint."
-        )
+    row = await app_webhooks.redeliver(
+        services.pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        endpoint_id=endpoint_id,
+        delivery_id=delivery_id,
+    )
     return _delivery(row)

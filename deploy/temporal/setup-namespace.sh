@@ -1,7 +1,7 @@
 #!/bin/sh
 # Once temporalio/server answers: the namespace (created when missing, with its retention) and
 # the onboarding service's search attributes (SEARCH_ATTRIBUTES="Name=Type ...", the list in
-# workflows/search_attributes.py, kept equal to it by tests/ops/test_compose.py). Idempotent: the
+# domain/search_attributes.py, kept equal to it by tests/ops/test_compose.py). Idempotent: the
 # job of docker-compose.yml runs it on every `up`, and the workers and the API start after it.
 set -eu
 

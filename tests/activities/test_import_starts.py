@@ -16,9 +16,9 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.imports import PreparedRow, StartRowsInput, start_onboardings
+from domain import search_attributes as sa
 from domain.fiscal import FiscalYear
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
-from workflows import search_attributes as sa
 
 
 @workflow.defn(name="OnboardingWorkflow")

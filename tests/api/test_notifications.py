@@ -14,11 +14,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from devstack.smtp_sink import SmtpSink
+from domain import search_attributes as sa
 from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
-from workflows import search_attributes as sa
 
 BODY: dict[str, Any] = {
     "client": {

@@ -77,6 +77,8 @@ def _n() -> str:
 ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozenset[Role]]] = [
     ("GET", lambda w: "/v1/me", lambda w: None, ALL),
     ("GET", lambda w: "/v1/users", lambda w: None, ADMIN),
+    ("GET", lambda w: "/v1/time-zone", lambda w: None, ALL),
+    ("PUT", lambda w: "/v1/time-zone", lambda w: {"time_zone": "Europe/Paris"}, ADMIN),
     (
         "POST",
         lambda w: "/v1/users",

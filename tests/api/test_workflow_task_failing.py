@@ -25,11 +25,11 @@ from core import temporal
 from core.settings import Settings
 from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
+from domain.search_attributes import ALL_KEYS
 from store.pool import Pool
 from tests.cli.test_stuck import ops_env, run_onboarding
 from tests.conftest import Tenant, converter_for_tests
 from worker.main import build_workers, registry_config, running
-from workflows.search_attributes import ALL_KEYS
 
 BODY: dict[str, Any] = {
     "client": {

@@ -6,14 +6,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from core.outbound import (
-    HostPattern,
-    OutboundPolicy,
-    OutboundRefused,
-    OutboundUnresolvable,
-    Target,
-    parse_private_host,
-)
+from core.hosts import HostPattern, parse_private_host
+from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable, Target
 from core.settings import Environment, Settings
 
 DEV = OutboundPolicy(https_only=False)

@@ -612,3 +612,75 @@ def test_validate_rows_5000_full_rows(tmp_path: Path) -> None:
     report = validate(read_table(data, path.name))
 
     assert (report.total, len(report.valid), report.errors) == (5000, 5000, [])
+
+
+def test_resolve_mapping_dutch_headers_with_enterprise_number_need_no_mapping() -> None:
+    """A Dutch-headed file (Voornaam, Naam, E-mail, Taal, Ondernemingsnummer) maps by itself,
+    and its enterprise numbers come out as 10 digits whatever their spelling."""
+    headers = ["Voornaam", "Naam", "E-mail", "Taal", "Ondernemingsnummer"]
+    table = table_of(
+        headers,
+        ["Jan", "Peeters", "jan@peeters.be", "nl", "BE0202.239.951"],
+        ["An", "Maes", "an@maes.be", "Nederlands", "0214596464"],
+        ["Els", "Claes", "els@claes.be", "nl", "417497106"],
+    )
+    mapping = resolve_mapping(table.headers)
+    assert mapping["enterprise_number"] == "Ondernemingsnummer"
+    report = validate_rows(table, mapping)
+    assert report.errors == []
+    assert [v.request.client.enterprise_number for v in report.valid] == [
+        "0202239951",
+        "0214596464",
+        "0417497106",
+    ]
+
+
+@pytest.mark.parametrize(
+    "header", ["Numéro d'entreprise", "Enterprise number", "N° BCE", "KBO-nummer"]
+)
+def test_resolve_mapping_enterprise_number_french_and_english_headers(header: str) -> None:
+    """The enterprise number's column is found under its French and English names too."""
+    assert (
+        resolve_mapping(["Prénom", "Nom", "Courriel", "Langue", header])["enterprise_number"]
+        == header
+    )
+
+
+def test_validate_rows_enterprise_number_bad_checksum_and_repeat_named() -> None:
+    """A wrong check digit is refused naming the field; a number seen on an earlier row (in
+    another spelling) is refused as a repeat of that row."""
+    headers = ["Prénom", "Nom", "Courriel", "Langue", "Numéro d'entreprise"]
+    report = validate(
+        table_of(
+            headers,
+            ["A", "B", "a@b.be", "fr", "0202.239.952"],
+            ["C", "D", "c@d.be", "fr", "0202.239.951"],
+            ["E", "F", "e@f.be", "fr", "BE 0202 239 951"],
+        )
+    )
+    assert [v.row for v in report.valid] == [3]
+    assert [(e.row, e.field) for e in report.errors] == [
+        (2, "enterprise_number"),
+        (4, "enterprise_number"),
+    ]
+    assert "checksum" in report.errors[0].message
+    assert report.errors[1].message == "repeated: same enterprise number as row 3"
+
+
+def test_validate_rows_vat_number_column_compacted_or_refused_by_name() -> None:
+    """A "BTW-nummer" / "Numéro de TVA" column gives the VAT number as VIES takes it; a bad one
+    is refused naming vat_number."""
+    headers = ["Voornaam", "Naam", "E-mail", "Taal", "BTW-nummer"]
+    report = validate(
+        table_of(
+            headers,
+            ["Jan", "Peeters", "jan@p.be", "nl", "BE 0202.239.951"],
+            ["An", "Maes", "an@m.be", "nl", "FR40303265046"],
+        )
+    )
+    assert [v.request.client.vat_number for v in report.valid] == ["BE0202239951"]
+    assert [(e.row, e.field) for e in report.errors] == [(3, "vat_number")]
+    assert (
+        resolve_mapping(["Prénom", "Nom", "Courriel", "Langue", "Numéro de TVA"])["vat_number"]
+        == "Numéro de TVA"
+    )

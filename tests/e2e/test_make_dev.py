@@ -62,6 +62,7 @@ _PORT_SETTINGS = (
     "ONBOARDING_POSTGRES_PORT",
     "ONBOARDING_REGISTRY_STANDIN_PORT",
     "ONBOARDING_PARTNER_APP_PORT",
+    "ONBOARDING_VIES_STANDIN_PORT",
     "ONBOARDING_TEMPORAL_METRICS_PORT",
     "ONBOARDING_WORKER_METRICS_PORT",
 )
@@ -249,6 +250,28 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
     assert 'onboarding_emails_total{outcome="sent"} 1.0' in worker_metrics
     sdk_metrics = httpx.get(metrics["ONBOARDING_TEMPORAL_METRICS_PORT"], timeout=5).text
     assert 'activity_type="lookup_company"' in sdk_metrics
+    # A Belgian client: the KBO/BCE sample the stack loaded answers for Proximus.
+    assert "KBO sample loaded" in printed
+    belgian = httpx.post(
+        f"{stack.api}/v1/onboardings",
+        json={
+            "client": {
+                "first_name": "Jan",
+                "last_name": "Peeters",
+                "email": "jan@example.be",
+                "language": "nl",
+                "enterprise_number": "BE0202.239.951",
+            },
+            "invitation": {"mode": "manual"},
+        },
+        headers={"Idempotency-Key": "make-dev-belgian", **auth},
+        timeout=10,
+    )
+    assert belgian.status_code == 202, belgian.text
+    proximus = _wait_status(stack.api, belgian.json()["id"], auth, "READY")
+    assert proximus["company"]["name"] == "Proximus"
+    assert proximus["company"]["address"] == "Koning Albert II-laan 27, 1030 Schaarbeek"
+    assert proximus["company"]["vat_check"]["state"] == "valid"  # the stack's VIES stand-in
     listed = subprocess.run(
         [
             str(temporal_cli()),

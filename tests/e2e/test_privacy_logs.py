@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from temporalio.worker import Worker
 
-from api import problems
+from api import problem_handlers
 from core.logging import JsonFormatter
 from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app
@@ -160,7 +160,7 @@ async def test_unhandled_error_is_logged_by_type_and_reduced_message(
     """An exception the API did not expect is logged with its type and where it happened, not
     with its message (a driver's message quotes values), and the path's token is masked."""
     app = FastAPI()
-    problems.install(app)
+    problem_handlers.install(app)
 
     @app.get("/v1/invitations/{token}")
     async def boom(token: str) -> None:

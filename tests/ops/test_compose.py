@@ -1,6 +1,6 @@
 """docker-compose.yml, checked as far as a machine without Docker allows: the services and their
 start order, pinned images, the files it mounts, the app settings it passes (validated by the
-settings class itself), the search attributes against workflows/search_attributes.py, the
+settings class itself), the search attributes against domain/search_attributes.py, the
 Temporal setup scripts (shell syntax; the namespace script run for real with the temporal CLI
 against the session's dev server), and Prometheus' targets against the services' ports."""
 
@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from devstack.temporal_server import temporal_cli
-from workflows.search_attributes import REGISTRY
+from domain.search_attributes import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -164,7 +164,7 @@ def test_schema_job_runs_temporal_sql_tool_as_documented() -> None:
 
 
 def test_search_attributes_are_the_workflows_own() -> None:
-    """The namespace job registers exactly workflows/search_attributes.py's attributes, with
+    """The namespace job registers exactly domain/search_attributes.py's attributes, with
     their types: a new attribute cannot be forgotten in production."""
     listed = environment("temporal-setup")["SEARCH_ATTRIBUTES"].split()
     assert dict(entry.split("=", 1) for entry in listed) == REGISTRY

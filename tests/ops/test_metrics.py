@@ -7,6 +7,8 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,13 +23,14 @@ from api.deps import Services
 from api.main import create_app
 from core import metrics, temporal
 from core.settings import Environment, Settings
+from devstack import kbo_data
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from domain.email import Email
 from email_templates import Renderer
-from store import imports, onboardings, webhooks
+from store import imports, kbo, onboardings, webhooks
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
 from tests.e2e.test_onboarding import ACCEPT, wait_status
@@ -467,3 +470,20 @@ async def test_registry_answers_with_unregistered_codes_share_their_class(
     assert 'code="599"' not in exposition and 'code="299"' not in exposition
     assert value(samples, "onboarding_registry_requests_total", code="5xx") >= 3
     assert value(samples, "onboarding_registry_requests_total", code="2xx") >= 1
+
+
+async def test_kbo_extract_age_is_read_at_scrape_time(
+    api: httpx.AsyncClient, pool: Pool, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """onboarding_kbo_extract_age_days is the age of the extract in service, from PostgreSQL,
+    whatever worker did or did not look a Belgian company up."""
+    kbo_data.write_full_set(
+        tmp_path / "kbo", synthetic=10, snapshot=date.today() - timedelta(days=50)
+    )
+    source = kbo.KboSource(tmp_path / "kbo")
+    try:
+        await kbo.load_full(pool, source=source)
+    finally:
+        source.close()
+    _, scraped = await scrape(http, str(api.base_url.join("/metrics")))
+    assert value(scraped, "onboarding_kbo_extract_age_days") == 50

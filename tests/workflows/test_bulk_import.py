@@ -26,10 +26,10 @@ from activities.imports import (
     start_onboardings,
 )
 from core.temporal import history_lengths
+from domain import search_attributes as sa
 from domain.fiscal import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
-from workflows import search_attributes as sa
 from workflows.bulk_import import BulkImportWorkflow
 
 # Enough rows for several runs at the test's history limit; the same bound holds for 5,000 rows
@@ -362,8 +362,8 @@ class StaysRunning:
 
 async def test_more_onboardings_left_running_than_temporal_lets_a_run_have_children() -> None:
     from devstack.temporal_server import temporal_cli
+    from domain.search_attributes import ALL_KEYS
     from tests.conftest import converter_for_tests
-    from workflows.search_attributes import ALL_KEYS
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),

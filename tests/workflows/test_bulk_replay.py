@@ -103,7 +103,7 @@ async def test_both_kinds_of_bulk_run_are_recorded() -> None:
 async def record(out: Path) -> None:
     """Run a small import on a dev server and write its first two runs into `out`."""
     from devstack.temporal_server import temporal_cli
-    from workflows.search_attributes import ALL_KEYS
+    from domain.search_attributes import ALL_KEYS
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),

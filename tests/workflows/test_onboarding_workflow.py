@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,12 @@ from activities.clients import (
     RecordInvitationInput,
     RecordStatusInput,
 )
-from activities.company import CheckSiretInput, CheckSiretResult
+from activities.company import (
+    CheckSiretInput,
+    CheckSiretResult,
+    LookupEnterpriseInput,
+    LookupEnterpriseResult,
+)
 from activities.email import SendEmailResult, SendOutcome
 from activities.escalations import EscalateInput
 from activities.folders import CreateFoldersInput, CreateFoldersResult
@@ -46,6 +51,7 @@ from activities.invitations import (
 )
 from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
+from activities.vies import CheckVatInput, CheckVatResult
 from domain.company import CompanyRecord
 from domain.fiscal import FiscalYear
 from domain.onboarding import (
@@ -58,6 +64,7 @@ from domain.onboarding import (
     OnboardingStatus,
     OnboardingView,
     RetryIntegrationInput,
+    Step,
     StepState,
     Timeouts,
 )
@@ -86,6 +93,18 @@ DANONE = CompanyRecord(
     active=True,
     source="recherche-entreprises",
 )
+PROXIMUS = CompanyRecord(
+    enterprise_number="0202239951",
+    name="Proximus",
+    address="Boulevard du Roi Albert II 27, 1030 Schaerbeek",
+    postal_code="1030",
+    city="Schaerbeek",
+    legal_form="116",
+    is_head_office=True,
+    active=True,
+    source="kbo-open-data",
+    extract_date=date(2026, 11, 27),
+)
 
 
 class Fakes:
@@ -96,6 +115,19 @@ class Fakes:
             company=DANONE, attempt=attempt
         )
         self.siret_available = True
+        # The KBO/BCE lookup of a Belgian client (an enterprise number, no SIRET).
+        self.kbo: Callable[[int], LookupEnterpriseResult] = lambda attempt: LookupEnterpriseResult(
+            available=True,
+            company=PROXIMUS,
+            extract_date=date(2026, 11, 27),
+            extract_age_days=7,
+            attempt=attempt,
+        )
+        self.kbo_calls: list[LookupEnterpriseInput] = []
+        # VIES: valid, or None for "unavailable" on every attempt.
+        self.vies_valid: bool | None = True
+        self.vies_calls = 0
+        self.vies_asked: list[CheckVatInput] = []
         self.duplicate_on_create = 0
         self.integration_failures: dict[str, int] = {}
         self.integrations: list[EffectiveIntegration] = []
@@ -141,6 +173,24 @@ class Fakes:
     @activity.defn(name="check_siret_available")
     async def check_siret_available(self, data: CheckSiretInput) -> CheckSiretResult:
         return CheckSiretResult(available=self.siret_available, attempt=activity.info().attempt)
+
+    @activity.defn(name="lookup_enterprise")
+    async def lookup_enterprise(self, data: LookupEnterpriseInput) -> LookupEnterpriseResult:
+        self.kbo_calls.append(data)
+        return self.kbo(activity.info().attempt)
+
+    @activity.defn(name="check_vat")
+    async def check_vat(self, data: CheckVatInput) -> CheckVatResult:
+        self.vies_calls += 1
+        self.vies_asked.append(data)
+        if self.vies_valid is None:
+            raise ApplicationError("VIES unavailable: MS_UNAVAILABLE", type="ViesUnavailable")
+        return CheckVatResult(
+            valid=self.vies_valid,
+            name="Proximus" if self.vies_valid else None,
+            checked_at=datetime(2026, 12, 4, tzinfo=UTC),
+            attempt=activity.info().attempt,
+        )
 
     @activity.defn(name="lookup_company")
     async def lookup_company(self, data: LookupCompanyInput) -> LookupCompanyResult:
@@ -255,6 +305,8 @@ class Fakes:
         return [
             self.resolve_setup,
             self.check_siret_available,
+            self.lookup_enterprise,
+            self.check_vat,
             self.create_client,
             self.create_folders,
             self.assign,
@@ -616,3 +668,133 @@ async def test_a_setup_without_collaborators_tells_nobody(
     setup_done = next(s for s in view.steps if s.name.value == "complete_setup")
     assert setup_done.detail == "notifications on; no collaborator to tell"
     assert view.status == OnboardingStatus.COMPLETED
+
+
+def belgian_input(**changes: Any) -> OnboardingInput:
+    """A Belgian client: an enterprise number and no SIRET."""
+    data = make_input()
+    client = data.client.model_copy(update={"siret": None, "enterprise_number": "0202239951"})
+    return data.model_copy(update={"client": client, **changes})
+
+
+async def test_belgian_client_found_in_kbo_is_created_with_its_company(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """An enterprise number without SIRET is looked up in the KBO (not the French registry):
+    the client is created with the KBO company and the normalised number; the step names the
+    register and the extract's date."""
+    fakes = Fakes()
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await handle.result()
+        view = await handle.query(OnboardingWorkflow.status)
+    assert fakes.registry_calls == 0
+    assert [(c.enterprise_number, c.language) for c in fakes.kbo_calls] == [("0202239951", "fr")]
+    (created,) = fakes.created
+    assert (created.company_name, created.enterprise_number, created.siret) == (
+        "Proximus",
+        "0202239951",
+        None,
+    )
+    step = next(s for s in view.steps if s.name == Step.company_lookup)
+    assert step.state == StepState.completed
+    assert step.detail is not None and "2026-11-27" in step.detail and "KBO/BCE" in step.detail
+
+
+async def test_belgian_client_stale_or_unknown_in_kbo_waits_with_a_warning(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Unknown to a 60-day-old extract: the onboarding waits for company details and its status
+    warns that the extract is stale."""
+    fakes = Fakes()
+    fakes.kbo = lambda attempt: LookupEnterpriseResult(
+        available=True,
+        company=None,
+        extract_date=date(2026, 10, 1),
+        extract_age_days=60,
+        stale=True,
+        attempt=attempt,
+    )
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        view = await handle.query(OnboardingWorkflow.status)
+        await handle.terminate("test over")
+    assert view.warnings == [
+        "the KBO/BCE extract is 60 days old: the company data may be out of date"
+    ]
+    assert view.waiting_for is not None and "unknown to the KBO/BCE" in view.waiting_for
+
+
+async def test_belgian_company_vat_checked_in_vies_valid_or_unchecked_never_fails(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """VIES's answer is recorded on the company (valid here); VIES unavailable on every attempt
+    leaves it unchecked with the reason, after a few attempts, and the onboarding still
+    completes; an invalid number is recorded as such and completes too."""
+    outcomes = {}
+    for valid in (True, None, False):
+        fakes = Fakes()
+        fakes.vies_valid = valid
+        async with Run(time_skipping_env, fakes) as run:
+            handle = await run.start(belgian_input())
+            await handle.result()
+            view = await handle.query(OnboardingWorkflow.status)
+        assert view.company is not None and view.company.vat_check is not None
+        outcomes[valid] = (view.company.vat_check, fakes.vies_calls, fakes.created[0].company)
+    checked, calls, stored = outcomes[True]
+    assert (checked.state, checked.vat_number, checked.name, calls) == (
+        "valid",
+        "BE0202239951",
+        "Proximus",
+        1,
+    )
+    assert stored is not None and stored["vat_check"]["state"] == "valid"
+    unchecked, calls, _ = outcomes[None]
+    assert unchecked.state == "unchecked" and calls == 5
+    assert unchecked.reason == "ViesUnavailable: VIES unavailable: MS_UNAVAILABLE"
+    assert outcomes[False][0].state == "invalid"
+
+
+async def test_belgian_client_unknown_in_kbo_created_with_the_details_given_by_hand(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Unknown to the KBO: the details given by hand name the client, and the enterprise number
+    they give (a corrected one) is the client's."""
+    fakes = Fakes()
+    fakes.kbo = lambda attempt: LookupEnterpriseResult(
+        available=True, company=None, extract_date=date(2026, 11, 27), attempt=attempt
+    )
+    async with Run(time_skipping_env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await wait_for_status(handle, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await handle.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="Peeters BV", enterprise_number="BE 0214.596.464"),
+        )
+        await handle.result()
+    (created,) = fakes.created
+    assert (created.company_name, created.enterprise_number) == ("Peeters BV", "0214596464")
+    assert fakes.vies_calls == 0  # nothing found in the KBO: no VAT number to check
+
+
+async def test_french_client_vat_number_given_is_checked_in_vies(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A VAT number given with a SIRET is checked in VIES once the registry found the company
+    (its country code and number apart); without one, VIES is not asked."""
+    fakes = Fakes()
+    fakes.vies_valid = False
+    async with Run(time_skipping_env, fakes) as run:
+        client = make_input().client.model_copy(update={"vat_number": "FR40303265045"})
+        handle = await run.start(make_input(client=client))
+        await handle.result()
+        view = await handle.query(OnboardingWorkflow.status)
+        plain = await run.start(make_input())
+        await plain.result()
+    assert [(a.country_code, a.vat_number) for a in fakes.vies_asked] == [("FR", "40303265045")]
+    assert view.company is not None and view.company.vat_check is not None
+    assert (view.company.vat_check.vat_number, view.company.vat_check.state) == (
+        "FR40303265045",
+        "invalid",
+    )

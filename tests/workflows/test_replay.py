@@ -6,7 +6,10 @@ recorded by `python -m tests.workflows.test_replay OUT.json` (see `record`), fro
 activities, with the test payload key. onboarding_v1 predates the `local-db-steps` patch and must
 keep replaying while such runs may still be open; onboarding_v2_local_db_steps is the patched path;
 onboarding_v3_notice_when_someone skips the collaborators' notice of a setup without collaborators
-(patch `notice-when-someone`), which v2 still ran for an empty list.
+(patch `notice-when-someone`), which v2 still ran for an empty list; onboarding_v4_kbo_lookup is a
+Belgian client looked up in the KBO/BCE tables (patch `kbo-lookup`, `... OUT.json belgian`);
+onboarding_v5_vies_check is the same run with its VAT number checked in VIES (patch `vies-check`);
+onboarding_v6_french_vat_check a French client's given VAT number checked (`... OUT.json vat`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from domain.onboarding import (
 )
 from domain.setup import EffectiveIntegration, IntegrationKind
 from tests.conftest import converter_for_tests
-from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from tests.workflows.test_onboarding_workflow import (
+    Fakes,
+    Run,
+    belgian_input,
+    make_input,
+    wait_for_status,
+)
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 
@@ -69,6 +78,27 @@ async def _rich_run(env: WorkflowEnvironment) -> WorkflowHistory:
         )
         await env.sleep(timedelta(days=4))
         await handle.signal(OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=1))
+        await handle.result()
+        return await handle.fetch_history()
+
+
+async def _belgian_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """A Belgian client (enterprise number, no SIRET) found in the KBO tables (patch
+    kbo-lookup), its VAT number checked in VIES (patch vies-check), through to acceptance."""
+    fakes = Fakes()
+    async with Run(env, fakes) as run:
+        handle = await run.start(belgian_input())
+        await handle.result()
+        return await handle.fetch_history()
+
+
+async def _vat_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """A French client found in the registry with an EU VAT number given, checked in VIES
+    (patch vies-check), through to acceptance."""
+    fakes = Fakes()
+    async with Run(env, fakes) as run:
+        client = make_input().client.model_copy(update={"vat_number": "FR40303265045"})
+        handle = await run.start(make_input(client=client))
         await handle.result()
         return await handle.fetch_history()
 
@@ -119,13 +149,15 @@ async def test_fresh_history_replays(time_skipping_env: WorkflowEnvironment) -> 
     assert result.replay_failure is None
 
 
-async def record(out: Path) -> None:
-    """Record a fresh history into `out` (run after a deliberate, patched workflow change)."""
+async def record(out: Path, kind: str = "rich") -> None:
+    """Record a fresh history into `out` (run after a deliberate, patched workflow change);
+    `kind` "belgian" records the KBO lookup's run, "vat" a French VAT check, instead of the
+    rich one."""
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     from devstack.temporal_server import test_server_binary
-    from workflows.search_attributes import ALL_KEYS
+    from domain.search_attributes import ALL_KEYS
 
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_binary()), data_converter=converter_for_tests()
@@ -139,11 +171,12 @@ async def record(out: Path) -> None:
                 },
             )
         )
-        history = await _rich_run(env)
+        runs = {"belgian": _belgian_run, "vat": _vat_run}
+        history = await runs.get(kind, _rich_run)(env)
         await asyncio.to_thread(out.write_text, history.to_json())
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(record(Path(sys.argv[1])))
+    asyncio.run(record(Path(sys.argv[1]), *sys.argv[2:3]))

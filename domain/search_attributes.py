@@ -1,4 +1,9 @@
-"""Search attributes ops filter on in the Temporal UI. Opaque values only, no personal data."""
+"""Search attributes ops filter on in the Temporal UI. Opaque values only, no personal data.
+
+In domain/ because every side names them: the workflows that set them, the one client factory
+and the namespace check (core/), the activities and application functions that start workflows
+with them. Declarations only (`SearchAttributeKey` is a typed name), no I/O.
+"""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from api.console import client_export as console_client_export
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
+from api.console import settings as console_firm_settings
 from api.console import webhooks as console_webhooks
 from api.deps import Services
 from api.routers import (
@@ -157,4 +158,7 @@ def create_app(
     app.include_router(console_checklists.router)  # settings: the checklist catalogue
     app.include_router(console_imports.router)  # the imports page
     app.include_router(console_client_export.router)  # the clients list as CSV
+    app.include_router(
+        console_firm_settings.router
+    )  # settings: templates, billing, users, API keys
     return app

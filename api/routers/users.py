@@ -10,8 +10,9 @@ from pydantic import BaseModel, EmailStr, Field
 
 from api.deps import AdminDep, CallerDep, PageDep, PoolDep
 from api.pagination import PageOf
-from api.problems import ProblemError, problem_responses
+from api.problems import problem_responses
 from app import branding as app_branding
+from app import users as app_users
 from domain.email import Branding
 from domain.onboarding import Language
 from domain.setup import Role
@@ -99,16 +100,6 @@ def _key(k: partners.ApiKeyRow) -> ApiKeyPublic:
     )
 
 
-def _last_administrator() -> ProblemError:
-    return ProblemError(
-        409, "last-administrator", "Last administrator", "A partner keeps one administrator."
-    )
-
-
-def _no_user(user_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No user {user_id}")
-
-
 @router.get("/me", response_model=Me)
 async def read_me(caller: CallerDep) -> Me:
     """The caller: their partner and their user."""
@@ -147,8 +138,12 @@ async def update_time_zone(body: TimeZone, caller: AdminDep, pool: PoolDep) -> T
 @router.get("/users", response_model=PageOf[UserPublic], responses=problem_responses(403))
 async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[UserPublic]:
     """The partner's users."""
-    rows, total = await partners.list_users(
-        pool, partner_id=caller.partner.id, limit=page.limit, offset=page.offset
+    rows, total = await app_users.list_users(
+        pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        limit=page.limit,
+        offset=page.offset,
     )
     return PageOf(items=[_user(u) for u in rows], total=total, limit=page.limit, offset=page.offset)
 
@@ -161,28 +156,26 @@ async def read_users(caller: AdminDep, pool: PoolDep, page: PageDep) -> PageOf[U
 )
 async def create_user(body: UserCreate, caller: AdminDep, pool: PoolDep) -> UserPublic:
     """Add a user to the partner."""
-    row = await partners.create_user(
+    row = await app_users.create_user(
         pool,
         partner_id=caller.partner.id,
+        role=caller.user.role,
         email=str(body.email),
         name=body.name,
-        role=body.role,
+        user_role=body.role,
         language=body.language.value,
     )
-    if row is None:
-        raise ProblemError(
-            409, "conflict", "Already exists", f"{body.email} is already a user of this partner"
-        )
     return _user(row)
 
 
 @router.get("/users/{user_id}", response_model=UserPublic, responses=problem_responses(403, 404))
 async def read_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> UserPublic:
     """One user."""
-    row = await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id)
-    if row is None:
-        raise _no_user(user_id)
-    return _user(row)
+    return _user(
+        await app_users.get_user(
+            pool, partner_id=caller.partner.id, role=caller.user.role, user_id=user_id
+        )
+    )
 
 
 @router.patch(
@@ -192,19 +185,15 @@ async def update_user(
     user_id: uuid.UUID, body: UserUpdate, caller: AdminDep, pool: PoolDep
 ) -> UserPublic:
     """Rename a user, change their role or the language of their e-mails."""
-    try:
-        row = await partners.update_user(
-            pool,
-            partner_id=caller.partner.id,
-            user_id=user_id,
-            name=body.name,
-            role=body.role,
-            language=body.language.value if body.language else None,
-        )
-    except partners.LastAdministrator:
-        raise _last_administrator() from None
-    if row is None:
-        raise _no_user(user_id)
+    row = await app_users.update_user(
+        pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        user_id=user_id,
+        name=body.name,
+        user_role=body.role,
+        language=body.language.value if body.language else None,
+    )
     return _user(row)
 
 
@@ -215,20 +204,13 @@ async def update_user(
 )
 async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> None:
     """Remove a user; their API keys go with them. Not oneself, nor the last administrator."""
-    if user_id == caller.user.id:
-        # Deleting oneself takes the very key making the request: another administrator does it.
-        raise ProblemError(
-            409,
-            "self-deletion",
-            "Cannot delete yourself",
-            "You cannot delete your own user; another administrator can.",
-        )
-    try:
-        deleted = await partners.delete_user(pool, partner_id=caller.partner.id, user_id=user_id)
-    except partners.LastAdministrator:
-        raise _last_administrator() from None
-    if not deleted:
-        raise _no_user(user_id)
+    await app_users.delete_user(
+        pool,
+        partner_id=caller.partner.id,
+        role=caller.user.role,
+        caller_id=caller.user.id,
+        user_id=user_id,
+    )
 
 
 @router.get(
@@ -238,9 +220,9 @@ async def delete_user(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> No
 )
 async def read_api_keys(user_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> list[ApiKeyPublic]:
     """A user's API keys (never the keys themselves)."""
-    if await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id) is None:
-        raise _no_user(user_id)
-    rows = await partners.list_keys(pool, partner_id=caller.partner.id, user_id=user_id)
+    rows = await app_users.list_keys(
+        pool, partner_id=caller.partner.id, role=caller.user.role, user_id=user_id
+    )
     return [_key(k) for k in rows]
 
 
@@ -254,10 +236,8 @@ async def create_api_key(
     user_id: uuid.UUID, body: ApiKeyCreate, caller: AdminDep, pool: PoolDep
 ) -> ApiKeyCreated:
     """Create a key for a user; the answer is the only time the key is shown."""
-    if await partners.get_user(pool, partner_id=caller.partner.id, user_id=user_id) is None:
-        raise _no_user(user_id)
-    row, key = await partners.create_key(
-        pool, partner_id=caller.partner.id, user_id=user_id, name=body.name
+    row, key = await app_users.create_key(
+        pool, partner_id=caller.partner.id, role=caller.user.role, user_id=user_id, name=body.name
     )
     return ApiKeyCreated(**_key(row).model_dump(), key=key)
 
@@ -267,7 +247,8 @@ async def create_api_key(
 )
 async def revoke_api_key(key_id: uuid.UUID, caller: AdminDep, pool: PoolDep) -> ApiKeyPublic:
     """Revoke a key: it stops working at once. Revoking twice is harmless."""
-    row = await partners.revoke_key(pool, partner_id=caller.partner.id, key_id=key_id)
-    if row is None:
-        raise ProblemError(404, "not-found", "Not found", f"No API key {key_id}")
-    return _key(row)
+    return _key(
+        await app_users.revoke_key(
+            pool, partner_id=caller.partner.id, role=caller.user.role, key_id=key_id
+        )
+    )

@@ -28,7 +28,7 @@ from core.settings import Settings
 from devstack.smtp_sink import Received, SmtpSink
 from store import partners
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_client
 
 # The served site and its settings are the console browser test's own fixtures, used as they are.
 from tests.e2e.test_console_browser import (  # noqa: F401
@@ -45,6 +45,7 @@ pytestmark = pytest.mark.e2e
 
 SIRET = "55203253400646"  # DANONE's head office in devstack/registry_fixture.json
 DIRECTOR = "directrice@danone.example"
+NEIGHBOUR = "Fromagerie Voisine"
 CLIENT_PAGE = re.compile(r".*/console/clients/[0-9a-f-]{36}$")
 
 
@@ -108,6 +109,8 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
     partner = await partners.get(pool, partner_id=tenant.partner.id)
     assert partner is not None
     zone = ZoneInfo(partner.time_zone)
+    # A neighbour with no invitation scheduled: listed, but not under "scheduled this week".
+    await make_client(pool, tenant, name=NEIGHBOUR)
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable)
@@ -126,6 +129,7 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
             await checker.check("story-sign-in")
             await _sign_in(page, smtp_sink, tenant.admin.email, base)
             await page.get_by_role("heading", name="Mes clients").wait_for()
+            assert NEIGHBOUR in await page.inner_text("main table")
             await checker.check("story-clients")
 
             # A client with a SIRET and an invitation scheduled, through the form.
@@ -155,6 +159,7 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
             await page.wait_for_url(re.compile(r".*this_week=1"))
             found = page.locator("main table").get_by_role("link", name="Danone")
             assert await found.count() == 1
+            assert NEIGHBOUR not in await page.inner_text("main")
             await checker.check("story-clients-this-week")
             await found.click()
             await page.wait_for_url(client_url)

@@ -187,6 +187,7 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
             smtp_sink.handler.clear()
             await page.get_by_role("button", name="Enregistrer les collaborateurs").click()
             await page.get_by_text("Les collaborateurs sont enregistrés.").wait_for()
+            await checker.check("story-client-collaborators")
             ready = await _mail_to(smtp_sink, tenant.admin.email)
             body = ready.message.get_body(preferencelist=("plain",))
             assert body is not None

@@ -59,6 +59,11 @@ _FIELDS = {
     "invitation_mode": 10,
     "scheduled_at": 16,
     "notifications": 3,
+    "director_first_name": 100,
+    "director_last_name": 100,
+    "director_email": 254,
+    # Up to 50 themes of up to 100 characters, comma-separated.
+    "themes": 5100,
 }
 # The request's field names (as the API names them) -> the form's field they come from.
 _FORM_FIELD = {
@@ -78,6 +83,11 @@ _FORM_FIELD = {
     "invitation.mode": "invitation_mode",
     "notifications": "notifications",
     "notifications.keep_muted": "notifications",
+    "director": "director_email",
+    "director.first_name": "director_first_name",
+    "director.last_name": "director_last_name",
+    "director.email": "director_email",
+    "director.themes": "themes",
 }
 # The form's fields in page order: the error summary lists them in that order.
 _ORDER = (
@@ -91,11 +101,26 @@ _ORDER = (
     "template_id",
     "fy_start",
     "fy_end",
+    "director_first_name",
+    "director_last_name",
+    "director_email",
+    "themes",
     "invitation_mode",
     "scheduled_at",
     "notifications",
 )
-_REQUIRED = {"first_name", "last_name", "email", "fy_start", "scheduled_at"}
+# A director field is asked for only once another one is filled in (all empty: the contact).
+_REQUIRED = {
+    "first_name",
+    "last_name",
+    "email",
+    "fy_start",
+    "scheduled_at",
+    "director_first_name",
+    "director_last_name",
+    "director_email",
+}
+_DIRECTOR = ("director_first_name", "director_last_name", "director_email")
 
 
 def _nonce() -> str:
@@ -164,6 +189,10 @@ def _blank(session: SessionRow, lang: str) -> dict[str, str]:
         "invitation_mode": "manual",
         "scheduled_at": "",
         "notifications": "on",
+        "director_first_name": "",
+        "director_last_name": "",
+        "director_email": "",
+        "themes": "",
     }
 
 
@@ -205,12 +234,53 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
         body["template_id"] = values["template_id"]
     if values["fy_start"] or values["fy_end"]:
         body["fiscal_year"] = {"start": values["fy_start"] or None, "end": values["fy_end"] or None}
+    director = _director(values)
+    if director is not None:
+        body["director"] = director
     mode = values["invitation_mode"]
     invitation: dict[str, Any] = {"mode": mode}
     if mode == "scheduled":
         invitation["scheduled_at"] = _scheduled_at(values["scheduled_at"], session)
     body["invitation"] = invitation
     return body
+
+
+def themes_of(typed: str) -> list[str]:
+    """The comma-separated themes, each trimmed, empty ones and repeats left out."""
+    return list(dict.fromkeys(t for t in (part.strip() for part in typed.split(",")) if t))
+
+
+def _director(values: dict[str, str]) -> dict[str, Any] | None:
+    """The director as the API takes it: none when nothing is filled in (the API then invites
+    the client contact); the contact with the themes when only themes are given."""
+    themes = themes_of(values["themes"])
+    if not any(values[name] for name in _DIRECTOR):
+        if not themes:
+            return None
+        return {
+            "first_name": values["first_name"],
+            "last_name": values["last_name"],
+            "email": values["email"],
+            "themes": themes,
+        }
+    return {
+        "first_name": values["director_first_name"],
+        "last_name": values["director_last_name"],
+        "email": values["director_email"],
+        "themes": themes,
+    }
+
+
+def _form_field(field: str, values: dict[str, str]) -> str:
+    """The form's field a request field's error belongs to (`director.themes.3`: the themes)."""
+    if field.startswith("director.themes"):
+        return "themes"
+    if field.startswith("director.") and not any(values[name] for name in _DIRECTOR):
+        # The director is the contact (only themes typed): its error is the contact's field's.
+        return _FORM_FIELD.get("client." + field.removeprefix("director."), "email")
+    if field in _FORM_FIELD:
+        return _FORM_FIELD[field]
+    return "template_id"
 
 
 def _scheduled_at(typed: str, session: SessionRow) -> str | None:
@@ -273,7 +343,7 @@ async def create_console_new_client(request: Request, services: ServicesDep) -> 
     except Invalid as exc:
         errors: dict[str, str] = {}
         for issue in exc.errors:
-            field = _FORM_FIELD.get(issue.field, "template_id")
+            field = _form_field(issue.field, values)
             errors.setdefault(field, _message(texts, issue, field, not values.get(field)))
         _proposed_end(values)
         return await _page(

@@ -2704,3 +2704,86 @@ _IMPORTS: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _IMPORTS.items():
     TEXTS[_lang].update(_words)
+
+# The New client page's director, themes, national numbers, setup preview and overrides
+# (api/console/new_client.py).
+_NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
+    "en": {
+        "nc_director": "The director (who gets the invitation)",
+        "nc_hint_director": "Leave these empty to invite the client's contact.",
+        "nc_label_director_first_name": "Director's first name (optional)",
+        "nc_label_director_last_name": "Director's last name (optional)",
+        "nc_label_director_email": "Director's e-mail address (optional)",
+        "nc_label_themes": "Themes (optional)",
+        "nc_hint_themes": "Separated by commas, for example: Accounting, Payroll.",
+        "nc_required_director_first_name": "Enter the director's first name, or leave the "
+        "director empty",
+        "nc_required_director_last_name": "Enter the director's last name, or leave the "
+        "director empty",
+        "nc_required_director_email": "Enter the director's e-mail address, or leave the "
+        "director empty",
+        "nc_error_director_first_name": "Check the director's first name",
+        "nc_error_director_last_name": "Check the director's last name",
+        "nc_error_director_email": "Enter an e-mail address like name@example.com",
+        "nc_error_themes": "Give at most 50 themes of at most 100 characters each",
+    },
+    "fr": {
+        "nc_director": "Le dirigeant (qui reçoit l'invitation)",
+        "nc_hint_director": "Laissez vide pour inviter le contact du client.",
+        "nc_label_director_first_name": "Prénom du dirigeant (facultatif)",
+        "nc_label_director_last_name": "Nom du dirigeant (facultatif)",
+        "nc_label_director_email": "Adresse e-mail du dirigeant (facultatif)",
+        "nc_label_themes": "Thèmes (facultatif)",
+        "nc_hint_themes": "Séparés par des virgules, par exemple : Comptabilité, Social.",
+        "nc_required_director_first_name": "Saisissez le prénom du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_required_director_last_name": "Saisissez le nom du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_required_director_email": "Saisissez l'adresse e-mail du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_error_director_first_name": "Vérifiez le prénom du dirigeant",
+        "nc_error_director_last_name": "Vérifiez le nom du dirigeant",
+        "nc_error_director_email": "Saisissez une adresse e-mail comme nom@exemple.fr",
+        "nc_error_themes": "Donnez au plus 50 thèmes d'au plus 100 caractères chacun",
+    },
+    "nl": {
+        "nc_director": "De bestuurder (die de uitnodiging krijgt)",
+        "nc_hint_director": "Laat leeg om de contactpersoon van de klant uit te nodigen.",
+        "nc_label_director_first_name": "Voornaam van de bestuurder (optioneel)",
+        "nc_label_director_last_name": "Achternaam van de bestuurder (optioneel)",
+        "nc_label_director_email": "E-mailadres van de bestuurder (optioneel)",
+        "nc_label_themes": "Thema's (optioneel)",
+        "nc_hint_themes": "Gescheiden door komma's, bijvoorbeeld: Boekhouding, Lonen.",
+        "nc_required_director_first_name": "Vul de voornaam van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_required_director_last_name": "Vul de achternaam van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_required_director_email": "Vul het e-mailadres van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_error_director_first_name": "Controleer de voornaam van de bestuurder",
+        "nc_error_director_last_name": "Controleer de achternaam van de bestuurder",
+        "nc_error_director_email": "Vul een e-mailadres in zoals naam@voorbeeld.be",
+        "nc_error_themes": "Geef hoogstens 50 thema's van elk hoogstens 100 tekens",
+    },
+    "de": {
+        "nc_director": "Der Geschäftsführer (erhält die Einladung)",
+        "nc_hint_director": "Leer lassen, um den Kontakt des Mandanten einzuladen.",
+        "nc_label_director_first_name": "Vorname des Geschäftsführers (optional)",
+        "nc_label_director_last_name": "Nachname des Geschäftsführers (optional)",
+        "nc_label_director_email": "E-Mail-Adresse des Geschäftsführers (optional)",
+        "nc_label_themes": "Themen (optional)",
+        "nc_hint_themes": "Durch Kommas getrennt, zum Beispiel: Buchhaltung, Löhne.",
+        "nc_required_director_first_name": "Geben Sie den Vornamen des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_required_director_last_name": "Geben Sie den Nachnamen des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_required_director_email": "Geben Sie die E-Mail-Adresse des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_error_director_first_name": "Prüfen Sie den Vornamen des Geschäftsführers",
+        "nc_error_director_last_name": "Prüfen Sie den Nachnamen des Geschäftsführers",
+        "nc_error_director_email": "Geben Sie eine E-Mail-Adresse wie name@beispiel.de ein",
+        "nc_error_themes": "Geben Sie höchstens 50 Themen mit je höchstens 100 Zeichen an",
+    },
+}
+for _lang, _words in _NEW_CLIENT_MORE.items():
+    TEXTS[_lang].update(_words)

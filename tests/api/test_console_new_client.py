@@ -286,3 +286,77 @@ async def test_new_client_form_schedules_the_invitation_in_the_firms_time_zone(
     when = datetime.fromisoformat(view["invitation"]["scheduled_at"])
     assert when == local.replace(tzinfo=ZoneInfo("Europe/Paris"))
     assert uuid.UUID(onboarding_id)
+
+
+async def _client_of(http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str) -> Any:
+    """The client an onboarding created, once its setup is over (its invitation waits)."""
+    view = await _until_invitation(http, tenant, onboarding_id, "waiting_manual")
+    client = await http.get(f"/v1/clients/{view['client_id']}", headers=tenant.auth)
+    assert client.status_code == 200, client.text
+    return client.json()
+
+
+async def test_new_client_form_invites_the_director_typed_with_the_themes(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A director typed in, with comma-separated themes, is the client's user the invitation is
+    for, as the API's `director` makes it."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    for name in ("director_first_name", "director_last_name", "director_email", "themes"):
+        assert f'<label for="{name}">' in page.text, name
+    sent = await api_server.post(
+        NEW,
+        data=filled(
+            page,
+            director_first_name="Marc",
+            director_last_name="Garnier",
+            director_email="marc@garnier.example",
+            themes=" Comptabilité, Social ,,Comptabilité",
+        ),
+        headers=headers,
+    )
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    [director] = client["users"]
+    assert (director["email"], director["first_name"], director["last_name"]) == (
+        "marc@garnier.example",
+        "Marc",
+        "Garnier",
+    )
+    assert director["themes"] == ["Comptabilité", "Social"]
+
+
+async def test_new_client_form_with_themes_only_invites_the_contact(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """Themes without a director: the client contact is the director, with those themes."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    sent = await api_server.post(NEW, data=filled(page, themes="Social"), headers=headers)
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    [director] = client["users"]
+    assert (director["email"], director["first_name"], director["themes"]) == (
+        "ines@garnier.example",
+        "Inès",
+        ["Social"],
+    )
+
+
+async def test_new_client_form_with_half_a_director_comes_back_with_the_missing_fields(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """Only a director's e-mail (and a bad one): each missing or wrong director field is named
+    next to it in the user's language, what was typed kept, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW, data=filled(page, director_email="marc@", themes="Social"), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    for name in ("director_first_name", "director_last_name"):
+        assert linked(answer.text, name, texts[f"nc_required_{name}"]), name
+    assert linked(answer.text, "director_email", texts["nc_error_director_email"])
+    assert 'id="director_email-error"' in answer.text
+    assert value_of(answer, "director_email") == "marc@"
+    assert value_of(answer, "themes") == "Social"
+    assert await started_count(api_server, tenant) == 0

@@ -64,6 +64,8 @@ _FIELDS = {
     "director_email": 254,
     # Up to 50 themes of up to 100 characters, comma-separated.
     "themes": 5100,
+    "national_number": 40,
+    "partner_national_number": 40,
 }
 # The request's field names (as the API names them) -> the form's field they come from.
 _FORM_FIELD = {
@@ -74,6 +76,8 @@ _FORM_FIELD = {
     "client.company_name": "company_name",
     "client.siret": "siret",
     "client.case_manager": "case_manager",
+    "client.national_number": "national_number",
+    "client.partner_national_number": "partner_national_number",
     "template_id": "template_id",
     "fiscal_year": "fy_end",
     "fiscal_year.start": "fy_start",
@@ -95,6 +99,8 @@ _ORDER = (
     "last_name",
     "email",
     "language",
+    "national_number",
+    "partner_national_number",
     "company_name",
     "siret",
     "case_manager",
@@ -131,8 +137,11 @@ def _message(texts: dict[str, str], issue: FieldIssue, field: str, empty: bool) 
     """The error in the user's words: by field and kind, else the field's own."""
     if empty and field in _REQUIRED:
         return texts[f"nc_required_{field}"]
-    if field == "siret":
-        return texts["nc_error_siret_checksum" if issue.code == "checksum" else "nc_error_siret"]
+    if field in ("siret", "national_number", "partner_national_number"):
+        # A wrong check digit is a typo to look for; any other fault, the number's format.
+        return texts[
+            f"nc_error_{field}_checksum" if issue.code == "checksum" else f"nc_error_{field}"
+        ]
     if field in ("fy_start", "fy_end"):
         # A date that does not read as one, or two dates that make no fiscal year together.
         return texts["nc_error_date" if issue.field != "fiscal_year" else "nc_error_fy"]
@@ -193,6 +202,8 @@ def _blank(session: SessionRow, lang: str) -> dict[str, str]:
         "director_last_name": "",
         "director_email": "",
         "themes": "",
+        "national_number": "",
+        "partner_national_number": "",
     }
 
 
@@ -223,7 +234,13 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
         "email": values["email"],
         "language": values["language"],
     }
-    for name in ("company_name", "siret", "case_manager"):
+    for name in (
+        "company_name",
+        "siret",
+        "case_manager",
+        "national_number",
+        "partner_national_number",
+    ):
         if values[name]:
             client[name] = values[name]
     body: dict[str, Any] = {

@@ -2709,6 +2709,16 @@ for _lang, _words in _IMPORTS.items():
 # (api/console/new_client.py).
 _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
     "en": {
+        "nc_label_national_number": "National register number (optional)",
+        "nc_label_partner_national_number": "Partner's national register number (optional)",
+        "nc_hint_national_number": "Belgian, 11 digits; dots, dashes and spaces allowed.",
+        "nc_error_national_number": "Enter a national register number of 11 digits",
+        "nc_error_national_number_checksum": "This national register number's check digits "
+        "are wrong: check the 11 digits",
+        "nc_error_partner_national_number": "Enter the partner's national register number of "
+        "11 digits",
+        "nc_error_partner_national_number_checksum": "This national register number's check "
+        "digits are wrong: check the partner's 11 digits",
         "nc_director": "The director (who gets the invitation)",
         "nc_hint_director": "Leave these empty to invite the client's contact.",
         "nc_label_director_first_name": "Director's first name (optional)",
@@ -2728,6 +2738,17 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Give at most 50 themes of at most 100 characters each",
     },
     "fr": {
+        "nc_label_national_number": "Numéro de registre national (facultatif)",
+        "nc_label_partner_national_number": "Numéro de registre national du partenaire "
+        "(facultatif)",
+        "nc_hint_national_number": "Belge, 11 chiffres ; points, tirets et espaces admis.",
+        "nc_error_national_number": "Saisissez un numéro de registre national de 11 chiffres",
+        "nc_error_national_number_checksum": "Les chiffres de contrôle de ce numéro de registre "
+        "national sont faux : vérifiez les 11 chiffres",
+        "nc_error_partner_national_number": "Saisissez le numéro de registre national du "
+        "partenaire, de 11 chiffres",
+        "nc_error_partner_national_number_checksum": "Les chiffres de contrôle de ce numéro "
+        "sont faux : vérifiez les 11 chiffres du partenaire",
         "nc_director": "Le dirigeant (qui reçoit l'invitation)",
         "nc_hint_director": "Laissez vide pour inviter le contact du client.",
         "nc_label_director_first_name": "Prénom du dirigeant (facultatif)",
@@ -2747,6 +2768,17 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Donnez au plus 50 thèmes d'au plus 100 caractères chacun",
     },
     "nl": {
+        "nc_label_national_number": "Rijksregisternummer (optioneel)",
+        "nc_label_partner_national_number": "Rijksregisternummer van de partner (optioneel)",
+        "nc_hint_national_number": "Belgisch, 11 cijfers; punten, streepjes en spaties "
+        "toegestaan.",
+        "nc_error_national_number": "Vul een rijksregisternummer van 11 cijfers in",
+        "nc_error_national_number_checksum": "De controlecijfers van dit rijksregisternummer "
+        "kloppen niet: controleer de 11 cijfers",
+        "nc_error_partner_national_number": "Vul het rijksregisternummer van de partner in, "
+        "11 cijfers",
+        "nc_error_partner_national_number_checksum": "De controlecijfers van dit nummer "
+        "kloppen niet: controleer de 11 cijfers van de partner",
         "nc_director": "De bestuurder (die de uitnodiging krijgt)",
         "nc_hint_director": "Laat leeg om de contactpersoon van de klant uit te nodigen.",
         "nc_label_director_first_name": "Voornaam van de bestuurder (optioneel)",
@@ -2766,6 +2798,17 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Geef hoogstens 50 thema's van elk hoogstens 100 tekens",
     },
     "de": {
+        "nc_label_national_number": "Nationalregisternummer (optional)",
+        "nc_label_partner_national_number": "Nationalregisternummer des Partners (optional)",
+        "nc_hint_national_number": "Belgisch, 11 Ziffern; Punkte, Bindestriche und "
+        "Leerzeichen erlaubt.",
+        "nc_error_national_number": "Geben Sie eine Nationalregisternummer mit 11 Ziffern ein",
+        "nc_error_national_number_checksum": "Die Prüfziffern dieser Nationalregisternummer "
+        "stimmen nicht: prüfen Sie die 11 Ziffern",
+        "nc_error_partner_national_number": "Geben Sie die Nationalregisternummer des Partners "
+        "mit 11 Ziffern ein",
+        "nc_error_partner_national_number_checksum": "Die Prüfziffern dieser Nummer stimmen "
+        "nicht: prüfen Sie die 11 Ziffern des Partners",
         "nc_director": "Der Geschäftsführer (erhält die Einladung)",
         "nc_hint_director": "Leer lassen, um den Kontakt des Mandanten einzuladen.",
         "nc_label_director_first_name": "Vorname des Geschäftsführers (optional)",

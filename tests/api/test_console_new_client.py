@@ -360,3 +360,51 @@ async def test_new_client_form_with_half_a_director_comes_back_with_the_missing_
     assert value_of(answer, "director_email") == "marc@"
     assert value_of(answer, "themes") == "Social"
     assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_keeps_the_national_numbers(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """The client's and the partner's national register numbers, typed with dots and dashes,
+    are the client's, as the API stores them (11 digits)."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    for name in ("national_number", "partner_national_number"):
+        assert f'<label for="{name}">' in page.text, name
+    sent = await api_server.post(
+        NEW,
+        data=filled(page, national_number="85.07.30-033.28", partner_national_number="72031500115"),
+        headers=headers,
+    )
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    row = await pool.fetchrow(
+        "SELECT national_number, partner_national_number FROM clients WHERE id = $1",
+        uuid.UUID(client["id"]),
+    )
+    assert row is not None
+    assert (row["national_number"], row["partner_national_number"]) == (
+        "85073003328",
+        "72031500115",
+    )
+
+
+async def test_new_client_form_with_bad_national_numbers_says_so_next_to_each(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A wrong check digit and a short number: each field's own message in the user's
+    language, next to it and in the summary, what was typed kept, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW,
+        data=filled(page, national_number="85.07.30-033.29", partner_national_number="1234"),
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+    assert linked(answer.text, "national_number", texts["nc_error_national_number_checksum"])
+    assert linked(answer.text, "partner_national_number", texts["nc_error_partner_national_number"])
+    assert 'aria-describedby="national_number-hint national_number-error"' in answer.text
+    assert 'id="partner_national_number-error"' in answer.text
+    assert value_of(answer, "national_number") == "85.07.30-033.29"
+    assert value_of(answer, "partner_national_number") == "1234"
+    assert await started_count(api_server, tenant) == 0

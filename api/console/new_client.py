@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -33,10 +34,12 @@ from api.console import (
 )
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
+from app import collaborators as app_collaborators
 from app import onboardings as app_onboardings
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Forbidden, Invalid
 from domain.fiscal import FiscalYear
+from domain.setup import SetupOverrides
 from store.console import SessionRow
 
 router = APIRouter(include_in_schema=False)
@@ -162,6 +165,7 @@ async def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     refused: str | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     rows = await app_setups.templates(services.pool, partner_id=session.member.partner.id)
     found = errors or {}
@@ -178,7 +182,41 @@ async def _page(
         nonce_field=NONCE_FIELD,
         nonce=nonce,
         refused=refused,
+        preview=preview,
     )
+
+
+async def _previewed(
+    services: Services, session: SessionRow, values: dict[str, str]
+) -> dict[str, Any]:
+    """The chosen template's effective setup as the JSON setup preview computes it (secret
+    settings masked), collaborators by name; Invalid names the field at fault."""
+    partner_id = session.member.partner.id
+    try:
+        template_id = uuid.UUID(values["template_id"]) if values["template_id"] else None
+    except ValueError:
+        raise Invalid.field("template_id", "not a template id", code="uuid_parsing") from None
+    shown = await app_setups.preview(
+        services.pool, partner_id=partner_id, template_id=template_id, overrides=SetupOverrides()
+    )
+    setup = shown.setup
+    names = {
+        u.id: u.name
+        for u in await app_collaborators.candidates(services.pool, partner_id=partner_id)
+    }
+    return {
+        "template_name": shown.template_name,
+        "plan": setup.plan,
+        "add_ons": setup.add_ons,
+        "payer": setup.payer.value,
+        "billing_period": setup.billing_period.value,
+        "integrations": [
+            {"code": i.code, "kind": i.kind.value, "settings": sorted(i.settings.items())}
+            for i in setup.integrations
+        ],
+        # A user removed since the template named them: not one of the firm's any more.
+        "collaborators": [names[u] for u in setup.user_ids if u in names],
+    }
 
 
 def _blank(session: SessionRow, lang: str) -> dict[str, str]:
@@ -341,6 +379,21 @@ async def create_console_new_client(request: Request, services: ServicesDep) -> 
     values = _typed(form)
     texts = TEXTS[frame.lang]
     member = session.member
+    if form.get("action") == "preview":
+        # The same form back with the setup it would start with: nothing started, same nonce.
+        try:
+            preview = await _previewed(services, session, values)
+        except Invalid as exc:
+            wrong = {
+                _form_field(i.field, values): texts[f"nc_error_{_form_field(i.field, values)}"]
+                for i in exc.errors
+            }
+            return await _page(
+                frame, services, session, values=values, nonce=raw_nonce, status=422, errors=wrong
+            )
+        return await _page(
+            frame, services, session, values=values, nonce=raw_nonce, preview=preview
+        )
     try:
         body = app_onboardings.parse_request(_request(values, session))
         started = await app_onboardings.start(

@@ -2709,6 +2709,9 @@ for _lang, _words in _IMPORTS.items():
 # (api/console/new_client.py).
 _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
     "en": {
+        "nc_preview": "Preview the setup",
+        "nc_preview_title": "The setup from “{template}”",
+        "nc_preview_intro": "What this client would start with; nothing was started.",
         "nc_label_national_number": "National register number (optional)",
         "nc_label_partner_national_number": "Partner's national register number (optional)",
         "nc_hint_national_number": "Belgian, 11 digits; dots, dashes and spaces allowed.",
@@ -2738,6 +2741,9 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Give at most 50 themes of at most 100 characters each",
     },
     "fr": {
+        "nc_preview": "Aperçu du paramétrage",
+        "nc_preview_title": "Le paramétrage de « {template} »",
+        "nc_preview_intro": "Ce avec quoi ce client démarrerait ; rien n'a été lancé.",
         "nc_label_national_number": "Numéro de registre national (facultatif)",
         "nc_label_partner_national_number": "Numéro de registre national du partenaire "
         "(facultatif)",
@@ -2768,10 +2774,12 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Donnez au plus 50 thèmes d'au plus 100 caractères chacun",
     },
     "nl": {
+        "nc_preview": "Voorbeeld van de instellingen",
+        "nc_preview_title": "De instellingen van „{template}”",
+        "nc_preview_intro": "Waarmee deze klant zou starten; er is niets gestart.",
         "nc_label_national_number": "Rijksregisternummer (optioneel)",
         "nc_label_partner_national_number": "Rijksregisternummer van de partner (optioneel)",
-        "nc_hint_national_number": "Belgisch, 11 cijfers; punten, streepjes en spaties "
-        "toegestaan.",
+        "nc_hint_national_number": "Belgisch, 11 cijfers; punten, streepjes en spaties toegestaan.",
         "nc_error_national_number": "Vul een rijksregisternummer van 11 cijfers in",
         "nc_error_national_number_checksum": "De controlecijfers van dit rijksregisternummer "
         "kloppen niet: controleer de 11 cijfers",
@@ -2798,6 +2806,9 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Geef hoogstens 50 thema's van elk hoogstens 100 tekens",
     },
     "de": {
+        "nc_preview": "Einrichtung ansehen",
+        "nc_preview_title": "Die Einrichtung aus „{template}“",
+        "nc_preview_intro": "Womit dieser Mandant starten würde; es wurde nichts gestartet.",
         "nc_label_national_number": "Nationalregisternummer (optional)",
         "nc_label_partner_national_number": "Nationalregisternummer des Partners (optional)",
         "nc_hint_national_number": "Belgisch, 11 Ziffern; Punkte, Bindestriche und "

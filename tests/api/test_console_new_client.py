@@ -408,3 +408,92 @@ async def test_new_client_form_with_bad_national_numbers_says_so_next_to_each(
     assert value_of(answer, "national_number") == "85.07.30-033.29"
     assert value_of(answer, "partner_national_number") == "1234"
     assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_previews_the_chosen_templates_setup_and_starts_nothing(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """ "Preview the setup" gives the same form back (typed values and nonce kept) with the chosen
+    template's effective setup as POST /v1/setup-previews computes it: plan, add-ons, payer,
+    period, integrations with the secret masked, collaborators by name; nothing started."""
+    vault = {
+        "code": "vault",
+        "name": "Vault",
+        "kind": "redirection",
+        "settings": [
+            {"name": "token", "type": "string", "required": False, "secret": True},
+            {"name": "label", "type": "string", "required": False},
+        ],
+    }
+    made = await api_server.post("/v1/integrations", json=vault, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    plan = {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]}
+    assert (await api_server.post("/v1/plans", json=plan, headers=tenant.auth)).status_code == 201
+    template = await api_server.post(
+        "/v1/templates",
+        json={
+            "name": "Sociétés <b>",
+            "plan": "essentials",
+            "add_ons": ["ocr"],
+            "payer": "client",
+            "billing_period": "annual",
+            "user_ids": [str(tenant.admin.id)],
+            "integrations": [
+                {"code": "vault", "settings": {"token": "TOPSECRET-123", "label": "Coffre"}}
+            ],
+        },
+        headers=tenant.auth,
+    )
+    assert template.status_code == 201, template.text
+    template_id = template.json()["id"]
+    expected = await api_server.post(
+        "/v1/setup-previews", json={"template_id": template_id}, headers=tenant.auth
+    )
+    assert expected.status_code == 200, expected.text
+    setup = expected.json()["setup"]
+
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    assert 'name="action" value="preview" formnovalidate' in page.text
+    form = filled(page, template_id=template_id, first_name="Paul", action="preview")
+    answer = await api_server.post(NEW, data=form, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert_strict(answer)
+    shown_preview = answer.text.split('class="card setup-preview"')[1].split("</section>")[0]
+    assert shown(texts["nc_preview_title"].format(template="Sociétés <b>")) in shown_preview
+    for part in (
+        setup["plan"],
+        ", ".join(setup["add_ons"]),
+        texts["cs_payer_" + setup["payer"]],
+        texts["cs_period_" + setup["billing_period"]],
+        "vault (redirection): label = Coffre, token = ********",
+        shown(tenant.admin.name),
+    ):
+        assert part in shown_preview, part
+    assert "TOPSECRET-123" not in answer.text
+    assert value_of(answer, "first_name") == "Paul"
+    assert f'<option value="{template_id}" selected>' in answer.text
+    assert nonce_of(answer) == form["form_id"]
+    assert await started_count(api_server, tenant) == 0
+    # Without its CSRF token, no preview either.
+    refused = await api_server.post(
+        NEW, data={k: v for k, v in form.items() if k != "csrf_token"}, headers=headers
+    )
+    assert refused.status_code == 403
+
+
+async def test_new_client_form_preview_of_another_firms_template_is_the_templates_error(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """Another firm's template previews as an unknown one: the template's error, nothing of
+    theirs shown."""
+    other = await make_tenant(pool, "Another firm")
+    theirs = await templates.get_default(pool, partner_id=other.partner.id)
+    assert theirs is not None
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    answer = await api_server.post(
+        NEW, data=filled(page, template_id=str(theirs.id), action="preview"), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert linked(answer.text, "template_id", lang_of(answer)["nc_error_template_id"])
+    assert "setup-preview" not in answer.text and str(theirs.id) not in answer.text

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -37,9 +38,10 @@ from api.deps import Services, ServicesDep
 from app import collaborators as app_collaborators
 from app import onboardings as app_onboardings
 from app import setups as app_setups
+from app import subscriptions as app_subscriptions
 from app.errors import AppError, Conflict, FieldIssue, Forbidden, Invalid
 from domain.fiscal import FiscalYear
-from domain.setup import SetupOverrides
+from domain.setup import BillingPeriod, SetupOverrides
 from store.console import SessionRow
 
 router = APIRouter(include_in_schema=False)
@@ -69,6 +71,8 @@ _FIELDS = {
     "themes": 5100,
     "national_number": 40,
     "partner_national_number": 40,
+    "override_plan": 63,
+    "override_billing_period": 10,
 }
 # The request's field names (as the API names them) -> the form's field they come from.
 _FORM_FIELD = {
@@ -95,6 +99,8 @@ _FORM_FIELD = {
     "director.last_name": "director_last_name",
     "director.email": "director_email",
     "director.themes": "themes",
+    "overrides.plan": "override_plan",
+    "overrides.billing_period": "override_billing_period",
 }
 # The form's fields in page order: the error summary lists them in that order.
 _ORDER = (
@@ -108,6 +114,8 @@ _ORDER = (
     "siret",
     "case_manager",
     "template_id",
+    "override_plan",
+    "override_billing_period",
     "fy_start",
     "fy_end",
     "director_first_name",
@@ -168,6 +176,7 @@ async def _page(
     preview: dict[str, Any] | None = None,
 ) -> Response:
     rows = await app_setups.templates(services.pool, partner_id=session.member.partner.id)
+    plans = await app_subscriptions.plans(services.pool, partner_id=session.member.partner.id)
     found = errors or {}
     return _render(
         frame,
@@ -183,6 +192,8 @@ async def _page(
         nonce=nonce,
         refused=refused,
         preview=preview,
+        plans=[{"code": p.code, "name": p.name} for p in plans],
+        periods=[period.value for period in BillingPeriod],
     )
 
 
@@ -196,8 +207,13 @@ async def _previewed(
         template_id = uuid.UUID(values["template_id"]) if values["template_id"] else None
     except ValueError:
         raise Invalid.field("template_id", "not a template id", code="uuid_parsing") from None
+    try:
+        overrides = SetupOverrides.model_validate(_overrides(values))
+    except ValidationError:
+        # Only the period can be malformed here (a plan is any text, checked in the catalog).
+        raise Invalid.field("overrides.billing_period", "monthly or annual", code="enum") from None
     shown = await app_setups.preview(
-        services.pool, partner_id=partner_id, template_id=template_id, overrides=SetupOverrides()
+        services.pool, partner_id=partner_id, template_id=template_id, overrides=overrides
     )
     setup = shown.setup
     names = {
@@ -242,6 +258,8 @@ def _blank(session: SessionRow, lang: str) -> dict[str, str]:
         "themes": "",
         "national_number": "",
         "partner_national_number": "",
+        "override_plan": "",
+        "override_billing_period": "",
     }
 
 
@@ -287,6 +305,9 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
     }
     if values["template_id"]:
         body["template_id"] = values["template_id"]
+    overrides = _overrides(values)
+    if overrides:
+        body["overrides"] = overrides
     if values["fy_start"] or values["fy_end"]:
         body["fiscal_year"] = {"start": values["fy_start"] or None, "end": values["fy_end"] or None}
     director = _director(values)
@@ -298,6 +319,15 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
         invitation["scheduled_at"] = _scheduled_at(values["scheduled_at"], session)
     body["invitation"] = invitation
     return body
+
+
+def _overrides(values: dict[str, str]) -> dict[str, str]:
+    """The API's per-client overrides the form sets: empty is "as the template says"."""
+    chosen = {
+        "plan": values["override_plan"],
+        "billing_period": values["override_billing_period"],
+    }
+    return {name: value for name, value in chosen.items() if value}
 
 
 def themes_of(typed: str) -> list[str]:

@@ -2709,6 +2709,12 @@ for _lang, _words in _IMPORTS.items():
 # (api/console/new_client.py).
 _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
     "en": {
+        "nc_label_override_plan": "Plan for this client",
+        "nc_label_override_billing_period": "Billing period for this client",
+        "nc_hint_override": "Only to depart from the template for this client.",
+        "nc_as_template": "As the template says",
+        "nc_error_override_plan": "Choose one of the firm's plans",
+        "nc_error_override_billing_period": "Choose monthly or annual",
         "nc_preview": "Preview the setup",
         "nc_preview_title": "The setup from “{template}”",
         "nc_preview_intro": "What this client would start with; nothing was started.",
@@ -2741,6 +2747,12 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Give at most 50 themes of at most 100 characters each",
     },
     "fr": {
+        "nc_label_override_plan": "Formule pour ce client",
+        "nc_label_override_billing_period": "Périodicité de facturation pour ce client",
+        "nc_hint_override": "Seulement pour s'écarter du modèle pour ce client.",
+        "nc_as_template": "Comme le dit le modèle",
+        "nc_error_override_plan": "Choisissez l'une des formules du cabinet",
+        "nc_error_override_billing_period": "Choisissez mensuelle ou annuelle",
         "nc_preview": "Aperçu du paramétrage",
         "nc_preview_title": "Le paramétrage de « {template} »",
         "nc_preview_intro": "Ce avec quoi ce client démarrerait ; rien n'a été lancé.",
@@ -2774,6 +2786,12 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Donnez au plus 50 thèmes d'au plus 100 caractères chacun",
     },
     "nl": {
+        "nc_label_override_plan": "Formule voor deze klant",
+        "nc_label_override_billing_period": "Factureringsperiode voor deze klant",
+        "nc_hint_override": "Alleen om voor deze klant van het sjabloon af te wijken.",
+        "nc_as_template": "Zoals het sjabloon zegt",
+        "nc_error_override_plan": "Kies een van de formules van het kantoor",
+        "nc_error_override_billing_period": "Kies maandelijks of jaarlijks",
         "nc_preview": "Voorbeeld van de instellingen",
         "nc_preview_title": "De instellingen van „{template}”",
         "nc_preview_intro": "Waarmee deze klant zou starten; er is niets gestart.",
@@ -2806,6 +2824,12 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
         "nc_error_themes": "Geef hoogstens 50 thema's van elk hoogstens 100 tekens",
     },
     "de": {
+        "nc_label_override_plan": "Tarif für diesen Mandanten",
+        "nc_label_override_billing_period": "Abrechnungszeitraum für diesen Mandanten",
+        "nc_hint_override": "Nur um für diesen Mandanten von der Vorlage abzuweichen.",
+        "nc_as_template": "Wie die Vorlage sagt",
+        "nc_error_override_plan": "Wählen Sie einen der Tarife der Kanzlei",
+        "nc_error_override_billing_period": "Wählen Sie monatlich oder jährlich",
         "nc_preview": "Einrichtung ansehen",
         "nc_preview_title": "Die Einrichtung aus „{template}“",
         "nc_preview_intro": "Womit dieser Mandant starten würde; es wurde nichts gestartet.",

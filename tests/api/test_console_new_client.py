@@ -454,7 +454,7 @@ async def test_new_client_form_previews_the_chosen_templates_setup_and_starts_no
 
     headers, page = await open_form(api_server, smtp_sink, tenant)
     texts = lang_of(page)
-    assert 'name="action" value="preview" formnovalidate' in page.text
+    assert 'class="secondary" name="action" value="preview" formnovalidate' in page.text
     form = filled(page, template_id=template_id, first_name="Paul", action="preview")
     answer = await api_server.post(NEW, data=form, headers=headers)
     assert answer.status_code == 200, answer.text
@@ -497,3 +497,46 @@ async def test_new_client_form_preview_of_another_firms_template_is_the_template
     assert answer.status_code == 422, answer.text
     assert linked(answer.text, "template_id", lang_of(answer)["nc_error_template_id"])
     assert "setup-preview" not in answer.text and str(theirs.id) not in answer.text
+
+
+async def test_new_client_form_overrides_the_templates_plan_and_period_for_this_client(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A plan and a billing period chosen for this client beat the template's, in the preview
+    and in the client's setup, as the API's overrides do; a plan not of the firm's is refused
+    next to its field, nothing started."""
+    for code in ("essentials", "premium"):
+        plan = {"code": code, "name": code.title()}
+        assert (
+            await api_server.post("/v1/plans", json=plan, headers=tenant.auth)
+        ).status_code == 201
+    made = await api_server.post(
+        "/v1/templates",
+        json={"name": "Monthly", "plan": "essentials", "billing_period": "monthly"},
+        headers=tenant.auth,
+    )
+    assert made.status_code == 201, made.text
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    assert '<option value="premium">Premium</option>' in page.text
+    chosen = filled(
+        page,
+        template_id=made.json()["id"],
+        override_plan="premium",
+        override_billing_period="annual",
+    )
+    previewed = await api_server.post(NEW, data={**chosen, "action": "preview"}, headers=headers)
+    assert previewed.status_code == 200, previewed.text
+    shown_preview = previewed.text.split('class="card setup-preview"')[1].split("</section>")[0]
+    assert "premium" in shown_preview and shown(texts["cs_period_annual"]) in shown_preview
+    assert '<option value="premium" selected>' in previewed.text
+
+    unknown = await api_server.post(NEW, data={**chosen, "override_plan": "gold"}, headers=headers)
+    assert unknown.status_code == 422, unknown.text
+    assert linked(unknown.text, "override_plan", texts["nc_error_override_plan"])
+    assert await started_count(api_server, tenant) == 0
+
+    sent = await api_server.post(NEW, data=chosen, headers=headers)
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    assert (client["setup"]["plan"], client["setup"]["billing_period"]) == ("premium", "annual")

@@ -454,7 +454,10 @@ async def test_new_client_form_previews_the_chosen_templates_setup_and_starts_no
 
     headers, page = await open_form(api_server, smtp_sink, tenant)
     texts = lang_of(page)
-    assert 'class="secondary" name="action" value="preview" formnovalidate' in page.text
+    button = re.search(r'<button type="submit" id="preview-setup"[^>]*>', page.text)
+    assert button and 'name="action" value="preview"' in button.group(0)
+    assert "formnovalidate" in button.group(0)
+    assert f'formaction="{NEW}#preview-title"' in button.group(0)  # opens at the preview
     form = filled(page, template_id=template_id, first_name="Paul", action="preview")
     answer = await api_server.post(NEW, data=form, headers=headers)
     assert answer.status_code == 200, answer.text

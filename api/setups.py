@@ -26,10 +26,27 @@ async def resolve_or_problem(
             pool, partner_id=partner_id, template_id=template_id, overrides=overrides
         )
     except Invalid as exc:
-        raise ProblemError(
-            422,
-            exc.slug,
-            exc.title,
-            exc.detail,
-            errors=[FieldError(field=e.field, message=e.message) for e in exc.errors],
-        ) from exc
+        raise _problem(exc) from exc
+
+
+async def preview_or_problem(
+    pool: Pool, partner_id: uuid.UUID, template_id: uuid.UUID | None, overrides: SetupOverrides
+) -> app_setups.Preview:
+    """The setup preview (app/setups.preview, as the console's New client page shows it); raise
+    ProblemError with every field at fault."""
+    try:
+        return await app_setups.preview(
+            pool, partner_id=partner_id, template_id=template_id, overrides=overrides
+        )
+    except Invalid as exc:
+        raise _problem(exc) from exc
+
+
+def _problem(exc: Invalid) -> ProblemError:
+    return ProblemError(
+        422,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        errors=[FieldError(field=e.field, message=e.message) for e in exc.errors],
+    )

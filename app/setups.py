@@ -4,6 +4,7 @@ JSON routes and the console alike (api/setups.py answers the same refusal as a p
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from app.errors import FieldIssue, Invalid
 from domain.setup import Catalog, EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
@@ -42,6 +43,25 @@ async def resolve(
             errors=tuple(FieldIssue(i.field, i.message, "invalid_setup") for i in exc.issues),
         ) from exc
     return row, effective, sources.catalog
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The setup a client would start with, secret settings masked: safe to show anyone."""
+
+    template_name: str
+    setup: EffectiveSetup
+
+
+async def preview(
+    pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID | None, overrides: SetupOverrides
+) -> Preview:
+    """The setup a client would get from this template (the firm's default when None) and these
+    overrides, as an onboarding resolves it; starts and stores nothing. Every role may ask."""
+    row, effective, catalog = await resolve(
+        pool, partner_id=partner_id, template_id=template_id, overrides=overrides
+    )
+    return Preview(template_name=row.name, setup=effective.masked(catalog))
 
 
 async def templates(pool: Pool, *, partner_id: uuid.UUID) -> list[TemplateRow]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -33,10 +35,13 @@ from api.console import (
 )
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
+from app import collaborators as app_collaborators
 from app import onboardings as app_onboardings
 from app import setups as app_setups
+from app import subscriptions as app_subscriptions
 from app.errors import AppError, Conflict, FieldIssue, Forbidden, Invalid
 from domain.fiscal import FiscalYear
+from domain.setup import BillingPeriod, SetupOverrides
 from store.console import SessionRow
 
 router = APIRouter(include_in_schema=False)
@@ -59,6 +64,15 @@ _FIELDS = {
     "invitation_mode": 10,
     "scheduled_at": 16,
     "notifications": 3,
+    "director_first_name": 100,
+    "director_last_name": 100,
+    "director_email": 254,
+    # Up to 50 themes of up to 100 characters, comma-separated.
+    "themes": 5100,
+    "national_number": 40,
+    "partner_national_number": 40,
+    "override_plan": 63,
+    "override_billing_period": 10,
 }
 # The request's field names (as the API names them) -> the form's field they come from.
 _FORM_FIELD = {
@@ -69,6 +83,8 @@ _FORM_FIELD = {
     "client.company_name": "company_name",
     "client.siret": "siret",
     "client.case_manager": "case_manager",
+    "client.national_number": "national_number",
+    "client.partner_national_number": "partner_national_number",
     "template_id": "template_id",
     "fiscal_year": "fy_end",
     "fiscal_year.start": "fy_start",
@@ -78,6 +94,13 @@ _FORM_FIELD = {
     "invitation.mode": "invitation_mode",
     "notifications": "notifications",
     "notifications.keep_muted": "notifications",
+    "director": "director_email",
+    "director.first_name": "director_first_name",
+    "director.last_name": "director_last_name",
+    "director.email": "director_email",
+    "director.themes": "themes",
+    "overrides.plan": "override_plan",
+    "overrides.billing_period": "override_billing_period",
 }
 # The form's fields in page order: the error summary lists them in that order.
 _ORDER = (
@@ -85,17 +108,36 @@ _ORDER = (
     "last_name",
     "email",
     "language",
+    "national_number",
+    "partner_national_number",
     "company_name",
     "siret",
     "case_manager",
     "template_id",
+    "override_plan",
+    "override_billing_period",
     "fy_start",
     "fy_end",
+    "director_first_name",
+    "director_last_name",
+    "director_email",
+    "themes",
     "invitation_mode",
     "scheduled_at",
     "notifications",
 )
-_REQUIRED = {"first_name", "last_name", "email", "fy_start", "scheduled_at"}
+# A director field is asked for only once another one is filled in (all empty: the contact).
+_REQUIRED = {
+    "first_name",
+    "last_name",
+    "email",
+    "fy_start",
+    "scheduled_at",
+    "director_first_name",
+    "director_last_name",
+    "director_email",
+}
+_DIRECTOR = ("director_first_name", "director_last_name", "director_email")
 
 
 def _nonce() -> str:
@@ -106,8 +148,11 @@ def _message(texts: dict[str, str], issue: FieldIssue, field: str, empty: bool) 
     """The error in the user's words: by field and kind, else the field's own."""
     if empty and field in _REQUIRED:
         return texts[f"nc_required_{field}"]
-    if field == "siret":
-        return texts["nc_error_siret_checksum" if issue.code == "checksum" else "nc_error_siret"]
+    if field in ("siret", "national_number", "partner_national_number"):
+        # A wrong check digit is a typo to look for; any other fault, the number's format.
+        return texts[
+            f"nc_error_{field}_checksum" if issue.code == "checksum" else f"nc_error_{field}"
+        ]
     if field in ("fy_start", "fy_end"):
         # A date that does not read as one, or two dates that make no fiscal year together.
         return texts["nc_error_date" if issue.field != "fiscal_year" else "nc_error_fy"]
@@ -128,8 +173,10 @@ async def _page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     refused: str | None = None,
+    preview: dict[str, Any] | None = None,
 ) -> Response:
     rows = await app_setups.templates(services.pool, partner_id=session.member.partner.id)
+    plans = await app_subscriptions.plans(services.pool, partner_id=session.member.partner.id)
     found = errors or {}
     return _render(
         frame,
@@ -144,7 +191,48 @@ async def _page(
         nonce_field=NONCE_FIELD,
         nonce=nonce,
         refused=refused,
+        preview=preview,
+        plans=[{"code": p.code, "name": p.name} for p in plans],
+        periods=[period.value for period in BillingPeriod],
     )
+
+
+async def _previewed(
+    services: Services, session: SessionRow, values: dict[str, str]
+) -> dict[str, Any]:
+    """The chosen template's effective setup as the JSON setup preview computes it (secret
+    settings masked), collaborators by name; Invalid names the field at fault."""
+    partner_id = session.member.partner.id
+    try:
+        template_id = uuid.UUID(values["template_id"]) if values["template_id"] else None
+    except ValueError:
+        raise Invalid.field("template_id", "not a template id", code="uuid_parsing") from None
+    try:
+        overrides = SetupOverrides.model_validate(_overrides(values))
+    except ValidationError:
+        # Only the period can be malformed here (a plan is any text, checked in the catalog).
+        raise Invalid.field("overrides.billing_period", "monthly or annual", code="enum") from None
+    shown = await app_setups.preview(
+        services.pool, partner_id=partner_id, template_id=template_id, overrides=overrides
+    )
+    setup = shown.setup
+    names = {
+        u.id: u.name
+        for u in await app_collaborators.candidates(services.pool, partner_id=partner_id)
+    }
+    return {
+        "template_name": shown.template_name,
+        "plan": setup.plan,
+        "add_ons": setup.add_ons,
+        "payer": setup.payer.value,
+        "billing_period": setup.billing_period.value,
+        "integrations": [
+            {"code": i.code, "kind": i.kind.value, "settings": sorted(i.settings.items())}
+            for i in setup.integrations
+        ],
+        # A user removed since the template named them: not one of the firm's any more.
+        "collaborators": [names[u] for u in setup.user_ids if u in names],
+    }
 
 
 def _blank(session: SessionRow, lang: str) -> dict[str, str]:
@@ -164,6 +252,14 @@ def _blank(session: SessionRow, lang: str) -> dict[str, str]:
         "invitation_mode": "manual",
         "scheduled_at": "",
         "notifications": "on",
+        "director_first_name": "",
+        "director_last_name": "",
+        "director_email": "",
+        "themes": "",
+        "national_number": "",
+        "partner_national_number": "",
+        "override_plan": "",
+        "override_billing_period": "",
     }
 
 
@@ -194,7 +290,13 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
         "email": values["email"],
         "language": values["language"],
     }
-    for name in ("company_name", "siret", "case_manager"):
+    for name in (
+        "company_name",
+        "siret",
+        "case_manager",
+        "national_number",
+        "partner_national_number",
+    ):
         if values[name]:
             client[name] = values[name]
     body: dict[str, Any] = {
@@ -203,14 +305,67 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
     }
     if values["template_id"]:
         body["template_id"] = values["template_id"]
+    overrides = _overrides(values)
+    if overrides:
+        body["overrides"] = overrides
     if values["fy_start"] or values["fy_end"]:
         body["fiscal_year"] = {"start": values["fy_start"] or None, "end": values["fy_end"] or None}
+    director = _director(values)
+    if director is not None:
+        body["director"] = director
     mode = values["invitation_mode"]
     invitation: dict[str, Any] = {"mode": mode}
     if mode == "scheduled":
         invitation["scheduled_at"] = _scheduled_at(values["scheduled_at"], session)
     body["invitation"] = invitation
     return body
+
+
+def _overrides(values: dict[str, str]) -> dict[str, str]:
+    """The API's per-client overrides the form sets: empty is "as the template says"."""
+    chosen = {
+        "plan": values["override_plan"],
+        "billing_period": values["override_billing_period"],
+    }
+    return {name: value for name, value in chosen.items() if value}
+
+
+def themes_of(typed: str) -> list[str]:
+    """The comma-separated themes, each trimmed, empty ones and repeats left out."""
+    return list(dict.fromkeys(t for t in (part.strip() for part in typed.split(",")) if t))
+
+
+def _director(values: dict[str, str]) -> dict[str, Any] | None:
+    """The director as the API takes it: none when nothing is filled in (the API then invites
+    the client contact); the contact with the themes when only themes are given."""
+    themes = themes_of(values["themes"])
+    if not any(values[name] for name in _DIRECTOR):
+        if not themes:
+            return None
+        return {
+            "first_name": values["first_name"],
+            "last_name": values["last_name"],
+            "email": values["email"],
+            "themes": themes,
+        }
+    return {
+        "first_name": values["director_first_name"],
+        "last_name": values["director_last_name"],
+        "email": values["director_email"],
+        "themes": themes,
+    }
+
+
+def _form_field(field: str, values: dict[str, str]) -> str:
+    """The form's field a request field's error belongs to (`director.themes.3`: the themes)."""
+    if field.startswith("director.themes"):
+        return "themes"
+    if field.startswith("director.") and not any(values[name] for name in _DIRECTOR):
+        # The director is the contact (only themes typed): its error is the contact's field's.
+        return _FORM_FIELD.get("client." + field.removeprefix("director."), "email")
+    if field in _FORM_FIELD:
+        return _FORM_FIELD[field]
+    return "template_id"
 
 
 def _scheduled_at(typed: str, session: SessionRow) -> str | None:
@@ -254,6 +409,21 @@ async def create_console_new_client(request: Request, services: ServicesDep) -> 
     values = _typed(form)
     texts = TEXTS[frame.lang]
     member = session.member
+    if form.get("action") == "preview":
+        # The same form back with the setup it would start with: nothing started, same nonce.
+        try:
+            preview = await _previewed(services, session, values)
+        except Invalid as exc:
+            wrong = {
+                _form_field(i.field, values): texts[f"nc_error_{_form_field(i.field, values)}"]
+                for i in exc.errors
+            }
+            return await _page(
+                frame, services, session, values=values, nonce=raw_nonce, status=422, errors=wrong
+            )
+        return await _page(
+            frame, services, session, values=values, nonce=raw_nonce, preview=preview
+        )
     try:
         body = app_onboardings.parse_request(_request(values, session))
         started = await app_onboardings.start(
@@ -273,7 +443,7 @@ async def create_console_new_client(request: Request, services: ServicesDep) -> 
     except Invalid as exc:
         errors: dict[str, str] = {}
         for issue in exc.errors:
-            field = _FORM_FIELD.get(issue.field, "template_id")
+            field = _form_field(issue.field, values)
             errors.setdefault(field, _message(texts, issue, field, not values.get(field)))
         _proposed_end(values)
         return await _page(

@@ -2704,3 +2704,164 @@ _IMPORTS: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _IMPORTS.items():
     TEXTS[_lang].update(_words)
+
+# The New client page's director, themes, national numbers, setup preview and overrides
+# (api/console/new_client.py).
+_NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
+    "en": {
+        "nc_label_override_plan": "Plan for this client",
+        "nc_label_override_billing_period": "Billing period for this client",
+        "nc_hint_override": "Only to depart from the template for this client.",
+        "nc_as_template": "As the template says",
+        "nc_error_override_plan": "Choose one of the firm's plans",
+        "nc_error_override_billing_period": "Choose monthly or annual",
+        "nc_preview": "Preview the setup",
+        "nc_preview_title": "The setup from “{template}”",
+        "nc_preview_intro": "What this client would start with; nothing was started.",
+        "nc_label_national_number": "National register number (optional)",
+        "nc_label_partner_national_number": "Partner's national register number (optional)",
+        "nc_hint_national_number": "Belgian, 11 digits; dots, dashes and spaces allowed.",
+        "nc_error_national_number": "Enter a national register number of 11 digits",
+        "nc_error_national_number_checksum": "This national register number's check digits "
+        "are wrong: check the 11 digits",
+        "nc_error_partner_national_number": "Enter the partner's national register number of "
+        "11 digits",
+        "nc_error_partner_national_number_checksum": "This national register number's check "
+        "digits are wrong: check the partner's 11 digits",
+        "nc_director": "The director (who gets the invitation)",
+        "nc_hint_director": "Leave these empty to invite the client's contact.",
+        "nc_label_director_first_name": "Director's first name (optional)",
+        "nc_label_director_last_name": "Director's last name (optional)",
+        "nc_label_director_email": "Director's e-mail address (optional)",
+        "nc_label_themes": "Themes (optional)",
+        "nc_hint_themes": "Separated by commas, for example: Accounting, Payroll.",
+        "nc_required_director_first_name": "Enter the director's first name, or leave the "
+        "director empty",
+        "nc_required_director_last_name": "Enter the director's last name, or leave the "
+        "director empty",
+        "nc_required_director_email": "Enter the director's e-mail address, or leave the "
+        "director empty",
+        "nc_error_director_first_name": "Check the director's first name",
+        "nc_error_director_last_name": "Check the director's last name",
+        "nc_error_director_email": "Enter an e-mail address like name@example.com",
+        "nc_error_themes": "Give at most 50 themes of at most 100 characters each",
+    },
+    "fr": {
+        "nc_label_override_plan": "Formule pour ce client",
+        "nc_label_override_billing_period": "Périodicité de facturation pour ce client",
+        "nc_hint_override": "Seulement pour s'écarter du modèle pour ce client.",
+        "nc_as_template": "Comme le dit le modèle",
+        "nc_error_override_plan": "Choisissez l'une des formules du cabinet",
+        "nc_error_override_billing_period": "Choisissez mensuelle ou annuelle",
+        "nc_preview": "Aperçu du paramétrage",
+        "nc_preview_title": "Le paramétrage de « {template} »",
+        "nc_preview_intro": "Ce avec quoi ce client démarrerait ; rien n'a été lancé.",
+        "nc_label_national_number": "Numéro de registre national (facultatif)",
+        "nc_label_partner_national_number": "Numéro de registre national du partenaire "
+        "(facultatif)",
+        "nc_hint_national_number": "Belge, 11 chiffres ; points, tirets et espaces admis.",
+        "nc_error_national_number": "Saisissez un numéro de registre national de 11 chiffres",
+        "nc_error_national_number_checksum": "Les chiffres de contrôle de ce numéro de registre "
+        "national sont faux : vérifiez les 11 chiffres",
+        "nc_error_partner_national_number": "Saisissez le numéro de registre national du "
+        "partenaire, de 11 chiffres",
+        "nc_error_partner_national_number_checksum": "Les chiffres de contrôle de ce numéro "
+        "sont faux : vérifiez les 11 chiffres du partenaire",
+        "nc_director": "Le dirigeant (qui reçoit l'invitation)",
+        "nc_hint_director": "Laissez vide pour inviter le contact du client.",
+        "nc_label_director_first_name": "Prénom du dirigeant (facultatif)",
+        "nc_label_director_last_name": "Nom du dirigeant (facultatif)",
+        "nc_label_director_email": "Adresse e-mail du dirigeant (facultatif)",
+        "nc_label_themes": "Thèmes (facultatif)",
+        "nc_hint_themes": "Séparés par des virgules, par exemple : Comptabilité, Social.",
+        "nc_required_director_first_name": "Saisissez le prénom du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_required_director_last_name": "Saisissez le nom du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_required_director_email": "Saisissez l'adresse e-mail du dirigeant, ou laissez le "
+        "dirigeant vide",
+        "nc_error_director_first_name": "Vérifiez le prénom du dirigeant",
+        "nc_error_director_last_name": "Vérifiez le nom du dirigeant",
+        "nc_error_director_email": "Saisissez une adresse e-mail comme nom@exemple.fr",
+        "nc_error_themes": "Donnez au plus 50 thèmes d'au plus 100 caractères chacun",
+    },
+    "nl": {
+        "nc_label_override_plan": "Formule voor deze klant",
+        "nc_label_override_billing_period": "Factureringsperiode voor deze klant",
+        "nc_hint_override": "Alleen om voor deze klant van het sjabloon af te wijken.",
+        "nc_as_template": "Zoals het sjabloon zegt",
+        "nc_error_override_plan": "Kies een van de formules van het kantoor",
+        "nc_error_override_billing_period": "Kies maandelijks of jaarlijks",
+        "nc_preview": "Voorbeeld van de instellingen",
+        "nc_preview_title": "De instellingen van „{template}”",
+        "nc_preview_intro": "Waarmee deze klant zou starten; er is niets gestart.",
+        "nc_label_national_number": "Rijksregisternummer (optioneel)",
+        "nc_label_partner_national_number": "Rijksregisternummer van de partner (optioneel)",
+        "nc_hint_national_number": "Belgisch, 11 cijfers; punten, streepjes en spaties toegestaan.",
+        "nc_error_national_number": "Vul een rijksregisternummer van 11 cijfers in",
+        "nc_error_national_number_checksum": "De controlecijfers van dit rijksregisternummer "
+        "kloppen niet: controleer de 11 cijfers",
+        "nc_error_partner_national_number": "Vul het rijksregisternummer van de partner in, "
+        "11 cijfers",
+        "nc_error_partner_national_number_checksum": "De controlecijfers van dit nummer "
+        "kloppen niet: controleer de 11 cijfers van de partner",
+        "nc_director": "De bestuurder (die de uitnodiging krijgt)",
+        "nc_hint_director": "Laat leeg om de contactpersoon van de klant uit te nodigen.",
+        "nc_label_director_first_name": "Voornaam van de bestuurder (optioneel)",
+        "nc_label_director_last_name": "Achternaam van de bestuurder (optioneel)",
+        "nc_label_director_email": "E-mailadres van de bestuurder (optioneel)",
+        "nc_label_themes": "Thema's (optioneel)",
+        "nc_hint_themes": "Gescheiden door komma's, bijvoorbeeld: Boekhouding, Lonen.",
+        "nc_required_director_first_name": "Vul de voornaam van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_required_director_last_name": "Vul de achternaam van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_required_director_email": "Vul het e-mailadres van de bestuurder in, of laat de "
+        "bestuurder leeg",
+        "nc_error_director_first_name": "Controleer de voornaam van de bestuurder",
+        "nc_error_director_last_name": "Controleer de achternaam van de bestuurder",
+        "nc_error_director_email": "Vul een e-mailadres in zoals naam@voorbeeld.be",
+        "nc_error_themes": "Geef hoogstens 50 thema's van elk hoogstens 100 tekens",
+    },
+    "de": {
+        "nc_label_override_plan": "Tarif für diesen Mandanten",
+        "nc_label_override_billing_period": "Abrechnungszeitraum für diesen Mandanten",
+        "nc_hint_override": "Nur um für diesen Mandanten von der Vorlage abzuweichen.",
+        "nc_as_template": "Wie die Vorlage sagt",
+        "nc_error_override_plan": "Wählen Sie einen der Tarife der Kanzlei",
+        "nc_error_override_billing_period": "Wählen Sie monatlich oder jährlich",
+        "nc_preview": "Einrichtung ansehen",
+        "nc_preview_title": "Die Einrichtung aus „{template}“",
+        "nc_preview_intro": "Womit dieser Mandant starten würde; es wurde nichts gestartet.",
+        "nc_label_national_number": "Nationalregisternummer (optional)",
+        "nc_label_partner_national_number": "Nationalregisternummer des Partners (optional)",
+        "nc_hint_national_number": "Belgisch, 11 Ziffern; Punkte, Bindestriche und "
+        "Leerzeichen erlaubt.",
+        "nc_error_national_number": "Geben Sie eine Nationalregisternummer mit 11 Ziffern ein",
+        "nc_error_national_number_checksum": "Die Prüfziffern dieser Nationalregisternummer "
+        "stimmen nicht: prüfen Sie die 11 Ziffern",
+        "nc_error_partner_national_number": "Geben Sie die Nationalregisternummer des Partners "
+        "mit 11 Ziffern ein",
+        "nc_error_partner_national_number_checksum": "Die Prüfziffern dieser Nummer stimmen "
+        "nicht: prüfen Sie die 11 Ziffern des Partners",
+        "nc_director": "Der Geschäftsführer (erhält die Einladung)",
+        "nc_hint_director": "Leer lassen, um den Kontakt des Mandanten einzuladen.",
+        "nc_label_director_first_name": "Vorname des Geschäftsführers (optional)",
+        "nc_label_director_last_name": "Nachname des Geschäftsführers (optional)",
+        "nc_label_director_email": "E-Mail-Adresse des Geschäftsführers (optional)",
+        "nc_label_themes": "Themen (optional)",
+        "nc_hint_themes": "Durch Kommas getrennt, zum Beispiel: Buchhaltung, Löhne.",
+        "nc_required_director_first_name": "Geben Sie den Vornamen des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_required_director_last_name": "Geben Sie den Nachnamen des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_required_director_email": "Geben Sie die E-Mail-Adresse des Geschäftsführers ein, "
+        "oder lassen Sie den Geschäftsführer leer",
+        "nc_error_director_first_name": "Prüfen Sie den Vornamen des Geschäftsführers",
+        "nc_error_director_last_name": "Prüfen Sie den Nachnamen des Geschäftsführers",
+        "nc_error_director_email": "Geben Sie eine E-Mail-Adresse wie name@beispiel.de ein",
+        "nc_error_themes": "Geben Sie höchstens 50 Themen mit je höchstens 100 Zeichen an",
+    },
+}
+for _lang, _words in _NEW_CLIENT_MORE.items():
+    TEXTS[_lang].update(_words)

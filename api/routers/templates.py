@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep
 from api.pagination import PageOf
 from api.problems import problem_responses
-from api.setups import resolve_or_problem
+from api.setups import preview_or_problem
 from app import templates as app_templates
 from domain.exact import ExactBool
 from domain.setup import BillingDefaults, Catalog, EffectiveSetup, SetupOverrides, TemplateBody
@@ -219,7 +219,5 @@ async def create_setup_preview(
     body: SetupPreviewRequest, caller: AnyRoleDep, pool: PoolDep
 ) -> SetupPreview:
     """The setup a client would get from this template and these overrides; creates nothing."""
-    row, effective, catalog = await resolve_or_problem(
-        pool, caller.partner.id, body.template_id, body.overrides
-    )
-    return SetupPreview(template_name=row.name, setup=effective.masked(catalog))
+    preview = await preview_or_problem(pool, caller.partner.id, body.template_id, body.overrides)
+    return SetupPreview(template_name=preview.template_name, setup=preview.setup)

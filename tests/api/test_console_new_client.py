@@ -286,3 +286,260 @@ async def test_new_client_form_schedules_the_invitation_in_the_firms_time_zone(
     when = datetime.fromisoformat(view["invitation"]["scheduled_at"])
     assert when == local.replace(tzinfo=ZoneInfo("Europe/Paris"))
     assert uuid.UUID(onboarding_id)
+
+
+async def _client_of(http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str) -> Any:
+    """The client an onboarding created, once its setup is over (its invitation waits)."""
+    view = await _until_invitation(http, tenant, onboarding_id, "waiting_manual")
+    client = await http.get(f"/v1/clients/{view['client_id']}", headers=tenant.auth)
+    assert client.status_code == 200, client.text
+    return client.json()
+
+
+async def test_new_client_form_invites_the_director_typed_with_the_themes(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A director typed in, with comma-separated themes, is the client's user the invitation is
+    for, as the API's `director` makes it."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    for name in ("director_first_name", "director_last_name", "director_email", "themes"):
+        assert f'<label for="{name}">' in page.text, name
+    sent = await api_server.post(
+        NEW,
+        data=filled(
+            page,
+            director_first_name="Marc",
+            director_last_name="Garnier",
+            director_email="marc@garnier.example",
+            themes=" Comptabilité, Social ,,Comptabilité",
+        ),
+        headers=headers,
+    )
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    [director] = client["users"]
+    assert (director["email"], director["first_name"], director["last_name"]) == (
+        "marc@garnier.example",
+        "Marc",
+        "Garnier",
+    )
+    assert director["themes"] == ["Comptabilité", "Social"]
+
+
+async def test_new_client_form_with_themes_only_invites_the_contact(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """Themes without a director: the client contact is the director, with those themes."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    sent = await api_server.post(NEW, data=filled(page, themes="Social"), headers=headers)
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    [director] = client["users"]
+    assert (director["email"], director["first_name"], director["themes"]) == (
+        "ines@garnier.example",
+        "Inès",
+        ["Social"],
+    )
+
+
+async def test_new_client_form_with_half_a_director_comes_back_with_the_missing_fields(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """Only a director's e-mail (and a bad one): each missing or wrong director field is named
+    next to it in the user's language, what was typed kept, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW, data=filled(page, director_email="marc@", themes="Social"), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    for name in ("director_first_name", "director_last_name"):
+        assert linked(answer.text, name, texts[f"nc_required_{name}"]), name
+    assert linked(answer.text, "director_email", texts["nc_error_director_email"])
+    assert 'id="director_email-error"' in answer.text
+    assert value_of(answer, "director_email") == "marc@"
+    assert value_of(answer, "themes") == "Social"
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_keeps_the_national_numbers(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """The client's and the partner's national register numbers, typed with dots and dashes,
+    are the client's, as the API stores them (11 digits)."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    for name in ("national_number", "partner_national_number"):
+        assert f'<label for="{name}">' in page.text, name
+    sent = await api_server.post(
+        NEW,
+        data=filled(page, national_number="85.07.30-033.28", partner_national_number="72031500115"),
+        headers=headers,
+    )
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    row = await pool.fetchrow(
+        "SELECT national_number, partner_national_number FROM clients WHERE id = $1",
+        uuid.UUID(client["id"]),
+    )
+    assert row is not None
+    assert (row["national_number"], row["partner_national_number"]) == (
+        "85073003328",
+        "72031500115",
+    )
+
+
+async def test_new_client_form_with_bad_national_numbers_says_so_next_to_each(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A wrong check digit and a short number: each field's own message in the user's
+    language, next to it and in the summary, what was typed kept, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW,
+        data=filled(page, national_number="85.07.30-033.29", partner_national_number="1234"),
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+    assert linked(answer.text, "national_number", texts["nc_error_national_number_checksum"])
+    assert linked(answer.text, "partner_national_number", texts["nc_error_partner_national_number"])
+    assert 'aria-describedby="national_number-hint national_number-error"' in answer.text
+    assert 'id="partner_national_number-error"' in answer.text
+    assert value_of(answer, "national_number") == "85.07.30-033.29"
+    assert value_of(answer, "partner_national_number") == "1234"
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_previews_the_chosen_templates_setup_and_starts_nothing(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """ "Preview the setup" gives the same form back (typed values and nonce kept) with the chosen
+    template's effective setup as POST /v1/setup-previews computes it: plan, add-ons, payer,
+    period, integrations with the secret masked, collaborators by name; nothing started."""
+    vault = {
+        "code": "vault",
+        "name": "Vault",
+        "kind": "redirection",
+        "settings": [
+            {"name": "token", "type": "string", "required": False, "secret": True},
+            {"name": "label", "type": "string", "required": False},
+        ],
+    }
+    made = await api_server.post("/v1/integrations", json=vault, headers=tenant.auth)
+    assert made.status_code == 201, made.text
+    plan = {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]}
+    assert (await api_server.post("/v1/plans", json=plan, headers=tenant.auth)).status_code == 201
+    template = await api_server.post(
+        "/v1/templates",
+        json={
+            "name": "Sociétés <b>",
+            "plan": "essentials",
+            "add_ons": ["ocr"],
+            "payer": "client",
+            "billing_period": "annual",
+            "user_ids": [str(tenant.admin.id)],
+            "integrations": [
+                {"code": "vault", "settings": {"token": "TOPSECRET-123", "label": "Coffre"}}
+            ],
+        },
+        headers=tenant.auth,
+    )
+    assert template.status_code == 201, template.text
+    template_id = template.json()["id"]
+    expected = await api_server.post(
+        "/v1/setup-previews", json={"template_id": template_id}, headers=tenant.auth
+    )
+    assert expected.status_code == 200, expected.text
+    setup = expected.json()["setup"]
+
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    button = re.search(r'<button type="submit" id="preview-setup"[^>]*>', page.text)
+    assert button and 'name="action" value="preview"' in button.group(0)
+    assert "formnovalidate" in button.group(0)
+    assert f'formaction="{NEW}#preview-title"' in button.group(0)  # opens at the preview
+    form = filled(page, template_id=template_id, first_name="Paul", action="preview")
+    answer = await api_server.post(NEW, data=form, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert_strict(answer)
+    shown_preview = answer.text.split('class="card setup-preview"')[1].split("</section>")[0]
+    assert shown(texts["nc_preview_title"].format(template="Sociétés <b>")) in shown_preview
+    for part in (
+        setup["plan"],
+        ", ".join(setup["add_ons"]),
+        texts["cs_payer_" + setup["payer"]],
+        texts["cs_period_" + setup["billing_period"]],
+        "vault (redirection): label = Coffre, token = ********",
+        shown(tenant.admin.name),
+    ):
+        assert part in shown_preview, part
+    assert "TOPSECRET-123" not in answer.text
+    assert value_of(answer, "first_name") == "Paul"
+    assert f'<option value="{template_id}" selected>' in answer.text
+    assert nonce_of(answer) == form["form_id"]
+    assert await started_count(api_server, tenant) == 0
+    # Without its CSRF token, no preview either.
+    refused = await api_server.post(
+        NEW, data={k: v for k, v in form.items() if k != "csrf_token"}, headers=headers
+    )
+    assert refused.status_code == 403
+
+
+async def test_new_client_form_preview_of_another_firms_template_is_the_templates_error(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, pool: Pool
+) -> None:
+    """Another firm's template previews as an unknown one: the template's error, nothing of
+    theirs shown."""
+    other = await make_tenant(pool, "Another firm")
+    theirs = await templates.get_default(pool, partner_id=other.partner.id)
+    assert theirs is not None
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    answer = await api_server.post(
+        NEW, data=filled(page, template_id=str(theirs.id), action="preview"), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert linked(answer.text, "template_id", lang_of(answer)["nc_error_template_id"])
+    assert "setup-preview" not in answer.text and str(theirs.id) not in answer.text
+
+
+async def test_new_client_form_overrides_the_templates_plan_and_period_for_this_client(
+    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+) -> None:
+    """A plan and a billing period chosen for this client beat the template's, in the preview
+    and in the client's setup, as the API's overrides do; a plan not of the firm's is refused
+    next to its field, nothing started."""
+    for code in ("essentials", "premium"):
+        plan = {"code": code, "name": code.title()}
+        assert (
+            await api_server.post("/v1/plans", json=plan, headers=tenant.auth)
+        ).status_code == 201
+    made = await api_server.post(
+        "/v1/templates",
+        json={"name": "Monthly", "plan": "essentials", "billing_period": "monthly"},
+        headers=tenant.auth,
+    )
+    assert made.status_code == 201, made.text
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    assert '<option value="premium">Premium</option>' in page.text
+    chosen = filled(
+        page,
+        template_id=made.json()["id"],
+        override_plan="premium",
+        override_billing_period="annual",
+    )
+    previewed = await api_server.post(NEW, data={**chosen, "action": "preview"}, headers=headers)
+    assert previewed.status_code == 200, previewed.text
+    shown_preview = previewed.text.split('class="card setup-preview"')[1].split("</section>")[0]
+    assert "premium" in shown_preview and shown(texts["cs_period_annual"]) in shown_preview
+    assert '<option value="premium" selected>' in previewed.text
+
+    unknown = await api_server.post(NEW, data={**chosen, "override_plan": "gold"}, headers=headers)
+    assert unknown.status_code == 422, unknown.text
+    assert linked(unknown.text, "override_plan", texts["nc_error_override_plan"])
+    assert await started_count(api_server, tenant) == 0
+
+    sent = await api_server.post(NEW, data=chosen, headers=headers)
+    assert sent.status_code == 303, sent.text
+    client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
+    assert (client["setup"]["plan"], client["setup"]["billing_period"]) == ("premium", "annual")

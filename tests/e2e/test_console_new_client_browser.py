@@ -63,7 +63,7 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
     settings: Settings,  # noqa: F811
 ) -> None:
     """Tab, typing, arrows and Enter only: from the clients list to the new client's page, the
-    form accessible empty and with its errors."""
+    form accessible empty, with its errors and with the setup previewed."""
     executable = chromium_path()
     if executable is None:
         if os.environ.get("CI"):
@@ -120,6 +120,14 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
             await _tab_to(page, "notifications")
             await page.keyboard.press("ArrowDown")
             assert await page.is_checked("#notifications_off")
+            # The setup the default template gives, previewed: the same form back, kept.
+            await _tab_to(page, "preview-setup")
+            await page.keyboard.press("Enter")
+            await page.get_by_role("heading", name=re.compile("Le paramétrage de")).wait_for()
+            assert page.url == f"{base}/console/clients/new#preview-title"  # opens at it
+            assert await page.input_value("#last_name") == "Garnier"
+            assert await page.is_checked("#notifications_off")
+            await checker.check("new-client-preview")
             await _tab_to(page, "first_name")
             await page.keyboard.press("Enter")
 
@@ -139,7 +147,9 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
     for name in checker.shots:
         assert (SCREENSHOTS / name).stat().st_size > 1000, name
     assert checker.shots == [
-        f"console-{n}-{w}.png" for n in ("new-client", "new-client-errors") for w in WIDTHS
+        f"console-{n}-{w}.png"
+        for n in ("new-client", "new-client-errors", "new-client-preview")
+        for w in WIDTHS
     ]
     listed = await site.get("/v1/onboardings", headers=tenant.auth)
     assert listed.json()["total"] == 1

@@ -22,7 +22,7 @@ from pydantic import Field
 from core.settings import Settings
 from docsgen import reference
 from store.webhooks import EventType
-from tests.e2e.test_director_page_browser import chromium_path
+from tests.e2e.test_director_page_browser import require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -151,11 +151,7 @@ async def test_the_site_renders_its_pages_and_diagram_offline_in_chromium(served
     """Home, the statuses' state diagram and the settings reference render in Chromium with every
     request kept on the site (the diagram is drawn by the vendored mermaid, not a CDN's); the
     screenshots are left for a look."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     elsewhere: list[str] = []
 

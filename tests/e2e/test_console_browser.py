@@ -12,7 +12,6 @@ screenshotted at 1280 and 390 pixels wide to test-artifacts/screenshots/console-
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import uuid
@@ -38,7 +37,7 @@ from domain.onboarding import client_id_for
 from store import limits
 from store.pool import Pool
 from tests.conftest import Tenant, make_client
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -156,11 +155,7 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
     pool: Pool,
 ) -> None:
     """From the e-mailed link to the client's page and back out, every page accessible."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     started = await site.post(
         "/v1/onboardings",
         json=BODY,
@@ -283,11 +278,7 @@ async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
     """Opened from its e-mail link while the onboarding waits for company details (before the
     client exists), the page shows the steps; details given elsewhere, its timeline reaches
     READY by itself."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     body = {**BODY, "client": {**BODY["client"], "siret": "73282932000074"}}
     started = await site.post(
         "/v1/onboardings",
@@ -342,11 +333,7 @@ async def test_second_factor_pages_in_chromium(
     site: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, settings: Settings
 ) -> None:
     """Turning on two-step verification, then signing in with a code: accessible pages."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
     async with async_playwright() as playwright:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from datetime import date
 
 import httpx
@@ -24,7 +23,7 @@ from devstack.smtp_sink import SmtpSink
 from devstack.synthetic_companies import synthetic_units
 from tests.conftest import Tenant
 from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, settings, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 from tests.import_files import client_list
 
 pytestmark = pytest.mark.e2e
@@ -56,11 +55,7 @@ async def test_fifty_row_csv_imported_in_chromium_progress_reaches_the_end(
 ) -> None:
     """Upload (an empty upload first: its error), the report names row 27's SIRET, Confirm,
     the bar fills to 49 of 49 with the page never reloaded, and the report downloads."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     units = synthetic_units(ROWS, start=30_000)
     registry.add_units(units)
     clients = client_list([u["siege"]["siret"] for u in units], bad_rows=1)

@@ -8,7 +8,6 @@ screenshots go to test-artifacts/screenshots/console-new-client-*.png at 1280 an
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
 
@@ -30,7 +29,7 @@ from tests.e2e.test_console_browser import (  # noqa: F401
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -64,11 +63,7 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
 ) -> None:
     """Tab, typing, arrows and Enter only: from the clients list to the new client's page, the
     form accessible empty, with its errors and with the setup previewed."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
 

@@ -8,7 +8,6 @@ wide to test-artifacts/screenshots/console-settings-*.png.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,7 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from tests.conftest import Tenant
 from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +40,7 @@ async def _browser(
     smtp_sink: SmtpSink, tenant: Tenant, base: str, start: str
 ) -> AsyncIterator[tuple[Page, Checker]]:
     """Chromium signed in as the firm's administrator (French), on `start`."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable)

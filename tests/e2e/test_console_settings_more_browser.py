@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -24,7 +23,7 @@ from store import webhooks as store
 from store.pool import Pool
 from tests.conftest import Tenant, make_client
 from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
 
@@ -69,11 +68,7 @@ async def test_administrator_sets_branding_webhooks_and_a_checklist_in_chromium(
 ) -> None:
     """Preview then save a branding; add an endpoint (its secret shown once) and redeliver its
     delivery; create a checklist from the form; every page accessible."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
     try:

@@ -14,7 +14,6 @@ page; screenshots go to test-artifacts/screenshots/console-story-*.png at 1280 a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -39,7 +38,7 @@ from tests.e2e.test_console_browser import (  # noqa: F401
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -99,11 +98,7 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
 ) -> None:
     """From the sign-in link to a scheduled client found, rescheduled, sent, reached again from
     its `client_ready` e-mail, then signed out for good; every page accessible."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
     partner = await partners.get(pool, partner_id=tenant.partner.id)

@@ -56,6 +56,17 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require_chromium() -> str:
+    """Chromium's path for a page test. In CI the pages must be proven (.ci/run installs
+    Chromium), so its absence fails the test; only a local run may skip, saying why."""
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
+        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    return executable
+
+
 @pytest.fixture
 def site_port() -> int:
     return free_port()
@@ -139,12 +150,7 @@ async def test_director_accepts_from_the_email_link_in_chromium(
 ) -> None:
     """Open the e-mail's link, see the partner's name, Accept, see the confirmation; open the
     link again: "already used". The Dutch client's link opens in Dutch."""
-    executable = chromium_path()
-    if executable is None:
-        # In CI the page must be proven: .ci/run installs Chromium, so its absence is a failure.
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     branding = {"display_name": "Fiduciaire Lambert", "colour": "#7A1F5C", "logo_url": LOGO_URL}
     assert (await site.put("/v1/branding", json=branding, headers=tenant.auth)).status_code == 200
     await _onboard(site, tenant, language="fr", who="Sophie")

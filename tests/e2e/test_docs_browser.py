@@ -4,13 +4,11 @@ Content-Security-Policy is in force. Swagger UI must still draw every operation.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 import pytest
 from playwright.async_api import Request, Route, async_playwright
 
-from tests.e2e.test_director_page_browser import SCREENSHOTS, chromium_path
+from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -20,12 +18,7 @@ async def test_docs_draw_every_operation_offline_under_their_csp(
 ) -> None:
     """Swagger UI renders the API's operations with nothing fetched from another origin, and
     the browser reports no Content-Security-Policy violation."""
-    executable = chromium_path()
-    if executable is None:
-        # In CI the page must be proven: .ci/run installs Chromium, so its absence is a failure.
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
+    executable = require_chromium()
     base = str(api_server.base_url).rstrip("/")
     outside: list[str] = []
     console: list[str] = []

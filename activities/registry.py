@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pacing import FleetPacer, RequestPacer
+from activities.pacing import FleetPacer, NoSlotSoon, RequestPacer
 from core import metrics
 from domain.company import CompanyRecord, unmask
 from store import import_lookups
@@ -171,6 +171,9 @@ class _HttpRegistry:
                     headers=self._headers,
                     timeout=self.timeout,
                 )
+        except NoSlotSoon as exc:
+            # Never sent: the fleet's budget is spent for now.
+            raise RegistryRateLimited(exc.retry_in) from exc
         except httpx.TimeoutException as exc:
             metrics.registry_answered("timeout")
             raise RegistryUnavailable(
@@ -559,12 +562,17 @@ class RegistryConfig:
 
 
 def build_registry_client(
-    config: RegistryConfig, http: httpx.AsyncClient | None = None, *, pool: Pool | None = None
+    config: RegistryConfig,
+    http: httpx.AsyncClient | None = None,
+    *,
+    pool: Pool | None = None,
+    wait_at_most: float | None = None,
 ) -> RegistryClient:
     """The configured registry client. Pass the process's AsyncClient (closed by its owner);
     without one the client opens its own, closed by its `aclose()`. Pass the database pool to
     share the rate limit with every other process (the worker does); without it only this
-    process is paced."""
+    process is paced. With `wait_at_most` (a person waiting at a page), a request that would wait
+    longer for its fleet slot raises RegistryRateLimited instead of waiting."""
     pacer = RequestPacer.per_second(config.rate_limit) if config.rate_limit else None
     fleet = (
         FleetPacer(
@@ -573,6 +581,7 @@ def build_registry_client(
             rate=config.rate_limit,
             margin=config.fleet_margin,
             horizon=config.fleet_horizon_seconds,
+            wait_at_most=wait_at_most,
         )
         if pool is not None and config.rate_limit
         else None

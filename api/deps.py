@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from activities.registry import RegistryClient, build_registry_client
 from api import auth_failures, ratelimit
 from api.problems import ProblemError
 from app import roles as app_roles
+from app.company import WAIT_FOR_SLOT_SECONDS
 from core.settings import Settings
 from domain.setup import Role
 from store import partners
@@ -24,6 +26,27 @@ class Services:
     settings: Settings
     pool: Pool
     temporal: Client
+    # Built on first use (company look-ups), then kept: one HTTP client and pacer per process.
+    _registry: RegistryClient | None = field(default=None, repr=False)
+
+    def registry(self) -> RegistryClient:
+        """The registry client, paced with the workers in the same fleet-wide budget; a person
+        waits at most a couple of seconds for a slot (app/company.py)."""
+        if self._registry is None:
+            from worker.main import registry_config  # the worker's settings -> config mapping
+
+            self._registry = build_registry_client(
+                registry_config(self.settings),
+                pool=self.pool,
+                wait_at_most=WAIT_FOR_SLOT_SECONDS,
+            )
+        return self._registry
+
+    async def aclose(self) -> None:
+        """Close what was built on first use."""
+        if self._registry is not None and hasattr(self._registry, "aclose"):
+            await self._registry.aclose()
+            self._registry = None
 
 
 def get_services(request: Request) -> Services:

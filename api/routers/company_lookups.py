@@ -13,6 +13,7 @@ from api.deps import AnyRoleDep, ServicesDep
 from api.problems import problem_responses
 from app import company as app_company
 from domain.company import CompanyRecord
+from domain.text import Text
 
 router = APIRouter(prefix="/v1", tags=["companies"])
 
@@ -30,7 +31,9 @@ class CompanyLookup(BaseModel):
     responses=problem_responses(422, 503),
 )
 async def read_company_lookup(
-    identifier: Annotated[str, Path(max_length=40)],
+    identifier: Annotated[
+        Text, Path(max_length=40, description="A SIRET or a Belgian enterprise number")
+    ],
     caller: AnyRoleDep,
     services: ServicesDep,
     language: Annotated[

@@ -22,6 +22,26 @@ DANONE_HEAD_OFFICE = "55203253400646"
 UNKNOWN_SIRET = "73282932000074"
 
 
+async def hold_every_place(pool: Pool, registry: RegistryStandin) -> list[int]:
+    """Every place of the registry's fleet window taken (as busy workers would): their ids."""
+    config = RegistryConfig(base_url=registry.url, rate_limit=7.0)
+    held: list[int] = []
+    while len(held) < 7:  # earlier tests' requests may still be in the window: wait them out
+        place = await limits.enter_window(
+            pool,
+            key=config.fleet_key,
+            max_in_window=7,
+            window=1.0,
+            interval=1 / 7,
+            tolerance=4.0,
+        )
+        if place.granted and place.place_id is not None:
+            held.append(place.place_id)
+        else:
+            await asyncio.sleep(place.retry_in)
+    return held
+
+
 async def test_look_up_known_siret_gives_what_the_register_says(
     api: httpx.AsyncClient, tenant: Tenant, registry: RegistryStandin
 ) -> None:
@@ -92,21 +112,7 @@ async def test_look_up_with_the_registry_budget_spent_says_try_again_shortly(
 ) -> None:
     """Every place of the fleet's window held (by the workers, say): 503 with Retry-After after
     a short wait, and nothing sent to the register."""
-    config = RegistryConfig(base_url=registry.url, rate_limit=7.0)
-    held: list[int] = []
-    while len(held) < 7:  # earlier tests' requests may still be in the window: wait them out
-        place = await limits.enter_window(
-            pool,
-            key=config.fleet_key,
-            max_in_window=7,
-            window=1.0,
-            interval=1 / 7,
-            tolerance=4.0,
-        )
-        if place.granted and place.place_id is not None:
-            held.append(place.place_id)
-        else:
-            await asyncio.sleep(place.retry_in)
+    held = await hold_every_place(pool, registry)
     try:
         answer = await api.get(f"/v1/company-lookups/{DANONE_HEAD_OFFICE}", headers=tenant.auth)
     finally:

@@ -25,6 +25,7 @@ from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from store import kbo, limits, templates
 from store.pool import Pool
+from tests.api.test_company_lookups import hold_every_place
 from tests.api.test_console import (
     EVIL,
     _until_invitation,
@@ -651,3 +652,28 @@ async def test_new_client_form_lookup_without_its_csrf_token_is_refused(
         answer = await api_server.post(NEW, data=data, headers=sent_headers)
         assert answer.status_code == 403, answer.text
     assert registry.stats.total_requests == 0
+
+
+async def test_new_client_form_lookup_with_the_registry_budget_spent_says_try_again_shortly(
+    api_server: httpx.AsyncClient,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
+    registry: RegistryStandin,
+    pool: Pool,
+) -> None:
+    """No request slot free for the register (the workers spending the budget): the form back
+    saying to try again shortly, the register not asked, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    held = await hold_every_place(pool, registry)
+    try:
+        answer = await api_server.post(
+            NEW, data=filled(page, siret="55203253400646", action="lookup"), headers=headers
+        )
+    finally:
+        for place_id in held:
+            await limits.leave_window(pool, place_id=place_id)
+    assert answer.status_code == 200, answer.text
+    assert shown(texts["nc_lookup_busy"]) in lookup_of(answer)
+    assert registry.stats.total_requests == 0
+    assert await started_count(api_server, tenant) == 0

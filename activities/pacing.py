@@ -89,6 +89,14 @@ class RequestPacer:
             self._an_end.set()
 
 
+class NoSlotSoon(Exception):
+    """No fleet slot within the caller's wait: ask again after `retry_in` seconds."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"no request slot free within the wait; retry in {retry_in:.1f}s")
+        self.retry_in = retry_in
+
+
 class FleetPacer:
     """`RequestPacer`'s window for a whole fleet: every process using the same `key` and
     database shares at most `max_requests` places in any `per_seconds`, counted from each
@@ -110,6 +118,7 @@ class FleetPacer:
         rate: float,
         margin: float = 0.0,
         horizon: float = 4.0,
+        wait_at_most: float | None = None,
     ) -> None:
         if rate <= 0 or margin < 0 or horizon < 0:
             raise ValueError("a fleet pacer needs rate > 0, margin >= 0 and horizon >= 0")
@@ -119,11 +128,17 @@ class FleetPacer:
         self.per_seconds = self.max_requests / rate
         self.interval = (1.0 + margin) / rate
         self.horizon = horizon
+        # A person waiting at a page cannot be parked like an activity: past this wait the
+        # request is given up (NoSlotSoon) rather than sent late. None: wait as long as it takes.
+        self.wait_at_most = wait_at_most
+        if wait_at_most is not None:
+            self.horizon = min(horizon, wait_at_most)
 
     @contextlib.asynccontextmanager
     async def request(self) -> AsyncIterator[None]:
         """The request made inside the block starts at its slot and holds a place until it
         ends (answer received or failed)."""
+        waited = 0.0
         while True:
             place = await limits.enter_window(
                 self._pool,
@@ -135,7 +150,11 @@ class FleetPacer:
             )
             if place.granted and place.place_id is not None:
                 break
-            await asyncio.sleep(place.retry_in + random.uniform(0, self.interval))  # noqa: S311 (spreading waiters, not a secret)
+            pause = place.retry_in + random.uniform(0, self.interval)  # noqa: S311 (spreading waiters, not a secret)
+            if self.wait_at_most is not None and waited + place.retry_in > self.wait_at_most:
+                raise NoSlotSoon(max(place.retry_in, self.interval))
+            waited += pause
+            await asyncio.sleep(pause)
         try:
             if place.starts_in > 0:
                 await asyncio.sleep(place.starts_in)

@@ -23,7 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, cast
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,8 +31,9 @@ from pydantic.alias_generators import to_camel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pacing import FleetPacer, RequestPacer
+from activities.pacing import FleetPacer, NoSlotSoon, RequestPacer
 from core import metrics
+from core.settings import Settings
 from domain.company import CompanyRecord, unmask
 from store import import_lookups
 from store.pool import Pool
@@ -171,6 +172,9 @@ class _HttpRegistry:
                     headers=self._headers,
                     timeout=self.timeout,
                 )
+        except NoSlotSoon as exc:
+            # Never sent: the fleet's budget is spent for now.
+            raise RegistryRateLimited(exc.retry_in) from exc
         except httpx.TimeoutException as exc:
             metrics.registry_answered("timeout")
             raise RegistryUnavailable(
@@ -559,12 +563,17 @@ class RegistryConfig:
 
 
 def build_registry_client(
-    config: RegistryConfig, http: httpx.AsyncClient | None = None, *, pool: Pool | None = None
+    config: RegistryConfig,
+    http: httpx.AsyncClient | None = None,
+    *,
+    pool: Pool | None = None,
+    wait_at_most: float | None = None,
 ) -> RegistryClient:
     """The configured registry client. Pass the process's AsyncClient (closed by its owner);
     without one the client opens its own, closed by its `aclose()`. Pass the database pool to
     share the rate limit with every other process (the worker does); without it only this
-    process is paced."""
+    process is paced. With `wait_at_most` (a person waiting at a page), a request that would wait
+    longer for its fleet slot raises RegistryRateLimited instead of waiting."""
     pacer = RequestPacer.per_second(config.rate_limit) if config.rate_limit else None
     fleet = (
         FleetPacer(
@@ -573,6 +582,7 @@ def build_registry_client(
             rate=config.rate_limit,
             margin=config.fleet_margin,
             horizon=config.fleet_horizon_seconds,
+            wait_at_most=wait_at_most,
         )
         if pool is not None and config.rate_limit
         else None
@@ -695,3 +705,22 @@ class RegistryActivities:
                 conn, import_id=import_id, siren=siren, siret=siret, record=record
             )
             return record, False
+
+
+def registry_config(settings: Settings) -> RegistryConfig:
+    """The registry client's configuration from the settings: the worker's and the API's
+    look-ups (app/company.py) read the same, so both spend one fleet-wide budget."""
+    return RegistryConfig(
+        base_url=settings.registry_base_url,
+        timeout_seconds=settings.registry_timeout_seconds,
+        user_agent=settings.registry_user_agent,
+        kind=cast(RegistryKind, settings.registry_kind),
+        insee_api_key=(
+            settings.registry_insee_api_key.get_secret_value()
+            if settings.registry_insee_api_key
+            else None
+        ),
+        rate_limit=settings.registry_rate_limit,
+        fleet_margin=settings.registry_fleet_margin,
+        fleet_horizon_seconds=settings.registry_fleet_horizon_seconds,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api import auth_failures, ratelimit
 from api.problems import ProblemError
+from app import company
 from app import roles as app_roles
 from core.settings import Settings
 from domain.setup import Role
@@ -24,6 +25,21 @@ class Services:
     settings: Settings
     pool: Pool
     temporal: Client
+    # Built on first use (company look-ups), then kept: one HTTP client and pacer per process.
+    _registry: company.RegistryClient | None = field(default=None, repr=False)
+
+    def registry(self) -> company.RegistryClient:
+        """The registry client, paced with the workers in the same fleet-wide budget; a person
+        waits at most a couple of seconds for a slot (app/company.py)."""
+        if self._registry is None:
+            self._registry = company.registry_client(self.settings, self.pool)
+        return self._registry
+
+    async def aclose(self) -> None:
+        """Close what was built on first use."""
+        if self._registry is not None and hasattr(self._registry, "aclose"):
+            await self._registry.aclose()
+            self._registry = None
 
 
 def get_services(request: Request) -> Services:

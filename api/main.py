@@ -30,6 +30,7 @@ from api.routers import (
     checklists,
     clients,
     codec,
+    company_lookups,
     fiscal_years,
     health,
     imports,
@@ -96,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.services.aclose()
             await pool.close()
             if owned_provider is not None:
                 await asyncio.to_thread(owned_provider.shutdown)  # blocks while it flushes
@@ -148,6 +150,7 @@ def create_app(
     app.include_router(users.router)
     app.include_router(codec.router)
     app.include_router(webhooks.router)
+    app.include_router(company_lookups.router)
     app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms

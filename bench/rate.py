@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from bench.processes import Processes, settings_env, wait_worker_polling
 from bench.report import Figure
@@ -38,7 +38,7 @@ from devstack.registry_standin import RATE_LIMIT_PER_SECOND
 from devstack.synthetic_companies import head_office_siret, synthetic_units
 from store import partners
 from store.pool import create_pool
-from worker.main import build_workers, registry_config, running
+from worker.main import build_workers, running
 
 log = logging.getLogger(__name__)
 

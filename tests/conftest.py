@@ -25,7 +25,7 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from api.main import create_app
 from core import temporal
@@ -42,7 +42,7 @@ from domain.search_attributes import ALL_KEYS
 from store import clients, onboardings, partners, webhooks
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
-from worker.main import build_workers, registry_config, running
+from worker.main import build_workers, running
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Workflows name their activities' methods and input models (execute_activity_method, style
     # rule 3), passed through the sandbox; nothing with I/O of its own.
     "workflows": _LOWEST | {"activities"},
-    # Application functions start and message workflows through the Temporal client.
-    "app": _SERVICE | {"workflows"},
+    # Application functions start and message workflows through the Temporal client, and a
+    # person's company look-up uses the workers' registry client (activities/registry.py), so
+    # both spend one fleet-wide budget.
+    "app": _SERVICE | {"workflows", "activities"},
     "api": _SERVICE | {"workflows", "app"},
     "worker": _SERVICE | {"workflows", "activities"},
     "devstack": _SERVICE,

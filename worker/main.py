@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -38,9 +38,8 @@ from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
     RegistryActivities,
     RegistryClient,
-    RegistryConfig,
-    RegistryKind,
     build_registry_client,
+    registry_config,
 )
 from activities.setup import SetupActivities
 from activities.vies import ViesActivities
@@ -73,23 +72,6 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
         "email_validator", "idna", "stdnum"
     )
 )
-
-
-def registry_config(settings: Settings) -> RegistryConfig:
-    return RegistryConfig(
-        base_url=settings.registry_base_url,
-        timeout_seconds=settings.registry_timeout_seconds,
-        user_agent=settings.registry_user_agent,
-        kind=cast(RegistryKind, settings.registry_kind),
-        insee_api_key=(
-            settings.registry_insee_api_key.get_secret_value()
-            if settings.registry_insee_api_key
-            else None
-        ),
-        rate_limit=settings.registry_rate_limit,
-        fleet_margin=settings.registry_fleet_margin,
-        fleet_horizon_seconds=settings.registry_fleet_horizon_seconds,
-    )
 
 
 def activities_for(

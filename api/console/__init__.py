@@ -69,6 +69,7 @@ _STATIC_TYPES = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript",
     "imports.js": "text/javascript",  # the import page's progress bar
+    "new_client.js": "text/javascript",  # the New client form's check digits as typed
 }
 # Content hashes pin the assets: a new release changes the URL, so they can be cached for good.
 _STATIC_VERSION = {

@@ -36,6 +36,7 @@ from api.console import (
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
 from app import collaborators as app_collaborators
+from app import company as app_company
 from app import onboardings as app_onboardings
 from app import setups as app_setups
 from app import subscriptions as app_subscriptions
@@ -57,6 +58,7 @@ _FIELDS = {
     "language": 2,
     "company_name": 200,
     "siret": 40,
+    "enterprise_number": 40,
     "case_manager": 100,
     "template_id": 36,
     "fy_start": 10,
@@ -82,6 +84,9 @@ _FORM_FIELD = {
     "client.language": "language",
     "client.company_name": "company_name",
     "client.siret": "siret",
+    "client.enterprise_number": "enterprise_number",
+    "enterprise_number": "enterprise_number",
+    "siret": "siret",
     "client.case_manager": "case_manager",
     "client.national_number": "national_number",
     "client.partner_national_number": "partner_national_number",
@@ -112,6 +117,7 @@ _ORDER = (
     "partner_national_number",
     "company_name",
     "siret",
+    "enterprise_number",
     "case_manager",
     "template_id",
     "override_plan",
@@ -148,7 +154,7 @@ def _message(texts: dict[str, str], issue: FieldIssue, field: str, empty: bool) 
     """The error in the user's words: by field and kind, else the field's own."""
     if empty and field in _REQUIRED:
         return texts[f"nc_required_{field}"]
-    if field in ("siret", "national_number", "partner_national_number"):
+    if field in ("siret", "enterprise_number", "national_number", "partner_national_number"):
         # A wrong check digit is a typo to look for; any other fault, the number's format.
         return texts[
             f"nc_error_{field}_checksum" if issue.code == "checksum" else f"nc_error_{field}"
@@ -174,6 +180,7 @@ async def _page(
     errors: dict[str, str] | None = None,
     refused: str | None = None,
     preview: dict[str, Any] | None = None,
+    lookup: dict[str, Any] | None = None,
 ) -> Response:
     rows = await app_setups.templates(services.pool, partner_id=session.member.partner.id)
     plans = await app_subscriptions.plans(services.pool, partner_id=session.member.partner.id)
@@ -192,6 +199,7 @@ async def _page(
         nonce=nonce,
         refused=refused,
         preview=preview,
+        lookup=lookup,
         plans=[{"code": p.code, "name": p.name} for p in plans],
         periods=[period.value for period in BillingPeriod],
     )
@@ -245,6 +253,7 @@ def _blank(session: SessionRow, lang: str) -> dict[str, str]:
         "language": lang,
         "company_name": "",
         "siret": "",
+        "enterprise_number": "",
         "case_manager": session.member.user.name,
         "template_id": "",
         "fy_start": start.isoformat(),
@@ -293,6 +302,7 @@ def _request(values: dict[str, str], session: SessionRow) -> dict[str, Any]:
     for name in (
         "company_name",
         "siret",
+        "enterprise_number",
         "case_manager",
         "national_number",
         "partner_national_number",
@@ -383,6 +393,63 @@ def _scheduled_at(typed: str, session: SessionRow) -> str | None:
     return local.isoformat()
 
 
+async def _looked_up(
+    frame: _Frame, services: Services, session: SessionRow, *, values: dict[str, str], nonce: str
+) -> Response:
+    """The form back with the register's answer for the enterprise number typed, else the
+    SIRET: found, unknown, unreachable or busy (never an error page)."""
+    texts = TEXTS[frame.lang]
+    if not values["enterprise_number"] and not values["siret"]:
+        return await _page(
+            frame,
+            services,
+            session,
+            values=values,
+            nonce=nonce,
+            status=422,
+            errors={"siret": texts["nc_lookup_nothing"]},
+        )
+    try:
+        found = await app_company.look_up(
+            services.pool,
+            services.registry(),
+            siret=None if values["enterprise_number"] else values["siret"],
+            enterprise_number=values["enterprise_number"] or None,
+            language=values["language"] if values["language"] in LANGUAGES else frame.lang,
+        )
+    except Invalid as exc:
+        errors: dict[str, str] = {}
+        for issue in exc.errors:
+            field = _form_field(issue.field, values)
+            errors.setdefault(field, _message(texts, issue, field, not values.get(field)))
+        return await _page(
+            frame, services, session, values=values, nonce=nonce, status=422, errors=errors
+        )
+    except app_company.RegistryBusy:
+        return await _page(
+            frame, services, session, values=values, nonce=nonce, lookup={"outcome": "busy"}
+        )
+    company = found.company
+    return await _page(
+        frame,
+        services,
+        session,
+        values=values,
+        nonce=nonce,
+        lookup={
+            "outcome": found.outcome,
+            "company": None
+            if company is None
+            else {
+                "name": company.name,
+                "address": company.address,
+                "legal_form": company.legal_form,
+                "active": company.active,
+            },
+        },
+    )
+
+
 @router.get(PREFIX + "/clients/new")
 async def read_console_new_client(request: Request, services: ServicesDep) -> Response:
     """The empty form: the firm's default template, this year, invitation later, a new nonce."""
@@ -409,6 +476,9 @@ async def create_console_new_client(request: Request, services: ServicesDep) -> 
     values = _typed(form)
     texts = TEXTS[frame.lang]
     member = session.member
+    if form.get("action") == "lookup":
+        # The same form back with what the register says: nothing started, same nonce.
+        return await _looked_up(frame, services, session, values=values, nonce=raw_nonce)
     if form.get("action") == "preview":
         # The same form back with the setup it would start with: nothing started, same nonce.
         try:

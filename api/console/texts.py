@@ -2865,3 +2865,101 @@ _NEW_CLIENT_MORE: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _NEW_CLIENT_MORE.items():
     TEXTS[_lang].update(_words)
+
+# The New client page's company look-up and the Belgian enterprise number (new_client.py).
+_COMPANY_LOOKUP = {
+    "en": {
+        "nc_label_enterprise_number": "Belgian enterprise number (optional)",
+        "nc_hint_enterprise_number": "10 digits, such as 0202.239.951; dots and spaces allowed.",
+        "nc_error_enterprise_number": "Enter a Belgian enterprise number of 10 digits",
+        "nc_error_enterprise_number_checksum": "This enterprise number's check digits are "
+        "wrong: check the 10 digits",
+        "nc_lookup": "Look up the company",
+        "nc_lookup_title": "What the register says",
+        "nc_lookup_intro": "Check it before you start the onboarding; nothing was started.",
+        "nc_lookup_nothing": "Enter a SIRET or an enterprise number to look the company up",
+        "nc_lookup_unknown": "This number is unknown to the register.",
+        "nc_lookup_unreachable": "The register cannot be reached now: you can still start the "
+        "onboarding, the company is looked up later.",
+        "nc_lookup_busy": "The register is busy: try again shortly.",
+        "nc_lookup_name": "Name",
+        "nc_lookup_address": "Address",
+        "nc_lookup_legal_form": "Legal form",
+        "nc_lookup_state": "State",
+        "nc_lookup_active": "Active",
+        "nc_lookup_closed": "Closed",
+    },
+    "fr": {
+        "nc_label_enterprise_number": "Numéro d'entreprise belge (facultatif)",
+        "nc_hint_enterprise_number": "10 chiffres, par exemple 0202.239.951 ; points et espaces "
+        "acceptés.",
+        "nc_error_enterprise_number": "Saisissez un numéro d'entreprise belge de 10 chiffres",
+        "nc_error_enterprise_number_checksum": "Les chiffres de contrôle de ce numéro "
+        "d'entreprise sont faux : vérifiez les 10 chiffres",
+        "nc_lookup": "Chercher la société",
+        "nc_lookup_title": "Ce que dit le registre",
+        "nc_lookup_intro": "Vérifiez-le avant de démarrer l'onboarding ; rien n'a été démarré.",
+        "nc_lookup_nothing": "Saisissez un SIRET ou un numéro d'entreprise pour chercher la "
+        "société",
+        "nc_lookup_unknown": "Ce numéro est inconnu du registre.",
+        "nc_lookup_unreachable": "Le registre est injoignable pour le moment : vous pouvez tout "
+        "de même démarrer l'onboarding, la société sera cherchée plus tard.",
+        "nc_lookup_busy": "Le registre est occupé : réessayez dans un instant.",
+        "nc_lookup_name": "Nom",
+        "nc_lookup_address": "Adresse",
+        "nc_lookup_legal_form": "Forme juridique",
+        "nc_lookup_state": "État",
+        "nc_lookup_active": "Active",
+        "nc_lookup_closed": "Fermée",
+    },
+    "nl": {
+        "nc_label_enterprise_number": "Belgisch ondernemingsnummer (optioneel)",
+        "nc_hint_enterprise_number": "10 cijfers, zoals 0202.239.951; punten en spaties "
+        "toegestaan.",
+        "nc_error_enterprise_number": "Vul een Belgisch ondernemingsnummer van 10 cijfers in",
+        "nc_error_enterprise_number_checksum": "De controlecijfers van dit ondernemingsnummer "
+        "kloppen niet: controleer de 10 cijfers",
+        "nc_lookup": "Bedrijf opzoeken",
+        "nc_lookup_title": "Wat het register zegt",
+        "nc_lookup_intro": "Controleer het voor u de onboarding start; er is niets gestart.",
+        "nc_lookup_nothing": "Vul een SIRET of een ondernemingsnummer in om het bedrijf op te "
+        "zoeken",
+        "nc_lookup_unknown": "Dit nummer is onbekend in het register.",
+        "nc_lookup_unreachable": "Het register is nu niet bereikbaar: u kunt de onboarding toch "
+        "starten, het bedrijf wordt later opgezocht.",
+        "nc_lookup_busy": "Het register is bezet: probeer het zo opnieuw.",
+        "nc_lookup_name": "Naam",
+        "nc_lookup_address": "Adres",
+        "nc_lookup_legal_form": "Rechtsvorm",
+        "nc_lookup_state": "Toestand",
+        "nc_lookup_active": "Actief",
+        "nc_lookup_closed": "Gesloten",
+    },
+    "de": {
+        "nc_label_enterprise_number": "Belgische Unternehmensnummer (optional)",
+        "nc_hint_enterprise_number": "10 Ziffern, zum Beispiel 0202.239.951; Punkte und "
+        "Leerzeichen erlaubt.",
+        "nc_error_enterprise_number": "Geben Sie eine belgische Unternehmensnummer mit 10 "
+        "Ziffern ein",
+        "nc_error_enterprise_number_checksum": "Die Prüfziffern dieser Unternehmensnummer "
+        "stimmen nicht: prüfen Sie die 10 Ziffern",
+        "nc_lookup": "Unternehmen nachschlagen",
+        "nc_lookup_title": "Was das Register sagt",
+        "nc_lookup_intro": "Prüfen Sie es, bevor Sie das Onboarding starten; nichts wurde "
+        "gestartet.",
+        "nc_lookup_nothing": "Geben Sie eine SIRET oder eine Unternehmensnummer ein, um das "
+        "Unternehmen nachzuschlagen",
+        "nc_lookup_unknown": "Diese Nummer ist dem Register unbekannt.",
+        "nc_lookup_unreachable": "Das Register ist gerade nicht erreichbar: Sie können das "
+        "Onboarding trotzdem starten, das Unternehmen wird später nachgeschlagen.",
+        "nc_lookup_busy": "Das Register ist ausgelastet: versuchen Sie es gleich noch einmal.",
+        "nc_lookup_name": "Name",
+        "nc_lookup_address": "Adresse",
+        "nc_lookup_legal_form": "Rechtsform",
+        "nc_lookup_state": "Status",
+        "nc_lookup_active": "Aktiv",
+        "nc_lookup_closed": "Geschlossen",
+    },
+}
+for _lang, _words in _COMPANY_LOOKUP.items():
+    TEXTS[_lang].update(_words)

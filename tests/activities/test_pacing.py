@@ -7,14 +7,16 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from activities.pacing import RequestPacer
+from activities.pacing import FleetPacer, NoSlotSoon, RequestPacer
 from activities.registry import RegistryConfig, build_registry_client
 from devstack.registry_standin import RegistryStandin, StandinStats
+from store.pool import Pool
 
 DANONE = "55203253400646"
 
@@ -210,3 +212,18 @@ async def test_process_killed_while_waiting_for_slots_leaks_nothing(
         after.last_request_at - at_kill.last_request_at
     )
     assert since_kill >= 0.7 * 7, (at_kill, after)
+
+
+async def test_fleet_pacer_with_a_wait_bound_gives_up_rather_than_waiting(pool: Pool) -> None:
+    """A pacer for a person waiting (wait_at_most) refuses with NoSlotSoon when every place is
+    held, after about that wait and not the held requests' whole duration."""
+    key = f"test:{uuid.uuid4()}"
+    holder = FleetPacer(pool, key=key, rate=2.0)
+    waiting = FleetPacer(pool, key=key, rate=2.0, wait_at_most=0.5)
+    async with holder.request(), holder.request():
+        started = time.monotonic()
+        with pytest.raises(NoSlotSoon) as refused:
+            async with waiting.request():
+                pytest.fail("no place was free")
+        assert time.monotonic() - started < 2.0
+        assert refused.value.retry_in > 0

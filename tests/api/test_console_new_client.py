@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,12 @@ from temporalio.worker import Worker
 
 from api.console.texts import TEXTS
 from app import sign_in
+from devstack import kbo_data
+from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
-from store import limits, templates
+from store import kbo, limits, templates
 from store.pool import Pool
+from tests.api.test_company_lookups import hold_every_place
 from tests.api.test_console import (
     EVIL,
     _until_invitation,
@@ -543,3 +547,133 @@ async def test_new_client_form_overrides_the_templates_plan_and_period_for_this_
     assert sent.status_code == 303, sent.text
     client = await _client_of(api_server, tenant, sent.headers["location"].rsplit("/", 1)[1])
     assert (client["setup"]["plan"], client["setup"]["billing_period"]) == ("premium", "annual")
+
+
+def lookup_of(page: httpx.Response) -> str:
+    """The page's "what the register says" section."""
+    assert 'id="lookup-title"' in page.text, page.text
+    return page.text.split('class="company-lookup"')[1].split("</section>")[0]
+
+
+async def test_new_client_form_looks_up_the_siret_and_shows_the_registers_answer(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """ "Look up the company" gives the form back (same nonce, values kept) with the name,
+    address, legal form and state the register gives; nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    assert 'id="look-up-company"' in page.text
+    # After the start button: Enter in a field still starts the onboarding.
+    assert page.text.index('class="primary"') < page.text.index('id="look-up-company"')
+    answer = await api_server.post(
+        NEW, data=filled(page, siret="552 032 534 00646", action="lookup"), headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    assert_strict(answer)
+    shown_lookup = lookup_of(answer)
+    assert "DANONE" in shown_lookup and "75009" in shown_lookup and "5599" in shown_lookup
+    assert shown(texts["nc_lookup_active"]) in shown_lookup
+    assert value_of(answer, "siret") == "552 032 534 00646"
+    assert value_of(answer, "first_name") == "Inès"
+    assert nonce_of(answer) == nonce_of(page)
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_lookup_says_unknown_or_unreachable_without_an_error_page(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """A SIRET the register does not know: "unknown to the register"; the register down:
+    "cannot be reached now"; both a 200 page, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    unknown = await api_server.post(
+        NEW, data=filled(page, siret="73282932000074", action="lookup"), headers=headers
+    )
+    assert unknown.status_code == 200, unknown.text
+    assert shown(texts["nc_lookup_unknown"]) in lookup_of(unknown)
+    registry.set_down()
+    down = await api_server.post(
+        NEW, data=filled(page, siret="55203253400646", action="lookup"), headers=headers
+    )
+    assert down.status_code == 200, down.text
+    assert shown(texts["nc_lookup_unreachable"]) in lookup_of(down)
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_lookup_with_a_wrong_siret_says_so_next_to_the_field(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """A wrong check digit: the field's checksum error (422), the register not asked."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    answer = await api_server.post(
+        NEW, data=filled(page, siret="55203253400647", action="lookup"), headers=headers
+    )
+    assert answer.status_code == 422, answer.text
+    assert linked(answer.text, "siret", texts["nc_error_siret_checksum"])
+    assert registry.stats.total_requests == 0
+    assert await started_count(api_server, tenant) == 0
+
+
+async def test_new_client_form_looks_up_a_belgian_number_in_the_kbo_tables(
+    api_server: httpx.AsyncClient,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
+    pool: Pool,
+    tmp_path: Path,
+) -> None:
+    """A Belgian enterprise number typed: the loaded KBO sample's name and registered office."""
+    directory = kbo_data.write_full_set(tmp_path / "full", synthetic=10)
+    source = kbo.KboSource(directory)
+    try:
+        await kbo.load_full(pool, source=source)
+    finally:
+        source.close()
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    answer = await api_server.post(
+        NEW,
+        data=filled(page, enterprise_number="0202.239.951", action="lookup"),
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.text
+    shown_lookup = lookup_of(answer)
+    assert "Proximus" in shown_lookup and "Boulevard du Roi Albert II" in shown_lookup
+    assert value_of(answer, "enterprise_number") == "0202.239.951"
+
+
+async def test_new_client_form_lookup_without_its_csrf_token_is_refused(
+    api_server: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """The look-up button without the token or from another origin: 403, the register not asked."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    form = filled(page, siret="55203253400646", action="lookup")
+    no_token = {k: v for k, v in form.items() if k != "csrf_token"}
+    for data, sent_headers in ((no_token, headers), (form, {**headers, "Origin": EVIL})):
+        answer = await api_server.post(NEW, data=data, headers=sent_headers)
+        assert answer.status_code == 403, answer.text
+    assert registry.stats.total_requests == 0
+
+
+async def test_new_client_form_lookup_with_the_registry_budget_spent_says_try_again_shortly(
+    api_server: httpx.AsyncClient,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
+    registry: RegistryStandin,
+    pool: Pool,
+) -> None:
+    """No request slot free for the register (the workers spending the budget): the form back
+    saying to try again shortly, the register not asked, nothing started."""
+    headers, page = await open_form(api_server, smtp_sink, tenant)
+    texts = lang_of(page)
+    held = await hold_every_place(pool, registry)
+    try:
+        answer = await api_server.post(
+            NEW, data=filled(page, siret="55203253400646", action="lookup"), headers=headers
+        )
+    finally:
+        for place_id in held:
+            await limits.leave_window(pool, place_id=place_id)
+    assert answer.status_code == 200, answer.text
+    assert shown(texts["nc_lookup_busy"]) in lookup_of(answer)
+    assert registry.stats.total_requests == 0
+    assert await started_count(api_server, tenant) == 0

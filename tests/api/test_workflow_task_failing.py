@@ -18,7 +18,7 @@ from temporalio.api.operatorservice.v1 import RemoveSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from api.main import create_app
 from core import temporal
@@ -29,7 +29,7 @@ from domain.search_attributes import ALL_KEYS
 from store.pool import Pool
 from tests.cli.test_stuck import ops_env, run_onboarding
 from tests.conftest import Tenant, converter_for_tests
-from worker.main import build_workers, registry_config, running
+from worker.main import build_workers, running
 
 BODY: dict[str, Any] = {
     "client": {

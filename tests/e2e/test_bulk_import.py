@@ -22,7 +22,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from api.main import create_app
 from core.settings import Settings
@@ -33,7 +33,7 @@ from store.pool import Pool
 from tests.conftest import Tenant
 from tests.e2e.processes import WorkerProcesses
 from tests.import_files import client_list, write_xlsx
-from worker.main import build_workers, registry_config, running
+from worker.main import build_workers, running
 
 pytestmark = pytest.mark.e2e
 

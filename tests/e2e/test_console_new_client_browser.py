@@ -17,6 +17,7 @@ from playwright.async_api import Page, async_playwright
 from temporalio.worker import Worker
 
 from core.settings import Settings
+from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from tests.conftest import Tenant
 
@@ -60,9 +61,11 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
     smtp_sink: SmtpSink,
     tenant: Tenant,
     settings: Settings,  # noqa: F811
+    registry: RegistryStandin,
 ) -> None:
     """Tab, typing, arrows and Enter only: from the clients list to the new client's page, the
-    form accessible empty, with its errors and with the setup previewed."""
+    form accessible empty, as a wrong SIRET is typed (said at once, nothing sent), with its
+    errors, with the register's answer and with the setup previewed."""
     executable = require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
@@ -96,6 +99,14 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
             await page.keyboard.type("Garnier SAS")
             await page.keyboard.press("Tab")  # the SIRET, next in the page
             await page.keyboard.type("552 032 534 00647")
+            # The check digit said as it is typed, before anything is sent.
+            live = page.locator("#siret-check")
+            await live.get_by_text(
+                "La clé de contrôle de ce SIRET est fausse : vérifiez les 14 chiffres"
+            ).wait_for()
+            assert await live.get_attribute("aria-live") == "polite"
+            assert page.url == f"{base}/console/clients/new"
+            await checker.check("new-client-typing")
             await page.keyboard.press("Enter")
             await page.get_by_role("heading", name="Il y a un problème").wait_for()
             summary = page.locator(".error-summary")
@@ -110,6 +121,15 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
 
             await _retype(page, "last_name", "Garnier")
             await _retype(page, "email", "ines@garnier.example")
+            await _retype(page, "siret", "552 032 534 00646")
+            assert await page.locator("#siret-check").inner_text() == ""
+            # What the register says of it, before starting: the same form back, kept.
+            await _tab_to(page, "look-up-company")
+            await page.keyboard.press("Enter")
+            await page.get_by_role("heading", name="Ce que dit le registre").wait_for()
+            assert await page.locator(".company-lookup").get_by_text("DANONE").count() == 1
+            assert await page.input_value("#siret") == "552 032 534 00646"
+            await checker.check("new-client-lookup")
             await _retype(page, "siret", "")
             # Notifications: the second choice of the group, with an arrow key.
             await _tab_to(page, "notifications")
@@ -143,7 +163,13 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
         assert (SCREENSHOTS / name).stat().st_size > 1000, name
     assert checker.shots == [
         f"console-{n}-{w}.png"
-        for n in ("new-client", "new-client-errors", "new-client-preview")
+        for n in (
+            "new-client",
+            "new-client-typing",
+            "new-client-errors",
+            "new-client-lookup",
+            "new-client-preview",
+        )
         for w in WIDTHS
     ]
     listed = await site.get("/v1/onboardings", headers=tenant.auth)

@@ -34,7 +34,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from api.main import create_app
 from core import temporal
@@ -45,7 +45,7 @@ from domain.onboarding import workflow_id_for
 from store.pool import Pool
 from tests.conftest import Tenant
 from tests.e2e.test_onboarding import wait_status
-from worker.main import build_workers, registry_config, running
+from worker.main import build_workers, running
 
 ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
 WORKER_NAME = "onboarding-worker"

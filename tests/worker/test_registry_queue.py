@@ -9,10 +9,10 @@ import uuid
 import httpx
 from temporalio.client import Client
 
-from activities.registry import build_registry_client
+from activities.registry import build_registry_client, registry_config
 from core.settings import Settings
 from store.pool import Pool
-from worker.main import build_workers, registry_config
+from worker.main import build_workers
 
 
 async def _registry_config(

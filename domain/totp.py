@@ -3,25 +3,17 @@ authenticator app computes them. Pure: the caller passes the time and keeps the 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import secrets
-import struct
-from urllib.parse import quote, urlencode
+
+import pyotp
 
 STEP_SECONDS = 30
 DIGITS = 6
 
 
 def new_secret() -> str:
-    """160 random bits in base32 (RFC 4226's recommended size), without padding."""
-    return base64.b32encode(secrets.token_bytes(20)).decode().rstrip("=")
-
-
-def _key(secret: str) -> bytes:
-    padded = secret.upper() + "=" * (-len(secret) % 8)
-    return base64.b32decode(padded)
+    """160 random bits in base32 (RFC 4226's recommended size)."""
+    return pyotp.random_base32(length=32)
 
 
 def step_at(unix_time: float) -> int:
@@ -29,15 +21,14 @@ def step_at(unix_time: float) -> int:
 
 
 def code_for_step(secret: str, step: int, *, digits: int = DIGITS) -> str:
-    """RFC 4226's HOTP of the step counter: dynamic truncation, then the last `digits` digits."""
-    mac = hmac.new(_key(secret), struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    number = struct.unpack(">I", mac[offset : offset + 4])[0] & 0x7FFFFFFF
-    return str(number % 10**digits).zfill(digits)
+    """RFC 4226's HOTP of the step counter (pyotp: a secret under 112 bits is refused)."""
+    return pyotp.HOTP(secret, digits=digits).at(step)
 
 
 def matching_step(secret: str, code: str, *, unix_time: float, window: int = 1) -> int | None:
-    """The step whose code `code` is, within `window` steps of now (clock drift), else None."""
+    """The step whose code `code` is, within `window` steps of now (clock drift), else None.
+    The step, not a yes or no (pyotp's verify): the caller refuses a step already used, so a
+    code works once."""
     code = code.strip().replace(" ", "")
     if len(code) != DIGITS or not code.isdigit():
         return None
@@ -50,8 +41,6 @@ def matching_step(secret: str, code: str, *, unix_time: float, window: int = 1) 
 
 def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
     """The otpauth:// URI authenticator apps read (from a QR code, or pasted)."""
-    label = quote(f"{issuer}:{account}", safe="")
-    query = urlencode(
-        {"secret": secret, "issuer": issuer, "digits": DIGITS, "period": STEP_SECONDS}
+    return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
+        name=account, issuer_name=issuer
     )
-    return f"otpauth://totp/{label}?{query}"

@@ -34,6 +34,7 @@ def test_matching_step_accepts_one_step_of_drift_and_nothing_else() -> None:
 
 def test_provisioning_uri_names_issuer_and_account() -> None:
     """What the authenticator app shows: the firm and the user's address."""
-    uri = totp.provisioning_uri("ABCDEF", account="ada@durand.example", issuer="Cabinet Durand")
-    assert uri.startswith("otpauth://totp/Cabinet%20Durand%3Aada%40durand.example?")
-    assert "secret=ABCDEF" in uri and "issuer=Cabinet+Durand" in uri
+    secret = totp.new_secret()
+    uri = totp.provisioning_uri(secret, account="ada@durand.example", issuer="Cabinet Durand")
+    assert uri.startswith("otpauth://totp/Cabinet%20Durand:ada%40durand.example?"), uri
+    assert f"secret={secret}" in uri and "issuer=Cabinet%20Durand" in uri, uri

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import signal
 import sys
@@ -843,5 +844,29 @@ app.command("mail")(mail.mail)
 app.add_typer(kbo.app, name="kbo")
 
 
+def main() -> None:
+    """The `onboarding` command. A command that made a Temporal client ends without the
+    interpreter's teardown once its output is flushed: the SDK's Rust threads can outlive the
+    event loop and abort a finalizing interpreter (`Fatal Python error: PyGILState_Release`,
+    temporalio/sdk-python#300), turning a command that did its work into exit code -6. Every
+    command's own clean-up (finally blocks, lifespans) has run by then."""
+    from core import temporal
+
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not temporal.connected_in_process():
+        sys.exit(code)
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -99,6 +99,16 @@ def client_interceptors(tracer_provider: TracerProvider | None) -> list[Intercep
     return [tracing.temporal_interceptor(tracer_provider)]
 
 
+# Whether this process made a Temporal client: its Rust core's threads may then outlive the
+# event loop (see cli/main.py's `main`).
+_connected = False
+
+
+def connected_in_process() -> bool:
+    """Whether `connect` ran in this process."""
+    return _connected
+
+
 async def connect(
     settings: Settings,
     *,
@@ -122,6 +132,8 @@ async def connect(
     `tracer_provider`: the process's spans (core/tracing.py); workflows started through this
     client, and activities run by workers built from it, join the caller's trace.
     """
+    global _connected
+    _connected = True
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,

@@ -15,3 +15,8 @@ def require(role: Role, allowed: tuple[Role, ...]) -> None:
     if role not in allowed:
         names = ", ".join(r.value for r in allowed)
         raise Forbidden(f"This needs the role {names}; you are {role.value}.")
+
+
+def allows(role: Role, allowed: tuple[Role, ...]) -> bool:
+    """Whether `role` is one of `allowed`: a page offers a form only to those `require` lets in."""
+    return role in allowed

@@ -28,6 +28,9 @@ from store.pool import Pool
 # Five guesses at once per session, then one every 30 s: a six-digit code is not guessed.
 GUESS_BURST, GUESS_INTERVAL = 5, 30.0
 
+# Who may make the second factor required for the whole firm.
+REQUIRE_ROLES = roles.ADMINISTRATORS
+
 
 def _seal(settings: Settings, secret: str) -> str:
     sealed = payload_codec(settings).encrypt(Payload(data=secret.encode()))
@@ -133,5 +136,5 @@ async def required(pool: Pool, *, partner_id: uuid.UUID) -> bool:
 async def set_required(pool: Pool, *, member: StaffMember, required: bool) -> None:
     """Make a second factor required (or not) for every user of the firm: administrators only.
     Users without one set it up at their next sign-in."""
-    roles.require(member.user.role, roles.ADMINISTRATORS)
+    roles.require(member.user.role, REQUIRE_ROLES)
     await console.set_two_factor_required(pool, partner_id=member.partner.id, required=required)

@@ -47,12 +47,11 @@ from api.deps import Services, ServicesDep
 from api.pages import language_of, wants_html
 from app import clients as app_clients
 from app import onboardings as app_onboardings
-from app import sign_in, two_factor
+from app import roles, sign_in, two_factor
 from app.errors import AppError, Conflict, Forbidden, Invalid, NotFound, TooManyRequests
 from core.settings import Environment as Env
 from core.settings import Settings
 from domain.onboarding import InvitationState, OnboardingStatus, client_id_for
-from domain.setup import Role
 from domain.text import Text
 from domain.time_zones import DEFAULT_TIME_ZONE
 from email_templates import Renderer, long_date
@@ -535,7 +534,8 @@ async def _setup_page(
         "errors": errors or {},
         "next_path": next_path,
         # The firm's rule, set by its administrators from a full session.
-        "admin": member.user.role == Role.administrator and not session.second_factor_due,
+        "admin": roles.allows(member.user.role, two_factor.REQUIRE_ROLES)
+        and not session.second_factor_due,
         "required": await two_factor.required(services.pool, partner_id=member.partner.id),
         "must": session.second_factor_due,
     }

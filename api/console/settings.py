@@ -58,6 +58,15 @@ from domain.text import Text
 from store import limits
 from store.console import SessionRow
 
+
+def _known_id(text: str) -> uuid.UUID:
+    """The id in a settings page's path; one that is no id is as unknown as another firm's."""
+    parsed = _uuid(text)
+    if parsed is None:
+        raise NotFound(text)
+    return parsed
+
+
 router = APIRouter(include_in_schema=False)
 
 BASE = "/settings"
@@ -407,9 +416,7 @@ async def read_console_template(
     """The template's form, secrets masked (read-only for whoever may not change it)."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(template_id)
-        if parsed is None:
-            raise NotFound(template_id)
+        parsed = _known_id(template_id)
         row = await app_templates.get_template(services.pool, **_who(session), template_id=parsed)
         catalog = await app_templates.catalog(services.pool, partner_id=session.member.partner.id)
         values = _form_values(
@@ -429,9 +436,7 @@ async def update_console_template(
     """Save the template as a new version; a secret left masked keeps the stored one."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(template_id)
-        if parsed is None:
-            raise NotFound(template_id)
+        parsed = _known_id(template_id)
         form = await request.form()
         row = await app_templates.get_template(services.pool, **_who(session), template_id=parsed)
         catalog = await app_templates.catalog(services.pool, partner_id=session.member.partner.id)
@@ -450,9 +455,7 @@ async def create_console_template_default(
     """Make this template the default (setting it twice changes nothing more)."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(template_id)
-        if parsed is None:
-            raise NotFound(template_id)
+        parsed = _known_id(template_id)
         await app_templates.set_default(services.pool, **_who(session), template_id=parsed)
         return _done(frame, "/templates", "default_set")
 
@@ -466,9 +469,7 @@ async def create_console_template_delete(
     """Delete a template; the default only with another named in its place."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(template_id)
-        if parsed is None:
-            raise NotFound(template_id)
+        parsed = _known_id(template_id)
         form = await request.form()
         raw = _text(form, "new_default", 36)
         new_default = _uuid(raw) if raw else None
@@ -699,9 +700,7 @@ async def _user_action(
     user_id: str, request: Request, services: Services, action: UserAction
 ) -> Response:
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(user_id)
-        if parsed is None:
-            raise NotFound(user_id)
+        parsed = _known_id(user_id)
         form = await request.form()
         try:
             done = await action(session, parsed, form)
@@ -873,9 +872,7 @@ async def create_console_api_key_revoke(
     """Revoke a key: it stops working at once (revoking twice is harmless)."""
 
     async def page(session: SessionRow, frame: _Frame) -> Response:
-        parsed = _uuid(key_id)
-        if parsed is None:
-            raise NotFound(key_id)
+        parsed = _known_id(key_id)
         await app_users.revoke_key(services.pool, **_who(session), key_id=parsed)
         return _done(frame, "/api-keys", "key_revoked")
 

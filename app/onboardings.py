@@ -94,7 +94,8 @@ async def _handle(
     return temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
 
 
-def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> AppError:
+def unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> AppError:
+    """What an RPC error about one onboarding means: gone, or Temporal unreachable."""
     if exc.status == RPCStatusCode.NOT_FOUND:
         return not_found(onboarding_id)
     return Unavailable("Cannot reach the workflow now.")
@@ -138,7 +139,7 @@ async def update(
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise await _finished_or_gone(handle, onboarding_id) from exc
-        raise _unavailable(exc, onboarding_id) from exc
+        raise unavailable(exc, onboarding_id) from exc
 
 
 # Any of the firm's users may send or reschedule an invitation (as the API always allowed).
@@ -366,7 +367,7 @@ async def read_status(
             handle.query(OnboardingWorkflow.status), handle.describe()
         )
     except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+        raise unavailable(exc, onboarding_id) from exc
     pending = await decode_pending(
         description.raw_description.pending_activities, temporal.data_converter
     )

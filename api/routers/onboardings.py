@@ -9,12 +9,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import problem_responses
 from app import onboardings as app_onboardings
+from app.errors import Invalid
 from app.onboarding_status import explained_status
 from domain import durations
 from domain.onboarding import (
@@ -75,10 +76,6 @@ class OnboardingSummary(BaseModel):
 IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
 
 
-def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -116,14 +113,6 @@ async def create_onboarding(
     )
 
 
-def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> ProblemError:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return _not_found(onboarding_id)
-    return ProblemError(
-        503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
-    )
-
-
 @router.get("/{onboarding_id}", response_model=ExplainedView, responses=problem_responses(404, 503))
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
@@ -132,7 +121,7 @@ async def read_onboarding(
     database's status, flagged, when the workflow cannot answer (its task failing)."""
     row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
     if row is None:
-        raise _not_found(onboarding_id)
+        raise app_onboardings.not_found(onboarding_id)
     try:
         return await explained_status(
             temporal,
@@ -142,7 +131,7 @@ async def read_onboarding(
             since=row.status_since,
         )
     except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+        raise app_onboardings.unavailable(exc, onboarding_id) from exc
 
 
 async def _update(
@@ -362,10 +351,4 @@ def _duration(text: str | None, *, field: str) -> timedelta | None:
     try:
         return durations.parse_iso(text)
     except ValueError as exc:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"Invalid field(s): {field}",
-            errors=[FieldError(field=field, message=f"{field} {exc}")],
-        ) from None
+        raise Invalid.field(field, f"{field} {exc}") from None

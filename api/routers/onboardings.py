@@ -9,14 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from temporalio.service import RPCError
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
 from api.problems import problem_responses
 from app import onboardings as app_onboardings
 from app.errors import Invalid
-from app.onboarding_status import explained_status
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -29,7 +27,6 @@ from domain.onboarding import (
     RetryIntegrationResult,
 )
 from domain.text import Text
-from store import onboardings
 from store.pool import Pool
 from workflows.status_merge import ExplainedView
 
@@ -119,19 +116,9 @@ async def read_onboarding(
 ) -> ExplainedView:
     """Every step of one onboarding, with the attempts and next try of a retrying one; the
     database's status, flagged, when the workflow cannot answer (its task failing)."""
-    row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
-    if row is None:
-        raise app_onboardings.not_found(onboarding_id)
-    try:
-        return await explained_status(
-            temporal,
-            row.workflow_id,
-            onboarding_id=onboarding_id,
-            projected_status=row.status,
-            since=row.status_since,
-        )
-    except RPCError as exc:
-        raise app_onboardings.unavailable(exc, onboarding_id) from exc
+    return await app_onboardings.read_status(
+        pool, temporal, partner_id=caller.partner.id, onboarding_id=onboarding_id
+    )
 
 
 async def _update(

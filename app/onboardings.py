@@ -143,6 +143,20 @@ async def update(
         raise unavailable(exc, onboarding_id) from exc
 
 
+# Ops' commands act on any firm's onboarding with the rights of its administrator, through the
+# same functions as the firm's own calls: the same checks (the schedule's horizon...), the same
+# refusals.
+OPERATOR_ROLE = Role.administrator
+
+
+async def firm_of(pool: Pool, *, onboarding_id: uuid.UUID) -> uuid.UUID:
+    """The firm of an onboarding named by ops (NotFound when there is none)."""
+    partner_id = await onboardings.partner_of(pool, onboarding_id=onboarding_id)
+    if partner_id is None:
+        raise not_found(onboarding_id)
+    return partner_id
+
+
 # Any of the firm's users may send or reschedule an invitation (as the API always allowed).
 INVITATION_ROLES = roles.ANY_ROLE
 

@@ -21,7 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import authenticate, get_caller, get_services
 from api.problems import PROBLEM_MEDIA_TYPE, TYPE_BASE, FieldError, Problem, ProblemError
-from app.errors import AppError
+from app.errors import AppError, Unavailable
+from core import temporal
 from core.logging import redact_path, reduced_error, stack_summary
 from store.errors import data_error_reason
 
@@ -108,6 +109,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def _refused(request: Request, exc: AppError) -> JSONResponse:
+        return _app_error(request, exc)
+
+    def _app_error(request: Request, exc: AppError) -> JSONResponse:
         # An application function's refusal: the same problem document whichever route called it.
         return _response(
             request,
@@ -167,6 +171,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if temporal.unreachable(exc):
+            # Temporal down or restarting, met by a call no application function wraps (or by
+            # the API's lazy client before its first connection): the same answer as theirs.
+            log.warning(
+                "temporal unavailable",
+                extra={"path": redact_path(request.url.path), "error_type": type(exc).__name__},
+            )
+            return _app_error(request, Unavailable("Cannot reach Temporal now; nothing was done."))
         if _is_database_outage(exc):
             # PostgreSQL down or restarting: a condition to wait out, not a bug. Any route that
             # touches the database answers the same, without a handler of its own.

@@ -74,6 +74,5 @@ async def set_collaborators(
             raise Unavailable(
                 "The collaborators are changed but the new ones' e-mail could not be queued: "
                 "remove them and send the change again to have them told.",
-                title="Try again shortly",
             ) from exc
     return changed

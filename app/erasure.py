@@ -40,7 +40,6 @@ async def _stop_onboarding(temporal: Client, onboarding_id: uuid.UUID) -> str:
         # Erasing while the onboarding runs on would let it write the data again: not now.
         raise Unavailable(
             "The client's onboarding could not be stopped now; nothing was erased.",
-            title="Try again shortly",
         ) from exc
     return "cancelled"
 

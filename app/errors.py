@@ -22,6 +22,8 @@ class AppError(Exception):
     status = 500
     slug = "internal-error"
     title = "Internal error"
+    # Seconds after which the same request may succeed (a Retry-After header), when it may.
+    retry_after: int | None = None
 
     def __init__(
         self,
@@ -39,7 +41,8 @@ class AppError(Exception):
         if title is not None:
             self.title = title
         self.errors = errors
-        self.retry_after = retry_after
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class NotFound(AppError):
@@ -59,7 +62,13 @@ class Invalid(AppError):
 
     @classmethod
     def field(cls, field: str, message: str, *, code: str | None = None) -> Invalid:
-        return cls(f"Invalid field(s): {field}", errors=(FieldIssue(field, message, code),))
+        return cls.fields((FieldIssue(field, message, code),))
+
+    @classmethod
+    def fields(cls, issues: tuple[FieldIssue, ...]) -> Invalid:
+        """The one 422 every route and page answers for bad input: each field named."""
+        named = ", ".join(dict.fromkeys(i.field for i in issues))
+        return cls(f"Invalid field(s): {named}", errors=issues)
 
 
 class Forbidden(AppError):
@@ -79,11 +88,13 @@ class Conflict(AppError):
 
 
 class Unavailable(AppError):
-    """A dependency (Temporal) cannot be reached now; nothing was changed."""
+    """Temporal cannot be reached now: the one answer every route and page gives for it (one
+    title, a Retry-After), whatever the call was; the detail says what was and was not done."""
 
     status = 503
     slug = "temporal-unavailable"
     title = "Temporal unavailable"
+    retry_after = 5
 
 
 class TooManyRequests(AppError):

@@ -180,6 +180,5 @@ async def add(
             raise Unavailable(
                 "The fiscal year is recorded but its folders could not be started now; send the "
                 "same request again.",
-                title="Try again shortly",
             ) from exc
     return Added(year=year, replayed=same is not None)

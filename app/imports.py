@@ -428,7 +428,13 @@ async def cancel(
     try:
         await handle.signal(BulkImportWorkflow.cancel)
     except RPCError as exc:
-        raise Conflict(str(exc), title="Import already over") from exc
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise Unavailable("Cannot reach the import now; nothing was cancelled.") from exc
+        # Our words: the server's message names the workflow and its run.
+        raise Conflict(
+            "This import is over: every row was started or it was cancelled before.",
+            title="Import already over",
+        ) from exc
 
 
 async def list_imports(

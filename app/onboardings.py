@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app import roles
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
+from app.onboarding_status import explained_status
 from core import task_failures
 from core.settings import Settings
 from core.temporal import StartRefusal, start_refusal
@@ -51,7 +52,7 @@ from store import clients, onboardings
 from store.partners import PartnerRow
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
-from workflows.status_merge import ExplainedView, decode_pending, explain
+from workflows.status_merge import ExplainedView
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ async def _handle(
     return temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
 
 
-def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> AppError:
+def unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> AppError:
+    """What an RPC error about one onboarding means: gone, or Temporal unreachable."""
     if exc.status == RPCStatusCode.NOT_FOUND:
         return not_found(onboarding_id)
     return Unavailable("Cannot reach the workflow now.")
@@ -138,7 +140,21 @@ async def update(
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise await _finished_or_gone(handle, onboarding_id) from exc
-        raise _unavailable(exc, onboarding_id) from exc
+        raise unavailable(exc, onboarding_id) from exc
+
+
+# Ops' commands act on any firm's onboarding with the rights of its administrator, through the
+# same functions as the firm's own calls: the same checks (the schedule's horizon...), the same
+# refusals.
+OPERATOR_ROLE = Role.administrator
+
+
+async def firm_of(pool: Pool, *, onboarding_id: uuid.UUID) -> uuid.UUID:
+    """The firm of an onboarding named by ops (NotFound when there is none)."""
+    partner_id = await onboardings.partner_of(pool, onboarding_id=onboarding_id)
+    if partner_id is None:
+        raise not_found(onboarding_id)
+    return partner_id
 
 
 # Any of the firm's users may send or reschedule an invitation (as the API always allowed).
@@ -354,23 +370,23 @@ async def list_onboardings(
 async def read_status(
     pool: Pool, temporal: Client, *, partner_id: uuid.UUID, onboarding_id: uuid.UUID
 ) -> ExplainedView:
-    """Every step of one onboarding, with the attempts and next try of a retrying one."""
+    """Every step of one onboarding, with the attempts and next try of a retrying one; the
+    database's status, flagged, when the workflow cannot answer (its task failing). The API's
+    GET /v1/onboardings/{id} and the console's client page both read it here; the command line
+    (no partner, maybe no database) reads the same `explained_status`."""
     row = await onboardings.get(pool, partner_id=partner_id, onboarding_id=onboarding_id)
     if row is None:
         raise not_found(onboarding_id)
-    handle = temporal.get_workflow_handle_for(OnboardingWorkflow.run, row.workflow_id)
     try:
-        # The query is the workflow's view; describe() is the server's, which alone knows an
-        # activity's retries while they happen.
-        view, description = await asyncio.gather(
-            handle.query(OnboardingWorkflow.status), handle.describe()
+        return await explained_status(
+            temporal,
+            row.workflow_id,
+            onboarding_id=onboarding_id,
+            projected_status=row.status,
+            since=row.status_since,
         )
     except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
-    pending = await decode_pending(
-        description.raw_description.pending_activities, temporal.data_converter
-    )
-    return explain(view, pending, since=row.status_since)
+        raise unavailable(exc, onboarding_id) from exc
 
 
 @dataclass(frozen=True)

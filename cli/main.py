@@ -11,12 +11,13 @@ import signal
 import sys
 import threading
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -313,38 +314,68 @@ def _workflow_id(onboarding_id: str) -> str:
     )
 
 
-async def _update(onboarding_id: str, what: str, arg: object | None = None) -> str:
-    from temporalio.client import WorkflowUpdateFailedError
+def _onboarding_uuid(onboarding_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(_workflow_id(onboarding_id).removeprefix("onboarding-"))
+    except ValueError:
+        console.print("[red]not an onboarding id[/]")
+        raise typer.Exit(2) from None
 
+
+async def _update(onboarding_id: str, what: str, arg: object | None = None) -> str:
+    """Run one of the firm's onboarding actions as ops: the application function the API and
+    the console call (app/onboardings.py), in the onboarding's firm, as its administrator, so
+    every check they apply applies here too (a reschedule's horizon, a refused state)."""
+    from app import onboardings as app_onboardings
+    from app.errors import AppError
     from core import temporal
     from domain.onboarding import CompanyDetails, RescheduleInvitationInput, RetryIntegrationInput
-    from workflows.onboarding import OnboardingWorkflow
+    from store.pool import create_pool
 
-    client = await temporal.connect(Settings())
-    handle = client.get_workflow_handle_for(OnboardingWorkflow.run, _workflow_id(onboarding_id))
+    settings = _settings()
+    parsed = _onboarding_uuid(onboarding_id)
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
+        client = await temporal.connect(settings, lazy=True)
+        partner_id = await app_onboardings.firm_of(pool, onboarding_id=parsed)
+        scope: dict[str, Any] = {
+            "partner_id": partner_id,
+            "onboarding_id": parsed,
+            "role": app_onboardings.OPERATOR_ROLE,
+        }
+        result: BaseModel
         if what == "company-details":
             assert isinstance(arg, CompanyDetails)
-            done = await handle.execute_update(OnboardingWorkflow.provide_company_details, arg)
-            return done.model_dump_json()
-        if what == "retry-integration":
+            result = await app_onboardings.provide_company_details(
+                pool, client, details=arg, **scope
+            )
+        elif what == "retry-integration":
             assert isinstance(arg, RetryIntegrationInput)
-            retried = await handle.execute_update(OnboardingWorkflow.retry_integration, arg)
-            return retried.model_dump_json()
-        invitation_updates = {
-            "send-invitation": OnboardingWorkflow.send_invitation_now,
-            "cancel-invitation": OnboardingWorkflow.cancel_invitation,
-            "resend-invitation": OnboardingWorkflow.resend_invitation,
-        }
-        if what in invitation_updates:
-            changed = await handle.execute_update(invitation_updates[what])
-            return changed.model_dump_json()
-        assert isinstance(arg, RescheduleInvitationInput)
-        changed = await handle.execute_update(OnboardingWorkflow.reschedule_invitation, arg)
-        return changed.model_dump_json()
-    except WorkflowUpdateFailedError as exc:
-        console.print(f"[red]refused: {exc.cause}[/]")
-        raise typer.Exit(1) from exc
+            result = await app_onboardings.retry_integration(pool, client, code=arg.code, **scope)
+        elif what == "send-invitation":
+            result = await app_onboardings.send_invitation_now(pool, client, **scope)
+        elif what == "cancel-invitation":
+            result = await app_onboardings.cancel_invitation(pool, client, **scope)
+        elif what == "resend-invitation":
+            result = await app_onboardings.resend_invitation(pool, client, **scope)
+        else:
+            assert isinstance(arg, RescheduleInvitationInput)
+            result = await app_onboardings.reschedule_invitation(
+                pool,
+                client,
+                scheduled_at=arg.scheduled_at,
+                now=datetime.now(UTC),
+                horizon=timedelta(days=settings.invitation_horizon_days),
+                **scope,
+            )
+        return result.model_dump_json()
+    except AppError as exc:
+        console.print(f"[red]refused: {exc.detail}[/]")
+        for issue in exc.errors:
+            console.print(f"[red]  {issue.field}: {issue.message}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        await pool.close()
 
 
 @app.command("company-details")

@@ -208,6 +208,25 @@ def start_refused_for_good(exc: BaseException) -> bool:
     return refused is not None and refused.kind == StartRefusal.too_large
 
 
+# What an RPC answers when Temporal was not reached, or did not answer in time: worth a retry.
+_NO_ANSWER = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says Temporal could not be reached (down, restarting, too slow), not that it
+    refused something: the caller may send the same request again shortly.
+
+    A lazy client (the API's, which starts while Temporal is down) raises RuntimeError("Failed
+    client connect: ...") on every call until its first connection succeeds, not an RPCError:
+    answering that as an internal error told callers a bug where there was an outage.
+    """
+    if isinstance(exc, RPCError):
+        return exc.status in _NO_ANSWER
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
+
+
 async def ping(client: Client) -> None:
     """Raise if the Temporal frontend does not answer a health check."""
     ok = await client.service_client.check_health()

@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field, ValidationError
 from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
 from api.params import CatalogCode
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import ProblemError, problem_responses
+from app.errors import Invalid
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
 from domain.setup import Integration, IntegrationKind, Plan, Role
@@ -54,13 +55,7 @@ async def _get(pool: Pool, table: CatalogTable, partner: Any, code: str, model: 
 
 async def _replace(pool: Pool, table: CatalogTable, partner: Any, code: str, body: M) -> M:
     if getattr(body, "code", code) != code:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            "A code cannot change; create a new entry instead.",
-            errors=[],
-        )
+        raise Invalid.field("code", "a code cannot change; create a new entry instead")
     if not await catalogs.replace(
         pool, table, partner_id=partner, code=code, body=body.model_dump(mode="json")
     ):
@@ -191,13 +186,7 @@ async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str |
         url = target.canonical
         await policy.resolve(target)
     except OutboundRefused as exc:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            "Invalid field(s): connect_url",
-            errors=[FieldError(field="connect_url", message=f"not allowed: {exc.reason}")],
-        ) from None
+        raise Invalid.field("connect_url", f"not allowed: {exc.reason}") from None
     except OutboundUnresolvable:
         pass  # not known to DNS yet is no reason to refuse; the worker will tell
     return url

@@ -28,6 +28,7 @@ from app import clients as app_clients
 from app import collaborators as app_collaborators
 from app import erasure as app_erasure
 from app import subscriptions as app_subscriptions
+from app.errors import Invalid
 from domain.checklists import ChecklistProgress
 from domain.clients import (
     ClientPatch,
@@ -126,14 +127,8 @@ async def delete_client_personal_data(
 # ---- the client as a resource ------------------------------------------------------------------
 
 
-def _invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "validation-error",
-        "Invalid request",
-        f"Invalid field(s): {field}",
-        errors=[FieldError(field=field, message=message)],
-    )
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid.field(field, message)
 
 
 class InvitationPublic(BaseModel):

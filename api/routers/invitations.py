@@ -35,7 +35,9 @@ from api.pages import (
 )
 from api.pages.texts import LANGUAGES
 from api.params import InvitationToken
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import ProblemError, problem_responses
+from app.errors import FieldIssue, Invalid, Unavailable
+from core import temporal
 from domain.checklists import (
     MAX_DOCUMENT_BYTES,
     Answer,
@@ -110,9 +112,6 @@ _USED = ProblemError(
     "invitation-used",
     "Invitation already used",
     "This invitation was already accepted, or replaced by a newer one.",
-)
-_UNAVAILABLE = ProblemError(
-    503, "temporal-unavailable", "Try again shortly", "Could not record it now."
 )
 _CROSS_SITE = ProblemError(
     403,
@@ -203,26 +202,32 @@ class _TemporalUnavailable(Exception):
 
 
 async def _accept(token: str, claims: TokenClaims, services: ServicesDep) -> bool:
-    """Use the token and tell the workflow; False when it was already used or revoked (single
-    use is the UPDATE's job, so two submits at once record one acceptance)."""
+    """Tell the workflow, then use the token; False when it was already used or revoked (single
+    use is the UPDATE's job, so two submits at once record one acceptance).
+
+    Temporal is called outside any transaction: a slow or absent Temporal never holds a
+    connection and a row lock. The order keeps the token usable until the workflow knows: if
+    Temporal cannot be told, nothing is recorded and the director simply tries again; if the
+    token cannot be marked after the signal, trying again signals again, which the workflow
+    takes as the same acceptance (it sets a flag, for the token's sequence only).
+    """
     hashed = token_hash(token)
-    async with services.pool.acquire() as conn, conn.transaction():
-        row = await invitations.mark_accepted(conn, token_hash=hashed)
-        if row is None:
-            return False
-        # Signalled inside the transaction: if Temporal cannot be told, the token stays unused
-        # and the director can simply try again.
-        handle = services.temporal.get_workflow_handle_for(
-            OnboardingWorkflow.run, workflow_id_for(claims.onboarding_id)
+    found = await invitations.find(services.pool, token_hash=hashed)
+    if found is None or found.accepted_at is not None or found.revoked_at is not None:
+        return False
+    handle = services.temporal.get_workflow_handle_for(
+        OnboardingWorkflow.run, workflow_id_for(claims.onboarding_id)
+    )
+    try:
+        await handle.signal(
+            OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=claims.sequence)
         )
-        try:
-            await handle.signal(
-                OnboardingWorkflow.accept_invitation,
-                AcceptInvitationInput(sequence=claims.sequence),
-            )
-        except RPCError as exc:
+    except Exception as exc:
+        if isinstance(exc, RPCError) or temporal.unreachable(exc):
             raise _TemporalUnavailable from exc
-    return True
+        raise
+    async with services.pool.acquire() as conn:
+        return await invitations.mark_accepted(conn, token_hash=hashed) is not None
 
 
 @router.get(
@@ -304,7 +309,9 @@ async def create_invitation_acceptance(
     try:
         accepted = await _accept(token, claims, services)
     except _TemporalUnavailable as exc:
-        raise _UNAVAILABLE from exc
+        raise Unavailable(
+            "The acceptance could not be recorded now; the link still works."
+        ) from exc
     if not accepted:
         if await invitations.find(services.pool, token_hash=token_hash(token)) is None:
             raise _problem(TokenProblem.forged)
@@ -425,13 +432,7 @@ async def update_invitation_checklist(
         [ChecklistItem.model_validate(i) for i in owner.items], body.answers
     )
     if issues:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            "Invalid field(s): " + ", ".join(i.field for i in issues),
-            errors=[FieldError(field=i.field, message=i.message) for i in issues],
-        )
+        raise Invalid.fields(tuple(FieldIssue(i.field, i.message) for i in issues))
     saved = await checklists.save_answers(
         services.pool,
         partner_id=owner.partner_id,

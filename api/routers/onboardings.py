@@ -9,13 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import AnyRoleDep, PageDep, PoolDep, ServicesDep, TemporalDep
 from api.pagination import PageOf
-from api.problems import FieldError, ProblemError, problem_responses
+from api.problems import problem_responses
 from app import onboardings as app_onboardings
-from app.onboarding_status import explained_status
+from app.errors import Invalid
 from domain import durations
 from domain.onboarding import (
     CompanyDetails,
@@ -28,7 +27,6 @@ from domain.onboarding import (
     RetryIntegrationResult,
 )
 from domain.text import Text
-from store import onboardings
 from store.pool import Pool
 from workflows.status_merge import ExplainedView
 
@@ -75,10 +73,6 @@ class OnboardingSummary(BaseModel):
 IntegrationCode = Annotated[Text, Path(max_length=63, description="The integration's code")]
 
 
-def _not_found(onboarding_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "not-found", "Not found", f"No onboarding {onboarding_id}")
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -116,33 +110,15 @@ async def create_onboarding(
     )
 
 
-def _unavailable(exc: RPCError, onboarding_id: uuid.UUID) -> ProblemError:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return _not_found(onboarding_id)
-    return ProblemError(
-        503, "temporal-unavailable", "Temporal unavailable", "Cannot reach the workflow now."
-    )
-
-
 @router.get("/{onboarding_id}", response_model=ExplainedView, responses=problem_responses(404, 503))
 async def read_onboarding(
     onboarding_id: uuid.UUID, pool: PoolDep, temporal: TemporalDep, caller: AnyRoleDep
 ) -> ExplainedView:
     """Every step of one onboarding, with the attempts and next try of a retrying one; the
     database's status, flagged, when the workflow cannot answer (its task failing)."""
-    row = await onboardings.get(pool, partner_id=caller.partner.id, onboarding_id=onboarding_id)
-    if row is None:
-        raise _not_found(onboarding_id)
-    try:
-        return await explained_status(
-            temporal,
-            row.workflow_id,
-            onboarding_id=onboarding_id,
-            projected_status=row.status,
-            since=row.status_since,
-        )
-    except RPCError as exc:
-        raise _unavailable(exc, onboarding_id) from exc
+    return await app_onboardings.read_status(
+        pool, temporal, partner_id=caller.partner.id, onboarding_id=onboarding_id
+    )
 
 
 async def _update(
@@ -362,10 +338,4 @@ def _duration(text: str | None, *, field: str) -> timedelta | None:
     try:
         return durations.parse_iso(text)
     except ValueError as exc:
-        raise ProblemError(
-            422,
-            "validation-error",
-            "Invalid request",
-            f"Invalid field(s): {field}",
-            errors=[FieldError(field=field, message=f"{field} {exc}")],
-        ) from None
+        raise Invalid.field(field, f"{field} {exc}") from None

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.registry import build_registry_client, registry_config
 from api.deps import Services
 from api.main import create_app
+from app import onboardings as app_onboardings
 from core import temporal
 from core.settings import Settings
 from devstack.serving import serve_app as serve
@@ -128,6 +129,14 @@ async def test_status_answers_from_the_projection_while_the_workflow_task_fails(
                 assert view["steps"] == []
                 assert "search attribute" in view["workflow_problem"]
                 assert "paul" not in view["workflow_problem"].lower()
+                # The console's client page reads the same use case: the projection, not nothing.
+                console_view = await app_onboardings.read_status(
+                    pool,
+                    client,
+                    partner_id=tenant.partner.id,
+                    onboarding_id=uuid.UUID(onboarding_id),
+                )
+                assert console_view.model_dump(mode="json") == view
 
                 async def counted() -> tuple[bool, float | None]:
                     text = (await api.get("/metrics")).text

@@ -1,0 +1,174 @@
+"""Temporal out of reach: every route that needs it gives the one same answer, 503
+`temporal-unavailable` with Retry-After, names nothing of the RPC's own text, and changes nothing
+the caller would have to undo."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.deps import Services
+from api.main import create_app
+from core import temporal
+from core.settings import Settings
+from devstack.ports import free_port
+from devstack.serving import serve_app as serve
+from domain.invitation import TokenClaims, sign_token, token_hash
+from store import imports, invitations
+from store.pool import Pool
+from tests.conftest import Tenant, make_client
+from tests.import_files import FRENCH_HEADERS
+
+CSV = (
+    ";".join(FRENCH_HEADERS)
+    + "\nJeanne;Martin;jeanne@example.com;fr;Martin SARL;73282932000074;;;;;;\n"
+).encode()
+
+
+@pytest.fixture
+async def down_api(
+    settings: Settings, pool: Pool, tenant: Tenant
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over a Temporal address nothing listens at; PostgreSQL is up."""
+    down = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
+    unreachable = await temporal.connect(down, lazy=True)
+    app = create_app(down, services=Services(settings=down, pool=pool, temporal=unreachable))
+    async with serve(app) as http:
+        http.headers.update(tenant.auth)
+        yield http
+
+
+def _assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"].endswith("/temporal-unavailable"), body
+    assert body["title"] == "Temporal unavailable", body
+    assert int(response.headers["Retry-After"]) > 0
+    # The RPC's own words (addresses, gRPC codes) are for the logs, not for the caller.
+    for leak in ("127.0.0.1", "grpc", "transport", "Connection refused", "tcp connect"):
+        assert leak.lower() not in body["detail"].lower(), body
+
+
+async def test_onboarding_routes_answer_one_unavailable_with_retry_after(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Each onboarding action with Temporal down: the same 503 problem, with Retry-After."""
+    onboarding_id, client_id = await make_client(pool, tenant)
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    calls = [
+        ("GET", f"/v1/onboardings/{onboarding_id}", None),
+        ("POST", f"/v1/onboardings/{onboarding_id}/invitation/send", None),
+        ("POST", f"/v1/onboardings/{onboarding_id}/invitation/cancel", None),
+        ("POST", f"/v1/onboardings/{onboarding_id}/invitation/resend", None),
+        (
+            "POST",
+            f"/v1/onboardings/{onboarding_id}/invitation/reschedule",
+            {"scheduled_at": later},
+        ),
+        ("POST", f"/v1/onboardings/{onboarding_id}/resume", None),
+        ("POST", f"/v1/clients/{client_id}/notifications", {"enabled": True}),
+    ]
+    for method, path, body in calls:
+        _assert_unavailable(await down_api.request(method, path, json=body))
+
+
+async def test_import_with_temporal_down_is_503_and_can_be_sent_again(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """An import whose workflow cannot be started: 503 (as documented), not 500."""
+    files = {"file": ("clients.csv", CSV, "text/csv")}
+    response = await down_api.post(
+        "/v1/imports", files=files, headers={"Idempotency-Key": "import-down-1"}
+    )
+    _assert_unavailable(response)
+
+
+async def test_cancelling_an_import_with_temporal_down_says_so_in_its_own_words(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Cancel with Temporal down: 503 (the import may still be running), not a 409 quoting the
+    RPC's error."""
+    import_id = uuid.uuid4()
+    row, _ = await imports.create(
+        pool,
+        import_id=import_id,
+        partner_id=tenant.partner.id,
+        idempotency_key=str(import_id),
+        request_hash="h",
+        workflow_id=f"import-{import_id}",
+        filename="clients.csv",
+        created_by=tenant.admin.id,
+        rows=[],
+    )
+    _assert_unavailable(await down_api.post(f"/v1/imports/{row.id}/cancel"))
+
+
+async def test_accepting_with_temporal_down_is_the_same_answer_and_leaves_the_token_usable(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant, settings: Settings
+) -> None:
+    """The director's acceptance while Temporal is down: the one 503, and the token unused."""
+    onboarding_id, _ = await make_client(pool, tenant)
+    claims = TokenClaims(
+        onboarding_id=onboarding_id, sequence=1, expires_at=datetime.now(UTC) + timedelta(days=3)
+    )
+    token = sign_token(claims, settings.secret_key.get_secret_value())
+    await invitations.record(
+        pool,
+        onboarding_id=onboarding_id,
+        sequence=1,
+        token_hash=token_hash(token),
+        recipient="director@example.com",
+        expires_at=claims.expires_at,
+    )
+    down_api.headers.pop("Authorization")
+    _assert_unavailable(await down_api.post(f"/v1/invitations/{token}/accept"))
+    row = await invitations.find(pool, token_hash=token_hash(token))
+    assert row is not None and row.accepted_at is None
+
+
+async def test_cancelling_a_finished_import_is_409_in_our_words(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Temporal up but the import's workflow gone (over, past retention): 409, and the detail is
+    ours, not the server's message naming the workflow."""
+    import_id = uuid.uuid4()
+    row, _ = await imports.create(
+        pool,
+        import_id=import_id,
+        partner_id=tenant.partner.id,
+        idempotency_key=str(import_id),
+        request_hash="h",
+        workflow_id=f"import-{import_id}",
+        filename="clients.csv",
+        created_by=tenant.admin.id,
+        rows=[],
+    )
+    response = await api.post(f"/v1/imports/{row.id}/cancel")
+    assert response.status_code == 409, response.text
+    detail = response.json()["detail"]
+    assert "import-" not in detail and "workflow" not in detail.lower(), detail
+
+
+def test_no_route_builds_the_shared_problems_by_hand() -> None:
+    """Bad input and an unreachable Temporal are answered by app/errors.py's Invalid and
+    Unavailable only: a route building its own drifts (two titles, a missing Retry-After)."""
+    root = Path(__file__).resolve().parents[2]
+    allowed = {root / "app" / "errors.py", root / "api" / "problem_handlers.py"}
+    builders: list[str] = []
+    for folder in ("api", "app", "cli"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text()
+            for slug in ('"validation-error"', '"temporal-unavailable"'):
+                if slug in text and path not in allowed and "ProblemError(" in text:
+                    builders.extend(
+                        f"{path.relative_to(root)}:{n}"
+                        for n, line in enumerate(text.splitlines(), 1)
+                        if slug in line
+                    )
+    assert builders == []

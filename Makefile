@@ -8,7 +8,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install dev test test-upgrade lint format clean bench chaos docs docs-serve
+.PHONY: install dev test test-fast test-upgrade lint format clean bench chaos docs docs-serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,15 @@ TEST_PROCESSES ?= 2
 
 test: install
 	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+
+# The inner loop: the layers under the API and the console (domain, store, activities,
+# workflows, core, app, e-mail templates) and the layering rules; no browser, no fuzzing, no
+# end-to-end run. `make test` stays what CI runs.
+FAST_TESTS := tests/domain tests/store tests/activities tests/workflows tests/core tests/app \
+	tests/email_templates tests/test_layers.py
+
+test-fast: install
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(FAST_TESTS) $(PYTEST_ARGS)
 
 # The previous release's stack, stopped mid-work, taken over by today's code on the same data
 # (tests/upgrade/upgrade_check.py; RELEASES.md says which release is "previous"). Minutes.

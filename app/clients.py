@@ -14,6 +14,7 @@ from app import notifications, roles
 from app.errors import Conflict, Invalid, NotFound, Unavailable
 from domain.setup import Role
 from store import client_setup, clients, folders, subscriptions
+from store.clients import ClientErased
 from store.pool import Conn, Pool, snapshot
 
 
@@ -143,16 +144,22 @@ async def switch_notifications(
         )
     except notifications.ClientNotFound:
         raise client_not_found(client_id) from None
-    except notifications.ClientErased:
-        raise Conflict(
-            "This client's personal data was erased; its notifications stay off.",
-            slug="client-erased",
-            title="Client erased",
-        ) from None
+    except ClientErased:
+        raise erased(client_id) from None
     except notifications.SwitchRefused as exc:
         raise Conflict("The onboarding refused the switch.") from exc
     except notifications.OnboardingUnreachable as exc:
         raise Unavailable("Cannot reach the client's onboarding now; nothing was changed.") from exc
+
+
+def erased(client_id: uuid.UUID) -> Conflict:
+    """The one answer to a change of an erased client's personal data (or notifications)."""
+    return Conflict(
+        f"The personal data of client {client_id} was erased; it takes no new personal data "
+        "and its notifications stay off.",
+        slug="client-erased",
+        title="Client erased",
+    )
 
 
 async def ready_client(

@@ -18,16 +18,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.onboarding import SetNotificationsInput, workflow_id_for
 from store import clients
+from store.clients import ClientErased
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
 
 
 class ClientNotFound(Exception):
     """No such client (for this partner, when one is named)."""
-
-
-class ClientErased(Exception):
-    """The client's personal data was erased: its notifications stay off."""
 
 
 class SwitchRefused(Exception):
@@ -54,20 +51,15 @@ async def switch(
     *,
     client_id: uuid.UUID,
     enabled: bool,
-    partner_id: uuid.UUID | None = None,
+    partner_id: uuid.UUID,
 ) -> Switched:
-    """Switch the client's notifications on or off. `partner_id` scopes the client to one partner
-    (the API's tenant); None is the ops command line, which sees every partner."""
-    if partner_id is None:
-        row = await clients.get(pool, client_id=client_id)
-        if row is None:
-            raise ClientNotFound(client_id)
-        partner_id = row.partner_id
+    """Switch the client's notifications on or off, the client being one of `partner_id`'s (ops'
+    command line finds the client's firm first, and calls app/clients.py as the API does)."""
     listed = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
     if listed is None:
         raise ClientNotFound(client_id)
     if listed.erased_at is not None:
-        raise ClientErased(client_id)
+        raise ClientErased(str(client_id))
     handle = temporal.get_workflow_handle_for(
         OnboardingWorkflow.run, workflow_id_for(listed.onboarding_id)
     )
@@ -92,7 +84,7 @@ async def switch(
     # The onboarding is over (or past retention): only the client changes.
     written = await clients.set_notifications(pool, client_id=client_id, muted=not enabled)
     if written is None:
-        raise ClientErased(client_id)  # erased between the read and the write
+        raise ClientErased(str(client_id))  # erased between the read and the write
     after = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
     assert after is not None
     return Switched(

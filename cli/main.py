@@ -815,14 +815,28 @@ def clients(
 
 
 async def _unmute(settings: Settings, client_id: uuid.UUID, enabled: bool) -> Switched:
-    from app import notifications
+    """The API's and the console's use case (app/clients.switch_notifications), in the client's
+    firm as its administrator."""
+    from app import clients as app_clients
+    from app.onboardings import OPERATOR_ROLE
     from core import temporal
+    from store import clients
     from store.pool import create_pool
 
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
         client = await temporal.connect(settings, lazy=True)
-        return await notifications.switch(pool, client, client_id=client_id, enabled=enabled)
+        row = await clients.get(pool, client_id=client_id)
+        if row is None:
+            raise app_clients.client_not_found(client_id)
+        return await app_clients.switch_notifications(
+            pool,
+            client,
+            partner_id=row.partner_id,
+            client_id=client_id,
+            role=OPERATOR_ROLE,
+            enabled=enabled,
+        )
     finally:
         await pool.close()
 
@@ -838,7 +852,7 @@ def unmute(
     """Switch a client's notifications on (or off with --off). While its onboarding runs, the
     onboarding applies it (a waiting invitation then goes according to its mode); after, the
     client alone changes."""
-    from app import notifications
+    from app.errors import AppError
 
     try:
         parsed = uuid.UUID(client_id)
@@ -846,17 +860,8 @@ def unmute(
         raise typer.BadParameter("not a client id (a UUID)", param_hint="CLIENT") from None
     try:
         done = asyncio.run(_unmute(_settings(), parsed, enabled=not off))
-    except notifications.ClientNotFound:
-        typer.echo(f"no client {parsed}", err=True)
-        raise typer.Exit(1) from None
-    except notifications.ClientErased:
-        typer.echo("this client's personal data was erased; its notifications stay off", err=True)
-        raise typer.Exit(1) from None
-    except notifications.SwitchRefused as exc:
-        typer.echo(f"refused by the onboarding: {exc.__cause__}", err=True)
-        raise typer.Exit(1) from None
-    except (notifications.OnboardingUnreachable, RuntimeError):
-        typer.echo("cannot reach Temporal now; nothing was changed", err=True)
+    except AppError as exc:
+        typer.echo(f"refused: {exc.detail}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         sys.stdout.write(json.dumps(dataclasses.asdict(done), default=str) + "\n")

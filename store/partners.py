@@ -406,19 +406,6 @@ async def set_time_zone(pool: Pool, *, partner_id: uuid.UUID, time_zone: str) ->
     await pool.execute("UPDATE partners SET time_zone = $2 WHERE id = $1", partner_id, time_zone)
 
 
-async def user_emails(
-    pool: Pool, *, partner_id: uuid.UUID, user_ids: list[uuid.UUID]
-) -> list[tuple[uuid.UUID, str]]:
-    """(id, e-mail) of these users of the partner, in id order (a stable order for retries)."""
-    rows = await pool.fetch(
-        "SELECT id, email FROM partner_users WHERE partner_id = $1 AND id = ANY($2::uuid[]) "
-        "ORDER BY id",
-        partner_id,
-        user_ids,
-    )
-    return [(r["id"], r["email"]) for r in rows]
-
-
 async def user_addresses(
     pool: Pool, *, partner_id: uuid.UUID, user_ids: list[uuid.UUID]
 ) -> list[tuple[uuid.UUID, str, str]]:

@@ -125,21 +125,6 @@ async def get_default(pool: Pool, *, partner_id: uuid.UUID) -> TemplateRow | Non
     return _row(r) if r else None
 
 
-async def get_version(
-    pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID, version: int
-) -> dict[str, Any] | None:
-    body: dict[str, Any] | None = await pool.fetchval(
-        """
-        SELECT body FROM configuration_template_versions
-        WHERE partner_id = $1 AND template_id = $2 AND version = $3
-        """,
-        partner_id,
-        template_id,
-        version,
-    )
-    return body
-
-
 async def list_(
     pool: Pool, *, partner_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[TemplateRow], int]:

@@ -401,12 +401,7 @@ async def update_client(
             pool, partner_id=caller.partner.id, client_id=client_id, changes=body.changes()
         )
     except clients.ClientErased as exc:
-        raise ProblemError(
-            409,
-            "client-erased",
-            "Client erased",
-            "This client's personal data was erased; it takes no new personal data.",
-        ) from exc
+        raise app_clients.erased(client_id) from exc
     if row is None:
         raise client_not_found(client_id)
     return await _client_public(pool, caller.partner.id, client_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from api.console import CSRF_FIELD
@@ -29,6 +30,7 @@ from tests.api.test_console import (
     sign_in_as,
 )
 from tests.conftest import Tenant, make_client, make_tenant
+from tests.eventually import activities_scheduled, updates_accepted
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
@@ -100,7 +102,11 @@ async def _refused_without_token_or_from_elsewhere(
 
 
 async def test_notifications_switched_on_for_a_muted_client_send_its_invitation_once(
-    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+    api_server: httpx.AsyncClient,
+    worker: Worker,
+    client: Client,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
 ) -> None:
     """Kept muted, the invitation waits; a forged form changes nothing; the switch sends it
     (post-redirect-get, confirmed in French); switched on again, nothing more is sent."""
@@ -116,8 +122,8 @@ async def test_notifications_switched_on_for_a_muted_client_send_its_invitation_
     await _refused_without_token_or_from_elsewhere(
         api_server, cookie, token, action, {"enabled": "1"}
     )
-    await asyncio.sleep(0.5)
-    assert smtp_sink.handler.messages == []
+    handle = client.get_workflow_handle(f"onboarding-{onboarding_id}")
+    assert await updates_accepted(handle) == 0  # the refused forms never reached the workflow
     view = await _until(api_server, tenant, onboarding_id)
     assert view["status"] == "WAITING_FOR_UNMUTE" and view["invitation"]["state"] == "muted"
 
@@ -138,7 +144,7 @@ async def test_notifications_switched_on_for_a_muted_client_send_its_invitation_
     shown = await api_server.get(switched.headers["location"], headers=as_user(cookie))
     shown = await api_server.get(shown.headers["location"], headers=as_user(cookie))
     assert "Les notifications sont activées." in shown.text
-    await asyncio.sleep(0.5)
+    assert await activities_scheduled(handle, "send_invitation") == 1
     assert len(smtp_sink.handler.messages) == 1
 
 

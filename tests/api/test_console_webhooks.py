@@ -213,7 +213,14 @@ async def test_deliveries_are_listed_and_redelivered_once(
     assert "encore en cours" in shown.text
     async with _loop(pool, settings):
         got = await receiver.wait_for(2)
-        await asyncio.sleep(0.5)
+    # Exact: the loop has stopped, and every delivery it ever claimed counts an attempt (a
+    # third send would show here even if the receiver had not seen it yet).
+    claimed = await pool.fetchval(
+        "SELECT sum(d.attempts) FROM webhook_deliveries d JOIN webhook_endpoints e "
+        "ON e.id = d.endpoint_id WHERE e.partner_id = $1",
+        tenant.partner.id,
+    )
+    assert claimed == 2
     assert len(receiver.received) == 2
     assert got[0].headers["webhook-id"] == got[1].headers["webhook-id"]
 

@@ -19,6 +19,7 @@ from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
+from tests.eventually import activities_scheduled
 
 BODY: dict[str, Any] = {
     "client": {
@@ -75,8 +76,10 @@ async def test_kept_muted_waits_then_switched_on_the_invitation_goes(
     assert "notifications to be switched on" in view["waiting_for"]
     listed = (await api.get("/v1/clients", params={"status": "WAITING_FOR_UNMUTE"})).json()
     assert [c["id"] for c in listed["items"]] == [client_id]
-    await asyncio.sleep(0.5)
-    assert smtp_sink.handler.messages == []  # nothing reaches a muted client
+    # Nothing reaches a muted client: exact, from the history once the workflow is waiting.
+    handle = client.get_workflow_handle(workflow_id_for(uuid.UUID(onboarding_id)))
+    assert await activities_scheduled(handle, "send_invitation") == 0
+    assert smtp_sink.handler.messages == []
 
     switched = await api.post(f"/v1/clients/{client_id}/notifications", json={"enabled": True})
     assert switched.status_code == 200, switched.text

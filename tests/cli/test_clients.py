@@ -234,5 +234,5 @@ async def test_unmute_without_a_running_onboarding_changes_the_client_alone(
     assert (json.loads(off.out)["enabled"], json.loads(off.out)["through"]) == (False, "client")
     row = await clients.get(pool, client_id=client_id)
     assert row is not None and row.notifications_muted
-    assert unknown.code == 1 and "no client" in unknown.err
+    assert unknown.code == 1 and "No client" in unknown.err
     assert bad.code == 2 and "CLIENT" in bad.err

@@ -1,0 +1,72 @@
+"""Waiting in tests, one way: `eventually` for what must come, and exact checks from the
+workflow's own history for what must not (never "sleep, then see that nothing came", which
+passes whenever the unwanted thing is merely late)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHistory as History
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    within: float = 15.0,
+    every: float = 0.05,
+) -> T:
+    """probe() until it returns something truthy, and return that; fail saying `what` was not
+    seen in `within` seconds, with the probe's last answer."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not seen in {within}s; last: {last!r}")
+        await asyncio.sleep(every)
+
+
+async def _quiet_history(handle: WorkflowHandle[Any, Any]) -> History:
+    """The workflow's history once no workflow task is pending: whatever the workflow was going
+    to decide from what it has been sent (schedule an activity, send an e-mail) is in it by then.
+    """
+
+    async def quiet() -> bool:
+        described = await handle.describe()
+        return not described.raw_description.HasField("pending_workflow_task")
+
+    await eventually(quiet, what="the workflow's pending task done")
+    return await handle.fetch_history()
+
+
+async def activities_scheduled(handle: WorkflowHandle[Any, Any], name: str) -> int:
+    """How many times the workflow has scheduled the activity `name`, once it has acted on all
+    it was sent: exact where "sleep, then count the e-mails" guesses."""
+    history = await _quiet_history(handle)
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == name
+    )
+
+
+async def updates_accepted(handle: WorkflowHandle[Any, Any]) -> int:
+    """How many updates the workflow has accepted (one refused by its validator, or never sent
+    because the route refused first, is none)."""
+    history = await _quiet_history(handle)
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )

@@ -35,8 +35,11 @@ class ClientFilters:
     scheduled_to: datetime | None = None
     q: str | None = None
     enterprise_number: str | None = None  # 10 digits, normalised by the caller's type
-    # Clients whose case manager is one of these come first ("my clients"), then `sort`.
+    # Clients whose case manager is one of these come first, then `sort`.
     first_for: tuple[str, ...] = field(default=())
+    # Only the clients this partner user collaborates on ("my clients"); another firm's user
+    # finds none, as an unknown one.
+    collaborator: uuid.UUID | None = None
 
 
 def _utc(value: datetime | None, name: str) -> datetime | None:
@@ -79,7 +82,15 @@ async def list_clients(
         limit=limit,
         offset=offset,
         first_for=list(filters.first_for) or None,
+        collaborator=filters.collaborator,
     )
+
+
+async def opens_on_mine(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether the console's clients list opens on the user's own clients (those they
+    collaborate on): yes as soon as they have one, else on every client, rather than on an
+    empty page."""
+    return await clients.collaborates_on_any(pool, partner_id=partner_id, user_id=user_id)
 
 
 @dataclass(frozen=True)

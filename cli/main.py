@@ -28,6 +28,7 @@ from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
     from app.notifications import Switched
+    from domain.onboarding import ResumeResult
     from store.pool import Pool
     from workflows.status_merge import ExplainedView
 
@@ -454,6 +455,73 @@ def reschedule_invitation(
     console.print_json(asyncio.run(_update(onboarding_id, "reschedule-invitation", when)))
 
 
+def _onboarding_uuid(text: str) -> uuid.UUID:
+    """An onboarding id, given bare or as its workflow id ("onboarding-<id>")."""
+    try:
+        return uuid.UUID(text.removeprefix("onboarding-"))
+    except ValueError:
+        raise typer.BadParameter(
+            "not an onboarding id (a UUID, or onboarding-<UUID>)", param_hint="ID"
+        ) from None
+
+
+async def _resume(settings: Settings, onboarding_id: uuid.UUID) -> ResumeResult:
+    from app import onboardings as app_onboardings
+    from app.errors import NotFound
+    from core import temporal
+    from domain.setup import Role
+    from store import onboardings
+    from store.pool import create_pool
+
+    pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
+    try:
+        partner_id = await onboardings.partner_of(pool, onboarding_id=onboarding_id)
+        if partner_id is None:
+            raise NotFound(f"No onboarding {onboarding_id}")
+        client = await temporal.connect(settings)
+        # The API's own use case, so the command refuses what the API refuses. Ops hold the
+        # database and Temporal themselves: the role passed is the firm's highest, which the
+        # rule (any of the firm's users) lets through anyway.
+        return await app_onboardings.resume(
+            pool,
+            client,
+            partner_id=partner_id,
+            onboarding_id=onboarding_id,
+            role=Role.administrator,
+        )
+    finally:
+        await pool.close()
+
+
+@app.command()
+def resume(
+    onboarding_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Onboarding id (or workflow id)")
+    ],
+) -> None:
+    """Try the stalled step of an onboarding parked in NEEDS_ATTENTION again, once its cause is
+    fixed (as POST /v1/onboardings/{id}/resume); refused, nothing resumed, when it is not
+    parked."""
+    from app.errors import Conflict, NotFound, Unavailable
+
+    parsed = _onboarding_uuid(onboarding_id)
+    try:
+        done = asyncio.run(_resume(_settings(), parsed))
+    except NotFound:
+        typer.echo(f"no onboarding {parsed}", err=True)
+        raise typer.Exit(1) from None
+    except Conflict as exc:
+        typer.echo(
+            f"onboarding {parsed} is not parked in NEEDS_ATTENTION; nothing was resumed: {exc}",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except (Unavailable, RuntimeError):
+        typer.echo("cannot reach Temporal now; nothing was resumed", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"onboarding {parsed}: resumed at step {done.step.value}, now {done.status.value}")
+
+
 async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
     from core import temporal
 
@@ -480,17 +548,18 @@ async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
 @app.command("list")
 def list_(
     status_filter: Annotated[
-        str | None,
+        OnboardingStatus | None,
         typer.Option(
             "--status",
-            help="SETTING_UP, AWAITING_COMPANY_DETAILS, READY, COMPLETED or FAILED",
+            # From the enum, so a status added to the domain is named here too.
+            help="Only onboardings in this status: " + ", ".join(OnboardingStatus),
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
     """List onboardings from Temporal's visibility store (the same filter as the UI)."""
-    rows = asyncio.run(_list(status_filter, limit))
+    rows = asyncio.run(_list(status_filter.value if status_filter else None, limit))
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")

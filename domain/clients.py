@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import AfterValidator, EmailStr, Field, field_validator
 
 from domain.exact import ExactDate
 from domain.onboarding import Language, StrictModel
@@ -24,6 +24,36 @@ class ClientSort(StrEnum):
     scheduled_at = "scheduled_at"
     scheduled_at_desc = "-scheduled_at"
     status = "status"
+
+
+# The caller's own user, wherever a partner user's id is asked for.
+ME = "me"
+
+
+def _user_or_me(value: str) -> str:
+    if value == ME:
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a partner user's id (a UUID) or `me`") from None
+
+
+UserOrMe = Annotated[
+    Text,
+    AfterValidator(_user_or_me),
+    Field(
+        description="A partner user's id, or `me` for the caller",
+        examples=[ME],
+        # For the OpenAPI document (and the fuzzer's inputs); the validator above is the rule.
+        json_schema_extra={"pattern": "^(me|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})$"},
+    ),
+]
+
+
+def user_of(value: str, *, me: uuid.UUID) -> uuid.UUID:
+    """The user a valid `UserOrMe` names, `me` being the caller's `me`."""
+    return me if value == ME else uuid.UUID(value)
 
 
 class ClientPatch(StrictModel):

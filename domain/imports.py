@@ -164,11 +164,13 @@ class ImportReport(BaseModel):
 
 # --- Columns --------------------------------------------------------------------------------------
 
-# Our field -> the header spellings accepted for it, French and English. Headers are compared
-# after _normalize (case, accents, spaces and punctuation ignored), so "E-mail", "EMAIL" and
-# "e mail" are one spelling, and so are "Début d'exercice" and "debut d exercice".
+# Our field -> the header spellings accepted for it, in French, English, Dutch and German (the
+# languages of the firms' clients, as domain.onboarding.Language). Headers are compared after
+# _normalize (case, accents, spaces and punctuation ignored), so "E-mail", "EMAIL" and "e mail"
+# are one spelling, and so are "Début d'exercice" and "debut d exercice"; a German umlaut may
+# also be typed as "ae", "oe", "ue" (see _ALIASES). Each spelling belongs to one field only.
 DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "first_name": ("prénom", "first name", "firstname", "given name", "voornaam"),
+    "first_name": ("prénom", "first name", "firstname", "given name", "voornaam", "vorname"),
     "last_name": (
         "nom",
         "nom de famille",
@@ -178,6 +180,9 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "naam",
         "achternaam",
         "familienaam",
+        "nachname",
+        "familienname",
+        "zuname",
     ),
     "email": (
         "e-mail",
@@ -188,8 +193,10 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "mail",
         "email address",
         "e-mailadres",
+        "mailadres",
+        "e-mail-adresse",
     ),
-    "language": ("langue", "language", "taal"),
+    "language": ("langue", "language", "taal", "sprache", "correspondentietaal"),
     "company_name": (
         "entreprise",
         "société",
@@ -201,8 +208,15 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "bedrijfsnaam",
         "naam onderneming",
         "benaming",
+        "bedrijf",
+        "onderneming",
+        "firmanaam",
+        "firma",
+        "firmenname",
+        "unternehmen",
+        "unternehmensname",
     ),
-    "siret": ("siret", "n° siret", "no siret", "numéro siret", "siret number"),
+    "siret": ("siret", "n° siret", "no siret", "numéro siret", "siret number", "siret-nummer"),
     "enterprise_number": (
         "ondernemingsnummer",
         "numéro d'entreprise",
@@ -214,6 +228,11 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "company number",
         "BCE",
         "KBO",
+        "ondernemingsnr",
+        "unternehmensnummer",
+        # The KBO/BCE's name in German: Zentrale Datenbank der Unternehmen.
+        "ZDU-Nummer",
+        "ZDU",
     ),
     "vat_number": (
         "numéro de TVA",
@@ -224,8 +243,15 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "BTW",
         "VAT number",
         "VAT",
+        "btw-nr",
+        "USt-IdNr.",
+        "USt-ID",
+        "Umsatzsteuer-Identifikationsnummer",
+        "MwSt-Nummer",
+        "MwSt",
+        "Mehrwertsteuernummer",
     ),
-    "address": ("adresse", "address", "adres"),
+    "address": ("adresse", "address", "adres", "anschrift"),
     "case_manager": (
         "gestionnaire",
         "gestionnaire de dossier",
@@ -233,6 +259,12 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "case manager",
         "étiquette",
         "tag",
+        "dossierbeheerder",
+        "beheerder",
+        "verantwoordelijke",
+        "sachbearbeiter",
+        "betreuer",
+        "verantwortlicher",
     ),
     "national_number": (
         "numéro de registre national",
@@ -240,27 +272,75 @@ DEFAULT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "registre national",
         "national number",
         "national register number",
+        "rijksregisternummer",
+        "rijksregister",
+        "nationalregisternummer",
+        "nationalregister",
     ),
     "partner_national_number": (
         "numéro de registre national du partenaire",
         "registre national du partenaire",
         "partner national number",
+        "rijksregisternummer partner",
+        "rijksregisternummer van de partner",
+        "nationalregisternummer partner",
+        "nationalregisternummer des partners",
     ),
     "fiscal_year_start": (
         "début d'exercice",
         "début exercice",
         "début de l'exercice",
         "fiscal year start",
+        "begin boekjaar",
+        "start boekjaar",
+        "begin van het boekjaar",
+        "beginn geschäftsjahr",
+        "geschäftsjahresbeginn",
+        "beginn des geschäftsjahres",
     ),
-    "fiscal_year_end": ("fin d'exercice", "fin exercice", "fin de l'exercice", "fiscal year end"),
+    "fiscal_year_end": (
+        "fin d'exercice",
+        "fin exercice",
+        "fin de l'exercice",
+        "fiscal year end",
+        "einde boekjaar",
+        "einde van het boekjaar",
+        "ende geschäftsjahr",
+        "geschäftsjahresende",
+        "ende des geschäftsjahres",
+    ),
+    # A Belgian firm's director is its "zaakvoerder" (or "bestuurder"), a German one's its
+    # "Geschäftsführer".
     "director_email": (
         "e-mail dirigeant",
         "e-mail du dirigeant",
         "courriel dirigeant",
         "director email",
+        "e-mail zaakvoerder",
+        "e-mail bestuurder",
+        "e-mail geschäftsführer",
+        "e-mail des geschäftsführers",
     ),
-    "director_first_name": ("prénom dirigeant", "prénom du dirigeant", "director first name"),
-    "director_last_name": ("nom dirigeant", "nom du dirigeant", "director last name"),
+    "director_first_name": (
+        "prénom dirigeant",
+        "prénom du dirigeant",
+        "director first name",
+        "voornaam zaakvoerder",
+        "voornaam bestuurder",
+        "vorname geschäftsführer",
+        "vorname des geschäftsführers",
+    ),
+    "director_last_name": (
+        "nom dirigeant",
+        "nom du dirigeant",
+        "director last name",
+        "naam zaakvoerder",
+        "achternaam zaakvoerder",
+        "naam bestuurder",
+        "achternaam bestuurder",
+        "nachname geschäftsführer",
+        "nachname des geschäftsführers",
+    ),
 }
 
 REQUIRED_FIELDS: Final = ("first_name", "last_name", "email", "language")
@@ -275,8 +355,16 @@ def _normalize(text: str) -> str:
     return _NOT_ALNUM.sub("", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
+# Without a German keyboard "ä" is typed "ae" ("Geschaeftsfuehrer"); _normalize alone makes it
+# "a" ("Geschaftsfuhrer", as typed without the dots). Both are accepted.
+_UMLAUTS: Final = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
 _ALIASES: Final[dict[str, frozenset[str]]] = {
-    field: frozenset(_normalize(spelling) for spelling in spellings)
+    field: frozenset(
+        _normalize(typed)
+        for spelling in spellings
+        for typed in (spelling, spelling.translate(_UMLAUTS))
+    )
     for field, spellings in DEFAULT_COLUMNS.items()
 }
 _FIELD_ORDER: Final = {field: index for index, field in enumerate(DEFAULT_COLUMNS)}

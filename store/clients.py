@@ -339,8 +339,12 @@ async def list_for_partner(
     limit: int = 50,
     offset: int = 0,
     first_for: list[str] | None = None,
+    collaborator: uuid.UUID | None = None,
 ) -> tuple[list[ClientListRow], int]:
     """One page of the partner's clients matching every filter given, and how many match in all.
+
+    `collaborator` keeps the clients this partner user collaborates on ("my clients"); read
+    through the client_collaborators_user index (migration 0026).
 
     With `first_for`, clients whose case manager is one of these come first ("my clients"),
     each group in `sort`'s order. `q` matches a substring of the client's name, its registry
@@ -363,6 +367,7 @@ async def list_for_partner(
         pattern,
         siret_pattern,
         enterprise_number,
+        collaborator,
     )
     matching = f"""
         SELECT * FROM ({_LISTED}
@@ -375,6 +380,8 @@ async def list_for_partner(
             AND ($9::text IS NULL OR c.name ILIKE $9 OR c.company ->> 'name' ILIKE $9
                  OR c.siret LIKE $10 OR c.enterprise_number LIKE $10)
             AND ($11::text IS NULL OR c.enterprise_number = $11)
+            AND ($12::uuid IS NULL OR c.id IN (
+                SELECT cc.client_id FROM client_collaborators cc WHERE cc.user_id = $12))
         ) listed
         WHERE $6::text IS NULL OR invitation_state = $6
     """
@@ -383,7 +390,7 @@ async def list_for_partner(
         records = await pool.fetch(
             f"""
             SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY (case_manager = ANY($14::text[])) IS TRUE DESC, {order} LIMIT $12 OFFSET $13
+            ORDER BY (case_manager = ANY($15::text[])) IS TRUE DESC, {order} LIMIT $13 OFFSET $14
             """,
             *args,
             limit,
@@ -394,7 +401,7 @@ async def list_for_partner(
         records = await pool.fetch(
             f"""
             SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY {order} LIMIT $12 OFFSET $13
+            ORDER BY {order} LIMIT $13 OFFSET $14
             """,
             *args,
             limit,
@@ -591,3 +598,18 @@ async def list_collaborator_users(pool: Pool | Conn, *, client_id: uuid.UUID) ->
         client_id,
     )
     return [Collaborator(**dict(r)) for r in rows]
+
+
+async def collaborates_on_any(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether the partner's user collaborates on at least one of its clients."""
+    found: bool = await pool.fetchval(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM client_collaborators cc JOIN clients c ON c.id = cc.client_id
+            WHERE cc.user_id = $2 AND c.partner_id = $1
+        )
+        """,
+        partner_id,
+        user_id,
+    )
+    return found

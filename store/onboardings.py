@@ -299,3 +299,12 @@ async def creator_email(pool: Pool, *, onboarding_id: uuid.UUID) -> str | None:
         onboarding_id,
     )
     return email
+
+
+async def partner_of(pool: Pool, *, onboarding_id: uuid.UUID) -> uuid.UUID | None:
+    """The partner whose started onboarding this is, for ops commands that are given an id
+    alone (None: no such onboarding, or a claim Temporal has not accepted)."""
+    partner_id: uuid.UUID | None = await pool.fetchval(
+        "SELECT partner_id FROM onboardings WHERE id = $1 AND NOT start_pending", onboarding_id
+    )
+    return partner_id

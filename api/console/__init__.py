@@ -57,6 +57,7 @@ from domain.time_zones import DEFAULT_TIME_ZONE
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
+from store.pool import Pool
 from workflows.status_merge import ExplainedView
 
 PREFIX = "/console"
@@ -638,11 +639,22 @@ def _week(zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=7) - timedelta(microseconds=1)
 
 
-def client_filters(
-    query: Mapping[str, str], session: SessionRow
+# The clients list's "My clients / All clients" choice (`show` in its query).
+SHOWS = ("mine", "all")
+
+
+async def client_filters(
+    query: Mapping[str, str], session: SessionRow, pool: Pool
 ) -> tuple[app_clients.ClientFilters, dict[str, Any]]:
     """The clients list's filters from its query (the page's and its CSV export's), and the
-    values to show back in the filter form."""
+    values to show back in the filter form. Without a `show`, the list opens on the user's own
+    clients (those they collaborate on) if they have any (app/clients.opens_on_mine)."""
+    show = query.get("show") or ""
+    if show not in SHOWS:
+        mine_first = await app_clients.opens_on_mine(
+            pool, partner_id=session.member.partner.id, user_id=session.member.user.id
+        )
+        show = "mine" if mine_first else "all"
     status = query.get("status") or ""
     muted_text = query.get("muted") or ""
     invitation = query.get("invitation_state") or ""
@@ -659,8 +671,10 @@ def client_filters(
         scheduled_to=end,
         q=(query.get("q") or "").strip()[:200] or None,
         first_for=(user.name, user.email),
+        collaborator=user.id if show == "mine" else None,
     )
     shown = {
+        "show": show,
         "q": filters.q or "",
         "status": status,
         "case_manager": filters.case_manager or "",
@@ -681,7 +695,7 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
     frame = _frame(request, services, session)
     query = request.query_params
     zone = _zone(session)
-    filters, shown = client_filters(query, session)
+    filters, shown = await client_filters(query, session, services.pool)
     try:
         page = max(1, min(int(query.get("page") or 1), 10_000))
     except ValueError:
@@ -696,7 +710,10 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
         offset=(page - 1) * PAGE_SIZE,
     )
     pages = max(1, math.ceil(total / PAGE_SIZE))
-    kept = {k: v for k, v in query.items() if k != "page" and v}
+    # The choice made (or the default taken) goes into every link, so a page, the next one
+    # and the export list the same clients.
+    filtered = {k: v for k, v in query.items() if k not in ("page", "show") and v}
+    kept = {**filtered, "show": shown["show"]}
 
     def page_url(number: int) -> str:
         return _url(frame, "/clients?" + urlencode({**kept, "page": number}))
@@ -710,7 +727,10 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
         statuses=[s.value for s in OnboardingStatus],
         invitation_states=[s.value for s in InvitationState],
         filters=shown,
-        export_url=_url(frame, "/clients.csv" + (f"?{urlencode(kept)}" if kept else "")),
+        export_url=_url(frame, "/clients.csv?" + urlencode(kept)),
+        show_urls={
+            show: _url(frame, "/clients?" + urlencode({**filtered, "show": show})) for show in SHOWS
+        },
         rows=[
             {
                 "id": r.id,

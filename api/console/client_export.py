@@ -40,7 +40,7 @@ async def read_console_clients_csv(request: Request, services: ServicesDep) -> R
     session = await _session(request, services)
     if session is None:
         return _to_sign_in(request)
-    filters, _ = client_filters(request.query_params, session)
+    filters, _ = await client_filters(request.query_params, session, services.pool)
     zone = _zone(session)
     partner_id = session.member.partner.id
 

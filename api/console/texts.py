@@ -2963,3 +2963,41 @@ _COMPANY_LOOKUP = {
 }
 for _lang, _words in _COMPANY_LOOKUP.items():
     TEXTS[_lang].update(_words)
+
+# The clients list's "My clients / All clients" choice (issue 23).
+_MY_CLIENTS: dict[str, dict[str, str]] = {
+    "en": {
+        "mc_choice_label": "Which clients",
+        "mc_mine": "My clients",
+        "mc_all": "All clients",
+        "mc_mine_hint": "My clients: the clients you collaborate on.",
+        "mc_none": "You collaborate on no client in this list.",
+        "mc_show_all": "Show all clients",
+    },
+    "fr": {
+        "mc_choice_label": "Quels clients",
+        "mc_mine": "Mes clients",
+        "mc_all": "Tous les clients",
+        "mc_mine_hint": "Mes clients : ceux sur lesquels vous collaborez.",
+        "mc_none": "Vous ne collaborez sur aucun client de cette liste.",
+        "mc_show_all": "Voir tous les clients",
+    },
+    "nl": {
+        "mc_choice_label": "Welke klanten",
+        "mc_mine": "Mijn klanten",
+        "mc_all": "Alle klanten",
+        "mc_mine_hint": "Mijn klanten: de klanten waaraan u meewerkt.",
+        "mc_none": "U werkt aan geen enkele klant in deze lijst mee.",
+        "mc_show_all": "Alle klanten tonen",
+    },
+    "de": {
+        "mc_choice_label": "Welche Mandanten",
+        "mc_mine": "Meine Mandanten",
+        "mc_all": "Alle Mandanten",
+        "mc_mine_hint": "Meine Mandanten: die Mandanten, an denen Sie mitarbeiten.",
+        "mc_none": "Sie arbeiten an keinem Mandanten dieser Liste mit.",
+        "mc_show_all": "Alle Mandanten anzeigen",
+    },
+}
+for _lang, _words in _MY_CLIENTS.items():
+    TEXTS[_lang].update(_words)

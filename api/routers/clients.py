@@ -35,7 +35,9 @@ from domain.clients import (
     ClientSort,
     CollaboratorsIn,
     SubscriptionIn,
+    UserOrMe,
     forbidden_fields,
+    user_of,
 )
 from domain.exact import ExactDateTime
 from domain.identifiers import BeEnterpriseNumber
@@ -225,6 +227,13 @@ async def read_clients(
     sort: Annotated[ClientSort, Query(description="Order; a leading '-' is descending")] = (
         ClientSort.created_at_desc
     ),
+    collaborator: Annotated[
+        UserOrMe | None,
+        Query(
+            description="Only the clients this partner user collaborates on: a user id, or "
+            "`me` for the key's own user (another firm's user finds none)"
+        ),
+    ] = None,
 ) -> PageOf[ClientSummary]:
     """A partner's clients ("My clients"), filtered, searched, sorted and paged."""
     rows, total = await app_clients.list_clients(
@@ -240,6 +249,7 @@ async def read_clients(
             scheduled_to=scheduled_to,
             q=q,
             enterprise_number=enterprise_number,
+            collaborator=user_of(collaborator, me=caller.user.id) if collaborator else None,
         ),
         sort=sort.value,
         limit=page.limit,

@@ -262,7 +262,8 @@ async def test_clients_export_streams_every_page_with_the_filters_and_no_formula
     await make_client(pool, other, name="Client d'un autre cabinet")
     cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
     page = await api_server.get("/console/clients?tag=vip", headers=as_user(cookie))
-    assert 'href="/console/clients.csv?tag=vip"' in page.text
+    # With the list's "My clients / All clients" choice (all: the user collaborates on none).
+    assert 'href="/console/clients.csv?tag=vip&amp;show=all"' in page.text
 
     every = await api_server.get("/console/clients.csv", headers=as_user(cookie))
     assert every.status_code == 200

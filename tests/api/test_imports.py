@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from store.pool import Pool
+from tests.import_files import write_xlsx
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
 ROWS = [
     "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
@@ -160,3 +163,60 @@ async def test_cancel_gives_back_the_rows_not_started(
     outcomes = [r[1] for r in report]
     assert outcomes.count("cancelled") == len(rows) - counts["started"]
     assert "SETTING_UP" not in outcomes or counts["started"] > counts["ready"]
+
+
+# A Flemish firm's CSV and a German-speaking one's workbook, headed in their own language.
+DUTCH_FILE = "\r\n".join(
+    [
+        "Voornaam;Achternaam;E-mailadres;Taal;Bedrijfsnaam;SIRET-nummer;Dossierbeheerder;"
+        "Begin boekjaar;E-mail zaakvoerder;Voornaam zaakvoerder;Achternaam zaakvoerder",
+        "Jan;Peeters;jan@peeters.example;Nederlands;Peeters BV;35600000000048;Julie;"
+        "01/01/2026;an@peeters.example;An;Maes",
+    ]
+).encode("cp1252")
+GERMAN_ROWS: list[list[object]] = [
+    [
+        "Vorname", "Nachname", "E-Mail-Adresse", "Sprache", "Firmenname", "SIRET-Nummer",
+        "Sachbearbeiter", "Geschäftsjahresbeginn", "E-Mail Geschäftsführer",
+        "Vorname Geschäftsführer", "Nachname Geschäftsführer",
+    ],
+    [
+        "Jürgen", "Müller", "juergen@mueller.example", "Deutsch", "Müller GmbH",
+        "13002526500013", "Marc", "01.04.2026", "eva@mueller.example", "Eva", "Schmitz",
+    ],
+]  # fmt: skip
+
+
+async def test_dutch_csv_and_german_xlsx_import_without_a_mapping(
+    api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin, tmp_path: Path
+) -> None:
+    """A CSV headed in Dutch and a workbook headed in German, no mapping given, each onboard
+    their client to READY with every column in its field (language, case manager, director)."""
+    workbook = write_xlsx(tmp_path / "kunden.xlsx", GERMAN_ROWS)
+    files = [("klanten.csv", DUTCH_FILE, "text/csv"), ("kunden.xlsx", workbook, XLSX)]
+    for name, data, kind in files:
+        started = await api.post(
+            "/v1/imports",
+            files={"file": (name, data, kind)},
+            data={"invitation_mode": "manual"},
+        )
+        assert started.status_code == 202, started.text
+        assert (started.json()["valid"], started.json()["errors"]) == (1, [])
+        body = await _until_done(api, started.json()["id"])
+        assert body["onboardings_by_status"] == {"READY": 1}, body
+
+    listed = (await api.get("/v1/clients", params={"sort": "name"})).json()["items"]
+    seen = {}
+    for item in listed:
+        client = (await api.get(f"/v1/clients/{item['id']}")).json()
+        director = client["users"][0]
+        seen[client["last_name"]] = (
+            client["language"],
+            client["case_manager"],
+            director["first_name"],
+            director["last_name"],
+        )
+    assert seen == {
+        "Peeters": ("nl", "Julie", "An", "Maes"),
+        "Müller": ("de", "Marc", "Eva", "Schmitz"),
+    }

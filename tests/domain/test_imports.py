@@ -684,3 +684,116 @@ def test_validate_rows_vat_number_column_compacted_or_refused_by_name() -> None:
         resolve_mapping(["Prénom", "Nom", "Courriel", "Langue", "Numéro de TVA"])["vat_number"]
         == "Numéro de TVA"
     )
+
+
+# Every column the importer knows, headed as a Dutch-speaking (Flemish) and a German-speaking
+# firm's export heads it; the test below checks that each list names every field.
+DUTCH_HEADERS = {
+    "first_name": "Voornaam",
+    "last_name": "Achternaam",
+    "email": "E-mailadres",
+    "language": "Taal",
+    "company_name": "Bedrijfsnaam",
+    "siret": "SIRET-nummer",
+    "enterprise_number": "Ondernemingsnummer",
+    "vat_number": "BTW-nummer",
+    "address": "Adres",
+    "case_manager": "Dossierbeheerder",
+    "national_number": "Rijksregisternummer",
+    "partner_national_number": "Rijksregisternummer partner",
+    "fiscal_year_start": "Begin boekjaar",
+    "fiscal_year_end": "Einde boekjaar",
+    "director_email": "E-mail zaakvoerder",
+    "director_first_name": "Voornaam zaakvoerder",
+    "director_last_name": "Achternaam zaakvoerder",
+}
+GERMAN_HEADERS = {
+    "first_name": "Vorname",
+    "last_name": "Nachname",
+    "email": "E-Mail-Adresse",
+    "language": "Sprache",
+    "company_name": "Firmenname",
+    "siret": "SIRET-Nummer",
+    "enterprise_number": "Unternehmensnummer",
+    "vat_number": "USt-IdNr.",
+    "address": "Anschrift",
+    "case_manager": "Sachbearbeiter",
+    "national_number": "Nationalregisternummer",
+    "partner_national_number": "Nationalregisternummer des Partners",
+    "fiscal_year_start": "Beginn des Geschäftsjahres",
+    "fiscal_year_end": "Ende des Geschäftsjahres",
+    "director_email": "E-Mail Geschäftsführer",
+    "director_first_name": "Vorname Geschäftsführer",
+    "director_last_name": "Nachname Geschäftsführer",
+}
+
+
+@pytest.mark.parametrize("headers", [DUTCH_HEADERS, GERMAN_HEADERS], ids=["nl", "de"])
+def test_resolve_mapping_dutch_and_german_headers_name_every_field(
+    headers: dict[str, str],
+) -> None:
+    """A file headed in Dutch or German, every column the importer knows, maps each to its field
+    without a manual mapping."""
+    assert set(headers) == set(DEFAULT_COLUMNS)
+    assert resolve_mapping(list(headers.values())) == headers
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Firma", "company_name"),
+        ("Unternehmen", "company_name"),
+        ("Onderneming", "company_name"),
+        ("Familienname", "last_name"),
+        ("Mehrwertsteuernummer", "vat_number"),
+        ("MwSt-Nummer", "vat_number"),
+        ("ZDU-Nummer", "enterprise_number"),
+        ("Geschäftsjahresbeginn", "fiscal_year_start"),
+        ("Geschaeftsjahresende", "fiscal_year_end"),
+        ("Betreuer", "case_manager"),
+        ("Verantwoordelijke", "case_manager"),
+        ("Naam zaakvoerder", "director_last_name"),
+    ],
+)
+def test_resolve_mapping_other_dutch_and_german_spellings(header: str, field: str) -> None:
+    """The other usual spellings of a column in Dutch or German (umlauts typed or not) are found
+    too."""
+    base = {"first_name": "Vorname", "last_name": "Nachname", "email": "E-Mail", "language": "Taal"}
+    headers = [h for f, h in base.items() if f != field]
+    assert resolve_mapping([*headers, header])[field] == header
+
+
+def test_dutch_and_german_files_validate_like_french_ones(tmp_path: Path) -> None:
+    """A Dutch CSV (semicolons, Windows-1252) and a German .xlsx, every column filled, are read,
+    mapped and validated with no error and the values in their fields."""
+    nl_values = [
+        "Jan", "Peeters", "jan@peeters.example", "Nederlands", "Peeters BV", "",
+        "0202.239.951", "BE 0202.239.951", "Kerkstraat 1, 2000 Antwerpen", "Julie",
+        make_national_number(date(1985, 7, 30), 33), "", "01/01/2026", "31/12/2026",
+        "an@peeters.example", "An", "Maes",
+    ]  # fmt: skip
+    de_values: list[object] = [
+        "Jürgen", "Müller", "juergen@mueller.example", "Deutsch", "Müller GmbH", DANONE, "",
+        "", "Hauptstraße 3, 4700 Eupen", "Marc", "", "", "01.04.2026", "", "", "", "",
+    ]  # fmt: skip
+    csv_path = tmp_path / "klanten.csv"
+    csv_path.write_bytes(
+        "\r\n".join([";".join(DUTCH_HEADERS.values()), ";".join(nl_values)]).encode("cp1252")
+    )
+    german: list[object] = [*GERMAN_HEADERS.values()]
+    xlsx = write_xlsx(tmp_path / "kunden.xlsx", [german, de_values])
+
+    nl = validate(read_table(csv_path.read_bytes(), csv_path.name))
+    de = validate(read_table(xlsx, "kunden.xlsx"))
+
+    assert (nl.errors, de.errors) == ([], [])
+    nl_request = nl.valid[0].request
+    assert (nl_request.client.first_name, nl_request.client.language) == ("Jan", Language.nl)
+    assert nl_request.client.enterprise_number == "0202239951"
+    assert nl_request.client.case_manager == "Julie"
+    assert nl_request.director is not None and nl_request.director.last_name == "Maes"
+    de_request = de.valid[0].request
+    assert (de_request.client.last_name, de_request.client.language) == ("Müller", Language.de)
+    assert de_request.client.siret == DANONE
+    assert de_request.fiscal_year is not None
+    assert de_request.fiscal_year.start == date(2026, 4, 1)

@@ -315,14 +315,6 @@ def _workflow_id(onboarding_id: str) -> str:
     )
 
 
-def _onboarding_uuid(onboarding_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(_workflow_id(onboarding_id).removeprefix("onboarding-"))
-    except ValueError:
-        console.print("[red]not an onboarding id[/]")
-        raise typer.Exit(2) from None
-
-
 async def _update(onboarding_id: str, what: str, arg: object | None = None) -> str:
     """Run one of the firm's onboarding actions as ops: the application function the API and
     the console call (app/onboardings.py), in the onboarding's firm, as its administrator, so
@@ -467,27 +459,20 @@ def _onboarding_uuid(text: str) -> uuid.UUID:
 
 async def _resume(settings: Settings, onboarding_id: uuid.UUID) -> ResumeResult:
     from app import onboardings as app_onboardings
-    from app.errors import NotFound
     from core import temporal
-    from domain.setup import Role
-    from store import onboardings
     from store.pool import create_pool
 
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
-        partner_id = await onboardings.partner_of(pool, onboarding_id=onboarding_id)
-        if partner_id is None:
-            raise NotFound(f"No onboarding {onboarding_id}")
-        client = await temporal.connect(settings)
-        # The API's own use case, so the command refuses what the API refuses. Ops hold the
-        # database and Temporal themselves: the role passed is the firm's highest, which the
-        # rule (any of the firm's users) lets through anyway.
+        partner_id = await app_onboardings.firm_of(pool, onboarding_id=onboarding_id)
+        client = await temporal.connect(settings, lazy=True)
+        # The API's own use case, so the command refuses what the API refuses (as _update).
         return await app_onboardings.resume(
             pool,
             client,
             partner_id=partner_id,
             onboarding_id=onboarding_id,
-            role=Role.administrator,
+            role=app_onboardings.OPERATOR_ROLE,
         )
     finally:
         await pool.close()

@@ -105,15 +105,6 @@ async def get(
     return _row(record) if record else None
 
 
-async def partner_of(pool: Pool, *, onboarding_id: uuid.UUID) -> uuid.UUID | None:
-    """The firm a started onboarding belongs to: what ops' commands, which name an onboarding
-    and no firm, act within."""
-    found: uuid.UUID | None = await pool.fetchval(
-        "SELECT partner_id FROM onboardings WHERE id = $1 AND NOT start_pending", onboarding_id
-    )
-    return found
-
-
 async def mark_started(pool: Pool, *, onboarding_id: uuid.UUID) -> None:
     """Temporal accepted the workflow: the onboarding is visible from now on."""
     await pool.execute(

@@ -231,9 +231,9 @@ def partner_rate(
 ) -> None:
     """Set a partner's special rate (EUR) for a plan or add-on, which every monthly cost then
     applies before the catalogue's price; operators only: it is what the partner is billed."""
-    from app import pricing
     from pydantic import ValidationError
 
+    from app import pricing
     from app.errors import AppError
     from domain.money import Price
     from store.pool import create_pool

@@ -25,8 +25,10 @@ from store.pool import Conn, Pool
 from store.pricing import Acknowledgement, RateRow
 from store.subscriptions import RevisionRow
 
-# The request field that confirms the pricing policy, named in every refusal.
+# The request field that confirms the pricing policy, named in every refusal, and the refusal's
+# problem type (pages tell it from other conflicts by it).
 ACK_FIELD = "pricing_acknowledged"
+REFUSED_SLUG = "pricing-acknowledgement-required"
 
 
 def firm_pays(payer: Payer | None) -> bool:
@@ -113,7 +115,7 @@ async def confirmed_payment(
         raise Conflict(
             f"The firm pays for this setting{shown}: confirm the pricing policy by sending "
             f"{field}: true.",
-            slug="pricing-acknowledgement-required",
+            slug=REFUSED_SLUG,
             title="Pricing policy not confirmed",
             errors=(
                 FieldIssue(field, "must be true when the firm pays", "pricing_not_acknowledged"),

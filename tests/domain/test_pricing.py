@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from domain.money import Price
-from domain.pricing import PriceSource, monthly_cost
+from domain.pricing import PriceSource, RateKey, monthly_cost
 from domain.setup import AddOn, BillingPeriod, Plan
 
 PLAN = Plan(
@@ -41,7 +41,9 @@ def test_annual_cost_shows_its_monthly_equivalent() -> None:
 
 def test_partner_rate_overrides_the_catalogue_price() -> None:
     """The firm's rate for the plan or an add-on replaces the catalogue's, line by line."""
-    rates = {("essentials", "ocr"): Price(monthly_cents=100, annual_cents=1000)}
+    rates: dict[RateKey, Price] = {
+        ("essentials", "ocr"): Price(monthly_cents=100, annual_cents=1000)
+    }
     cost = monthly_cost(plan=PLAN, add_ons=["ocr"], period=BillingPeriod.monthly, rates=rates)
     assert cost is not None
     assert cost.monthly_cents == 3000

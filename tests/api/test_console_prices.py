@@ -14,7 +14,7 @@ from api.console.texts import TEXTS
 from app import pricing as app_pricing
 from devstack.smtp_sink import SmtpSink
 from domain.money import Price
-from store import templates
+from store import pricing, templates
 from store.pool import Pool
 from tests.api.test_console import as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.api.test_console_client_settings import ready_client
@@ -102,12 +102,10 @@ async def test_subscription_form_where_the_firm_pays_needs_the_box_ticked(
         action, data={**change, "pricing_acknowledged": "1"}, headers=as_user(cookie)
     )
     assert done.status_code == 303, done.text
-    recorded = await pool.fetchval(
-        "SELECT acknowledged_by FROM pricing_acknowledgements "
-        "WHERE subject = 'subscription' AND subject_id = $1",
-        client_id,
+    [recorded] = await pricing.acknowledgements(
+        pool, partner_id=tenant.partner.id, subject="subscription", subject_id=client_id
     )
-    assert recorded == tenant.admin.id
+    assert recorded.acknowledged_by == tenant.admin.id
 
 
 async def test_template_and_billing_forms_where_the_firm_pays_need_the_box_ticked(

@@ -12,7 +12,7 @@ import pytest
 
 from app import pricing as app_pricing
 from domain.money import Price
-from store import client_setup, clients
+from store import client_setup, clients, pricing
 from store.pool import Pool
 from tests.conftest import Tenant, make_client
 
@@ -97,12 +97,10 @@ async def test_billing_defaults_paying_for_new_clients_need_acknowledgement(
     saved = await api.put("/v1/billing-defaults", json={**body, "pricing_acknowledged": True})
     assert saved.status_code == 200, saved.text
     assert "pricing_acknowledged" not in saved.json()
-    [row] = await pool.fetch(
-        "SELECT acknowledged_by, monthly_cents FROM pricing_acknowledgements "
-        "WHERE partner_id = $1 AND subject = 'billing_defaults'",
-        tenant.partner.id,
+    [row] = await pricing.acknowledgements(
+        pool, partner_id=tenant.partner.id, subject="billing_defaults", subject_id=None
     )
-    assert (row["acknowledged_by"], row["monthly_cents"]) == (tenant.admin.id, 2417)
+    assert (row.acknowledged_by, row.monthly_cents) == (tenant.admin.id, 2417)
 
 
 async def test_subscription_change_to_firm_paid_needs_acknowledgement(
@@ -122,12 +120,10 @@ async def test_subscription_change_to_firm_paid_needs_acknowledgement(
         f"/v1/clients/{client_id}/subscription", json={**change, "pricing_acknowledged": True}
     )
     assert done.status_code == 200, done.text
-    [row] = await pool.fetch(
-        "SELECT subject_version, acknowledged_by FROM pricing_acknowledgements "
-        "WHERE subject = 'subscription' AND subject_id = $1",
-        client_id,
+    [row] = await pricing.acknowledgements(
+        pool, partner_id=tenant.partner.id, subject="subscription", subject_id=client_id
     )
-    assert (row["subject_version"], row["acknowledged_by"]) == (
+    assert (row.subject_version, row.acknowledged_by) == (
         done.json()["revision"],
         tenant.admin.id,
     )
@@ -164,12 +160,13 @@ async def test_onboarding_override_firm_pays_needs_acknowledgement(
             "/v1/onboardings", json=confirmed, headers={"Idempotency-Key": key}
         )
         assert started.status_code == 202, started.text
-    rows = await pool.fetch(
-        "SELECT acknowledged_by, monthly_cents FROM pricing_acknowledgements "
-        "WHERE subject = 'onboarding' AND subject_id = $1",
-        uuid.UUID(started.json()["id"]),
+    rows = await pricing.acknowledgements(
+        pool,
+        partner_id=tenant.partner.id,
+        subject="onboarding",
+        subject_id=uuid.UUID(started.json()["id"]),
     )
-    assert [(r["acknowledged_by"], r["monthly_cents"]) for r in rows] == [(tenant.admin.id, 2900)]
+    assert [(r.acknowledged_by, r.monthly_cents) for r in rows] == [(tenant.admin.id, 2900)]
 
 
 async def test_preview_and_client_show_monthly_cost_with_partner_rates(

@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
+import api.console.client_prices  # noqa: F401  # registers the client page's cost section
 from api import console, docs, metrics, problem_handlers, problems
 from api.body_limit import BodyLimit
 from api.console import attention as console_attention

@@ -12,6 +12,8 @@ from temporalio.client import Client
 
 from app import notifications, roles
 from app.errors import Conflict, Invalid, NotFound, Unavailable
+from app.pricing import subscription_cost
+from domain.pricing import MonthlyCost
 from domain.setup import Role
 from store import client_setup, clients, folders, subscriptions
 from store.clients import ClientErased
@@ -105,6 +107,8 @@ class ClientView:
     integrations: list[client_setup.IntegrationRow]
     fiscal_years: list[folders.FiscalYearRow]
     folder_count: int
+    # What the subscription in force costs a month (app/pricing.py); None without a plan.
+    monthly_cost: MonthlyCost | None = None
 
 
 async def read_client(pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientView:
@@ -120,15 +124,17 @@ async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) 
     if listed is None or row is None:
         raise client_not_found(client_id)
     today = datetime.now(UTC).date()
+    subscription = await subscriptions.in_force(conn, client_id=client_id, on=today)
     return ClientView(
         listed=listed,
         row=row,
-        subscription=await subscriptions.in_force(conn, client_id=client_id, on=today),
+        subscription=subscription,
         collaborators=await clients.list_collaborator_users(conn, client_id=client_id),
         users=await clients.list_users(conn, client_id=client_id),
         integrations=await client_setup.list_integrations(conn, client_id=client_id),
         fiscal_years=await folders.list_fiscal_years(conn, client_id=client_id),
         folder_count=await folders.count_folders(conn, client_id=client_id),
+        monthly_cost=await subscription_cost(conn, partner_id=partner_id, revision=subscription),
     )
 
 

@@ -22,6 +22,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import pricing as app_pricing
 from app import roles
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
@@ -49,6 +50,7 @@ from domain.onboarding import (
 )
 from domain.setup import SECRET_MASK, Catalog, Role, SetupOverrides, mask_choices
 from store import clients, onboardings
+from store import pricing as pricing_store
 from store.partners import PartnerRow
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
@@ -538,8 +540,20 @@ async def start(
     )
     # Fail fast: a setup that cannot resolve is refused now, not a failed workflow later. One
     # round trip: the workflow reads the same sources again when it resolves the setup.
-    _, _, catalog = await app_setups.resolve(
+    _, effective, catalog = await app_setups.resolve(
         pool, partner_id=partner.id, template_id=body.template_id, overrides=body.overrides
+    )
+    # Only a payer chosen for this client needs confirming here: a template's or the billing
+    # defaults' was confirmed when it was saved.
+    acknowledgement = await app_pricing.confirmed_payment(
+        pool,
+        partner_id=partner.id,
+        user_id=user_id,
+        payer=body.overrides.payer,
+        acknowledged=body.pricing_acknowledged,
+        plan=effective.plan,
+        add_ons=effective.add_ons,
+        period=effective.billing_period,
     )
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
     key = idempotency_key or str(uuid.uuid4())
@@ -563,6 +577,14 @@ async def start(
             "This Idempotency-Key was used for a different request body.",
             slug="idempotency-key-reused",
             title="Idempotency-Key already used",
+        )
+    if acknowledgement is not None:
+        await pricing_store.record_acknowledgement(
+            pool,
+            subject="onboarding",
+            subject_id=onboarding_id,
+            subject_version=None,
+            acknowledgement=acknowledgement,
         )
     # Started even when the row already existed: a previous attempt may have written the row and
     # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.

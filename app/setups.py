@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from app import pricing as app_pricing
 from app.errors import FieldIssue, Invalid
+from domain.pricing import MonthlyCost
 from domain.setup import Catalog, EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
 from store import setup as setup_store
 from store import templates as templates_store
@@ -51,6 +53,8 @@ class Preview:
 
     template_name: str
     setup: EffectiveSetup
+    # What it would cost a month (app/pricing.py); None without a plan.
+    monthly_cost: MonthlyCost | None = None
 
 
 async def preview(
@@ -61,7 +65,10 @@ async def preview(
     row, effective, catalog = await resolve(
         pool, partner_id=partner_id, template_id=template_id, overrides=overrides
     )
-    return Preview(template_name=row.name, setup=effective.masked(catalog))
+    cost = await app_pricing.setup_cost(
+        pool, partner_id=partner_id, setup=effective, catalog=catalog
+    )
+    return Preview(template_name=row.name, setup=effective.masked(catalog), monthly_cost=cost)
 
 
 async def templates(pool: Pool, *, partner_id: uuid.UUID) -> list[TemplateRow]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+from app import pricing as app_pricing
 from app import roles
 from app.clients import client_not_found, ready_client
 from app.errors import FieldIssue, Invalid
@@ -61,7 +62,8 @@ async def change(
     today: date,
 ) -> subscriptions.RevisionRow:
     """Change the client's whole subscription from a date (today by default); the same change
-    again records nothing new."""
+    again records nothing new. Where the firm pays, the pricing policy must be confirmed
+    (app.pricing.confirmed_payment), recorded with the revision."""
     roles.require(role, CHANGE_ROLES)
     await ready_client(pool, partner_id=partner_id, client_id=client_id)
     await _check_against_catalog(pool, partner_id, body)
@@ -78,6 +80,16 @@ async def change(
         raise Invalid.field(
             "effective_from", f"is more than {EFFECTIVE_HORIZON_DAYS} days ahead", code="too_far"
         )
+    acknowledgement = await app_pricing.confirmed_payment(
+        pool,
+        partner_id=partner_id,
+        user_id=changed_by,
+        payer=body.payer,
+        acknowledged=body.pricing_acknowledged,
+        plan=body.plan,
+        add_ons=body.add_ons,
+        period=body.billing_period,
+    )
     row, _ = await subscriptions.change(
         pool,
         client_id=client_id,
@@ -87,6 +99,7 @@ async def change(
         billing_period=body.billing_period.value,
         effective_from=effective,
         changed_by=changed_by,
+        acknowledgement=acknowledgement,
     )
     return row
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from app import pricing as app_pricing
 from app.errors import Conflict, FieldIssue, Invalid, NotFound
 from app.roles import ANY_ROLE, CONFIGURERS, require
 from domain.setup import (
@@ -14,6 +15,7 @@ from domain.setup import (
     BillingDefaults,
     Catalog,
     IntegrationChoice,
+    Payer,
     Role,
     SetupInvalid,
     SetupOverrides,
@@ -26,6 +28,7 @@ from store import setup as setup_store
 from store import templates as templates_store
 from store.partners import UserRow
 from store.pool import Pool
+from store.pricing import Acknowledgement
 from store.templates import TemplateRow
 
 
@@ -72,12 +75,21 @@ async def catalog(pool: Pool, *, partner_id: uuid.UUID) -> Catalog:
     return await setup_store.load_catalog(pool, partner_id=partner_id)
 
 
-async def _validated(pool: Pool, partner_id: uuid.UUID, body: TemplateBody) -> TemplateBody:
-    """A template must resolve against today's catalogs and billing defaults."""
+async def _validated(
+    pool: Pool,
+    partner_id: uuid.UUID,
+    body: TemplateBody,
+    *,
+    user_id: uuid.UUID,
+    pricing_acknowledged: bool,
+) -> tuple[TemplateBody, Acknowledgement | None]:
+    """A template must resolve against today's catalogs and billing defaults, and one making the
+    firm pay needs the pricing policy confirmed (app.pricing.confirmed_payment): the body, and
+    the confirmation to record with it."""
     found = await setup_store.load_catalog(pool, partner_id=partner_id)
     billing = await setup_store.load_billing(pool, partner_id=partner_id)
     try:
-        resolve_setup(
+        effective = resolve_setup(
             template=body,
             template_id=None,
             template_version=None,
@@ -87,7 +99,17 @@ async def _validated(pool: Pool, partner_id: uuid.UUID, body: TemplateBody) -> T
         )
     except SetupInvalid as exc:
         raise invalid_setup(exc) from exc
-    return body
+    acknowledgement = await app_pricing.confirmed_payment(
+        pool,
+        partner_id=partner_id,
+        user_id=user_id,
+        payer=body.payer,
+        acknowledged=pricing_acknowledged,
+        plan=effective.plan,
+        add_ons=effective.add_ons,
+        period=effective.billing_period,
+    )
+    return body, acknowledgement
 
 
 async def list_templates(
@@ -118,10 +140,15 @@ async def create_template(
     description: str,
     body: TemplateBody,
     make_default: bool,
+    user_id: uuid.UUID,
+    pricing_acknowledged: bool = False,
 ) -> TemplateRow:
-    """Create a template (optionally the new default), valid against today's catalogs."""
+    """Create a template (optionally the new default), valid against today's catalogs; one
+    where the firm pays needs `pricing_acknowledged`, recorded with who and when."""
     require(role, CONFIGURERS)
-    checked = await _validated(pool, partner_id, body)
+    checked, acknowledgement = await _validated(
+        pool, partner_id, body, user_id=user_id, pricing_acknowledged=pricing_acknowledged
+    )
     try:
         return await templates_store.create(
             pool,
@@ -130,6 +157,7 @@ async def create_template(
             description=description,
             body=checked.model_dump(mode="json"),
             make_default=make_default,
+            acknowledgement=acknowledgement,
         )
     except templates_store.DuplicateName as exc:
         raise _duplicate(name) from exc
@@ -144,9 +172,12 @@ async def update_template(
     name: str,
     description: str,
     body: TemplateBody,
+    user_id: uuid.UUID,
+    pricing_acknowledged: bool = False,
 ) -> TemplateRow:
     """Replace a template as a new version, a masked secret keeping the stored one. Clients
-    made earlier keep their snapshot."""
+    made earlier keep their snapshot. Every save where the firm pays needs
+    `pricing_acknowledged` again: the prices may have changed since the last one."""
     require(role, CONFIGURERS)
     current = await templates_store.get(pool, partner_id=partner_id, template_id=template_id)
     if current is None:
@@ -155,7 +186,9 @@ async def update_template(
     body = body.model_copy(
         update={"integrations": keep_secrets(body.integrations, old.integrations)}
     )
-    checked = await _validated(pool, partner_id, body)
+    checked, acknowledgement = await _validated(
+        pool, partner_id, body, user_id=user_id, pricing_acknowledged=pricing_acknowledged
+    )
     try:
         row = await templates_store.update(
             pool,
@@ -164,6 +197,7 @@ async def update_template(
             name=name,
             description=description,
             body=checked.model_dump(mode="json"),
+            acknowledgement=acknowledgement,
         )
     except templates_store.DuplicateName as exc:
         raise _duplicate(name) from exc
@@ -223,13 +257,20 @@ async def read_billing(pool: Pool, *, partner_id: uuid.UUID, role: Role) -> Bill
 
 
 async def update_billing(
-    pool: Pool, *, partner_id: uuid.UUID, role: Role, body: BillingDefaults
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    role: Role,
+    body: BillingDefaults,
+    user_id: uuid.UUID,
+    pricing_acknowledged: bool = False,
 ) -> BillingDefaults:
-    """Replace the billing defaults (valid against the plans); existing clients keep theirs."""
+    """Replace the billing defaults (valid against the plans); existing clients keep theirs.
+    Defaults where the firm pays for new clients need `pricing_acknowledged`."""
     require(role, CONFIGURERS)
     found = await setup_store.load_catalog(pool, partner_id=partner_id)
     try:
-        resolve_setup(
+        effective = resolve_setup(
             template=TemplateBody(),
             template_id=None,
             template_version=None,
@@ -239,10 +280,42 @@ async def update_billing(
         )
     except SetupInvalid as exc:
         raise invalid_setup(exc) from exc
+    acknowledgement = await app_pricing.confirmed_payment(
+        pool,
+        partner_id=partner_id,
+        user_id=user_id,
+        payer=Payer.partner if body.pay_for_new_clients else Payer.client,
+        acknowledged=pricing_acknowledged,
+        plan=effective.plan,
+        add_ons=effective.add_ons,
+        period=effective.billing_period,
+    )
     await templates_store.put_billing(
-        pool, partner_id=partner_id, body=body.model_dump(mode="json")
+        pool,
+        partner_id=partner_id,
+        body=body.model_dump(mode="json"),
+        acknowledgement=acknowledgement,
     )
     return body
+
+
+async def template_history(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    role: Role,
+    template_id: uuid.UUID,
+    limit: int,
+    offset: int,
+) -> tuple[list[templates_store.HistoryRow], int]:
+    """Every saved version of a template, newest first, each with the pricing confirmation
+    (who, when, the monthly cost shown) saved with it when the firm pays (any role)."""
+    require(role, ANY_ROLE)
+    if await templates_store.get(pool, partner_id=partner_id, template_id=template_id) is None:
+        raise _no_template(template_id)
+    return await templates_store.history(
+        pool, partner_id=partner_id, template_id=template_id, limit=limit, offset=offset
+    )
 
 
 async def assignable_users(pool: Pool, *, partner_id: uuid.UUID, role: Role) -> list[UserRow]:

@@ -214,6 +214,63 @@ def partner_create(
     console.print(f"API key  [bold]{key}[/]  (shown once; stored only as a hash)")
 
 
+@partner_app.command("rate")
+def partner_rate(
+    partner: Annotated[str, typer.Option("--partner", help="The partner's id or exact name")],
+    plan: Annotated[str, typer.Option("--plan", help="A plan code of that partner's catalogue")],
+    add_on: Annotated[
+        str | None, typer.Option("--add-on", help="One of the plan's add-ons; omit for the plan")
+    ] = None,
+    monthly: Annotated[
+        int | None, typer.Option("--monthly", help="Cents a month, billed monthly", min=0)
+    ] = None,
+    annual: Annotated[
+        int | None, typer.Option("--annual", help="Cents a year, billed annually", min=0)
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the rate: the catalogue's price applies")
+    ] = False,
+) -> None:
+    """Set a partner's special rate (EUR) for a plan or add-on, which every monthly cost then
+    applies before the catalogue's price; operators only: it is what the partner is billed."""
+    from pydantic import ValidationError
+
+    from app import pricing
+    from app.errors import AppError
+    from domain.money import Price
+    from store.pool import create_pool
+
+    if not clear and (monthly is None or annual is None):
+        raise typer.BadParameter("give both --monthly and --annual, or --clear")
+    settings = _settings()
+
+    async def apply() -> None:
+        pool = await create_pool(settings.require_database_url(), min_size=1, max_size=2)
+        try:
+            partner_id = await _partner_id(pool, partner)
+            if clear:
+                await pricing.clear_rate(pool, partner_id=partner_id, plan=plan, add_on=add_on)
+            else:
+                assert monthly is not None and annual is not None  # checked above
+                price = Price(monthly_cents=monthly, annual_cents=annual)
+                await pricing.set_rate(
+                    pool, partner_id=partner_id, plan=plan, add_on=add_on, price=price
+                )
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(apply())
+    except AppError as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from None
+    except ValidationError as exc:
+        typer.echo(f"not a price: {exc.errors(include_url=False)[0]['msg']}", err=True)
+        raise typer.Exit(1) from None
+    what = f"{plan}/{add_on}" if add_on else plan
+    typer.echo(f"rate for {what}: " + ("cleared" if clear else f"{monthly} / {annual} cents EUR"))
+
+
 async def _status(onboarding_id: str, settings: Settings) -> ExplainedView:
     from app.onboarding_status import explained_status
     from core import temporal

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, EmailStr, Field, field_validator
 
-from domain.exact import ExactDate
+from domain.exact import ExactBool, ExactDate
 from domain.onboarding import Language, StrictModel
 from domain.setup import BillingPeriod, Payer, Role
 from domain.text import Text
@@ -126,6 +126,11 @@ class SubscriptionIn(StrictModel):
     payer: Payer
     billing_period: BillingPeriod
     effective_from: ExactDate | None = Field(default=None, description="Default: today (UTC)")
+    pricing_acknowledged: ExactBool = Field(
+        default=False,
+        description="Required true when payer is `partner`: the firm confirms it pays at the "
+        "prices shown (recorded with who and when); otherwise 409",
+    )
 
     @field_validator("add_ons")
     @classmethod

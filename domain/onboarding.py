@@ -188,6 +188,12 @@ class OnboardingCreate(StrictModel):
     )
     notifications: NotificationsIn = Field(default_factory=NotificationsIn)
     invitation: InvitationIn = Field(default_factory=InvitationIn)
+    pricing_acknowledged: ExactBool = Field(
+        default=False,
+        description="Required true when overrides.payer is `partner` (the firm pays): the firm "
+        "confirms the pricing policy at the prices shown, recorded with who and when; "
+        "otherwise 409 naming this field",
+    )
 
     def fingerprint(self) -> str:
         """Hash of the canonical request: the same Idempotency-Key with another body is a 409.
@@ -204,6 +210,8 @@ class OnboardingCreate(StrictModel):
         }
         if later:
             unset_later["client"] = later
+        if not self.pricing_acknowledged:
+            unset_later["pricing_acknowledged"] = True
         return hashlib.sha256(self.model_dump_json(exclude=unset_later).encode()).hexdigest()
 
 

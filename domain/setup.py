@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.exact import ExactBool
+from domain.money import Price
 from domain.text import JsonObject, Text
 
 SECRET_MASK = "********"  # noqa: S105  # the mask shown in place of a secret
@@ -88,6 +89,7 @@ class InvitationMode(StrEnum):
 class AddOn(Strict):
     code: str = Field(description="Identifier within the plan, e.g. `ocr`")
     name: Text = Field(min_length=1, max_length=120)
+    price: Price | None = Field(default=None, description="The catalogue price; none: not priced")
 
     _code = field_validator("code")(_check_code)
 
@@ -95,6 +97,7 @@ class AddOn(Strict):
 class Plan(Strict):
     code: str = Field(description="Identifier within the partner, e.g. `essentials`")
     name: Text = Field(min_length=1, max_length=120)
+    price: Price | None = Field(default=None, description="The catalogue price; none: not priced")
     add_ons: list[AddOn] = Field(default_factory=list)
 
     _code = field_validator("code")(_check_code)

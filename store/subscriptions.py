@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import asyncpg
 
+from store import pricing
 from store.pool import Conn, Pool
 
 
@@ -87,6 +88,7 @@ async def change(
     billing_period: str,
     effective_from: date,
     changed_by: uuid.UUID,
+    acknowledgement: pricing.Acknowledgement | None = None,
 ) -> tuple[RevisionRow, bool]:
     """Record a change effective from a date: (revision, recorded now).
 
@@ -130,5 +132,13 @@ async def change(
             effective_from,
             changed_by,
         )
-    assert record is not None  # an INSERT ... RETURNING without conflict clause returns its row
+        assert record is not None  # an INSERT ... RETURNING without conflict returns its row
+        if acknowledgement is not None:
+            await pricing.record_acknowledgement(
+                conn,
+                subject="subscription",
+                subject_id=client_id,
+                subject_version=record["revision"],
+                acknowledgement=acknowledgement,
+            )
     return _row(record), True

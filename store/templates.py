@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from store import pricing
 from store.pool import Conn, Pool
 
 
@@ -40,7 +41,9 @@ def _row(r: asyncpg.Record) -> TemplateRow:
     return TemplateRow(**{k: r[k] for k in _COLUMNS.split(", ")})
 
 
-async def _record_version(conn: Conn, row: TemplateRow) -> None:
+async def _record_version(
+    conn: Conn, row: TemplateRow, acknowledgement: pricing.Acknowledgement | None
+) -> None:
     await conn.execute(
         """
         INSERT INTO configuration_template_versions (template_id, version, partner_id, name, body)
@@ -52,6 +55,14 @@ async def _record_version(conn: Conn, row: TemplateRow) -> None:
         row.name,
         row.body,
     )
+    if acknowledgement is not None:
+        await pricing.record_acknowledgement(
+            conn,
+            subject="template",
+            subject_id=row.id,
+            subject_version=row.version,
+            acknowledgement=acknowledgement,
+        )
 
 
 async def create(
@@ -62,6 +73,7 @@ async def create(
     description: str,
     body: dict[str, Any],
     make_default: bool,
+    acknowledgement: pricing.Acknowledgement | None = None,
 ) -> TemplateRow:
     async with pool.acquire() as conn, conn.transaction():
         await _lock_partner_templates(conn, partner_id)
@@ -89,7 +101,7 @@ async def create(
             raise DuplicateName(name) from exc
         assert r is not None
         row = _row(r)
-        await _record_version(conn, row)
+        await _record_version(conn, row, acknowledgement)
         await _commit_checked(conn)
     return row
 
@@ -153,6 +165,7 @@ async def update(
     name: str,
     description: str,
     body: dict[str, Any],
+    acknowledgement: pricing.Acknowledgement | None = None,
 ) -> TemplateRow | None:
     """Replace the template's content as a new version; earlier versions stay readable."""
     async with pool.acquire() as conn, conn.transaction():
@@ -175,7 +188,7 @@ async def update(
         if r is None:
             return None
         row = _row(r)
-        await _record_version(conn, row)
+        await _record_version(conn, row, acknowledgement)
     return row
 
 
@@ -237,12 +250,76 @@ async def get_billing(pool: Pool, *, partner_id: uuid.UUID) -> dict[str, Any] | 
     return body
 
 
-async def put_billing(pool: Pool, *, partner_id: uuid.UUID, body: dict[str, Any]) -> None:
-    await pool.execute(
+async def put_billing(
+    pool: Pool,
+    *,
+    partner_id: uuid.UUID,
+    body: dict[str, Any],
+    acknowledgement: pricing.Acknowledgement | None = None,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO billing_defaults (partner_id, body) VALUES ($1, $2)
+            ON CONFLICT (partner_id) DO UPDATE SET body = EXCLUDED.body, updated_at = now()
+            """,
+            partner_id,
+            body,
+        )
+        if acknowledgement is not None:
+            await pricing.record_acknowledgement(
+                conn,
+                subject="billing_defaults",
+                subject_id=None,
+                subject_version=None,
+                acknowledgement=acknowledgement,
+            )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One saved version of a template, with the pricing confirmation saved with it, if any."""
+
+    version: int
+    name: str
+    body: dict[str, Any]
+    saved_at: datetime
+    acknowledged_by: uuid.UUID | None
+    acknowledged_at: datetime | None
+    monthly_cents: int | None
+    currency: str | None
+
+
+async def history(
+    pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[HistoryRow], int]:
+    """One page of the template's versions, newest first, and how many there are."""
+    records = await pool.fetch(
         """
-        INSERT INTO billing_defaults (partner_id, body) VALUES ($1, $2)
-        ON CONFLICT (partner_id) DO UPDATE SET body = EXCLUDED.body, updated_at = now()
+        SELECT v.version, v.name, v.body, v.created_at AS saved_at,
+               a.acknowledged_by, a.acknowledged_at, a.monthly_cents, a.currency,
+               count(*) OVER () AS total
+        FROM configuration_template_versions v
+        LEFT JOIN pricing_acknowledgements a
+          ON a.partner_id = v.partner_id AND a.subject = 'template'
+         AND a.subject_id = v.template_id AND a.subject_version = v.version
+        WHERE v.partner_id = $1 AND v.template_id = $2
+        ORDER BY v.version DESC LIMIT $3 OFFSET $4
         """,
         partner_id,
-        body,
+        template_id,
+        limit,
+        offset,
     )
+    if records:
+        total = int(records[0]["total"])
+        return [
+            HistoryRow(**{k: r[k] for k in HistoryRow.__dataclass_fields__}) for r in records
+        ], total
+    count = await pool.fetchval(
+        "SELECT count(*) FROM configuration_template_versions "
+        "WHERE partner_id = $1 AND template_id = $2",
+        partner_id,
+        template_id,
+    )
+    return [], int(count)

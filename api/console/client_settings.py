@@ -300,7 +300,14 @@ def _date(form: FormData, name: str) -> date | None:
         raise Invalid.field(name, "not a date", code="date") from None
 
 
-SUB_FIELDS = ("plan", "add_ons", "billing_period", "payer", "effective_from")
+SUB_FIELDS = (
+    "plan",
+    "add_ons",
+    "billing_period",
+    "payer",
+    "effective_from",
+    "pricing_acknowledged",
+)
 
 
 @router.post(PREFIX + "/clients/{client_id}/subscription")
@@ -316,6 +323,7 @@ async def update_console_subscription(
             "billing_period": _text(form, "billing_period") or None,
             "payer": _text(form, "payer") or None,
             "effective_from": _date(form, "effective_from"),
+            "pricing_acknowledged": form.get("pricing_acknowledged") == "1",
         }
         try:
             body = SubscriptionIn.model_validate(values)

@@ -33,6 +33,7 @@ from api.console import (
     _url,
     _zone,
 )
+from api.console.client_prices import cost_text
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
 from app import collaborators as app_collaborators
@@ -234,6 +235,10 @@ async def _previewed(
         "add_ons": setup.add_ons,
         "payer": setup.payer.value,
         "billing_period": setup.billing_period.value,
+        "monthly_cost": cost_text(
+            shown.monthly_cost,
+            session.member.user.language if session.member.user.language in TEXTS else "en",
+        ),
         "integrations": [
             {"code": i.code, "kind": i.kind.value, "settings": sorted(i.settings.items())}
             for i in setup.integrations

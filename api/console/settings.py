@@ -36,8 +36,10 @@ from api.console import (
     _url,
     _uuid,
 )
+from api.console.client_prices import cost_text
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
+from app import pricing as app_pricing
 from app import sign_in
 from app import templates as app_templates
 from app import users as app_users
@@ -72,8 +74,17 @@ router = APIRouter(include_in_schema=False)
 BASE = "/settings"
 NO_STORE = {"Cache-Control": "no-store"}
 # The template form's fields in page order (the error summary follows it).
-TEMPLATE_ORDER = ("name", "description", "user_ids", "plan", "add_ons", "payer", "integrations")
-BILLING_ORDER = ("pay_for_new_clients", "billing_period", "plan", "add_ons")
+TEMPLATE_ORDER = (
+    "name",
+    "description",
+    "user_ids",
+    "plan",
+    "add_ons",
+    "payer",
+    "pricing_acknowledged",
+    "integrations",
+)
+BILLING_ORDER = ("pay_for_new_clients", "billing_period", "plan", "add_ons", "pricing_acknowledged")
 USER_ORDER = ("user_name", "email", "role", "language")
 
 
@@ -209,6 +220,7 @@ def _form_values(
         "plan": body.plan or "",
         "add_ons": set(body.add_ons or []),
         "payer": body.payer.value if body.payer else "",
+        "pricing_acknowledged": False,
         "integrations": integrations,
     }
 
@@ -230,6 +242,7 @@ def _typed_values(form: FormData, catalog: Catalog) -> dict[str, Any]:
         "plan": _text(form, "plan", 120),
         "add_ons": {v for v in form.getlist("add_ons") if isinstance(v, str)},
         "payer": _text(form, "payer", 20),
+        "pricing_acknowledged": form.get("pricing_acknowledged") == "1",
         "integrations": integrations,
     }
 
@@ -301,6 +314,15 @@ async def _template_form(
     # the form read-only, without the users list (administrators' and client managers' only).
     editable = may_configure(session.member.user.role)
     users = await app_templates.assignable_users(services.pool, **_who(session)) if editable else []
+    billing = await app_templates.read_billing(services.pool, **_who(session))
+    cost = await app_pricing.cost_of(
+        services.pool,
+        partner_id=session.member.partner.id,
+        plan=values["plan"] or billing.plan,
+        add_ons=sorted(values["add_ons"]) if values["plan"] else billing.add_ons,
+        period=billing.billing_period,
+        catalog=catalog,
+    )
     return _render(
         frame,
         "settings_template_form.html",
@@ -314,6 +336,7 @@ async def _template_form(
         payers=[p.value for p in Payer],
         secrets={code: catalog.secret_names(code) for code in catalog.integrations},
         field_name=_integration_field,
+        pricing_cost=cost_text(cost, frame.lang),
     )
 
 
@@ -371,6 +394,8 @@ async def _save_template(
                     description=values["description"],
                     body=body,
                     make_default=False,
+                    user_id=session.member.user.id,
+                    pricing_acknowledged=values["pricing_acknowledged"],
                 )
             else:
                 await app_templates.update_template(
@@ -380,15 +405,20 @@ async def _save_template(
                     name=values["name"],
                     description=values["description"],
                     body=body,
+                    user_id=session.member.user.id,
+                    pricing_acknowledged=values["pricing_acknowledged"],
                 )
     except Invalid as exc:
         errors = {**errors, **_errors(frame, exc, TEMPLATE_ORDER)}
     except ValidationError:
         errors = {**errors, "integrations": texts["st_error_integrations"]}
     except AppError as exc:
-        if exc.slug != "conflict":
+        if exc.slug == app_pricing.REFUSED_SLUG:
+            errors["pricing_acknowledged"] = texts["st_error_pricing_acknowledged"]
+        elif exc.slug == "conflict":
+            errors["name"] = texts["st_error_duplicate"]
+        else:
             raise
-        errors["name"] = texts["st_error_duplicate"]
     if errors:
         # A secret typed is never sent back in a page: the form asks for it again (a mask sent
         # still means the stored one).
@@ -510,6 +540,7 @@ def _billing_values(billing: BillingDefaults) -> dict[str, Any]:
         "billing_period": billing.billing_period.value,
         "plan": billing.plan or "",
         "add_ons": set(billing.add_ons),
+        "pricing_acknowledged": False,
     }
 
 
@@ -524,9 +555,21 @@ async def _billing_page(
     errors: dict[str, str] | None = None,
 ) -> Response:
     catalog = await app_templates.catalog(services.pool, partner_id=session.member.partner.id)
+    known = {p.value for p in BillingPeriod}
+    cost = await app_pricing.cost_of(
+        services.pool,
+        partner_id=session.member.partner.id,
+        plan=values["plan"] or None,
+        add_ons=sorted(values["add_ons"]),
+        period=BillingPeriod(values["billing_period"])
+        if values["billing_period"] in known
+        else BillingPeriod.monthly,
+        catalog=catalog,
+    )
     return _render(
         frame,
         "settings_billing.html",
+        pricing_cost=cost_text(cost, frame.lang),
         status=status,
         values=values,
         errors=errors or {},
@@ -560,6 +603,7 @@ async def update_console_billing(request: Request, services: ServicesDep) -> Res
             "billing_period": _text(form, "billing_period", 20),
             "plan": _text(form, "plan", 120),
             "add_ons": {v for v in form.getlist("add_ons") if isinstance(v, str)},
+            "pricing_acknowledged": form.get("pricing_acknowledged") == "1",
         }
         try:
             body = BillingDefaults(
@@ -568,7 +612,25 @@ async def update_console_billing(request: Request, services: ServicesDep) -> Res
                 plan=values["plan"] or None,
                 add_ons=sorted(values["add_ons"]) if values["plan"] else [],
             )
-            await app_templates.update_billing(services.pool, **_who(session), body=body)
+            await app_templates.update_billing(
+                services.pool,
+                **_who(session),
+                body=body,
+                user_id=session.member.user.id,
+                pricing_acknowledged=values["pricing_acknowledged"],
+            )
+        except Conflict as exc:
+            if exc.slug != app_pricing.REFUSED_SLUG:
+                raise
+            return await _billing_page(
+                request,
+                services,
+                session,
+                frame,
+                values=values,
+                status=409,
+                errors={"pricing_acknowledged": TEXTS[frame.lang]["st_error_pricing_acknowledged"]},
+            )
         except Invalid as exc:
             return await _billing_page(
                 request,

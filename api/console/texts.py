@@ -3001,3 +3001,72 @@ _MY_CLIENTS: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _MY_CLIENTS.items():
     TEXTS[_lang].update(_words)
+
+
+# Prices and who pays (client_prices.py, the settings forms, the client's subscription form).
+_PRICES: dict[str, dict[str, str]] = {
+    "en": {
+        "pr_title": "Prices",
+        "pr_cost_label": "Monthly cost:",
+        "pr_cost_monthly": "{month} a month, billed monthly",
+        "pr_cost_annual": "{month} a month ({year} billed once a year)",
+        "pr_cost_incomplete": "Some items have no price and are not counted.",
+        "pr_cost_rates": "Your firm's special rates applied.",
+        "pr_no_plan": "No plan: nothing is billed.",
+        "pr_confirm": "I confirm the firm pays at these prices",
+        "pr_confirm_hint": "Needed only when the firm pays; recorded with your name and the time.",
+        "st_error_pricing_acknowledged": "Tick the box to confirm the firm pays at these prices",
+        "cs_error_pricing_not_acknowledged": "Tick the box to confirm the firm pays at these "
+        "prices",
+    },
+    "fr": {
+        "pr_title": "Prix",
+        "pr_cost_label": "Coût mensuel :",
+        "pr_cost_monthly": "{month} par mois, facturé chaque mois",
+        "pr_cost_annual": "{month} par mois ({year} facturés une fois par an)",
+        "pr_cost_incomplete": "Certains éléments n'ont pas de prix et ne sont pas comptés.",
+        "pr_cost_rates": "Les tarifs spéciaux de votre cabinet sont appliqués.",
+        "pr_no_plan": "Aucun abonnement : rien n'est facturé.",
+        "pr_confirm": "Je confirme que le cabinet paie à ces prix",
+        "pr_confirm_hint": "Nécessaire seulement quand le cabinet paie ; enregistré avec votre "
+        "nom et l'heure.",
+        "st_error_pricing_acknowledged": "Cochez la case pour confirmer que le cabinet paie à "
+        "ces prix",
+        "cs_error_pricing_not_acknowledged": "Cochez la case pour confirmer que le cabinet paie "
+        "à ces prix",
+    },
+    "nl": {
+        "pr_title": "Prijzen",
+        "pr_cost_label": "Maandelijkse kosten:",
+        "pr_cost_monthly": "{month} per maand, maandelijks gefactureerd",
+        "pr_cost_annual": "{month} per maand ({year} eenmaal per jaar gefactureerd)",
+        "pr_cost_incomplete": "Sommige onderdelen hebben geen prijs en worden niet meegeteld.",
+        "pr_cost_rates": "De speciale tarieven van uw kantoor zijn toegepast.",
+        "pr_no_plan": "Geen abonnement: er wordt niets gefactureerd.",
+        "pr_confirm": "Ik bevestig dat het kantoor tegen deze prijzen betaalt",
+        "pr_confirm_hint": "Alleen nodig als het kantoor betaalt; vastgelegd met uw naam en het "
+        "tijdstip.",
+        "st_error_pricing_acknowledged": "Vink het vakje aan om te bevestigen dat het kantoor "
+        "tegen deze prijzen betaalt",
+        "cs_error_pricing_not_acknowledged": "Vink het vakje aan om te bevestigen dat het "
+        "kantoor tegen deze prijzen betaalt",
+    },
+    "de": {
+        "pr_title": "Preise",
+        "pr_cost_label": "Monatliche Kosten:",
+        "pr_cost_monthly": "{month} pro Monat, monatlich abgerechnet",
+        "pr_cost_annual": "{month} pro Monat ({year} einmal im Jahr abgerechnet)",
+        "pr_cost_incomplete": "Einige Posten haben keinen Preis und werden nicht gezählt.",
+        "pr_cost_rates": "Die Sondertarife Ihrer Kanzlei sind angewendet.",
+        "pr_no_plan": "Kein Abonnement: es wird nichts abgerechnet.",
+        "pr_confirm": "Ich bestätige, dass die Kanzlei zu diesen Preisen zahlt",
+        "pr_confirm_hint": "Nur nötig, wenn die Kanzlei zahlt; mit Ihrem Namen und der Uhrzeit "
+        "festgehalten.",
+        "st_error_pricing_acknowledged": "Kreuzen Sie das Feld an, um zu bestätigen, dass die "
+        "Kanzlei zu diesen Preisen zahlt",
+        "cs_error_pricing_not_acknowledged": "Kreuzen Sie das Feld an, um zu bestätigen, dass "
+        "die Kanzlei zu diesen Preisen zahlt",
+    },
+}
+for _lang, _words in _PRICES.items():
+    TEXTS[_lang].update(_words)

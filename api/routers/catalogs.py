@@ -8,6 +8,7 @@ are the administrator's alone, since they decide where the administrator-entered
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, status
@@ -17,9 +18,11 @@ from api.deps import AnyRoleDep, ConfigurerDep, PageDep, PoolDep, ServicesDep
 from api.pagination import PageOf
 from api.params import CatalogCode
 from api.problems import ProblemError, problem_responses
+from app import pricing as app_pricing
 from app.errors import Invalid
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.folders import FolderTreeTemplate
+from domain.money import Price
 from domain.setup import Integration, IntegrationKind, Plan, Role
 from store import catalogs, partners
 from store.catalogs import CatalogTable
@@ -120,6 +123,23 @@ async def update_plan(code: CatalogCode, body: Plan, caller: ConfigurerDep, pool
 async def delete_plan(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -> None:
     """Remove a plan from the catalog."""
     await _delete(pool, "plans", caller.partner.id, code)
+
+
+class PartnerRate(BaseModel):
+    """The firm's agreed rate for a plan or one of its add-ons, overriding the catalogue's price
+    (set by the operator; see app/pricing.py for why the firm cannot set its own)."""
+
+    plan: str
+    add_on: str | None = Field(description="None: the plan itself")
+    price: Price
+    set_at: datetime
+
+
+@router.get("/partner-rates", response_model=list[PartnerRate])
+async def read_partner_rates(caller: AnyRoleDep, pool: PoolDep) -> list[PartnerRate]:
+    """The firm's special rates, which the monthly costs shown apply before catalogue prices."""
+    rows = await app_pricing.rates(pool, partner_id=caller.partner.id, role=caller.user.role)
+    return [PartnerRate(plan=r.plan, add_on=r.add_on, price=r.price, set_at=r.set_at) for r in rows]
 
 
 # ---- integrations -------------------------------------------------------------------------------

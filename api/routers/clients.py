@@ -47,6 +47,7 @@ from domain.onboarding import (
     OnboardingStatus,
     SetNotificationsInput,
 )
+from domain.pricing import MonthlyCost
 from domain.setup import BillingPeriod, EffectiveSetup, Payer
 from domain.text import Text
 from store import clients, erasure, subscriptions
@@ -337,6 +338,11 @@ class ClientPublic(ClientSummary):
     integrations: list[IntegrationPublic]
     fiscal_years: list[FiscalYearPublic]
     folder_count: int
+    monthly_cost: MonthlyCost | None = Field(
+        default=None,
+        description="What the subscription in force costs a month (the firm's special rates "
+        "first; annual billing as its monthly equivalent); none without a plan",
+    )
 
 
 async def _client_public(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID) -> ClientPublic:
@@ -378,6 +384,7 @@ def client_public(view: app_clients.ClientView) -> ClientPublic:
             FiscalYearPublic(start=f.starts_on, end=f.ends_on) for f in view.fiscal_years
         ],
         folder_count=view.folder_count,
+        monthly_cost=view.monthly_cost,
     )
 
 

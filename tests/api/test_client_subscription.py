@@ -18,7 +18,14 @@ PLANS = [
     {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},
     {"code": "premium", "name": "Premium", "add_ons": [{"code": "payroll", "name": "Payroll"}]},
 ]
-CHANGE = {"plan": "premium", "add_ons": ["payroll"], "payer": "partner", "billing_period": "annual"}
+# The firm pays: every change confirms the pricing policy (app/pricing.py).
+CHANGE = {
+    "plan": "premium",
+    "add_ons": ["payroll"],
+    "payer": "partner",
+    "billing_period": "annual",
+    "pricing_acknowledged": True,
+}
 
 
 async def _client(pool: Pool, tenant: Tenant, *, ready: bool = True) -> uuid.UUID:
@@ -202,7 +209,12 @@ async def test_template_and_default_edits_leave_the_history(
     assert edited.status_code == 200, edited.text
     defaults = await api.put(
         "/v1/billing-defaults",
-        json={"pay_for_new_clients": True, "billing_period": "annual", "plan": "premium"},
+        json={
+            "pay_for_new_clients": True,
+            "billing_period": "annual",
+            "plan": "premium",
+            "pricing_acknowledged": True,
+        },
     )
     assert defaults.status_code == 200, defaults.text
     assert (await api.get(f"/v1/clients/{client_id}/subscription/history")).json() == before

@@ -564,7 +564,12 @@ async def test_other_partner_never_sees_or_changes_a_client(
         (
             "PUT",
             f"/v1/clients/{client_id}/subscription",
-            {"plan": None, "payer": "partner", "billing_period": "annual"},
+            {
+                "plan": None,
+                "payer": "partner",
+                "billing_period": "annual",
+                "pricing_acknowledged": True,
+            },
         ),
         ("GET", f"/v1/clients/{client_id}/subscription/history", None),
     ]
@@ -599,7 +604,12 @@ async def test_every_role_reads_and_only_configurers_change_billing_and_team(
         "client_manager": manager,
         "accountant": accountant,
     }
-    subscription = {"plan": None, "payer": "partner", "billing_period": "annual"}
+    subscription = {
+        "plan": None,
+        "payer": "partner",
+        "billing_period": "annual",
+        "pricing_acknowledged": True,
+    }
     routes: list[tuple[str, str, Any, set[str]]] = [
         ("GET", "/v1/clients", None, set(roles)),
         ("GET", f"/v1/clients/{client_id}", None, set(roles)),

@@ -46,7 +46,14 @@ PLANS = [
     {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},
     {"code": "premium", "name": "Premium", "add_ons": [{"code": "payroll", "name": "Payroll"}]},
 ]
-CHANGE = {"plan": "premium", "add_ons": "payroll", "payer": "partner", "billing_period": "annual"}
+# The firm pays: the form confirms the pricing policy (app/pricing.py).
+CHANGE = {
+    "plan": "premium",
+    "add_ons": "payroll",
+    "payer": "partner",
+    "billing_period": "annual",
+    "pricing_acknowledged": "1",
+}
 
 
 async def ready_client(pool: Pool, tenant: Tenant, *, name: str = "Dubois Conseil") -> uuid.UUID:

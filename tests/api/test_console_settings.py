@@ -383,6 +383,7 @@ async def test_billing_defaults_form_saves_and_refuses_an_unknown_plan(
         "billing_period": "annual",
         "plan": "essentials",
         "add_ons": "ocr",
+        "pricing_acknowledged": "1",
         CSRF_FIELD: token,
     }
     saved = await http.post(f"{S}/billing", data=form, headers=headers)

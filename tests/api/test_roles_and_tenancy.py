@@ -119,7 +119,12 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
     ),
     ("POST", lambda w: f"/v1/templates/{w.template_id}/set-default", lambda w: None, CONFIG),
     ("GET", lambda w: "/v1/billing-defaults", lambda w: None, ALL),
-    ("PUT", lambda w: "/v1/billing-defaults", lambda w: {"pay_for_new_clients": True}, CONFIG),
+    (
+        "PUT",
+        lambda w: "/v1/billing-defaults",
+        lambda w: {"pay_for_new_clients": True, "pricing_acknowledged": True},
+        CONFIG,
+    ),
     ("POST", lambda w: "/v1/setup-previews", lambda w: {}, ALL),
     ("GET", lambda w: "/v1/onboardings", lambda w: None, ALL),
     ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/setup", lambda w: None, ALL),
@@ -159,6 +164,8 @@ ROUTES: list[tuple[str, Callable[[World], str], Callable[[World], Any], frozense
     ("PUT", lambda w: f"/v1/checklists/{uuid.uuid4()}", lambda w: CHECKLIST, CONFIG),
     ("DELETE", lambda w: f"/v1/checklists/{uuid.uuid4()}", lambda w: None, CONFIG),
     ("GET", lambda w: f"/v1/clients/{uuid.uuid4()}/checklist", lambda w: None, ALL),
+    ("GET", lambda w: f"/v1/templates/{w.template_id}/history", lambda w: None, ALL),
+    ("GET", lambda w: "/v1/partner-rates", lambda w: None, ALL),
 ]
 
 

@@ -132,6 +132,7 @@ async def test_preview_applies_precedence(api: httpx.AsyncClient) -> None:
                 "billing_period": "annual",
                 "plan": "essentials",
                 "add_ons": ["ocr"],
+                "pricing_acknowledged": True,
             },
         )
     ).status_code == 200

@@ -64,7 +64,7 @@ async def test_subscription_fiscal_year_collaborator_and_erasure_in_chromium(
 
         await page.get_by_label("Formule").select_option("premium")
         await page.get_by_label("Annuelle").check()
-        await page.get_by_label("Le cabinet").check()
+        await page.get_by_label("Le cabinet", exact=True).check()
         await page.get_by_role("button", name="Changer l'abonnement").click()
         await page.get_by_text(
             "Choisissez seulement des options de la formule choisie"
@@ -72,6 +72,8 @@ async def test_subscription_fiscal_year_collaborator_and_erasure_in_chromium(
         await checker.check("client-settings-subscription-error")
         await page.get_by_label("OCR").uncheck()
         await page.get_by_label("Payroll").check()
+        # The firm pays: the pricing policy is confirmed (app/pricing.py).
+        await page.get_by_label("Je confirme que le cabinet paie à ces prix").check()
         await page.get_by_role("button", name="Changer l'abonnement").click()
         await page.get_by_text("L'abonnement est changé.").wait_for()
         assert await page.locator("table tbody tr").count() == 2

@@ -36,6 +36,7 @@ from api.routers import (
     imports,
     invitation_page,
     invitations,
+    notification_defaults,
     onboardings,
     templates,
     users,
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(webhooks.router)
     app.include_router(company_lookups.router)
+    app.include_router(notification_defaults.router)
     app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms

@@ -16,8 +16,10 @@ from typing import Literal
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import roles
 from domain.onboarding import SetNotificationsInput, workflow_id_for
-from store import clients
+from domain.setup import Role
+from store import clients, partners
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
 
@@ -103,3 +105,32 @@ async def switch(
         onboarding_status=after.onboarding_status,
         invitation_state=after.invitation_state,
     )
+
+
+# ---- the firm's default for new clients ---------------------------------------------------------
+
+# The firm's default is the firm's configuration: administrators change it; everyone of the firm
+# may read it (the New client form preselects it for whoever starts onboardings).
+DEFAULT_ROLES = roles.ADMINISTRATORS
+
+
+async def keeps_muted(pool: Pool, *, partner_id: uuid.UUID, requested: bool | None) -> bool:
+    """Whether a new client's notifications stay off once its setup completes: the request's
+    `notifications.keep_muted` when it says, else the firm's setting. The one rule the API's and
+    the console's starts and the bulk import's start apply."""
+    if requested is not None:
+        return requested
+    return await partners.new_clients_muted(pool, partner_id=partner_id)
+
+
+async def read_default(pool: Pool, *, partner_id: uuid.UUID, role: Role) -> bool:
+    """The firm's setting: True keeps new clients' notifications off until switched on."""
+    roles.require(role, roles.ANY_ROLE)
+    return await partners.new_clients_muted(pool, partner_id=partner_id)
+
+
+async def set_default(pool: Pool, *, partner_id: uuid.UUID, role: Role, muted: bool) -> bool:
+    """Change the firm's setting (administrators); clients already started keep theirs."""
+    roles.require(role, DEFAULT_ROLES)
+    await partners.set_new_clients_muted(pool, partner_id=partner_id, muted=muted)
+    return muted

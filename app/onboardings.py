@@ -22,7 +22,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from app import roles
+from app import notifications, roles
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from core import task_failures
@@ -526,6 +526,9 @@ async def start(
         pool, partner_id=partner.id, template_id=body.template_id, overrides=body.overrides
     )
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
+    keep_muted = await notifications.keeps_muted(
+        pool, partner_id=partner.id, requested=body.notifications.keep_muted
+    )
     key = idempotency_key or str(uuid.uuid4())
     onboarding_id = onboarding_id_for(partner.id, key)
     workflow_id = workflow_id_for(onboarding_id)
@@ -562,6 +565,7 @@ async def start(
                 overrides=masked_overrides,
                 registry_task_queue=settings.registry_task_queue,
                 timeouts=settings.onboarding_timeouts(),
+                keep_muted=keep_muted,
             ),
             id=workflow_id,
             task_queue=settings.task_queue,

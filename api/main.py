@@ -28,6 +28,7 @@ from api.deps import Services
 from api.routers import (
     catalogs,
     checklists,
+    client_checklists,
     clients,
     codec,
     company_lookups,
@@ -152,6 +153,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(webhooks.router)
     app.include_router(company_lookups.router)
+    app.include_router(client_checklists.router)
     app.include_router(notification_defaults.router)
     app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...

@@ -10,6 +10,7 @@ row changes.
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,8 +20,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from app import roles
 from domain.onboarding import SetNotificationsInput, workflow_id_for
 from domain.setup import Role
-from store import clients, partners
+from store import checklists, clients, partners
 from store.pool import Pool
+from workflows import checklist_notice
 from workflows.onboarding import OnboardingWorkflow
 
 
@@ -83,6 +85,8 @@ async def switch(
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise OnboardingUnreachable(client_id) from exc
     else:
+        if changed.enabled:
+            await _wake_checklist_notice(pool, temporal, partner_id, client_id)
         return Switched(
             client_id=client_id,
             enabled=changed.enabled,
@@ -95,6 +99,8 @@ async def switch(
     written = await clients.set_notifications(pool, client_id=client_id, muted=not enabled)
     if written is None:
         raise ClientErased(client_id)  # erased between the read and the write
+    if not written.notifications_muted:
+        await _wake_checklist_notice(pool, temporal, partner_id, client_id)
     after = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
     assert after is not None
     return Switched(
@@ -105,6 +111,18 @@ async def switch(
         onboarding_status=after.onboarding_status,
         invitation_state=after.invitation_state,
     )
+
+
+async def _wake_checklist_notice(
+    pool: Pool, temporal: Client, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> None:
+    """A checklist's notice held back while the client was muted goes now. Best effort: missed
+    (no such run, Temporal busy), the notice's own timer finds the client unmuted later."""
+    assigned = await checklists.get_assigned(pool, partner_id=partner_id, client_id=client_id)
+    if assigned is None:
+        return
+    with suppress(RPCError):
+        await checklist_notice.wake(temporal, client_id=client_id, assignment=assigned.assignment)
 
 
 # ---- the firm's default for new clients ---------------------------------------------------------

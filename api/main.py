@@ -18,10 +18,12 @@ from api.console import attention as console_attention
 from api.console import branding as console_branding
 from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
+from api.console import client_checklist as console_client_checklist
 from api.console import client_export as console_client_export
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
+from api.console import notification_defaults as console_notification_defaults
 from api.console import settings as console_firm_settings
 from api.console import webhooks as console_webhooks
 from api.deps import Services
@@ -168,4 +170,6 @@ def create_app(
     app.include_router(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys
+    app.include_router(console_client_checklist.router)  # the client page's checklist part
+    app.include_router(console_notification_defaults.router)  # settings: new clients' mute
     return app

@@ -39,6 +39,9 @@ class PrepareBatchInput(BaseModel):
     created_by: uuid.UUID | None = None
     after_row: int
     limit: int
+    # What the import's start resolved from the firm's setting (app/notifications.keeps_muted);
+    # None from imports started before it existed: their rows unmute, as they did.
+    keep_muted: bool | None = None
 
 
 class PreparedRow(BaseModel):
@@ -226,6 +229,7 @@ class ImportActivities:
                         overrides=body.overrides,
                         registry_task_queue=self.registry_task_queue,
                         timeouts=self.timeouts,
+                        keep_muted=bool(data.keep_muted),
                     ).model_copy(
                         update={
                             "import_siren_shared": record.siret is not None

@@ -19,16 +19,19 @@ from api.console import attention as console_attention
 from api.console import branding as console_branding
 from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
+from api.console import client_checklist as console_client_checklist
 from api.console import client_export as console_client_export
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
+from api.console import notification_defaults as console_notification_defaults
 from api.console import settings as console_firm_settings
 from api.console import webhooks as console_webhooks
 from api.deps import Services
 from api.routers import (
     catalogs,
     checklists,
+    client_checklists,
     clients,
     codec,
     company_lookups,
@@ -37,6 +40,7 @@ from api.routers import (
     imports,
     invitation_page,
     invitations,
+    notification_defaults,
     onboardings,
     templates,
     users,
@@ -152,6 +156,8 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(webhooks.router)
     app.include_router(company_lookups.router)
+    app.include_router(client_checklists.router)
+    app.include_router(notification_defaults.router)
     app.include_router(new_client.router)  # before /console/clients/{id}: its /new is a page
     app.include_router(console.router)  # the firm's console: /, /console/...
     app.include_router(console_actions.router)  # the client page's forms
@@ -165,4 +171,6 @@ def create_app(
     app.include_router(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys
+    app.include_router(console_client_checklist.router)  # the client page's checklist part
+    app.include_router(console_notification_defaults.router)  # settings: new clients' mute
     return app

@@ -2,7 +2,8 @@
 to provide). Everyone of the firm reads it; administrators and client managers change it. A
 client gets a copy when its setup completes, so changing an entry here never changes what a client
 was already asked. The JSON routes (/v1/checklists) and the console's Checklists pages call
-these; and a client's checklist as the firm follows it (`progress`)."""
+these; and a client's checklist as the firm follows it (`progress`), assigned, replaced or
+withdrawn at any time (`assign_to_client`, `withdraw_from_client`)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from app import roles
-from app.errors import FieldIssue, Invalid, NotFound
+from app.errors import Conflict, FieldIssue, Invalid, NotFound, Unavailable
 from domain.checklists import ChecklistBody, ChecklistProgress
 from domain.setup import Role
 from store import checklists
 from store.checklists import ChecklistRow
 from store.pool import Pool
+from workflows import checklist_notice
 
 
 def _missing(checklist_id: uuid.UUID) -> NotFound:
@@ -134,3 +138,71 @@ async def progress(
 ) -> ChecklistProgress | None:
     """The client's checklist with its answers; None when it has none (or is another firm's)."""
     return await checklists.read_progress(pool, partner_id=partner_id, client_id=client_id)
+
+
+# Giving a client a checklist is changing the client: as every other change of a client.
+CLIENT_ROLES = roles.CONFIGURERS
+
+
+def _client_gone(client_id: uuid.UUID) -> NotFound:
+    return NotFound(f"No client {client_id}")
+
+
+async def assign_to_client(
+    pool: Pool,
+    temporal: Client,
+    *,
+    partner_id: uuid.UUID,
+    client_id: uuid.UUID,
+    role: Role,
+    checklist_id: uuid.UUID,
+    task_queue: str,
+) -> ChecklistProgress:
+    """Make the catalog's checklist the client's (assign, or replace the one it has: its answers
+    go with it). An invited director is told by e-mail, once per assignment, when the client's
+    notifications are on (a muted client's notice waits until they are switched on); the same
+    request again changes nothing and sends nothing more."""
+    roles.require(role, CLIENT_ROLES)
+    try:
+        done = await checklists.set_assigned(
+            pool, partner_id=partner_id, client_id=client_id, checklist_id=checklist_id
+        )
+    except checklists.ClientGone:
+        raise _client_gone(client_id) from None
+    if done is None:
+        raise Invalid.field("checklist_id", f"unknown checklist {checklist_id}", code="unknown")
+    # After the commit, and again on a repeated request: a start lost with this process the
+    # first time is made by the retry (the workflow's id keeps it to one run).
+    try:
+        await checklist_notice.start_notice(
+            temporal,
+            data=checklist_notice.ChecklistNoticeWorkflowInput(
+                partner_id=partner_id, client_id=client_id, assignment=done.row.assignment
+            ),
+            task_queue=task_queue,
+        )
+    except RPCError as exc:
+        raise Unavailable(
+            "The checklist is assigned but the director's e-mail could not be queued: send "
+            "the same request again to queue it.",
+            title="Try again shortly",
+        ) from exc
+    found = await checklists.read_progress(pool, partner_id=partner_id, client_id=client_id)
+    if found is None:
+        raise Conflict("The checklist was withdrawn meanwhile.")
+    return found
+
+
+async def withdraw_from_client(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID, role: Role
+) -> None:
+    """Take the client's checklist away: the director's page no longer shows it, and the answers
+    given are deleted with it (documents a firm no longer asks for are not kept). A notice still
+    waiting for it sends nothing."""
+    roles.require(role, CLIENT_ROLES)
+    try:
+        withdrawn = await checklists.withdraw(pool, partner_id=partner_id, client_id=client_id)
+    except checklists.ClientGone:
+        raise _client_gone(client_id) from None
+    if withdrawn is None:
+        raise NotFound(f"No checklist for client {client_id}")

@@ -25,6 +25,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import notifications
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from core.settings import Settings
@@ -281,6 +282,10 @@ async def confirm(
     row = await _get(pool, partner_id=partner_id, import_id=import_id)
     if await imports.started(pool, import_id=import_id):
         return row
+    # A file's rows never say keep_muted: the firm's setting when the import starts is theirs
+    # (fixed in the workflow's input, so a change of setting during a long import does not split
+    # it in two).
+    keep_muted = await notifications.keeps_muted(pool, partner_id=partner_id, requested=None)
     try:
         await temporal.start_workflow(
             BulkImportWorkflow.run,
@@ -289,6 +294,7 @@ async def confirm(
                 partner_id=partner_id,
                 created_by=user_id,
                 window=settings.import_window,
+                keep_muted=keep_muted,
             ),
             id=row.workflow_id,
             task_queue=settings.task_queue,

@@ -10,16 +10,20 @@ row changes.
 from __future__ import annotations
 
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import roles
 from domain.onboarding import SetNotificationsInput, workflow_id_for
-from store import clients
+from domain.setup import Role
+from store import checklists, clients, partners
 from store.clients import ClientErased
 from store.pool import Pool
+from workflows import checklist_notice
 from workflows.onboarding import OnboardingWorkflow
 
 
@@ -73,6 +77,8 @@ async def switch(
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise OnboardingUnreachable(client_id) from exc
     else:
+        if changed.enabled:
+            await _wake_checklist_notice(pool, temporal, partner_id, client_id)
         return Switched(
             client_id=client_id,
             enabled=changed.enabled,
@@ -85,6 +91,8 @@ async def switch(
     written = await clients.set_notifications(pool, client_id=client_id, muted=not enabled)
     if written is None:
         raise ClientErased(str(client_id))  # erased between the read and the write
+    if not written.notifications_muted:
+        await _wake_checklist_notice(pool, temporal, partner_id, client_id)
     after = await clients.get_listed(pool, partner_id=partner_id, client_id=client_id)
     assert after is not None
     return Switched(
@@ -95,3 +103,44 @@ async def switch(
         onboarding_status=after.onboarding_status,
         invitation_state=after.invitation_state,
     )
+
+
+async def _wake_checklist_notice(
+    pool: Pool, temporal: Client, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> None:
+    """A checklist's notice held back while the client was muted goes now. Best effort: missed
+    (no such run, Temporal busy), the notice's own timer finds the client unmuted later."""
+    assigned = await checklists.get_assigned(pool, partner_id=partner_id, client_id=client_id)
+    if assigned is None:
+        return
+    with suppress(RPCError):
+        await checklist_notice.wake(temporal, client_id=client_id, assignment=assigned.assignment)
+
+
+# ---- the firm's default for new clients ---------------------------------------------------------
+
+# The firm's default is the firm's configuration: administrators change it; everyone of the firm
+# may read it (the New client form preselects it for whoever starts onboardings).
+DEFAULT_ROLES = roles.ADMINISTRATORS
+
+
+async def keeps_muted(pool: Pool, *, partner_id: uuid.UUID, requested: bool | None) -> bool:
+    """Whether a new client's notifications stay off once its setup completes: the request's
+    `notifications.keep_muted` when it says, else the firm's setting. The one rule the API's and
+    the console's starts and the bulk import's start apply."""
+    if requested is not None:
+        return requested
+    return await partners.new_clients_muted(pool, partner_id=partner_id)
+
+
+async def read_default(pool: Pool, *, partner_id: uuid.UUID, role: Role) -> bool:
+    """The firm's setting: True keeps new clients' notifications off until switched on."""
+    roles.require(role, roles.ANY_ROLE)
+    return await partners.new_clients_muted(pool, partner_id=partner_id)
+
+
+async def set_default(pool: Pool, *, partner_id: uuid.UUID, role: Role, muted: bool) -> bool:
+    """Change the firm's setting (administrators); clients already started keep theirs."""
+    roles.require(role, DEFAULT_ROLES)
+    await partners.set_new_clients_muted(pool, partner_id=partner_id, muted=muted)
+    return muted

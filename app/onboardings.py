@@ -22,8 +22,8 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import notifications, roles
 from app import pricing as app_pricing
-from app import roles
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from app.onboarding_status import explained_status
@@ -556,6 +556,9 @@ async def start(
         period=effective.billing_period,
     )
     masked_overrides, secrets = split_secrets(body.overrides, catalog)
+    keep_muted = await notifications.keeps_muted(
+        pool, partner_id=partner.id, requested=body.notifications.keep_muted
+    )
     key = idempotency_key or str(uuid.uuid4())
     onboarding_id = onboarding_id_for(partner.id, key)
     workflow_id = workflow_id_for(onboarding_id)
@@ -600,6 +603,7 @@ async def start(
                 overrides=masked_overrides,
                 registry_task_queue=settings.registry_task_queue,
                 timeouts=settings.onboarding_timeouts(),
+                keep_muted=keep_muted,
             ),
             id=workflow_id,
             task_queue=settings.task_queue,

@@ -337,9 +337,12 @@ async def _stack(config: ChaosConfig, scratch: Path) -> AsyncIterator[Stack]:
         pool = await create_pool(dsn, min_size=1, max_size=5)
         exits.push_async_callback(pool.close)
         client = await temporal.connect(settings)
-        _, _, key = await partners.create_partner(
+        firm, _, key = await partners.create_partner(
             pool, name="Cabinet Chaos", admin_email="chaos@chaos.example", admin_name="C"
         )
+        # Measured to READY with the invitation sent: the setup's unmute, not a new firm's
+        # muting default.
+        await partners.set_new_clients_muted(pool, partner_id=firm.id, muted=False)
         env = settings_env(
             settings,
             ONBOARDING_OUTBOUND_ALLOW_PRIVATE_HOSTS=json.dumps(

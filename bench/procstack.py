@@ -85,9 +85,12 @@ async def process_stack(
             pool = await create_pool(dsn, min_size=1, max_size=10)
             stack.push_async_callback(pool.close)
             client = await temporal.connect(settings)
-            _, _, key = await partners.create_partner(
+            firm, _, key = await partners.create_partner(
                 pool, name="Cabinet Bench", admin_email="bench@bench.example", admin_name="B"
             )
+            # Measured to READY with the invitation sent: the setup's unmute, not a new firm's
+            # muting default.
+            await partners.set_new_clients_muted(pool, partner_id=firm.id, muted=False)
             # The per-API-key limit (20/s, bursts of 40) would answer 429 to a batch started 20 at
             # once: these benches measure the create path and the workflows, not that limiter.
             env_vars = settings_env(

@@ -273,9 +273,12 @@ async def run(
             pool = await create_pool(dsn, min_size=1, max_size=settings.database_pool_max + 10)
             try:
                 client = await temporal.connect(settings)
-                _, _, key = await partners.create_partner(
+                firm, _, key = await partners.create_partner(
                     pool, name="Cabinet Bench", admin_email="bench@bench.example", admin_name="B"
                 )
+                # Measured to READY with the invitation sent: the setup's unmute, not a new firm's
+                # muting default.
+                await partners.set_new_clients_muted(pool, partner_id=firm.id, muted=False)
                 log.info(
                     "rate bench: stack ready",
                     extra={

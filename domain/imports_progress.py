@@ -34,6 +34,9 @@ class BulkImportInput(BaseModel):
         description="Continue as new past this many events (between batches): each run stays "
         "under history_limit + one batch (about one event a row), whatever the file's size",
     )
+    # The rows' notifications.keep_muted, resolved from the firm's setting when the import was
+    # started; None in imports started before that setting existed (their rows unmute).
+    keep_muted: bool | None = None
     # Carried state:
     cursor: int = 0
     in_flight: list[int] = Field(default_factory=list)

@@ -148,9 +148,10 @@ class DirectorIn(StrictModel):
 
 
 class NotificationsIn(StrictModel):
-    keep_muted: ExactBool = Field(
-        default=False,
-        description="Keep the client's notifications off after setup (they are off during setup)",
+    keep_muted: ExactBool | None = Field(
+        default=None,
+        description="Keep the client's notifications off after setup (they are off during "
+        "setup); default: the firm's setting (GET /v1/notification-defaults)",
     )
 
 
@@ -201,6 +202,11 @@ class OnboardingCreate(StrictModel):
         Fields added later are left out while unset, so a request retried across the deploy
         that added them hashes as it did before (its row holds the older hash)."""
         unset_later: dict[str, Any] = {}
+        body = self
+        if self.notifications.keep_muted is None:
+            # Omitting keep_muted meant false before the firm's setting existed: a request
+            # retried across that deploy still hashes as it did.
+            body = self.model_copy(update={"notifications": NotificationsIn(keep_muted=False)})
         if self.overrides.checklist_id is None:
             unset_later["overrides"] = {"checklist_id": True}
         later = {
@@ -212,7 +218,7 @@ class OnboardingCreate(StrictModel):
             unset_later["client"] = later
         if not self.pricing_acknowledged:
             unset_later["pricing_acknowledged"] = True
-        return hashlib.sha256(self.model_dump_json(exclude=unset_later).encode()).hexdigest()
+        return hashlib.sha256(body.model_dump_json(exclude=unset_later).encode()).hexdigest()
 
 
 def onboarding_id_for(partner_id: uuid.UUID, idempotency_key: str) -> uuid.UUID:
@@ -447,9 +453,12 @@ def onboarding_input_for(
     overrides: SetupOverrides,
     registry_task_queue: str,
     timeouts: Timeouts,
+    keep_muted: bool,
 ) -> OnboardingInput:
     """The workflow input for a request, with every default fixed now (workflows must not read
-    the clock): the fiscal year (the current calendar year), the director (the client contact)."""
+    the clock): the fiscal year (the current calendar year), the director (the client contact),
+    and `keep_muted` as app/notifications.keeps_muted resolved it (the request's, else the
+    firm's setting)."""
     fiscal_year = (
         body.fiscal_year.resolve()
         if body.fiscal_year
@@ -469,7 +478,7 @@ def onboarding_input_for(
         fiscal_year=fiscal_year,
         director=director,
         overrides=overrides,
-        keep_muted=body.notifications.keep_muted,
+        keep_muted=keep_muted,
         invitation_mode=body.invitation.mode,
         invitation_scheduled_at=scheduled.astimezone(UTC) if scheduled else None,
         registry_task_queue=registry_task_queue,

@@ -39,7 +39,15 @@ log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent
 
-KINDS = ("invitation", "reminder", "client_ready", "expired", "escalation", "sign_in")
+KINDS = (
+    "invitation",
+    "reminder",
+    "client_ready",
+    "expired",
+    "escalation",
+    "sign_in",
+    "checklist_assigned",
+)
 LANGUAGES = ("fr", "nl", "en", "de")
 
 # Month names come from the fiscal calendar (folder names); dates in running text write them in

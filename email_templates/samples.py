@@ -70,4 +70,12 @@ SAMPLE_CONTEXT: dict[str, dict[str, Any]] = {
         "sign_in_url": "https://onboarding.fiduciaire-muller.example/console/sign-in/Zk3x9Qw&x=1",
         "minutes": 15,
     },
+    "checklist_assigned": {
+        "branding": SAMPLE_BRANDING,
+        "director_name": "Élodie Lefèvre",
+        "client_name": _CLIENT_NAME,
+        "checklist_name": "Bilan 2026",
+        "checklist_items": ["Relevés bancaires de décembre", "Inventaire du stock"],
+        "checklist_url": _ACCEPT_URL.replace("accept?", "checklist?"),
+    },
 }

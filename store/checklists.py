@@ -54,9 +54,14 @@ class AssignedRow:
     items: list[dict[str, Any]]
     assigned_at: datetime
     completed_at: datetime | None
+    # Which assignment of this client (1, 2, ...): the key of the director's notice.
+    assignment: int = 1
 
 
-_ASSIGNED = "client_id, partner_id, checklist_id, name, language, items, assigned_at, completed_at"
+_ASSIGNED = (
+    "client_id, partner_id, checklist_id, name, language, items, assigned_at, completed_at, "
+    "assignment"
+)
 
 
 def _assigned(r: asyncpg.Record) -> AssignedRow:
@@ -199,6 +204,179 @@ async def get_assigned(
         partner_id,
     )
     return _assigned(r) if r else None
+
+
+@dataclass(frozen=True)
+class Reassigned:
+    """What `set_assigned` did: `row` is the client's checklist now; `changed` False when it
+    already was this catalog entry as it stands (a request sent twice changes nothing)."""
+
+    row: AssignedRow
+    changed: bool
+    onboarding_id: uuid.UUID
+
+
+class ClientGone(Exception):
+    """No such client of this partner, or its personal data was erased."""
+
+
+async def _client_for_update(
+    conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> asyncpg.Record:
+    # The client row's lock orders concurrent assignments and withdrawals of one client.
+    client = await conn.fetchrow(
+        """
+        SELECT id, onboarding_id, checklist_assignments FROM clients
+        WHERE id = $1 AND partner_id = $2
+          AND NOT EXISTS (SELECT 1 FROM erasures e WHERE e.client_id = $1)
+        FOR UPDATE
+        """,
+        client_id,
+        partner_id,
+    )
+    if client is None:
+        raise ClientGone(client_id)
+    return client
+
+
+async def _drop(conn: Conn, client_id: uuid.UUID) -> None:
+    # The answers go with the checklist they answered: a new questionnaire starts blank, and
+    # documents a firm no longer asks for are not kept.
+    await conn.execute("DELETE FROM client_checklist_answers WHERE client_id = $1", client_id)
+    await conn.execute("DELETE FROM client_checklists WHERE client_id = $1", client_id)
+
+
+async def set_assigned(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID, checklist_id: uuid.UUID
+) -> Reassigned | None:
+    """Make the catalog checklist the client's, now: a copy under the next assignment number,
+    replacing (answers included) the one it had. None when the checklist is not this partner's;
+    ClientGone when the client is not (or was erased)."""
+    async with pool.acquire() as conn, conn.transaction():
+        client = await _client_for_update(conn, partner_id, client_id)
+        entry = await get(conn, partner_id=partner_id, checklist_id=checklist_id)
+        if entry is None:
+            return None
+        current = await get_assigned(conn, partner_id=partner_id, client_id=client_id)
+        if (
+            current is not None
+            and current.checklist_id == entry.id
+            and (current.name, current.language, current.items)
+            == (entry.name, entry.language, entry.items)
+        ):
+            return Reassigned(row=current, changed=False, onboarding_id=client["onboarding_id"])
+        # Copies made at setup are number 1 without counting it on the client.
+        number = max(client["checklist_assignments"], current.assignment if current else 0) + 1
+        await _drop(conn, client_id)
+        r = await conn.fetchrow(
+            f"""
+            INSERT INTO client_checklists (client_id, partner_id, checklist_id, name, language,
+                                           items, assignment)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_ASSIGNED}
+            """,
+            client_id,
+            partner_id,
+            entry.id,
+            entry.name,
+            entry.language,
+            entry.items,
+            number,
+        )
+        await conn.execute(
+            "UPDATE clients SET checklist_assignments = $2 WHERE id = $1", client_id, number
+        )
+    assert r is not None
+    return Reassigned(row=_assigned(r), changed=True, onboarding_id=client["onboarding_id"])
+
+
+async def withdraw(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> AssignedRow | None:
+    """Take the client's checklist away, answers included; the one withdrawn, None when it had
+    none. ClientGone when the client is not this partner's (or was erased)."""
+    async with pool.acquire() as conn, conn.transaction():
+        client = await _client_for_update(conn, partner_id, client_id)
+        current = await get_assigned(conn, partner_id=partner_id, client_id=client_id)
+        if current is None:
+            return None
+        await _drop(conn, client_id)
+        # Kept, so the next assignment never reuses a number (an e-mail-log key) already used.
+        await conn.execute(
+            "UPDATE clients SET checklist_assignments = $2 WHERE id = $1",
+            client_id,
+            max(client["checklist_assignments"], current.assignment),
+        )
+    return current
+
+
+@dataclass(frozen=True)
+class NoticeFacts:
+    """What the director's notice of an assignment needs to know, read at one moment."""
+
+    current: bool  # the assignment is still the client's (not replaced, not withdrawn)
+    muted: bool
+    invited: bool  # an invitation was sent to the director, or accepted
+    onboarding_id: uuid.UUID | None
+    language: str
+    client_name: str
+    checklist_name: str
+    item_labels: list[str]
+    # The director's latest invitation still open or accepted: (sequence, expires at).
+    invitation: tuple[int, datetime] | None
+
+
+async def notice_facts(
+    pool: Pool, *, partner_id: uuid.UUID, client_id: uuid.UUID, assignment: int
+) -> NoticeFacts:
+    r = await pool.fetchrow(
+        """
+        SELECT c.onboarding_id, c.language, c.name, c.notifications_muted,
+               k.assignment, k.name AS checklist_name, k.items,
+               EXISTS (SELECT 1 FROM erasures e WHERE e.client_id = c.id) AS erased,
+               (EXISTS (SELECT 1 FROM email_log l
+                        WHERE l.onboarding_id = c.onboarding_id AND l.purpose = 'invitation'
+                          AND l.status = 'sent')
+                OR EXISTS (SELECT 1 FROM invitations i
+                           WHERE i.onboarding_id = c.onboarding_id
+                             AND i.accepted_at IS NOT NULL)) AS invited,
+               latest.sequence AS latest_sequence, latest.expires_at AS latest_expires_at
+        FROM clients c
+        LEFT JOIN client_checklists k ON k.client_id = c.id
+        LEFT JOIN LATERAL (
+            SELECT i.sequence, i.expires_at FROM invitations i
+            WHERE i.onboarding_id = c.onboarding_id
+              AND (i.accepted_at IS NOT NULL OR i.revoked_at IS NULL)
+            ORDER BY i.sequence DESC LIMIT 1
+        ) latest ON true
+        WHERE c.id = $1 AND c.partner_id = $2
+        """,
+        client_id,
+        partner_id,
+    )
+    if r is None or r["erased"]:
+        return NoticeFacts(
+            current=False,
+            muted=True,
+            invited=False,
+            onboarding_id=None,
+            language="fr",
+            client_name="",
+            checklist_name="",
+            item_labels=[],
+            invitation=None,
+        )
+    latest = r["latest_sequence"]
+    return NoticeFacts(
+        current=r["assignment"] == assignment,
+        muted=r["notifications_muted"],
+        invited=r["invited"],
+        onboarding_id=r["onboarding_id"],
+        language=r["language"],
+        client_name=r["name"],
+        checklist_name=r["checklist_name"] or "",
+        item_labels=[str(i["label"]) for i in r["items"] or []],
+        invitation=(latest, r["latest_expires_at"]) if latest is not None else None,
+    )
 
 
 async def get_for_onboarding(pool: Pool, *, onboarding_id: uuid.UUID) -> AssignedRow | None:

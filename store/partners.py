@@ -417,3 +417,16 @@ async def user_addresses(
         user_ids,
     )
     return [(r["id"], r["email"], r["language"]) for r in rows]
+
+
+async def new_clients_muted(pool: Pool | Conn, *, partner_id: uuid.UUID) -> bool:
+    """Whether the firm's new clients keep their notifications off after setup (until someone
+    switches them on); False for an unknown partner, the behaviour before the setting."""
+    value = await pool.fetchval("SELECT new_clients_muted FROM partners WHERE id = $1", partner_id)
+    return bool(value)
+
+
+async def set_new_clients_muted(pool: Pool, *, partner_id: uuid.UUID, muted: bool) -> None:
+    await pool.execute(
+        "UPDATE partners SET new_clients_muted = $2 WHERE id = $1", partner_id, muted
+    )

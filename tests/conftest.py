@@ -243,10 +243,18 @@ class Tenant:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-async def make_tenant(pool: Pool, name: str = "Cabinet Test") -> Tenant:
+async def make_tenant(
+    pool: Pool, name: str = "Cabinet Test", *, new_clients_muted: bool = False
+) -> Tenant:
+    """A partner as `onboarding partner create` makes one, but for its new clients' default:
+    off (switched on at the end of setup, what the tests of every other behaviour were written
+    for) unless asked; a new firm's own default (kept muted) is tested in
+    tests/api/test_notification_defaults.py."""
     partner, admin, key = await partners.create_partner(
         pool, name=name, admin_email=f"admin-{uuid.uuid4().hex[:8]}@example.com", admin_name="Ada"
     )
+    if not new_clients_muted:
+        await partners.set_new_clients_muted(pool, partner_id=partner.id, muted=False)
     return Tenant(partner=partner, admin=admin, key=key)
 
 

@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.checklist_notice import ChecklistNoticeActivities
 from activities.checklists import ChecklistActivities
 from activities.clients import ClientActivities
 from activities.company import CompanyActivities
@@ -51,6 +52,7 @@ from store.pool import Pool, create_pool
 from worker.interceptors import DataErrorsAreFinal
 from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
+from workflows.checklist_notice import ChecklistNoticeWorkflow
 from workflows.collaborators import CollaboratorsNoticeWorkflow
 from workflows.fiscal_years import FiscalYearWorkflow
 from workflows.onboarding import OnboardingWorkflow
@@ -62,6 +64,7 @@ WORKFLOWS: Sequence[type] = (
     BulkImportWorkflow,
     FiscalYearWorkflow,
     CollaboratorsNoticeWorkflow,
+    ChecklistNoticeWorkflow,
 )
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
@@ -124,6 +127,7 @@ def activities_for(
         imports.release_rows,
         imports.settled_rows,
         start_onboardings,
+        ChecklistNoticeActivities(invitations).notify_checklist,
     ]
 
 

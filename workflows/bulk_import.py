@@ -143,6 +143,7 @@ class BulkImportWorkflow:
                 created_by=state.created_by,
                 after_row=state.cursor,
                 limit=state.batch_size,
+                keep_muted=state.keep_muted,
             ),
             # A batch takes well under a second; a worker lost mid-batch is noticed soon.
             start_to_close_timeout=timedelta(seconds=30),

@@ -38,6 +38,7 @@ from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
 from app import collaborators as app_collaborators
 from app import company as app_company
+from app import notifications as app_notifications
 from app import onboardings as app_onboardings
 from app import setups as app_setups
 from app import subscriptions as app_subscriptions
@@ -462,7 +463,13 @@ async def read_console_new_client(request: Request, services: ServicesDep) -> Re
     if session is None:
         return _to_sign_in(request)
     frame = _frame(request, services, session)
-    return await _page(frame, services, session, values=_blank(session, frame.lang), nonce=_nonce())
+    values = _blank(session, frame.lang)
+    # The firm's default chosen beforehand: the form sends it, so what is seen is what is asked.
+    if await app_notifications.read_default(
+        services.pool, partner_id=session.member.partner.id, role=session.member.user.role
+    ):
+        values["notifications"] = "off"
+    return await _page(frame, services, session, values=values, nonce=_nonce())
 
 
 @router.post(PREFIX + "/clients/new")

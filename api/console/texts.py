@@ -3070,3 +3070,142 @@ _PRICES: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _PRICES.items():
     TEXTS[_lang].update(_words)
+
+
+# The client page's checklist part (client_checklist.py) and the firm's notifications default
+# (Settings > Notifications, notification_defaults.py).
+_NOTIFY_CHECKLIST: dict[str, dict[str, str]] = {
+    "en": {
+        "ck_title": "The director's checklist",
+        "ck_none": "No checklist is assigned to this client.",
+        "ck_current": "Assigned: {name}",
+        "ck_hint": "Invited directors are told by e-mail, once, in their language (after their "
+        "notifications are switched on, if they are off). Replacing a checklist deletes the "
+        "answers given to the one it replaces.",
+        "ck_label_checklist": "Checklist from the firm's catalogue",
+        "ck_no_catalogue": "The firm has no checklist yet: add one in Settings, Checklists.",
+        "ck_assign": "Assign the checklist",
+        "ck_replace": "Replace the checklist",
+        "ck_withdraw_legend": "Withdraw the checklist",
+        "ck_label_confirm": "Yes, withdraw it: the director no longer sees it and the answers "
+        "given are deleted",
+        "ck_withdraw": "Withdraw the checklist",
+        "cs_error_unknown": "Choose one of the firm's checklists",
+        "cs_error_confirm": "Tick the box to confirm",
+        "done_checklist_assigned": "The checklist is assigned.",
+        "done_checklist_withdrawn": "The checklist is withdrawn.",
+        "nd_title": "New clients' notifications",
+        "nd_about": "Whether a new client's notifications stay off after setup, until someone "
+        "switches them on. Each new client can be set otherwise when it is started.",
+        "nd_label_muted": "Keep new clients' notifications off until they are switched on",
+        "nd_hint_muted": "Unticked: they are switched on when setup completes and the "
+        "invitation goes.",
+        "nd_save": "Save",
+        "nd_state_on": "New clients' notifications stay off until switched on.",
+        "nd_state_off": "New clients' notifications are switched on when setup completes.",
+        "st_done_notifications_saved": "The setting is saved.",
+    },
+    "fr": {
+        "ck_title": "La liste du dirigeant",
+        "ck_none": "Aucune liste n'est attribuée à ce client.",
+        "ck_current": "Attribuée : {name}",
+        "ck_hint": "Les dirigeants déjà invités sont prévenus par e-mail, une fois, dans leur "
+        "langue (après la réactivation de leurs notifications si elles sont coupées). Remplacer "
+        "une liste supprime les réponses données à celle qu'elle remplace.",
+        "ck_label_checklist": "Liste du catalogue du cabinet",
+        "ck_no_catalogue": "Le cabinet n'a pas encore de liste : ajoutez-en une dans Paramètres, "
+        "Listes de pièces.",
+        "ck_assign": "Attribuer la liste",
+        "ck_replace": "Remplacer la liste",
+        "ck_withdraw_legend": "Retirer la liste",
+        "ck_label_confirm": "Oui, la retirer : le dirigeant ne la voit plus et les réponses "
+        "données sont supprimées",
+        "ck_withdraw": "Retirer la liste",
+        "cs_error_unknown": "Choisissez une des listes du cabinet",
+        "cs_error_confirm": "Cochez la case pour confirmer",
+        "done_checklist_assigned": "La liste est attribuée.",
+        "done_checklist_withdrawn": "La liste est retirée.",
+        "nd_title": "Notifications des nouveaux clients",
+        "nd_about": "Si les notifications d'un nouveau client restent coupées après le "
+        "paramétrage, jusqu'à ce que quelqu'un les active. Chaque nouveau client peut en décider "
+        "autrement à son démarrage.",
+        "nd_label_muted": "Laisser coupées les notifications des nouveaux clients jusqu'à leur "
+        "activation",
+        "nd_hint_muted": "Non cochée : elles sont activées à la fin du paramétrage et "
+        "l'invitation part.",
+        "nd_save": "Enregistrer",
+        "nd_state_on": "Les notifications des nouveaux clients restent coupées jusqu'à leur "
+        "activation.",
+        "nd_state_off": "Les notifications des nouveaux clients sont activées à la fin du "
+        "paramétrage.",
+        "st_done_notifications_saved": "Le réglage est enregistré.",
+    },
+    "nl": {
+        "ck_title": "De checklist van de bestuurder",
+        "ck_none": "Deze klant heeft geen checklist.",
+        "ck_current": "Toegewezen: {name}",
+        "ck_hint": "Uitgenodigde bestuurders krijgen één e-mail, in hun taal (nadat hun "
+        "meldingen weer aan staan, als ze uit staan). Een checklist vervangen wist de antwoorden "
+        "op de vorige.",
+        "ck_label_checklist": "Checklist uit de catalogus van het kantoor",
+        "ck_no_catalogue": "Het kantoor heeft nog geen checklist: voeg er een toe in "
+        "Instellingen, Checklists.",
+        "ck_assign": "Checklist toewijzen",
+        "ck_replace": "Checklist vervangen",
+        "ck_withdraw_legend": "Checklist intrekken",
+        "ck_label_confirm": "Ja, intrekken: de bestuurder ziet ze niet meer en de gegeven "
+        "antwoorden worden gewist",
+        "ck_withdraw": "Checklist intrekken",
+        "cs_error_unknown": "Kies een van de checklists van het kantoor",
+        "cs_error_confirm": "Vink het vakje aan om te bevestigen",
+        "done_checklist_assigned": "De checklist is toegewezen.",
+        "done_checklist_withdrawn": "De checklist is ingetrokken.",
+        "nd_title": "Meldingen van nieuwe klanten",
+        "nd_about": "Of de meldingen van een nieuwe klant na de instelling uit blijven tot "
+        "iemand ze aanzet. Bij het starten kan elke nieuwe klant anders worden ingesteld.",
+        "nd_label_muted": "Meldingen van nieuwe klanten uit laten tot ze worden aangezet",
+        "nd_hint_muted": "Niet aangevinkt: ze gaan aan als de instelling klaar is en de "
+        "uitnodiging vertrekt.",
+        "nd_save": "Opslaan",
+        "nd_state_on": "Meldingen van nieuwe klanten blijven uit tot ze worden aangezet.",
+        "nd_state_off": "Meldingen van nieuwe klanten gaan aan als de instelling klaar is.",
+        "st_done_notifications_saved": "De instelling is opgeslagen.",
+    },
+    "de": {
+        "ck_title": "Die Checkliste der Geschäftsführung",
+        "ck_none": "Diesem Mandanten ist keine Checkliste zugewiesen.",
+        "ck_current": "Zugewiesen: {name}",
+        "ck_hint": "Bereits eingeladene Geschäftsführer erhalten eine E-Mail in ihrer Sprache "
+        "(sind ihre Benachrichtigungen aus, nach dem Einschalten). Beim Ersetzen werden die "
+        "Antworten auf die bisherige Checkliste gelöscht.",
+        "ck_label_checklist": "Checkliste aus dem Katalog der Kanzlei",
+        "ck_no_catalogue": "Die Kanzlei hat noch keine Checkliste: legen Sie eine unter "
+        "Einstellungen, Checklisten an.",
+        "ck_assign": "Checkliste zuweisen",
+        "ck_replace": "Checkliste ersetzen",
+        "ck_withdraw_legend": "Checkliste zurückziehen",
+        "ck_label_confirm": "Ja, zurückziehen: die Geschäftsführung sieht sie nicht mehr und "
+        "die gegebenen Antworten werden gelöscht",
+        "ck_withdraw": "Checkliste zurückziehen",
+        "cs_error_unknown": "Wählen Sie eine der Checklisten der Kanzlei",
+        "cs_error_confirm": "Kreuzen Sie das Kästchen zur Bestätigung an",
+        "done_checklist_assigned": "Die Checkliste ist zugewiesen.",
+        "done_checklist_withdrawn": "Die Checkliste ist zurückgezogen.",
+        "nd_title": "Benachrichtigungen neuer Mandanten",
+        "nd_about": "Ob die Benachrichtigungen eines neuen Mandanten nach der Einrichtung aus "
+        "bleiben, bis jemand sie einschaltet. Jeder neue Mandant kann beim Start anders "
+        "eingestellt werden.",
+        "nd_label_muted": "Benachrichtigungen neuer Mandanten aus lassen, bis sie eingeschaltet "
+        "werden",
+        "nd_hint_muted": "Nicht angekreuzt: sie werden am Ende der Einrichtung eingeschaltet und "
+        "die Einladung geht hinaus.",
+        "nd_save": "Speichern",
+        "nd_state_on": "Benachrichtigungen neuer Mandanten bleiben aus, bis sie eingeschaltet "
+        "werden.",
+        "nd_state_off": "Benachrichtigungen neuer Mandanten werden am Ende der Einrichtung "
+        "eingeschaltet.",
+        "st_done_notifications_saved": "Die Einstellung ist gespeichert.",
+    },
+}
+for _lang, _words in _NOTIFY_CHECKLIST.items():
+    TEXTS[_lang].update(_words)

@@ -22,6 +22,7 @@ from app import checklists as app_checklists
 from app import clients as app_clients
 from app import erasure as app_erasure
 from app import imports as app_imports
+from app import notifications as app_notifications
 from app import onboardings as app_onboardings
 from app import templates as app_templates
 from app import users as app_users
@@ -83,6 +84,7 @@ PAGES: dict[str, tuple[Callable[..., Any], tuple[Role, ...]]] = {
     "/console/settings/checklists": (app_checklists.list_checklists, ANY_ROLE),
     "/console/settings/checklists/new": (app_checklists.create, CONFIGURERS),
     "/console/settings/checklists/{checklist_id}": (app_checklists.read, ANY_ROLE),
+    "/console/settings/notifications": (app_notifications.read_default, ANY_ROLE),
 }
 
 

@@ -178,6 +178,14 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
         check=True,
     )
     auth = {"Authorization": f"Bearer {json.loads(created.stdout)['api_key']}"}
+    # As the README's tour: a new firm keeps new clients muted until it says otherwise.
+    defaults = httpx.put(
+        f"{stack.api}/v1/notification-defaults",
+        json={"new_clients_muted": False},
+        headers=auth,
+        timeout=10,
+    )
+    assert defaults.status_code == 200, defaults.text
     response = httpx.post(
         f"{stack.api}/v1/onboardings",
         json={

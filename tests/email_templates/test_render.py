@@ -35,6 +35,7 @@ MAIN_LINK = {
     "expired": "client_url",
     "escalation": "client_url",
     "sign_in": "sign_in_url",
+    "checklist_assigned": "checklist_url",
 }
 CLOSING = {
     "fr": "Cordialement",
@@ -68,6 +69,10 @@ MARKER = {
     ("sign_in", "nl"): "om u aan te melden",
     ("sign_in", "en"): "to sign in",
     ("sign_in", "de"): "anzumelden",
+    ("checklist_assigned", "fr"): "compléter la liste",
+    ("checklist_assigned", "nl"): "in te vullen",
+    ("checklist_assigned", "en"): "complete the checklist",
+    ("checklist_assigned", "de"): "auszufüllen",
 }
 SCRIPT = '<script>alert("x")</script>'
 

@@ -28,6 +28,7 @@ from api.deps import Services
 from api.routers import (
     catalogs,
     checklists,
+    client_integrations,
     clients,
     codec,
     company_lookups,
@@ -164,4 +165,5 @@ def create_app(
     app.include_router(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys
+    app.include_router(client_integrations.router)  # a client's apps after onboarding
     return app

@@ -53,6 +53,7 @@ from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
 from workflows.collaborators import CollaboratorsNoticeWorkflow
 from workflows.fiscal_years import FiscalYearWorkflow
+from workflows.integrations import IntegrationChangeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ WORKFLOWS: Sequence[type] = (
     BulkImportWorkflow,
     FiscalYearWorkflow,
     CollaboratorsNoticeWorkflow,
+    IntegrationChangeWorkflow,
 )
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
@@ -124,6 +126,8 @@ def activities_for(
         imports.release_rows,
         imports.settled_rows,
         start_onboardings,
+        client_setup.disconnect_integration,
+        client_setup.finish_integration_change,
     ]
 
 

@@ -130,12 +130,13 @@ async def delete_plan(code: CatalogCode, caller: ConfigurerDep, pool: PoolDep) -
 # ---- integrations -------------------------------------------------------------------------------
 
 
-def _sensitive(app: Integration | None) -> tuple[str | None, list[str]]:
-    """What decides where secrets go: the URL, and each secret setting as declared."""
+def _sensitive(app: Integration | None) -> tuple[str | None, str | None, list[str]]:
+    """What decides where secrets and connection ids go: the URLs, and each secret setting as
+    declared."""
     if app is None:
-        return None, []
+        return None, None, []
     secrets = sorted(s.model_dump_json() for s in app.settings if s.secret)
-    return app.connect_url, secrets
+    return app.connect_url, app.disconnect_url, secrets
 
 
 async def _require_admin_for_sensitive(
@@ -180,7 +181,9 @@ async def _require_admin_for_sensitive(
             )
 
 
-async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str | None:
+async def _checked_connect_url(
+    policy: OutboundPolicy, url: str | None, field: str = "connect_url"
+) -> str | None:
     """The URL in the spelling the outbound policy checked (what is stored, so the worker calls
     exactly that), or 422 naming `connect_url` when the policy refuses it, here rather than at
     the first onboarding. The worker checks again before every call (DNS answers change)."""
@@ -195,8 +198,8 @@ async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str |
             422,
             "validation-error",
             "Invalid request",
-            "Invalid field(s): connect_url",
-            errors=[FieldError(field="connect_url", message=f"not allowed: {exc.reason}")],
+            f"Invalid field(s): {field}",
+            errors=[FieldError(field=field, message=f"not allowed: {exc.reason}")],
         ) from None
     except OutboundUnresolvable:
         pass  # not known to DNS yet is no reason to refuse; the worker will tell
@@ -226,7 +229,8 @@ async def create_integration(
     )
     policy = OutboundPolicy.from_settings(services.settings)
     url = await _checked_connect_url(policy, body.connect_url)
-    body = body.model_copy(update={"connect_url": url})
+    gone = await _checked_connect_url(policy, body.disconnect_url, "disconnect_url")
+    body = body.model_copy(update={"connect_url": url, "disconnect_url": gone})
     return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
@@ -250,6 +254,10 @@ async def update_integration(
         policy = OutboundPolicy.from_settings(services.settings)
         url = await _checked_connect_url(policy, body.connect_url)
         body = body.model_copy(update={"connect_url": url})
+    if body.disconnect_url != before.disconnect_url:
+        policy = OutboundPolicy.from_settings(services.settings)
+        gone = await _checked_connect_url(policy, body.disconnect_url, "disconnect_url")
+        body = body.model_copy(update={"disconnect_url": gone})
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 

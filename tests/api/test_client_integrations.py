@@ -84,8 +84,10 @@ async def crm(pool: Pool, tenant: Tenant, app: PartnerApp, code: str = "crm") ->
     return code
 
 
-async def until_finished(api: httpx.AsyncClient, status_url: str) -> dict[str, Any]:
-    for _ in range(300):
+async def until_finished(
+    api: httpx.AsyncClient, status_url: str, *, seconds: float = 30
+) -> dict[str, Any]:
+    for _ in range(int(seconds * 10)):
         change: dict[str, Any] = (await api.get(status_url)).json()
         if change["state"] != "running":
             return change

@@ -19,6 +19,7 @@ from api.console import branding as console_branding
 from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
 from api.console import client_export as console_client_export
+from api.console import client_integrations as console_integrations
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
@@ -166,4 +167,5 @@ def create_app(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys
     app.include_router(client_integrations.router)  # a client's apps after onboarding
+    app.include_router(console_integrations.router)  # the client page's integrations
     return app

@@ -234,6 +234,7 @@ async def _act(
     *,
     which: str,
     code: str | None,
+    settings_form: bool = True,
 ) -> Response:
     """Check the session, the form and the id; run `action` (which answers the confirmation's
     key); redirect to the client page, or show it again with what went wrong."""
@@ -258,7 +259,9 @@ async def _act(
             chosen = picked.strip()[:63] if isinstance(picked, str) else ""
         app = await _app(services, session, chosen) if chosen else None
         again: dict[str, Any] = {"status": exc.status}
-        typed: dict[str, str] = _typed(form, which, app) if app else {}
+        # Only a form with the settings' fields puts back what it typed; the others (remove,
+        # try again) leave the fields as they stand.
+        typed: dict[str, str] = _typed(form, which, app) if app and settings_form else {}
         typed[f"ci_{which}_{chosen}"] = "1"  # opens the app's form again
         if exc.errors:
             again["errors"] = _errors(frame.lang, which, chosen, app, exc.errors)
@@ -351,7 +354,9 @@ async def create_console_client_integration_attempt(
         )
         return "integration_trying"
 
-    return await _act(client_id, request, services, retry, which="edit", code=code)
+    return await _act(
+        client_id, request, services, retry, which="edit", code=code, settings_form=False
+    )
 
 
 @router.post(PREFIX + "/clients/{client_id}/integrations/{code}/remove")
@@ -376,4 +381,6 @@ async def delete_console_client_integration(
         )
         return "integration_removed"
 
-    return await _act(client_id, request, services, remove, which="edit", code=code)
+    return await _act(
+        client_id, request, services, remove, which="edit", code=code, settings_form=False
+    )

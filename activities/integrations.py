@@ -8,6 +8,11 @@ Connecting an integration goes through a `Connector`, one per kind of partner ap
   production, not allow-listed, or that resolves to a private, loopback or link-local address is
   never called, and redirects are never followed.
 
+The same activity connects an app added or reconfigured after onboarding
+(workflows/integrations.py): its input then names the change, whose row holds the secrets, and
+the Idempotency-Key names it too, so each change is one connection at the app however often it
+is retried. Removing calls the app's `disconnect_url` (disconnect_integration) the same way.
+
 Outcomes, and what Temporal does with each:
 - connected -> the client_integrations row says so, with the app's connection id;
 - unavailable (5xx, 408, 429, timeout, connection trouble) -> a retryable failure;

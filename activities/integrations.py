@@ -8,6 +8,11 @@ Connecting an integration goes through a `Connector`, one per kind of partner ap
   production, not allow-listed, or that resolves to a private, loopback or link-local address is
   never called, and redirects are never followed.
 
+The same activity connects an app added or reconfigured after onboarding
+(workflows/integrations.py): its input then names the change, whose row holds the secrets, and
+the Idempotency-Key names it too, so each change is one connection at the app however often it
+is retried. Removing calls the app's `disconnect_url` (disconnect_integration) the same way.
+
 Outcomes, and what Temporal does with each:
 - connected -> the client_integrations row says so, with the app's connection id;
 - unavailable (5xx, 408, 429, timeout, connection trouble) -> a retryable failure;
@@ -56,6 +61,7 @@ from domain.setup import (
 )
 from store import catalogs
 from store import client_setup as store
+from store import integration_changes as changes
 from store.pool import Pool
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
@@ -82,11 +88,33 @@ class ConnectRequest:
     app: Integration
     # Real secrets: kept out of repr so an accidental log line or traceback cannot show them.
     settings: dict[str, Any] = field(repr=False)
+    # A change after onboarding (store/integration_changes.py); None: the onboarding's own.
+    change_id: uuid.UUID | None = None
 
     @property
     def idempotency_key(self) -> str:
-        # Stable across retries and re-runs of the same (client, app), and free of secrets.
-        return f"{self.client_id}:{self.app.code}"
+        # Stable across retries and re-runs of the same (client, app), and free of secrets. A
+        # later change is a connection of its own (new settings the app must take), so its key
+        # names it: retries of one change are recognised, a reconfiguration is not mistaken
+        # for a retry of the first connection.
+        if self.change_id is None:
+            return f"{self.client_id}:{self.app.code}"
+        return f"{self.client_id}:{self.app.code}:{self.change_id}"
+
+
+@dataclass(frozen=True)
+class DisconnectRequest:
+    """One client's connection to one app, to end."""
+
+    client_id: uuid.UUID
+    partner_id: uuid.UUID
+    app: Integration
+    change_id: uuid.UUID
+    external_ref: str | None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.client_id}:{self.app.code}:{self.change_id}:disconnect"
 
 
 @dataclass(frozen=True)
@@ -151,32 +179,68 @@ class AutomationConnector:
 
     async def connect(self, request: ConnectRequest) -> ConnectOutcome:
         app = request.app
+        settings = validated_settings(app, request.settings)
+        response = await self._post(
+            app,
+            "connect_url",
+            app.connect_url,
+            body={
+                "client_id": str(request.client_id),
+                "partner_id": str(request.partner_id),
+                "integration": app.code,
+                "settings": settings,
+            },
+            key=request.idempotency_key,
+        )
+        if response.is_success:
+            return ConnectOutcome(external_ref=_connection_id(response))
+        raise self._refusal(app, response, "refused the connection")
+
+    async def disconnect(self, request: DisconnectRequest) -> None:
+        """Tell the app the client's connection is over; no disconnect_url: nothing to tell.
+        The app no longer knowing the connection (404, 410) is what was asked."""
+        app = request.app
+        if not app.disconnect_url:
+            return
+        response = await self._post(
+            app,
+            "disconnect_url",
+            app.disconnect_url,
+            body={
+                "client_id": str(request.client_id),
+                "partner_id": str(request.partner_id),
+                "integration": app.code,
+                "connection_id": request.external_ref,
+            },
+            key=request.idempotency_key,
+        )
+        if response.is_success or response.status_code in (404, 410):
+            return
+        raise self._refusal(app, response, "refused the disconnection")
+
+    async def _post(
+        self, app: Integration, url_name: str, url: str | None, *, body: Any, key: str
+    ) -> httpx.Response:
         name = f"integration {app.code!r}"
-        if not app.connect_url:
+        if not url:
             raise ApplicationError(
-                f"{name} is misconfigured: automation app without connect_url",
+                f"{name} is misconfigured: automation app without {url_name}",
                 type=MISCONFIGURED,
                 non_retryable=True,
             )
-        settings = validated_settings(app, request.settings)
         try:
-            response = await outbound.request(
+            return await outbound.request(
                 self._http,
                 self.policy,
                 "POST",
-                app.connect_url,
-                json={
-                    "client_id": str(request.client_id),
-                    "partner_id": str(request.partner_id),
-                    "integration": app.code,
-                    "settings": settings,
-                },
-                headers={"Idempotency-Key": request.idempotency_key},
+                url,
+                json=body,
+                headers={"Idempotency-Key": key},
                 timeout=self.timeout,
             )
         except OutboundRefused as exc:
             raise ApplicationError(
-                f"{name} is misconfigured: connect_url is not allowed: {exc.reason}",
+                f"{name} is misconfigured: {url_name} is not allowed: {exc.reason}",
                 type=MISCONFIGURED,
                 non_retryable=True,
             ) from None
@@ -185,7 +249,7 @@ class AutomationConnector:
         except OutboundUnresolvable:
             # Retryable: a name that does not resolve now may be a DNS outage.
             raise ApplicationError(
-                f"{name}: the connect_url host does not resolve", type=UNAVAILABLE
+                f"{name}: the {url_name} host does not resolve", type=UNAVAILABLE
             ) from None
         except httpx.TimeoutException:
             raise ApplicationError(
@@ -199,33 +263,33 @@ class AutomationConnector:
             raise ApplicationError(
                 f"{name} could not be reached ({type(exc).__name__})", type=UNAVAILABLE
             ) from None
+
+    def _refusal(self, app: Integration, response: httpx.Response, what: str) -> ApplicationError:
+        """The error an unsuccessful answer means: retryable or not (module docstring)."""
+        name = f"integration {app.code!r}"
         status = response.status_code
-        if response.is_success:
-            return ConnectOutcome(external_ref=_connection_id(response))
         if status == httpx.codes.TOO_MANY_REQUESTS:
             # next_retry_delay replaces the retry policy's backoff for this one retry, so the
             # next attempt comes when the app said it would take it.
             delay = parse_retry_after(
                 response.headers.get("Retry-After"), default=DEFAULT_RETRY_AFTER_SECONDS
             )
-            raise ApplicationError(
+            return ApplicationError(
                 f"{name} is rate limiting (answered {status})",
                 type=UNAVAILABLE,
                 next_retry_delay=timedelta(seconds=delay),
             )
         if status >= 500 or status == httpx.codes.REQUEST_TIMEOUT:
-            raise ApplicationError(f"{name} answered {status}", type=UNAVAILABLE)
+            return ApplicationError(f"{name} answered {status}", type=UNAVAILABLE)
         if response.is_redirect:
-            raise ApplicationError(
+            return ApplicationError(
                 f"{name} answered {status}, a redirect; redirects are not followed: set "
-                "connect_url to the final address",
+                "its URL to the final address",
                 type=REJECTED,
                 non_retryable=True,
             )
-        raise ApplicationError(
-            f"{name} refused the connection (answered {status})",
-            type=REJECTED,
-            non_retryable=True,
+        return ApplicationError(
+            f"{name} {what} (answered {status})", type=REJECTED, non_retryable=True
         )
 
 
@@ -266,6 +330,8 @@ class ConnectIntegrationInput(BaseModel):
     template_id: uuid.UUID | None = None
     # Secret settings hold SECRET_MASK here: this input is stored in workflow history.
     integration: EffectiveIntegration
+    # A change after onboarding: its secrets are the change's, its idempotency key its own.
+    change_id: uuid.UUID | None = None
 
 
 class ConnectIntegrationResult(BaseModel):
@@ -280,6 +346,26 @@ class RecordIntegrationFailureInput(BaseModel):
     code: str
     kind: IntegrationKind
     error: str
+
+
+class DisconnectIntegrationInput(BaseModel):
+    client_id: uuid.UUID
+    partner_id: uuid.UUID
+    change_id: uuid.UUID
+    code: str
+    kind: IntegrationKind
+
+
+class DisconnectIntegrationResult(BaseModel):
+    code: str
+    state: Literal["removed"]
+    attempt: int
+
+
+class FinishIntegrationChangeInput(BaseModel):
+    change_id: uuid.UUID
+    state: Literal["done", "failed"]
+    error: str | None = None
 
 
 # ---- activities ---------------------------------------------------------------------------------
@@ -335,9 +421,14 @@ class ClientSetupActivities:
         code = data.integration.code
         attempt = activity.info().attempt
         existing = await store.get_integration(self.pool, client_id=data.client_id, code=code)
-        if existing is not None and existing.state == "connected":
+        if (
+            existing is not None
+            and existing.state == "connected"
+            and (data.change_id is None or existing.change_id == data.change_id)
+        ):
             # Already done (a replay, or a retry after a lost acknowledgement): calling the app
-            # again would at best be deduplicated by it.
+            # again would at best be deduplicated by it. A later change's connection is done
+            # only once that change connected it (a reconfiguration starts from connected).
             return ConnectIntegrationResult(
                 code=code, state="connected", external_ref=existing.external_ref, attempt=attempt
             )
@@ -385,11 +476,111 @@ class ClientSetupActivities:
             attempted=False,
         )
 
+    @activity.defn
+    async def disconnect_integration(
+        self, data: DisconnectIntegrationInput
+    ) -> DisconnectIntegrationResult:
+        """End the client's connection to the app (its disconnect_url told, once per change:
+        the Idempotency-Key names the change), then record it removed."""
+        code = data.code
+        attempt = activity.info().attempt
+        existing = await store.get_integration(self.pool, client_id=data.client_id, code=code)
+        if existing is None or existing.change_id != data.change_id:
+            raise ApplicationError(
+                f"integration {code!r} is not being removed by this change",
+                type="IntegrationChangeSuperseded",
+                non_retryable=True,
+            )
+        if existing.state == "removed":
+            return DisconnectIntegrationResult(code=code, state="removed", attempt=attempt)
+        try:
+            # An app no longer in the catalog cannot be told; the client's side is ended all
+            # the same, as removing it was asked. Its kind now decides how it is told.
+            app = await self._app(data.partner_id, code, None, gone_ok=True)
+            # Only automation apps have something to call (redirection apps only granted
+            # access), so a connector without `disconnect` has nothing to say.
+            connector = self.connectors[app.kind] if app is not None else None
+            disconnect = getattr(connector, "disconnect", None)
+            if app is not None and disconnect is not None:
+                await disconnect(
+                    DisconnectRequest(
+                        client_id=data.client_id,
+                        partner_id=data.partner_id,
+                        app=app,
+                        change_id=data.change_id,
+                        external_ref=existing.external_ref,
+                    )
+                )
+        except ApplicationError as exc:
+            await changes.record_disconnect_failure(
+                self.pool,
+                client_id=data.client_id,
+                code=code,
+                change_id=data.change_id,
+                error=exc.message,
+            )
+            activity.logger.warning(
+                "integration not disconnected",
+                extra={"integration": code, "error_type": exc.type, "attempt": attempt},
+            )
+            raise
+        await changes.mark_removed(
+            self.pool, client_id=data.client_id, code=code, change_id=data.change_id
+        )
+        activity.logger.info("integration removed", extra={"integration": code, "attempt": attempt})
+        return DisconnectIntegrationResult(code=code, state="removed", attempt=attempt)
+
+    @activity.defn
+    async def finish_integration_change(self, data: FinishIntegrationChangeInput) -> None:
+        """The change's outcome on its history row (a replay writes nothing new)."""
+        await changes.finish(
+            self.pool, change_id=data.change_id, state=data.state, error=data.error
+        )
+
     async def _request(self, data: ConnectIntegrationInput) -> ConnectRequest:
         """The app as the catalog defines it now, and the settings with secrets unmasked."""
         code = data.integration.code
-        body = await catalogs.get(self.pool, "integrations", partner_id=data.partner_id, code=code)
+        app = await self._app(data.partner_id, code, data.integration.kind)
+        assert app is not None  # gone_ok is False: a missing app raised
+
+        settings = dict(data.integration.settings)
+        # Asked even when the app declares no secret now: a setting declared secret before was
+        # masked in the setup all the same (domain.setup.Catalog.secret_names), and its value
+        # is only in the database.
+        if data.change_id is not None:
+            # A later change carries every secret the app gets, the kept ones copied when it
+            # was asked (app/integrations.py).
+            real = await changes.secrets(self.pool, change_id=data.change_id)
+        else:
+            real = await store.integration_secrets(
+                self.pool,
+                onboarding_id=data.onboarding_id,
+                template_id=data.template_id,
+                code=code,
+            )
+        settings.update({k: v for k, v in real.items() if v != SECRET_MASK})
+        return ConnectRequest(
+            client_id=data.client_id,
+            partner_id=data.partner_id,
+            app=app,
+            settings=settings,
+            change_id=data.change_id,
+        )
+
+    async def _app(
+        self,
+        partner_id: uuid.UUID,
+        code: str,
+        kind: IntegrationKind | None,
+        *,
+        gone_ok: bool = False,
+    ) -> Integration | None:
+        """The app as the catalog defines it now (None when gone and `gone_ok`), of `kind`
+        unless that is None."""
+        body = await catalogs.get(self.pool, "integrations", partner_id=partner_id, code=code)
         if body is None:
+            if gone_ok:
+                return None
             raise ApplicationError(
                 f"integration {code!r} is no longer in the partner's catalog",
                 type=MISCONFIGURED,
@@ -407,27 +598,14 @@ class ClientSetupActivities:
                 type=MISCONFIGURED,
                 non_retryable=True,
             ) from None
-        if app.kind != data.integration.kind:
+        if kind is not None and app.kind != kind:
             raise ApplicationError(
-                f"integration {code!r} changed from {data.integration.kind.value} to "
+                f"integration {code!r} changed from {kind.value} to "
                 f"{app.kind.value} since the setup was resolved",
                 type=MISCONFIGURED,
                 non_retryable=True,
             )
-        settings = dict(data.integration.settings)
-        # Asked even when the app declares no secret now: a setting declared secret before was
-        # masked in the setup all the same (domain.setup.Catalog.secret_names), and its value
-        # is only in the database.
-        real = await store.integration_secrets(
-            self.pool,
-            onboarding_id=data.onboarding_id,
-            template_id=data.template_id,
-            code=code,
-        )
-        settings.update(real)
-        return ConnectRequest(
-            client_id=data.client_id, partner_id=data.partner_id, app=app, settings=settings
-        )
+        return app
 
     async def _record_failure(self, data: ConnectIntegrationInput, error: str) -> None:
         await store.upsert_integration_state(

@@ -21,6 +21,7 @@ from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
 from api.console import client_checklist as console_client_checklist
 from api.console import client_export as console_client_export
+from api.console import client_integrations as console_integrations
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
@@ -32,6 +33,7 @@ from api.routers import (
     catalogs,
     checklists,
     client_checklists,
+    client_integrations,
     clients,
     codec,
     company_lookups,
@@ -173,4 +175,6 @@ def create_app(
     )  # settings: templates, billing, users, API keys
     app.include_router(console_client_checklist.router)  # the client page's checklist part
     app.include_router(console_notification_defaults.router)  # settings: new clients' mute
+    app.include_router(client_integrations.router)  # a client's apps after onboarding
+    app.include_router(console_integrations.router)  # the client page's integrations
     return app

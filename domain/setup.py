@@ -123,10 +123,16 @@ class Integration(Strict):
         description="Automation apps: the endpoint called to connect a client (http or https; "
         "which hosts are allowed is the service's outbound policy)",
     )
+    disconnect_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Automation apps: the endpoint called when a client's integration is "
+        "removed (POST, as connect_url); none: removing it tells the app nothing",
+    )
 
     _code = field_validator("code")(_check_code)
 
-    @field_validator("connect_url")
+    @field_validator("connect_url", "disconnect_url")
     @classmethod
     def _check_connect_url(cls, value: str | None) -> str | None:
         # Syntax only: which hosts may be called depends on settings and DNS, so the API and

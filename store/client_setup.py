@@ -17,7 +17,9 @@ import asyncpg
 from domain.setup import SECRET_MASK, Integration
 from store.pool import Conn, Pool
 
-IntegrationState = Literal["pending", "connected", "failed"]
+IntegrationState = Literal[
+    "pending", "connecting", "connected", "failed", "disconnecting", "removed"
+]
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,16 @@ class IntegrationRow:
     external_ref: str | None
     connected_at: datetime | None
     updated_at: datetime
+    # The later change (store/integration_changes.py) the state is about; None: the onboarding.
+    change_id: uuid.UUID | None = None
+    # The settings last asked for by a change, secrets masked; None: the setup snapshot's.
+    settings: dict[str, Any] | None = None
 
 
 _SUBSCRIPTION_COLUMNS = "client_id, plan, add_ons, payer, billing_period, created_at"
 _INTEGRATION_COLUMNS = (
-    "client_id, code, kind, state, attempts, last_error, external_ref, connected_at, updated_at"
+    "client_id, code, kind, state, attempts, last_error, external_ref, connected_at, updated_at,"
+    " change_id, settings"
 )
 
 

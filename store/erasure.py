@@ -12,6 +12,7 @@ kept: it names the partner's own staff member, not the person erased, and partne
 | invitations   | recipient (an unaccepted invitation is revoked too)                         |
 | email_log     | recipient, subject, last_error (it holds no bodies: those live only in SMTP) |
 | onboardings   | secrets (the client's integration credentials)                              |
+| client_integration_changes | secrets (credentials given with a later change)               |
 | import_rows   | the request's client and director fields                                    |
 | client_checklist_answers | deleted: what the director answered and the documents sent        |
 """
@@ -158,6 +159,14 @@ async def _scrub(conn: Conn, *, client_id: uuid.UUID, onboarding_id: uuid.UUID) 
         await conn.execute(
             "UPDATE onboardings SET secrets = '{}'::jsonb, updated_at = now() WHERE id = $1",
             onboarding_id,
+        )
+    )
+    # Integrations changed after onboarding keep their credentials per change (0023).
+    counts["client_integration_changes"] = _count(
+        await conn.execute(
+            "UPDATE client_integration_changes SET secrets = '{}'::jsonb "
+            "WHERE client_id = $1 AND secrets <> '{}'::jsonb",
+            client_id,
         )
     )
     rows = await conn.fetch(

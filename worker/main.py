@@ -55,6 +55,7 @@ from workflows.bulk_import import BulkImportWorkflow
 from workflows.checklist_notice import ChecklistNoticeWorkflow
 from workflows.collaborators import CollaboratorsNoticeWorkflow
 from workflows.fiscal_years import FiscalYearWorkflow
+from workflows.integrations import IntegrationChangeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ WORKFLOWS: Sequence[type] = (
     FiscalYearWorkflow,
     CollaboratorsNoticeWorkflow,
     ChecklistNoticeWorkflow,
+    IntegrationChangeWorkflow,
 )
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
@@ -128,6 +130,8 @@ def activities_for(
         imports.settled_rows,
         start_onboardings,
         ChecklistNoticeActivities(invitations).notify_checklist,
+        client_setup.disconnect_integration,
+        client_setup.finish_integration_change,
     ]
 
 

@@ -145,12 +145,13 @@ async def read_partner_rates(caller: AnyRoleDep, pool: PoolDep) -> list[PartnerR
 # ---- integrations -------------------------------------------------------------------------------
 
 
-def _sensitive(app: Integration | None) -> tuple[str | None, list[str]]:
-    """What decides where secrets go: the URL, and each secret setting as declared."""
+def _sensitive(app: Integration | None) -> tuple[str | None, str | None, list[str]]:
+    """What decides where secrets and connection ids go: the URLs, and each secret setting as
+    declared."""
     if app is None:
-        return None, []
+        return None, None, []
     secrets = sorted(s.model_dump_json() for s in app.settings if s.secret)
-    return app.connect_url, secrets
+    return app.connect_url, app.disconnect_url, secrets
 
 
 async def _require_admin_for_sensitive(
@@ -195,7 +196,9 @@ async def _require_admin_for_sensitive(
             )
 
 
-async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str | None:
+async def _checked_connect_url(
+    policy: OutboundPolicy, url: str | None, field: str = "connect_url"
+) -> str | None:
     """The URL in the spelling the outbound policy checked (what is stored, so the worker calls
     exactly that), or 422 naming `connect_url` when the policy refuses it, here rather than at
     the first onboarding. The worker checks again before every call (DNS answers change)."""
@@ -206,7 +209,7 @@ async def _checked_connect_url(policy: OutboundPolicy, url: str | None) -> str |
         url = target.canonical
         await policy.resolve(target)
     except OutboundRefused as exc:
-        raise Invalid.field("connect_url", f"not allowed: {exc.reason}") from None
+        raise Invalid.field(field, f"not allowed: {exc.reason}") from None
     except OutboundUnresolvable:
         pass  # not known to DNS yet is no reason to refuse; the worker will tell
     return url
@@ -235,7 +238,8 @@ async def create_integration(
     )
     policy = OutboundPolicy.from_settings(services.settings)
     url = await _checked_connect_url(policy, body.connect_url)
-    body = body.model_copy(update={"connect_url": url})
+    gone = await _checked_connect_url(policy, body.disconnect_url, "disconnect_url")
+    body = body.model_copy(update={"connect_url": url, "disconnect_url": gone})
     return await _create(services.pool, "integrations", caller.partner.id, body.code, body)
 
 
@@ -259,6 +263,10 @@ async def update_integration(
         policy = OutboundPolicy.from_settings(services.settings)
         url = await _checked_connect_url(policy, body.connect_url)
         body = body.model_copy(update={"connect_url": url})
+    if body.disconnect_url != before.disconnect_url:
+        policy = OutboundPolicy.from_settings(services.settings)
+        gone = await _checked_connect_url(policy, body.disconnect_url, "disconnect_url")
+        body = body.model_copy(update={"disconnect_url": gone})
     return await _replace(pool, "integrations", caller.partner.id, code, body)
 
 

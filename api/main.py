@@ -28,6 +28,7 @@ from api.deps import Services
 from api.routers import (
     catalogs,
     checklists,
+    client_records,
     clients,
     codec,
     company_lookups,
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
     app.include_router(clients.router)
+    app.include_router(client_records.router)  # /v1/clients/{id}/company, national-numbers...
     app.include_router(fiscal_years.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)

@@ -1,0 +1,156 @@
+"""/v1/clients/{id}/company over the real stack: the registry's record a client keeps from its
+creation, staff corrections with their dated history, and a re-lookup against the registry
+stand-in that says what changed (PostgreSQL, the create-client activity, the stand-in)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from devstack.registry_standin import RegistryStandin
+from store import clients
+from store.pool import Pool
+from tests.api.client_records_helpers import created_client, danone_as_registered
+from tests.conftest import Tenant, make_client, make_tenant
+
+
+async def _key_of(api: httpx.AsyncClient, role: str) -> dict[str, str]:
+    user = await api.post(
+        "/v1/users",
+        json={"email": f"{role}-{uuid.uuid4().hex[:6]}@ex.com", "name": "U", "role": role},
+    )
+    key = await api.post(f"/v1/users/{user.json()['id']}/api-keys", json={"name": "k"})
+    return {"Authorization": f"Bearer {key.json()['key']}"}
+
+
+async def test_read_company_keeps_the_record_the_client_was_made_from(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """The create-client activity keeps the registry's answer once (a retry adds nothing): its
+    source, the date and the fields it gave."""
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    body = (await api.get(f"/v1/clients/{client_id}/company")).json()
+    record = body["record"]
+    assert record["source"] == "recherche-entreprises" and record["outcome"] == "found"
+    assert record["fields"]["name"] == "DANONE" and record["fields"]["legal_form"] == "5599"
+    assert record["looked_up_at"]
+    assert body["current"] == {
+        "name": "DANONE",
+        "address": "17 BOULEVARD HAUSSMANN 75009 PARIS",
+        "legal_form": "5599",
+    }
+    assert body["corrections"]["items"] == [] and body["last_relookup"] is None
+    count = await pool.fetchval(
+        "SELECT count(*) FROM client_company_lookups WHERE client_id = $1", client_id
+    )
+    assert count == 1
+
+
+async def test_read_company_of_a_client_without_record_says_none_kept(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """A client made before records were kept (or without a company) answers record: null."""
+    _, client_id = await make_client(pool, tenant, name="Ancien client")
+    body = (await api.get(f"/v1/clients/{client_id}/company")).json()
+    assert body["record"] is None
+    assert body["current"] == {"name": "Ancien client", "address": None, "legal_form": None}
+
+
+async def test_correct_company_changes_the_fields_and_dates_each_with_who(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """A correction sets the client's name and company fields; the history names each changed
+    field, before and after, who and when; the kept record stays as the registry gave it."""
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    answer = await api.post(
+        f"/v1/clients/{client_id}/company/corrections",
+        json={"name": "Danone SA", "address": "17 bd Haussmann, 75009 Paris", "legal_form": "5599"},
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["current"]["name"] == "Danone SA"
+    history = body["corrections"]["items"]
+    assert {(c["field"], c["old_value"], c["new_value"]) for c in history} == {
+        ("name", "DANONE", "Danone SA"),
+        ("address", "17 BOULEVARD HAUSSMANN 75009 PARIS", "17 bd Haussmann, 75009 Paris"),
+    }, "an unchanged legal form records nothing"
+    assert {c["corrected_by"] for c in history} == {str(tenant.admin.id)}
+    assert all(c["origin"] == "person" and c["corrected_at"] for c in history)
+    assert body["record"]["fields"]["name"] == "DANONE"
+    row = await clients.get(pool, client_id=client_id)
+    assert row is not None and row.name == "Danone SA"
+    assert row.company is not None and row.company["address"] == "17 bd Haussmann, 75009 Paris"
+
+
+async def test_correct_company_refuses_empty_and_accountants(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Nothing to correct is 422 naming the field; an accountant is 403 and nothing changes."""
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    url = f"/v1/clients/{client_id}/company/corrections"
+    empty = await api.post(url, json={})
+    assert empty.status_code == 422
+    assert [e["field"] for e in empty.json()["errors"]] == ["name"]
+    blank = await api.post(url, json={"name": "  "})
+    assert blank.status_code == 422
+    refused = await api.post(url, json={"name": "X"}, headers=await _key_of(api, "accountant"))
+    assert refused.status_code == 403
+    row = await clients.get(pool, client_id=client_id)
+    assert row is not None and row.name == "DANONE"
+
+
+async def test_relookup_shows_what_changed_at_the_registry_then_applies_it(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """The client was made when the registry gave another name and legal form: a re-lookup says
+    what changed (then vs now, with today's value), it is kept, and applying it is a correction
+    whose origin is the registry; a second re-lookup compares with the first and finds nothing."""
+    then = danone_as_registered(name="DANONE ANCIEN NOM", legal_form="5710")
+    client_id = await created_client(pool, tenant, company=then)
+    answer = await api.post(f"/v1/clients/{client_id}/company/lookups")
+    assert answer.status_code == 201, answer.text
+    found = answer.json()
+    assert found["lookup"]["outcome"] == "found"
+    assert found["compared_with"]["fields"]["name"] == "DANONE ANCIEN NOM"
+    assert {(c["field"], c["before"], c["now"], c["current"]) for c in found["changes"]} == {
+        ("name", "DANONE ANCIEN NOM", "DANONE", "DANONE ANCIEN NOM"),
+        ("legal_form", "5710", "5599", "5710"),
+    }
+    assert registry.stats.total_requests >= 1
+    shown = (await api.get(f"/v1/clients/{client_id}/company")).json()
+    assert shown["last_relookup"]["changes"] == found["changes"]
+
+    applied = await api.post(
+        f"/v1/clients/{client_id}/company/corrections",
+        json={"name": "DANONE", "legal_form": "5599", "from_registry": True},
+    )
+    assert applied.status_code == 201, applied.text
+    assert {c["origin"] for c in applied.json()["corrections"]["items"]} == {"registry"}
+    again = (await api.post(f"/v1/clients/{client_id}/company/lookups")).json()
+    assert again["changes"] == []
+
+
+async def test_relookup_refuses_without_number_accountants_and_other_firms(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """No SIRET nor enterprise number: 409; an accountant: 403; another firm's client: 404."""
+    _, bare = await make_client(pool, tenant)
+    assert (await api.post(f"/v1/clients/{bare}/company/lookups")).status_code == 409
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    accountant = await _key_of(api, "accountant")
+    url = f"/v1/clients/{client_id}/company/lookups"
+    assert (await api.post(url, headers=accountant)).status_code == 403
+    other = await make_tenant(pool, "Autre cabinet")
+    for method, path in (
+        ("POST", "/company/lookups"),
+        ("GET", "/company"),
+        ("POST", "/company/corrections"),
+    ):
+        answer = await api.request(
+            method,
+            f"/v1/clients/{client_id}{path}",
+            headers=other.auth,
+            json={"name": "X"} if "corrections" in path else None,
+        )
+        assert answer.status_code == 404, (path, answer.text)

@@ -154,3 +154,24 @@ async def test_relookup_refuses_without_number_accountants_and_other_firms(
             json={"name": "X"} if "corrections" in path else None,
         )
         assert answer.status_code == 404, (path, answer.text)
+
+
+async def test_erase_personal_data_scrubs_a_sole_traders_record_and_corrections(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """A sole trader's record names a person: erasing the client's personal data leaves the
+    person's name and address in neither the kept record nor the corrections' history."""
+    person = danone_as_registered(name="LÉA MARTIN", address="3 RUE DES LILAS 75020 PARIS")
+    client_id = await created_client(pool, tenant, company=person)
+    corrected = await api.post(
+        f"/v1/clients/{client_id}/company/corrections",
+        json={"name": "Léa Martin EI", "address": "5 rue des Lilas, 75020 Paris"},
+    )
+    assert corrected.status_code == 201, corrected.text
+    assert (await api.delete(f"/v1/clients/{client_id}/personal-data")).status_code == 200
+    body = (await api.get(f"/v1/clients/{client_id}/company")).json()
+    text = str(body)
+    for needle in ("MARTIN", "Martin", "LILAS", "Lilas"):
+        assert needle not in text, needle
+    assert body["record"]["fields"]["name"] == "[erased]"
+    assert body["record"]["fields"]["siret"] == "55203253400646"

@@ -19,6 +19,7 @@ from api.console import branding as console_branding
 from api.console import checklists as console_checklists
 from api.console import client_actions as console_actions
 from api.console import client_export as console_client_export
+from api.console import client_records as console_client_records
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
@@ -163,6 +164,7 @@ def create_app(
     app.include_router(console_checklists.router)  # settings: the checklist catalogue
     app.include_router(console_imports.router)  # the imports page
     app.include_router(console_client_export.router)  # the clients list as CSV
+    app.include_router(console_client_records.router)  # company record, national numbers, docs
     app.include_router(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys

@@ -21,6 +21,7 @@ class CompanyCorrectionIn(BaseModel):
     )
     from_registry: bool = Field(
         default=False,
+        strict=True,
         description="True when applying what a re-lookup found (the history says so)",
     )
 

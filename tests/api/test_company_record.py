@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 
 import httpx
+from temporalio.worker import Worker
 
 from devstack.registry_standin import RegistryStandin
 from store import clients
 from store.pool import Pool
 from tests.api.client_records_helpers import created_client, danone_as_registered
 from tests.conftest import Tenant, make_client, make_tenant
+from tests.e2e.test_onboarding import wait_status
 
 
 async def _key_of(api: httpx.AsyncClient, role: str) -> dict[str, str]:
@@ -45,6 +47,33 @@ async def test_read_company_keeps_the_record_the_client_was_made_from(
         "SELECT count(*) FROM client_company_lookups WHERE client_id = $1", client_id
     )
     assert count == 1
+
+
+async def test_onboarding_keeps_the_registry_record_its_client_was_made_from(
+    api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin
+) -> None:
+    """A real onboarding (workflow, registry stand-in) leaves its client with the registry's
+    answer: the stand-in's source and fields, dated."""
+    body = {
+        "client": {
+            "first_name": "Paul",
+            "last_name": "Leroy",
+            "email": "paul@edf.example",
+            "language": "fr",
+            "siret": "55208131766522",
+        },
+        "invitation": {"mode": "manual"},
+    }
+    started = await api.post(
+        "/v1/onboardings", json=body, headers={"Idempotency-Key": f"record-{uuid.uuid4()}"}
+    )
+    assert started.status_code == 202, started.text
+    status = await wait_status(api, started.json()["id"], "READY", "FAILED")
+    assert status["status"] == "READY", status
+    company = (await api.get(f"/v1/clients/{status['client_id']}/company")).json()
+    assert company["record"]["source"] == "recherche-entreprises"
+    assert company["record"]["fields"]["siret"] == "55208131766522"
+    assert company["current"]["name"] == company["record"]["fields"]["name"]
 
 
 async def test_read_company_of_a_client_without_record_says_none_kept(

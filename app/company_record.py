@@ -14,6 +14,7 @@ from app import roles
 from app.clients import client_not_found
 from app.errors import Conflict, FieldIssue, Invalid
 from domain.client_records import CompanyCorrectionIn
+from domain.kbo import KBO_SOURCE
 from domain.setup import Role
 from store import clients, company_records
 from store.company_records import CORRECTABLE, CorrectionRow, LookupRow
@@ -196,7 +197,7 @@ async def relookup(
     if found.company is not None:
         source = found.company.source
     else:
-        source = "kbo" if row.siret is None else "registry"
+        source = KBO_SOURCE if row.siret is None else "registry"
     lookup = await company_records.record_relookup(
         pool,
         client_id=client_id,

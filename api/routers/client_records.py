@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/clients", tags=["clients"])
 
 class RegistryRecord(BaseModel):
     source: str = Field(
-        description="Which register answered (recherche-entreprises, insee-sirene, kbo), or "
+        description="Which register answered (recherche-entreprises, insee, kbo-open-data), or "
         "manual when a person gave the company details"
     )
     outcome: Literal["found", "unknown", "unreachable"]

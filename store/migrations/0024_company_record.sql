@@ -6,7 +6,7 @@ CREATE TABLE client_company_lookups (
     id bigserial PRIMARY KEY,
     client_id uuid NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     kind text NOT NULL CHECK (kind IN ('creation', 'relookup')),
-    -- Which register answered (recherche-entreprises, insee-sirene, kbo) or 'manual' when a
+    -- Which register answered (recherche-entreprises, insee, kbo-open-data) or 'manual' when a
     -- person gave the company details instead.
     source text NOT NULL,
     outcome text NOT NULL CHECK (outcome IN ('found', 'unknown', 'unreachable')),

@@ -52,6 +52,7 @@ async def created_client(
     siret: str | None = DANONE_HEAD_OFFICE,
     national_number: str | None = NATIONAL_NUMBER,
     partner_national_number: str | None = PARTNER_NATIONAL_NUMBER,
+    enterprise_number: str | None = None,
 ) -> uuid.UUID:
     """The client the onboarding's create-client activity makes from `company` (run twice, as
     a retry after a lost acknowledgement would)."""
@@ -82,6 +83,7 @@ async def created_client(
         company_name=company["name"] if company else None,
         siret=siret if company else None,
         company=company,
+        enterprise_number=enterprise_number,
     )
     activities = ClientActivities(pool)
     env = ActivityEnvironment()

@@ -5,14 +5,18 @@ stand-in that says what changed (PostgreSQL, the create-client activity, the sta
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from pathlib import Path
 
 import httpx
 from temporalio.worker import Worker
 
+from devstack import kbo_data
 from devstack.registry_standin import RegistryStandin
-from store import clients
+from store import clients, kbo, limits
 from store.pool import Pool
 from tests.api.client_records_helpers import created_client, danone_as_registered
+from tests.api.test_company_lookups import hold_every_place
 from tests.conftest import Tenant, make_client, make_tenant
 from tests.e2e.test_onboarding import wait_status
 
@@ -204,3 +208,56 @@ async def test_erase_personal_data_scrubs_a_sole_traders_record_and_corrections(
         assert needle not in text, needle
     assert body["record"]["fields"]["name"] == "[erased]"
     assert body["record"]["fields"]["siret"] == "55203253400646"
+
+
+async def test_relookup_of_a_belgian_client_reads_the_kbo_tables(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, tmp_path: Path
+) -> None:
+    """A client made from the KBO under an older name: the re-lookup reads the loaded KBO
+    tables (no SIRET) and says the name changed."""
+    directory = kbo_data.write_full_set(
+        tmp_path / "full", synthetic=10, extract_number=150, snapshot=date(2026, 11, 27)
+    )
+    source = kbo.KboSource(directory)
+    try:
+        await kbo.load_full(pool, source=source)
+    finally:
+        source.close()
+    then = danone_as_registered(
+        siret=None,
+        siren=None,
+        enterprise_number="0202239951",
+        name="Belgacom",
+        source="kbo-open-data",
+    )
+    client_id = await created_client(
+        pool, tenant, company=then, siret=None, enterprise_number="0202239951"
+    )
+    answer = await api.post(f"/v1/clients/{client_id}/company/lookups")
+    assert answer.status_code == 201, answer.text
+    found = answer.json()
+    assert found["lookup"]["source"] == found["compared_with"]["source"] == "kbo-open-data"
+    assert ("name", "Belgacom", "Proximus") in {
+        (c["field"], c["before"], c["now"]) for c in found["changes"]
+    }
+
+
+async def test_relookup_with_the_registry_budget_spent_says_try_again_and_keeps_nothing(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant, registry: RegistryStandin
+) -> None:
+    """Every place of the fleet's registry window held: 503 with Retry-After, the register not
+    asked and no look-up recorded."""
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    held = await hold_every_place(pool, registry)
+    try:
+        answer = await api.post(f"/v1/clients/{client_id}/company/lookups")
+    finally:
+        for place_id in held:
+            await limits.leave_window(pool, place_id=place_id)
+    assert answer.status_code == 503, answer.text
+    assert int(answer.headers["retry-after"]) >= 1
+    assert registry.stats.total_requests == 0
+    kinds = await pool.fetch(
+        "SELECT kind FROM client_company_lookups WHERE client_id = $1", client_id
+    )
+    assert [r["kind"] for r in kinds] == ["creation"]

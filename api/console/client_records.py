@@ -46,7 +46,9 @@ from app.errors import FieldIssue, Invalid, NotFound
 from domain.client_records import CompanyCorrectionIn, NationalNumbersIn
 from domain.text import Text
 from email_templates import long_date
+from store import clients
 from store.console import SessionRow
+from store.folders import FolderRow
 
 router = APIRouter(include_in_schema=False)
 
@@ -150,10 +152,20 @@ def _year(y: app_documents.YearFolders, lang: str, *, with_folders: bool) -> dic
         "present": y.month_folders,
         "expected": y.expected_month_folders,
         "complete": y.complete,
-        "folders": [{"name": f.name, "kind": f.kind, "depth": f.path.count("/")} for f in y.folders]
-        if with_folders
-        else [],
+        "folders": _tree(y.folders) if with_folders else [],
     }
+
+
+def _tree(rows: list[FolderRow]) -> list[dict[str, Any]]:
+    """The folders as nested lists (a screen reader says each level), in path order."""
+    nodes: dict[str, dict[str, Any]] = {
+        f.path: {"name": f.name, "kind": f.kind, "children": []} for f in rows
+    }
+    roots: list[dict[str, Any]] = []
+    for f in rows:
+        parent = nodes.get(f.parent_path) if f.parent_path else None
+        (parent["children"] if parent else roots).append(nodes[f.path])
+    return roots
 
 
 def _values(form: FormData, names: tuple[str, ...]) -> dict[str, str | None]:
@@ -254,7 +266,14 @@ async def read_console_client_documents(
     raw = request.query_params.get("page", "1")
     page = int(raw) if raw.isdigit() and 0 < len(raw) < 6 else 1
     page = max(page, 1)
-    if parsed is None:
+    client = (
+        await clients.get_for_partner(
+            services.pool, partner_id=session.member.partner.id, client_id=parsed
+        )
+        if parsed
+        else None
+    )
+    if parsed is None or client is None:
         return _notice(frame, "not_found", 404)
     try:
         found = await app_documents.by_fiscal_year(
@@ -272,6 +291,7 @@ async def read_console_client_documents(
         frame,
         "client_documents.html",
         client_id=parsed,
+        client_name=client.name,
         years=[_year(y, frame.lang, with_folders=True) for y in found.items],
         page=page,
         pages=pages,

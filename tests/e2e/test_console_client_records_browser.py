@@ -88,6 +88,6 @@ async def test_company_record_national_numbers_and_documents_in_chromium(
         await page.get_by_text("12 dossiers mensuels sur 12").wait_for()
         await page.get_by_role("link", name="Voir les dossiers de chaque exercice").click()
         await page.get_by_role("heading", name="Documents").wait_for()
-        months = page.locator("ul.folder-tree li", has_text="(mois)")
+        months = page.locator("ul.folder-tree li > span.small", has_text="(mois)")
         assert await months.count() == 12
         await checker.check("client-records-documents")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from app import roles
 from app.clients import client_not_found
-from app.errors import Invalid
+from app.errors import Conflict, Invalid
 from domain.client_records import NationalNumbersIn, mask_national_number
 from domain.setup import Role
-from store import clients
+from store import clients, erasure
 from store.pool import Pool
 
 READ_WHOLE_ROLES = roles.ADMINISTRATORS
@@ -50,8 +50,17 @@ async def change(
     role: Role,
     body: NationalNumbersIn,
 ) -> NationalNumbers:
-    """Change the numbers given (null clears one), administrators only."""
+    """Change the numbers given (null clears one), administrators only; Conflict once the
+    client's personal data was erased (a number would bring it back)."""
     roles.require(role, CHANGE_ROLES)
+    if await clients.get_for_partner(pool, partner_id=partner_id, client_id=client_id) is None:
+        raise client_not_found(client_id)
+    if await erasure.get(pool, client_id=client_id) is not None:
+        raise Conflict(
+            "This client's personal data was erased; its national numbers stay erased.",
+            slug="client-erased",
+            title="Client erased",
+        )
     values = {name: getattr(body, name) for name in body.model_fields_set}
     if not values:
         raise Invalid.field(

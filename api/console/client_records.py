@@ -46,7 +46,7 @@ from app.errors import FieldIssue, Invalid, NotFound
 from domain.client_records import CompanyCorrectionIn, NationalNumbersIn
 from domain.text import Text
 from email_templates import long_date
-from store import clients
+from store import clients, erasure
 from store.console import SessionRow
 from store.folders import FolderRow
 
@@ -130,7 +130,8 @@ async def _sections(
                 "partner_national_number": numbers.partner_national_number,
                 "masked": numbers.masked,
             },
-            "can_change_numbers": roles.allows(role, app_national_numbers.CHANGE_ROLES),
+            "can_change_numbers": roles.allows(role, app_national_numbers.CHANGE_ROLES)
+            and await erasure.get(pool, client_id=client_id) is None,
             "nn": {
                 f: form.get(_NN + f, "" if numbers.masked else getattr(numbers, f) or "")
                 for f in NN_FIELDS

@@ -225,12 +225,13 @@ async def read_client_national_numbers(
 @router.patch(
     "/{client_id}/national-numbers",
     response_model=NationalNumbersPublic,
-    responses=problem_responses(403, 404, 422),
+    responses=problem_responses(403, 404, 409, 422),
 )
 async def update_client_national_numbers(
     client_id: uuid.UUID, body: NationalNumbersIn, caller: AdminDep, pool: PoolDep
 ) -> NationalNumbersPublic:
-    """Change the numbers given (null clears one); administrators only."""
+    """Change the numbers given (null clears one); administrators only, 409 once the client's
+    personal data was erased."""
     found = await app_national_numbers.change(
         pool, partner_id=caller.partner.id, client_id=client_id, role=caller.user.role, body=body
     )

@@ -103,3 +103,19 @@ async def test_change_national_numbers_bad_number_named_never_echoed(
         )
         assert answer.status_code == 404
     assert NATIONAL_NUMBER not in answer.text
+
+
+async def test_change_national_numbers_of_an_erased_client_is_refused(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """Once the client's personal data is erased, a number sent would bring it back: 409
+    client-erased, and the erased value stays."""
+    client_id = await created_client(pool, tenant, company=danone_as_registered())
+    assert (await api.delete(f"/v1/clients/{client_id}/personal-data")).status_code == 200
+    answer = await api.patch(
+        f"/v1/clients/{client_id}/national-numbers", json={"national_number": NEW_NUMBER}
+    )
+    assert answer.status_code == 409
+    assert answer.json()["type"].endswith("client-erased")
+    stored = await clients.national_numbers(pool, partner_id=tenant.partner.id, client_id=client_id)
+    assert stored is not None and NEW_NUMBER not in stored

@@ -16,7 +16,7 @@ from app.errors import Conflict, FieldIssue, Invalid
 from domain.client_records import CompanyCorrectionIn
 from domain.kbo import KBO_SOURCE
 from domain.setup import Role
-from store import clients, company_records
+from store import clients, company_records, erasure
 from store.company_records import CORRECTABLE, CorrectionRow, LookupRow
 from store.pool import Pool
 
@@ -88,6 +88,17 @@ async def _client(pool: Pool, partner_id: uuid.UUID, client_id: uuid.UUID) -> cl
     return row
 
 
+async def _not_erased(pool: Pool, client_id: uuid.UUID) -> None:
+    # A sole trader's name and address are a person's: neither a correction nor the registry's
+    # answer may bring them back once erased.
+    if await erasure.get(pool, client_id=client_id) is not None:
+        raise Conflict(
+            "This client's personal data was erased; its company details stay as they are.",
+            slug="client-erased",
+            title="Client erased",
+        )
+
+
 async def _relookup_of(pool: Pool, lookup: LookupRow, current: dict[str, str | None]) -> Relookup:
     baseline = await company_records.latest_found(
         pool, client_id=lookup.client_id, before_id=lookup.id
@@ -141,9 +152,11 @@ async def correct(
     body: CompanyCorrectionIn,
 ) -> list[CorrectionRow]:
     """Correct the company's fields; each changed one is dated in the history with who changed
-    it. Invalid when nothing is given; an unchanged value records nothing."""
+    it. Invalid when nothing is given; an unchanged value records nothing; Conflict once the
+    client's personal data was erased."""
     roles.require(role, CORRECT_ROLES)
     await _client(pool, partner_id, client_id)
+    await _not_erased(pool, client_id)
     values: dict[str, str | None] = {
         field: value
         for field, value in body.model_dump(include=set(CORRECTABLE)).items()
@@ -178,9 +191,10 @@ async def relookup(
 ) -> Relookup:
     """Ask the register again about the client's SIRET (or Belgian enterprise number), keep the
     answer, and say what changed since the last look-up that found it. Conflict when the client
-    has neither number; RegistryBusy when the fleet's budget is spent for now."""
+    has neither number or was erased; RegistryBusy when the fleet's budget is spent for now."""
     roles.require(role, LOOKUP_ROLES)
     row = await _client(pool, partner_id, client_id)
+    await _not_erased(pool, client_id)
     if row.siret is None and row.enterprise_number is None:
         raise Conflict(
             "This client has no SIRET or enterprise number to look up.",

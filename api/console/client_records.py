@@ -80,11 +80,13 @@ async def _sections(
     )
     record = company.record
     last = company.last_relookup
+    erased = await erasure.get(pool, client_id=client_id) is not None
     return {
         "records": {
             "client_id": client_id,
-            "can_correct": roles.allows(role, app_company_record.CORRECT_ROLES),
+            "can_correct": roles.allows(role, app_company_record.CORRECT_ROLES) and not erased,
             "can_look_up": roles.allows(role, app_company_record.LOOKUP_ROLES)
+            and not erased
             and (view.row.siret is not None or view.row.enterprise_number is not None),
             "record": None
             if record is None
@@ -131,7 +133,7 @@ async def _sections(
                 "masked": numbers.masked,
             },
             "can_change_numbers": roles.allows(role, app_national_numbers.CHANGE_ROLES)
-            and await erasure.get(pool, client_id=client_id) is None,
+            and not erased,
             "nn": {
                 f: form.get(_NN + f, "" if numbers.masked else getattr(numbers, f) or "")
                 for f in NN_FIELDS

@@ -142,7 +142,7 @@ async def read_client_company(
     "/{client_id}/company/corrections",
     response_model=CompanyPublic,
     status_code=201,
-    responses=problem_responses(403, 404, 422),
+    responses=problem_responses(403, 404, 409, 422),
 )
 async def create_client_company_correction(
     client_id: uuid.UUID, body: CompanyCorrectionIn, caller: ConfigurerDep, pool: PoolDep

@@ -193,7 +193,8 @@ async def test_erase_personal_data_scrubs_a_sole_traders_record_and_corrections(
     api: httpx.AsyncClient, pool: Pool, tenant: Tenant
 ) -> None:
     """A sole trader's record names a person: erasing the client's personal data leaves the
-    person's name and address in neither the kept record nor the corrections' history."""
+    person's name and address in neither the kept record nor the corrections' history, and
+    neither a correction nor a re-lookup may bring them back (409)."""
     person = danone_as_registered(name="LÉA MARTIN", address="3 RUE DES LILAS 75020 PARIS")
     client_id = await created_client(pool, tenant, company=person)
     corrected = await api.post(
@@ -208,6 +209,13 @@ async def test_erase_personal_data_scrubs_a_sole_traders_record_and_corrections(
         assert needle not in text, needle
     assert body["record"]["fields"]["name"] == "[erased]"
     assert body["record"]["fields"]["siret"] == "55203253400646"
+    # Nothing may bring the person's name back: neither a correction nor the registry's answer.
+    again = await api.post(
+        f"/v1/clients/{client_id}/company/corrections", json={"name": "Léa Martin EI"}
+    )
+    looked = await api.post(f"/v1/clients/{client_id}/company/lookups")
+    assert [again.status_code, looked.status_code] == [409, 409]
+    assert again.json()["type"].endswith("client-erased")
 
 
 async def test_relookup_of_a_belgian_client_reads_the_kbo_tables(

@@ -204,7 +204,7 @@ async def relookup(
     found = await app_company.look_up(
         pool,
         registry,
-        siret=row.siret if row.siret is not None else None,
+        siret=row.siret,
         enterprise_number=row.enterprise_number if row.siret is None else None,
         language=language,
     )

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.onboarding import ClientIn, DirectorIn, client_id_for, director_id_for
 from domain.setup import EffectiveSetup
-from store import clients, onboardings
+from store import clients, company_records, onboardings
 from store.pool import Pool
 
 
@@ -115,6 +115,15 @@ class ClientActivities:
                 type="DuplicateEnterpriseNumber",
                 non_retryable=True,
             ) from exc
+        if data.company is not None:
+            # The record the client was made from, kept once (a retry keeps the first): a
+            # registry's answer names its source, company details a person gave do not.
+            await company_records.record_creation(
+                self.pool,
+                client_id=row.id,
+                source=str(data.company.get("source") or "manual"),
+                fields=data.company,
+            )
         director = data.director or DirectorIn(
             email=c.email, first_name=c.first_name, last_name=c.last_name
         )

@@ -22,6 +22,7 @@ from api.console import client_actions as console_actions
 from api.console import client_checklist as console_client_checklist
 from api.console import client_export as console_client_export
 from api.console import client_integrations as console_integrations
+from api.console import client_records as console_client_records
 from api.console import client_settings as console_settings
 from api.console import imports as console_imports
 from api.console import new_client
@@ -34,6 +35,7 @@ from api.routers import (
     checklists,
     client_checklists,
     client_integrations,
+    client_records,
     clients,
     codec,
     company_lookups,
@@ -150,6 +152,7 @@ def create_app(
     app.include_router(invitations.router)
     app.include_router(invitation_page.router)
     app.include_router(clients.router)
+    app.include_router(client_records.router)  # /v1/clients/{id}/company, national-numbers...
     app.include_router(fiscal_years.router)
     app.include_router(templates.router)
     app.include_router(catalogs.router)
@@ -170,6 +173,7 @@ def create_app(
     app.include_router(console_checklists.router)  # settings: the checklist catalogue
     app.include_router(console_imports.router)  # the imports page
     app.include_router(console_client_export.router)  # the clients list as CSV
+    app.include_router(console_client_records.router)  # company record, national numbers, docs
     app.include_router(
         console_firm_settings.router
     )  # settings: templates, billing, users, API keys

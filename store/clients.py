@@ -613,3 +613,47 @@ async def collaborates_on_any(pool: Pool, *, partner_id: uuid.UUID, user_id: uui
         user_id,
     )
     return found
+
+
+# ---- national register numbers: kept apart from ClientRow so no listing ever carries them ------
+
+
+async def national_numbers(
+    pool: Pool | Conn, *, partner_id: uuid.UUID, client_id: uuid.UUID
+) -> tuple[str | None, str | None] | None:
+    """(the client's, the partner's) national register numbers; None when there is no client."""
+    record = await pool.fetchrow(
+        "SELECT national_number, partner_national_number FROM clients "
+        "WHERE partner_id = $1 AND id = $2",
+        partner_id,
+        client_id,
+    )
+    if record is None:
+        return None
+    return record["national_number"], record["partner_national_number"]
+
+
+async def set_national_numbers(
+    pool: Pool | Conn,
+    *,
+    partner_id: uuid.UUID,
+    client_id: uuid.UUID,
+    values: dict[str, str | None],
+) -> bool:
+    """Set the numbers named in `values` (None clears one); False when there is no client."""
+    status = await pool.execute(
+        """
+        UPDATE clients SET
+            national_number = CASE WHEN $3 THEN $4 ELSE national_number END,
+            partner_national_number = CASE WHEN $5 THEN $6 ELSE partner_national_number END,
+            updated_at = now()
+        WHERE partner_id = $1 AND id = $2
+        """,
+        partner_id,
+        client_id,
+        "national_number" in values,
+        values.get("national_number"),
+        "partner_national_number" in values,
+        values.get("partner_national_number"),
+    )
+    return str(status) == "UPDATE 1"

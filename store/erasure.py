@@ -182,6 +182,35 @@ async def _scrub(conn: Conn, *, client_id: uuid.UUID, onboarding_id: uuid.UUID) 
             _erased_request(r["request"]),
         )
     counts["import_rows"] = len(rows)
+    # The registry's records and corrections say what the company record says: a sole
+    # trader's name and address are the person's.
+    counts["client_company_lookups"] = _count(
+        await conn.execute(
+            """
+            UPDATE client_company_lookups SET fields = fields || COALESCE(
+                (SELECT jsonb_object_agg(key, to_jsonb($2::text))
+                 FROM jsonb_object_keys(fields) AS key
+                 WHERE key = ANY($3::text[]) AND fields->>key IS NOT NULL),
+                '{}'::jsonb)
+            WHERE client_id = $1 AND fields IS NOT NULL
+            """,
+            client_id,
+            MARKER,
+            list(_COMPANY_FIELDS),
+        )
+    )
+    counts["client_company_corrections"] = _count(
+        await conn.execute(
+            """
+            UPDATE client_company_corrections SET
+                old_value = CASE WHEN old_value IS NULL THEN NULL ELSE $2 END,
+                new_value = CASE WHEN new_value IS NULL THEN NULL ELSE $2 END
+            WHERE client_id = $1 AND field IN ('name', 'address')
+            """,
+            client_id,
+            MARKER,
+        )
+    )
     counts["client_checklist_answers"] = _count(
         await conn.execute("DELETE FROM client_checklist_answers WHERE client_id = $1", client_id)
     )

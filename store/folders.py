@@ -227,3 +227,34 @@ async def count_existing_folders(
         list(paths),
     )
     return int(count)
+
+
+async def list_year_folders(
+    pool: Pool | Conn, *, client_id: uuid.UUID, starts_on: date, ends_on: date
+) -> list[FolderRow]:
+    """The client's tree as one fiscal year sees it: the shared (template) folders and the month
+    folders of the year's months, by path (parents first, months in date order)."""
+    # Month folders are named "YYYY-MM <month>" whatever the language (domain.fiscal), so their
+    # first seven characters say which month they hold.
+    records = await pool.fetch(
+        f"""
+        SELECT {_FOLDER_COLUMNS} FROM folders
+        WHERE client_id = $1
+          AND (kind <> 'month' OR left(name, 7) BETWEEN to_char($2::date, 'YYYY-MM')
+                                                    AND to_char($3::date, 'YYYY-MM'))
+        ORDER BY path COLLATE "C"
+        """,
+        client_id,
+        starts_on,
+        ends_on,
+    )
+    return [_folder(r) for r in records]
+
+
+async def month_folder_parents(pool: Pool | Conn, *, client_id: uuid.UUID) -> set[str]:
+    """The paths of the client's folders that hold month folders (in any fiscal year)."""
+    records = await pool.fetch(
+        "SELECT DISTINCT parent_path FROM folders WHERE client_id = $1 AND kind = 'month'",
+        client_id,
+    )
+    return {r["parent_path"] for r in records}

@@ -20,6 +20,7 @@ from api.main import create_app
 from app import branding as app_branding
 from app import checklists as app_checklists
 from app import clients as app_clients
+from app import documents as app_documents
 from app import erasure as app_erasure
 from app import imports as app_imports
 from app import notifications as app_notifications
@@ -62,6 +63,7 @@ PAGES: dict[str, tuple[Callable[..., Any], tuple[Role, ...]]] = {
         app_erasure.erase_personal_data,
         app_erasure.ERASE_ROLES,
     ),
+    "/console/clients/{client_id}/documents": (app_documents.by_fiscal_year, ANY_ROLE),
     "/console/onboardings/{onboarding_id}": (app_onboardings.read_status, ANY_ROLE),
     "/console/onboardings/{onboarding_id}/timeline": (app_onboardings.read_status, ANY_ROLE),
     "/console/attention": (app_onboardings.needing_attention, ANY_ROLE),

@@ -3,7 +3,8 @@ core/temporal.py).
 
 Three kinds, each counted where it happens:
 - HTTP: requests and latency by route template and status (api/metrics.py's middleware);
-- worker counters: registry requests by answer, e-mails by outcome (the activities);
+- worker counters: registry requests by answer, e-mails by outcome, rows removed by retention
+  (the activities);
 - failed and refused authentications by kind of credential (api/auth_failures.py);
 - the PostgreSQL projection, read at scrape time by the API (api/metrics.py): onboardings by
   status, the stuck ones, imported rows settled.
@@ -18,6 +19,8 @@ from http import HTTPStatus
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from domain.retention import Table
 
 HTTP_REQUESTS = Counter(
     "onboarding_http_requests",
@@ -50,6 +53,13 @@ AUTH_FAILURES = Counter(
     ["kind", "outcome"],
 )
 AUTH_KINDS = ("api-key", "invitation-token", "codec-token")
+
+RETENTION_ROWS_REMOVED = Counter(
+    "onboarding_retention_rows_removed",
+    "Rows deleted by the retention schedule because they outlived their table's period, by table",
+    ["table"],
+)
+RETENTION_TABLES = tuple(table.value for table in Table)
 AUTH_OUTCOMES = ("failed", "refused")
 
 
@@ -59,6 +69,8 @@ for _code in ("200", "429"):
     REGISTRY_REQUESTS.labels(code=_code)
 for _outcome in ("sent", "suppressed", "bounced"):
     EMAILS.labels(outcome=_outcome)
+for _table in RETENTION_TABLES:
+    RETENTION_ROWS_REMOVED.labels(table=_table)
 for _kind in AUTH_KINDS:
     for _outcome in AUTH_OUTCOMES:
         AUTH_FAILURES.labels(kind=_kind, outcome=_outcome)
@@ -91,6 +103,11 @@ def registry_answered(code: int | str) -> None:
 def auth_failure(kind: str, outcome: str) -> None:
     """Count one refused credential (its kind and outcome are among the constants above)."""
     AUTH_FAILURES.labels(kind=kind, outcome=outcome).inc()
+
+
+def retention_removed(table: str, rows: int) -> None:
+    """Count rows the retention schedule deleted from a table (one of RETENTION_TABLES)."""
+    RETENTION_ROWS_REMOVED.labels(table=table).inc(rows)
 
 
 def email_outcome(outcome: str) -> None:

@@ -321,6 +321,49 @@ class Settings(BaseSettings):
         default=24.0, ge=0, description="After a rotation the previous secret signs this long"
     )
 
+    # Retention (workflows/retention.py, on a Temporal schedule the worker registers): rows older
+    # than each period are deleted in batches; 0 keeps a table's rows for ever.
+    retention_cron: str = Field(
+        default="17 3 * * *",
+        description="When the retention schedule runs (cron, UTC): daily at 03:17 by default",
+    )
+    retention_batch_size: int = Field(
+        default=5_000,
+        ge=1,
+        description="Rows deleted per statement (one short transaction each, a heartbeat after)",
+    )
+    retention_webhook_attempts_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Webhook delivery attempts are kept this long after they started",
+    )
+    retention_webhook_deliveries_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Webhook deliveries delivered or given up are kept this long (with their "
+        "attempts); pending ones are never deleted",
+    )
+    retention_email_log_days: float = Field(
+        default=365.0,
+        ge=0,
+        description="E-mail log rows (recipient, subject, outcome; never a body) of COMPLETED or "
+        "FAILED onboardings are kept this long after they were written",
+    )
+    retention_sign_in_links_days: float = Field(
+        default=7.0, ge=0, description="Console sign-in links are kept this long after they expired"
+    )
+    retention_console_sessions_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Console sessions are kept this long after their absolute expiry",
+    )
+    retention_import_rows_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="The file rows of a finished import (no row left to settle) are kept this "
+        "long after the import; the import itself and its onboardings stay",
+    )
+
     # SMTP
     smtp_host: str = "127.0.0.1"
     """SMTP server host."""

@@ -42,6 +42,7 @@ from activities.registry import (
     build_registry_client,
     registry_config,
 )
+from activities.retention import RetentionActivities, periods_from
 from activities.setup import SetupActivities
 from activities.vies import ViesActivities
 from core import metrics, namespace, temporal, tracing
@@ -50,6 +51,7 @@ from core.settings import Settings
 from email_templates import Renderer
 from store.pool import Pool, create_pool
 from worker.interceptors import DataErrorsAreFinal
+from worker.retention import ensure_retention_schedule
 from worker.webhooks import delivering
 from workflows.bulk_import import BulkImportWorkflow
 from workflows.checklist_notice import ChecklistNoticeWorkflow
@@ -57,6 +59,7 @@ from workflows.collaborators import CollaboratorsNoticeWorkflow
 from workflows.fiscal_years import FiscalYearWorkflow
 from workflows.integrations import IntegrationChangeWorkflow
 from workflows.onboarding import OnboardingWorkflow
+from workflows.retention import RetentionWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ WORKFLOWS: Sequence[type] = (
     CollaboratorsNoticeWorkflow,
     ChecklistNoticeWorkflow,
     IntegrationChangeWorkflow,
+    RetentionWorkflow,
 )
 
 # pydantic imports email_validator (and idna) lazily the first time an EmailStr is validated,
@@ -132,6 +136,9 @@ def activities_for(
         ChecklistNoticeActivities(invitations).notify_checklist,
         client_setup.disconnect_integration,
         client_setup.finish_integration_change,
+        RetentionActivities(
+            pool, periods=periods_from(settings), batch_size=settings.retention_batch_size
+        ).purge_table,
     ]
 
 
@@ -287,6 +294,9 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(running(workers, role))
                 if role in (WorkerRole.all, WorkerRole.main):
+                    # The worker that runs it registers it: a fleet with no main worker has no
+                    # retention to schedule.
+                    await ensure_retention_schedule(client, settings)
                     # Webhook deliveries: a PostgreSQL outbox, delivered from every main worker.
                     await stack.enter_async_context(delivering(pool, http, settings))
                 await stop.wait()

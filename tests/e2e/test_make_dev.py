@@ -293,6 +293,23 @@ def test_dev_stack_runs_onboards_stops_cleanly_and_keeps_data(stack: Stack) -> N
         check=True,
     ).stdout
     assert f"onboarding-{onboarding_id}" in listed
+    # The stack's worker registered the retention schedule when it started.
+    schedule = subprocess.run(
+        [
+            str(temporal_cli()),
+            "schedule",
+            "describe",
+            "--schedule-id",
+            "retention",
+            "--address",
+            f"127.0.0.1:{stack.ports['ONBOARDING_TEMPORAL_PORT']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "RetentionWorkflow" in schedule, schedule
+    assert 'onboarding_retention_rows_removed_total{table="email_log"} 0.0' in worker_metrics
 
     children = stack.children
     assert len(children) >= 5  # postgres, temporal, smtp sink, worker, api (and their own)

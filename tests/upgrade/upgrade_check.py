@@ -38,6 +38,7 @@ import httpx
 from temporalio.client import Client
 
 from devstack.ports import lasting_free_ports
+from devstack.postgres import MAJOR, cluster_version
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PREVIOUS_RELEASE = "bb92f04"  # the release before tags (RELEASES.md)
@@ -233,6 +234,20 @@ def accept_link(directory: Path, address: str) -> str:
     raise UpgradeFailed(f"no invitation e-mail to {address}")
 
 
+def check_postgres_carried_over(devstack: Path, old_major: str | None) -> None:
+    """A release on an older PostgreSQL left `.devstack/pg`: today's runs it on MAJOR, the old
+    cluster kept beside it (every row read through the API after this proves the restore)."""
+    if old_major in (None, MAJOR):
+        return
+    now = cluster_version(devstack / "pg")
+    kept = cluster_version(devstack / f"pg.pg{old_major}-old")
+    if now != MAJOR or kept != old_major:
+        raise UpgradeFailed(
+            f"PostgreSQL {old_major} data not carried over: pg is {now}, the old cluster {kept}"
+        )
+    say(f"today: PostgreSQL {old_major} data carried over to {MAJOR}, the old cluster kept")
+
+
 async def task_failures(address: str) -> list[str]:
     """Every workflow (onboardings, the import) whose history has a WorkflowTaskFailed event,
     or whose pending workflow task is past its first attempt."""
@@ -370,12 +385,14 @@ def run(keep: bool) -> None:
         say(f"previous: import part-way: {json.dumps(progress.get('onboardings_by_status'))}")
         old.stop()
         say("previous release stopped")
+        old_major = cluster_version(devstack / "pg")
 
         today = Stack(
             "today", [sys.executable, "-m", "cli.main", "dev"], ROOT, env, work / "today.log"
         )
         stacks.append(today)
         today.start()
+        check_postgres_carried_over(devstack, old_major)
         api = Api(today.api, api.auth["Authorization"].removeprefix("Bearer "))
 
         # The old e-mail's link first: the issue's onboarding whose tasks then failed.

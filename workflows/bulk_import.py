@@ -49,17 +49,13 @@ with workflow.unsafe.imports_passed_through():
         workflow_id_for,
     )
     from workflows.onboarding import OnboardingWorkflow
+    from workflows.patches import SETTLED_IN_DB, STARTS_BY_ACTIVITY
 
 PREPARE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-# Runs recorded before this patch wait for their children's signals; new runs read the database.
-SETTLED_IN_DB = "import-settled-in-db"
-# Runs recorded before this patch start their onboardings as children; new runs start them from
-# an activity, so no child event arrives to refuse continue-as-new.
-STARTS_BY_ACTIVITY = "import-starts-by-activity"
 # Starting a window's onboardings: a few seconds at worst; Temporal unreachable only delays it.
 START_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

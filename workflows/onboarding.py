@@ -79,6 +79,16 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
+    from workflows.patches import (
+        ASSIGN_CHECKLIST,
+        ESCALATIONS,
+        KBO_LOOKUP,
+        LOCAL_DB_STEPS,
+        NOTICE_WHEN_SOMEONE,
+        PROJECT_INVITATION,
+        VIES_CHECK,
+        WAIT_FOR_UNMUTE,
+    )
 
 # Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
 # never lose it: about ten minutes of backed-off attempts, then the step waits for a person
@@ -115,27 +125,7 @@ DB_TIMEOUT = timedelta(seconds=30)
 # durable timers, so an outage neither holds the workflow task open nor hides from history.
 # The schedule-to-close deadline is a backstop above DB_RETRY's attempts (about ten minutes):
 # whichever ends first, the step parks in NEEDS_ATTENTION as a remote one would.
-LOCAL_DB_STEPS = "local-db-steps"
-# A client kept muted waits for its notifications to be switched on instead of completing
-# without an invitation; older runs keep the old ending.
-WAIT_FOR_UNMUTE = "wait-for-unmute"
-# Where the invitation stands is projected on the client row (the clients list filters on it,
-# e.g. the scheduled ones of next week); older runs never wrote it.
-PROJECT_INVITATION = "project-invitation"
-# The onboarding's creator is told what waits for them (company details, failed integrations):
-# a reminder on the way, a notice at the end. Older runs wait without telling anyone.
-ESCALATIONS = "escalations"
-# A setup without collaborators has nobody to tell that the client is ready: new runs skip the
-# notice (an activity and a workflow task each) instead of running it for an empty list.
-NOTICE_WHEN_SOMEONE = "notice-when-someone"
-# The setup's checklist is assigned to the client when setup completes (new in this version).
-ASSIGN_CHECKLIST = "assign-checklist"
-# A Belgian client (an enterprise number, no SIRET) is looked up in the local KBO/BCE tables;
-# runs begun before skipped the lookup (and never had an enterprise number to look up).
-KBO_LOOKUP = "kbo-lookup"
-# A Belgian company found in the KBO has its VAT number checked in VIES (the EU's service); the
-# answer is recorded and never fails the onboarding. Older runs never asked.
-VIES_CHECK = "vies-check"
+# Patch ids and why each exists: workflows/patches.py.
 # VIES is often briefly down for one member state: a few patient attempts, then the onboarding
 # goes on with the check "unchecked" and the reason.
 VIES_RETRY = RetryPolicy(

@@ -30,7 +30,8 @@ from domain.imports_progress import BulkImportInput
 from tests.conftest import converter_for_tests
 from tests.workflows.test_bulk_import import _runs, bulk_worker
 from worker.main import WORKFLOW_RUNNER
-from workflows.bulk_import import SETTLED_IN_DB, STARTS_BY_ACTIVITY, BulkImportWorkflow
+from workflows.bulk_import import BulkImportWorkflow
+from workflows.patches import SETTLED_IN_DB, STARTS_BY_ACTIVITY
 
 BULK_HISTORIES = Path(__file__).parent.parent / "histories" / "bulk"
 

@@ -15,7 +15,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -61,8 +61,10 @@ with workflow.unsafe.imports_passed_through():
         CompanyDetails,
         IntegrationStatus,
         InvitationChanged,
+        InvitationStage,
         InvitationState,
         NotificationsChanged,
+        OnboardingCarried,
         OnboardingInput,
         OnboardingStatus,
         OnboardingView,
@@ -79,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
     from workflows.patches import (
         ASSIGN_CHECKLIST,
+        BOUNDED_WAITS,
         ESCALATIONS,
         KBO_LOOKUP,
         LOCAL_DB_STEPS,
@@ -329,6 +332,25 @@ class OnboardingWorkflow:
         self._muted_written: bool | None = None
         # As last written on the client row; (None, None) is the column's initial NULL.
         self._projected: tuple[InvitationState | None, datetime | None] = (None, None)
+        # Where the invitation stands, for a run that continues as new (see _wait).
+        self._stage = InvitationStage.before_send
+        self._run_started = workflow.now()
+        self._runs = 1
+        if data.carried is not None:
+            self._take_over(data.carried)
+
+    def _take_over(self, carried: OnboardingCarried) -> None:
+        """Go on from where the previous run of this onboarding stood when it continued as new."""
+        self._view = carried.view
+        self._setup = carried.view.setup
+        self._stage = carried.stage
+        self._muted, self._muted_written = carried.muted, carried.muted_written
+        self._projected = (carried.projected_state, carried.projected_scheduled_at)
+        self._send_now, self._cancelled = carried.send_now, carried.cancelled
+        self._resend = carried.resend
+        self._schedule_version = carried.schedule_version
+        self._client_name = carried.client_name
+        self._runs = carried.runs + 1
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -631,7 +653,12 @@ class OnboardingWorkflow:
     @workflow.run
     async def run(self, data: OnboardingInput) -> OnboardingView:
         try:
-            await self._onboard(data)
+            if data.carried is None:
+                await self._onboard(data)
+            else:
+                # Setup completed in an earlier run: go on with the invitation.
+                assert self._view.client_id is not None
+                await self._after_setup(data, self._view.client_id)
         except (ActivityError, ApplicationError) as exc:
             self._view.failure = _cause(exc)
             self._view.waiting_for = None
@@ -763,7 +790,10 @@ class OnboardingWorkflow:
         if checklist:
             step = self._step(Step.complete_setup)
             step.detail = f"{step.detail}; {checklist}"
+        await self._after_setup(data, client_id)
 
+    async def _after_setup(self, data: OnboardingInput, client_id: Any) -> None:
+        """The invitation, then time for a person to retry the failed integrations."""
         await self._invitation(data, client_id)
 
         # Failed integrations keep the run open for a while so a person can retry them.
@@ -1218,7 +1248,7 @@ class OnboardingWorkflow:
         )
         await self._project_invitation()
         await self._set_status(OnboardingStatus.WAITING_FOR_UNMUTE)
-        await workflow.wait_condition(lambda: not self._muted)
+        await self._wait(lambda: not self._muted)
         invitation.state = InvitationState.pending  # what comes next says scheduled, manual...
         self._view.waiting_for = None
         await self._set_status(OnboardingStatus.READY)
@@ -1237,13 +1267,13 @@ class OnboardingWorkflow:
                 step.state, step.detail = StepState.waiting, "cancelled: send-now or reschedule"
                 self._view.waiting_for = "the invitation was cancelled (send_invitation_now)"
                 await self._project_invitation()
-                await workflow.wait_condition(changed)
+                await self._wait(changed)
             elif invitation.mode == InvitationMode.manual:
                 invitation.state = InvitationState.waiting_manual
                 step.state, step.detail = StepState.waiting, "manual: waiting for send-now"
                 self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
                 await self._project_invitation()
-                await workflow.wait_condition(changed)
+                await self._wait(changed)
             elif invitation.mode == InvitationMode.scheduled and invitation.scheduled_at:
                 invitation.state = InvitationState.scheduled
                 step.state = StepState.waiting
@@ -1254,7 +1284,7 @@ class OnboardingWorkflow:
                 await self._project_invitation()
                 # A durable timer: it survives worker restarts; an update cuts it short.
                 try:
-                    await workflow.wait_condition(changed, timeout=delay)
+                    await self._wait(changed, within=delay)
                 except TimeoutError:
                     break
             else:
@@ -1264,52 +1294,68 @@ class OnboardingWorkflow:
     async def _invitation(self, data: OnboardingInput, client_id: Any) -> None:
         invitation = self._view.invitation
         step = self._step(Step.invitation)
-        if data.keep_muted and not workflow.patched(WAIT_FOR_UNMUTE):
-            # Runs begun before the switch existed: never sent, and nothing could unmute them.
-            invitation.state = InvitationState.muted
-            step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
-            return
-        await self._wait_for_unmute()
-        await self._wait_until_send()
-        timeouts = data.timeouts
-        while True:
-            # Muted again while the invitation waited for its time, or before a resend.
-            await self._wait_for_unmute()
-            invitation.sequence += 1
-            invitation.sent_at = workflow.now()
-            invitation.expires_at = workflow.now() + timeouts.invitation_expiry
-            invitation.reminders_sent = 0
-            self._resend = False
-            sent = await self._run_step(
-                Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
-            )
-            if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
-                invitation.state = InvitationState.bounced
-                invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
-                step.state, step.detail = StepState.failed, invitation.last_error
-                self._view.waiting_for = "a corrected address, then resend_invitation"
-                await self._project_invitation()
-                await workflow.wait_condition(lambda: self._resend)
-                continue
-            invitation.state = InvitationState.sent
-            step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
-            self._view.waiting_for = "the director to accept the invitation"
-            await self._project_invitation()
-            if await self._await_acceptance(data, client_id):
-                invitation.state = InvitationState.accepted
-                invitation.accepted_at = workflow.now()
-                step.state, step.detail = StepState.completed, "accepted"
-                step.finished_at = workflow.now()
-                self._view.waiting_for = None
+        if self._stage == InvitationStage.before_send:
+            if data.keep_muted and self._runs == 1 and not workflow.patched(WAIT_FOR_UNMUTE):
+                # Runs begun before the switch existed: never sent, and nothing could unmute them.
+                invitation.state = InvitationState.muted
+                step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
                 return
-            invitation.state = InvitationState.expired
-            step.state, step.detail = StepState.failed, "expired without being accepted"
-            await self._notice(
-                "expiry notice",
-                lambda: self._send(data, client_id, InvitationPurpose.expired),
-            )
-            self._view.waiting_for = "resend_invitation (the invitation expired)"
-            await workflow.wait_condition(lambda: self._resend)
+            await self._wait_for_unmute()
+            await self._wait_until_send()
+            self._stage = InvitationStage.send
+        while True:
+            if self._stage == InvitationStage.send:
+                if not await self._send_invitation(data, client_id):
+                    self._stage = InvitationStage.resend
+                    await self._wait(lambda: self._resend)
+                    self._stage = InvitationStage.send
+                    continue
+                self._stage = InvitationStage.acceptance
+            if self._stage == InvitationStage.acceptance:
+                if await self._await_acceptance(data, client_id):
+                    invitation.state = InvitationState.accepted
+                    invitation.accepted_at = workflow.now()
+                    step.state, step.detail = StepState.completed, "accepted"
+                    step.finished_at = workflow.now()
+                    self._view.waiting_for = None
+                    return
+                invitation.state = InvitationState.expired
+                step.state, step.detail = StepState.failed, "expired without being accepted"
+                await self._notice(
+                    "expiry notice",
+                    lambda: self._send(data, client_id, InvitationPurpose.expired),
+                )
+                self._view.waiting_for = "resend_invitation (the invitation expired)"
+            self._stage = InvitationStage.resend
+            await self._wait(lambda: self._resend)
+            self._stage = InvitationStage.send
+
+    async def _send_invitation(self, data: OnboardingInput, client_id: Any) -> bool:
+        """Send the invitation (a new sequence, token and expiry); False if it bounced."""
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        # Muted again while the invitation waited for its time, or before a resend.
+        await self._wait_for_unmute()
+        invitation.sequence += 1
+        invitation.sent_at = workflow.now()
+        invitation.expires_at = workflow.now() + data.timeouts.invitation_expiry
+        invitation.reminders_sent = 0
+        self._resend = False
+        sent = await self._run_step(
+            Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
+        )
+        if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
+            invitation.state = InvitationState.bounced
+            invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
+            step.state, step.detail = StepState.failed, invitation.last_error
+            self._view.waiting_for = "a corrected address, then resend_invitation"
+            await self._project_invitation()
+            return False
+        invitation.state = InvitationState.sent
+        step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
+        self._view.waiting_for = "the director to accept the invitation"
+        await self._project_invitation()
+        return True
 
     async def _await_acceptance(self, data: OnboardingInput, client_id: Any) -> bool:
         """Reminders at their delays while not accepted; False once the invitation expires."""
@@ -1319,9 +1365,11 @@ class OnboardingWorkflow:
         for number, at in enumerate(deadlines, start=1):
             if at >= invitation.expires_at:
                 break
+            if number <= invitation.reminders_sent:
+                continue  # sent by an earlier run of this onboarding
             try:
-                await workflow.wait_condition(
-                    lambda: self._accepted, timeout=max(at - workflow.now(), timedelta(0))
+                await self._wait(
+                    lambda: self._accepted, within=max(at - workflow.now(), timedelta(0))
                 )
                 return True
             except TimeoutError:
@@ -1333,10 +1381,49 @@ class OnboardingWorkflow:
                 )
                 invitation.reminders_sent = number
         try:
-            await workflow.wait_condition(
+            await self._wait(
                 lambda: self._accepted,
-                timeout=max(invitation.expires_at - workflow.now(), timedelta(0)),
+                within=max(invitation.expires_at - workflow.now(), timedelta(0)),
             )
         except TimeoutError:
             return False
         return True
+
+    async def _wait(self, done: Callable[[], bool], *, within: timedelta | None = None) -> None:
+        """wait_condition (TimeoutError after `within`), but in runs begun since the patch
+        BOUNDED_WAITS never past the run's maximum age: then the run continues as new with its
+        state, and the next one waits the rest. Only the waits after setup come here: the ones
+        that can last (an unmute, a manual send, a scheduled time, a resend, the director)."""
+        limit = self._data.timeouts.max_run_age
+        if limit is None or not workflow.patched(BOUNDED_WAITS):
+            await workflow.wait_condition(done, timeout=within)
+            return
+        left = max(self._run_started + limit - workflow.now(), timedelta(0))
+        if within is not None and within <= left:
+            await workflow.wait_condition(done, timeout=within)
+            return
+        try:
+            await workflow.wait_condition(done, timeout=left)
+        except TimeoutError:
+            await self._continue_as_new()
+
+    async def _continue_as_new(self) -> NoReturn:
+        """Hand where this onboarding stands to a new run of it, and end this one."""
+        # Updates in flight finish here first: the next run must start from their effects.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        invitation_state, scheduled_at = self._projected
+        carried = OnboardingCarried(
+            view=self._view,
+            stage=self._stage,
+            muted=self._muted,
+            muted_written=self._muted_written,
+            projected_state=invitation_state,
+            projected_scheduled_at=scheduled_at,
+            send_now=self._send_now,
+            cancelled=self._cancelled,
+            resend=self._resend,
+            schedule_version=self._schedule_version,
+            client_name=self._client_name,
+            runs=self._runs,
+        )
+        workflow.continue_as_new(self._data.model_copy(update={"carried": carried}))

@@ -8,6 +8,9 @@ branch, new runs record a marker and take the new one. A patch lives in three st
    histories with or without the marker; `deprecated` says since when;
 3. removed: once no run started before `deprecated` is open either, the call goes too, and the
    patch leaves this registry (histories recorded with its undeprecated marker retire with it).
+Onboardings waiting longer than their maximum age (`Settings.max_run_age_days`)
+continue as new (patch BOUNDED_WAITS): from that patch on, no onboarding run is older than that,
+so each stage is reached on a known date.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ NOTICE_WHEN_SOMEONE = "notice-when-someone"
 ASSIGN_CHECKLIST = "assign-checklist"
 KBO_LOOKUP = "kbo-lookup"
 VIES_CHECK = "vies-check"
+BOUNDED_WAITS = "bounded-waits"
 # ---- BulkImportWorkflow ----------------------------------------------------------------------
 SETTLED_IN_DB = "import-settled-in-db"
 STARTS_BY_ACTIVITY = "import-starts-by-activity"
@@ -95,6 +99,12 @@ PATCHES: tuple[Patch, ...] = (
         _O,
         date(2026, 12, 4),
         "an EU VAT number is checked in VIES",
+    ),
+    Patch(
+        BOUNDED_WAITS,
+        _O,
+        date(2026, 12, 4),
+        "a run waiting past its maximum age continues as new with its state",
     ),
     Patch(
         SETTLED_IN_DB,

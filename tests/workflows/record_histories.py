@@ -239,6 +239,38 @@ async def needs_attention(env: WorkflowEnvironment) -> WorkflowHistory:
         return await handle.fetch_history()
 
 
+async def _bounded_manual(env: WorkflowEnvironment, run: int) -> WorkflowHistory:
+    """A manual invitation waiting past a 5-day maximum run age (patch bounded-waits): the
+    first run continues as new at 5 days with its state; the next one is sent to."""
+    data = make_input(invitation_mode=InvitationMode.manual)
+    data = data.model_copy(
+        update={"timeouts": data.timeouts.model_copy(update={"max_run_age": timedelta(days=5)})}
+    )
+    async with Run(env, Fakes()) as started:
+        first = await started.start(data)
+        latest = env.client.get_workflow_handle_for(OnboardingWorkflow.run, first.id)
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=6))
+        await latest.execute_update(OnboardingWorkflow.send_invitation_now)
+        await first.result()
+        run_id = first.first_execution_run_id
+        for _ in range(run):
+            history = await env.client.get_workflow_handle(first.id, run_id=run_id).fetch_history()
+            continued = history.events[-1].workflow_execution_continued_as_new_event_attributes
+            run_id = continued.new_execution_run_id
+        return await env.client.get_workflow_handle(first.id, run_id=run_id).fetch_history()
+
+
+async def bounded_first_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The run that reached its maximum age and continued as new."""
+    return await _bounded_manual(env, 0)
+
+
+async def bounded_next_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The run that took over its state, then sent the invitation."""
+    return await _bounded_manual(env, 1)
+
+
 PATHS: dict[str, Path_] = {
     "rich": rich,
     "belgian": belgian,
@@ -252,6 +284,8 @@ PATHS: dict[str, Path_] = {
     "escalations": escalations,
     "details_deadline": details_deadline,
     "needs_attention": needs_attention,
+    "bounded_first_run": bounded_first_run,
+    "bounded_next_run": bounded_next_run,
 }
 
 

@@ -13,6 +13,8 @@ tables (patch `kbo-lookup`, path `belgian`); onboarding_v5_vies_check is the sam
 VAT number checked in VIES (patch `vies-check`); onboarding_v6_french_vat_check a French client's
 given VAT number checked (path `vat`). The other onboarding_v6_* files are one per path through
 the workflow as it stood at v6 (after every patch above): see PATH_SIGNATURES.
+onboarding_v7_bounded_first_run and _next_run are the two runs of one onboarding that waited past
+its maximum run age (patch `bounded-waits`) and continued as new.
 """
 
 from __future__ import annotations
@@ -89,12 +91,15 @@ class _Commands:
     signals: list[str] = field(default_factory=list)
     timers: int = 0
     failed: bool = False
+    continued: bool = False
+    patches: list[str] = field(default_factory=list)
 
 
 def _commands(history: WorkflowHistory) -> _Commands:
     activities: list[str] = []
     updates: list[str] = []
     signals: list[str] = []
+    patches: list[str] = []
     for e in history.events:
         if e.HasField("activity_task_scheduled_event_attributes"):
             activities.append(e.activity_task_scheduled_event_attributes.activity_type.name)
@@ -104,6 +109,8 @@ def _commands(history: WorkflowHistory) -> _Commands:
                 # Core's own marker payload (plain JSON, not through our codec).
                 data = json.loads(marker.details["data"].payloads[0].data)
                 activities.append(data["activity_type"])
+            elif marker.marker_name == "core_patch":
+                patches.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
         elif e.HasField("workflow_execution_update_accepted_event_attributes"):
             accepted = e.workflow_execution_update_accepted_event_attributes
             updates.append(accepted.accepted_request.input.name)
@@ -117,6 +124,10 @@ def _commands(history: WorkflowHistory) -> _Commands:
         failed=any(
             e.HasField("workflow_execution_failed_event_attributes") for e in history.events
         ),
+        continued=history.events[-1].HasField(
+            "workflow_execution_continued_as_new_event_attributes"
+        ),
+        patches=patches,
     )
 
 
@@ -138,15 +149,28 @@ PATH_SIGNATURES: dict[str, Callable[[_Commands], bool]] = {
     "needs_attention": lambda c: (
         c.updates == ["resume"] and c.activities.count("create_folders") == 2
     ),
+    # Patch bounded-waits: the first run waits its maximum age and continues as new; the next
+    # takes over after setup (no setup step again) and sends the invitation.
+    "bounded_first_run": lambda c: (
+        c.continued and "bounded-waits" in c.patches and "send_invitation" not in c.activities
+    ),
+    "bounded_next_run": lambda c: (
+        not c.continued
+        and c.updates == ["send_invitation_now"]
+        and "create_client" not in c.activities
+        and "send_invitation" in c.activities
+    ),
 }
+VERSION_OF_PATH = {"bounded_first_run": "v7", "bounded_next_run": "v7"}
 
 
 @pytest.mark.parametrize("path", sorted(PATH_SIGNATURES))
 async def test_every_path_has_a_recorded_history_that_goes_through_it(path: str) -> None:
     """keep_muted then unmute, a checklist, a manual invitation sent later, a rescheduled and a
     cancelled invitation, expiry and resend, escalations, a details deadline, NEEDS_ATTENTION
-    then resume: each has its file, and the file holds the commands of that path."""
-    file = HISTORIES / f"onboarding_v6_{path}.json"
+    then resume, a wait past the maximum run age: each has its file, and the file holds the
+    commands of that path."""
+    file = HISTORIES / f"onboarding_{VERSION_OF_PATH.get(path, 'v6')}_{path}.json"
     history = WorkflowHistory.from_json(path, await asyncio.to_thread(file.read_text))
     commands = _commands(history)
     assert PATH_SIGNATURES[path](commands), commands

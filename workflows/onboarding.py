@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.vies import CheckVatInput, ViesActivities
     from domain import search_attributes as sa
     from domain.company import CompanyRecord, VatCheck
+    from domain.error_types import ErrorType, is_ours
     from domain.onboarding import (
         AcceptInvitationInput,
         CompanyDetails,
@@ -90,89 +91,26 @@ with workflow.unsafe.imports_passed_through():
         VIES_CHECK,
         WAIT_FOR_UNMUTE,
     )
-
-# Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
-# never lose it: about ten minutes of backed-off attempts, then the step waits for a person
-# (NEEDS_ATTENTION) instead of spinning unseen. Data errors (text PostgreSQL cannot store, a
-# violated constraint) never pass: the worker's interceptor makes them non-retryable DataErrors.
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=15,
-    non_retryable_error_types=[
-        "ClientMissing",
-        "SetupInvalid",
-        "DuplicateSiret",
-        "DuplicateEnterpriseNumber",
-        "DataError",
-    ],
-)
-# The status projection: patient (a day), since giving up on it would fail the onboarding for a
-# bookkeeping write; past that, PostgreSQL has been down long enough for a person to know.
-STATUS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["DataError"],
-)
-STATUS_DEADLINE = timedelta(days=1)
-DB_TIMEOUT = timedelta(seconds=30)
-# Short PostgreSQL steps run as local activities (patch LOCAL_DB_STEPS): no heartbeat, a few
-# statements each, idempotent, so Temporal's conditions for them hold, and each saves a round
-# trip through the server's task queue. An attempt runs inside the workflow task, so it is kept
-# well under a few seconds' budget; the retry policies above still bound the whole step. Backoffs
-# up to LOCAL_RETRY_THRESHOLD are slept in the worker (a PostgreSQL blip); longer ones become
-# durable timers, so an outage neither holds the workflow task open nor hides from history.
-# The schedule-to-close deadline is a backstop above DB_RETRY's attempts (about ten minutes):
-# whichever ends first, the step parks in NEEDS_ATTENTION as a remote one would.
-# Patch ids and why each exists: workflows/patches.py.
-# VIES is often briefly down for one member state: a few patient attempts, then the onboarding
-# goes on with the check "unchecked" and the reason.
-VIES_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["ViesRejected"],
-)
-VIES_TIMEOUT = timedelta(seconds=20)
-VIES_DEADLINE = timedelta(minutes=2)
-LOCAL_DB_TIMEOUT = timedelta(seconds=10)
-LOCAL_DB_DEADLINE = timedelta(minutes=20)
-LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
-# Registry: 429 carries Retry-After (the activity sets next_retry_delay), 5xx and timeouts back
-# off; the whole lookup is bounded by the onboarding's company_lookup deadline.
-REGISTRY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["InvalidSiret", "RegistryRejected"],
-)
-REGISTRY_TIMEOUT = timedelta(seconds=15)
-# Folder trees can be large: a long timeout, and a heartbeat so a dead worker is noticed fast.
-FOLDERS_TIMEOUT = timedelta(minutes=30)
-FOLDERS_HEARTBEAT = timedelta(seconds=30)
-# Integrations: a partner's app gets a few tries; after that a person decides (retry_integration).
-INTEGRATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-    non_retryable_error_types=["IntegrationRejected", "IntegrationMisconfigured"],
-)
-INTEGRATION_TIMEOUT = timedelta(seconds=60)
-# SMTP: 4xx and refused connections are temporary; 5xx comes back as a 'bounced' result instead.
-# About three hours of attempts; then the step waits for a person (the invitation) or is recorded
-# as not sent (a notice to collaborators).
-SMTP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    maximum_attempts=24,
-    non_retryable_error_types=["DataError"],
-)
-SMTP_TIMEOUT = timedelta(seconds=60)
+    from workflows.policies import (
+        DB_RETRY,
+        DB_TIMEOUT,
+        FOLDERS_HEARTBEAT,
+        FOLDERS_TIMEOUT,
+        INTEGRATION_RETRY,
+        INTEGRATION_TIMEOUT,
+        LOCAL_DB_DEADLINE,
+        LOCAL_DB_TIMEOUT,
+        LOCAL_RETRY_THRESHOLD,
+        REGISTRY_RETRY,
+        REGISTRY_TIMEOUT,
+        SMTP_RETRY,
+        SMTP_TIMEOUT,
+        STATUS_DEADLINE,
+        STATUS_RETRY,
+        VIES_DEADLINE,
+        VIES_RETRY,
+        VIES_TIMEOUT,
+    )
 
 
 class _Attempted(Protocol):
@@ -206,47 +144,10 @@ _DERIVED_BY_THE_LIST = frozenset(
 )
 
 
-# Error types our activities raise with messages in our own words (codes, no remote text, no
-# personal data). Any other error reaching the workflow is one Temporal converted from a Python
-# exception (its type is the class name), whose text may quote data or a remote answer: the
-# status, the failure and `waiting_for` show only its type.
-_OUR_ERROR_TYPES = frozenset(
-    {
-        "ChecklistMissing",
-        "ClientMissing",
-        "CompanyDetailsTimeout",
-        "DataError",
-        "DuplicateEnterpriseNumber",
-        "DuplicateSiret",
-        "FolderTreeInvalid",
-        "FolderTreeMissing",
-        "IntegrationMisconfigured",
-        "IntegrationRejected",
-        "IntegrationUnavailable",
-        "InvalidFiscalYear",
-        "ViesBusy",
-        "ViesRejected",
-        "ViesUnavailable",
-        "InvalidSiret",
-        "OnboardingFailed",
-        "RegistryRateLimited",
-        "RegistryRejected",
-        "RegistryUnavailable",
-        "SetupInvalid",
-        "SmtpDeferred",
-        "SmtpUnavailable",
-    }
-)
-
-
 def _cause(exc: BaseException) -> str:
     """What went wrong, as the status may show it: our words, or the error's type alone."""
     inner = _innermost(exc)
-    if (
-        isinstance(inner, ApplicationError)
-        and inner.type is not None
-        and inner.type not in _OUR_ERROR_TYPES
-    ):
+    if isinstance(inner, ApplicationError) and inner.type is not None and not is_ours(inner.type):
         return f"{inner.type} (see the worker's log)"
     return str(inner)
 
@@ -664,7 +565,7 @@ class OnboardingWorkflow:
             self._view.waiting_for = None
             await self._set_status(OnboardingStatus.FAILED)
             raise ApplicationError(
-                f"onboarding failed: {self._view.failure}", type="OnboardingFailed"
+                f"onboarding failed: {self._view.failure}", type=ErrorType.OnboardingFailed
             ) from exc
         # Updates in flight (a retry) finish before the run completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -975,7 +876,7 @@ class OnboardingWorkflow:
         except TimeoutError:
             raise ApplicationError(
                 f"no company details provided within {data.timeouts.company_details} ({reason})",
-                type="CompanyDetailsTimeout",
+                type=ErrorType.CompanyDetailsTimeout,
                 non_retryable=True,
             ) from None
         self._awaiting_details = False
@@ -1032,11 +933,11 @@ class OnboardingWorkflow:
                 return created.client_id
             except ActivityError as exc:
                 kind = _error_type(exc)
-                if kind not in ("DuplicateSiret", "DuplicateEnterpriseNumber"):
+                if kind not in (ErrorType.DuplicateSiret, ErrorType.DuplicateEnterpriseNumber):
                     raise
                 # Another onboarding took the number since the check: a person must decide.
                 self._step(Step.create_client).state = StepState.pending
-                what = "SIRET" if kind == "DuplicateSiret" else "enterprise number"
+                what = "SIRET" if kind == ErrorType.DuplicateSiret else "enterprise number"
                 company, manual = (
                     None,
                     await self._await_details(data, f"{what} already used by another client"),
@@ -1181,7 +1082,7 @@ class OnboardingWorkflow:
                 ),
             )
         except ActivityError as exc:
-            if _error_type(exc) != "ChecklistMissing":
+            if _error_type(exc) != ErrorType.ChecklistMissing:
                 raise
             self._view.notices_not_sent.append(f"checklist: {_cause(exc)}")
             return "checklist no longer in the catalog: not assigned"

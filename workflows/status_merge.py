@@ -10,8 +10,9 @@ try at ..."). Used by GET /v1/onboardings/{id} and `onboarding status`.
 
 A failure's text is shown only for our own error types (domain/error_types.py, whose messages are
 written to hold no personal data and no remote text); any other error is named by its type
-only, exactly as the workflow's own `_cause` does. Pure apart from `decode_pending`, which needs
-the client's data converter to read failure messages the payload codec encrypted.
+only, exactly as the workflow does (workflows/failures.py, `cause`). Pure apart from
+`decode_pending`, which needs the client's data converter to read failure messages the payload
+codec encrypted.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from store import clients, onboardings
 from store.partners import PartnerRow
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
-from workflows.status_merge import ExplainedView, decode_pending, explain
+from workflows.read_model import ExplainedView, decode_pending, explain
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from domain.onboarding import InvitationState, OnboardingStatus
 if TYPE_CHECKING:
     from app.notifications import Switched
     from store.pool import Pool
-    from workflows.status_merge import ExplainedView
+    from workflows.read_model import ExplainedView
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
 console = Console()
@@ -578,7 +578,7 @@ async def _stuck(
 ) -> list[dict[str, str]]:
     from store import onboardings
     from store.pool import create_pool
-    from workflows.status_merge import stuck_hint
+    from workflows.read_model import stuck_hint
 
     partner_id: uuid.UUID | None = None
     if partner is not None:

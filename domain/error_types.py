@@ -2,7 +2,7 @@
 
 Their messages are written in our own words: codes and ids, no remote text, no personal data.
 So the onboarding's status, its failure and `waiting_for` may show them (workflows/failures.py,
-workflows/status_merge.py); any other error reaching a workflow is one Temporal
+workflows/read_model.py); any other error reaching a workflow is one Temporal
 converted from a Python exception (its type is the class name), whose text may quote data or a
 remote answer, and is shown by its type alone.
 """

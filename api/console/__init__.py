@@ -57,7 +57,7 @@ from domain.time_zones import DEFAULT_TIME_ZONE
 from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
-from workflows.status_merge import ExplainedView
+from workflows.read_model import ExplainedView
 
 PREFIX = "/console"
 CSRF_FIELD = "csrf_token"

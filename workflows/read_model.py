@@ -1,6 +1,6 @@
-"""The status answer that explains itself: the workflow's own view of its steps, merged with what
-Temporal knows of the activity it is waiting on (attempt, last failure, next retry time) and
-with the database projection's `since`.
+"""The onboarding's status read model, the answer that explains itself: the workflow's own view
+of its steps, merged with what Temporal knows of the activity it is waiting on (attempt, last
+failure, next retry time) and with the database projection's `since`.
 
 The workflow's `status` query cannot say any of this while an activity retries: a retry happens
 on the server, and the workflow only hears of the activity again when it completes or gives up.

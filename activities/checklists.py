@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.error_types import ErrorType
 from store import checklists
 from store.pool import Pool
 
@@ -49,7 +50,7 @@ class ChecklistActivities:
             # retrying cannot bring it back, a person has to choose.
             raise ApplicationError(
                 f"checklist {data.checklist_id} is not in the partner's catalog",
-                type="ChecklistMissing",
+                type=ErrorType.ChecklistMissing,
                 non_retryable=True,
             )
         return AssignChecklistResult(

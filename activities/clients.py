@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.error_types import ErrorType
 from domain.onboarding import ClientIn, DirectorIn, client_id_for, director_id_for
 from domain.setup import EffectiveSetup
 from store import clients, company_records, onboardings
@@ -106,13 +107,13 @@ class ClientActivities:
         except clients.DuplicateSiret as exc:
             raise ApplicationError(
                 "the SIRET is already used by another client of this partner",
-                type="DuplicateSiret",
+                type=ErrorType.DuplicateSiret,
                 non_retryable=True,
             ) from exc
         except clients.DuplicateEnterpriseNumber as exc:
             raise ApplicationError(
                 "the enterprise number is already used by another client of this partner",
-                type="DuplicateEnterpriseNumber",
+                type=ErrorType.DuplicateEnterpriseNumber,
                 non_retryable=True,
             ) from exc
         if data.company is not None:
@@ -148,7 +149,9 @@ class ClientActivities:
                 self.pool, client_id=data.client_id, keep_muted=data.keep_muted
             )
         except LookupError as exc:
-            raise ApplicationError(str(exc), type="ClientMissing", non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=ErrorType.ClientMissing, non_retryable=True
+            ) from exc
         if data.onboarding_id is not None and data.status is not None:
             # After the client row: a retry redoes both, and both writes are idempotent.
             await onboardings.set_status(
@@ -171,7 +174,9 @@ class ClientActivities:
         row = await clients.set_notifications(self.pool, client_id=data.client_id, muted=data.muted)
         if row is None:
             raise ApplicationError(
-                f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
+                f"client {data.client_id} does not exist",
+                type=ErrorType.ClientMissing,
+                non_retryable=True,
             )
 
     @activity.defn

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from core import metrics
 from core.settings import Settings, SmtpSecurity
 from domain.email import Email
+from domain.error_types import ErrorType
 from email_templates import Renderer
 from store import clients, email_log
 from store.pool import Pool
@@ -186,7 +187,7 @@ class EmailActivities:
             raise ApplicationError(
                 f"could not talk to the mail server {self.smtp.host}:{self.smtp.port} "
                 f"({type(exc).__name__})",
-                type="SmtpUnavailable",
+                type=ErrorType.SmtpUnavailable,
             ) from None
         await email_log.mark(
             self.pool,
@@ -202,7 +203,8 @@ class EmailActivities:
     def _deferred(self, code: int, text: str) -> ApplicationError:
         # Retryable: the workflow's SMTP policy backs off and tries again.
         return ApplicationError(
-            smtp_reason("the mail server deferred the message", code, text), type="SmtpDeferred"
+            smtp_reason("the mail server deferred the message", code, text),
+            type=ErrorType.SmtpDeferred,
         )
 
     async def _bounced(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.error_types import ErrorType
 from domain.fiscal import FiscalYear, months
 from domain.folders import FolderTreeTemplate, PlannedFolder, plan_folders
 from store import catalogs, folders
@@ -86,7 +87,7 @@ class FolderActivities:
         if body is None:
             raise ApplicationError(
                 f"folder tree {code!r} is not in the partner's catalog",
-                type="FolderTreeMissing",
+                type=ErrorType.FolderTreeMissing,
                 non_retryable=True,
             )
         try:
@@ -96,7 +97,7 @@ class FolderActivities:
             # Stored by an older or looser API: retrying reads the same body again.
             raise ApplicationError(
                 f"folder tree {code!r} is not a valid template: {exc}",
-                type="FolderTreeInvalid",
+                type=ErrorType.FolderTreeInvalid,
                 non_retryable=True,
             ) from exc
 
@@ -106,7 +107,7 @@ class FolderActivities:
             fiscal_year = FiscalYear(start=data.fiscal_year_start, end=data.fiscal_year_end)
         except ValidationError as exc:
             raise ApplicationError(
-                f"invalid fiscal year: {exc}", type="InvalidFiscalYear", non_retryable=True
+                f"invalid fiscal year: {exc}", type=ErrorType.InvalidFiscalYear, non_retryable=True
             ) from exc
         tree = (
             await self._load_tree(data.partner_id, data.folder_tree)
@@ -122,7 +123,9 @@ class FolderActivities:
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise ApplicationError(
-                f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
+                f"client {data.client_id} does not exist",
+                type=ErrorType.ClientMissing,
+                non_retryable=True,
             ) from exc
 
         planned = plan_folders(tree, fiscal_year, data.language) if tree is not None else []

@@ -50,6 +50,7 @@ from temporalio.exceptions import ApplicationError
 from activities.registry import parse_retry_after
 from core import outbound
 from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
+from domain.error_types import ErrorType
 from domain.setup import (
     SECRET_MASK,
     BillingPeriod,
@@ -71,9 +72,9 @@ _CONNECTION_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
 # When a 429 comes without Retry-After: Temporal's own backoff would start at 1s anyway.
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
-MISCONFIGURED = "IntegrationMisconfigured"
-REJECTED = "IntegrationRejected"
-UNAVAILABLE = "IntegrationUnavailable"
+MISCONFIGURED = ErrorType.IntegrationMisconfigured
+REJECTED = ErrorType.IntegrationRejected
+UNAVAILABLE = ErrorType.IntegrationUnavailable
 
 
 # ---- connectors -------------------------------------------------------------------------------
@@ -404,7 +405,9 @@ class ClientSetupActivities:
             )
         except asyncpg.ForeignKeyViolationError as exc:
             raise ApplicationError(
-                f"client {data.client_id} does not exist", type="ClientMissing", non_retryable=True
+                f"client {data.client_id} does not exist",
+                type=ErrorType.ClientMissing,
+                non_retryable=True,
             ) from exc
         activity.logger.info(
             "collaborators and subscription applied",

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailActivities, SendEmailResult
 from domain.email import Branding, Email
+from domain.error_types import ErrorType
 from domain.invitation import TokenClaims, sign_token, token_hash
 from domain.links import client_page_url
 from store import checklists, clients, email_log, invitations, onboardings, partners
@@ -72,7 +73,7 @@ class InvitationActivities:
         client = await clients.get(self.pool, client_id=data.client_id)
         if client is None:
             raise ApplicationError(
-                "the client row is missing", type="ClientMissing", non_retryable=True
+                "the client row is missing", type=ErrorType.ClientMissing, non_retryable=True
             )
         director = next(
             (
@@ -85,7 +86,9 @@ class InvitationActivities:
         email = data.recipient or (director["email"] if director else None)
         if email is None:
             raise ApplicationError(
-                "the client has no director to invite", type="ClientMissing", non_retryable=True
+                "the client has no director to invite",
+                type=ErrorType.ClientMissing,
+                non_retryable=True,
             )
         first = data.director_first_name or (director["first_name"] if director else "")
         last = data.director_last_name or (director["last_name"] if director else "")

@@ -35,6 +35,7 @@ from activities.pacing import FleetPacer, NoSlotSoon, RequestPacer
 from core import metrics
 from core.settings import Settings
 from domain.company import CompanyRecord, unmask
+from domain.error_types import ErrorType
 from store import import_lookups
 from store.pool import Pool
 
@@ -658,15 +659,19 @@ class RegistryActivities:
             # next attempt comes when the registry said it would accept it, not before.
             raise ApplicationError(
                 str(exc),
-                type="RegistryRateLimited",
+                type=ErrorType.RegistryRateLimited,
                 next_retry_delay=timedelta(seconds=exc.retry_after),
             ) from exc
         except RegistryUnavailable as exc:
-            raise ApplicationError(str(exc), type="RegistryUnavailable") from exc
+            raise ApplicationError(str(exc), type=ErrorType.RegistryUnavailable) from exc
         except RegistryRejected as exc:
-            raise ApplicationError(str(exc), type="RegistryRejected", non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=ErrorType.RegistryRejected, non_retryable=True
+            ) from exc
         except InvalidSiret as exc:
-            raise ApplicationError(str(exc), type="InvalidSiret", non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=ErrorType.InvalidSiret, non_retryable=True
+            ) from exc
         activity.logger.info(
             "registry lookup answered",
             extra={

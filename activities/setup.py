@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.error_types import ErrorType
 from domain.setup import EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
 from store import setup as setup_store
 from store.pool import Pool
@@ -37,7 +38,7 @@ class SetupActivities:
         if row is None:
             raise ApplicationError(
                 f"template {data.template_id} no longer exists",
-                type="SetupInvalid",
+                type=ErrorType.SetupInvalid,
                 non_retryable=True,
             )
         catalog = await setup_store.load_catalog(self.pool, partner_id=data.partner_id)
@@ -52,5 +53,7 @@ class SetupActivities:
             )
         except SetupInvalid as exc:
             # The catalog changed since the API checked the request: a human must fix it.
-            raise ApplicationError(str(exc), type="SetupInvalid", non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=ErrorType.SetupInvalid, non_retryable=True
+            ) from exc
         return ResolveSetupResult(setup=effective.masked(catalog), attempt=activity.info().attempt)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from domain.error_types import ErrorType
 from store import limits
 from store.pool import Pool
 
@@ -71,7 +72,7 @@ class ViesActivities:
         if not slot.granted:
             raise ApplicationError(
                 "VIES pacing: no slot free yet",
-                type="ViesBusy",
+                type=ErrorType.ViesBusy,
                 next_retry_delay=timedelta(seconds=slot.retry_in + 0.1),
             )
         if slot.starts_in:
@@ -83,7 +84,7 @@ class ViesActivities:
             )
         except httpx.HTTPError as exc:
             raise ApplicationError(
-                f"VIES unreachable: {type(exc).__name__}", type="ViesUnavailable"
+                f"VIES unreachable: {type(exc).__name__}", type=ErrorType.ViesUnavailable
             ) from None
         body = _json(response)
         errors = [
@@ -92,12 +93,12 @@ class ViesActivities:
         if response.status_code >= 500 or any(e in TEMPORARY for e in errors):
             raise ApplicationError(
                 f"VIES unavailable: {', '.join(errors) or f'HTTP {response.status_code}'}",
-                type="ViesUnavailable",
+                type=ErrorType.ViesUnavailable,
             )
         if errors or response.status_code >= 400 or not isinstance(body.get("valid"), bool):
             raise ApplicationError(
                 f"VIES refused the request: {', '.join(errors) or f'HTTP {response.status_code}'}",
-                type="ViesRejected",
+                type=ErrorType.ViesRejected,
                 non_retryable=True,
             )
         name = body.get("name")

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.task_failures import task_problem
 from domain.onboarding import OnboardingStatus, OnboardingView
 from workflows.onboarding import OnboardingWorkflow
-from workflows.status_merge import ExplainedView, decode_pending, explain
+from workflows.read_model import ExplainedView, decode_pending, explain
 
 
 class WorkflowCannotAnswer(RuntimeError):

@@ -54,7 +54,7 @@ from store import pricing as pricing_store
 from store.partners import PartnerRow
 from store.pool import Pool
 from workflows.onboarding import OnboardingWorkflow
-from workflows.status_merge import ExplainedView
+from workflows.read_model import ExplainedView
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from app.notifications import Switched
     from domain.onboarding import ResumeResult
     from store.pool import Pool
-    from workflows.status_merge import ExplainedView
+    from workflows.read_model import ExplainedView
 
 app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and ops commands.")
 console = Console()
@@ -720,7 +720,7 @@ async def _stuck(
 ) -> list[dict[str, str]]:
     from store import onboardings
     from store.pool import create_pool
-    from workflows.status_merge import stuck_hint
+    from workflows.read_model import stuck_hint
 
     partner_id: uuid.UUID | None = None
     if partner is not None:
@@ -1017,3 +1017,45 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def _patches() -> list[dict[str, str | int | None]]:
+    from cli import patches
+    from core import temporal
+    from workflows.patches import PATCHES
+
+    client = await temporal.connect(Settings())
+    return [
+        {
+            "patch": found.patch.id,
+            "workflow": found.patch.workflow.value,
+            "shipped": found.patch.shipped.isoformat(),
+            "deprecated": found.patch.deprecated.isoformat() if found.patch.deprecated else None,
+            "open_runs_before": found.open_before,
+            "stage": found.stage,
+        }
+        for found in await patches.count(client, PATCHES)
+    ]
+
+
+@app.command("patches")
+def patches_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List every workflow patch with its ship day and the open runs started before it (from
+    Temporal's visibility): a patch with none may be deprecated (workflows/patches.py)."""
+    rows = asyncio.run(_patches())
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    table = Table("patch", "workflow", "shipped", "open runs before", "stage")
+    for row in rows:
+        table.add_row(
+            str(row["patch"]),
+            str(row["workflow"]),
+            str(row["shipped"]),
+            str(row["open_runs_before"]),
+            str(row["stage"]),
+        )
+    console.print(table)

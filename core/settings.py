@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     """Nobody gives the company details this long: the onboarding FAILS with the reason."""
     integration_retry_window_hours: float = 168.0
     """How long a run stays open for retries of a failed integration."""
+    max_run_age_days: float = Field(default=30.0, ge=1.0)
+    """The longest an onboarding run waits (for an unmute, a manual send, its scheduled time, a
+    resend, its director) before it continues as new with its state. No run is then older than
+    this, so a workflow patch can retire on a known date: once every run started before it has
+    continued as new (workflows/patches.py). Fixed in each onboarding's input when it starts,
+    as its other deadlines are: a run must not change course when the setting does.
+    """
     # When the onboarding's creator gets a reminder e-mail (company details still missing, failed
     # integrations not retried); unset: half-way to the deadline.
     company_details_reminder_hours: float | None = Field(default=None, gt=0)
@@ -679,6 +686,7 @@ class Settings(BaseSettings):
             integration_reminder_after=None
             if self.integration_reminder_hours is None
             else timedelta(hours=self.integration_reminder_hours),
+            max_run_age=timedelta(days=self.max_run_age_days),
         )
 
     def embedded_database_url(self) -> str:

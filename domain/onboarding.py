@@ -296,6 +296,10 @@ class Timeouts(BaseModel):
     # integrations); None: half-way to the deadline. A point not before the deadline: no reminder.
     details_reminder_after: timedelta | None = None
     integration_reminder_after: timedelta | None = None
+    # The longest a run may wait before it continues as new with its state (patch bounded-waits):
+    # no run is older than this, so every patch retires on a known date. None: unbounded (runs
+    # started before the setting existed); the API and imports set it from the settings.
+    max_run_age: timedelta | None = None
 
 
 class OnboardingInput(BaseModel):
@@ -316,15 +320,14 @@ class OnboardingInput(BaseModel):
     invitation_scheduled_at: datetime | None = None
     registry_task_queue: str = "onboarding-registry"
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    # Set when a bulk import started this onboarding: it reports back when settled.
+    # Set when a bulk import started this onboarding (the status projection marks its row, which
+    # the import reads). Inputs of older runs also hold import_row and import_reads_settled
+    # (patch import-settled-in-db, deprecated): ignored, as every unknown field here.
     import_id: uuid.UUID | None = None
-    import_row: int | None = None
-    # The import reads settled rows from PostgreSQL (the status projection marks the row), so
-    # this onboarding sends no signal: a stream of signals kept the import from continuing as
-    # new. False in inputs from imports started before that change: they wait for the signal.
-    import_reads_settled: bool = False
     # Other rows of the import belong to the same SIREN: one registry request serves them all.
     import_siren_shared: bool = False
+    # Set when an earlier run of this onboarding continued as new: where it stood.
+    carried: OnboardingCarried | None = None
 
 
 class InvitationState(StrEnum):
@@ -410,6 +413,34 @@ class OnboardingView(BaseModel):
     )
 
 
+class InvitationStage(StrEnum):
+    """Where the invitation's part of an onboarding stands, for a run that continues as new."""
+
+    before_send = "before_send"  # muted, manual, scheduled or cancelled: not sent yet
+    send = "send"  # to be sent (again)
+    acceptance = "acceptance"  # sent, waiting for the director
+    resend = "resend"  # expired or bounced, waiting for resend_invitation
+
+
+class OnboardingCarried(BaseModel):
+    """What a run hands to the next when it continues as new after waiting its maximum age
+    (patch bounded-waits): the view and the workflow's own state, so the next run goes on
+    from the same wait. Only after setup completed (the waits that can last are there)."""
+
+    view: OnboardingView
+    stage: InvitationStage
+    muted: bool
+    muted_written: bool | None
+    projected_state: InvitationState | None
+    projected_scheduled_at: datetime | None
+    send_now: bool
+    cancelled: bool
+    resend: bool
+    schedule_version: int
+    client_name: str | None
+    runs: int = Field(default=1, description="Runs of this onboarding so far (continue-as-new)")
+
+
 class SetNotificationsInput(StrictModel):
     enabled: ExactBool = Field(description="Switch the client's notifications on (true) or off")
 
@@ -484,3 +515,6 @@ def onboarding_input_for(
         registry_task_queue=registry_task_queue,
         timeouts=timeouts,
     )
+
+
+OnboardingInput.model_rebuild()

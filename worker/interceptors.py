@@ -18,9 +18,10 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from domain.error_types import ErrorType
 from store.errors import DATA_ERRORS, data_error_reason
 
-DATA_ERROR_TYPE = "DataError"
+DATA_ERROR_TYPE = ErrorType.DataError
 
 
 class DataErrorsAreFinal(Interceptor):

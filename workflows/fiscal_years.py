@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.fiscal_years import FiscalYearInput, FiscalYearView, FoldersState
 
     # The onboarding's folder step's timeout and heartbeat: the same activity, the same trees.
-    from workflows.onboarding import FOLDERS_HEARTBEAT, FOLDERS_TIMEOUT
+    from workflows.policies import FOLDERS_HEARTBEAT, FOLDERS_TIMEOUT
 
 # As the onboarding's folder step: PostgreSQL briefly down delays the folders (about ten minutes
 # of backed-off attempts), and an error no retry can fix ends the run at once. A failed run can

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
     # The onboarding's retry policy for the same activity: a few tries, then a person decides.
-    from workflows.onboarding import INTEGRATION_RETRY
+    from workflows.policies import INTEGRATION_RETRY
 
 # Shorter than the onboarding's minute: an app's answer takes at most its 10 s HTTP timeout, and
 # a worker that died mid-call is noticed (and the call retried) after this.

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
@@ -37,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.company import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
     from activities.email import SendEmailResult, SendOutcome
     from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
-    from activities.folders import CreateFoldersInput, FolderActivities
+    from activities.folders import CreateFoldersInput, CreateFoldersResult, FolderActivities
     from activities.integrations import (
         AssignInput,
         ClientSetupActivities,
@@ -56,15 +57,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.vies import CheckVatInput, ViesActivities
     from domain import search_attributes as sa
     from domain.company import CompanyRecord, VatCheck
-    from domain.imports_progress import RowSettled
+    from domain.error_types import ErrorType
     from domain.onboarding import (
-        IMPORT_SETTLED,
         AcceptInvitationInput,
         CompanyDetails,
         IntegrationStatus,
         InvitationChanged,
+        InvitationStage,
         InvitationState,
         NotificationsChanged,
+        OnboardingCarried,
         OnboardingInput,
         OnboardingStatus,
         OnboardingView,
@@ -79,109 +81,44 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
     )
     from domain.setup import EffectiveIntegration, EffectiveSetup, InvitationMode
-
-# Database work: quick, so a short timeout. PostgreSQL briefly down must delay an onboarding,
-# never lose it: about ten minutes of backed-off attempts, then the step waits for a person
-# (NEEDS_ATTENTION) instead of spinning unseen. Data errors (text PostgreSQL cannot store, a
-# violated constraint) never pass: the worker's interceptor makes them non-retryable DataErrors.
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=15,
-    non_retryable_error_types=[
-        "ClientMissing",
-        "SetupInvalid",
-        "DuplicateSiret",
-        "DuplicateEnterpriseNumber",
-        "DataError",
-    ],
-)
-# The status projection: patient (a day), since giving up on it would fail the onboarding for a
-# bookkeeping write; past that, PostgreSQL has been down long enough for a person to know.
-STATUS_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=["DataError"],
-)
-STATUS_DEADLINE = timedelta(days=1)
-DB_TIMEOUT = timedelta(seconds=30)
-# Short PostgreSQL steps run as local activities (patch LOCAL_DB_STEPS): no heartbeat, a few
-# statements each, idempotent, so Temporal's conditions for them hold, and each saves a round
-# trip through the server's task queue. An attempt runs inside the workflow task, so it is kept
-# well under a few seconds' budget; the retry policies above still bound the whole step. Backoffs
-# up to LOCAL_RETRY_THRESHOLD are slept in the worker (a PostgreSQL blip); longer ones become
-# durable timers, so an outage neither holds the workflow task open nor hides from history.
-# The schedule-to-close deadline is a backstop above DB_RETRY's attempts (about ten minutes):
-# whichever ends first, the step parks in NEEDS_ATTENTION as a remote one would.
-LOCAL_DB_STEPS = "local-db-steps"
-# A client kept muted waits for its notifications to be switched on instead of completing
-# without an invitation; older runs keep the old ending.
-WAIT_FOR_UNMUTE = "wait-for-unmute"
-# Where the invitation stands is projected on the client row (the clients list filters on it,
-# e.g. the scheduled ones of next week); older runs never wrote it.
-PROJECT_INVITATION = "project-invitation"
-# The onboarding's creator is told what waits for them (company details, failed integrations):
-# a reminder on the way, a notice at the end. Older runs wait without telling anyone.
-ESCALATIONS = "escalations"
-# A setup without collaborators has nobody to tell that the client is ready: new runs skip the
-# notice (an activity and a workflow task each) instead of running it for an empty list.
-NOTICE_WHEN_SOMEONE = "notice-when-someone"
-# The setup's checklist is assigned to the client when setup completes (new in this version).
-ASSIGN_CHECKLIST = "assign-checklist"
-# A Belgian client (an enterprise number, no SIRET) is looked up in the local KBO/BCE tables;
-# runs begun before skipped the lookup (and never had an enterprise number to look up).
-KBO_LOOKUP = "kbo-lookup"
-# A Belgian company found in the KBO has its VAT number checked in VIES (the EU's service); the
-# answer is recorded and never fails the onboarding. Older runs never asked.
-VIES_CHECK = "vies-check"
-# VIES is often briefly down for one member state: a few patient attempts, then the onboarding
-# goes on with the check "unchecked" and the reason.
-VIES_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["ViesRejected"],
-)
-VIES_TIMEOUT = timedelta(seconds=20)
-VIES_DEADLINE = timedelta(minutes=2)
-LOCAL_DB_TIMEOUT = timedelta(seconds=10)
-LOCAL_DB_DEADLINE = timedelta(minutes=20)
-LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
-# Registry: 429 carries Retry-After (the activity sets next_retry_delay), 5xx and timeouts back
-# off; the whole lookup is bounded by the onboarding's company_lookup deadline.
-REGISTRY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["InvalidSiret", "RegistryRejected"],
-)
-REGISTRY_TIMEOUT = timedelta(seconds=15)
-# Folder trees can be large: a long timeout, and a heartbeat so a dead worker is noticed fast.
-FOLDERS_TIMEOUT = timedelta(minutes=30)
-FOLDERS_HEARTBEAT = timedelta(seconds=30)
-# Integrations: a partner's app gets a few tries; after that a person decides (retry_integration).
-INTEGRATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=5,
-    non_retryable_error_types=["IntegrationRejected", "IntegrationMisconfigured"],
-)
-INTEGRATION_TIMEOUT = timedelta(seconds=60)
-# SMTP: 4xx and refused connections are temporary; 5xx comes back as a 'bounced' result instead.
-# About three hours of attempts; then the step waits for a person (the invitation) or is recorded
-# as not sent (a notice to collaborators).
-SMTP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-    maximum_attempts=24,
-    non_retryable_error_types=["DataError"],
-)
-SMTP_TIMEOUT = timedelta(seconds=60)
+    from workflows.failures import (
+        as_activity_error,
+        cause,
+        error_type,
+        innermost,
+        outlasted_retries,
+    )
+    from workflows.patches import (
+        ASSIGN_CHECKLIST,
+        BOUNDED_WAITS,
+        ESCALATIONS,
+        KBO_LOOKUP,
+        LOCAL_DB_STEPS,
+        NOTICE_WHEN_SOMEONE,
+        PROJECT_INVITATION,
+        VIES_CHECK,
+        WAIT_FOR_UNMUTE,
+    )
+    from workflows.policies import (
+        DB_RETRY,
+        DB_TIMEOUT,
+        FOLDERS_HEARTBEAT,
+        FOLDERS_TIMEOUT,
+        INTEGRATION_RETRY,
+        INTEGRATION_TIMEOUT,
+        LOCAL_DB_DEADLINE,
+        LOCAL_DB_TIMEOUT,
+        LOCAL_RETRY_THRESHOLD,
+        REGISTRY_RETRY,
+        REGISTRY_TIMEOUT,
+        SMTP_RETRY,
+        SMTP_TIMEOUT,
+        STATUS_DEADLINE,
+        STATUS_RETRY,
+        VIES_DEADLINE,
+        VIES_RETRY,
+        VIES_TIMEOUT,
+    )
 
 
 class _Attempted(Protocol):
@@ -215,104 +152,6 @@ _DERIVED_BY_THE_LIST = frozenset(
 )
 
 
-# Error types our activities raise with messages in our own words (codes, no remote text, no
-# personal data). Any other error reaching the workflow is one Temporal converted from a Python
-# exception (its type is the class name), whose text may quote data or a remote answer: the
-# status, the failure and `waiting_for` show only its type.
-_OUR_ERROR_TYPES = frozenset(
-    {
-        "ChecklistMissing",
-        "ClientMissing",
-        "CompanyDetailsTimeout",
-        "DataError",
-        "DuplicateEnterpriseNumber",
-        "DuplicateSiret",
-        "FolderTreeInvalid",
-        "FolderTreeMissing",
-        "IntegrationMisconfigured",
-        "IntegrationRejected",
-        "IntegrationUnavailable",
-        "InvalidFiscalYear",
-        "ViesBusy",
-        "ViesRejected",
-        "ViesUnavailable",
-        "InvalidSiret",
-        "OnboardingFailed",
-        "RegistryRateLimited",
-        "RegistryRejected",
-        "RegistryUnavailable",
-        "SetupInvalid",
-        "SmtpDeferred",
-        "SmtpUnavailable",
-    }
-)
-
-
-def _cause(exc: BaseException) -> str:
-    """What went wrong, as the status may show it: our words, or the error's type alone."""
-    inner = _innermost(exc)
-    if (
-        isinstance(inner, ApplicationError)
-        and inner.type is not None
-        and inner.type not in _OUR_ERROR_TYPES
-    ):
-        return f"{inner.type} (see the worker's log)"
-    return str(inner)
-
-
-def _outlasted_retries(exc: ActivityError) -> bool:
-    """The activity kept failing in a way that may pass (an outage) until its policy gave up.
-
-    Not a non-retryable error (bad data, a business rule): those fail the onboarding with their
-    reason, since no waiting can fix them.
-    """
-    return exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    while isinstance(exc, ActivityError) and exc.cause is not None:
-        exc = exc.cause
-    return exc
-
-
-def _as_activity_error(
-    exc: BaseException, method: Callable[..., Any], policy: RetryPolicy
-) -> ActivityError:
-    """A local activity's failure in the shape of a remote one's, so one set of rules (park
-    after the retries, fail on bad data) serves both.
-
-    The SDK (1.35) hands the workflow a failed local activity's last error bare: no
-    ActivityError around it, no retry state (sdk-core issue 449); a deadline reached during a
-    timer backoff comes wrapped, but with retry state CANCEL_REQUESTED. What stopped the retries
-    is read from the error instead, the way the server would have decided: a timeout is the
-    deadline; a non-retryable error (flagged, or of a type the policy lists) is final; any other
-    error only ends the retries once the policy's attempts are spent.
-    """
-    exc = _innermost(exc)
-    if isinstance(exc, ActivityTimeout):
-        state = RetryState.TIMEOUT
-    elif not isinstance(exc, ApplicationError) or (
-        exc.non_retryable or exc.type in (policy.non_retryable_error_types or ())
-    ):
-        state = RetryState.NON_RETRYABLE_FAILURE
-    else:
-        state = RetryState.MAXIMUM_ATTEMPTS_REACHED
-    return ActivityError(
-        "local activity failed",
-        scheduled_event_id=0,
-        started_event_id=0,
-        identity="",
-        activity_type=getattr(method, "__name__", "local activity"),
-        activity_id="",
-        retry_state=state,
-    )
-
-
-def _error_type(exc: BaseException) -> str | None:
-    exc = _innermost(exc)
-    return exc.type if isinstance(exc, ApplicationError) else None
-
-
 @workflow.defn
 class OnboardingWorkflow:
     @workflow.init
@@ -332,7 +171,6 @@ class OnboardingWorkflow:
         self._accepted = False
         self._schedule_version = 0
         self._client_name: str | None = None
-        self._told_import = False
         self._stalled: Step | None = None  # a step waiting for a person to resume it
         self._resume = False
         # The client's notifications switch as asked (keep_muted, then set_notifications), and
@@ -342,6 +180,839 @@ class OnboardingWorkflow:
         self._muted_written: bool | None = None
         # As last written on the client row; (None, None) is the column's initial NULL.
         self._projected: tuple[InvitationState | None, datetime | None] = (None, None)
+        # Where the invitation stands, for a run that continues as new (see _wait).
+        self._stage = InvitationStage.before_send
+        self._run_started = workflow.now()
+        self._runs = 1
+        if data.carried is not None:
+            self._take_over(data.carried)
+
+    def _take_over(self, carried: OnboardingCarried) -> None:
+        """Go on from where the previous run of this onboarding stood when it continued as new."""
+        self._view = carried.view
+        self._setup = carried.view.setup
+        self._stage = carried.stage
+        self._muted, self._muted_written = carried.muted, carried.muted_written
+        self._projected = (carried.projected_state, carried.projected_scheduled_at)
+        self._send_now, self._cancelled = carried.send_now, carried.cancelled
+        self._resend = carried.resend
+        self._schedule_version = carried.schedule_version
+        self._client_name = carried.client_name
+        self._runs = carried.runs + 1
+
+    # ---- the run: the onboarding's story ------------------------------------------------------
+
+    @workflow.run
+    async def run(self, data: OnboardingInput) -> OnboardingView:
+        try:
+            if data.carried is None:
+                await self._onboard(data)
+            else:
+                # Setup completed in an earlier run: go on with the invitation.
+                assert self._view.client_id is not None
+                await self._after_setup(data, self._view.client_id)
+        except (ActivityError, ApplicationError) as exc:
+            self._view.failure = cause(exc)
+            self._view.waiting_for = None
+            await self._set_status(OnboardingStatus.FAILED)
+            raise ApplicationError(
+                f"onboarding failed: {self._view.failure}", type=ErrorType.OnboardingFailed
+            ) from exc
+        # Updates in flight (a retry) finish before the run completes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._set_status(OnboardingStatus.COMPLETED)
+        return self._view
+
+    async def _onboard(self, data: OnboardingInput) -> None:
+        setup = await self._resolve_setup(data)
+        company, manual = await self._company(data)
+        client_id = self._view.client_id = await self._create_client(data, setup, company, manual)
+        folders = await self._create_folders(data, setup, client_id)
+        await self._assign_collaborators_and_subscription(setup, client_id)
+        await self._integrations(setup)
+        await self._complete_setup(data, setup, client_id, folders)
+        await self._after_setup(data, client_id)
+
+    async def _after_setup(self, data: OnboardingInput, client_id: uuid.UUID) -> None:
+        """The invitation, then time for a person to retry the failed integrations."""
+        await self._invitation(data, client_id)
+        await self._wait_for_integration_retries(data)
+
+    # ---- step 1: the setup ------------------------------------------------------------------
+
+    async def _resolve_setup(self, data: OnboardingInput) -> EffectiveSetup:
+        """The template, billing defaults and overrides as one setup; the invitation's mode."""
+        resolved = await self._run_step(
+            Step.resolve_setup,
+            lambda: self._db(
+                SetupActivities.resolve_setup,
+                ResolveSetupInput(
+                    partner_id=data.partner_id,
+                    template_id=data.template_id,
+                    overrides=data.overrides,
+                ),
+            ),
+        )
+        setup = self._setup = self._view.setup = resolved.setup
+        invitation = self._view.invitation
+        # An update (reschedule, cancel) may have come in during the first step: it wins.
+        if invitation.mode is None:
+            invitation.mode = data.invitation_mode or setup.invitation_mode
+            if invitation.mode == InvitationMode.scheduled:
+                invitation.scheduled_at = data.invitation_scheduled_at
+        self._upsert_invitation_attributes()
+        return setup
+
+    # ---- step 4 and 5: folders, collaborators and subscription ------------------------------
+
+    async def _create_folders(
+        self, data: OnboardingInput, setup: EffectiveSetup, client_id: uuid.UUID
+    ) -> CreateFoldersResult:
+        folders = await self._run_step(
+            Step.folders,
+            lambda: workflow.execute_activity_method(
+                FolderActivities.create_folders,
+                CreateFoldersInput(
+                    client_id=client_id,
+                    partner_id=data.partner_id,
+                    folder_tree=setup.folder_tree,
+                    fiscal_year_start=data.fiscal_year.start,
+                    fiscal_year_end=data.fiscal_year.end,
+                    language=data.client.language.value,
+                ),
+                start_to_close_timeout=FOLDERS_TIMEOUT,
+                heartbeat_timeout=FOLDERS_HEARTBEAT,
+                retry_policy=DB_RETRY,
+            ),
+        )
+        self._view.folders_created = folders.folders_planned
+        return folders
+
+    async def _assign_collaborators_and_subscription(
+        self, setup: EffectiveSetup, client_id: uuid.UUID
+    ) -> None:
+        await self._run_step(
+            Step.collaborators_and_subscription,
+            lambda: self._db(
+                ClientSetupActivities.assign_collaborators_and_subscription,
+                AssignInput(
+                    client_id=client_id,
+                    user_ids=setup.user_ids,
+                    plan=setup.plan,
+                    add_ons=setup.add_ons,
+                    payer=setup.payer,
+                    billing_period=setup.billing_period,
+                ),
+            ),
+        )
+
+    # ---- step 7: setup complete ---------------------------------------------------------------
+
+    async def _complete_setup(
+        self,
+        data: OnboardingInput,
+        setup: EffectiveSetup,
+        client_id: uuid.UUID,
+        folders: CreateFoldersResult,
+    ) -> None:
+        """Unmute (unless kept muted), READY, the checklist, then tell the collaborators."""
+        # New runs write READY with the setup's completion: one step instead of two.
+        folded = self._local_db()
+        done = await self._run_step(
+            Step.complete_setup,
+            lambda: self._db(
+                ClientActivities.complete_setup,
+                CompleteSetupInput(
+                    client_id=client_id,
+                    keep_muted=self._muted,
+                    onboarding_id=data.onboarding_id if folded else None,
+                    status=OnboardingStatus.READY.value if folded else None,
+                ),
+            ),
+        )
+        checklist = await self._assign_checklist(data, setup, client_id)
+        self._muted_written = self._view.notifications_muted = done.notifications_muted
+        await self._set_status(OnboardingStatus.READY, recorded=folded)
+        await self._write_notifications()  # switched while complete_setup ran
+        told_detail = await self._tell_collaborators(data, setup, folders)
+        self._step(Step.complete_setup).detail = (
+            "notifications kept muted" if done.notifications_muted else "notifications on"
+        ) + f"; {told_detail}"
+        if checklist:
+            step = self._step(Step.complete_setup)
+            step.detail = f"{step.detail}; {checklist}"
+
+    async def _tell_collaborators(
+        self, data: OnboardingInput, setup: EffectiveSetup, folders: CreateFoldersResult
+    ) -> str:
+        """The collaborators' notice that the client is ready; what became of it, in words."""
+        if not setup.user_ids and workflow.patched(NOTICE_WHEN_SOMEONE):
+            return "no collaborator to tell"
+        told = await self._notice(
+            "collaborators' notice",
+            lambda: workflow.execute_activity_method(
+                CollaboratorActivities.notify_collaborators,
+                NotifyCollaboratorsInput(
+                    onboarding_id=data.onboarding_id,
+                    partner_id=data.partner_id,
+                    user_ids=setup.user_ids,
+                    client_name=self._client_name or data.client.display_name,
+                    language=data.client.language.value,
+                    folder_count=folders.folders_planned,
+                    integrations_connected=[
+                        i.code for i in self._view.integrations if i.state == StepState.completed
+                    ],
+                    integrations_failed=[
+                        i.code for i in self._view.integrations if i.state == StepState.failed
+                    ],
+                ),
+                start_to_close_timeout=SMTP_TIMEOUT,
+                retry_policy=SMTP_RETRY,
+            ),
+        )
+        return f"{told.notified} collaborator(s) told" if told else "collaborators not told"
+
+    async def _wait_for_integration_retries(self, data: OnboardingInput) -> None:
+        """Failed integrations keep the run open for a while so a person can retry them."""
+        if not any(i.state == StepState.failed for i in self._view.integrations):
+            return
+        self._view.waiting_for = "a retry of the failed integrations (retry_integration)"
+
+        def retried() -> bool:
+            return all(i.state != StepState.failed for i in self._view.integrations)
+
+        try:
+            if workflow.patched(ESCALATIONS):
+                await self._wait_or_escalate(
+                    data,
+                    retried,
+                    window=data.timeouts.integration_retry_window,
+                    remind_after=data.timeouts.integration_reminder_after,
+                    kinds=(
+                        EscalationKind.integration_reminder,
+                        EscalationKind.integration_left_failed,
+                    ),
+                )
+            else:
+                await workflow.wait_condition(
+                    retried, timeout=data.timeouts.integration_retry_window
+                )
+        except TimeoutError:
+            pass  # still failed: recorded on the client's integrations; the run may end
+        self._view.waiting_for = None
+
+    # ---- step 2: the company ----------------------------------------------------------------
+
+    async def _company(
+        self, data: OnboardingInput
+    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
+        """(registry record, details by hand): at most one of them is set."""
+        step = self._step(Step.company_lookup)
+        siret = data.client.siret
+        if siret is None:
+            number = data.client.enterprise_number
+            if number is not None and workflow.patched(KBO_LOOKUP):
+                return await self._kbo_company(data, number)
+            step.state = StepState.skipped
+            step.detail = "no SIRET given"
+            return None, None
+        step.state = StepState.running
+        step.started_at = workflow.now()
+        available = await self._patiently(
+            Step.company_lookup,
+            lambda: self._db(
+                CompanyActivities.check_siret_available,
+                CheckSiretInput(
+                    partner_id=data.partner_id, onboarding_id=data.onboarding_id, siret=siret
+                ),
+            ),
+        )
+        if not available.available:
+            return None, await self._await_details(data, "SIRET already used by another client")
+        try:
+            found = await workflow.execute_activity_method(
+                RegistryActivities.lookup_company,
+                LookupCompanyInput(
+                    siret=siret,
+                    import_id=data.import_id,
+                    siren_shared=data.import_siren_shared,
+                ),
+                task_queue=data.registry_task_queue,
+                start_to_close_timeout=REGISTRY_TIMEOUT,
+                schedule_to_close_timeout=data.timeouts.company_lookup,
+                retry_policy=REGISTRY_RETRY,
+            )
+        except ActivityError as exc:
+            step.last_error = cause(exc)
+            return None, await self._await_details(data, "registry unreachable or refused")
+        step.attempts = found.attempt
+        if found.company is None:
+            return None, await self._await_details(data, "SIRET unknown to the registry")
+        if not found.company.active:
+            return None, await self._await_details(data, "the company or establishment is closed")
+        company = found.company
+        # A VAT number given with the request is checked in VIES; runs that began before never
+        # had one to check (the field is newer), so the patch is asked only when there is one.
+        if data.client.vat_number is not None and workflow.patched(VIES_CHECK):
+            vat_check = await self._vat_check(data.client.vat_number)
+            company = company.model_copy(update={"vat_check": vat_check})
+        step.state = StepState.completed
+        step.finished_at = workflow.now()
+        step.detail = f"found in {company.source}"
+        self._view.company = company
+        return company, None
+
+    async def _kbo_company(
+        self, data: OnboardingInput, number: str
+    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
+        """A Belgian enterprise, looked up in the KBO/BCE Open Data loaded in PostgreSQL: the
+        same outcomes as the French registry's (found and active, or a person's details)."""
+        step = self._step(Step.company_lookup)
+        step.state = StepState.running
+        step.started_at = workflow.now()
+        found = await self._patiently(
+            Step.company_lookup,
+            lambda: self._db(
+                CompanyActivities.lookup_enterprise,
+                LookupEnterpriseInput(
+                    partner_id=data.partner_id,
+                    onboarding_id=data.onboarding_id,
+                    enterprise_number=number,
+                    language=data.client.language.value,
+                ),
+            ),
+        )
+        step.attempts = found.attempt
+        if not found.available:
+            return None, await self._await_details(
+                data, "enterprise number already used by another client"
+            )
+        if found.extract_date is None:
+            return None, await self._await_details(data, "no KBO/BCE data set loaded")
+        where = f"the KBO/BCE Open Data ({found.answered_by}, extract of {found.extract_date})"
+        if found.stale:
+            self._view.warnings.append(
+                f"the KBO/BCE extract is {found.extract_age_days} days old: "
+                "the company data may be out of date"
+            )
+        if found.company is None:
+            return None, await self._await_details(data, f"enterprise number unknown to {where}")
+        if not found.company.active:
+            return None, await self._await_details(data, f"the enterprise is stopped in {where}")
+        company = found.company
+        if workflow.patched(VIES_CHECK):
+            vat = data.client.vat_number or f"BE{number}"
+            company = company.model_copy(update={"vat_check": await self._vat_check(vat)})
+        step.state = StepState.completed
+        step.finished_at = workflow.now()
+        step.detail = f"found in {where}"
+        self._view.company = company
+        return company, None
+
+    async def _vat_check(self, vat: str) -> VatCheck:
+        """VIES's word on an EU VAT number ("BE0202239951"): valid, invalid, or unchecked with
+        the reason when VIES stays unavailable. Never raises."""
+        try:
+            result = await workflow.execute_activity_method(
+                ViesActivities.check_vat,
+                CheckVatInput(country_code=vat[:2], vat_number=vat[2:]),
+                start_to_close_timeout=VIES_TIMEOUT,
+                schedule_to_close_timeout=VIES_DEADLINE,
+                retry_policy=VIES_RETRY,
+            )
+        except ActivityError as exc:
+            return VatCheck(vat_number=vat, state="unchecked", reason=cause(exc))
+        return VatCheck(
+            vat_number=vat,
+            state="valid" if result.valid else "invalid",
+            name=result.name,
+            checked_at=result.checked_at,
+        )
+
+    async def _await_details(self, data: OnboardingInput, reason: str) -> CompanyDetails:
+        """Wait for provide_company_details; fail the onboarding if nobody answers in time."""
+        step = self._step(Step.company_lookup)
+        step.state = StepState.waiting
+        step.detail = reason
+        self._view.waiting_for = f"company details ({reason}): update provide_company_details"
+        self._awaiting_details = True
+        await self._set_status(OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        try:
+            if workflow.patched(ESCALATIONS):
+                await self._wait_or_escalate(
+                    data,
+                    lambda: self._details is not None,
+                    window=data.timeouts.company_details,
+                    remind_after=data.timeouts.details_reminder_after,
+                    kinds=(EscalationKind.details_reminder, EscalationKind.details_deadline),
+                )
+            else:
+                await workflow.wait_condition(
+                    lambda: self._details is not None, timeout=data.timeouts.company_details
+                )
+        except TimeoutError:
+            raise ApplicationError(
+                f"no company details provided within {data.timeouts.company_details} ({reason})",
+                type=ErrorType.CompanyDetailsTimeout,
+                non_retryable=True,
+            ) from None
+        self._awaiting_details = False
+        details = self._details
+        assert details is not None
+        self._details = None
+        self._view.waiting_for = None
+        step.state = StepState.completed
+        step.finished_at = workflow.now()
+        step.detail = f"{reason}; details provided by hand"
+        await self._set_status(OnboardingStatus.SETTING_UP)
+        return details
+
+    # ---- step 3: the client ---------------------------------------------------------------------
+
+    async def _create_client(
+        self,
+        data: OnboardingInput,
+        setup: EffectiveSetup,
+        company: CompanyRecord | None,
+        manual: CompanyDetails | None,
+    ) -> uuid.UUID:
+        while True:
+            name: str | None
+            siret: str | None
+            record: dict[str, Any] | None
+            enterprise_number: str | None
+            if company is not None:
+                name, siret, record = company.name, company.siret, company.model_dump(mode="json")
+                enterprise_number = company.enterprise_number or data.client.enterprise_number
+            elif manual is not None:
+                name, siret, record = manual.name, manual.siret, manual.model_dump(mode="json")
+                enterprise_number = manual.enterprise_number
+            else:
+                name, siret, record = data.client.company_name, None, None
+                enterprise_number = data.client.enterprise_number
+            self._client_name = name or data.client.display_name
+            payload = CreateClientInput(
+                onboarding_id=data.onboarding_id,
+                partner_id=data.partner_id,
+                client=data.client,
+                director=data.director,
+                setup=setup,
+                company_name=name,
+                siret=siret,
+                company=record,
+                enterprise_number=enterprise_number,
+            )
+            try:
+                created = await self._run_step(
+                    Step.create_client,
+                    functools.partial(self._db, ClientActivities.create_client, payload),
+                )
+                return created.client_id
+            except ActivityError as exc:
+                kind = error_type(exc)
+                if kind not in (ErrorType.DuplicateSiret, ErrorType.DuplicateEnterpriseNumber):
+                    raise
+                # Another onboarding took the number since the check: a person must decide.
+                self._step(Step.create_client).state = StepState.pending
+                what = "SIRET" if kind == ErrorType.DuplicateSiret else "enterprise number"
+                company, manual = (
+                    None,
+                    await self._await_details(data, f"{what} already used by another client"),
+                )
+
+    # ---- step 6: integrations ---------------------------------------------------------------
+
+    async def _integrations(self, setup: EffectiveSetup) -> None:
+        step = self._step(Step.integrations)
+        if not setup.integrations:
+            step.state = StepState.skipped
+            step.detail = "no integrations in the setup"
+            return
+        step.state = StepState.running
+        step.started_at = workflow.now()
+        self._view.integrations = [
+            IntegrationStatus(code=i.code, state=StepState.pending) for i in setup.integrations
+        ]
+        # In parallel: apps are independent, and one slow app must not hold up the others.
+        await asyncio.gather(*(self._connect(i) for i in setup.integrations))
+        failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
+        step.finished_at = workflow.now()
+        step.state = StepState.failed if failed else StepState.completed
+        step.detail = f"failed: {', '.join(failed)} (retry_integration)" if failed else None
+
+    async def _connect(self, integration: EffectiveIntegration) -> None:
+        status = next(i for i in self._view.integrations if i.code == integration.code)
+        status.state = StepState.running
+        assert self._view.client_id is not None
+        try:
+            result = await workflow.execute_activity_method(
+                ClientSetupActivities.connect_integration,
+                ConnectIntegrationInput(
+                    client_id=self._view.client_id,
+                    partner_id=self._data.partner_id,
+                    onboarding_id=self._data.onboarding_id,
+                    template_id=self._setup.template_id if self._setup else None,
+                    integration=integration,
+                ),
+                start_to_close_timeout=INTEGRATION_TIMEOUT,
+                retry_policy=INTEGRATION_RETRY,
+            )
+        except ActivityError as exc:
+            status.state = StepState.failed
+            status.last_error = cause(exc)
+            status.attempts += 1
+            # A failed integration is recorded and the onboarding goes on.
+            await self._patiently(
+                Step.integrations,
+                lambda: self._db(
+                    ClientSetupActivities.record_integration_failure,
+                    RecordIntegrationFailureInput(
+                        client_id=self._view.client_id,
+                        code=integration.code,
+                        kind=integration.kind,
+                        error=status.last_error,
+                    ),
+                ),
+            )
+            return
+        status.state = StepState.completed
+        status.attempts += result.attempt
+        status.last_error = None
+        if all(i.state == StepState.completed for i in self._view.integrations):
+            step = self._step(Step.integrations)
+            step.state, step.detail = StepState.completed, None
+
+    # ---- step 8 and 9: invitation, reminders, expiry, acceptance ---------------------------
+
+    def _invitation_input(
+        self,
+        data: OnboardingInput,
+        client_id: uuid.UUID,
+        purpose: InvitationPurpose,
+        reminder: int = 0,
+    ) -> SendInvitationInput:
+        invitation = self._view.invitation
+        assert invitation.expires_at is not None
+        return SendInvitationInput(
+            onboarding_id=data.onboarding_id,
+            partner_id=data.partner_id,
+            client_id=client_id,
+            purpose=purpose,
+            sequence=invitation.sequence,
+            reminder=reminder,
+            expires_at=invitation.expires_at,
+            # Ids only: the activity reads the director and the client's name from PostgreSQL,
+            # so each send's history entry names no one (data minimisation).
+            themes=data.director.themes,
+            language=data.client.language.value,
+        )
+
+    async def _send(
+        self,
+        data: OnboardingInput,
+        client_id: uuid.UUID,
+        purpose: InvitationPurpose,
+        reminder: int = 0,
+    ) -> SendEmailResult:
+        return await workflow.execute_activity_method(
+            InvitationActivities.send_invitation,
+            self._invitation_input(data, client_id, purpose, reminder),
+            start_to_close_timeout=SMTP_TIMEOUT,
+            retry_policy=SMTP_RETRY,
+        )
+
+    async def _project_invitation(self) -> None:
+        """Write where the invitation stands on the client row, when it changed."""
+        self._refresh_details()
+        client_id = self._view.client_id
+        if client_id is None or not workflow.patched(PROJECT_INVITATION):
+            return
+        invitation = self._view.invitation
+        # The list reads pending, sent, accepted and expired from the invitations table itself
+        # (NULL here): the common path, sent at once then accepted, writes nothing more.
+        state = None if invitation.state in _DERIVED_BY_THE_LIST else invitation.state
+        scheduled = invitation.scheduled_at if state == InvitationState.scheduled else None
+        if self._projected == (state, scheduled):
+            return
+        self._projected = (state, scheduled)
+        await self._db(
+            ClientActivities.record_invitation,
+            RecordInvitationInput(
+                client_id=client_id,
+                state=state.value if state else None,
+                scheduled_at=scheduled,
+            ),
+            retry_policy=STATUS_RETRY,
+            deadline=STATUS_DEADLINE,
+        )
+
+    async def _assign_checklist(
+        self, data: OnboardingInput, setup: EffectiveSetup, client_id: uuid.UUID
+    ) -> str | None:
+        """The setup's checklist (seed 003) becomes the client's, once setup is complete and
+        before the invitation, which lists what the director will be asked for. One removed from
+        the catalog meanwhile is noted, not fatal: the client is set up all the same."""
+        if setup.checklist_id is None or not workflow.patched(ASSIGN_CHECKLIST):
+            return None
+        try:
+            assigned = await self._patiently(
+                Step.complete_setup,
+                lambda: self._db(
+                    ChecklistActivities.assign_checklist,
+                    AssignChecklistInput(
+                        partner_id=data.partner_id,
+                        client_id=client_id,
+                        checklist_id=setup.checklist_id,
+                    ),
+                ),
+            )
+        except ActivityError as exc:
+            if error_type(exc) != ErrorType.ChecklistMissing:
+                raise
+            self._view.notices_not_sent.append(f"checklist: {cause(exc)}")
+            return "checklist no longer in the catalog: not assigned"
+        return f"checklist of {assigned.item_count} item(s) assigned"
+
+    async def _wait_or_escalate(
+        self,
+        data: OnboardingInput,
+        done: Callable[[], bool],
+        *,
+        window: timedelta,
+        remind_after: timedelta | None,
+        kinds: tuple[EscalationKind, EscalationKind],
+    ) -> None:
+        """Wait up to `window` for `done`, reminding the onboarding's creator on the way (half-way
+        unless set) and telling them at the end; TimeoutError then, as a plain wait would."""
+        deadline = workflow.now() + window
+        remind_after = window / 2 if remind_after is None else remind_after
+        if remind_after < window:
+            try:
+                await workflow.wait_condition(done, timeout=remind_after)
+                return
+            except TimeoutError:
+                await self._escalate(data, kinds[0], deadline)
+        try:
+            await workflow.wait_condition(
+                done, timeout=max(deadline - workflow.now(), timedelta(0))
+            )
+        except TimeoutError:
+            await self._escalate(data, kinds[1], deadline)
+            raise
+
+    async def _escalate(
+        self, data: OnboardingInput, kind: EscalationKind, deadline: datetime
+    ) -> None:
+        failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
+        await self._notice(
+            f"escalation {kind.value}",
+            lambda: workflow.execute_activity_method(
+                EscalationActivities.escalate,
+                EscalateInput(
+                    onboarding_id=data.onboarding_id,
+                    partner_id=data.partner_id,
+                    kind=kind,
+                    language=data.client.language.value,
+                    deadline=deadline,
+                    siret=data.client.siret,
+                    integrations=failed if kind.value.startswith("integration") else [],
+                ),
+                start_to_close_timeout=SMTP_TIMEOUT,
+                retry_policy=SMTP_RETRY,
+            ),
+        )
+
+    async def _wait_for_unmute(self) -> None:
+        """Never invite while muted: wait, visibly, until the notifications are switched on."""
+        if not self._muted:
+            return
+        invitation, step = self._view.invitation, self._step(Step.invitation)
+        invitation.state = InvitationState.muted
+        step.state, step.detail = StepState.waiting, "notifications off: not sent until on"
+        self._view.waiting_for = (
+            "the client's notifications to be switched on (POST /v1/clients/{id}/notifications)"
+        )
+        await self._project_invitation()
+        await self._set_status(OnboardingStatus.WAITING_FOR_UNMUTE)
+        await self._wait(lambda: not self._muted)
+        invitation.state = InvitationState.pending  # what comes next says scheduled, manual...
+        self._view.waiting_for = None
+        await self._set_status(OnboardingStatus.READY)
+
+    def _changed_since(self, version: int) -> bool:
+        return self._send_now or self._schedule_version != version
+
+    async def _wait_until_send(self) -> None:
+        """Block until the invitation should go: at once, at its time, or when someone says."""
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        while not self._send_now:
+            changed = functools.partial(self._changed_since, self._schedule_version)
+            if self._cancelled:
+                invitation.state = InvitationState.cancelled
+                step.state, step.detail = StepState.waiting, "cancelled: send-now or reschedule"
+                self._view.waiting_for = "the invitation was cancelled (send_invitation_now)"
+                await self._project_invitation()
+                await self._wait(changed)
+            elif invitation.mode == InvitationMode.manual:
+                invitation.state = InvitationState.waiting_manual
+                step.state, step.detail = StepState.waiting, "manual: waiting for send-now"
+                self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
+                await self._project_invitation()
+                await self._wait(changed)
+            elif invitation.mode == InvitationMode.scheduled and invitation.scheduled_at:
+                invitation.state = InvitationState.scheduled
+                step.state = StepState.waiting
+                step.detail = f"scheduled for {invitation.scheduled_at.isoformat()}"
+                delay = invitation.scheduled_at - workflow.now()
+                if delay <= timedelta(0):
+                    break  # the time fell during setup: send now that setup is complete
+                await self._project_invitation()
+                # A durable timer: it survives worker restarts; an update cuts it short.
+                try:
+                    await self._wait(changed, within=delay)
+                except TimeoutError:
+                    break
+            else:
+                break  # immediate
+        self._view.waiting_for = None
+
+    async def _invitation(self, data: OnboardingInput, client_id: uuid.UUID) -> None:
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        if self._stage == InvitationStage.before_send:
+            if data.keep_muted and self._runs == 1 and not workflow.patched(WAIT_FOR_UNMUTE):
+                # Runs begun before the switch existed: never sent, and nothing could unmute them.
+                invitation.state = InvitationState.muted
+                step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
+                return
+            await self._wait_for_unmute()
+            await self._wait_until_send()
+            self._stage = InvitationStage.send
+        while True:
+            if self._stage == InvitationStage.send:
+                if not await self._send_invitation(data, client_id):
+                    self._stage = InvitationStage.resend
+                    await self._wait(lambda: self._resend)
+                    self._stage = InvitationStage.send
+                    continue
+                self._stage = InvitationStage.acceptance
+            if self._stage == InvitationStage.acceptance:
+                if await self._await_acceptance(data, client_id):
+                    invitation.state = InvitationState.accepted
+                    invitation.accepted_at = workflow.now()
+                    step.state, step.detail = StepState.completed, "accepted"
+                    step.finished_at = workflow.now()
+                    self._view.waiting_for = None
+                    return
+                invitation.state = InvitationState.expired
+                step.state, step.detail = StepState.failed, "expired without being accepted"
+                await self._notice(
+                    "expiry notice",
+                    lambda: self._send(data, client_id, InvitationPurpose.expired),
+                )
+                self._view.waiting_for = "resend_invitation (the invitation expired)"
+            self._stage = InvitationStage.resend
+            await self._wait(lambda: self._resend)
+            self._stage = InvitationStage.send
+
+    async def _send_invitation(self, data: OnboardingInput, client_id: uuid.UUID) -> bool:
+        """Send the invitation (a new sequence, token and expiry); False if it bounced."""
+        invitation = self._view.invitation
+        step = self._step(Step.invitation)
+        # Muted again while the invitation waited for its time, or before a resend.
+        await self._wait_for_unmute()
+        invitation.sequence += 1
+        invitation.sent_at = workflow.now()
+        invitation.expires_at = workflow.now() + data.timeouts.invitation_expiry
+        invitation.reminders_sent = 0
+        self._resend = False
+        sent = await self._run_step(
+            Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
+        )
+        if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
+            invitation.state = InvitationState.bounced
+            invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
+            step.state, step.detail = StepState.failed, invitation.last_error
+            self._view.waiting_for = "a corrected address, then resend_invitation"
+            await self._project_invitation()
+            return False
+        invitation.state = InvitationState.sent
+        step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
+        self._view.waiting_for = "the director to accept the invitation"
+        await self._project_invitation()
+        return True
+
+    async def _await_acceptance(self, data: OnboardingInput, client_id: uuid.UUID) -> bool:
+        """Reminders at their delays while not accepted; False once the invitation expires."""
+        invitation = self._view.invitation
+        assert invitation.sent_at is not None and invitation.expires_at is not None
+        deadlines = [invitation.sent_at + d for d in data.timeouts.invitation_reminders]
+        for number, at in enumerate(deadlines, start=1):
+            if at >= invitation.expires_at:
+                break
+            if number <= invitation.reminders_sent:
+                continue  # sent by an earlier run of this onboarding
+            try:
+                await self._wait(
+                    lambda: self._accepted, within=max(at - workflow.now(), timedelta(0))
+                )
+                return True
+            except TimeoutError:
+                await self._notice(
+                    f"reminder {number}",
+                    functools.partial(
+                        self._send, data, client_id, InvitationPurpose.reminder, reminder=number
+                    ),
+                )
+                invitation.reminders_sent = number
+        try:
+            await self._wait(
+                lambda: self._accepted,
+                within=max(invitation.expires_at - workflow.now(), timedelta(0)),
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wait(self, done: Callable[[], bool], *, within: timedelta | None = None) -> None:
+        """wait_condition (TimeoutError after `within`), but in runs begun since the patch
+        BOUNDED_WAITS never past the run's maximum age: then the run continues as new with its
+        state, and the next one waits the rest. Only the waits after setup come here: the ones
+        that can last (an unmute, a manual send, a scheduled time, a resend, the director)."""
+        limit = self._data.timeouts.max_run_age
+        if limit is None or not workflow.patched(BOUNDED_WAITS):
+            await workflow.wait_condition(done, timeout=within)
+            return
+        left = max(self._run_started + limit - workflow.now(), timedelta(0))
+        if within is not None and within <= left:
+            await workflow.wait_condition(done, timeout=within)
+            return
+        try:
+            await workflow.wait_condition(done, timeout=left)
+        except TimeoutError:
+            await self._continue_as_new()
+
+    async def _continue_as_new(self) -> NoReturn:
+        """Hand where this onboarding stands to a new run of it, and end this one."""
+        # Updates in flight finish here first: the next run must start from their effects.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        invitation_state, scheduled_at = self._projected
+        carried = OnboardingCarried(
+            view=self._view,
+            stage=self._stage,
+            muted=self._muted,
+            muted_written=self._muted_written,
+            projected_state=invitation_state,
+            projected_scheduled_at=scheduled_at,
+            send_now=self._send_now,
+            cancelled=self._cancelled,
+            resend=self._resend,
+            schedule_version=self._schedule_version,
+            client_name=self._client_name,
+            runs=self._runs,
+        )
+        workflow.continue_as_new(self._data.model_copy(update={"carried": carried}))
 
     # ---- queries and updates ------------------------------------------------------------------
 
@@ -543,7 +1214,7 @@ class OnboardingWorkflow:
                     local_retry_threshold=LOCAL_RETRY_THRESHOLD,
                 )
             except (ActivityError, ApplicationError, ActivityTimeout) as exc:
-                raise _as_activity_error(exc, method, retry_policy) from _innermost(exc)
+                raise as_activity_error(exc, method, retry_policy) from innermost(exc)
         return await workflow.execute_activity_method(
             method,
             arg,
@@ -574,7 +1245,7 @@ class OnboardingWorkflow:
         except ActivityError as exc:
             status.state = StepState.failed
             status.finished_at = workflow.now()
-            status.last_error = _cause(exc)
+            status.last_error = cause(exc)
             raise
         status.state = StepState.completed
         status.attempts += result.attempt
@@ -588,10 +1259,10 @@ class OnboardingWorkflow:
             try:
                 return await call()
             except ActivityError as exc:
-                if not _outlasted_retries(exc):
+                if not outlasted_retries(exc):
                     raise
                 status = self._step(step)
-                status.last_error = _cause(exc)
+                status.last_error = cause(exc)
                 await self._wait_for_resume(step, status)
 
     async def _notice(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
@@ -599,10 +1270,10 @@ class OnboardingWorkflow:
         try:
             return await call()
         except ActivityError as exc:
-            if not _outlasted_retries(exc):
+            if not outlasted_retries(exc):
                 raise
             workflow.logger.warning("notice not sent", extra={"notice": what})
-            self._view.notices_not_sent.append(f"{what}: {_cause(exc)}")
+            self._view.notices_not_sent.append(f"{what}: {cause(exc)}")
             return None
 
     async def _wait_for_resume(self, step: Step, status: StepStatus) -> None:
@@ -638,733 +1309,3 @@ class OnboardingWorkflow:
                 retry_policy=STATUS_RETRY,
                 deadline=STATUS_DEADLINE,
             )
-        if status in IMPORT_SETTLED and not self._told_import:
-            await self._tell_import(status)
-
-    async def _tell_import(self, status: OnboardingStatus) -> None:
-        """A bulk import's window slot is freed once this onboarding no longer sets up."""
-        parent = workflow.info().parent
-        if parent is None or self._data.import_row is None or self._data.import_reads_settled:
-            return
-        self._told_import = True
-        try:
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                "row_settled", RowSettled(row=self._data.import_row, status=status.value)
-            )
-        except Exception:  # the import finished or was deleted: nobody left to tell
-            workflow.logger.info("bulk import no longer listening")
-
-    # ---- the run --------------------------------------------------------------------------------
-
-    @workflow.run
-    async def run(self, data: OnboardingInput) -> OnboardingView:
-        try:
-            await self._onboard(data)
-        except (ActivityError, ApplicationError) as exc:
-            self._view.failure = _cause(exc)
-            self._view.waiting_for = None
-            await self._set_status(OnboardingStatus.FAILED)
-            raise ApplicationError(
-                f"onboarding failed: {self._view.failure}", type="OnboardingFailed"
-            ) from exc
-        # Updates in flight (a retry) finish before the run completes.
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._set_status(OnboardingStatus.COMPLETED)
-        return self._view
-
-    async def _onboard(self, data: OnboardingInput) -> None:
-        resolved = await self._run_step(
-            Step.resolve_setup,
-            lambda: self._db(
-                SetupActivities.resolve_setup,
-                ResolveSetupInput(
-                    partner_id=data.partner_id,
-                    template_id=data.template_id,
-                    overrides=data.overrides,
-                ),
-            ),
-        )
-        setup = self._setup = self._view.setup = resolved.setup
-        invitation = self._view.invitation
-        # An update (reschedule, cancel) may have come in during the first step: it wins.
-        if invitation.mode is None:
-            invitation.mode = data.invitation_mode or setup.invitation_mode
-            if invitation.mode == InvitationMode.scheduled:
-                invitation.scheduled_at = data.invitation_scheduled_at
-        self._upsert_invitation_attributes()
-
-        company, manual = await self._company(data)
-        client_id = await self._create_client(data, setup, company, manual)
-        self._view.client_id = client_id
-
-        folders = await self._run_step(
-            Step.folders,
-            lambda: workflow.execute_activity_method(
-                FolderActivities.create_folders,
-                CreateFoldersInput(
-                    client_id=client_id,
-                    partner_id=data.partner_id,
-                    folder_tree=setup.folder_tree,
-                    fiscal_year_start=data.fiscal_year.start,
-                    fiscal_year_end=data.fiscal_year.end,
-                    language=data.client.language.value,
-                ),
-                start_to_close_timeout=FOLDERS_TIMEOUT,
-                heartbeat_timeout=FOLDERS_HEARTBEAT,
-                retry_policy=DB_RETRY,
-            ),
-        )
-        self._view.folders_created = folders.folders_planned
-
-        await self._run_step(
-            Step.collaborators_and_subscription,
-            lambda: self._db(
-                ClientSetupActivities.assign_collaborators_and_subscription,
-                AssignInput(
-                    client_id=client_id,
-                    user_ids=setup.user_ids,
-                    plan=setup.plan,
-                    add_ons=setup.add_ons,
-                    payer=setup.payer,
-                    billing_period=setup.billing_period,
-                ),
-            ),
-        )
-
-        await self._integrations(setup)
-
-        # New runs write READY with the setup's completion: one step instead of two.
-        folded = self._local_db()
-        done = await self._run_step(
-            Step.complete_setup,
-            lambda: self._db(
-                ClientActivities.complete_setup,
-                CompleteSetupInput(
-                    client_id=client_id,
-                    keep_muted=self._muted,
-                    onboarding_id=data.onboarding_id if folded else None,
-                    status=OnboardingStatus.READY.value if folded else None,
-                ),
-            ),
-        )
-        checklist = await self._assign_checklist(data, setup, client_id)
-        self._muted_written = self._view.notifications_muted = done.notifications_muted
-        await self._set_status(OnboardingStatus.READY, recorded=folded)
-        await self._write_notifications()  # switched while complete_setup ran
-        nobody = not setup.user_ids and workflow.patched(NOTICE_WHEN_SOMEONE)
-        told = None
-        if not nobody:
-            told = await self._notice(
-                "collaborators' notice",
-                lambda: workflow.execute_activity_method(
-                    CollaboratorActivities.notify_collaborators,
-                    NotifyCollaboratorsInput(
-                        onboarding_id=data.onboarding_id,
-                        partner_id=data.partner_id,
-                        user_ids=setup.user_ids,
-                        client_name=self._client_name or data.client.display_name,
-                        language=data.client.language.value,
-                        folder_count=folders.folders_planned,
-                        integrations_connected=[
-                            i.code
-                            for i in self._view.integrations
-                            if i.state == StepState.completed
-                        ],
-                        integrations_failed=[
-                            i.code for i in self._view.integrations if i.state == StepState.failed
-                        ],
-                    ),
-                    start_to_close_timeout=SMTP_TIMEOUT,
-                    retry_policy=SMTP_RETRY,
-                ),
-            )
-        told_detail = (
-            "no collaborator to tell"
-            if nobody
-            else f"{told.notified} collaborator(s) told"
-            if told
-            else "collaborators not told"
-        )
-        self._step(Step.complete_setup).detail = (
-            "notifications kept muted" if done.notifications_muted else "notifications on"
-        ) + f"; {told_detail}"
-        if checklist:
-            step = self._step(Step.complete_setup)
-            step.detail = f"{step.detail}; {checklist}"
-
-        await self._invitation(data, client_id)
-
-        # Failed integrations keep the run open for a while so a person can retry them.
-        if any(i.state == StepState.failed for i in self._view.integrations):
-            self._view.waiting_for = "a retry of the failed integrations (retry_integration)"
-
-            def retried() -> bool:
-                return all(i.state != StepState.failed for i in self._view.integrations)
-
-            try:
-                if workflow.patched(ESCALATIONS):
-                    await self._wait_or_escalate(
-                        data,
-                        retried,
-                        window=data.timeouts.integration_retry_window,
-                        remind_after=data.timeouts.integration_reminder_after,
-                        kinds=(
-                            EscalationKind.integration_reminder,
-                            EscalationKind.integration_left_failed,
-                        ),
-                    )
-                else:
-                    await workflow.wait_condition(
-                        retried, timeout=data.timeouts.integration_retry_window
-                    )
-            except TimeoutError:
-                pass  # still failed: recorded on the client's integrations; the run may end
-            self._view.waiting_for = None
-
-    # ---- step 2: the company ----------------------------------------------------------------
-
-    async def _company(
-        self, data: OnboardingInput
-    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
-        """(registry record, details by hand): at most one of them is set."""
-        step = self._step(Step.company_lookup)
-        siret = data.client.siret
-        if siret is None:
-            number = data.client.enterprise_number
-            if number is not None and workflow.patched(KBO_LOOKUP):
-                return await self._kbo_company(data, number)
-            step.state = StepState.skipped
-            step.detail = "no SIRET given"
-            return None, None
-        step.state = StepState.running
-        step.started_at = workflow.now()
-        available = await self._patiently(
-            Step.company_lookup,
-            lambda: self._db(
-                CompanyActivities.check_siret_available,
-                CheckSiretInput(
-                    partner_id=data.partner_id, onboarding_id=data.onboarding_id, siret=siret
-                ),
-            ),
-        )
-        if not available.available:
-            return None, await self._await_details(data, "SIRET already used by another client")
-        try:
-            found = await workflow.execute_activity_method(
-                RegistryActivities.lookup_company,
-                LookupCompanyInput(
-                    siret=siret,
-                    import_id=data.import_id,
-                    siren_shared=data.import_siren_shared,
-                ),
-                task_queue=data.registry_task_queue,
-                start_to_close_timeout=REGISTRY_TIMEOUT,
-                schedule_to_close_timeout=data.timeouts.company_lookup,
-                retry_policy=REGISTRY_RETRY,
-            )
-        except ActivityError as exc:
-            step.last_error = _cause(exc)
-            return None, await self._await_details(data, "registry unreachable or refused")
-        step.attempts = found.attempt
-        if found.company is None:
-            return None, await self._await_details(data, "SIRET unknown to the registry")
-        if not found.company.active:
-            return None, await self._await_details(data, "the company or establishment is closed")
-        company = found.company
-        # A VAT number given with the request is checked in VIES; runs that began before never
-        # had one to check (the field is newer), so the patch is asked only when there is one.
-        if data.client.vat_number is not None and workflow.patched(VIES_CHECK):
-            vat_check = await self._vat_check(data.client.vat_number)
-            company = company.model_copy(update={"vat_check": vat_check})
-        step.state = StepState.completed
-        step.finished_at = workflow.now()
-        step.detail = f"found in {company.source}"
-        self._view.company = company
-        return company, None
-
-    async def _kbo_company(
-        self, data: OnboardingInput, number: str
-    ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
-        """A Belgian enterprise, looked up in the KBO/BCE Open Data loaded in PostgreSQL: the
-        same outcomes as the French registry's (found and active, or a person's details)."""
-        step = self._step(Step.company_lookup)
-        step.state = StepState.running
-        step.started_at = workflow.now()
-        found = await self._patiently(
-            Step.company_lookup,
-            lambda: self._db(
-                CompanyActivities.lookup_enterprise,
-                LookupEnterpriseInput(
-                    partner_id=data.partner_id,
-                    onboarding_id=data.onboarding_id,
-                    enterprise_number=number,
-                    language=data.client.language.value,
-                ),
-            ),
-        )
-        step.attempts = found.attempt
-        if not found.available:
-            return None, await self._await_details(
-                data, "enterprise number already used by another client"
-            )
-        if found.extract_date is None:
-            return None, await self._await_details(data, "no KBO/BCE data set loaded")
-        where = f"the KBO/BCE Open Data ({found.answered_by}, extract of {found.extract_date})"
-        if found.stale:
-            self._view.warnings.append(
-                f"the KBO/BCE extract is {found.extract_age_days} days old: "
-                "the company data may be out of date"
-            )
-        if found.company is None:
-            return None, await self._await_details(data, f"enterprise number unknown to {where}")
-        if not found.company.active:
-            return None, await self._await_details(data, f"the enterprise is stopped in {where}")
-        company = found.company
-        if workflow.patched(VIES_CHECK):
-            vat = data.client.vat_number or f"BE{number}"
-            company = company.model_copy(update={"vat_check": await self._vat_check(vat)})
-        step.state = StepState.completed
-        step.finished_at = workflow.now()
-        step.detail = f"found in {where}"
-        self._view.company = company
-        return company, None
-
-    async def _vat_check(self, vat: str) -> VatCheck:
-        """VIES's word on an EU VAT number ("BE0202239951"): valid, invalid, or unchecked with
-        the reason when VIES stays unavailable. Never raises."""
-        try:
-            result = await workflow.execute_activity_method(
-                ViesActivities.check_vat,
-                CheckVatInput(country_code=vat[:2], vat_number=vat[2:]),
-                start_to_close_timeout=VIES_TIMEOUT,
-                schedule_to_close_timeout=VIES_DEADLINE,
-                retry_policy=VIES_RETRY,
-            )
-        except ActivityError as exc:
-            return VatCheck(vat_number=vat, state="unchecked", reason=_cause(exc))
-        return VatCheck(
-            vat_number=vat,
-            state="valid" if result.valid else "invalid",
-            name=result.name,
-            checked_at=result.checked_at,
-        )
-
-    async def _await_details(self, data: OnboardingInput, reason: str) -> CompanyDetails:
-        """Wait for provide_company_details; fail the onboarding if nobody answers in time."""
-        step = self._step(Step.company_lookup)
-        step.state = StepState.waiting
-        step.detail = reason
-        self._view.waiting_for = f"company details ({reason}): update provide_company_details"
-        self._awaiting_details = True
-        await self._set_status(OnboardingStatus.AWAITING_COMPANY_DETAILS)
-        try:
-            if workflow.patched(ESCALATIONS):
-                await self._wait_or_escalate(
-                    data,
-                    lambda: self._details is not None,
-                    window=data.timeouts.company_details,
-                    remind_after=data.timeouts.details_reminder_after,
-                    kinds=(EscalationKind.details_reminder, EscalationKind.details_deadline),
-                )
-            else:
-                await workflow.wait_condition(
-                    lambda: self._details is not None, timeout=data.timeouts.company_details
-                )
-        except TimeoutError:
-            raise ApplicationError(
-                f"no company details provided within {data.timeouts.company_details} ({reason})",
-                type="CompanyDetailsTimeout",
-                non_retryable=True,
-            ) from None
-        self._awaiting_details = False
-        details = self._details
-        assert details is not None
-        self._details = None
-        self._view.waiting_for = None
-        step.state = StepState.completed
-        step.finished_at = workflow.now()
-        step.detail = f"{reason}; details provided by hand"
-        await self._set_status(OnboardingStatus.SETTING_UP)
-        return details
-
-    # ---- step 3: the client ---------------------------------------------------------------------
-
-    async def _create_client(
-        self,
-        data: OnboardingInput,
-        setup: EffectiveSetup,
-        company: CompanyRecord | None,
-        manual: CompanyDetails | None,
-    ) -> Any:
-        while True:
-            name: str | None
-            siret: str | None
-            record: dict[str, Any] | None
-            enterprise_number: str | None
-            if company is not None:
-                name, siret, record = company.name, company.siret, company.model_dump(mode="json")
-                enterprise_number = company.enterprise_number or data.client.enterprise_number
-            elif manual is not None:
-                name, siret, record = manual.name, manual.siret, manual.model_dump(mode="json")
-                enterprise_number = manual.enterprise_number
-            else:
-                name, siret, record = data.client.company_name, None, None
-                enterprise_number = data.client.enterprise_number
-            self._client_name = name or data.client.display_name
-            payload = CreateClientInput(
-                onboarding_id=data.onboarding_id,
-                partner_id=data.partner_id,
-                client=data.client,
-                director=data.director,
-                setup=setup,
-                company_name=name,
-                siret=siret,
-                company=record,
-                enterprise_number=enterprise_number,
-            )
-            try:
-                created = await self._run_step(
-                    Step.create_client,
-                    functools.partial(self._db, ClientActivities.create_client, payload),
-                )
-                return created.client_id
-            except ActivityError as exc:
-                kind = _error_type(exc)
-                if kind not in ("DuplicateSiret", "DuplicateEnterpriseNumber"):
-                    raise
-                # Another onboarding took the number since the check: a person must decide.
-                self._step(Step.create_client).state = StepState.pending
-                what = "SIRET" if kind == "DuplicateSiret" else "enterprise number"
-                company, manual = (
-                    None,
-                    await self._await_details(data, f"{what} already used by another client"),
-                )
-
-    # ---- step 6: integrations ---------------------------------------------------------------
-
-    async def _integrations(self, setup: EffectiveSetup) -> None:
-        step = self._step(Step.integrations)
-        if not setup.integrations:
-            step.state = StepState.skipped
-            step.detail = "no integrations in the setup"
-            return
-        step.state = StepState.running
-        step.started_at = workflow.now()
-        self._view.integrations = [
-            IntegrationStatus(code=i.code, state=StepState.pending) for i in setup.integrations
-        ]
-        # In parallel: apps are independent, and one slow app must not hold up the others.
-        await asyncio.gather(*(self._connect(i) for i in setup.integrations))
-        failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
-        step.finished_at = workflow.now()
-        step.state = StepState.failed if failed else StepState.completed
-        step.detail = f"failed: {', '.join(failed)} (retry_integration)" if failed else None
-
-    async def _connect(self, integration: EffectiveIntegration) -> None:
-        status = next(i for i in self._view.integrations if i.code == integration.code)
-        status.state = StepState.running
-        assert self._view.client_id is not None
-        try:
-            result = await workflow.execute_activity_method(
-                ClientSetupActivities.connect_integration,
-                ConnectIntegrationInput(
-                    client_id=self._view.client_id,
-                    partner_id=self._data.partner_id,
-                    onboarding_id=self._data.onboarding_id,
-                    template_id=self._setup.template_id if self._setup else None,
-                    integration=integration,
-                ),
-                start_to_close_timeout=INTEGRATION_TIMEOUT,
-                retry_policy=INTEGRATION_RETRY,
-            )
-        except ActivityError as exc:
-            status.state = StepState.failed
-            status.last_error = _cause(exc)
-            status.attempts += 1
-            # A failed integration is recorded and the onboarding goes on.
-            await self._patiently(
-                Step.integrations,
-                lambda: self._db(
-                    ClientSetupActivities.record_integration_failure,
-                    RecordIntegrationFailureInput(
-                        client_id=self._view.client_id,
-                        code=integration.code,
-                        kind=integration.kind,
-                        error=status.last_error,
-                    ),
-                ),
-            )
-            return
-        status.state = StepState.completed
-        status.attempts += result.attempt
-        status.last_error = None
-        if all(i.state == StepState.completed for i in self._view.integrations):
-            step = self._step(Step.integrations)
-            step.state, step.detail = StepState.completed, None
-
-    # ---- step 8 and 9: invitation, reminders, expiry, acceptance ---------------------------
-
-    def _invitation_input(
-        self, data: OnboardingInput, client_id: Any, purpose: InvitationPurpose, reminder: int = 0
-    ) -> SendInvitationInput:
-        invitation = self._view.invitation
-        assert invitation.expires_at is not None
-        return SendInvitationInput(
-            onboarding_id=data.onboarding_id,
-            partner_id=data.partner_id,
-            client_id=client_id,
-            purpose=purpose,
-            sequence=invitation.sequence,
-            reminder=reminder,
-            expires_at=invitation.expires_at,
-            # Ids only: the activity reads the director and the client's name from PostgreSQL,
-            # so each send's history entry names no one (data minimisation).
-            themes=data.director.themes,
-            language=data.client.language.value,
-        )
-
-    async def _send(
-        self, data: OnboardingInput, client_id: Any, purpose: InvitationPurpose, reminder: int = 0
-    ) -> SendEmailResult:
-        return await workflow.execute_activity_method(
-            InvitationActivities.send_invitation,
-            self._invitation_input(data, client_id, purpose, reminder),
-            start_to_close_timeout=SMTP_TIMEOUT,
-            retry_policy=SMTP_RETRY,
-        )
-
-    async def _project_invitation(self) -> None:
-        """Write where the invitation stands on the client row, when it changed."""
-        self._refresh_details()
-        client_id = self._view.client_id
-        if client_id is None or not workflow.patched(PROJECT_INVITATION):
-            return
-        invitation = self._view.invitation
-        # The list reads pending, sent, accepted and expired from the invitations table itself
-        # (NULL here): the common path, sent at once then accepted, writes nothing more.
-        state = None if invitation.state in _DERIVED_BY_THE_LIST else invitation.state
-        scheduled = invitation.scheduled_at if state == InvitationState.scheduled else None
-        if self._projected == (state, scheduled):
-            return
-        self._projected = (state, scheduled)
-        await self._db(
-            ClientActivities.record_invitation,
-            RecordInvitationInput(
-                client_id=client_id,
-                state=state.value if state else None,
-                scheduled_at=scheduled,
-            ),
-            retry_policy=STATUS_RETRY,
-            deadline=STATUS_DEADLINE,
-        )
-
-    async def _assign_checklist(
-        self, data: OnboardingInput, setup: EffectiveSetup, client_id: Any
-    ) -> str | None:
-        """The setup's checklist (seed 003) becomes the client's, once setup is complete and
-        before the invitation, which lists what the director will be asked for. One removed from
-        the catalog meanwhile is noted, not fatal: the client is set up all the same."""
-        if setup.checklist_id is None or not workflow.patched(ASSIGN_CHECKLIST):
-            return None
-        try:
-            assigned = await self._patiently(
-                Step.complete_setup,
-                lambda: self._db(
-                    ChecklistActivities.assign_checklist,
-                    AssignChecklistInput(
-                        partner_id=data.partner_id,
-                        client_id=client_id,
-                        checklist_id=setup.checklist_id,
-                    ),
-                ),
-            )
-        except ActivityError as exc:
-            if _error_type(exc) != "ChecklistMissing":
-                raise
-            self._view.notices_not_sent.append(f"checklist: {_cause(exc)}")
-            return "checklist no longer in the catalog: not assigned"
-        return f"checklist of {assigned.item_count} item(s) assigned"
-
-    async def _wait_or_escalate(
-        self,
-        data: OnboardingInput,
-        done: Callable[[], bool],
-        *,
-        window: timedelta,
-        remind_after: timedelta | None,
-        kinds: tuple[EscalationKind, EscalationKind],
-    ) -> None:
-        """Wait up to `window` for `done`, reminding the onboarding's creator on the way (half-way
-        unless set) and telling them at the end; TimeoutError then, as a plain wait would."""
-        deadline = workflow.now() + window
-        remind_after = window / 2 if remind_after is None else remind_after
-        if remind_after < window:
-            try:
-                await workflow.wait_condition(done, timeout=remind_after)
-                return
-            except TimeoutError:
-                await self._escalate(data, kinds[0], deadline)
-        try:
-            await workflow.wait_condition(
-                done, timeout=max(deadline - workflow.now(), timedelta(0))
-            )
-        except TimeoutError:
-            await self._escalate(data, kinds[1], deadline)
-            raise
-
-    async def _escalate(
-        self, data: OnboardingInput, kind: EscalationKind, deadline: datetime
-    ) -> None:
-        failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
-        await self._notice(
-            f"escalation {kind.value}",
-            lambda: workflow.execute_activity_method(
-                EscalationActivities.escalate,
-                EscalateInput(
-                    onboarding_id=data.onboarding_id,
-                    partner_id=data.partner_id,
-                    kind=kind,
-                    language=data.client.language.value,
-                    deadline=deadline,
-                    siret=data.client.siret,
-                    integrations=failed if kind.value.startswith("integration") else [],
-                ),
-                start_to_close_timeout=SMTP_TIMEOUT,
-                retry_policy=SMTP_RETRY,
-            ),
-        )
-
-    async def _wait_for_unmute(self) -> None:
-        """Never invite while muted: wait, visibly, until the notifications are switched on."""
-        if not self._muted:
-            return
-        invitation, step = self._view.invitation, self._step(Step.invitation)
-        invitation.state = InvitationState.muted
-        step.state, step.detail = StepState.waiting, "notifications off: not sent until on"
-        self._view.waiting_for = (
-            "the client's notifications to be switched on (POST /v1/clients/{id}/notifications)"
-        )
-        await self._project_invitation()
-        await self._set_status(OnboardingStatus.WAITING_FOR_UNMUTE)
-        await workflow.wait_condition(lambda: not self._muted)
-        invitation.state = InvitationState.pending  # what comes next says scheduled, manual...
-        self._view.waiting_for = None
-        await self._set_status(OnboardingStatus.READY)
-
-    def _changed_since(self, version: int) -> bool:
-        return self._send_now or self._schedule_version != version
-
-    async def _wait_until_send(self) -> None:
-        """Block until the invitation should go: at once, at its time, or when someone says."""
-        invitation = self._view.invitation
-        step = self._step(Step.invitation)
-        while not self._send_now:
-            changed = functools.partial(self._changed_since, self._schedule_version)
-            if self._cancelled:
-                invitation.state = InvitationState.cancelled
-                step.state, step.detail = StepState.waiting, "cancelled: send-now or reschedule"
-                self._view.waiting_for = "the invitation was cancelled (send_invitation_now)"
-                await self._project_invitation()
-                await workflow.wait_condition(changed)
-            elif invitation.mode == InvitationMode.manual:
-                invitation.state = InvitationState.waiting_manual
-                step.state, step.detail = StepState.waiting, "manual: waiting for send-now"
-                self._view.waiting_for = "someone to send the invitation (send_invitation_now)"
-                await self._project_invitation()
-                await workflow.wait_condition(changed)
-            elif invitation.mode == InvitationMode.scheduled and invitation.scheduled_at:
-                invitation.state = InvitationState.scheduled
-                step.state = StepState.waiting
-                step.detail = f"scheduled for {invitation.scheduled_at.isoformat()}"
-                delay = invitation.scheduled_at - workflow.now()
-                if delay <= timedelta(0):
-                    break  # the time fell during setup: send now that setup is complete
-                await self._project_invitation()
-                # A durable timer: it survives worker restarts; an update cuts it short.
-                try:
-                    await workflow.wait_condition(changed, timeout=delay)
-                except TimeoutError:
-                    break
-            else:
-                break  # immediate
-        self._view.waiting_for = None
-
-    async def _invitation(self, data: OnboardingInput, client_id: Any) -> None:
-        invitation = self._view.invitation
-        step = self._step(Step.invitation)
-        if data.keep_muted and not workflow.patched(WAIT_FOR_UNMUTE):
-            # Runs begun before the switch existed: never sent, and nothing could unmute them.
-            invitation.state = InvitationState.muted
-            step.state, step.detail = StepState.skipped, "notifications kept muted: not sent"
-            return
-        await self._wait_for_unmute()
-        await self._wait_until_send()
-        timeouts = data.timeouts
-        while True:
-            # Muted again while the invitation waited for its time, or before a resend.
-            await self._wait_for_unmute()
-            invitation.sequence += 1
-            invitation.sent_at = workflow.now()
-            invitation.expires_at = workflow.now() + timeouts.invitation_expiry
-            invitation.reminders_sent = 0
-            self._resend = False
-            sent = await self._run_step(
-                Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
-            )
-            if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
-                invitation.state = InvitationState.bounced
-                invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
-                step.state, step.detail = StepState.failed, invitation.last_error
-                self._view.waiting_for = "a corrected address, then resend_invitation"
-                await self._project_invitation()
-                await workflow.wait_condition(lambda: self._resend)
-                continue
-            invitation.state = InvitationState.sent
-            step.state, step.detail = StepState.waiting, "sent: waiting for acceptance"
-            self._view.waiting_for = "the director to accept the invitation"
-            await self._project_invitation()
-            if await self._await_acceptance(data, client_id):
-                invitation.state = InvitationState.accepted
-                invitation.accepted_at = workflow.now()
-                step.state, step.detail = StepState.completed, "accepted"
-                step.finished_at = workflow.now()
-                self._view.waiting_for = None
-                return
-            invitation.state = InvitationState.expired
-            step.state, step.detail = StepState.failed, "expired without being accepted"
-            await self._notice(
-                "expiry notice",
-                lambda: self._send(data, client_id, InvitationPurpose.expired),
-            )
-            self._view.waiting_for = "resend_invitation (the invitation expired)"
-            await workflow.wait_condition(lambda: self._resend)
-
-    async def _await_acceptance(self, data: OnboardingInput, client_id: Any) -> bool:
-        """Reminders at their delays while not accepted; False once the invitation expires."""
-        invitation = self._view.invitation
-        assert invitation.sent_at is not None and invitation.expires_at is not None
-        deadlines = [invitation.sent_at + d for d in data.timeouts.invitation_reminders]
-        for number, at in enumerate(deadlines, start=1):
-            if at >= invitation.expires_at:
-                break
-            try:
-                await workflow.wait_condition(
-                    lambda: self._accepted, timeout=max(at - workflow.now(), timedelta(0))
-                )
-                return True
-            except TimeoutError:
-                await self._notice(
-                    f"reminder {number}",
-                    functools.partial(
-                        self._send, data, client_id, InvitationPurpose.reminder, reminder=number
-                    ),
-                )
-                invitation.reminders_sent = number
-        try:
-            await workflow.wait_condition(
-                lambda: self._accepted,
-                timeout=max(invitation.expires_at - workflow.now(), timedelta(0)),
-            )
-        except TimeoutError:
-            return False
-        return True

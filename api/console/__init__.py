@@ -58,7 +58,7 @@ from email_templates import Renderer, long_date
 from store import clients, onboardings
 from store.console import SessionRow
 from store.pool import Pool
-from workflows.status_merge import ExplainedView
+from workflows.read_model import ExplainedView
 
 PREFIX = "/console"
 CSRF_FIELD = "csrf_token"

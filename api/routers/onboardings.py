@@ -28,7 +28,7 @@ from domain.onboarding import (
 )
 from domain.text import Text
 from store.pool import Pool
-from workflows.status_merge import ExplainedView
+from workflows.read_model import ExplainedView
 
 log = logging.getLogger(__name__)
 

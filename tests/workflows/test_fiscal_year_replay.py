@@ -5,7 +5,8 @@ record) fails here first, and goes behind `workflow.patched`. tests/histories/fi
 - fiscal_year_v1_done: the folder activity fails once (a lost connection), is retried, succeeds;
 - fiscal_year_v1_failed: the folder tree is missing, so the run records the failure and fails.
 Recorded with activities faked under their real names, by
-`python -m tests.workflows.test_fiscal_year_replay DIR`.
+`python -m tests.workflows.test_fiscal_year_replay DIR`, once, and kept: a history the code
+under test has just produced would replay whatever that code does, so none is replayed here.
 """
 
 from __future__ import annotations
@@ -124,14 +125,6 @@ async def test_both_endings_are_recorded() -> None:
             e.HasField("workflow_execution_failed_event_attributes") for e in history.events
         )
         assert failed == name.endswith("failed")
-
-
-async def test_fresh_histories_replay(client: Client) -> None:
-    """Runs made now replay too (the committed files could be stale)."""
-    for fails in (False, True):
-        history = await _run(client, fails=fails)
-        result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
-        assert result.replay_failure is None, result.replay_failure
 
 
 async def record(directory: Path) -> None:

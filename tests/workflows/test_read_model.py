@@ -1,5 +1,5 @@
-"""The status merge: Temporal's pending-activity info (protobuf, as describe() returns it) put on
-the step it serves, in our words; foreign failure text never shown."""
+"""The status read model: Temporal's pending-activity info (protobuf, as describe() returns it)
+put on the step it serves, in our words; foreign failure text never shown."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from domain.onboarding import (
     workflow_id_for,
 )
 from tests.cli.test_stuck import ops_env, run_onboarding
-from workflows.status_merge import decode_pending, explain, stuck_hint
+from workflows.read_model import decode_pending, explain, stuck_hint
 
 NEXT_TRY = datetime(2026, 11, 29, 22, 14, 5, tzinfo=UTC)
 SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED

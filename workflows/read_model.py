@@ -1,6 +1,6 @@
-"""The status answer that explains itself: the workflow's own view of its steps, merged with what
-Temporal knows of the activity it is waiting on (attempt, last failure, next retry time) and
-with the database projection's `since`.
+"""The onboarding's status read model, the answer that explains itself: the workflow's own view
+of its steps, merged with what Temporal knows of the activity it is waiting on (attempt, last
+failure, next retry time) and with the database projection's `since`.
 
 The workflow's `status` query cannot say any of this while an activity retries: a retry happens
 on the server, and the workflow only hears of the activity again when it completes or gives up.
@@ -8,10 +8,11 @@ on the server, and the workflow only hears of the activity again when it complet
 the activity serves, in the status's words ("retrying (attempt 7): PostgreSQL unavailable; next
 try at ..."). Used by GET /v1/onboardings/{id} and `onboarding status`.
 
-A failure's text is shown only for our own error types (`_OUR_ERROR_TYPES`, whose messages are
+A failure's text is shown only for our own error types (domain/error_types.py, whose messages are
 written to hold no personal data and no remote text); any other error is named by its type
-only, exactly as the workflow's own `_cause` does. Pure apart from `decode_pending`, which needs
-the client's data converter to read failure messages the payload codec encrypted.
+only, exactly as the workflow does (workflows/failures.py, `cause`). Pure apart from
+`decode_pending`, which needs the client's data converter to read failure messages the payload
+codec encrypted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from activities.integrations import ClientSetupActivities
 from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import RegistryActivities
 from activities.setup import SetupActivities
+from domain.error_types import is_ours
 from domain.onboarding import (
     InvitationState,
     OnboardingStatus,
@@ -41,7 +43,6 @@ from domain.onboarding import (
     Step,
     StepStatus,
 )
-from workflows.onboarding import _OUR_ERROR_TYPES
 
 _POSTGRESQL = "PostgreSQL"
 
@@ -167,7 +168,7 @@ def reason(failure: Failure, *, resource: str) -> str | None:
         return None if not failure.ByteSize() else "failed (see the worker's log)"
     kind = failure.application_failure_info.type
     message = failure.message
-    if kind in _OUR_ERROR_TYPES:
+    if is_ours(kind):
         readable = message and not (
             message == _ENCODED_MESSAGE and failure.HasField("encoded_attributes")
         )

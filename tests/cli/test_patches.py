@@ -1,0 +1,105 @@
+"""`onboarding patches` on a real dev server: each patch with the open runs begun before it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from cli import patches
+from devstack.temporal_server import temporal_cli
+from domain.search_attributes import ALL_KEYS
+from tests.cli.test_stuck import run_onboarding
+from tests.conftest import converter_for_tests
+from workflows.patches import PATCHES, Patch, Workflow
+
+
+@pytest.fixture
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server of this test's own: the session's holds other tests' open runs."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=ALL_KEYS,
+        data_converter=converter_for_tests(),
+        dev_server_extra_args=["--headless"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def _open(client: Client, workflow_type: str) -> datetime:
+    """Start a run nobody works on (open until terminated); when the server started it."""
+    handle = await client.start_workflow(
+        workflow_type, id=f"patches-{uuid.uuid4()}", task_queue=f"nobody-{uuid.uuid4().hex[:8]}"
+    )
+    return (await handle.describe()).start_time
+
+
+async def test_patches_counts_the_open_runs_started_before_each_patch(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    """A run started before a patch counts, one started after does not; nor does a closed run
+    or another workflow type's."""
+    client = dev_server.client
+    before_patch = await _open(client, Workflow.onboarding.value)
+    closed = await client.start_workflow(
+        Workflow.onboarding.value, id=f"closed-{uuid.uuid4()}", task_queue="nobody"
+    )
+    await closed.terminate("closed before the patch")
+    await _open(client, Workflow.bulk_import.value)
+    await asyncio.sleep(1.5)
+    after_patch = await _open(client, Workflow.onboarding.value)
+    shipped_at = before_patch + (after_patch - before_patch) / 2
+    between = Patch("between", Workflow.onboarding, shipped_at.date(), "a test patch")
+    everything = Patch("everything", Workflow.onboarding, shipped_at.date(), "a test patch")
+    nothing = Patch("nothing", Workflow.onboarding, shipped_at.date(), "a test patch")
+    at = {
+        "between": shipped_at,
+        "everything": after_patch + timedelta(seconds=1),
+        "nothing": before_patch - timedelta(seconds=1),
+    }
+    counts: dict[str, int] = {}
+    for _ in range(50):  # visibility is eventually consistent
+        found = await patches.count(
+            client, [between, everything, nothing], before=lambda p: at[p.id]
+        )
+        counts = {f.patch.id: f.open_before for f in found}
+        if counts["everything"] == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert counts == {"between": 1, "everything": 2, "nothing": 0}
+
+
+async def test_patches_command_lists_every_registered_patch_with_its_count(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    """The real command, in a subprocess: one line per patch of the registry, with its ship day
+    and a count; an onboarding started now is after every patch shipped before today."""
+    await _open(dev_server.client, Workflow.onboarding.value)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDING_")}
+    env.update(
+        ONBOARDING_ENV="test",
+        ONBOARDING_TEMPORAL_ADDRESS=dev_server.client.service_client.config.target_host,
+        ONBOARDING_LOG_LEVEL="WARNING",
+    )
+    ran = await run_onboarding(env, "patches", "--json")
+    assert ran.code == 0, ran.err
+    rows = {row["patch"]: row for row in map(json.loads, ran.out.splitlines())}
+    assert set(rows) == {p.id for p in PATCHES}
+    today = datetime.now().astimezone().date()
+    for patch in PATCHES:
+        row = rows[patch.id]
+        assert row["shipped"] == patch.shipped.isoformat()
+        assert row["workflow"] == patch.workflow.value
+        if patch.shipped < today - timedelta(days=1):
+            assert row["open_runs_before"] == 0, row
+            assert row["stage"] in ("may be deprecated", f"deprecated {patch.deprecated}")

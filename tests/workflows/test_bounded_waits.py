@@ -1,0 +1,211 @@
+"""Waits bounded by continue-as-new (patch bounded-waits), under the time-skipping server: an
+onboarding that waits past its maximum run age (an unmute, a manual send, its scheduled time, a
+cancelled invitation, its director, a resend) continues as new with its state, the next run goes
+on from the same wait, and the invitation can still be sent. No run is older than the bound, so
+every workflow patch can retire on a known date (workflows/patches.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain import search_attributes as sa
+from domain.onboarding import (
+    AcceptInvitationInput,
+    InvitationState,
+    OnboardingInput,
+    OnboardingStatus,
+    OnboardingView,
+    SetNotificationsInput,
+    Step,
+    StepState,
+)
+from domain.setup import InvitationMode
+from tests.workflows.test_bulk_import import _runs
+from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from workflows.onboarding import OnboardingWorkflow
+
+Handle = WorkflowHandle[OnboardingWorkflow, OnboardingView]
+MAX_AGE = timedelta(days=5)
+
+
+def _bounded(**changes: object) -> OnboardingInput:
+    data = make_input(**changes)
+    return data.model_copy(
+        update={"timeouts": data.timeouts.model_copy(update={"max_run_age": MAX_AGE})}
+    )
+
+
+async def _started(run: Run, data: OnboardingInput) -> tuple[Handle, Handle]:
+    """The first run's handle, and one that follows the onboarding to its latest run."""
+    first = await run.start(data)
+    return first, run.env.client.get_workflow_handle_for(OnboardingWorkflow.run, first.id)
+
+
+async def _run_count(env: WorkflowEnvironment, first: Handle) -> int:
+    assert first.first_execution_run_id is not None
+    return len(await _runs(env.client, first.id, first.first_execution_run_id))
+
+
+async def _state_intact(latest: Handle, fakes: Fakes, status: OnboardingStatus) -> OnboardingView:
+    """The latest run reports what the first knew: the client, every setup step done, the
+    status; and set nothing up again."""
+    view = await wait_for_status(latest, status)
+    assert view.client_id is not None and view.setup is not None
+    assert view.company is not None and view.company.name == "DANONE"
+    done = {s.name for s in view.steps if s.state == StepState.completed}
+    assert {Step.resolve_setup, Step.create_client, Step.folders, Step.complete_setup} <= done
+    assert len(fakes.created) == 1
+    return view
+
+
+async def test_manual_invitation_waiting_past_the_bound_continues_as_new_and_is_sent(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Twelve days waiting for send-now with a 5-day bound: three runs, the same onboarding,
+    still waiting for someone; send-now then sends it once."""
+    env, fakes = time_skipping_env, Fakes()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded(invitation_mode=InvitationMode.manual))
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=12))
+        assert await _run_count(env, first) == 3
+        view = await _state_intact(latest, fakes, OnboardingStatus.READY)
+        assert view.invitation.state == InvitationState.waiting_manual
+        assert view.waiting_for and "send_invitation_now" in view.waiting_for
+        assert fakes.emails == []
+        # Ops still find it by its status: the search attributes went over with the state.
+        # (Read raw: the test server's datetime attributes do not decode in the SDK.)
+        described = await env.client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=env.client.namespace, execution=WorkflowExecution(workflow_id=first.id)
+            )
+        )
+        fields = described.workflow_execution_info.search_attributes.indexed_fields
+        assert fields[sa.ONBOARDING_STATUS.name].data == b'"READY"'
+        assert fields[sa.INVITATION_MODE.name].data == b'"manual"'
+        await latest.execute_update(OnboardingWorkflow.send_invitation_now)
+        final = await first.result()
+    assert final.status == OnboardingStatus.COMPLETED
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    # The invitation's projection was written once, not again by each run.
+    assert fakes.projected == [("waiting_manual", None), (None, None)]
+
+
+async def test_muted_client_waiting_past_the_bound_continues_as_new_then_unmute_sends(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, fakes = time_skipping_env, Fakes()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded(keep_muted=True))
+        await wait_for_status(latest, OnboardingStatus.WAITING_FOR_UNMUTE)
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await _state_intact(latest, fakes, OnboardingStatus.WAITING_FOR_UNMUTE)
+        assert view.notifications_muted and view.invitation.state == InvitationState.muted
+        await latest.execute_update(
+            OnboardingWorkflow.set_notifications, SetNotificationsInput(enabled=True)
+        )
+        final = await first.result()
+    assert fakes.switched == [False]  # the row muted at setup, unmuted once by the later run
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    assert final.status == OnboardingStatus.COMPLETED and not final.notifications_muted
+
+
+async def test_scheduled_past_the_bound_continues_as_new_and_is_sent_at_its_time(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Scheduled in 12 days, bound 5: sent at its time by the third run, not before."""
+    env, fakes = time_skipping_env, Fakes()
+    at = await env.get_current_time() + timedelta(days=12)
+    async with Run(env, fakes) as run:
+        first, latest = await _started(
+            run, _bounded(invitation_mode=InvitationMode.scheduled, invitation_scheduled_at=at)
+        )
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=11))
+        assert fakes.emails == []
+        view = await _state_intact(latest, fakes, OnboardingStatus.READY)
+        assert view.invitation.state == InvitationState.scheduled
+        assert view.invitation.scheduled_at == at
+        final = await first.result()
+        assert await _run_count(env, first) == 3
+    [(purpose, _, _, sent)] = fakes.sent_at
+    assert purpose == "invitation" and at <= sent < at + timedelta(minutes=1)
+    assert final.invitation.state == InvitationState.accepted
+
+
+async def test_cancelled_invitation_past_the_bound_continues_as_new_and_send_now_sends(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, fakes = time_skipping_env, Fakes()
+    at = await env.get_current_time() + timedelta(days=2)
+    async with Run(env, fakes) as run:
+        first, latest = await _started(
+            run, _bounded(invitation_mode=InvitationMode.scheduled, invitation_scheduled_at=at)
+        )
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await latest.execute_update(OnboardingWorkflow.cancel_invitation)
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await _state_intact(latest, fakes, OnboardingStatus.READY)
+        assert view.invitation.state == InvitationState.cancelled and fakes.emails == []
+        await latest.execute_update(OnboardingWorkflow.send_invitation_now)
+        final = await first.result()
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    assert final.invitation.state == InvitationState.accepted
+
+
+async def test_waiting_for_the_director_past_the_bound_keeps_reminders_and_acceptance(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Sent, not accepted: the runs continue as new at 5 and 10 days; each reminder goes once,
+    at its day; the director's acceptance of the first invitation reaches the third run."""
+    env, fakes = time_skipping_env, Fakes()
+    fakes.auto_accept = False
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=11))
+        assert await _run_count(env, first) == 3
+        view = await _state_intact(latest, fakes, OnboardingStatus.READY)
+        assert view.invitation.state == InvitationState.sent
+        assert view.invitation.reminders_sent == 2
+        await latest.signal(OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=1))
+        final = await first.result()
+    sent = [(p, seq, r) for p, seq, r, _ in fakes.sent_at]
+    assert sent == [("invitation", 1, 0), ("reminder", 1, 1), ("reminder", 1, 2)]
+    assert final.invitation.state == InvitationState.accepted
+
+
+async def test_expired_invitation_waiting_for_a_resend_past_the_bound_is_resent(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Expired at 14 days, then waiting for resend_invitation across runs; the resend sends
+    invitation 2, whose acceptance completes the onboarding."""
+    env, fakes = time_skipping_env, Fakes()
+    fakes.auto_accept = False
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        await wait_for_status(latest, OnboardingStatus.READY)
+        await env.sleep(timedelta(days=21))
+        assert await _run_count(env, first) == 5
+        view = await _state_intact(latest, fakes, OnboardingStatus.READY)
+        assert view.invitation.state == InvitationState.expired
+        await latest.execute_update(OnboardingWorkflow.resend_invitation)
+        await env.sleep(timedelta(hours=1))
+        await latest.signal(OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=2))
+        final = await first.result()
+    purposes = [(p, seq) for p, seq, _, _ in fakes.sent_at]
+    assert purposes == [
+        ("invitation", 1),
+        ("reminder", 1),
+        ("reminder", 1),
+        ("expired", 1),
+        ("invitation", 2),
+    ]
+    assert final.invitation.sequence == 2 and final.status == OnboardingStatus.COMPLETED

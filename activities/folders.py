@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.error_types import ErrorType
-from domain.fiscal import FiscalYear, months
+from domain.fiscal_calendar import FiscalYear, months
 from domain.folders import FolderTreeTemplate, PlannedFolder, plan_folders
 from store import catalogs, folders
 from store.pool import Pool

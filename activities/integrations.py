@@ -1,4 +1,5 @@
-"""The onboarding's client-setup activities: collaborators and subscription, then each integration.
+"""The client's integrations: connecting each app during the onboarding and after it (the
+collaborators and subscription step is activities/client_setup.py).
 
 Connecting an integration goes through a `Connector`, one per kind of partner app:
 - redirection apps only grant the client access: nothing to call, the app is connected;
@@ -41,9 +42,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
 
-import asyncpg
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -53,15 +53,13 @@ from core.outbound import OutboundPolicy, OutboundRefused, OutboundUnresolvable
 from domain.error_types import ErrorType
 from domain.setup import (
     SECRET_MASK,
-    BillingPeriod,
     EffectiveIntegration,
     Integration,
     IntegrationKind,
-    Payer,
     _check_setting,
 )
+from store import applied_setup as store
 from store import catalogs
-from store import client_setup as store
 from store import integration_changes as changes
 from store.pool import Pool
 
@@ -309,21 +307,6 @@ def _connection_id(response: httpx.Response) -> str | None:
 # ---- activity inputs and results ----------------------------------------------------------------
 
 
-class AssignInput(BaseModel):
-    client_id: uuid.UUID
-    user_ids: list[uuid.UUID] = Field(default_factory=list)
-    plan: str | None = None
-    add_ons: list[str] = Field(default_factory=list)
-    payer: Payer
-    billing_period: BillingPeriod
-
-
-class AssignResult(BaseModel):
-    collaborators_added: int
-    subscription_created: bool
-    attempt: int
-
-
 class ConnectIntegrationInput(BaseModel):
     client_id: uuid.UUID
     partner_id: uuid.UUID
@@ -372,7 +355,7 @@ class FinishIntegrationChangeInput(BaseModel):
 # ---- activities ---------------------------------------------------------------------------------
 
 
-class ClientSetupActivities:
+class IntegrationActivities:
     def __init__(
         self,
         pool: Pool,
@@ -387,37 +370,6 @@ class ClientSetupActivities:
             IntegrationKind.redirection: RedirectionConnector(),
             IntegrationKind.automation: AutomationConnector(http, timeout, outbound_policy),
         }
-
-    @activity.defn
-    async def assign_collaborators_and_subscription(self, data: AssignInput) -> AssignResult:
-        """Both writes ignore what a previous attempt already wrote, so a retry is harmless."""
-        try:
-            added = await store.assign_collaborators(
-                self.pool, client_id=data.client_id, user_ids=data.user_ids
-            )
-            created = await store.apply_subscription(
-                self.pool,
-                client_id=data.client_id,
-                plan=data.plan,
-                add_ons=data.add_ons,
-                payer=data.payer.value,
-                billing_period=data.billing_period.value,
-            )
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise ApplicationError(
-                f"client {data.client_id} does not exist",
-                type=ErrorType.ClientMissing,
-                non_retryable=True,
-            ) from exc
-        activity.logger.info(
-            "collaborators and subscription applied",
-            extra={"collaborators_added": added, "subscription_created": created},
-        )
-        return AssignResult(
-            collaborators_added=added,
-            subscription_created=created,
-            attempt=activity.info().attempt,
-        )
 
     @activity.defn
     async def connect_integration(self, data: ConnectIntegrationInput) -> ConnectIntegrationResult:

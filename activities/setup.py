@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.error_types import ErrorType
 from domain.setup import EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store.pool import Pool
 
 

@@ -15,7 +15,7 @@ from app.errors import Conflict, Invalid, NotFound, Unavailable
 from app.pricing import subscription_cost
 from domain.pricing import MonthlyCost
 from domain.setup import Role
-from store import client_setup, clients, folders, subscriptions
+from store import applied_setup, clients, folders, subscriptions
 from store.clients import ClientErased
 from store.pool import Conn, Pool, snapshot
 
@@ -104,7 +104,7 @@ class ClientView:
     subscription: subscriptions.RevisionRow | None
     collaborators: list[clients.Collaborator]
     users: list[dict[str, Any]]
-    integrations: list[client_setup.IntegrationRow]
+    integrations: list[applied_setup.IntegrationRow]
     fiscal_years: list[folders.FiscalYearRow]
     folder_count: int
     # What the subscription in force costs a month (app/pricing.py); None without a plan.
@@ -131,7 +131,7 @@ async def _client_view(conn: Conn, partner_id: uuid.UUID, client_id: uuid.UUID) 
         subscription=subscription,
         collaborators=await clients.list_collaborator_users(conn, client_id=client_id),
         users=await clients.list_users(conn, client_id=client_id),
-        integrations=await client_setup.list_integrations(conn, client_id=client_id),
+        integrations=await applied_setup.list_integrations(conn, client_id=client_id),
         fiscal_years=await folders.list_fiscal_years(conn, client_id=client_id),
         folder_count=await folders.count_folders(conn, client_id=client_id),
         monthly_cost=await subscription_cost(conn, partner_id=partner_id, revision=subscription),

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from app.clients import client_not_found
-from domain.fiscal import FiscalYear, months
+from domain.fiscal_calendar import FiscalYear, months
 from store import clients, folders
 from store.folders import FiscalYearStateRow, FolderRow
 from store.pool import Pool

@@ -21,7 +21,7 @@ from app import roles
 from app.clients import client_not_found, ready_client
 from app.errors import AppError, Conflict, FieldIssue, Invalid, Unavailable
 from domain import search_attributes as sa
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import (
     FiscalYearCreate,
     FiscalYearInput,

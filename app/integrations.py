@@ -52,9 +52,9 @@ from domain.setup import (
     Role,
     _check_setting,
 )
-from store import client_setup, clients
+from store import applied_setup, clients
 from store import integration_changes as changes
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store.pool import Pool
 from workflows.integrations import IntegrationChangeWorkflow
 
@@ -109,7 +109,7 @@ def _masked(catalog: Catalog, code: str, settings: dict[str, Any]) -> dict[str, 
 
 
 def _current_settings(
-    catalog: Catalog, client: clients.ClientRow, row: client_setup.IntegrationRow
+    catalog: Catalog, client: clients.ClientRow, row: applied_setup.IntegrationRow
 ) -> dict[str, Any]:
     # Masked again: a setting declared secret since the row was written is not shown either.
     kept = row.settings if row.settings is not None else _snapshot_settings(client, row.code)
@@ -129,7 +129,7 @@ async def list_integrations(
     """The client's apps (removed ones included, saying so), by code (any role)."""
     client = await _client(pool, partner_id, client_id)
     catalog = await setup_store.load_catalog(pool, partner_id=partner_id)
-    rows = await client_setup.list_integrations(pool, client_id=client_id)
+    rows = await applied_setup.list_integrations(pool, client_id=client_id)
     return [
         ClientIntegration(
             code=r.code,
@@ -223,7 +223,7 @@ async def _kept_secrets(pool: Pool, client: clients.ClientRow, code: str) -> dic
     last = await changes.last_secrets(pool, client_id=client.id, code=code)
     if last is not None:
         return last
-    return await client_setup.integration_secrets(
+    return await applied_setup.integration_secrets(
         pool, onboarding_id=client.onboarding_id, template_id=client.template_id, code=code
     )
 
@@ -334,7 +334,7 @@ async def _start(
         # Not started: the change ends here, so it blocks no later one; the row says why.
         error = "the change could not be started (Temporal unavailable); ask again"
         await changes.finish(pool, change_id=change.id, state="failed", error=error)
-        await client_setup.upsert_integration_state(
+        await applied_setup.upsert_integration_state(
             pool,
             client_id=client.id,
             code=integration.code,
@@ -378,7 +378,7 @@ async def add(
     app = catalog.integrations.get(body.code)
     if app is None:
         raise Invalid.field("code", "is not an app of the firm's catalogue", code="unknown")
-    row = await client_setup.get_integration(pool, client_id=client_id, code=body.code)
+    row = await applied_setup.get_integration(pool, client_id=client_id, code=body.code)
     if row is not None and row.state != "removed":
         raise Conflict(
             f"The client already has integration {body.code!r}; reconfigure it instead.",
@@ -425,7 +425,7 @@ async def reconfigure(
     )
     if done is not None:
         return Changed(change=done, replayed=True)
-    row = await client_setup.get_integration(pool, client_id=client_id, code=code)
+    row = await applied_setup.get_integration(pool, client_id=client_id, code=code)
     if row is None or row.state == "removed":
         raise _not_added(code)
     if row.state not in _RECONFIGURABLE:
@@ -511,7 +511,7 @@ async def remove(
     )
     if done is not None:
         return Changed(change=done, replayed=True)
-    row = await client_setup.get_integration(pool, client_id=client_id, code=code)
+    row = await applied_setup.get_integration(pool, client_id=client_id, code=code)
     if row is None:
         raise _not_added(code)
     if row.state in ("disconnecting", "removed") and row.change_id is not None:

@@ -10,7 +10,7 @@ from app import pricing as app_pricing
 from app.errors import FieldIssue, Invalid
 from domain.pricing import MonthlyCost
 from domain.setup import Catalog, EffectiveSetup, SetupInvalid, SetupOverrides, resolve_setup
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store import templates as templates_store
 from store.pool import Pool
 from store.templates import TemplateRow

@@ -24,7 +24,7 @@ from domain.setup import (
     resolve_setup,
 )
 from store import partners
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store import templates as templates_store
 from store.partners import UserRow
 from store.pool import Pool

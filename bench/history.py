@@ -42,7 +42,7 @@ from activities.imports import (
 )
 from bench.report import Figure
 from core.temporal import history_lengths
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, OnboardingStatus
 from workflows.bulk_import import BulkImportWorkflow

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.exact import ExactBool, ExactDate
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.onboarding import FISCAL_YEAR_EARLIEST
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.exact import ExactBool
-from domain.fiscal import FiscalYear, month_folder_name, months
+from domain.fiscal_calendar import FiscalYear, month_folder_name, months
 from domain.text import Text
 
 __all__ = ["FolderNode", "FolderTreeTemplate", "PlannedFolder", "plan_folders"]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from domain.company import CompanyRecord
 from domain.exact import ExactBool, ExactDate, ExactDateTime
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.identifiers import BeEnterpriseNumber, BeNationalNumber, EuVatNumber, Siret
 from domain.setup import EffectiveSetup, InvitationMode, SetupOverrides
 from domain.text import Text

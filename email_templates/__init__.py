@@ -23,7 +23,7 @@ from jinja2 import (
 )
 
 from domain.email import Branding, Email
-from domain.fiscal import MONTH_NAMES
+from domain.fiscal_calendar import MONTH_NAMES
 from email_templates.samples import SAMPLE_BRANDING, SAMPLE_CONTEXT
 
 __all__ = [

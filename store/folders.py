@@ -234,7 +234,8 @@ async def list_year_folders(
 ) -> list[FolderRow]:
     """The client's tree as one fiscal year sees it: the shared (template) folders and the month
     folders of the year's months, by path (parents first, months in date order)."""
-    # Month folders are named "YYYY-MM <month>" whatever the language (domain.fiscal), so their
+    # Month folders are named "YYYY-MM <month>" whatever the language (domain.fiscal_calendar),
+    # so their
     # first seven characters say which month they hold.
     records = await pool.fetch(
         f"""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from store.client_setup import _INTEGRATION_COLUMNS, IntegrationRow, _integration
+from store.applied_setup import _INTEGRATION_COLUMNS, IntegrationRow, _integration
 from store.pool import Conn, Pool
 
 Action = Literal["add", "reconfigure", "remove"]

@@ -27,14 +27,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.checklist_notice import ChecklistNoticeActivities
 from activities.checklists import ChecklistActivities
+from activities.client_setup import ClientSetupActivities
 from activities.clients import ClientActivities
-from activities.company import CompanyActivities
+from activities.company_checks import CompanyActivities
 from activities.email import EmailActivities, SmtpConfig
 from activities.escalations import EscalationActivities
 from activities.fiscal_years import FiscalYearActivities
 from activities.folders import FolderActivities
 from activities.imports import ImportActivities, start_onboardings
-from activities.integrations import ClientSetupActivities
+from activities.integrations import IntegrationActivities
 from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
     RegistryActivities,
@@ -97,7 +98,8 @@ def activities_for(
     setup = SetupActivities(pool)
     company = CompanyActivities(pool)
     folders = FolderActivities(pool)
-    client_setup = ClientSetupActivities(
+    client_setup = ClientSetupActivities(pool)
+    integrations = IntegrationActivities(
         pool, http, outbound_policy=OutboundPolicy.from_settings(settings)
     )
     imports = ImportActivities(
@@ -124,8 +126,8 @@ def activities_for(
         folders.create_folders,
         FiscalYearActivities(pool).record_fiscal_year_folders,
         client_setup.assign_collaborators_and_subscription,
-        client_setup.connect_integration,
-        client_setup.record_integration_failure,
+        integrations.connect_integration,
+        integrations.record_integration_failure,
         invitations.send_invitation,
         CollaboratorActivities(invitations).notify_collaborators,
         EscalationActivities(invitations).escalate,
@@ -134,8 +136,8 @@ def activities_for(
         imports.settled_rows,
         start_onboardings,
         ChecklistNoticeActivities(invitations).notify_checklist,
-        client_setup.disconnect_integration,
-        client_setup.finish_integration_change,
+        integrations.disconnect_integration,
+        integrations.finish_integration_change,
         RetentionActivities(
             pool, periods=periods_from(settings), batch_size=settings.retention_batch_size
         ).purge_table,

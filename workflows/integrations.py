@@ -3,7 +3,7 @@ reconfigure, remove), run once.
 
 One run per change (the id names the client, the app and the change, see `workflow_id_for`),
 so the same request again starts nothing twice. Connecting goes through the onboarding's own
-activity (ClientSetupActivities.connect_integration) with the change's id: its Idempotency-Key
+activity (IntegrationActivities.connect_integration) with the change's id: its Idempotency-Key
 names the change, so the partner app recognises every retry of it (a worker that died mid-call
 included) and connects the client once. Removing calls the app's disconnect_url the same way.
 The client's integration row says where the app stands; the change's row, how the change ended.
@@ -20,10 +20,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Passed through: the workflow only uses their pydantic models and method references.
     from activities.integrations import (
-        ClientSetupActivities,
         ConnectIntegrationInput,
         DisconnectIntegrationInput,
         FinishIntegrationChangeInput,
+        IntegrationActivities,
         RecordIntegrationFailureInput,
     )
     from domain.integrations import (
@@ -85,7 +85,7 @@ class IntegrationChangeWorkflow:
         try:
             if data.action == IntegrationAction.remove:
                 await workflow.execute_activity_method(
-                    ClientSetupActivities.disconnect_integration,
+                    IntegrationActivities.disconnect_integration,
                     DisconnectIntegrationInput(
                         client_id=data.client_id,
                         partner_id=data.partner_id,
@@ -98,7 +98,7 @@ class IntegrationChangeWorkflow:
                 )
             else:
                 await workflow.execute_activity_method(
-                    ClientSetupActivities.connect_integration,
+                    IntegrationActivities.connect_integration,
                     ConnectIntegrationInput(
                         client_id=data.client_id,
                         partner_id=data.partner_id,
@@ -114,7 +114,7 @@ class IntegrationChangeWorkflow:
             # The row says failed (the last attempt may have timed out before saying so);
             # a person adds, reconfigures or removes it again.
             await workflow.execute_activity_method(
-                ClientSetupActivities.record_integration_failure,
+                IntegrationActivities.record_integration_failure,
                 RecordIntegrationFailureInput(
                     client_id=data.client_id,
                     code=data.integration.code,
@@ -128,7 +128,7 @@ class IntegrationChangeWorkflow:
         else:
             view.state = ChangeState.done
         await workflow.execute_activity_method(
-            ClientSetupActivities.finish_integration_change,
+            IntegrationActivities.finish_integration_change,
             FinishIntegrationChangeInput(
                 change_id=data.change_id,
                 state="done" if view.state == ChangeState.done else "failed",

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     # Passed through: loaded once by the worker, not re-imported per run in the sandbox. The
     # workflow only uses their pydantic models and activity method references.
     from activities.checklists import AssignChecklistInput, ChecklistActivities
+    from activities.client_setup import AssignInput, ClientSetupActivities
     from activities.clients import (
         ClientActivities,
         ClientNotificationsInput,
@@ -35,14 +36,13 @@ with workflow.unsafe.imports_passed_through():
         RecordInvitationInput,
         RecordStatusInput,
     )
-    from activities.company import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
+    from activities.company_checks import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
     from activities.email import SendEmailResult, SendOutcome
     from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
     from activities.folders import CreateFoldersInput, CreateFoldersResult, FolderActivities
     from activities.integrations import (
-        AssignInput,
-        ClientSetupActivities,
         ConnectIntegrationInput,
+        IntegrationActivities,
         RecordIntegrationFailureInput,
     )
     from activities.invitations import (
@@ -646,7 +646,7 @@ class OnboardingWorkflow:
         assert self._view.client_id is not None
         try:
             result = await workflow.execute_activity_method(
-                ClientSetupActivities.connect_integration,
+                IntegrationActivities.connect_integration,
                 ConnectIntegrationInput(
                     client_id=self._view.client_id,
                     partner_id=self._data.partner_id,
@@ -665,7 +665,7 @@ class OnboardingWorkflow:
             await self._patiently(
                 Step.integrations,
                 lambda: self._db(
-                    ClientSetupActivities.record_integration_failure,
+                    IntegrationActivities.record_integration_failure,
                     RecordIntegrationFailureInput(
                         client_id=self._view.client_id,
                         code=integration.code,

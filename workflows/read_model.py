@@ -28,10 +28,11 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.converter import DataConverter
 from temporalio.exceptions import FailureError
 
+from activities.client_setup import ClientSetupActivities
 from activities.clients import ClientActivities
-from activities.company import CompanyActivities
+from activities.company_checks import CompanyActivities
 from activities.folders import FolderActivities
-from activities.integrations import ClientSetupActivities
+from activities.integrations import IntegrationActivities
 from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import RegistryActivities
 from activities.setup import SetupActivities
@@ -59,8 +60,8 @@ _ACTIVITIES: dict[str, tuple[Step | None, str]] = {
         Step.collaborators_and_subscription,
         _POSTGRESQL,
     ),
-    ClientSetupActivities.connect_integration.__name__: (Step.integrations, "the partner's app"),
-    ClientSetupActivities.record_integration_failure.__name__: (Step.integrations, _POSTGRESQL),
+    IntegrationActivities.connect_integration.__name__: (Step.integrations, "the partner's app"),
+    IntegrationActivities.record_integration_failure.__name__: (Step.integrations, _POSTGRESQL),
     ClientActivities.complete_setup.__name__: (Step.complete_setup, _POSTGRESQL),
     ClientActivities.set_notifications.__name__: (Step.complete_setup, _POSTGRESQL),
     # The collaborators' notice is sent as setup completes; the workflow reports it there.

@@ -44,7 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.console.texts import LANGUAGES, TEXTS
 from api.deps import Services, ServicesDep
-from api.pages import language_of, wants_html
+from api.pages.negotiation import language_of, wants_html
 from app import clients as app_clients
 from app import onboardings as app_onboardings
 from app import roles, sign_in, two_factor

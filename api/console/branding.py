@@ -36,7 +36,7 @@ from api.console import (
 )
 from api.console.texts import TEXTS
 from api.deps import ServicesDep
-from api.pages import PageFacts, PageKind, PageRenderer
+from api.pages.director import PageFacts, PageKind, PageRenderer
 from app import branding as app_branding
 from app import roles
 from app.errors import Forbidden, Invalid

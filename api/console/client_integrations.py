@@ -46,7 +46,7 @@ from app.errors import AppError, FieldIssue, Invalid, NotFound
 from domain.integrations import IntegrationAdd, IntegrationReconfigure
 from domain.setup import Integration, SettingSpec, SettingType
 from domain.text import Text
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store.console import SessionRow
 
 router = APIRouter(include_in_schema=False)

@@ -52,7 +52,7 @@ from app import subscriptions as app_subscriptions
 from app.clients import ClientView
 from app.errors import AppError, FieldIssue, Invalid, NotFound
 from domain.clients import CollaboratorsIn, SubscriptionIn
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearCreate
 from domain.text import Text
 from email_templates import long_date

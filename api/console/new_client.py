@@ -43,7 +43,7 @@ from app import onboardings as app_onboardings
 from app import setups as app_setups
 from app import subscriptions as app_subscriptions
 from app.errors import AppError, Conflict, FieldIssue, Forbidden, Invalid
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.setup import BillingPeriod, SetupOverrides
 from store.console import SessionRow
 

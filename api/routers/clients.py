@@ -51,7 +51,7 @@ from domain.pricing import MonthlyCost
 from domain.setup import BillingPeriod, EffectiveSetup, Payer
 from domain.text import Text
 from store import clients, erasure, subscriptions
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store.pool import Pool
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])

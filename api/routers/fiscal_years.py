@@ -15,7 +15,7 @@ from api.deps import AnyRoleDep, ConfigurerDep, PoolDep, ServicesDep
 from api.problems import ProblemError, problem_responses
 from app import fiscal_years as app_fiscal_years
 from domain.exact import ExactDate
-from domain.fiscal import FiscalYear, months
+from domain.fiscal_calendar import FiscalYear, months
 from domain.fiscal_years import (
     FiscalYearCreate,
     FoldersState,

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import AdminDep, PoolDep
-from api.pages import ACCEPT_URL_SETTING, LINK_PLACEHOLDER
+from api.pages.director import ACCEPT_URL_SETTING, LINK_PLACEHOLDER
 from api.problems import problem_responses
 from store import invitation_pages
 

@@ -20,19 +20,9 @@ from temporalio.service import RPCError
 
 from api import auth_failures
 from api.deps import Services, ServicesDep
-from api.pages import (
-    FORM_FIELD,
-    PageFacts,
-    PageKind,
-    PageRenderer,
-    branding_of,
-    cross_site,
-    form_token,
-    form_token_valid,
-    language_of,
-    partner_redirect,
-    wants_html,
-)
+from api.pages.director import PageFacts, PageKind, PageRenderer, branding_of, partner_redirect
+from api.pages.form_guard import FORM_FIELD, cross_site, form_token, form_token_valid
+from api.pages.negotiation import language_of, wants_html
 from api.pages.texts import LANGUAGES
 from api.params import InvitationToken
 from api.problems import ProblemError, problem_responses

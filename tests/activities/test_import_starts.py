@@ -17,7 +17,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.imports import PreparedRow, StartRowsInput, start_onboardings
 from domain import search_attributes as sa
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
 
 

@@ -1,4 +1,5 @@
-"""ClientSetupActivities against real PostgreSQL and the partner-app stand-in over real HTTP.
+"""IntegrationActivities (and ClientSetupActivities) against real PostgreSQL and the partner-app
+stand-in over real HTTP.
 
 The outbound policy is the tests' own, built from settings as the worker's is: http allowed
 (env test), and the partner-app stand-in on 127.0.0.1 allowed by an exact host:port entry, as the
@@ -21,12 +22,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.client_setup import AssignInput, ClientSetupActivities
 from activities.integrations import (
-    AssignInput,
     AutomationConnector,
-    ClientSetupActivities,
     ConnectIntegrationInput,
     ConnectRequest,
+    IntegrationActivities,
     RecordIntegrationFailureInput,
 )
 from core.outbound import OutboundPolicy
@@ -46,13 +47,18 @@ from domain.setup import (
     SettingSpec,
     TemplateBody,
 )
-from store import catalogs, client_setup, clients, onboardings, partners, templates
+from store import applied_setup, catalogs, clients, onboardings, partners, templates
 from store.pool import Pool
 from tests.conftest import make_tenant
 
 TEMPLATE_TOKEN = "tmpl-token-7f3a9c"
 REQUEST_TOKEN = "req-token-51d2e8"
 WEBHOOK_SECRET = "whsec-0c4b6d"
+
+
+def _assign(activities: IntegrationActivities) -> Any:
+    """The collaborators-and-subscription activity, over the same database."""
+    return ClientSetupActivities(activities.pool).assign_collaborators_and_subscription
 
 
 @pytest.fixture
@@ -76,9 +82,9 @@ def _policy(*private: str) -> OutboundPolicy:
 @pytest.fixture
 def activities(
     pool: Pool, http: httpx.AsyncClient, partner_app: PartnerApp
-) -> ClientSetupActivities:
+) -> IntegrationActivities:
     policy = _policy(f"127.0.0.1:{partner_app.port}")
-    return ClientSetupActivities(pool, http, timeout=5, outbound_policy=policy)
+    return IntegrationActivities(pool, http, timeout=5, outbound_policy=policy)
 
 
 @dataclass
@@ -245,7 +251,7 @@ async def _automation_world(
 
 
 async def test_connect_redirection_connects_without_http(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A redirection app only grants access: connected at once, no request to any app."""
     app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
@@ -253,14 +259,14 @@ async def test_connect_redirection_connects_without_http(
     result = await ActivityEnvironment().run(activities.connect_integration, world.input())
     assert (result.code, result.state, result.external_ref) == ("portal", "connected", None)
     assert partner_app.requests == []
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="portal")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="portal")
     assert row is not None
     assert (row.kind, row.state, row.attempts) == ("redirection", "connected", 1)
     assert row.connected_at is not None
 
 
 async def test_connect_automation_sends_real_secrets_and_idempotency_key(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """The app gets the secrets from the database (the request's winning over the template's),
     never the mask, and an Idempotency-Key naming the client and the app."""
@@ -280,13 +286,13 @@ async def test_connect_automation_sends_real_secrets_and_idempotency_key(
     }
     assert request.headers["idempotency-key"] == f"{world.client_id}:bankfeed"
     assert result.external_ref is not None and result.external_ref.startswith("conn_")
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.external_ref, row.attempts) == ("connected", result.external_ref, 1)
 
 
 async def test_connect_sends_a_stored_secret_whose_setting_was_declared_plain_since(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """The setup masks a setting that was ever secret (issue 20): when the app is redefined
     with it plain, the connect still gets the real value from the database, not the mask."""
@@ -307,7 +313,7 @@ async def test_connect_sends_a_stored_secret_whose_setting_was_declared_plain_si
 
 
 async def test_connect_automation_uses_the_template_version_of_the_client(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A template edited after the client was made does not change the secret sent for it."""
     world = await _automation_world(pool, partner_app)
@@ -333,7 +339,7 @@ async def test_connect_automation_uses_the_template_version_of_the_client(
 
 
 async def test_connect_twice_keeps_one_connected_row(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A replay finds the app connected: one row, the same reference, no second call."""
     world = await _automation_world(pool, partner_app)
@@ -342,7 +348,7 @@ async def test_connect_twice_keeps_one_connected_row(
     second = await env.run(activities.connect_integration, world.input())
     assert first.external_ref is not None
     assert second.external_ref == first.external_ref
-    [row] = await client_setup.list_integrations(pool, client_id=world.client_id)
+    [row] = await applied_setup.list_integrations(pool, client_id=world.client_id)
     assert (row.code, row.state, row.external_ref, row.attempts) == (
         "bankfeed",
         "connected",
@@ -372,7 +378,7 @@ async def test_automation_connector_retry_sends_the_same_idempotency_key(
 
 
 async def test_connect_unavailable_then_success_counts_attempts(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A 503 is retryable and recorded as the row's last error; the next run connects."""
     world = await _automation_world(pool, partner_app)
@@ -381,19 +387,19 @@ async def test_connect_unavailable_then_success_counts_attempts(
     with pytest.raises(ApplicationError) as caught:
         await env.run(activities.connect_integration, world.input())
     assert (caught.value.type, caught.value.non_retryable) == ("IntegrationUnavailable", False)
-    failed = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    failed = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert failed is not None
     assert (failed.state, failed.attempts) == ("failed", 1)
     assert failed.last_error is not None and "503" in failed.last_error
     result = await env.run(activities.connect_integration, world.input())
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.attempts, row.external_ref) == ("connected", 2, result.external_ref)
     assert [r.status for r in partner_app.requests] == [503, 201]
 
 
 async def test_connect_rate_limited_retries_after_the_apps_delay(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A 429 is retryable, and the next retry waits the app's Retry-After."""
     world = await _automation_world(pool, partner_app)
@@ -407,7 +413,7 @@ async def test_connect_rate_limited_retries_after_the_apps_delay(
 async def test_connect_unreachable_app_is_retryable(pool: Pool, http: httpx.AsyncClient) -> None:
     """Nothing listening at connect_url: a retryable IntegrationUnavailable, recorded as failed."""
     port = free_port()
-    activities = ClientSetupActivities(pool, http, outbound_policy=_policy(f"127.0.0.1:{port}"))
+    activities = IntegrationActivities(pool, http, outbound_policy=_policy(f"127.0.0.1:{port}"))
     app = _bankfeed(f"http://127.0.0.1:{port}/connect")
     world = await _world(
         pool, app, template_settings={"account_id": "FR76-1", "api_token": TEMPLATE_TOKEN}
@@ -419,12 +425,12 @@ async def test_connect_unreachable_app_is_retryable(pool: Pool, http: httpx.Asyn
         caught.value.message
         == "integration 'bankfeed' could not be reached (connection refused or failed)"
     )
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and row.state == "failed"
 
 
 async def test_connect_rejected_is_final_and_never_shows_the_secret(
-    activities: ClientSetupActivities,
+    activities: IntegrationActivities,
     pool: Pool,
     partner_app: PartnerApp,
     caplog: pytest.LogCaptureFixture,
@@ -440,7 +446,7 @@ async def test_connect_rejected_is_final_and_never_shows_the_secret(
     assert (error.type, error.non_retryable) == ("IntegrationRejected", True)
     assert error.message == "integration 'bankfeed' refused the connection (answered 422)"
     assert error.__cause__ is None
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.attempts, row.last_error) == ("failed", 1, error.message)
     # The secret did travel (to the app), so its absence below is not for want of sending it.
@@ -451,7 +457,7 @@ async def test_connect_rejected_is_final_and_never_shows_the_secret(
 
 
 async def test_connect_missing_required_secret_is_misconfigured(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A required secret that neither the template nor the request holds: non-retryable, no call,
     and the mask is never sent in its place."""
@@ -466,12 +472,12 @@ async def test_connect_missing_required_secret_is_misconfigured(
     assert (caught.value.type, caught.value.non_retryable) == ("IntegrationMisconfigured", True)
     assert "'api_token' is required" in caught.value.message
     assert partner_app.requests == []
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and row.state == "failed"
 
 
 async def test_record_failure_marks_failed_without_counting_an_attempt(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """The workflow's verdict after retries sets the error but leaves `attempts` alone."""
     world = await _automation_world(pool, partner_app)
@@ -488,13 +494,13 @@ async def test_record_failure_marks_failed_without_counting_an_attempt(
             error="gave up after 5 attempts",
         ),
     )
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.attempts, row.last_error) == ("failed", 1, "gave up after 5 attempts")
 
 
 async def test_record_failure_never_undoes_a_connection(
-    activities: ClientSetupActivities, pool: Pool, partner_app: PartnerApp
+    activities: IntegrationActivities, pool: Pool, partner_app: PartnerApp
 ) -> None:
     """A late failure (an attempt that timed out while another connected) leaves it connected."""
     world = await _automation_world(pool, partner_app)
@@ -509,7 +515,7 @@ async def test_record_failure_never_undoes_a_connection(
             error="late timeout",
         ),
     )
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None
     assert (row.state, row.external_ref, row.last_error) == (
         "connected",
@@ -544,7 +550,7 @@ async def _remote_world(pool: Pool, connect_url: str) -> World:
     ],
 )
 async def test_connect_url_to_a_forbidden_address_is_refused_before_any_request(
-    activities: ClientSetupActivities, pool: Pool, remote: Remote, target: str, reason: str
+    activities: IntegrationActivities, pool: Pool, remote: Remote, target: str, reason: str
 ) -> None:
     """The reported SSRF: connect_url pointed at loopback, a private network, cloud metadata or
     a name resolving to 127.0.0.1 is never called (the secrets stay home), fails for good in our
@@ -560,7 +566,7 @@ async def test_connect_url_to_a_forbidden_address_is_refused_before_any_request(
     )
     assert reason in error.message
     assert remote.received == []
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and (row.state, row.last_error) == ("failed", error.message)
 
 
@@ -587,7 +593,7 @@ async def test_remote_body_never_reaches_the_error_or_the_row(
     onboarding's status: the error and the row say what happened, never what it said."""
     remote.status = status
     remote.body = json.dumps({"message": LEAK, "detail": LEAK, "error": LEAK}).encode()
-    activities = ClientSetupActivities(
+    activities = IntegrationActivities(
         pool, http, outbound_policy=_policy(f"127.0.0.1:{remote.port}")
     )
     world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
@@ -595,7 +601,7 @@ async def test_remote_body_never_reaches_the_error_or_the_row(
         await ActivityEnvironment().run(activities.connect_integration, world.input())
     assert (caught.value.message, caught.value.type) == (message, error_type)
     assert len(remote.received) == 1  # it was called, and it answered
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and row.last_error == message
     assert "INTERNAL-ONLY" not in str(caught.value) and "hunter2" not in (row.last_error or "")
 
@@ -609,7 +615,7 @@ async def test_redirect_is_never_followed_even_by_a_client_that_follows(
     remote.headers = {"Location": partner_app.connect_url}
     policy = _policy(f"127.0.0.1:{remote.port}", f"127.0.0.1:{partner_app.port}")
     async with httpx.AsyncClient(follow_redirects=True) as following:
-        activities = ClientSetupActivities(pool, following, outbound_policy=policy)
+        activities = IntegrationActivities(pool, following, outbound_policy=policy)
         world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
         with pytest.raises(ApplicationError) as caught:
             await ActivityEnvironment().run(activities.connect_integration, world.input())
@@ -626,7 +632,7 @@ async def test_call_goes_to_the_checked_address_under_the_original_host_name(
     the name of its URL in Host; the connection is not kept for another name to reuse."""
     remote.status = 201
     remote.body = b'{"connection_id": "conn_42"}'
-    activities = ClientSetupActivities(
+    activities = IntegrationActivities(
         pool, http, outbound_policy=_policy(f"localhost:{remote.port}")
     )
     world = await _remote_world(pool, f"http://localhost:{remote.port}/connect")
@@ -646,18 +652,18 @@ async def test_connection_id_that_is_not_an_id_is_not_kept(
     that prose into the client's status."""
     remote.status = 200
     remote.body = json.dumps({"connection_id": LEAK}).encode()
-    activities = ClientSetupActivities(
+    activities = IntegrationActivities(
         pool, http, outbound_policy=_policy(f"127.0.0.1:{remote.port}")
     )
     world = await _remote_world(pool, f"http://127.0.0.1:{remote.port}/connect")
     result = await ActivityEnvironment().run(activities.connect_integration, world.input())
     assert result.external_ref is None
-    row = await client_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
+    row = await applied_setup.get_integration(pool, client_id=world.client_id, code="bankfeed")
     assert row is not None and (row.state, row.external_ref) == ("connected", None)
 
 
 async def test_catalog_entry_saved_before_the_rules_fails_without_repeating_it(
-    activities: ClientSetupActivities, pool: Pool
+    activities: IntegrationActivities, pool: Pool
 ) -> None:
     """A connect_url stored before it was validated (no scheme, here) is a final, named
     misconfiguration, without its value in the error."""
@@ -677,7 +683,7 @@ async def test_catalog_entry_saved_before_the_rules_fails_without_repeating_it(
 
 
 async def test_assign_twice_leaves_the_same_rows(
-    activities: ClientSetupActivities, pool: Pool
+    activities: IntegrationActivities, pool: Pool
 ) -> None:
     """A replay assigns nobody twice and keeps the first subscription, even if asked otherwise."""
     app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
@@ -699,13 +705,13 @@ async def test_assign_twice_leaves_the_same_rows(
         billing_period=BillingPeriod.annual,
     )
     env = ActivityEnvironment()
-    first = await env.run(activities.assign_collaborators_and_subscription, data)
+    first = await env.run(_assign(activities), data)
     replay = data.model_copy(update={"plan": "other", "billing_period": BillingPeriod.monthly})
-    second = await env.run(activities.assign_collaborators_and_subscription, replay)
+    second = await env.run(_assign(activities), replay)
     assert (first.collaborators_added, first.subscription_created) == (1, True)
     assert (second.collaborators_added, second.subscription_created) == (0, False)
-    assert await client_setup.list_collaborators(pool, client_id=world.client_id) == [user.id]
-    sub = await client_setup.get_subscription(pool, client_id=world.client_id)
+    assert await applied_setup.list_collaborators(pool, client_id=world.client_id) == [user.id]
+    sub = await applied_setup.get_subscription(pool, client_id=world.client_id)
     assert sub is not None
     assert (sub.plan, sub.add_ons, sub.payer, sub.billing_period) == (
         "essentials",
@@ -716,14 +722,14 @@ async def test_assign_twice_leaves_the_same_rows(
 
 
 async def test_assign_skips_users_of_another_partner(
-    activities: ClientSetupActivities, pool: Pool
+    activities: IntegrationActivities, pool: Pool
 ) -> None:
     """A user id of another partner is never made a collaborator of this client."""
     app = Integration(code="portal", name="Portal", kind=IntegrationKind.redirection)
     world = await _world(pool, app, template_settings={})
     stranger = await make_tenant(pool, name="Other firm")
     result = await ActivityEnvironment().run(
-        activities.assign_collaborators_and_subscription,
+        _assign(activities),
         AssignInput(
             client_id=world.client_id,
             user_ids=[stranger.admin.id],
@@ -732,14 +738,14 @@ async def test_assign_skips_users_of_another_partner(
         ),
     )
     assert result.collaborators_added == 0
-    assert await client_setup.list_collaborators(pool, client_id=world.client_id) == []
+    assert await applied_setup.list_collaborators(pool, client_id=world.client_id) == []
 
 
-async def test_assign_for_missing_client_is_final(activities: ClientSetupActivities) -> None:
+async def test_assign_for_missing_client_is_final(activities: IntegrationActivities) -> None:
     """No such client: non-retryable ClientMissing rather than endless retries."""
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(
-            activities.assign_collaborators_and_subscription,
+            _assign(activities),
             AssignInput(
                 client_id=uuid.uuid4(), payer=Payer.client, billing_period=BillingPeriod.monthly
             ),

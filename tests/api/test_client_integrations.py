@@ -15,12 +15,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.integrations import ClientSetupActivities
+from activities.integrations import IntegrationActivities
 from core.outbound import OutboundPolicy
 from core.settings import Environment, Settings
 from devstack.partner_app import CONNECT_PATH, DISCONNECT_PATH, PartnerApp
 from domain.setup import SECRET_MASK
-from store import catalogs, client_setup
+from store import applied_setup, catalogs
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
 from tests.workflows.test_fiscal_years import onboarded_client
@@ -48,7 +48,7 @@ async def change_worker(
         Settings(env=Environment.test, outbound_allow_private_hosts=[f"127.0.0.1:{app.port}"])
     )
     async with httpx.AsyncClient() as http:
-        activities = ClientSetupActivities(pool, http, timeout=5, outbound_policy=policy)
+        activities = IntegrationActivities(pool, http, timeout=5, outbound_policy=policy)
         async with Worker(
             client,
             task_queue=queue,
@@ -337,4 +337,4 @@ async def test_roles_and_tenancy_apply_as_for_other_client_changes(
     setting_up = await onboarded_client(pool, tenant, tree=None, ready=False)
     refused = await api.post(f"/v1/clients/{setting_up}/integrations", json=body)
     assert refused.status_code == 409
-    assert await client_setup.list_integrations(pool, client_id=setting_up) == []
+    assert await applied_setup.list_integrations(pool, client_id=setting_up) == []

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from domain.onboarding import client_id_for
-from store import client_setup, clients, onboardings, subscriptions
+from store import applied_setup, clients, onboardings, subscriptions
 from store.pool import Pool
 from tests.conftest import Tenant
 
@@ -50,7 +50,7 @@ async def _client(pool: Pool, tenant: Tenant, *, ready: bool = True) -> uuid.UUI
         language="fr",
     )
     if ready:
-        await client_setup.apply_subscription(
+        await applied_setup.apply_subscription(
             pool,
             client_id=row.id,
             plan="essentials",

@@ -15,7 +15,7 @@ import httpx
 from temporalio.worker import Worker
 
 from domain.onboarding import InvitationState, client_id_for
-from store import client_setup, clients, invitations, onboardings
+from store import applied_setup, clients, invitations, onboardings
 from store.pool import Pool
 from tests.conftest import Tenant, make_tenant
 
@@ -499,7 +499,7 @@ async def test_collaborators_added_and_removed(
     template_user, _ = await _user_key(api, "accountant")
     other, _ = await _user_key(api, "client_manager")
     # What the onboarding's template assigned.
-    await client_setup.assign_collaborators(
+    await applied_setup.assign_collaborators(
         pool, client_id=client_id, user_ids=[uuid.UUID(template_user), tenant.admin.id]
     )
     changed = await api.put(
@@ -512,7 +512,7 @@ async def test_collaborators_added_and_removed(
         "added": [other],
         "removed": [template_user],
     }
-    assert set(map(str, await client_setup.list_collaborators(pool, client_id=client_id))) == {
+    assert set(map(str, await applied_setup.list_collaborators(pool, client_id=client_id))) == {
         str(tenant.admin.id),
         other,
     }
@@ -528,7 +528,7 @@ async def test_collaborators_refuse_unknown_users_and_unfinished_setup(
     """Another partner's user or an unknown id is a 422 at its index, nothing changed; a client
     still setting up is a 409 (its onboarding assigns the template's users after)."""
     client_id = await _seed(pool, tenant, name="Team", ready=True, muted=False)
-    await client_setup.assign_collaborators(pool, client_id=client_id, user_ids=[tenant.admin.id])
+    await applied_setup.assign_collaborators(pool, client_id=client_id, user_ids=[tenant.admin.id])
     stranger = await make_tenant(pool, "Other firm")
     response = await api.put(
         f"/v1/clients/{client_id}/collaborators",
@@ -536,7 +536,7 @@ async def test_collaborators_refuse_unknown_users_and_unfinished_setup(
     )
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["user_ids.1", "user_ids.2"]
-    assert await client_setup.list_collaborators(pool, client_id=client_id) == [tenant.admin.id]
+    assert await applied_setup.list_collaborators(pool, client_id=client_id) == [tenant.admin.id]
     setting_up = await _seed(pool, tenant, name="Early")
     early = await api.put(f"/v1/clients/{setting_up}/collaborators", json={"user_ids": []})
     assert early.status_code == 409 and early.json()["type"].endswith("/client-setting-up")
@@ -550,7 +550,7 @@ async def test_other_partner_never_sees_or_changes_a_client(
 ) -> None:
     """Partner B gets 404 on every route of partner A's client and lists none of them."""
     client_id = await _seed(pool, tenant, name="Mine", tags=["a"], ready=True, muted=False)
-    await client_setup.apply_subscription(
+    await applied_setup.apply_subscription(
         pool, client_id=client_id, plan=None, add_ons=[], payer="client", billing_period="monthly"
     )
     before = await clients.get(pool, client_id=client_id)
@@ -582,7 +582,7 @@ async def test_other_partner_never_sees_or_changes_a_client(
         (await api.get("/v1/clients", params={"q": "Mine"}, headers=headers)).json()
     )
     assert await clients.get(pool, client_id=client_id) == before
-    assert await client_setup.list_collaborators(pool, client_id=client_id) == []
+    assert await applied_setup.list_collaborators(pool, client_id=client_id) == []
     history = await api.get(f"/v1/clients/{client_id}/subscription/history")
     assert history.json()["total"] == 1
     mine = (await api.get("/v1/clients")).json()
@@ -594,7 +594,7 @@ async def test_every_role_reads_and_only_configurers_change_billing_and_team(
 ) -> None:
     """The role matrix of the client routes, on a real client of the caller's partner."""
     client_id = await _seed(pool, tenant, name="Matrix", ready=True, muted=False)
-    await client_setup.apply_subscription(
+    await applied_setup.apply_subscription(
         pool, client_id=client_id, plan=None, add_ons=[], payer="client", billing_period="monthly"
     )
     _, accountant = await _user_key(api, "accountant")

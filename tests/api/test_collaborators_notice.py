@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from devstack.smtp_sink import SmtpSink
-from store import client_setup
+from store import applied_setup
 from store.pool import Pool
 from tests.conftest import Tenant, make_client
 from workflows.collaborators import CollaboratorsNoticeWorkflow, workflow_id_for
@@ -44,7 +44,7 @@ async def test_added_collaborator_told_once_in_their_language_removed_one_never(
     _, client_id = await make_client(pool, tenant, language="fr", name=CLIENT_NAME, muted=False)
     de_id, de_email = await _user(api, "de")
     nl_id, nl_email = await _user(api, "nl")
-    await client_setup.assign_collaborators(pool, client_id=client_id, user_ids=[de_id])
+    await applied_setup.assign_collaborators(pool, client_id=client_id, user_ids=[de_id])
 
     changed = await api.put(
         f"/v1/clients/{client_id}/collaborators", json={"user_ids": [str(nl_id)]}

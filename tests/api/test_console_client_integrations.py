@@ -18,7 +18,7 @@ from core.settings import Settings
 from devstack.partner_app import CONNECT_PATH, DISCONNECT_PATH, PartnerApp
 from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
-from store import client_setup
+from store import applied_setup
 from store.pool import Pool
 from tests.api.test_client_integrations import SECRET, change_worker, crm, until_finished
 from tests.api.test_console import as_user, csrf_of, fresh_ip_limit, sign_in_as
@@ -115,7 +115,7 @@ async def test_add_reconfigure_and_remove_from_the_client_page(
     assert 'id="integration-history"' in page.text
     assert page.text.count(tenant.admin.name) >= 3
     assert SECRET not in page.text
-    row = await client_setup.get_integration(pool, client_id=client_id, code=code)
+    row = await applied_setup.get_integration(pool, client_id=client_id, code=code)
     assert row is not None and row.state == "removed"
 
 
@@ -146,7 +146,7 @@ async def test_a_refused_setting_is_named_and_the_secret_not_echoed(
     assert f'href="#ci_add_{code}_0"' in refused.text
     assert f'id="ci_add_{code}_0-error"' in refused.text
     assert NEW_SECRET not in refused.text
-    assert await client_setup.list_integrations(pool, client_id=client_id) == []
+    assert await applied_setup.list_integrations(pool, client_id=client_id) == []
 
 
 async def test_forged_forms_other_firms_and_accountants_change_nothing(
@@ -186,4 +186,4 @@ async def test_forged_forms_other_firms_and_accountants_change_nothing(
     )
     assert refused.status_code == 403
     for who in (client_id, theirs):
-        assert await client_setup.list_integrations(pool, client_id=who) == []
+        assert await applied_setup.list_integrations(pool, client_id=who) == []

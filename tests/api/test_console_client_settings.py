@@ -24,10 +24,10 @@ from api.console.client_settings import waiting_key
 from api.console.texts import TEXTS
 from devstack.smtp_sink import SmtpSink
 from domain.checklists import StoredAnswer
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.onboarding import client_id_for
 from domain.setup import Role
-from store import checklists, client_setup, clients, erasure, onboardings, partners
+from store import applied_setup, checklists, clients, erasure, onboardings, partners
 from store.pool import Pool
 from tests.api.test_console import (
     BODY,
@@ -77,7 +77,7 @@ async def ready_client(pool: Pool, tenant: Tenant, *, name: str = "Dubois Consei
         email="dubois@example.com",
         language="fr",
     )
-    await client_setup.apply_subscription(
+    await applied_setup.apply_subscription(
         pool,
         client_id=row.id,
         plan="essentials",
@@ -255,7 +255,7 @@ async def test_integrations_shown_with_retry_for_a_failed_one_only(
     both), and forged forms are refused."""
     client_id = await ready_client(pool, tenant)
     for code, state in (("drive", "failed"), ("bank", "connected")):
-        await client_setup.upsert_integration_state(
+        await applied_setup.upsert_integration_state(
             pool,
             client_id=client_id,
             code=code,

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from temporalio.worker import Worker
 
-from api.pages import FORM_FIELD, wants_html
+from api.pages.form_guard import FORM_FIELD
+from api.pages.negotiation import wants_html
 from api.pages.texts import LANGUAGES, TEXTS
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink

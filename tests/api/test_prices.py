@@ -12,7 +12,7 @@ import pytest
 
 from app import pricing as app_pricing
 from domain.money import Price
-from store import client_setup, clients, pricing
+from store import applied_setup, clients, pricing
 from store.pool import Pool
 from tests.conftest import Tenant, make_client
 
@@ -211,7 +211,7 @@ async def test_client_without_plan_has_no_monthly_cost(
 async def _ready_client(pool: Pool, tenant: Tenant) -> uuid.UUID:
     """A set-up client on `essentials` + `ocr`, billed monthly, the client paying."""
     _, client_id = await make_client(pool, tenant, muted=True)
-    await client_setup.apply_subscription(
+    await applied_setup.apply_subscription(
         pool,
         client_id=client_id,
         plan="essentials",

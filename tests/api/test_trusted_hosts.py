@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from api.deps import Services
 from api.main import create_app
-from api.pages import FORM_FIELD
+from api.pages.form_guard import FORM_FIELD
 from core.settings import Settings
 from devstack.serving import serve_app as serve
 from devstack.smtp_sink import SmtpSink

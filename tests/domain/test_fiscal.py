@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.fiscal import FiscalYear, YearMonth, add_months, month_folder_name, months
+from domain.fiscal_calendar import FiscalYear, YearMonth, add_months, month_folder_name, months
 from domain.onboarding import Language
 
 starts = st.dates(min_value=date(1950, 1, 1), max_value=date(2150, 12, 31))

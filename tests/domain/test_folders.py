@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from domain.fiscal import FiscalYear, months
+from domain.fiscal_calendar import FiscalYear, months
 from domain.folders import FolderNode, FolderTreeTemplate, PlannedFolder, plan_folders
 from tests.domain.test_fiscal import fiscal_years
 

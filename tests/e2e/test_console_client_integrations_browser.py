@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.partner_app import DISCONNECT_PATH, PartnerApp
 from devstack.smtp_sink import SmtpSink
-from store import client_setup
+from store import applied_setup
 from store.pool import Pool
 from tests.api.test_client_integrations import SECRET, crm
 from tests.api.test_console_client_settings import ready_client
@@ -107,5 +107,5 @@ async def test_add_reconfigure_and_remove_an_integration_in_chromium(
         await _until_state(page, code, "supprimée")
         await checker.check("client-integrations-removed")
     assert len([r for r in partner_app.requests if r.path == DISCONNECT_PATH]) == 1
-    row = await client_setup.get_integration(pool, client_id=client_id, code=code)
+    row = await applied_setup.get_integration(pool, client_id=client_id, code=code)
     assert row is not None and row.state == "removed"

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.folders import FolderTreeTemplate, plan_folders
 from store.pool import Pool
 from tests.e2e.processes import WorkerProcesses

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from store import catalogs, templates
-from store import setup as setup_store
+from store import setup_sources as setup_store
 from store.pool import Pool
 from tests.conftest import Tenant
 

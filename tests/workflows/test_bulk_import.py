@@ -27,7 +27,7 @@ from activities.imports import (
 )
 from core.temporal import history_lengths
 from domain import search_attributes as sa
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
 from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
 from workflows.bulk_import import BulkImportWorkflow

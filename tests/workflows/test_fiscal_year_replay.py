@@ -25,7 +25,7 @@ from temporalio.worker import Replayer, Worker
 
 from activities.fiscal_years import RecordFoldersStateInput, RecordFoldersStateResult
 from activities.folders import CreateFoldersInput, CreateFoldersResult
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearInput, FoldersState, workflow_id_for
 from tests.conftest import converter_for_tests
 from worker.main import WORKFLOW_RUNNER

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from activities.fiscal_years import FiscalYearActivities
 from activities.folders import FOLDER_BATCH, CreateFoldersInput, FolderActivities
 from api.routers.fiscal_years import start_fiscal_year_workflow
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearInput, FoldersState, workflow_id_for
 from domain.onboarding import client_id_for
 from domain.setup import BillingPeriod, EffectiveSetup, InvitationMode, Payer

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.checklists import AssignChecklistInput, AssignChecklistResult
+from activities.client_setup import AssignInput, AssignResult
 from activities.clients import (
     ClientNotificationsInput,
     CompleteSetupInput,
@@ -27,7 +28,7 @@ from activities.clients import (
     RecordInvitationInput,
     RecordStatusInput,
 )
-from activities.company import (
+from activities.company_checks import (
     CheckSiretInput,
     CheckSiretResult,
     LookupEnterpriseInput,
@@ -37,8 +38,6 @@ from activities.email import SendEmailResult, SendOutcome
 from activities.escalations import EscalateInput
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from activities.integrations import (
-    AssignInput,
-    AssignResult,
     ConnectIntegrationInput,
     ConnectIntegrationResult,
     RecordIntegrationFailureInput,
@@ -53,7 +52,7 @@ from activities.registry import LookupCompanyInput, LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
 from activities.vies import CheckVatInput, CheckVatResult
 from domain.company import CompanyRecord
-from domain.fiscal import FiscalYear
+from domain.fiscal_calendar import FiscalYear
 from domain.onboarding import (
     AcceptInvitationInput,
     ClientIn,

@@ -250,7 +250,7 @@ class Folder(BaseModel):
     )
 
 
-class FiscalYearFolders(BaseModel):
+class FiscalYearDocuments(BaseModel):
     start: date
     end: date
     folders_state: Literal["creating", "done", "failed"] | None = Field(
@@ -265,7 +265,7 @@ class FiscalYearFolders(BaseModel):
 
 @router.get(
     "/{client_id}/folders",
-    response_model=PageOf[FiscalYearFolders],
+    response_model=PageOf[FiscalYearDocuments],
     responses=problem_responses(404),
 )
 async def read_client_folders(
@@ -274,15 +274,15 @@ async def read_client_folders(
     pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=20, description="Fiscal years per page")] = 5,
     offset: Annotated[int, Query(ge=0, le=10_000, description="Fiscal years to skip")] = 0,
-) -> PageOf[FiscalYearFolders]:
+) -> PageOf[FiscalYearDocuments]:
     """The client's folders by fiscal year, newest year first: the shared folders and the
     year's month folders, with how many month folders exist of those expected."""
     found = await app_documents.by_fiscal_year(
         pool, partner_id=caller.partner.id, client_id=client_id, limit=limit, offset=offset
     )
-    return PageOf[FiscalYearFolders](
+    return PageOf[FiscalYearDocuments](
         items=[
-            FiscalYearFolders(
+            FiscalYearDocuments(
                 start=y.year.starts_on,
                 end=y.year.ends_on,
                 folders_state=y.year.folders_state,

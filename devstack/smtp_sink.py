@@ -68,7 +68,11 @@ class SinkHandler:
             self.messages.append(received)
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}.eml"
+            # One clock reading for both parts: two readings could straddle a second and name a
+            # later message before an earlier one (the mail command lists by name).
+            now = time.time_ns()
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now // 10**9))
+            name = f"{stamp}-{now % 10**9:09d}.eml"
             (self.directory / name).write_bytes(raw)
             log.info("mail received", extra={"file": name, "to": ",".join(received.rcpt_tos)})
         return "250 Message accepted"

@@ -113,11 +113,20 @@ def test_start_carries_a_postgres_16_directory_over_to_18(devstack_dir: Path) ->
 
 
 CARRY_OVER_SCRIPT = """
-import logging, sys
+import logging, sys, time
 from pathlib import Path
-from devstack.postgres import carry_over
+import devstack.postgres as pg
 logging.basicConfig(level=logging.INFO)
-carry_over(Path(sys.argv[1]))
+started = pg.EmbeddedPostgres.start
+def start(self, **kwargs):
+    # Both servers run once the new one has started: hold there, so the kill lands half-way
+    # whatever the machine's load (polling for the new server's lock file could miss it).
+    started(self, **kwargs)
+    if self.data_dir.name.endswith("pg18-new"):
+        Path(sys.argv[2]).touch()
+        time.sleep(3600)
+pg.EmbeddedPostgres.start = start
+pg.carry_over(Path(sys.argv[1]))
 """
 
 
@@ -126,17 +135,19 @@ def test_carry_over_killed_half_way_is_done_again_on_the_next_start(devstack_dir
     the state file naming it; the next start does the carry-over again, with every row."""
     data_dir = devstack_dir / "pg"
     _pg16_cluster_with_rows(data_dir)
+    held = devstack_dir / "held"
     process = subprocess.Popen(
-        [sys.executable, "-c", CARRY_OVER_SCRIPT, str(data_dir)],
+        [sys.executable, "-c", CARRY_OVER_SCRIPT, str(data_dir), str(held)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     new_cluster = devstack_dir / "pg.pg18-new" / "postmaster.pid"
-    deadline = time.monotonic() + 60
-    while not new_cluster.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    deadline = time.monotonic() + 120
+    while not held.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     process.kill()
     process.wait()
+    held.unlink()
     assert new_cluster.exists(), "the carry-over ended before its new server ran"
     assert not data_dir.exists() and (devstack_dir / "pg.carry-over.json").exists()
     old_lock = devstack_dir / "pg.pg16-old" / "postmaster.pid"

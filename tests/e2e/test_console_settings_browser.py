@@ -123,6 +123,8 @@ async def test_administrator_sets_up_templates_billing_users_and_keys_in_chromiu
         await page.get_by_role("link", name="Facturation par défaut").click()
         await page.get_by_label("Le cabinet paie pour les nouveaux clients").check()
         await page.get_by_label("Période de facturation").select_option("annual")
+        # The firm pays: saved only with the prices confirmed (issue 23).
+        await page.get_by_label("Je confirme que le cabinet paie à ces prix").check()
         await page.get_by_role("button", name="Enregistrer la facturation par défaut").click()
         await page.get_by_text("La facturation par défaut est enregistrée.").wait_for()
         await checker.check("settings-billing")

@@ -59,8 +59,6 @@ BOUNDARY_WINDOW = 5.0
 
 # (import, row) -> settling status: what import_rows.settled_status holds in production.
 _MARKS: dict[tuple[uuid.UUID, int], str] = {}
-# onboarding id -> its import row, as the import_rows table links them (filled by prepare_batch).
-_ROW_OF: dict[uuid.UUID, int] = {}
 
 
 @activity.defn(name="record_status")
@@ -83,21 +81,19 @@ class ReadyAtOnce:
 
     @workflow.run
     async def run(self, data: OnboardingInput) -> None:
-        if data.import_id is None or data.onboarding_id not in _ROW_OF:
+        if data.import_id is None or data.import_row is None:
             return
         await workflow.execute_activity(
             record_status,
-            (data.import_id, _ROW_OF[data.onboarding_id]),
+            (data.import_id, data.import_row),
             start_to_close_timeout=timedelta(seconds=10),
         )
 
 
 def _onboarding(row: int, partner_id: uuid.UUID) -> OnboardingInput:
     email = f"direction{row:05d}@bench.example"
-    onboarding_id = uuid.uuid5(partner_id, f"row-{row}")
-    _ROW_OF[onboarding_id] = row
     return OnboardingInput(
-        onboarding_id=onboarding_id,
+        onboarding_id=uuid.uuid5(partner_id, f"row-{row}"),
         partner_id=partner_id,
         partner_name="Cabinet Bench",
         client=ClientIn(

@@ -320,10 +320,13 @@ class OnboardingInput(BaseModel):
     invitation_scheduled_at: datetime | None = None
     registry_task_queue: str = "onboarding-registry"
     timeouts: Timeouts = Field(default_factory=Timeouts)
-    # Set when a bulk import started this onboarding (the status projection marks its row, which
-    # the import reads). Inputs of older runs also hold import_row and import_reads_settled
-    # (patch import-settled-in-db, deprecated): ignored, as every unknown field here.
+    # Set when a bulk import started this onboarding: it reports back when settled.
     import_id: uuid.UUID | None = None
+    import_row: int | None = None
+    # The import reads settled rows from PostgreSQL (the status projection marks the row), so
+    # this onboarding sends no signal: a stream of signals kept the import from continuing as
+    # new. False in inputs from imports started before that change: they wait for the signal.
+    import_reads_settled: bool = False
     # Other rows of the import belong to the same SIREN: one registry request serves them all.
     import_siren_shared: bool = False
     # Set when an earlier run of this onboarding continued as new: where it stood.

@@ -2,13 +2,14 @@
 
 A sliding window keeps at most `window` onboardings setting up together. A slot is freed when its
 onboarding is ready, waits for a person, or fails: the status projection marks the import row in
-PostgreSQL and the import reads the marks of its window (a local activity, polled with backoff):
-signals from the onboardings (patch SETTLED_IN_DB, now deprecated) kept the server refusing
-continue-as-new under their steady stream. For the same reason the onboardings are not children:
-an activity starts them as workflows of their own (patch STARTS_BY_ACTIVITY, deprecated). The
-workflow continues as new between batches, or while it waits for its window once its history is
-over the bound, so its history stays small however long the file. Cancelling stops starting rows
-and leaves started ones alone.
+PostgreSQL and the import reads the marks of its window (a local activity, polled with backoff).
+Children used to signal instead; under a steady stream of signals the server refuses
+continue-as-new (new events arrived during the task), so runs overshot their history bound or
+stalled. For the same reason the onboardings are not children: an activity starts them as
+workflows of their own (a child's start and completion are events in the import's history, which
+kept refusing continue-as-new while onboardings settled). The workflow continues as new between
+batches, or while it waits for its window once its history is over the bound, so its history stays
+small however long the file. Cancelling stops starting rows and leaves started ones alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from contextlib import suppress
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.imports import (
@@ -32,13 +35,20 @@ with workflow.unsafe.imports_passed_through():
         StartRowsResult,
         start_onboardings,
     )
+    from domain import search_attributes as sa
     from domain.imports_progress import (
         START_REFUSED,
         BulkImportInput,
         ImportProgress,
         RowSettled,
     )
-    from domain.onboarding import OnboardingInput, OnboardingStatus
+    from domain.onboarding import (
+        OnboardingInput,
+        OnboardingStatus,
+        onboarding_summary,
+        workflow_id_for,
+    )
+    from workflows.onboarding import OnboardingWorkflow
     from workflows.patches import SETTLED_IN_DB, STARTS_BY_ACTIVITY
 
 PREPARE_RETRY = RetryPolicy(
@@ -76,9 +86,9 @@ class BulkImportWorkflow:
         self._starting: set[asyncio.Task[None]] = set()
         self._prefetch: asyncio.Task[None] | None = None
         self._finished = False
-        # Deprecated: every open import took both (runs recorded with either marker replay).
-        workflow.deprecate_patch(SETTLED_IN_DB)
-        workflow.deprecate_patch(STARTS_BY_ACTIVITY)
+        # Decided once per run, before any signal is handled.
+        self._reads_settled = workflow.patched(SETTLED_IN_DB)
+        self._starts_by_activity = self._reads_settled and workflow.patched(STARTS_BY_ACTIVITY)
 
     @workflow.query
     def progress(self) -> ImportProgress:
@@ -92,6 +102,13 @@ class BulkImportWorkflow:
             runs=state.runs,
             finished=self._finished,
         )
+
+    @workflow.signal
+    def row_settled(self, data: RowSettled) -> None:
+        """From a child started before the database took over: its window slot is free."""
+        if self._reads_settled and data.row not in self._in_flight:
+            return  # read from the database already (here or in an earlier run)
+        self._settle(data)
 
     def _settle(self, data: RowSettled) -> None:
         """Ready, waiting for a person, or failed: counted once, and the slot is free."""
@@ -134,6 +151,19 @@ class BulkImportWorkflow:
             state.cursor = batch.last_row
             self._pending.extend(batch.rows)
 
+    def _launch(self, prepared: PreparedRow) -> None:
+        """Send the row's start without waiting for it: the starts of every free slot leave in
+        one workflow task, rather than one task round trip each."""
+        state = self._state
+        if prepared.onboarding is None:
+            state.counts.skipped += 1
+            return
+        if prepared.row not in self._settled:
+            self._in_flight.add(prepared.row)
+        task = asyncio.create_task(self._start(prepared, prepared.onboarding))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
     def _launch_free_slots(self) -> None:
         """Every free slot's row at once, in one activity: one task round trip for the lot."""
         state = self._state
@@ -144,7 +174,9 @@ class BulkImportWorkflow:
                 state.counts.skipped += 1
                 continue
             group.append(
-                prepared.model_copy(update={"onboarding": self._for_import(prepared.onboarding)})
+                prepared.model_copy(
+                    update={"onboarding": self._for_import(prepared.row, prepared.onboarding)}
+                )
             )
         if not group:
             return
@@ -153,9 +185,16 @@ class BulkImportWorkflow:
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
 
-    def _for_import(self, onboarding: OnboardingInput) -> OnboardingInput:
-        """The row's onboarding as this import starts it: it knows its import."""
-        return onboarding.model_copy(update={"import_id": self._state.import_id})
+    def _for_import(self, row: int, onboarding: OnboardingInput) -> OnboardingInput:
+        """The row's onboarding as this import starts it: it knows its import and row, and
+        whether to report settling in the database (or, in an old run, by signal)."""
+        return onboarding.model_copy(
+            update={
+                "import_id": self._state.import_id,
+                "import_row": row,
+                "import_reads_settled": self._reads_settled,
+            }
+        )
 
     async def _start_group(self, group: list[PreparedRow]) -> None:
         state = self._state
@@ -183,6 +222,35 @@ class BulkImportWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=PREPARE_RETRY,
             )
+
+    async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
+        state = self._state
+        child = self._for_import(prepared.row, onboarding)
+        try:
+            await workflow.start_child_workflow(
+                OnboardingWorkflow.run,
+                child,
+                id=workflow_id_for(child.onboarding_id),
+                # As the API starts one: ops filter on them from the start, imported or not.
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.PARTNER_ID, str(state.partner_id)),
+                        SearchAttributePair(
+                            sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
+                        ),
+                        SearchAttributePair(sa.STATUS_SINCE, workflow.now()),
+                    ]
+                ),
+                static_summary=onboarding_summary(
+                    child.onboarding_id, state.partner_id, import_id=state.import_id
+                ),
+                # Each onboarding lives its own life: cancelling or finishing the import, or
+                # continuing it as new, must not touch started ones.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier run of this import: it reports to us all the same
+        state.counts.started += 1
 
     def _should_prefetch(self) -> bool:
         """Fetch the next batch while the last rows of this one are starting, so the window
@@ -224,7 +292,10 @@ class BulkImportWorkflow:
             await self._until(lambda: len(self._in_flight) < state.window or state.cancelled)
             if state.cancelled:
                 break
-            self._launch_free_slots()
+            if self._starts_by_activity:
+                self._launch_free_slots()
+            else:
+                self._launch(self._pending.pop(0))
         await self._settle_starts()
         if state.cancelled and self._pending:
             await self._release_pending()
@@ -238,6 +309,9 @@ class BulkImportWorkflow:
     async def _until(self, ready: Callable[[], bool]) -> None:
         """Wait for window slots (or the end of the window): read the settled rows, then back
         off while none settle; past the history bound, continue as new from here."""
+        if not self._reads_settled:
+            await workflow.wait_condition(ready)
+            return
         delay = POLL_FIRST
         while not ready():
             found = await self._read_settled()

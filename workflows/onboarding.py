@@ -58,7 +58,9 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.company import CompanyRecord, VatCheck
     from domain.error_types import ErrorType
+    from domain.imports_progress import RowSettled
     from domain.onboarding import (
+        IMPORT_SETTLED,
         AcceptInvitationInput,
         CompanyDetails,
         IntegrationStatus,
@@ -171,6 +173,7 @@ class OnboardingWorkflow:
         self._accepted = False
         self._schedule_version = 0
         self._client_name: str | None = None
+        self._told_import = False
         self._stalled: Step | None = None  # a step waiting for a person to resume it
         self._resume = False
         # The client's notifications switch as asked (keep_muted, then set_notifications), and
@@ -1309,3 +1312,19 @@ class OnboardingWorkflow:
                 retry_policy=STATUS_RETRY,
                 deadline=STATUS_DEADLINE,
             )
+        if status in IMPORT_SETTLED and not self._told_import:
+            await self._tell_import(status)
+
+    async def _tell_import(self, status: OnboardingStatus) -> None:
+        """A bulk import's window slot is freed once this onboarding no longer sets up."""
+        parent = workflow.info().parent
+        if parent is None or self._data.import_row is None or self._data.import_reads_settled:
+            return
+        self._told_import = True
+        try:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "row_settled", RowSettled(row=self._data.import_row, status=status.value)
+            )
+        except Exception:  # the import finished or was deleted: nobody left to tell
+            workflow.logger.info("bulk import no longer listening")
+

@@ -25,7 +25,7 @@ from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, w
 class Done:
     @workflow.run
     async def run(self, data: OnboardingInput) -> str:
-        return str(data.onboarding_id)
+        return str(data.import_row)
 
 
 def _row(row: int, partner_id: uuid.UUID, *, padding: str = "") -> PreparedRow:
@@ -40,6 +40,7 @@ def _row(row: int, partner_id: uuid.UUID, *, padding: str = "") -> PreparedRow:
             ),
             fiscal_year=FiscalYear.from_start(date(2026, 1, 1)),
             director=DirectorIn(email="a@example.com", first_name="A", last_name="B"),
+            import_row=row,
         ),
     )
 
@@ -69,7 +70,7 @@ async def test_rows_start_once_each_and_a_refused_one_is_reported(
         for prepared in rows[:2]:
             assert prepared.onboarding is not None
             handle = client.get_workflow_handle(workflow_id_for(prepared.onboarding.onboarding_id))
-            assert await handle.result() == str(prepared.onboarding.onboarding_id)
+            assert await handle.result() == str(prepared.row)
         # Run again (a retried activity, a rerun of the import): the finished onboardings are
         # found, not started a second time.
         again = await env.run(start_onboardings, data)

@@ -44,8 +44,6 @@ SETUP_TIMES = {"slow": SETUP_TIME, "steady": timedelta(milliseconds=300)}
 
 # (import, row) -> the first settling status, as import_rows.settled_status holds it.
 MARKS: dict[tuple[uuid.UUID, int], str] = {}
-# onboarding id -> its import row, as the import_rows table links them (filled by prepare_batch).
-ROW_OF: dict[uuid.UUID, int] = {}
 
 
 @activity.defn(name="record_status")
@@ -57,19 +55,25 @@ async def record_status(data: tuple[uuid.UUID, int, str]) -> None:
 @workflow.defn(name="OnboardingWorkflow")
 class FakeOnboarding:
     """Sets up for a while, then records its status as the real one does (the projection marks
-    the import row)."""
+    the import row); an input from an import of the signal era signals instead."""
 
     @workflow.run
     async def run(self, data: OnboardingInput) -> None:
         await workflow.sleep(SETUP_TIMES.get(data.partner_name, timedelta(0)))
-        row = ROW_OF[data.onboarding_id]
-        assert data.import_id
-        status = "FAILED" if row % 97 == 0 else "READY"
-        await workflow.execute_activity(
-            record_status,
-            (data.import_id, row, status),
-            start_to_close_timeout=timedelta(seconds=10),
-        )
+        assert data.import_row is not None and data.import_id
+        status = "FAILED" if data.import_row % 97 == 0 else "READY"
+        if data.import_reads_settled:
+            await workflow.execute_activity(
+                record_status,
+                (data.import_id, data.import_row, status),
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+        else:
+            parent = workflow.info().parent
+            assert parent is not None, "an import of the signal era starts children"
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "row_settled", RowSettled(row=data.import_row, status=status)
+            )
 
 
 @dataclass
@@ -96,13 +100,11 @@ def make_settled_rows(reads: Reads) -> Callable[[SettledRowsInput], Awaitable[li
 
 
 def _onboarding(import_id: uuid.UUID, row: int, partner_name: str) -> OnboardingInput:
-    onboarding_id = uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-{row}")
-    ROW_OF[onboarding_id] = row
     return OnboardingInput(
         # One id per (import, row), as in prepare_batch: a row prepared twice is the same
         # onboarding, and no two tests share a child (one left running by a cancelled import
         # would answer "already started" to the next).
-        onboarding_id=onboarding_id,
+        onboarding_id=uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-{row}"),
         partner_id=uuid.uuid4(),
         partner_name=partner_name,
         client=ClientIn(
@@ -353,10 +355,10 @@ class StaysRunning:
 
     @workflow.run
     async def run(self, data: OnboardingInput) -> None:
-        assert data.import_id
+        assert data.import_row is not None and data.import_id
         await workflow.execute_activity(
             record_status,
-            (data.import_id, ROW_OF[data.onboarding_id], "READY"),
+            (data.import_id, data.import_row, "READY"),
             start_to_close_timeout=timedelta(seconds=10),
         )
         await workflow.wait_condition(lambda: False)

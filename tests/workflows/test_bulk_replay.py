@@ -2,13 +2,12 @@
 
 Imports run for hours, across deploys, so a change to the bulk workflow goes behind
 `workflow.patched` and its older runs keep a recorded history here:
-- bulk_import_v3_starts_by_activity: after the `import-settled-in-db` and
-  `import-starts-by-activity` patches (a marker each, the window read from the database by a local
-  activity, onboardings started by an activity: no signal, no child event);
-- bulk_import_v4_patches_deprecated: the same once both patches are deprecated (their markers
-  say so), which is what lets the `deprecate_patch` calls go in their turn.
-The runs from before the patches (v1: children signalling `row_settled`; v2: children reporting
-in the database) retired with the patches' old branches (workflows/patches.py says when).
+- bulk_import_v1_signals: recorded at 0acc597, before the `import-settled-in-db` patch (children
+  signal `row_settled`; the run waits on its window with `wait_condition` only);
+- bulk_import_v2_settled_in_db: recorded at a09c1b7, after it (a patch marker, then the window
+  read from the database by a local activity, no signal; onboardings still children);
+- bulk_import_v3_starts_by_activity: after the `import-starts-by-activity` patch (onboardings
+  started by an activity as workflows of their own: no child event in the import's history).
 Each file holds the first two runs of one import (the second starts with rows carried across
 continue-as-new). Recorded by `python -m tests.workflows.test_bulk_replay OUT.json`.
 """
@@ -85,18 +84,21 @@ async def test_recorded_bulk_history_replays(path: Path) -> None:
 
 
 async def test_both_kinds_of_bulk_run_are_recorded() -> None:
-    """The files above are what they say: both patches' markers, undeprecated then deprecated;
-    no signal and no child event in either."""
+    """The files above are what they say: one from before each patch, one after the last."""
+    v1 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v1_signals.json")
+    v2 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v2_settled_in_db.json")
     v3 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v3_starts_by_activity.json")
-    v4 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v4_patches_deprecated.json")
-    for runs, deprecated in ((v3, False), (v4, True)):
-        for history in runs:
-            assert not _signals(history) and not _children(history)
-            assert "core_local_activity" in _markers(history)
-            assert sorted(_patches(history)) == sorted(
-                json.dumps({"id": patch, "deprecated": deprecated}, separators=(",", ":")).encode()
-                for patch in (SETTLED_IN_DB, STARTS_BY_ACTIVITY)
-            )
+    assert all(_signals(h) > 0 and not _markers(h) and _children(h) for h in v1)
+    for history in v2 + v3:
+        assert not _signals(history)
+        assert "core_local_activity" in _markers(history)
+    for history in v2:
+        assert _children(history)
+        assert any(SETTLED_IN_DB.encode() in p for p in _patches(history))
+        assert not any(STARTS_BY_ACTIVITY.encode() in p for p in _patches(history))
+    for history in v3:
+        assert not _children(history)
+        assert any(STARTS_BY_ACTIVITY.encode() in p for p in _patches(history))
 
 
 async def record(out: Path) -> None:

@@ -1,0 +1,29 @@
+-- migrate: no-transaction
+-- Indexes for what each list filters and sorts on (issue 25), built CONCURRENTLY so a large
+-- table keeps taking writes while they build: each statement runs and commits on its own
+-- (store/migrate.py), and can run again (IF NOT EXISTS; an invalid index left by a failed
+-- build is dropped and built again by the runner).
+
+-- The clients list: one index per order, led by the partner, the id last (the tie-breaker), so
+-- a page reads its rows in order and a cursor starts where the last page ended.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_created
+    ON clients (partner_id, created_at DESC, id DESC);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_name
+    ON clients (partner_id, lower(name), id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_scheduled
+    ON clients (partner_id, invitation_scheduled_at, id);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_scheduled_desc
+    ON clients (partner_id, invitation_scheduled_at DESC NULLS LAST, id DESC);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_case_manager_created
+    ON clients (partner_id, case_manager, created_at DESC, id DESC);
+-- Their prefixes, now covered by the ones above.
+DROP INDEX CONCURRENTLY IF EXISTS clients_partner;
+DROP INDEX CONCURRENTLY IF EXISTS clients_partner_case_manager;
+DROP INDEX CONCURRENTLY IF EXISTS clients_partner_invitation_scheduled;
+
+-- The onboardings list (newest first) and a partner's stuck ones (longest-unchanged first).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS onboardings_partner_created
+    ON onboardings (partner_id, created_at DESC, id) WHERE NOT start_pending;
+CREATE INDEX CONCURRENTLY IF NOT EXISTS onboardings_partner_unfinished_since
+    ON onboardings (partner_id, status_since, id)
+    WHERE status NOT IN ('COMPLETED', 'FAILED') AND NOT start_pending;

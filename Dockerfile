@@ -6,7 +6,7 @@
 # Build: docker build -t onboarding .
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts below.
 #
-# The lock pins pgserver (part of the embedded dev stack, a main dependency), which has
+# The lock pins pgserver (the embedded dev stack's carry-over from PostgreSQL 16), which has
 # wheels for linux/amd64 only and no sdist: build this image for linux/amd64
 # (docker-compose.yml does so); on an arm64 host it runs under emulation.
 

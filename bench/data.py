@@ -277,7 +277,9 @@ def _fill_statements(sizes: Sizes) -> list[tuple[str, str, int]]:
 
 
 async def fill(dsn: str, *, big_partner: uuid.UUID, sizes: Sizes) -> dict[str, float]:
-    """Fill the database, one statement per table; seconds each (and ANALYZE's)."""
+    """Fill the database, one statement per table; seconds each (and ANALYZE's). The big
+    partner (a fifth of the clients) must exist; the others are made here. The EXPLAIN and
+    migration tests (tests/store/test_at_size.py) fill theirs with it too."""
     seconds: dict[str, float] = {}
     conn: asyncpg.Connection = await asyncpg.connect(dsn)
     try:

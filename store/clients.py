@@ -502,7 +502,7 @@ async def list_for_partner(
         where.append(f"{_INVITATION_STATE} = {arg(invitation_state)}")
     # The count joins only what its filters read: every client has its onboarding.
     count_from = "FROM clients c"
-    if onboarding_status is not None or invitation_state is not None:
+    if onboarding_status is not None:
         count_from += " JOIN onboardings o ON o.id = c.onboarding_id"
     if invitation_state is not None:
         count_from += f" {_LAST_INVITATION}"

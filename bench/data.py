@@ -323,7 +323,7 @@ def _enterprise_number(i: int) -> str:
 @dataclass(frozen=True)
 class Call:
     name: str
-    kind: str  # list | page | metrics
+    kind: str  # list | page | metrics | reading (no target)
     run: Callable[[], Awaitable[None]]
 
 
@@ -346,6 +346,10 @@ class DataOutcome:
         ]
         targets = {"list": LIST_TARGET_MS, "page": PAGE_TARGET_MS, "metrics": METRICS_TARGET_MS}
         for name in self.samples:
+            if self.kinds[name] not in targets:
+                p50, p95 = self.q(name, 0.5), self.q(name, 0.95)
+                figures.append(Figure("data", f"{name} p95 (p50 {p50 or 0:.1f})", p95, "ms"))
+                continue
             target = targets[self.kinds[name]]
             p50, p95, p99 = (self.q(name, at) for at in (0.5, 0.95, 0.99))
             # Targets hold at full size; a smaller run reports its figures without a verdict.
@@ -383,6 +387,7 @@ class DataOutcome:
 def _calls(
     api: httpx.AsyncClient,
     console_http: httpx.AsyncClient,
+    cached_http: httpx.AsyncClient,
     services: Services,
     *,
     sizes: Sizes,
@@ -461,7 +466,12 @@ def _calls(
             get(f"/console/clients/{client_id}", http=console_http),
         ),
         Call("console needs attention", "page", get("/console/attention", http=console_http)),
-        Call("GET /metrics (read afresh)", "metrics", get("/metrics")),
+        # As deployed (ONBOARDING_METRICS_REFRESH_SECONDS 15): the last reading, read again in
+        # the background once stale.
+        Call("GET /metrics", "metrics", get("/metrics", http=cached_http)),
+        # With a refresh of 0 every scrape reads the projection and waits: what a scrape that
+        # found the cache stale cost before issue 25 (no target: the reading's own cost).
+        Call("GET /metrics, read afresh (refresh 0)", "reading", get("/metrics")),
     ]
     return calls
 
@@ -528,14 +538,21 @@ async def run(env: WorkflowEnvironment, *, scale: float, calls: int) -> DataOutc
             services = Services(
                 settings=settings, pool=pool, temporal=await temporal.connect(settings)
             )
-            async with api_server(services) as http:
+            cached = Services(
+                settings=settings.model_copy(update={"metrics_refresh_seconds": 15.0}),
+                pool=pool,
+                temporal=services.temporal,
+            )
+            async with api_server(services) as http, api_server(cached) as cached_http:
                 http.headers["Authorization"] = f"Bearer {key}"
                 async with httpx.AsyncClient(
                     base_url=str(http.base_url),
                     headers={"Cookie": f"{cookie_name(settings)}={session_id}"},
                     timeout=120,
                 ) as console_http:
-                    plan = _calls(http, console_http, services, sizes=sizes, client_id=client_id)
+                    plan = _calls(
+                        http, console_http, cached_http, services, sizes=sizes, client_id=client_id
+                    )
                     await measure(plan, count=calls, outcome=outcome)
         finally:
             await pool.close()

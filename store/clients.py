@@ -483,7 +483,8 @@ async def list_for_partner(
     if tag is not None:
         where.append(f"c.tags @> ARRAY[{arg(tag)}::text]")  # the GIN index's operator
     if onboarding_status is not None:
-        where.append(f"o.status = {arg(onboarding_status)}")
+        # The partner on both sides: the onboardings' (partner, status) index finds them.
+        where.append(f"o.partner_id = $1 AND o.status = {arg(onboarding_status)}")
     if muted is not None:
         where.append(f"c.notifications_muted = {arg(muted)}")
     if scheduled_from is not None:

@@ -16,6 +16,9 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_scheduled_desc
     ON clients (partner_id, invitation_scheduled_at DESC NULLS LAST, id DESC);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_case_manager_created
     ON clients (partner_id, case_manager, created_at DESC, id DESC);
+-- The invitation-state filter: the state the workflow projects on the client.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS clients_partner_invitation_state
+    ON clients (partner_id, invitation_state);
 -- Their prefixes, now covered by the ones above.
 DROP INDEX CONCURRENTLY IF EXISTS clients_partner;
 DROP INDEX CONCURRENTLY IF EXISTS clients_partner_case_manager;

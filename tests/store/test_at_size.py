@@ -53,8 +53,8 @@ SIZES = Sizes(
     clients=200_000,
     onboardings=300_000,
     partners=200,
-    emails=200_000,
-    attempts=200_000,
+    emails=100_000,
+    attempts=100_000,
     endpoints=200,
 )
 

@@ -392,6 +392,7 @@ def _calls(
     *,
     sizes: Sizes,
     client_id: uuid.UUID,
+    half_way_cursor: str,
 ) -> list[Call]:
     def get(
         path: str, *, http: httpx.AsyncClient = api, **params: Any
@@ -417,6 +418,11 @@ def _calls(
     calls = [
         Call("clients, first page", "list", get(clients, limit=50)),
         Call("clients, page half-way (offset)", "list", get(clients, limit=50, offset=half_way)),
+        Call(
+            "clients, page half-way (cursor)",
+            "list",
+            get(clients, limit=50, cursor=half_way_cursor),
+        ),
         Call("clients, sort name", "list", get(clients, limit=50, sort="name")),
         Call("clients, sort -name", "list", get(clients, limit=50, sort="-name")),
         Call("clients, sort created_at", "list", get(clients, limit=50, sort="created_at")),
@@ -550,8 +556,19 @@ async def run(env: WorkflowEnvironment, *, scale: float, calls: int) -> DataOutc
                     headers={"Cookie": f"{cookie_name(settings)}={session_id}"},
                     timeout=120,
                 ) as console_http:
+                    # The cursor a caller paging by cursor holds half-way through the big list.
+                    before = await http.get(
+                        "/v1/clients",
+                        params={"limit": 1, "offset": (sizes.clients // BIG_SHARE) // 2 - 1},
+                    )
                     plan = _calls(
-                        http, console_http, cached_http, services, sizes=sizes, client_id=client_id
+                        http,
+                        console_http,
+                        cached_http,
+                        services,
+                        sizes=sizes,
+                        client_id=client_id,
+                        half_way_cursor=before.json()["next_cursor"],
                     )
                     await measure(plan, count=calls, outcome=outcome)
         finally:

@@ -563,10 +563,34 @@ async def list_for_partner(
         """
         width = len(keys) + 1
     else:
+        # The page's ids first, joining only what the filters and the order read; then the
+        # rest of its 50 rows: an offset skips index entries, not joined rows.
         tail = [_after(keys, after, arg)] if after is not None else []
-        page_sql = f"{ordered([*where, *tail])} OFFSET {arg(offset)}".replace(
-            f"LIMIT {take}", f"LIMIT {int(limit) + 1}"
+        inner_from = "FROM clients c"
+        if onboarding_status is not None or sort == "status":
+            inner_from += " JOIN onboardings o ON o.id = c.onboarding_id"
+        if invitation_state is not None:
+            inner_from += f" {_LAST_INVITATION}"
+        columns = ", ".join(f"{k.sql} AS sort_key_{n}" for n, k in enumerate(keys, start=1))
+        outer = ", ".join(
+            f"page.sort_key_{n} {'DESC' if k.descending else 'ASC'}"
+            f"{' NULLS LAST' if k.nullable else ''}"
+            for n, k in enumerate(keys, start=1)
         )
+        page_sql = f"""
+            SELECT {_LISTED_COLUMNS}, page.*
+            FROM (
+                SELECT c.id AS page_id, NULL::boolean AS sort_key_0, {columns} {inner_from}
+                WHERE {" AND ".join([*where, *tail])}
+                ORDER BY {", ".join(k.order() for k in keys)}
+                LIMIT {int(limit) + 1} OFFSET {arg(offset)}
+            ) page
+            JOIN clients c ON c.id = page.page_id
+            JOIN onboardings o ON o.id = c.onboarding_id
+            LEFT JOIN erasures e ON e.client_id = c.id
+            {_LAST_INVITATION}
+            ORDER BY {outer}
+        """
         width = len(keys)
     async with snapshot(pool) as conn:  # the page and its total as of one moment
         records = await conn.fetch(page_sql, *args)

@@ -305,7 +305,7 @@ LIST_SORTS: dict[str, tuple[_Key, ...]] = {
 _MINE = _Key("mine", True, "boolean")
 # An exact count stops here: past it, `total` says "at least this many" (ClientPage.total_exact
 # false). Counting every match of a large firm's unfiltered list would cost more than its page.
-TOTAL_CAP = 10_000
+TOTAL_CAP = 1_000
 
 # Where the invitation stands: the workflow's last report, else what the invitations table and
 # the client row tell (runs that began before the workflow reported it).
@@ -517,9 +517,13 @@ async def list_for_partner(
         count_from += " JOIN onboardings o ON o.id = c.onboarding_id"
     if invitation_state is not None:
         count_from += f" {_LAST_INVITATION}"
+    # In the list's own order: the planner then weighs walking the order's index to the cap
+    # (cheap when matches are many) against collecting every match (when they are few).
+    count_keys = LIST_SORTS["-created_at"]
     count_sql = f"""
         SELECT count(*) FROM (
-            SELECT 1 {count_from} WHERE {" AND ".join(where)} LIMIT {TOTAL_CAP + 1}
+            SELECT 1 {count_from} WHERE {" AND ".join(where)}
+            ORDER BY {", ".join(k.order() for k in count_keys)} LIMIT {TOTAL_CAP + 1}
         ) capped
     """
     count_args = list(args)

@@ -150,7 +150,7 @@ _FINISHED = f"'{OnboardingStatus.COMPLETED.value}', '{OnboardingStatus.FAILED.va
 
 # An exact count stops here: past it, the total says "at least this many" (a large firm's
 # whole list would otherwise be counted for every page of it).
-TOTAL_CAP = 10_000
+TOTAL_CAP = 1_000
 
 
 async def list_for_partner(
@@ -208,7 +208,8 @@ async def list_for_partner(
         total = await conn.fetchval(
             f"""
             SELECT count(*) FROM (
-                SELECT 1 FROM onboardings WHERE {conditions} LIMIT {TOTAL_CAP + 1}
+                SELECT 1 FROM onboardings WHERE {conditions}
+                ORDER BY {order} LIMIT {TOTAL_CAP + 1}
             ) capped
             """,
             *args[:-1],

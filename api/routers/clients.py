@@ -194,8 +194,8 @@ def _summary(row: clients.ClientListRow) -> ClientSummary:
 
 
 class ClientPage(PageOf[ClientSummary]):
-    """A page of clients. `total` is exact up to 10,000 matches (`total_exact`); past that it
-    says "at least 10,000". `next_cursor`, given back as `cursor`, reads the next page at the
+    """A page of clients. `total` is exact up to 1,000 matches (`total_exact`); past that it
+    says "at least 1,000". `next_cursor`, given back as `cursor`, reads the next page at the
     cost of one page however deep (`offset` reads and skips every row before)."""
 
     total_exact: bool = True

@@ -303,8 +303,8 @@ async def create_invitation_resend(
 
 
 class OnboardingsPage(PageOf[OnboardingSummary]):
-    """A page of onboardings; `total` is exact up to 10,000 matches (`total_exact`), past that
-    it says "at least 10,000"."""
+    """A page of onboardings; `total` is exact up to 1,000 matches (`total_exact`), past that
+    it says "at least 1,000"."""
 
     total_exact: bool = True
 

@@ -74,16 +74,23 @@ class RequestMetrics:
 
 
 class ProjectionMetrics(Collector):
-    """Gauges read from the onboardings projection in PostgreSQL at scrape time, reused for
-    `max_age` seconds (each scrape of each replica would otherwise scan the table).
+    """Gauges read from the onboardings projection in PostgreSQL, reused for `max_age` seconds
+    (each scrape of each replica would otherwise scan the table).
 
     Read from the database rather than counted in a process, so every API replica tells the same
     fleet-wide figures and a restart loses nothing (alert rules take `max` over replicas).
+
+    Past `max_age` a scrape answers with the last reading and reads again in the background:
+    over millions of onboardings a reading takes longer than a scrape may wait (issue 25).
+    How old the reading is, and how long it took, are gauges of their own. With `max_age` 0
+    every scrape reads afresh and waits for it.
     """
 
     def __init__(self) -> None:
         self._stats: ops_stats.OpsStats | None = None
         self._read_at = 0.0
+        self._read_seconds = 0.0
+        self._reading: asyncio.Task[None] | None = None
         self._stuck_after_hours = 0.0
         self._task_failing: int | None = None
         self._task_failing_read_at = 0.0
@@ -111,16 +118,30 @@ class ProjectionMetrics(Collector):
         self._task_failing_read_at = time.monotonic()
 
     async def refresh(self, pool: Pool, *, stuck_after_hours: float, max_age: float) -> None:
-        """Read the projection again unless the last read is younger than `max_age` seconds.
+        """Read the projection again unless the last read is younger than `max_age` seconds:
+        in the background when there is a reading to answer with meanwhile, else now.
 
-        A failed read leaves the families out of this scrape rather than serve old figures an
-        alert could fire on; /healthz says the database is down.
+        A failed read leaves the families out of the next scrapes rather than serve old figures
+        an alert could fire on; /healthz says the database is down.
         """
-        # No lock: two scrapes at once may both read, which costs one more query and keeps this
-        # object free of any event loop (tests run several).
         young = time.monotonic() - self._read_at < max_age
-        if young and self._stats is not None and stuck_after_hours == self._stuck_after_hours:
+        same = stuck_after_hours == self._stuck_after_hours
+        if young and self._stats is not None and same:
             return
+        if max_age <= 0 or self._stats is None or not same:
+            await self._read(pool, stuck_after_hours)
+            return
+        # One reading at a time, in this event loop (tests run several, one after another).
+        reading = self._reading
+        if (
+            reading is None
+            or reading.done()
+            or reading.get_loop() is not asyncio.get_running_loop()
+        ):
+            self._reading = asyncio.create_task(self._read(pool, stuck_after_hours))
+
+    async def _read(self, pool: Pool, stuck_after_hours: float) -> None:
+        started = time.monotonic()
         try:
             self._stats = await ops_stats.read(pool, stuck_after=timedelta(hours=stuck_after_hours))
         except Exception:  # the scrape must still answer with the other metrics
@@ -128,6 +149,7 @@ class ProjectionMetrics(Collector):
             self._stats = None
             return
         self._read_at = time.monotonic()
+        self._read_seconds = self._read_at - started
         self._stuck_after_hours = stuck_after_hours
 
     def collect(self) -> Iterator[Metric]:
@@ -142,6 +164,18 @@ class ProjectionMetrics(Collector):
         stats = self._stats
         if stats is None:
             return
+        age = GaugeMetricFamily(
+            "onboarding_projection_age_seconds",
+            "Seconds since the business gauges below were read from PostgreSQL (read again in "
+            "the background once older than ONBOARDING_METRICS_REFRESH_SECONDS)",
+        )
+        age.add_metric([], time.monotonic() - self._read_at)
+        took = GaugeMetricFamily(
+            "onboarding_projection_read_seconds",
+            "How long the last reading of the business gauges took in PostgreSQL",
+        )
+        took.add_metric([], self._read_seconds)
+        yield from (age, took)
         total = GaugeMetricFamily(
             "onboarding_by_status", "Onboardings by status (database projection)", labels=["status"]
         )

@@ -60,32 +60,40 @@ async def list_clients(
     filters: ClientFilters,
     sort: str,
     limit: int,
-    offset: int,
-) -> tuple[list[clients.ClientListRow], int]:
-    """One page of the firm's clients matching `filters`, and how many match in all."""
+    offset: int = 0,
+    cursor: str | None = None,
+) -> clients.ClientPage:
+    """One page of the firm's clients matching `filters`, and how many match (exact up to
+    clients.TOTAL_CAP). Invalid on `cursor` when it is not one this list made for `sort`."""
     start = _utc(filters.scheduled_from, "scheduled_from")
     end = _utc(filters.scheduled_to, "scheduled_to")
     if start is not None and end is not None and end < start:
         raise Invalid.field("scheduled_to", "is before scheduled_from")
     q = filters.q.strip() or None if filters.q else None
-    return await clients.list_for_partner(
-        pool,
-        partner_id=partner_id,
-        case_manager=filters.case_manager,
-        tag=filters.tag,
-        onboarding_status=filters.onboarding_status,
-        muted=filters.muted,
-        invitation_state=filters.invitation_state,
-        scheduled_from=start,
-        scheduled_to=end,
-        q=q,
-        enterprise_number=filters.enterprise_number,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-        first_for=list(filters.first_for) or None,
-        collaborator=filters.collaborator,
-    )
+    if cursor is not None and offset:
+        raise Invalid.field("cursor", "cannot be used with offset")
+    try:
+        return await clients.list_for_partner(
+            pool,
+            partner_id=partner_id,
+            case_manager=filters.case_manager,
+            tag=filters.tag,
+            onboarding_status=filters.onboarding_status,
+            muted=filters.muted,
+            invitation_state=filters.invitation_state,
+            scheduled_from=start,
+            scheduled_to=end,
+            q=q,
+            enterprise_number=filters.enterprise_number,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            first_for=list(filters.first_for) or None,
+            collaborator=filters.collaborator,
+        )
+    except clients.BadCursor as exc:
+        raise Invalid.field("cursor", "is not a cursor of this list and order") from exc
 
 
 async def opens_on_mine(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> bool:

@@ -336,7 +336,8 @@ async def failing_workflow_ids(temporal: Client, *, partner_id: uuid.UUID) -> se
 @dataclass(frozen=True)
 class OnboardingPage:
     rows: list[onboardings.OnboardingRow]
-    total: int
+    total: int  # exact up to onboardings.TOTAL_CAP (total_exact), then that cap
+    total_exact: bool
     # Workflow ids whose task keeps failing (asked only for a stuck list).
     failing: set[str]
 
@@ -356,7 +357,7 @@ async def list_onboardings(
     has not changed for that long, longest-stuck first, and those whose workflow task keeps
     failing however recent."""
     failing = await failing_workflow_ids(temporal, partner_id=partner_id) if stuck_for else set()
-    rows, total = await onboardings.list_for_partner(
+    rows, total, exact = await onboardings.list_for_partner(
         pool,
         partner_id=partner_id,
         status=status.value if status else None,
@@ -366,7 +367,7 @@ async def list_onboardings(
         limit=limit,
         offset=offset,
     )
-    return OnboardingPage(rows=rows, total=total, failing=failing)
+    return OnboardingPage(rows=rows, total=total, total_exact=exact, failing=failing)
 
 
 async def read_status(

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from bench import history, kbo, latency, memory, rate, throughput
+from bench import data, history, kbo, latency, memory, rate, throughput
 from bench.report import Figure, code_version, print_table, write_json
 from bench.stack import temporal_server
 from core.logging import configure_logging
@@ -20,7 +20,7 @@ from core.settings import LogFormat
 log = logging.getLogger("bench")
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
-BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo")
+BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo", "data")
 
 
 class Outcome(Protocol):
@@ -80,6 +80,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="enterprises in the KBO loader's generated full set (2000000)",
     )
     parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="size of the data bench's database: 1 is 1,000,000 clients (0.05 for a quick look; "
+        "targets are judged at 1 only)",
+    )
+    parser.add_argument(
+        "--data-calls", type=int, default=100, help="calls of each kind, data bench (100)"
+    )
+    parser.add_argument(
         "--progress-every", type=float, default=5.0, help="seconds between progress lines (5)"
     )
     parser.add_argument(
@@ -126,6 +136,8 @@ async def _one(args: argparse.Namespace, bench: str) -> Outcome:
             return await throughput.run(env, count=args.throughput, rounds=args.throughput_rounds)
         if bench == "latency":
             return await latency.run(env, count=args.latency)
+        if bench == "data":
+            return await data.run(env, scale=args.scale, calls=args.data_calls)
         if bench == "memory":
             return await memory.run(
                 env,

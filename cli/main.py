@@ -841,9 +841,8 @@ async def _clients(
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
         partner_id = await _partner_id(pool, partner)
-        rows, total = await clients.list_for_partner(
-            pool, partner_id=partner_id, limit=limit, **filters
-        )
+        listed = await clients.list_for_partner(pool, partner_id=partner_id, limit=limit, **filters)
+        rows, total = listed.rows, listed.total
     finally:
         await pool.close()
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from store.pool import Conn, Pool
+from store.pool import Conn, Pool, snapshot
 
 
 @dataclass(frozen=True)
@@ -263,40 +265,79 @@ class ClientListRow:
     erased_at: datetime | None
 
 
-# Sort keys a caller may name -> SQL; the id breaks ties so pages never overlap.
-LIST_SORTS: dict[str, str] = {
-    "created_at": "created_at ASC, id ASC",
-    "-created_at": "created_at DESC, id DESC",
-    "name": "lower(name) ASC, id ASC",
-    "-name": "lower(name) DESC, id DESC",
-    "scheduled_at": "invitation_scheduled_at ASC NULLS LAST, id ASC",
-    "-scheduled_at": "invitation_scheduled_at DESC NULLS LAST, id DESC",
-    "status": "onboarding_status ASC, created_at DESC, id DESC",
+@dataclass(frozen=True)
+class _Key:
+    """One key of a list order: its SQL, its direction, its type (for the cursor)."""
+
+    sql: str
+    descending: bool
+    kind: str  # timestamptz | text | uuid | boolean
+    nullable: bool = False  # NULLS LAST either way
+
+    def order(self) -> str:
+        nulls = " NULLS LAST" if self.nullable else ""
+        return f"{self.sql} {'DESC' if self.descending else 'ASC'}{nulls}"
+
+
+# Sort keys a caller may name -> their SQL keys; the id breaks ties so pages never overlap. Each
+# has an index (migration 0027) led by the partner, so a page reads its 50 rows in order; the
+# status sort walks the onboardings index (partner, status, created_at) instead.
+LIST_SORTS: dict[str, tuple[_Key, ...]] = {
+    "created_at": (_Key("c.created_at", False, "timestamptz"), _Key("c.id", False, "uuid")),
+    "-created_at": (_Key("c.created_at", True, "timestamptz"), _Key("c.id", True, "uuid")),
+    "name": (_Key("lower(c.name)", False, "text"), _Key("c.id", False, "uuid")),
+    "-name": (_Key("lower(c.name)", True, "text"), _Key("c.id", True, "uuid")),
+    "scheduled_at": (
+        _Key("c.invitation_scheduled_at", False, "timestamptz", nullable=True),
+        _Key("c.id", False, "uuid"),
+    ),
+    "-scheduled_at": (
+        _Key("c.invitation_scheduled_at", True, "timestamptz", nullable=True),
+        _Key("c.id", True, "uuid"),
+    ),
+    "status": (
+        _Key("o.status", False, "text"),
+        _Key("o.created_at", True, "timestamptz"),
+        _Key("o.id", True, "uuid"),
+    ),
 }
+# The leading key of a "mine first" list: the user's own clients, then the others.
+_MINE = _Key("mine", True, "boolean")
+# An exact count stops here: past it, `total` says "at least this many" (ClientPage.total_exact
+# false). Counting every match of a large firm's unfiltered list would cost more than its page.
+TOTAL_CAP = 1_000
 
 # Where the invitation stands: the workflow's last report, else what the invitations table and
 # the client row tell (runs that began before the workflow reported it).
-_LISTED = """
-    SELECT c.id, c.onboarding_id, c.name, c.company ->> 'name' AS company_name, c.siret,
-           c.enterprise_number, c.status, o.status AS onboarding_status, c.case_manager, c.tags,
-           c.notifications_muted,
-           COALESCE(c.invitation_state, CASE
+_DERIVED_STATE = """CASE
                WHEN i.accepted_at IS NOT NULL THEN 'accepted'
                WHEN i.revoked_at IS NOT NULL THEN 'cancelled'
                WHEN i.expires_at <= now() THEN 'expired'
                WHEN i.sequence IS NOT NULL THEN 'sent'
                WHEN c.status = 'ready' AND c.notifications_muted THEN 'muted'
-               ELSE 'pending' END) AS invitation_state,
-           c.invitation_scheduled_at, c.created_at, c.updated_at, e.erased_at
+               ELSE 'pending' END"""
+_INVITATION_STATE = f"COALESCE(c.invitation_state, {_DERIVED_STATE})"
+_LAST_INVITATION = """LEFT JOIN LATERAL (
+        SELECT sequence, accepted_at, revoked_at, expires_at FROM invitations
+        WHERE onboarding_id = c.onboarding_id ORDER BY sequence DESC LIMIT 1
+    ) i ON true"""
+_LISTED_FROM = f"""
     FROM clients c
     JOIN onboardings o ON o.id = c.onboarding_id
     LEFT JOIN erasures e ON e.client_id = c.id
-    LEFT JOIN LATERAL (
-        SELECT sequence, accepted_at, revoked_at, expires_at FROM invitations
-        WHERE onboarding_id = c.onboarding_id ORDER BY sequence DESC LIMIT 1
-    ) i ON true
-    WHERE c.partner_id = $1
+    {_LAST_INVITATION}
 """
+_LISTED_COLUMNS = f"""
+    c.id, c.onboarding_id, c.name, c.company ->> 'name' AS company_name, c.siret,
+    c.enterprise_number, c.status, o.status AS onboarding_status, c.case_manager, c.tags,
+    c.notifications_muted, {_INVITATION_STATE} AS invitation_state,
+    c.invitation_scheduled_at, c.created_at, c.updated_at, e.erased_at
+"""
+_LISTED = f"SELECT {_LISTED_COLUMNS} {_LISTED_FROM} WHERE c.partner_id = $1"
+
+
+class BadCursor(ValueError):
+    """A cursor this list did not make, or made for another order or filter set."""
 
 
 def _like_pattern(text: str) -> str:
@@ -322,6 +363,83 @@ def _list_row(record: asyncpg.Record) -> ClientListRow:
     )
 
 
+def _encode_cursor(sort: str, values: list[Any]) -> str:
+    shown = [v.isoformat() if isinstance(v, datetime) else v for v in values]
+    shown = [str(v) if isinstance(v, uuid.UUID) else v for v in shown]
+    raw = json.dumps({"s": sort, "v": shown}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, keys: tuple[_Key, ...]) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        values = body["v"]
+        if body["s"] != sort or not isinstance(values, list) or len(values) != len(keys):
+            raise BadCursor("made for another order")
+        decoded: list[Any] = []
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                if not key.nullable:
+                    raise BadCursor("a missing value")
+                decoded.append(None)
+            elif key.kind == "timestamptz":
+                when = datetime.fromisoformat(value)
+                if when.tzinfo is None:
+                    raise BadCursor("a time without its zone")
+                decoded.append(when)
+            elif key.kind == "uuid":
+                decoded.append(uuid.UUID(value))
+            elif key.kind == "boolean":
+                if not isinstance(value, bool):
+                    raise BadCursor("not a boolean")
+                decoded.append(value)
+            else:
+                if not isinstance(value, str):
+                    raise BadCursor("not a text")
+                decoded.append(value)
+        return decoded
+    except BadCursor:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadCursor("not a cursor of this list") from exc
+
+
+def _after(keys: tuple[_Key, ...], values: list[Any], arg: Any) -> str:
+    """Rows strictly after `values` in the order of `keys`. One row comparison when every key
+    goes the same way and none may be null (an index range); else key by key."""
+    if len({k.descending for k in keys}) == 1 and not any(k.nullable for k in keys):
+        op = "<" if keys[0].descending else ">"
+        left = ", ".join(k.sql for k in keys)
+        right = ", ".join(f"{arg(v)}::{k.kind}" for k, v in zip(keys, values, strict=True))
+        return f"({left}) {op} ({right})"
+    branches: list[str] = []
+    for n, key in enumerate(keys):
+        equal = [
+            f"{k.sql} = {arg(v)}::{k.kind}" if v is not None else f"{k.sql} IS NULL"
+            for k, v in zip(keys[:n], values[:n], strict=True)
+        ]
+        value = values[n]
+        if value is None:
+            continue  # nothing comes after NULL on this key but NULLs (NULLS LAST)
+        op = "<" if key.descending else ">"
+        later = f"{key.sql} {op} {arg(value)}::{key.kind}"
+        if key.nullable:
+            later = f"({later} OR {key.sql} IS NULL)"
+        branches.append("(" + " AND ".join([*equal, later]) + ")")
+    return "(" + (" OR ".join(branches) or "false") + ")"
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    rows: list[ClientListRow]
+    # Exact up to TOTAL_CAP matches; past it TOTAL_CAP, with total_exact false.
+    total: int
+    total_exact: bool
+    # The cursor of the page after this one (None: this is the last one).
+    next_cursor: str | None
+
+
 async def list_for_partner(
     pool: Pool,
     *,
@@ -338,10 +456,11 @@ async def list_for_partner(
     sort: str = "-created_at",
     limit: int = 50,
     offset: int = 0,
+    cursor: str | None = None,
     first_for: list[str] | None = None,
     collaborator: uuid.UUID | None = None,
-) -> tuple[list[ClientListRow], int]:
-    """One page of the partner's clients matching every filter given, and how many match in all.
+) -> ClientPage:
+    """One page of the partner's clients matching every filter given, and how many match.
 
     `collaborator` keeps the clients this partner user collaborates on ("my clients"); read
     through the client_collaborators_user index (migration 0026).
@@ -350,70 +469,160 @@ async def list_for_partner(
     each group in `sort`'s order. `q` matches a substring of the client's name, its registry
     name, its SIRET or its enterprise number (spaces, dots and a BE prefix in numbers as people
     type them are ignored), case-insensitively. `enterprise_number` (10 digits) is an exact
-    filter.
+    filter. `cursor` (a page's `next_cursor`) continues after that page, at the cost of one
+    page whatever its depth; `offset` reads and skips the rows before. BadCursor for a cursor
+    of another order.
+
+    The SQL names only the filters given, so each combination is a statement of its own
+    whose plan (even a cached generic one) uses the indexes that combination needs.
     """
-    order = LIST_SORTS[sort]  # KeyError for a key the API let through: a bug, not input
-    pattern = _like_pattern(q) if q else None
-    siret_pattern = _like_pattern(_number_typed(q)) if q else None
-    args = (
-        partner_id,
-        case_manager,
-        tag,
-        onboarding_status,
-        muted,
-        invitation_state,
-        scheduled_from,
-        scheduled_to,
-        pattern,
-        siret_pattern,
-        enterprise_number,
-        collaborator,
-    )
-    matching = f"""
-        SELECT * FROM ({_LISTED}
-            AND ($2::text IS NULL OR c.case_manager = $2)
-            AND ($3::text IS NULL OR $3 = ANY(c.tags))
-            AND ($4::text IS NULL OR o.status = $4)
-            AND ($5::boolean IS NULL OR c.notifications_muted = $5)
-            AND ($7::timestamptz IS NULL OR c.invitation_scheduled_at >= $7)
-            AND ($8::timestamptz IS NULL OR c.invitation_scheduled_at <= $8)
-            AND ($9::text IS NULL OR c.name ILIKE $9 OR c.company ->> 'name' ILIKE $9
-                 OR c.siret LIKE $10 OR c.enterprise_number LIKE $10)
-            AND ($11::text IS NULL OR c.enterprise_number = $11)
-            AND ($12::uuid IS NULL OR c.id IN (
-                SELECT cc.client_id FROM client_collaborators cc WHERE cc.user_id = $12))
-        ) listed
-        WHERE $6::text IS NULL OR invitation_state = $6
+    args: list[Any] = [partner_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["c.partner_id = $1"]
+    if case_manager is not None:
+        where.append(f"c.case_manager = {arg(case_manager)}")
+    if tag is not None:
+        where.append(f"c.tags @> ARRAY[{arg(tag)}::text]")  # the GIN index's operator
+    if onboarding_status is not None:
+        # The partner on both sides: the onboardings' (partner, status) index finds them.
+        where.append(f"o.partner_id = $1 AND o.status = {arg(onboarding_status)}")
+    if muted is not None:
+        where.append(f"c.notifications_muted = {arg(muted)}")
+    if scheduled_from is not None:
+        where.append(f"c.invitation_scheduled_at >= {arg(scheduled_from)}")
+    if scheduled_to is not None:
+        where.append(f"c.invitation_scheduled_at <= {arg(scheduled_to)}")
+    if q:
+        pattern, number = arg(_like_pattern(q)), arg(_like_pattern(_number_typed(q)))
+        where.append(
+            f"(c.name ILIKE {pattern} OR (c.company ->> 'name') ILIKE {pattern}"
+            f" OR c.siret LIKE {number} OR c.enterprise_number LIKE {number})"
+        )
+    if enterprise_number is not None:
+        where.append(f"c.enterprise_number = {arg(enterprise_number)}")
+    if collaborator is not None:
+        # client_collaborators_user (0026) finds the user's clients.
+        where.append(
+            "c.id IN (SELECT cc.client_id FROM client_collaborators cc"
+            f" WHERE cc.user_id = {arg(collaborator)})"
+        )
+    if invitation_state is not None:
+        # Spelt so that the projected state's index finds the rows: only clients whose run
+        # never projected one (few, older) need their invitations read.
+        # The first clause reads the client alone (the second one its invitations too), so
+        # the planner can take it to the index.
+        state = arg(invitation_state)
+        where.append(f"(c.invitation_state = {state} OR c.invitation_state IS NULL)")
+        where.append(
+            f"(c.invitation_state = {state}"
+            f" OR (c.invitation_state IS NULL AND {_DERIVED_STATE} = {state}))"
+        )
+    # The count joins only what its filters read: every client has its onboarding.
+    count_from = "FROM clients c"
+    if onboarding_status is not None:
+        count_from += " JOIN onboardings o ON o.id = c.onboarding_id"
+    if invitation_state is not None:
+        count_from += f" {_LAST_INVITATION}"
+    # In the list's own order: the planner then weighs walking the order's index to the cap
+    # (cheap when matches are many) against collecting every match (when they are few).
+    count_keys = LIST_SORTS["-created_at"]
+    count_sql = f"""
+        SELECT count(*) FROM (
+            SELECT 1 {count_from} WHERE {" AND ".join(where)}
+            ORDER BY {", ".join(k.order() for k in count_keys)} LIMIT {TOTAL_CAP + 1}
+        ) capped
     """
+    count_args = list(args)
+
+    keys = LIST_SORTS[sort]  # KeyError for a key the API let through: a bug, not input
+    if sort == "status":
+        # Lets the planner walk the onboardings' (partner, status, created_at) index.
+        where = [*where, "o.partner_id = $1"]
+    # limit + 1 rows tell whether a next page exists. The limit is written in (an int): as a
+    # parameter, a cached generic plan would assume a tenth of the table.
+    take = int(limit) + 1 + int(offset)
+    after = _decode_cursor(cursor, sort, (_MINE, *keys) if first_for else keys) if cursor else None
+
+    def ordered(conditions: list[str], mine: str = "") -> str:
+        columns = ", ".join(f"{k.sql} AS sort_key_{n}" for n, k in enumerate(keys, start=1))
+        return f"""
+            SELECT {_LISTED_COLUMNS}, {mine or "NULL::boolean"} AS sort_key_0, {columns}
+            {_LISTED_FROM}
+            WHERE {" AND ".join(conditions)}
+            ORDER BY {", ".join(k.order() for k in keys)}
+            LIMIT {take}
+        """
+
     if first_for:
-        # The array is a parameter like every value; only the order's shape is built here.
-        records = await pool.fetch(
-            f"""
-            SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY (case_manager = ANY($15::text[])) IS TRUE DESC, {order} LIMIT $13 OFFSET $14
-            """,
-            *args,
-            limit,
-            offset,
-            first_for,
+        # "Mine first": the user's clients in order, then the others in order, each read
+        # from its own index walk (a leading boolean in one ORDER BY would sort them all).
+        mine = f"c.case_manager = ANY({arg(first_for)}::text[])"
+        branches = []
+        if after is None or after[0]:
+            tail = [_after(keys, after[1:], arg)] if after is not None else []
+            branches.append(ordered([*where, mine, *tail], "true"))
+        tail = [_after(keys, after[1:], arg)] if after is not None and not after[0] else []
+        branches.append(ordered([*where, f"({mine}) IS NOT TRUE", *tail], "false"))
+        outer = ", ".join(
+            f"sort_key_{n} {'DESC' if k.descending else 'ASC'}{' NULLS LAST' if k.nullable else ''}"
+            for n, k in enumerate((_MINE, *keys))
         )
+        page_sql = f"""
+            SELECT * FROM ({" UNION ALL ".join(f"({b})" for b in branches)}) listed
+            ORDER BY {outer} LIMIT {int(limit) + 1} OFFSET {arg(offset)}
+        """
+        width = len(keys) + 1
     else:
-        records = await pool.fetch(
-            f"""
-            SELECT *, count(*) OVER () AS total FROM ({matching}) m
-            ORDER BY {order} LIMIT $13 OFFSET $14
-            """,
-            *args,
-            limit,
-            offset,
+        # The page's ids first, joining only what the filters and the order read; then the
+        # rest of its 50 rows: an offset skips index entries, not joined rows.
+        tail = [_after(keys, after, arg)] if after is not None else []
+        inner_from = "FROM clients c"
+        if onboarding_status is not None or sort == "status":
+            inner_from += " JOIN onboardings o ON o.id = c.onboarding_id"
+        if invitation_state is not None:
+            inner_from += f" {_LAST_INVITATION}"
+        columns = ", ".join(f"{k.sql} AS sort_key_{n}" for n, k in enumerate(keys, start=1))
+        outer = ", ".join(
+            f"page.sort_key_{n} {'DESC' if k.descending else 'ASC'}"
+            f"{' NULLS LAST' if k.nullable else ''}"
+            for n, k in enumerate(keys, start=1)
         )
-    if records:
-        return [_list_row(r) for r in records], int(records[0]["total"])
-    if offset == 0:
-        return [], 0
-    # Past the last page the window function saw no row: count apart.
-    total = await pool.fetchval(f"SELECT count(*) FROM ({matching}) m", *args)
-    return [], int(total)
+        page_sql = f"""
+            SELECT {_LISTED_COLUMNS}, page.*
+            FROM (
+                SELECT c.id AS page_id, NULL::boolean AS sort_key_0, {columns} {inner_from}
+                WHERE {" AND ".join([*where, *tail])}
+                ORDER BY {", ".join(k.order() for k in keys)}
+                LIMIT {int(limit) + 1} OFFSET {arg(offset)}
+            ) page
+            JOIN clients c ON c.id = page.page_id
+            JOIN onboardings o ON o.id = c.onboarding_id
+            LEFT JOIN erasures e ON e.client_id = c.id
+            {_LAST_INVITATION}
+            ORDER BY {outer}
+        """
+        width = len(keys)
+    async with snapshot(pool) as conn:  # the page and its total as of one moment
+        records = await conn.fetch(page_sql, *args)
+        counted = int(await conn.fetchval(count_sql, *count_args))
+    more = len(records) > limit
+    records = records[:limit]
+    next_cursor = None
+    if more and records:
+        last, first = records[-1], 0 if first_for else 1
+        next_cursor = _encode_cursor(
+            sort, [last[f"sort_key_{n}"] for n in range(first, first + width)]
+        )
+    return ClientPage(
+        rows=[_list_row(r) for r in records],
+        total=min(counted, TOTAL_CAP),
+        total_exact=counted <= TOTAL_CAP,
+        next_cursor=next_cursor,
+    )
 
 
 async def get_listed(

@@ -144,8 +144,13 @@ async def set_status(pool: Pool, *, onboarding_id: uuid.UUID, status: str) -> No
 
 
 # A finished onboarding waits for nothing: however old its status, it is not stuck. Literals in
-# the SQL (not a parameter) so the planner can use the partial index of migration 0015.
+# the SQL (not a parameter) so the planner can use the partial indexes of migrations 0015, 0027.
 _FINISHED = f"'{OnboardingStatus.COMPLETED.value}', '{OnboardingStatus.FAILED.value}'"
+
+
+# An exact count stops here: past it, the total says "at least this many" (a large firm's
+# whole list would otherwise be counted for every page of it).
+TOTAL_CAP = 1_000
 
 
 async def list_for_partner(
@@ -158,53 +163,58 @@ async def list_for_partner(
     failing_workflow_ids: Sequence[str] = (),
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[OnboardingRow], int]:
-    """One page of the partner's started onboardings, newest first, and how many match in all.
+) -> tuple[list[OnboardingRow], int, bool]:
+    """One page of the partner's started onboardings, newest first, how many match (exact up
+    to TOTAL_CAP, then TOTAL_CAP), and whether that count is exact.
 
     `stuck_for`: only unfinished onboardings whose status has not changed for that long, the
     longest-stuck first, and those run by `failing_workflow_ids` (their workflow task fails:
     stuck however recent their status).
+
+    The SQL names only the filters given: each combination is a statement of its own whose
+    plan (even a cached generic one) keeps to its index (migrations 0015 and 0027).
     """
-    failing = list(failing_workflow_ids)
-    extra: list[Any] = [failing] if failing else []
+    args: list[Any] = [partner_id]
 
-    def where(ids: str) -> str:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    where = ["partner_id = $1", "NOT start_pending"]
+    if status is not None:
+        where.append(f"status = {arg(status)}")
+    if case_manager is not None:
+        where.append(f"case_manager = {arg(case_manager)}")
+    if stuck_for is not None:
+        failing = list(failing_workflow_ids)
         # The ids only when there are some: the plain query keeps its plan on the partial
-        # index of migration 0015.
-        or_failing = f" OR workflow_id = ANY({ids}::text[])" if failing else ""
-        return f"""
-            WHERE partner_id = $1 AND NOT start_pending AND ($2::text IS NULL OR status = $2)
-              AND ($3::text IS NULL OR case_manager = $3)
-              AND ($4::interval IS NULL
-                   OR (status NOT IN ({_FINISHED})
-                       AND (status_since < now() - $4::interval{or_failing})))
-        """
-
+        # index of unfinished onboardings.
+        or_failing = f" OR workflow_id = ANY({arg(failing)}::text[])" if failing else ""
+        where.append(
+            f"status NOT IN ({_FINISHED})"
+            f" AND (status_since < now() - {arg(stuck_for)}::interval{or_failing})"
+        )
+    conditions = " AND ".join(where)
     order = "status_since, id" if stuck_for is not None else "created_at DESC, id"
     async with snapshot(pool) as conn:  # the page and its total as of one moment
         records = await conn.fetch(
             f"""
-            SELECT {_COLUMNS} FROM onboardings {where("$7")}
+            SELECT {_COLUMNS} FROM onboardings WHERE {conditions}
             ORDER BY {order}
-            LIMIT $5 OFFSET $6
+            LIMIT {int(limit)} OFFSET {arg(offset)}
             """,
-            partner_id,
-            status,
-            case_manager,
-            stuck_for,
-            limit,
-            offset,
-            *extra,
+            *args,
         )
         total = await conn.fetchval(
-            f"SELECT count(*) FROM onboardings {where('$5')}",
-            partner_id,
-            status,
-            case_manager,
-            stuck_for,
-            *extra,
+            f"""
+            SELECT count(*) FROM (
+                SELECT 1 FROM onboardings WHERE {conditions}
+                ORDER BY {order} LIMIT {TOTAL_CAP + 1}
+            ) capped
+            """,
+            *args[:-1],
         )
-    return [_row(r) for r in records], int(total)
+    return [_row(r) for r in records], min(int(total), TOTAL_CAP), int(total) <= TOTAL_CAP
 
 
 @dataclass(frozen=True)

@@ -1327,4 +1327,3 @@ class OnboardingWorkflow:
             )
         except Exception:  # the import finished or was deleted: nobody left to tell
             workflow.logger.info("bulk import no longer listening")
-

@@ -701,22 +701,38 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
     except ValueError:
         page = 1
     user = session.member.user
-    rows, total = await app_clients.list_clients(
-        services.pool,
-        partner_id=session.member.partner.id,
-        filters=filters,
-        sort="-created_at",
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
-    )
+    # "Next" follows the cursor (one page's cost however deep); a page number alone (a link
+    # back, or typed) reads by offset.
+    cursor = (query.get("cursor") or "")[:1000] or None
+    try:
+        listed = await app_clients.list_clients(
+            services.pool,
+            partner_id=session.member.partner.id,
+            filters=filters,
+            sort="-created_at",
+            limit=PAGE_SIZE,
+            offset=0 if cursor else (page - 1) * PAGE_SIZE,
+            cursor=cursor,
+        )
+    except Invalid:  # a cursor from another list (filters changed by hand): the first page
+        page, cursor = 1, None
+        listed = await app_clients.list_clients(
+            services.pool,
+            partner_id=session.member.partner.id,
+            filters=filters,
+            sort="-created_at",
+            limit=PAGE_SIZE,
+        )
+    rows, total = listed.rows, listed.total
     pages = max(1, math.ceil(total / PAGE_SIZE))
     # The choice made (or the default taken) goes into every link, so a page, the next one
     # and the export list the same clients.
-    filtered = {k: v for k, v in query.items() if k not in ("page", "show") and v}
+    filtered = {k: v for k, v in query.items() if k not in ("page", "cursor", "show") and v}
     kept = {**filtered, "show": shown["show"]}
 
-    def page_url(number: int) -> str:
-        return _url(frame, "/clients?" + urlencode({**kept, "page": number}))
+    def page_url(number: int, cursor: str | None = None) -> str:
+        extra = {"cursor": cursor} if cursor else {}
+        return _url(frame, "/clients?" + urlencode({**kept, **extra, "page": number}))
 
     mine = {user.name, user.email}
     return _render(
@@ -748,11 +764,12 @@ async def read_console_clients(request: Request, services: ServicesDep) -> Respo
             }
             for r in rows
         ],
-        total=total,
+        total=total if listed.total_exact else f"{total:,}+",
         page=page,
-        pages=pages,
+        pages=pages if listed.total_exact else f"{pages:,}+",
+        many=not listed.total_exact or pages > 1,
         previous_url=page_url(page - 1) if page > 1 else None,
-        next_url=page_url(page + 1) if page < pages else None,
+        next_url=page_url(page + 1, listed.next_cursor) if listed.next_cursor else None,
     )
 
 

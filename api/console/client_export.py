@@ -49,17 +49,18 @@ async def read_console_clients_csv(request: Request, services: ServicesDep) -> R
 
     async def rows() -> AsyncIterator[Iterable[object]]:
         yield HEADER
-        offset = 0
+        cursor: str | None = None
         while True:
-            batch, _ = await app_clients.list_clients(
+            # The cursor: each batch costs the same however far the export has gone.
+            listed = await app_clients.list_clients(
                 services.pool,
                 partner_id=partner_id,
                 filters=filters,
                 sort="-created_at",
                 limit=BATCH,
-                offset=offset,
+                cursor=cursor,
             )
-            for r in batch:
+            for r in listed.rows:
                 yield (
                     r.name,
                     r.company_name,
@@ -72,9 +73,9 @@ async def read_console_clients_csv(request: Request, services: ServicesDep) -> R
                     when(r.invitation_scheduled_at) if r.invitation_state == "scheduled" else "",
                     when(r.created_at),
                 )
-            if len(batch) < BATCH:
+            cursor = listed.next_cursor
+            if cursor is None:
                 return
-            offset += BATCH
 
     stamp = datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%d")
     return csv_response(rows(), filename=f"clients-{stamp}.csv")

@@ -191,7 +191,16 @@ def _summary(row: clients.ClientListRow) -> ClientSummary:
     )
 
 
-@router.get("", response_model=PageOf[ClientSummary], responses=problem_responses(422))
+class ClientPage(PageOf[ClientSummary]):
+    """A page of clients. `total` is exact up to 1,000 matches (`total_exact`); past that it
+    says "at least 1,000". `next_cursor`, given back as `cursor`, reads the next page at the
+    cost of one page however deep (`offset` reads and skips every row before)."""
+
+    total_exact: bool = True
+    next_cursor: str | None = None
+
+
+@router.get("", response_model=ClientPage, responses=problem_responses(422))
 async def read_clients(
     pool: PoolDep,
     caller: AnyRoleDep,
@@ -235,9 +244,17 @@ async def read_clients(
             "`me` for the key's own user (another firm's user finds none)"
         ),
     ] = None,
-) -> PageOf[ClientSummary]:
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=1000,
+            description="The previous page's next_cursor (same filters and sort; no offset)",
+        ),
+    ] = None,
+) -> ClientPage:
     """A partner's clients ("My clients"), filtered, searched, sorted and paged."""
-    rows, total = await app_clients.list_clients(
+    listed = await app_clients.list_clients(
         pool,
         partner_id=caller.partner.id,
         filters=app_clients.ClientFilters(
@@ -255,9 +272,15 @@ async def read_clients(
         sort=sort.value,
         limit=page.limit,
         offset=page.offset,
+        cursor=cursor,
     )
-    return PageOf(
-        items=[_summary(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    return ClientPage(
+        items=[_summary(r) for r in listed.rows],
+        total=listed.total,
+        total_exact=listed.total_exact,
+        next_cursor=listed.next_cursor,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 

@@ -278,7 +278,14 @@ async def create_invitation_resend(
     )
 
 
-@router.get("", response_model=PageOf[OnboardingSummary])
+class OnboardingsPage(PageOf[OnboardingSummary]):
+    """A page of onboardings; `total` is exact up to 1,000 matches (`total_exact`), past that
+    it says "at least 1,000"."""
+
+    total_exact: bool = True
+
+
+@router.get("", response_model=OnboardingsPage)
 async def read_onboardings(
     pool: PoolDep,
     temporal: TemporalDep,
@@ -297,7 +304,7 @@ async def read_onboardings(
             examples=["PT48H"],
         ),
     ] = None,
-) -> PageOf[OnboardingSummary]:
+) -> OnboardingsPage:
     """A partner's onboardings, newest first (or stuck ones, with those whose workflow task
     keeps failing however recent), from the database projection."""
     stuck_after = _duration(stuck_for, field="stuck_for")
@@ -312,7 +319,7 @@ async def read_onboardings(
         offset=page.offset,
     )
     rows, total, failing = found.rows, found.total, found.failing
-    return PageOf(
+    return OnboardingsPage(
         items=[
             OnboardingSummary(
                 id=r.id,
@@ -327,6 +334,7 @@ async def read_onboardings(
             for r in rows
         ],
         total=total,
+        total_exact=found.total_exact,
         limit=page.limit,
         offset=page.offset,
     )

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from domain.onboarding import InvitationState, client_id_for
 from store import applied_setup, clients, invitations, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_client, make_tenant
 
 
 async def _seed(
@@ -687,3 +687,31 @@ async def test_search_takes_any_text_literally(
         response = await api.get("/v1/clients", params={"q": q})
         assert response.status_code == 200, response.text
         assert _ids(response.json()) == ({str(odd)} if q in ("o'brien", "\\") else set())
+
+
+async def test_clients_list_pages_by_cursor_and_refuses_a_foreign_one(
+    api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """next_cursor, given back as cursor, reads the next page; a cursor with offset, or one
+    made for another sort, is a 422 naming the cursor."""
+    for n in range(5):
+        await make_client(pool, tenant, name=f"Client {n}")
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2, "sort": "name"}
+    for _ in range(5):
+        page = (await api.get("/v1/clients", params=params)).json()
+        assert (page["total"], page["total_exact"]) == (5, True)
+        seen += [item["name"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params = {"limit": 2, "sort": "name", "cursor": page["next_cursor"]}
+    assert seen == [f"Client {n}" for n in range(5)]
+    first = (await api.get("/v1/clients", params={"limit": 2, "sort": "name"})).json()
+    for bad in (
+        {"cursor": first["next_cursor"], "sort": "-created_at"},
+        {"cursor": first["next_cursor"], "sort": "name", "offset": 2},
+        {"cursor": "not-a-cursor"},
+    ):
+        refused = await api.get("/v1/clients", params=bad)
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["cursor"]

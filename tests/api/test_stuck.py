@@ -60,7 +60,13 @@ async def test_other_partners_stuck_onboardings_stay_invisible(
     other = await make_tenant(pool, name="Cabinet Voisin")
     await _onboarding(pool, other, "NEEDS_ATTENTION", days_ago=10)
     page = await api.get("/v1/onboardings", params={"stuck_for": "PT1H"})
-    assert page.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert page.json() == {
+        "items": [],
+        "total": 0,
+        "total_exact": True,
+        "limit": 50,
+        "offset": 0,
+    }
 
 
 async def test_repeating_a_status_keeps_its_since_and_a_change_moves_it(

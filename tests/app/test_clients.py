@@ -12,7 +12,7 @@ from app import onboardings as app_onboardings
 from app.errors import Forbidden, Invalid, NotFound
 from app.roles import require
 from domain.setup import Role
-from store import clients
+from store import clients, onboardings
 from store.pool import Pool
 from tests.conftest import Tenant, make_client, make_tenant
 
@@ -30,7 +30,7 @@ async def test_list_clients_puts_the_users_own_clients_first(pool: Pool, tenant:
                 changes={"case_manager": manager},
             )
         made[name] = client_id
-    rows, total = await app_clients.list_clients(
+    listed = await app_clients.list_clients(
         pool,
         partner_id=tenant.partner.id,
         filters=app_clients.ClientFilters(first_for=("ada",)),
@@ -38,8 +38,90 @@ async def test_list_clients_puts_the_users_own_clients_first(pool: Pool, tenant:
         limit=10,
         offset=0,
     )
-    assert total == 4
-    assert [r.name for r in rows] == ["Bravo", "Delta", "Alpha", "Charlie"]
+    assert (listed.total, listed.total_exact, listed.next_cursor) == (4, True, None)
+    assert [r.name for r in listed.rows] == ["Bravo", "Delta", "Alpha", "Charlie"]
+
+
+@pytest.mark.parametrize("mine_first", [False, True])
+@pytest.mark.parametrize("sort", sorted(clients.LIST_SORTS))
+async def test_list_clients_cursor_walks_each_order_without_gap_or_overlap(
+    pool: Pool, sort: str, mine_first: bool
+) -> None:
+    """Following next_cursor two by two gives the one-page order exactly, ties, equal names
+    and unscheduled clients (NULLs) included, "mine first" or not."""
+    tenant = await make_tenant(pool)
+    soon = datetime.now(UTC) + timedelta(days=2)
+    plan = [
+        ("Alpha", "ada", soon, "READY"),
+        ("alpha", None, None, "SETTING_UP"),
+        ("Bravo", "ada", None, "READY"),
+        ("Bravo", "bob", soon, "COMPLETED"),
+        ("Charlie", None, soon + timedelta(hours=1), "READY"),
+        ("Delta", "ada", None, "SETTING_UP"),
+        ("Echo", None, soon, "COMPLETED"),
+    ]
+    for name, manager, scheduled, status in plan:
+        onboarding_id, client_id = await make_client(pool, tenant, name=name)
+        await onboardings.set_status(pool, onboarding_id=onboarding_id, status=status)
+        if manager:
+            await clients.update_fields(
+                pool,
+                partner_id=tenant.partner.id,
+                client_id=client_id,
+                changes={"case_manager": manager},
+            )
+        if scheduled:
+            await clients.record_invitation(
+                pool, client_id=client_id, state="scheduled", scheduled_at=scheduled
+            )
+    filters = app_clients.ClientFilters(first_for=("ada",) if mine_first else ())
+
+    async def page(limit: int, cursor: str | None) -> clients.ClientPage:
+        return await app_clients.list_clients(
+            pool,
+            partner_id=tenant.partner.id,
+            filters=filters,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    whole = [r.id for r in (await page(100, None)).rows]
+    walked: list[object] = []
+    cursor = None
+    for _ in range(10):
+        listed = await page(2, cursor)
+        walked += [r.id for r in listed.rows]
+        cursor = listed.next_cursor
+        if cursor is None:
+            break
+    assert len(whole) == len(plan)
+    assert walked == whole
+
+
+async def test_list_clients_refuses_a_cursor_of_another_order(pool: Pool, tenant: Tenant) -> None:
+    """A cursor made for one sort, or not made by the list at all, is refused on its field."""
+    for name in ("A", "B", "C"):
+        await make_client(pool, tenant, name=name)
+    listed = await app_clients.list_clients(
+        pool,
+        partner_id=tenant.partner.id,
+        filters=app_clients.ClientFilters(),
+        sort="name",
+        limit=1,
+    )
+    assert listed.next_cursor is not None
+    for cursor in (listed.next_cursor, "bm90IGEgY3Vyc29y", "%%%"):
+        with pytest.raises(Invalid) as refused:
+            await app_clients.list_clients(
+                pool,
+                partner_id=tenant.partner.id,
+                filters=app_clients.ClientFilters(),
+                sort="-created_at",
+                limit=1,
+                cursor=cursor,
+            )
+        assert [e.field for e in refused.value.errors] == ["cursor"]
 
 
 async def test_list_clients_refuses_a_window_that_ends_before_it_starts(

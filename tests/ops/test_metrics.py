@@ -254,6 +254,47 @@ async def test_projection_is_read_again_only_when_older_than_the_refresh(
     )
 
 
+async def test_stale_projection_is_served_while_it_is_read_again_in_the_background(
+    settings: Settings, pool: Pool, client: Client, tenant: Tenant, http: httpx.AsyncClient
+) -> None:
+    """Past the refresh, a scrape answers at once with the last reading (its age a gauge) and
+    a reading starts behind it; a later scrape has the new figures."""
+    refresh = 0.5
+    cached = settings.model_copy(update={"metrics_refresh_seconds": refresh})
+    status = {"status": "NEEDS_ATTENTION"}
+    app = create_app(cached, services=Services(settings=cached, pool=pool, temporal=client))
+    async with serve_app(app) as server:
+        url = str(server.base_url.join("/metrics"))
+        counted = await pool.fetchval(
+            "SELECT count(*) FROM onboardings WHERE status = 'NEEDS_ATTENTION'"
+            " AND NOT start_pending"
+        )
+        for _ in range(50):  # an earlier test's reading may be the one served first
+            _, first = await scrape(http, url)
+            if value(first, "onboarding_by_status", **status) == counted:
+                break
+            await asyncio.sleep(0.1)
+        await _onboarding_with_status(pool, tenant, "NEEDS_ATTENTION")
+        await asyncio.sleep(refresh + 0.1)
+        _, stale = await scrape(http, url)
+        assert value(stale, "onboarding_by_status", **status) == value(
+            first, "onboarding_by_status", **status
+        )
+        assert value(stale, "onboarding_projection_age_seconds") >= refresh
+        for _ in range(50):
+            _, fresh = await scrape(http, url)
+            if value(fresh, "onboarding_by_status", **status) > value(
+                first, "onboarding_by_status", **status
+            ):
+                break
+            await asyncio.sleep(0.1)
+    assert value(fresh, "onboarding_by_status", **status) == (
+        value(first, "onboarding_by_status", **status) + 1
+    )
+    assert value(fresh, "onboarding_projection_age_seconds") < refresh
+    assert value(fresh, "onboarding_projection_read_seconds") > 0
+
+
 async def test_registry_429s_are_counted_as_the_registry_answers(
     registry: RegistryStandin, worker_metrics_url: str, http: httpx.AsyncClient
 ) -> None:

@@ -64,3 +64,70 @@ def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(ValueError, match=r"0001_name\.sql"):
         load_migrations(tmp_path)
+
+
+async def test_no_transaction_migration_commits_earlier_ones_and_builds_concurrently(
+    postgres_admin_dsn: str, tmp_path: Path
+) -> None:
+    """A `-- migrate: no-transaction` file runs its CREATE INDEX CONCURRENTLY (refused inside a
+    transaction) after the migrations before it, and is recorded once."""
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE t (a int);")
+    (tmp_path / "0002_index.sql").write_text(
+        "-- migrate: no-transaction\n-- why\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a\n    ON t (a);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a2 ON t ((a * 2));\n"
+    )
+    (tmp_path / "0003_after.sql").write_text("CREATE TABLE u (id int);")
+    assert await apply_migrations(dsn, directory=tmp_path) == [
+        "0001_table",
+        "0002_index",
+        "0003_after",
+    ]
+    assert await apply_migrations(dsn, directory=tmp_path) == []
+    conn = await asyncpg.connect(dsn)
+    try:
+        valid = await conn.fetch(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c"
+            " ON c.oid = i.indexrelid WHERE c.relname LIKE 't_a%' ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [(r["relname"], r["indisvalid"]) for r in valid] == [("t_a", True), ("t_a2", True)]
+
+
+async def test_failed_concurrent_build_is_built_again_on_the_next_run(
+    postgres_admin_dsn: str, tmp_path: Path
+) -> None:
+    """A concurrent build that fails leaves an invalid index and no record; once the cause is
+    fixed, the next run drops that index and builds a valid one (IF NOT EXISTS alone would keep
+    the invalid one for good)."""
+    dsn = await create_scratch_database(postgres_admin_dsn, "migrate")
+    (tmp_path / "0001_table.sql").write_text(
+        "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1);"
+    )
+    (tmp_path / "0002_unique.sql").write_text(
+        "-- migrate: no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);\n"
+    )
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await apply_migrations(dsn, directory=tmp_path)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert (
+            await conn.fetchval(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = 't_a'"
+            )
+            is False
+        )
+        await conn.execute("DELETE FROM t WHERE ctid = (SELECT min(ctid) FROM t)")
+        assert await apply_migrations(dsn, directory=tmp_path) == ["0002_unique"]
+        assert (
+            await conn.fetchval(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " WHERE c.relname = 't_a'"
+            )
+            is True
+        )
+    finally:
+        await conn.close()

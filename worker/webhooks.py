@@ -113,12 +113,15 @@ class DeliveryLoop:
         (1,000 endpoints, 2% answering in 1-2 s: 50 deliveries a second for two workers).
         """
         s = self.settings
+        # Refilled by a quarter of the batch at least: a claim per freed slot would run the
+        # claim query (a scan of the due rows) for every single delivery.
+        refill = max(1, s.webhook_batch_size // 4)
         in_flight: set[asyncio.Task[None]] = set()
         try:
             while True:
                 free = s.webhook_batch_size - len(in_flight)
                 claimed: list[store.Claimed] = []
-                if free > 0:
+                if free >= refill:
                     try:
                         claimed = await self._claim(free)
                     except asyncio.CancelledError:
@@ -132,7 +135,7 @@ class DeliveryLoop:
                 if claimed and len(claimed) == free:
                     continue  # more may be due: claim again
                 if in_flight:
-                    # Nothing more due, or no slot free: until one delivery ends, or the poll.
+                    # Nothing more due, or too few slots free: until one delivery ends, or the poll.
                     await asyncio.wait(
                         in_flight, timeout=s.webhook_poll_seconds, return_when=FIRST_COMPLETED
                     )

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from bench import history, kbo, latency, memory, rate, throughput
+from bench import history, kbo, latency, memory, outbox, rate, throughput
 from bench.report import Figure, code_version, print_table, write_json
 from bench.stack import temporal_server
 from core.logging import configure_logging
@@ -20,7 +20,7 @@ from core.settings import LogFormat
 log = logging.getLogger("bench")
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
-BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo")
+BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo", "outbox")
 
 
 class Outcome(Protocol):
@@ -80,6 +80,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="enterprises in the KBO loader's generated full set (2000000)",
     )
     parser.add_argument(
+        "--events", type=int, default=100_000, help="events queued, outbox (100000)"
+    )
+    parser.add_argument(
+        "--endpoints", type=int, default=1_000, help="endpoints sharing them, outbox (1000)"
+    )
+    parser.add_argument(
         "--progress-every", type=float, default=5.0, help="seconds between progress lines (5)"
     )
     parser.add_argument(
@@ -93,6 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rows and --fleet-rows need 2 rows (a rate needs two lookups)")
     if min(args.throughput, args.latency, args.memory_rows) < 1 or args.throughput_rounds < 1:
         parser.error("--throughput, --throughput-rounds, --latency, --memory-rows: 1 or more")
+    if args.endpoints < 1 or args.events < args.endpoints:
+        parser.error("--endpoints: 1 or more, and --events at least as many")
     args.only = args.only or list(BENCHES)
     return args
 
@@ -126,6 +134,13 @@ async def _one(args: argparse.Namespace, bench: str) -> Outcome:
             return await throughput.run(env, count=args.throughput, rounds=args.throughput_rounds)
         if bench == "latency":
             return await latency.run(env, count=args.latency)
+        if bench == "outbox":
+            return await outbox.run(
+                env,
+                events=args.events,
+                endpoints=args.endpoints,
+                progress_every=args.progress_every,
+            )
         if bench == "memory":
             return await memory.run(
                 env,

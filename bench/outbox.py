@@ -246,13 +246,13 @@ async def receiving(plan: Plan) -> AsyncIterator[OutboxReceiver]:
         await task
 
 
-async def queue(pool: Pool, plan: Plan, receiver: OutboxReceiver) -> dict[str, float]:
+async def queue(pool: Pool, plan: Plan, receiver: OutboxReceiver) -> Queued:
     """One partner and one endpoint per planned endpoint, then the events through webhook_emit()
     as the triggers write them: `events_per_endpoint` per partner, over onboardings of
-    EVENTS_PER_ONBOARDING events each (their ordering keys). Returns each event's queued time
-    (epoch seconds) by (path, event id)."""
+    EVENTS_PER_ONBOARDING events each (their ordering keys)."""
     partners = [uuid.uuid4() for _ in plan.endpoints]
     ids = dict(zip(partners, plan.endpoints, strict=True))
+    endpoint_ids = {p: uuid.uuid4() for p in partners}
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO partners (id, name) VALUES ($1, $2)",
@@ -263,7 +263,7 @@ async def queue(pool: Pool, plan: Plan, receiver: OutboxReceiver) -> dict[str, f
             INSERT INTO webhook_endpoints (id, partner_id, url, event_types, secret)
             VALUES ($1, $2, $3, ARRAY['onboarding.ready'], $4)
             """,
-            [(uuid.uuid4(), p, receiver.url(e), e.secret) for p, e in ids.items()],
+            [(endpoint_ids[p], p, receiver.url(e), e.secret) for p, e in ids.items()],
         )
         onboardings = max(1, plan.events_per_endpoint // EVENTS_PER_ONBOARDING)
         # One statement per event number: seq grows with the number, which is the order each
@@ -289,7 +289,18 @@ async def queue(pool: Pool, plan: Plan, receiver: OutboxReceiver) -> dict[str, f
             partners,
         )
     prefix = len(receiver.base_url)
-    return {f"{r['url'][prefix:]} {r['event_id']}": r["at"] for r in rows}
+    return Queued(
+        at={f"{r['url'][prefix:]} {r['event_id']}": r["at"] for r in rows},
+        endpoints=list(endpoint_ids.items()),
+    )
+
+
+@dataclass(frozen=True)
+class Queued:
+    # Epoch seconds each event was queued (its row's created_at), by "<path> <webhook-id>".
+    at: dict[str, float]
+    # (partner id, endpoint id) of each endpoint made.
+    endpoints: list[tuple[uuid.UUID, uuid.UUID]]
 
 
 @dataclass(frozen=True)
@@ -309,15 +320,16 @@ class Checked:
     requests: int
 
 
-def check(plan: Plan, receiver: OutboxReceiver, queued: dict[str, float]) -> Checked:
+def check(plan: Plan, receiver: OutboxReceiver, queued: Queued) -> Checked:
     """The invariants, from what the receiver saw against what was queued."""
+    at = queued.at
     endpoints = plan.by_path()
     ok: Counter[str] = Counter()
     order_violations = 0
     last: dict[tuple[str, str], int] = {}
     not_queued = 0
     for a in receiver.arrivals:
-        if f"{a.path} {a.event_id}" not in queued:
+        if f"{a.path} {a.event_id}" not in at:
             not_queued += 1
         if a.status != 200:
             continue
@@ -328,8 +340,8 @@ def check(plan: Plan, receiver: OutboxReceiver, queued: dict[str, float]) -> Che
         if a.number < previous:
             order_violations += 1
         last[(a.path, a.key)] = max(previous, a.number)
-    expected = {k for k in queued if endpoints[k.split(" ", 1)[0]].expected}
-    healthy_keys = {k for k in queued if endpoints[k.split(" ", 1)[0]].kind is Kind.healthy}
+    expected = {k for k in at if endpoints[k.split(" ", 1)[0]].expected}
+    healthy_keys = {k for k in at if endpoints[k.split(" ", 1)[0]].kind is Kind.healthy}
     healthy = [
         a for a in receiver.arrivals if a.status == 200 and endpoints[a.path].kind is Kind.healthy
     ]
@@ -339,12 +351,10 @@ def check(plan: Plan, receiver: OutboxReceiver, queued: dict[str, float]) -> Che
         span = max(a.at for a in healthy) - first
         rate = len(healthy_keys & set(ok)) / span if span > 0 else None
     latencies = [
-        a.at - queued[f"{a.path} {a.event_id}"]
-        for a in healthy
-        if f"{a.path} {a.event_id}" in queued
+        a.at - at[f"{a.path} {a.event_id}"] for a in healthy if f"{a.path} {a.event_id}" in at
     ]
     return Checked(
-        queued=len(queued),
+        queued=len(at),
         expected=len(expected),
         healthy=len(healthy_keys),
         healthy_delivered=len(healthy_keys & set(ok)),
@@ -459,7 +469,7 @@ async def run(
         queued = await queue(stack.pool, plan, receiver)
         log.info(
             "outbox: %d events queued for %d endpoints in %.1f s",
-            len(queued),
+            len(queued.at),
             len(plan.endpoints),
             time.monotonic() - started,
         )

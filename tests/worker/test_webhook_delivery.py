@@ -51,12 +51,17 @@ async def test_slow_endpoint_holds_up_no_other_endpoint(
         onboarding_id, _ = await make_client(pool, tenant)
         for status in statuses:
             await onboardings.set_status(pool, onboarding_id=onboarding_id, status=status)
-        async with httpx.AsyncClient() as http, delivering(pool, http, hook_settings):
-            # The slow endpoint's first event is held (its next ones wait for it, in order);
-            # the healthy endpoint gets all three meanwhile.
-            await receiver.wait_for(len(statuses) + 1, within=5.0)
-            healthy = [r.json["data"]["status"] for r in receiver.received if r.path == "/healthy"]
-            assert healthy == [s.value for s in statuses]
-            assert [r.path for r in receiver.received].count("/slow") == 1
-            receiver.release.set()
-            await receiver.wait_for(2 * len(statuses), within=5.0)
+        try:
+            async with httpx.AsyncClient() as http, delivering(pool, http, hook_settings):
+                # The slow endpoint's first event is held (its next ones wait for it, in order);
+                # the healthy endpoint gets all three meanwhile.
+                await receiver.wait_for(len(statuses) + 1, within=5.0)
+                healthy = [
+                    r.json["data"]["status"] for r in receiver.received if r.path == "/healthy"
+                ]
+                assert healthy == [s.value for s in statuses]
+                assert [r.path for r in receiver.received].count("/slow") == 1
+                receiver.release.set()
+                await receiver.wait_for(2 * len(statuses), within=5.0)
+        finally:
+            receiver.release.set()  # a failed check must not leave the request held

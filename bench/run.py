@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from bench import data, history, kbo, latency, memory, rate, throughput
+from bench import data, history, kbo, latency, memory, outbox, rate, throughput
 from bench.report import Figure, code_version, print_table, write_json
 from bench.stack import temporal_server
 from core.logging import configure_logging
@@ -20,7 +20,17 @@ from core.settings import LogFormat
 log = logging.getLogger("bench")
 
 RESULTS = Path(__file__).with_name("results") / "latest.json"
-BENCHES = ("rate", "fleet", "throughput", "latency", "memory", "history", "kbo", "data")
+BENCHES = (
+    "rate",
+    "fleet",
+    "throughput",
+    "latency",
+    "memory",
+    "history",
+    "kbo",
+    "data",
+    "outbox",
+)
 
 
 class Outcome(Protocol):
@@ -90,6 +100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data-calls", type=int, default=100, help="calls of each kind, data bench (100)"
     )
     parser.add_argument(
+        "--events", type=int, default=100_000, help="events queued, outbox (100000)"
+    )
+    parser.add_argument(
+        "--endpoints", type=int, default=1_000, help="endpoints sharing them, outbox (1000)"
+    )
+    parser.add_argument(
         "--progress-every", type=float, default=5.0, help="seconds between progress lines (5)"
     )
     parser.add_argument(
@@ -103,6 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rows and --fleet-rows need 2 rows (a rate needs two lookups)")
     if min(args.throughput, args.latency, args.memory_rows) < 1 or args.throughput_rounds < 1:
         parser.error("--throughput, --throughput-rounds, --latency, --memory-rows: 1 or more")
+    if args.endpoints < 1 or args.events < args.endpoints:
+        parser.error("--endpoints: 1 or more, and --events at least as many")
     args.only = args.only or list(BENCHES)
     return args
 
@@ -138,6 +156,13 @@ async def _one(args: argparse.Namespace, bench: str) -> Outcome:
             return await latency.run(env, count=args.latency)
         if bench == "data":
             return await data.run(env, scale=args.scale, calls=args.data_calls)
+        if bench == "outbox":
+            return await outbox.run(
+                env,
+                events=args.events,
+                endpoints=args.endpoints,
+                progress_every=args.progress_every,
+            )
         if bench == "memory":
             return await memory.run(
                 env,

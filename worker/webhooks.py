@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -91,29 +92,66 @@ class DeliveryLoop:
 
     async def run_once(self) -> int:
         """Claim the due deliveries and send them side by side; how many were claimed."""
-        s = self.settings
-        claimed = await store.claim(
-            self.pool,
-            limit=s.webhook_batch_size,
-            lease=timedelta(seconds=s.webhook_lease_seconds),
-        )
+        claimed = await self._claim(self.settings.webhook_batch_size)
         if claimed:
             await asyncio.gather(*(self.deliver(d) for d in claimed))
-        await store.notify_disabled(self.pool, send=self._tell_administrators)
         return len(claimed)
 
+    async def _claim(self, limit: int) -> list[store.Claimed]:
+        claimed = await store.claim(
+            self.pool, limit=limit, lease=timedelta(seconds=self.settings.webhook_lease_seconds)
+        )
+        await store.notify_disabled(self.pool, send=self._tell_administrators)
+        return claimed
+
     async def run(self) -> None:
-        """Deliver until cancelled. A failing pass (PostgreSQL away) is logged and retried."""
-        while True:
-            try:
-                busy = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep delivering once the cause is gone
-                log.warning("webhook pass failed", extra={"error_type": type(exc).__name__})
-                busy = 0
-            if not busy:
-                await asyncio.sleep(self.settings.webhook_poll_seconds)
+        """Deliver until cancelled, up to webhook_batch_size at once. A failing pass (PostgreSQL
+        away) is logged and retried.
+
+        A freed slot is refilled at once rather than after the whole batch: waiting for every
+        delivery of a batch held each healthy endpoint behind the slowest one claimed with it
+        (1,000 endpoints, 2% answering in 1-2 s: 50 deliveries a second for two workers).
+        """
+        s = self.settings
+        # Refilled by a quarter of the batch at least: a claim per freed slot would run the
+        # claim query (a scan of the due rows) for every single delivery.
+        refill = max(1, s.webhook_batch_size // 4)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                free = s.webhook_batch_size - len(in_flight)
+                claimed: list[store.Claimed] = []
+                if free >= refill:
+                    try:
+                        claimed = await self._claim(free)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # keep delivering once the cause is gone
+                        log.warning("webhook pass failed", extra={"error_type": type(exc).__name__})
+                for delivery in claimed:
+                    task = asyncio.create_task(self._deliver_logged(delivery))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if claimed and len(claimed) == free:
+                    continue  # more may be due: claim again
+                if in_flight:
+                    # Nothing more due, or too few slots free: until one delivery ends, or the poll.
+                    await asyncio.wait(
+                        in_flight, timeout=s.webhook_poll_seconds, return_when=FIRST_COMPLETED
+                    )
+                else:
+                    await asyncio.sleep(s.webhook_poll_seconds)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            # A cancelled attempt keeps its lease: the next loop retakes it once it lapses.
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _deliver_logged(self, delivery: store.Claimed) -> None:
+        try:
+            await self.deliver(delivery)
+        except Exception as exc:  # its outcome unrecorded: the lease lapses and it is retaken
+            log.warning("webhook delivery failed", extra={"error_type": type(exc).__name__})
 
     async def deliver(self, delivery: store.Claimed) -> None:
         """One attempt: signed POST, outcome recorded, retry scheduled or given up."""

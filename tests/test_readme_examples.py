@@ -67,7 +67,7 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -22,7 +22,7 @@ from domain.setup import Role
 from email_templates import Renderer
 from store import email_log, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 CLIENT_NAME = "Boulangerie Martin"
 # The subject of `client_ready` in each language.

@@ -20,7 +20,7 @@ from activities.registry import (
 from devstack.registry_standin import RegistryStandin
 from store import imports
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 # The invented sole trader of the fixture (SIREN 842013575): a head office and a second site.
 SOLE_TRADER_HEAD = "84201357500019"

@@ -21,7 +21,7 @@ from domain.invitation import token_hash, verify_token
 from email_templates import Renderer
 from store import clients, email_log, invitations, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 SECRET = "invitation-test-secret"
 BASE_URL = "https://app.example"

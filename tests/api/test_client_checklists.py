@@ -27,7 +27,7 @@ from domain.onboarding import client_id_for
 from email_templates import Renderer
 from store import email_log
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 CHECKLIST: dict[str, Any] = {
     "name": "Jaarafsluiting",

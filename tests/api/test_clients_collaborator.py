@@ -12,7 +12,7 @@ import pytest
 from domain.setup import Role
 from store import clients, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 from domain.onboarding import InvitationState, client_id_for
 from store import client_setup, clients, invitations, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 
 async def _seed(

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 from devstack.smtp_sink import SmtpSink
 from store import client_setup
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from workflows.collaborators import CollaboratorsNoticeWorkflow, workflow_id_for
 
 CLIENT_NAME = "Boulangerie Martin"

@@ -15,7 +15,7 @@ from devstack import kbo_data
 from devstack.registry_standin import RegistryStandin
 from store import kbo, limits
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 DANONE_HEAD_OFFICE = "55203253400646"
 # Luhn-valid, not in the stand-in's companies.

@@ -30,7 +30,7 @@ from domain.onboarding import client_id_for
 from domain.setup import Role
 from store import clients, console, limits, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 from tests.eventually import activities_scheduled, updates_accepted
 
 COOKIE = "console_session"

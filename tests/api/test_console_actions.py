@@ -29,7 +29,7 @@ from tests.api.test_console import (
     fresh_ip_limit,
     sign_in_as,
 )
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 from tests.eventually import activities_scheduled, updates_accepted
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too

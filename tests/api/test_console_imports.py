@@ -25,7 +25,7 @@ from store import imports, partners
 from store.pool import Pool
 from tests.api.test_console import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.api.test_imports import ROWS, _file
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -15,7 +15,7 @@ from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
 from tests.api.test_clients_collaborator import make_team
 from tests.api.test_console import as_user, assert_strict, fresh_ip_limit, sign_in_as
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -34,7 +34,7 @@ from tests.api.test_console import (
     csrf_of,
     sign_in_as,
 )
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 NEW = "/console/clients/new"
 

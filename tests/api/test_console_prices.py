@@ -19,7 +19,7 @@ from store.pool import Pool
 from tests.api.test_console import as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.api.test_console_client_settings import ready_client
 from tests.api.test_console_new_client import NEW, filled, open_form
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -30,7 +30,7 @@ from tests.api.test_console import (
     fresh_ip_limit,
     sign_in_as,
 )
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
 

@@ -22,7 +22,7 @@ from domain.invitation import TokenClaims, sign_token, token_hash
 from store import clients, invitations, partners
 from store.pool import Pool
 from tests.api.test_invitations import _invited
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from tests.e2e.test_onboarding import wait_status
 
 BROWSER = {

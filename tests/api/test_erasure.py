@@ -18,7 +18,7 @@ from domain.setup import Role
 from store import imports, partners
 from store.erasure import MARKER
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 from tests.e2e.test_onboarding import ACCEPT, wait_status
 
 

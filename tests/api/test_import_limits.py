@@ -17,7 +17,7 @@ from api.main import create_app
 from core.settings import Settings
 from devstack.serving import serve_app as serve
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.import_files import SHEET_MEMBER, declare_size, many_clients, xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -17,7 +17,7 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from domain.invitation import TokenClaims, sign_token
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_onboarding import wait_status
 
 ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")

@@ -17,7 +17,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.onboarding import client_id_for
 from store import clients
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 BODY: dict[str, Any] = {
     "client": {

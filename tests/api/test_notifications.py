@@ -18,7 +18,7 @@ from domain import search_attributes as sa
 from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 from tests.eventually import activities_scheduled
 
 BODY: dict[str, Any] = {

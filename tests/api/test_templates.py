@@ -13,7 +13,7 @@ import pytest
 from temporalio.worker import Worker
 
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 PLANS = [
     {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},

@@ -18,7 +18,7 @@ from tests.api.test_console import (
     fresh_ip_limit,  # noqa: F401  # the autouse fixture: each test's sign-in budget starts full
     sign_in_as,
 )
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 async def test_update_time_zone_refuses_an_unknown_zone(api: httpx.AsyncClient) -> None:

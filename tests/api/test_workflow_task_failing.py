@@ -29,7 +29,7 @@ from devstack.temporal_server import temporal_cli
 from domain.search_attributes import ALL_KEYS
 from store.pool import Pool
 from tests.cli.test_stuck import ops_env, run_onboarding
-from tests.conftest import Tenant, converter_for_tests
+from tests.factories import Tenant, converter_for_tests
 from worker.main import build_workers, running
 
 BODY: dict[str, Any] = {

@@ -24,7 +24,7 @@ from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
 from tests.cli.test_stuck import Ran, ops_env, run_onboarding
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 
 def _invoke(env: dict[str, str], args: tuple[str, ...]) -> Ran:

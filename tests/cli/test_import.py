@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 ONBOARDING = Path(sys.executable).with_name("onboarding")
 HEADERS = ["Prénom", "Nom", "Courriel", "Langue", "Société", "SIRET"]

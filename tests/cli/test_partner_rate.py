@@ -10,7 +10,7 @@ from store import pricing
 from store.pool import Pool
 from tests.cli.test_clients import invoke
 from tests.cli.test_stuck import ops_env
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 PLAN = {
     "code": "essentials",

@@ -18,7 +18,7 @@ from cli.main import app
 from core.settings import Settings
 from store import clients, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 ONBOARDING = Path(sys.executable).parent / "onboarding"
 

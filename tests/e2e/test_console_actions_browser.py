@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_console_browser import (
     BODY,
     WIDTHS,

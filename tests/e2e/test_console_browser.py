@@ -36,7 +36,7 @@ from domain import totp
 from domain.onboarding import client_id_for
 from store import limits
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e

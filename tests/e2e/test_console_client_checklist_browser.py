@@ -16,7 +16,7 @@ from devstack.smtp_sink import SmtpSink
 from store import checklists, partners
 from store.pool import Pool
 from tests.api.test_console_client_settings import ready_client
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_console_actions_browser import _browser
 from tests.e2e.test_console_browser import site, site_port
 

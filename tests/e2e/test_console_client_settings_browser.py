@@ -17,7 +17,7 @@ from domain.setup import Role
 from store import clients, erasure, partners
 from store.pool import Pool
 from tests.api.test_console_client_settings import PLANS, ready_client
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_console_actions_browser import _browser
 from tests.e2e.test_console_browser import site, site_port
 

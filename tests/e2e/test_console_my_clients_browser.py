@@ -14,7 +14,7 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
 from tests.api.test_clients_collaborator import make_team
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_console_actions_browser import _browser
 from tests.e2e.test_console_browser import site, site_port
 

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 # The served site and its settings are the console browser test's own fixtures, used as they are.
 from tests.e2e.test_console_browser import (  # noqa: F401

@@ -21,7 +21,7 @@ from devstack.smtp_sink import SmtpSink
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
 from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 from tests.webhook_receiver import Receiver, receiving

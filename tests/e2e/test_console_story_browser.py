@@ -27,7 +27,7 @@ from core.settings import Settings
 from devstack.smtp_sink import Received, SmtpSink
 from store import partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 # The served site and its settings are the console browser test's own fixtures, used as they are.
 from tests.e2e.test_console_browser import (  # noqa: F401

@@ -31,7 +31,7 @@ from core.settings import Settings
 from devstack.ports import free_port
 from devstack.smtp_sink import Received, SmtpSink
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 

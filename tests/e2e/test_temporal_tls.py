@@ -43,7 +43,7 @@ from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import workflow_id_for
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from tests.e2e.test_onboarding import wait_status
 from worker.main import build_workers, running
 

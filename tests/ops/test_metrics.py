@@ -32,7 +32,7 @@ from domain.email import Email
 from email_templates import Renderer
 from store import imports, kbo, onboardings, webhooks
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 from tests.e2e.test_onboarding import ACCEPT, wait_status
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

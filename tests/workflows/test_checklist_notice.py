@@ -18,7 +18,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.onboarding import director_id_for
 from store import checklists, clients, email_log
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from workflows.checklist_notice import (
     ChecklistNoticeWorkflow,
     ChecklistNoticeWorkflowInput,

@@ -25,7 +25,7 @@ from domain.onboarding import client_id_for
 from domain.setup import BillingPeriod, EffectiveSetup, InvitationMode, Payer
 from store import catalogs, clients, folders, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 from worker.interceptors import DataErrorsAreFinal
 from worker.main import WORKFLOW_RUNNER
 from workflows.fiscal_years import FiscalYearWorkflow

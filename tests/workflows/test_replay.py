@@ -32,7 +32,7 @@ from domain.onboarding import (
     RetryIntegrationInput,
 )
 from domain.setup import EffectiveIntegration, IntegrationKind
-from tests.conftest import converter_for_tests
+from tests.factories import converter_for_tests
 from tests.workflows.test_onboarding_workflow import (
     Fakes,
     Run,

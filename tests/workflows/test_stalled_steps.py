@@ -18,7 +18,7 @@ from activities.clients import CreateClientInput, CreateClientResult
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from domain.onboarding import OnboardingStatus, OnboardingView, Step, StepState
 from store.pool import Pool
-from tests.conftest import started_time_skipping_env
+from tests.factories import started_time_skipping_env
 from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
 

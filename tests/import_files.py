@@ -218,3 +218,19 @@ def many_clients(count: int) -> Iterator[list[str]]:
     for index in range(count):
         person = index % 100
         yield ["Hélène", f"Lefèvre-{person}", f"client{person}@cabinet.example", "fr", "Julie"]
+
+
+HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
+
+
+ROWS = [
+    "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
+    "François;Garçon;francois@edf.example;fr;EDF;55208131766522;Julie",
+    "Zoé;Noël;zoe@bad.example;espagnol;Bad;55203253400647;Marc",
+    "Loïc;Bréhat;loic@dup.example;fr;Danone bis;55203253400646;Marc",
+]
+
+
+def _file(rows: list[str]) -> bytes:
+    # As French Excel exports it: semicolons, Windows-1252, CRLF.
+    return "\r\n".join([HEADERS, *rows]).encode("cp1252")

@@ -20,7 +20,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import onboardings, partners
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (
     BODY,
     EVIL,
     as_user,
@@ -29,8 +29,8 @@ from tests.api.test_console import (
     fresh_ip_limit,
     sign_in_as,
 )
-from tests.factories import Tenant, make_client, make_tenant
 from tests.eventually import activities_scheduled, updates_accepted
+from tests.factories import Tenant, make_client, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -18,7 +18,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import checklists, partners
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (
     EVIL,
     HOSTILE,
     as_user,

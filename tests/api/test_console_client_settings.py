@@ -27,25 +27,25 @@ from domain.checklists import StoredAnswer
 from domain.fiscal import FiscalYear
 from domain.onboarding import client_id_for
 from domain.setup import Role
-from store import checklists, client_setup, clients, erasure, onboardings, partners
+from store import checklists, client_setup, clients, erasure
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (  # noqa: F401  (pytest fixtures: fresh_ip_limit)
     BODY,
     EVIL,
+    PLANS,
+    _refused,
+    _user,
     as_user,
     assert_strict,
     csrf_of,
     fresh_ip_limit,
+    ready_client,
     sign_in_as,
 )
 from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
-PLANS = [
-    {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},
-    {"code": "premium", "name": "Premium", "add_ons": [{"code": "payroll", "name": "Payroll"}]},
-]
 # The firm pays: the form confirms the pricing policy (app/pricing.py).
 CHANGE = {
     "plan": "premium",
@@ -54,39 +54,6 @@ CHANGE = {
     "billing_period": "annual",
     "pricing_acknowledged": "1",
 }
-
-
-async def ready_client(pool: Pool, tenant: Tenant, *, name: str = "Dubois Conseil") -> uuid.UUID:
-    """A client whose onboarding applied `essentials` and completed its setup."""
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="READY",
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name=name,
-        email="dubois@example.com",
-        language="fr",
-    )
-    await client_setup.apply_subscription(
-        pool,
-        client_id=row.id,
-        plan="essentials",
-        add_ons=["ocr"],
-        payer="client",
-        billing_period="monthly",
-    )
-    await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
-    return row.id
 
 
 @pytest.fixture
@@ -103,33 +70,10 @@ async def _page(http: httpx.AsyncClient, cookie: str, client_id: uuid.UUID) -> h
     return page
 
 
-async def _refused(
-    http: httpx.AsyncClient, cookie: str, token: str, action: str, data: dict[str, Any]
-) -> None:
-    missing = await http.post(action, data=data, headers=as_user(cookie))
-    wrong = await http.post(action, data={**data, CSRF_FIELD: "x" * 43}, headers=as_user(cookie))
-    crossed = await http.post(
-        action, data={**data, CSRF_FIELD: token}, headers={**as_user(cookie), "Origin": EVIL}
-    )
-    assert [r.status_code for r in (missing, wrong, crossed)] == [403] * 3
-
-
 async def _history(http: httpx.AsyncClient, tenant: Tenant, client_id: uuid.UUID) -> list[Any]:
     got = await http.get(f"/v1/clients/{client_id}/subscription/history", headers=tenant.auth)
     assert got.status_code == 200, got.text
     return list(got.json()["items"])
-
-
-async def _user(pool: Pool, tenant: Tenant, role: Role, name: str) -> partners.UserRow:
-    user = await partners.create_user(
-        pool,
-        partner_id=tenant.partner.id,
-        email=f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
-        name=name,
-        role=role,
-    )
-    assert user is not None
-    return user
 
 
 async def test_subscription_changed_from_the_client_page_is_a_dated_revision(

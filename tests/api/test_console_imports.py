@@ -23,9 +23,9 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import imports, partners
 from store.pool import Pool
-from tests.api.test_console import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_imports import ROWS, _file
+from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.factories import Tenant, make_client, make_tenant
+from tests.import_files import ROWS, _file
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

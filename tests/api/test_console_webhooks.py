@@ -22,14 +22,7 @@ from domain.setup import Role
 from store import onboardings, partners
 from store import webhooks as store
 from store.pool import Pool
-from tests.api.test_console import (
-    EVIL,
-    as_user,
-    assert_strict,
-    csrf_of,
-    fresh_ip_limit,
-    sign_in_as,
-)
+from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.factories import Tenant, make_client, make_tenant
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering

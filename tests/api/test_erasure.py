@@ -18,8 +18,8 @@ from domain.setup import Role
 from store import imports, partners
 from store.erasure import MARKER
 from store.pool import Pool
+from tests.e2e.helpers import ACCEPT, wait_status
 from tests.factories import Tenant, make_client, make_tenant
-from tests.e2e.test_onboarding import ACCEPT, wait_status
 
 
 def national_number() -> str:

@@ -17,7 +17,7 @@ from domain.fiscal_years import workflow_id_for
 from store import folders
 from store.pool import Pool
 from tests.factories import Tenant, make_tenant
-from tests.workflows.test_fiscal_years import FRENCH_2026, fiscal_year_worker, onboarded_client
+from tests.workflow_helpers import FRENCH_2026, fiscal_year_worker, onboarded_client
 
 NEXT = {"start": "2026-01-01"}
 

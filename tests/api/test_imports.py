@@ -15,21 +15,9 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from store.pool import Pool
-from tests.import_files import write_xlsx
+from tests.import_files import ROWS, _file, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
-ROWS = [
-    "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
-    "François;Garçon;francois@edf.example;fr;EDF;55208131766522;Julie",
-    "Zoé;Noël;zoe@bad.example;espagnol;Bad;55203253400647;Marc",
-    "Loïc;Bréhat;loic@dup.example;fr;Danone bis;55203253400646;Marc",
-]
-
-
-def _file(rows: list[str]) -> bytes:
-    # As French Excel exports it: semicolons, Windows-1252, CRLF.
-    return "\r\n".join([HEADERS, *rows]).encode("cp1252")
 
 
 async def _post(api: httpx.AsyncClient, data: bytes, **form: str) -> httpx.Response:

@@ -18,8 +18,8 @@ from domain import search_attributes as sa
 from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
-from tests.factories import Tenant, make_tenant
 from tests.eventually import activities_scheduled
+from tests.factories import Tenant, make_tenant
 
 BODY: dict[str, Any] = {
     "client": {

@@ -34,7 +34,7 @@ from domain.onboarding import (
     StepStatus,
     workflow_id_for,
 )
-from tests.cli.test_stuck import ops_env, run_onboarding
+from tests.cli_helpers import ops_env, run_onboarding
 from workflows.status_merge import decode_pending, explain, stuck_hint
 
 NEXT_TRY = datetime(2026, 11, 29, 22, 14, 5, tzinfo=UTC)

@@ -27,8 +27,8 @@ from devstack.smtp_sink import Received, SmtpSink
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.factories import Tenant, make_client, make_tenant
 from tests.e2e.processes import ROOT, worker_env
+from tests.factories import Tenant, make_client, make_tenant
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import DeliveryLoop, delivering
 

@@ -28,7 +28,7 @@ from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
 from domain.search_attributes import ALL_KEYS
 from store.pool import Pool
-from tests.cli.test_stuck import ops_env, run_onboarding
+from tests.cli_helpers import ops_env, run_onboarding
 from tests.factories import Tenant, converter_for_tests
 from worker.main import build_workers, running
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,32 +14,14 @@ import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
-from typer.testing import CliRunner
 
-from cli.main import app
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
-from tests.cli.test_stuck import Ran, ops_env, run_onboarding
+from tests.cli_helpers import invoke, ops_env, run_onboarding
 from tests.factories import Tenant, make_client, make_tenant
-
-
-def _invoke(env: dict[str, str], args: tuple[str, ...]) -> Ran:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner(env=env).invoke(app, list(args))
-    finally:
-        # The command configures logging for its process: give pytest's back.
-        root.handlers[:], root.level = handlers, level
-    return Ran(result.exit_code, result.stdout, result.stderr)
-
-
-async def invoke(env: dict[str, str], *args: str) -> Ran:
-    """The command in-process, in a thread: it runs its own event loop (asyncio.run)."""
-    return await asyncio.to_thread(_invoke, env, args)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import httpx
 from core.settings import Settings
 from store import pricing
 from store.pool import Pool
-from tests.cli.test_clients import invoke
-from tests.cli.test_stuck import ops_env
+from tests.cli_helpers import invoke, ops_env
 from tests.factories import Tenant
 
 PLAN = {

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from devstack import kbo_data
 from store import clients, kbo
 from store.pool import Pool
-from tests.e2e.test_onboarding import wait_status
+from tests.e2e.helpers import wait_status
 
 
 async def _load(pool: Pool, directory: Path, *, days_old: int) -> None:

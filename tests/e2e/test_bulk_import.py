@@ -30,8 +30,8 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app as serve
 from devstack.synthetic_companies import synthetic_units
 from store.pool import Pool
-from tests.factories import Tenant
 from tests.e2e.processes import WorkerProcesses
+from tests.factories import Tenant
 from tests.import_files import client_list, write_xlsx
 from worker.main import build_workers, running
 

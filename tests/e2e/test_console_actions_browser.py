@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 from temporalio.worker import Worker
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from tests.factories import Tenant
-from tests.e2e.test_console_browser import (
+from tests.e2e.browser_helpers import (
     BODY,
-    WIDTHS,
-    Checker,
-    _sign_in,
+    _browser,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -81,31 +76,6 @@ async def _until(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(view)
-
-
-@asynccontextmanager
-async def _browser(
-    smtp_sink: SmtpSink, tenant: Tenant, base: str, start: str
-) -> AsyncIterator[tuple[Page, Checker]]:
-    """Chromium signed in as the firm's administrator (French), on `start`."""
-    executable = require_chromium()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable)
-        try:
-            context = await browser.new_context(
-                viewport={"width": WIDTHS[0], "height": 900}, locale="fr-FR"
-            )
-            page = await context.new_page()
-            checker = Checker(page)
-            await page.goto(f"{base}{start}")
-            await _sign_in(page, smtp_sink, tenant.admin.email, base)
-            yield page, checker
-            assert checker.csp_reports == []
-        finally:
-            await browser.close()
-    for name in checker.shots:
-        assert (SCREENSHOTS / name).stat().st_size > 1000, name
 
 
 async def _until_shown(page: Page, state: str) -> None:

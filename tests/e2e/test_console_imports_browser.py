@@ -21,9 +21,17 @@ from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.synthetic_companies import synthetic_units
+from tests.e2e.browser_helpers import (
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _sign_in,
+    require_chromium,
+    settings,
+    site,
+    site_port,
+)
 from tests.factories import Tenant
-from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, settings, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 from tests.import_files import client_list
 
 pytestmark = pytest.mark.e2e

@@ -19,18 +19,19 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
-from tests.factories import Tenant
 
 # The served site and its settings are the console browser test's own fixtures, used as they are.
-from tests.e2e.test_console_browser import (  # noqa: F401
+from tests.e2e.browser_helpers import (  # noqa: F401
+    SCREENSHOTS,
     WIDTHS,
     Checker,
     _sign_in,
+    require_chromium,
     settings,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 

@@ -21,9 +21,16 @@ from devstack.smtp_sink import SmtpSink
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
+from tests.e2e.browser_helpers import (
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _sign_in,
+    require_chromium,
+    site,
+    site_port,
+)
 from tests.factories import Tenant, make_client
-from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
 

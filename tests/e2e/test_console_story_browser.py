@@ -27,18 +27,19 @@ from core.settings import Settings
 from devstack.smtp_sink import Received, SmtpSink
 from store import partners
 from store.pool import Pool
-from tests.factories import Tenant, make_client
 
 # The served site and its settings are the console browser test's own fixtures, used as they are.
-from tests.e2e.test_console_browser import (  # noqa: F401
+from tests.e2e.browser_helpers import (  # noqa: F401
+    SCREENSHOTS,
     WIDTHS,
     Checker,
     _sign_in,
+    require_chromium,
     settings,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.factories import Tenant, make_client
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
 
 TOKEN = "codec-e2e-token-9c2f41"
 FIRST, LAST = "Bénédicte", "Vandenbroucke"

@@ -24,7 +24,7 @@ from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store import email_log
 from store.pool import Pool
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
 
 FIRST, LAST = "Gwenaëlle", "Vercruysse"
 EMAIL = "gwenaelle.vercruysse@mailbox.example"

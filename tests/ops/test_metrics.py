@@ -32,8 +32,8 @@ from domain.email import Email
 from email_templates import Renderer
 from store import imports, kbo, onboardings, webhooks
 from store.pool import Pool
+from tests.e2e.helpers import ACCEPT, wait_status
 from tests.factories import Tenant, make_client, make_tenant
-from tests.e2e.test_onboarding import ACCEPT, wait_status
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

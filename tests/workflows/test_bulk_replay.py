@@ -28,7 +28,7 @@ from temporalio.worker import Replayer
 
 from domain.imports_progress import BulkImportInput
 from tests.factories import converter_for_tests
-from tests.workflows.test_bulk_import import _runs, bulk_worker
+from tests.workflow_helpers import _runs, bulk_worker
 from worker.main import WORKFLOW_RUNNER
 from workflows.bulk_import import SETTLED_IN_DB, STARTS_BY_ACTIVITY, BulkImportWorkflow
 

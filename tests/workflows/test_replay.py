@@ -33,13 +33,7 @@ from domain.onboarding import (
 )
 from domain.setup import EffectiveIntegration, IntegrationKind
 from tests.factories import converter_for_tests
-from tests.workflows.test_onboarding_workflow import (
-    Fakes,
-    Run,
-    belgian_input,
-    make_input,
-    wait_for_status,
-)
+from tests.workflow_helpers import Fakes, Run, belgian_input, make_input, wait_for_status
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from domain.onboarding import client_id_for
 from domain.setup import Role
 from store import client_setup, clients, limits, onboardings, partners
 from store.pool import Pool
+from tests.eventually import eventually
 from tests.factories import Tenant
 
 COOKIE = "console_session"
@@ -122,13 +122,18 @@ BODY: dict[str, Any] = {
 async def _until_invitation(
     http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str, state: str
 ) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view.get("invitation", {}).get("state") == state:
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer = await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    return await eventually(
+        view,
+        until=lambda v: v.get("invitation", {}).get("state") == state,
+        what=f"the invitation {state}",
+        within=20,
+    )
 
 
 PLANS = [

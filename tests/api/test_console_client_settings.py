@@ -7,7 +7,6 @@ the onboarding's waiting reason is shown in the user's language."""
 from __future__ import annotations
 
 import ast
-import asyncio
 import re
 import uuid
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from tests.console_helpers import (  # noqa: F401  (pytest fixtures: fresh_ip_li
     ready_client,
     sign_in_as,
 )
+from tests.eventually import eventually
 from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
@@ -387,13 +387,12 @@ async def test_integration_retry_reaches_the_running_onboarding_as_the_json_rout
     assert started.status_code == 202, started.text
     onboarding_id = uuid.UUID(started.json()["id"])
     client_id = client_id_for(onboarding_id)
-    for _ in range(400):
+
+    async def ready() -> bool:
         row = await clients.get(pool, client_id=client_id)
-        if row is not None and row.status == "ready":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the client never completed its setup")
+        return row is not None and row.status == "ready"
+
+    await eventually(ready, what="the client's setup completed", within=20)
     cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
     page = await _page(api_server, cookie, client_id)
     # Waiting for someone to send the invitation (manual): said in French, not the workflow's

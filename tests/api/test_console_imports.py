@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from api.console import CSRF_FIELD, client_export
@@ -24,6 +26,7 @@ from domain.setup import Role
 from store import imports, partners
 from store.pool import Pool
 from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
+from tests.eventually import eventually
 from tests.factories import Tenant, make_client, make_tenant
 from tests.import_files import ROWS, _file
 
@@ -99,14 +102,17 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
         )
     )
     assert [r.status_code for r in confirmed] == [303] * 3
-    fragment = ""
-    for _ in range(300):
-        fragment = (await api_server.get(location + "/progress", headers=as_user(cookie))).text
-        if "download-report" in fragment:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(fragment)
+
+    async def progress() -> str:
+        return (await api_server.get(location + "/progress", headers=as_user(cookie))).text
+
+    fragment = await eventually(
+        progress,
+        until=lambda f: "download-report" in f,
+        what="the report's download link",
+        within=30,
+        every=0.1,
+    )
     assert 'max="2" value="2"' in fragment and "data-refresh" not in fragment
     assert await _onboardings_of(pool, tenant) == 2
     assert registry.stats.total_requests == 2
@@ -123,6 +129,7 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
 
 async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothing(
     api_server: httpx.AsyncClient,
+    client: Client,
     worker: Worker,
     smtp_sink: SmtpSink,
     tenant: Tenant,
@@ -151,8 +158,11 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     ):
         answer = await api_server.post(start, data=data, headers={**as_user(cookie), **extra})
         assert answer.status_code == 403
-    await asyncio.sleep(0.5)
     import_id = uuid.UUID(location.rsplit("/", 1)[1])
+    # The refusals answered before anything was started: no import workflow exists at all.
+    with pytest.raises(RPCError) as absent:
+        await client.get_workflow_handle(f"import-{import_id}").describe()
+    assert absent.value.status == RPCStatusCode.NOT_FOUND
     assert not await imports.started(pool, import_id=import_id)
     assert await _onboardings_of(pool, tenant) == 0
 

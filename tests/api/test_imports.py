@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import uuid
@@ -15,6 +14,7 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from store.pool import Pool
+from tests.eventually import eventually
 from tests.import_files import ROWS, _file, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -29,14 +29,18 @@ async def _post(api: httpx.AsyncClient, data: bytes, **form: str) -> httpx.Respo
 
 
 async def _until_done(api: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
-        progress = body.get("progress") or {}
-        if progress.get("done"):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"import not done: {body}")
+
+    async def body() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/imports/{import_id}")).json()
+        return answer
+
+    return await eventually(
+        body,
+        until=lambda b: (b.get("progress") or {}).get("done"),
+        what="the import done",
+        within=30,
+        every=0.1,
+    )
 
 
 async def test_import_reports_bad_rows_and_onboards_the_rest(
@@ -130,15 +134,17 @@ async def test_cancel_gives_back_the_rows_not_started(
     cancelled = await api.post(f"/v1/imports/{import_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
 
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
-        progress = body.get("progress") or {}
-        if progress.get("finished"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(body)
+    async def import_() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/imports/{import_id}")).json()
+        return answer
+
+    body = await eventually(
+        import_,
+        until=lambda b: (b.get("progress") or {}).get("finished"),
+        what="the cancelled import finished",
+        within=30,
+        every=0.1,
+    )
     counts = body["progress"]["counts"]
     assert counts["started"] < len(rows), counts
     onboarded = await pool.fetchval(

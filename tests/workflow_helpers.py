@@ -92,6 +92,7 @@ from domain.setup import (
 )
 from store import catalogs, clients, onboardings
 from store.pool import Pool
+from tests.eventually import eventually
 from tests.factories import Tenant
 from worker.interceptors import DataErrorsAreFinal
 from worker.main import WORKFLOW_RUNNER
@@ -677,13 +678,12 @@ class Run:
 async def wait_for_status(
     handle: WorkflowHandle[OnboardingWorkflow, OnboardingView], status: OnboardingStatus
 ) -> OnboardingView:
-    view: OnboardingView | None = None
-    for _ in range(200):
-        view = await handle.query(OnboardingWorkflow.status)
-        if view.status == status:
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never reached {status}: {view}")
+    return await eventually(
+        lambda: handle.query(OnboardingWorkflow.status),
+        until=lambda view: view.status == status,
+        what=f"the onboarding {status}",
+        within=10,
+    )
 
 
 def belgian_input(**changes: Any) -> OnboardingInput:

@@ -4,7 +4,6 @@ variations in-process (a subprocess costs seconds of imports on this machine).""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
 from tests.cli_helpers import invoke, ops_env, run_onboarding
+from tests.eventually import eventually
 from tests.factories import Tenant, make_client, make_tenant
 
 
@@ -171,11 +171,17 @@ async def test_unmute_goes_through_the_running_onboarding_and_the_invitation_goe
     assert started.status_code == 202, started.text
     onboarding_id = started.json()["id"]
     client_id = str(client_id_for(uuid.UUID(onboarding_id)))
-    for _ in range(400):
-        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        if view["status"] == "WAITING_FOR_UNMUTE":
-            break
-        await asyncio.sleep(0.05)
+
+    async def status() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return answer
+
+    view = await eventually(
+        status,
+        until=lambda v: v["status"] == "WAITING_FOR_UNMUTE",
+        what="the onboarding waiting for unmute",
+        within=20,
+    )
     assert view["status"] == "WAITING_FOR_UNMUTE", view
     assert smtp_sink.handler.messages == []
 

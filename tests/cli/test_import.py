@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
+from tests.eventually import eventually
 from tests.factories import Tenant
 
 ONBOARDING = Path(sys.executable).with_name("onboarding")
@@ -114,11 +115,13 @@ class Terminal:
         return ANSI.sub("", bytes(self._data).decode(errors="replace"))
 
     async def wait_for(self, needle: str) -> None:
-        for _ in range(600):
-            if needle in self.text:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{needle!r} never shown:\n{self.text}")
+
+        async def shown() -> str:
+            return self.text
+
+        await eventually(
+            shown, until=lambda text: needle in text, what=f"{needle!r} shown", within=60, every=0.1
+        )
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -290,13 +293,20 @@ async def test_cancelled_import_ends_the_watch_with_code_4(
         )
         assert started.status_code == 202, started.text
         import_id = started.json()["id"]
-        for _ in range(300):
-            progress = (await api.get(f"/v1/imports/{import_id}")).json()["progress"]
-            if progress and progress["in_flight"] == 1:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(progress)
+
+        async def progress() -> dict[str, Any] | None:
+            answer: dict[str, Any] | None = (await api.get(f"/v1/imports/{import_id}")).json()[
+                "progress"
+            ]
+            return answer
+
+        await eventually(
+            progress,
+            until=lambda p: p and p["in_flight"] == 1,
+            what="the import's one row in flight",
+            within=30,
+            every=0.1,
+        )
         assert (await api.post(f"/v1/imports/{import_id}/cancel")).status_code == 200
         ran = await _onboarding_import(cli_env, "--follow", import_id, "--interval", "0.2")
     finally:

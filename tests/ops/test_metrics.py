@@ -33,6 +33,7 @@ from email_templates import Renderer
 from store import imports, kbo, onboardings, webhooks
 from store.pool import Pool
 from tests.e2e.helpers import ACCEPT, wait_status
+from tests.eventually import eventually
 from tests.factories import Tenant, make_client, make_tenant
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -161,11 +162,13 @@ async def test_metrics_after_an_onboarding_show_sdk_http_and_business_figures(
     # it a moment after the workflow's result is visible.
     queue = {"task_queue": settings.registry_task_queue, "activity_type": "lookup_company"}
     completed = "temporal_workflow_completed_total"
-    for _ in range(50):
-        sdk_text, sdk = await scrape(http, sdk_url)
-        if value(sdk, completed, workflow_type="OnboardingWorkflow") >= 1:
-            break
-        await asyncio.sleep(0.1)
+    sdk_text, sdk = await eventually(
+        lambda: scrape(http, sdk_url),
+        until=lambda scraped: value(scraped[1], completed, workflow_type="OnboardingWorkflow") >= 1,
+        what="the SDK's workflow completion counted",
+        within=5,
+        every=0.1,
+    )
     assert value(sdk, completed, workflow_type="OnboardingWorkflow") == 1
     assert value(sdk, "temporal_activity_execution_failed_total", **queue) == 1
     assert value(sdk, "temporal_activity_execution_latency_count", **queue) == 2

@@ -17,6 +17,7 @@ from core.temporal import history_lengths
 from domain import search_attributes as sa
 from domain.imports_progress import BulkImportInput, ImportProgress
 from domain.onboarding import OnboardingInput, workflow_id_for
+from tests.eventually import eventually
 from tests.workflow_helpers import ROWS, Reads, _runs, bulk_worker, record_status
 from workflows.bulk_import import BulkImportWorkflow
 
@@ -66,12 +67,18 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     # Imported onboardings carry PartnerId and their status from their start, as the API's do:
     # ops list them per partner in the UI, and the UI shows each with a summary of ids.
     query = f"PartnerId = '{partner_id}' AND WorkflowType = 'OnboardingWorkflow'"
-    counted = 0
-    for _ in range(100):
-        counted = (await client.count_workflows(query)).count
-        if counted == progress.counts.started:
-            break
-        await asyncio.sleep(0.1)
+
+    async def count() -> int:
+        return (await client.count_workflows(query)).count
+
+    # Visibility is eventually consistent.
+    counted = await eventually(
+        count,
+        until=lambda n: n == progress.counts.started,
+        what="every started onboarding listed by PartnerId",
+        within=10,
+        every=0.1,
+    )
     assert counted == progress.counts.started
     child = await client.get_workflow_handle(
         workflow_id_for(uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-1"))
@@ -99,14 +106,14 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
         )
         # The window fills (however long the worker takes to get there), then never overflows.
         seen = []
-        for _ in range(300):
-            progress = await handle.query(BulkImportWorkflow.progress)
-            seen.append(progress.in_flight)
-            if progress.in_flight == 7:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(seen)
+
+        async def in_flight() -> int:
+            seen.append((await handle.query(BulkImportWorkflow.progress)).in_flight)
+            return seen[-1]
+
+        await eventually(
+            in_flight, until=lambda n: n == 7, what="the window full", within=30, every=0.1
+        )
         for _ in range(8):
             await asyncio.sleep(0.25)
             seen.append((await handle.query(BulkImportWorkflow.progress)).in_flight)

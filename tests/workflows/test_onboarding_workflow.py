@@ -4,7 +4,6 @@ for the activities (each registered under the real activity's name, so the workf
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, timedelta
 
@@ -29,6 +28,7 @@ from domain.setup import (
     IntegrationKind,
     InvitationMode,
 )
+from tests.eventually import eventually
 from tests.workflow_helpers import DANONE, Fakes, Run, belgian_input, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
 
@@ -208,13 +208,12 @@ async def test_failing_integration_is_recorded_then_retried(
         handle = await run.start(make_input())
         await time_skipping_env.sleep(timedelta(minutes=5))  # past the retries' backoff
         view = await wait_for_status(handle, OnboardingStatus.READY)
-        for _ in range(100):
-            view = await handle.query(OnboardingWorkflow.status)
-            if view.waiting_for:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(view)
+        view = await eventually(
+            lambda: handle.query(OnboardingWorkflow.status),
+            until=lambda v: v.waiting_for,
+            what="the onboarding waiting for someone",
+            within=5,
+        )
         states = {i.code: i.state for i in view.integrations}
         assert states == {"bank": StepState.failed, "portal": StepState.completed}
         assert "503" in (next(i for i in view.integrations if i.code == "bank").last_error or "")

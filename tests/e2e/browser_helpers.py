@@ -26,6 +26,7 @@ from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
 from store import limits
 from store.pool import Pool
+from tests.eventually import eventually
 from tests.factories import Tenant
 
 
@@ -95,10 +96,13 @@ async def site(
         uvicorn.Config(app, host="127.0.0.1", port=site_port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def serving() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+            task.result()  # uvicorn stopped: its error, not a timeout
+        return bool(server.started)
+
+    await eventually(serving, what="uvicorn serving the site", within=30, every=0.02)
     try:
         async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=20) as http:
             yield http

@@ -8,7 +8,6 @@ pixels wide to test-artifacts/screenshots/console-client-actions-*.png and conso
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -25,6 +24,7 @@ from tests.e2e.browser_helpers import (
     site,
     site_port,
 )
+from tests.eventually import eventually
 from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
@@ -66,26 +66,33 @@ async def _until(
     status: str | None = None,
     invitation: str | None = None,
 ) -> None:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if status in (None, view.get("status")) and invitation in (
-            None,
-            view.get("invitation", {}).get("state"),
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer = await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    await eventually(
+        view,
+        until=lambda v: (
+            status in (None, v.get("status"))
+            and invitation in (None, v.get("invitation", {}).get("state"))
+        ),
+        what=f"the onboarding {status or ''} with its invitation {invitation or ''}",
+        within=20,
+    )
 
 
 async def _until_shown(page: Page, state: str) -> None:
     """Reload the client page until its invitation shows `state` (the workflow reports it)."""
-    for _ in range(100):
+
+    async def shown() -> str:
         await page.reload()
-        if await page.locator("#invitation-state").inner_text() == state:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(await page.locator("#invitation-state").inner_text())
+        return await page.locator("#invitation-state").inner_text()
+
+    await eventually(
+        shown, until=lambda s: s == state, what=f"the page showing {state}", within=10, every=0.1
+    )
 
 
 async def test_notifications_switched_on_in_chromium_send_the_invitation(

@@ -11,7 +11,6 @@ screenshotted at 1280 and 390 pixels wide to test-artifacts/screenshots/console-
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from typing import Any
@@ -26,6 +25,7 @@ from devstack.smtp_sink import SmtpSink
 from domain import totp
 from domain.onboarding import client_id_for
 from store.pool import Pool
+from tests.console_helpers import _until_invitation
 from tests.e2e.browser_helpers import (
     BODY,
     SCREENSHOTS,
@@ -38,22 +38,11 @@ from tests.e2e.browser_helpers import (
     site,
     site_port,
 )
+from tests.eventually import eventually
 from tests.factories import Tenant, make_client
 
 pytestmark = pytest.mark.e2e
 __all__ = ["settings", "site", "site_port"]  # the served app's fixtures, from browser_helpers
-
-
-async def _until_invitation(
-    http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str, state: str
-) -> None:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view.get("invitation", {}).get("state") == state:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
 
 
 async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chromium(
@@ -131,11 +120,14 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
             assert invitation.rcpt_tos == ["elodie@lefevre.example"]
             await checker.check("client-sent")
             # Once the onboarding reports it sent, the page offers neither action any more.
-            for _ in range(100):
+
+            async def shown() -> str:
                 await page.goto(f"{base}/console/clients/{client_id}")
-                if await page.locator("#invitation-state").inner_text() == "Envoyée":
-                    break
-                await asyncio.sleep(0.1)
+                return await page.locator("#invitation-state").inner_text()
+
+            await eventually(
+                shown, until=lambda s: s == "Envoyée", what="the page showing it sent", every=0.1
+            )
             send_now = page.get_by_role("button", name="Envoyer l'invitation maintenant")
             assert await send_now.count() == 0
 
@@ -184,13 +176,18 @@ async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
     )
     assert started.status_code == 202, started.text
     onboarding_id = started.json()["id"]
-    for _ in range(400):
-        view = (await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view["status"] == "AWAITING_COMPANY_DETAILS":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer = await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    await eventually(
+        view,
+        until=lambda v: v["status"] == "AWAITING_COMPANY_DETAILS",
+        what="the onboarding awaiting company details",
+        within=20,
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
 

@@ -8,7 +8,6 @@ console-checklists-*.png."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -30,6 +29,7 @@ from tests.e2e.browser_helpers import (
     site,
     site_port,
 )
+from tests.eventually import eventually
 from tests.factories import Tenant, make_client
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
@@ -124,11 +124,14 @@ async def test_administrator_sets_branding_webhooks_and_a_checklist_in_chromium(
                     await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")
                     await receiver.wait_for(1)
                     await page.get_by_role("link", name="Voir le point de réception").click()
-                    for _ in range(100):
+
+                    async def delivered() -> bool:
                         if await page.get_by_text("Remis").count():
-                            break
-                        await asyncio.sleep(0.1)
+                            return True
                         await page.reload()
+                        return False
+
+                    await eventually(delivered, what="the delivery shown", within=10, every=0.1)
                     await checker.check("webhooks-deliveries")
                     await page.get_by_role("button", name="Renvoyer").click()
                     await page.get_by_text("L'événement va être renvoyé sous peu.").wait_for()

@@ -28,7 +28,7 @@ from store.pool import Pool
 from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
 from tests.eventually import eventually
 from tests.factories import Tenant, make_client, make_tenant
-from tests.import_files import ROWS, _file
+from tests.import_files import ROWS, clients_csv
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
@@ -79,10 +79,10 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
     same file again is the same import; Confirm sent three times at once onboards the two valid
     rows once; the progress reaches the end and the report downloads as CSV."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert uploaded.status_code == 303, uploaded.text
     location = uploaded.headers["location"]
-    again = await _upload(api_server, cookie, _file(ROWS), token=token)
+    again = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert again.headers["location"] == location
 
     report = await api_server.get(location, headers=as_user(cookie))
@@ -139,9 +139,9 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     another origin is refused (403): no import kept, none started."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
     refused = [
-        await _upload(api_server, cookie, _file(ROWS), token=None),
-        await _upload(api_server, cookie, _file(ROWS), token="x" * 43),
-        await _upload(api_server, cookie, _file(ROWS), token=token, headers={"Origin": EVIL}),
+        await _upload(api_server, cookie, clients_csv(ROWS), token=None),
+        await _upload(api_server, cookie, clients_csv(ROWS), token="x" * 43),
+        await _upload(api_server, cookie, clients_csv(ROWS), token=token, headers={"Origin": EVIL}),
     ]
     assert [r.status_code for r in refused] == [403] * 3
     kept = await pool.fetchval(
@@ -149,7 +149,9 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     )
     assert kept == 0
 
-    location = (await _upload(api_server, cookie, _file(ROWS), token=token)).headers["location"]
+    location = (await _upload(api_server, cookie, clients_csv(ROWS), token=token)).headers[
+        "location"
+    ]
     start = location + "/start"
     for data, extra in (
         ({}, {}),
@@ -173,7 +175,9 @@ async def test_another_firms_import_is_404(
     """Its report, progress, CSV and Confirm answer 404 to another firm's staff, like an
     unknown id; nothing starts."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    location = (await _upload(api_server, cookie, _file(ROWS), token=token)).headers["location"]
+    location = (await _upload(api_server, cookie, clients_csv(ROWS), token=token)).headers[
+        "location"
+    ]
     other = await make_tenant(pool, "Autre cabinet")
     their_cookie, their_token = await _signed_in(api_server, smtp_sink, other.admin.email)
     for path in (location, location + "/progress", location + "/report.csv"):
@@ -228,7 +232,7 @@ async def test_any_role_may_import_as_through_the_api(
     )
     assert user is not None
     cookie, token = await _signed_in(api_server, smtp_sink, user.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert uploaded.status_code == 303
     page = await api_server.get(uploaded.headers["location"], headers=as_user(cookie))
     assert "4 row(s) read: 2 valid, 2 with errors." in page.text
@@ -307,7 +311,7 @@ async def test_import_file_named_like_markup_renders_as_text(
     the list, never as markup."""
     hostile = '"><img src=x onerror=alert(1)>.csv'
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token, name=hostile)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token, name=hostile)
     assert uploaded.status_code == 303, uploaded.text
     for path in (uploaded.headers["location"], "/console/imports"):
         page = await api_server.get(path, headers=as_user(cookie))

@@ -15,7 +15,7 @@ from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from store.pool import Pool
 from tests.eventually import eventually
-from tests.import_files import ROWS, _file, write_xlsx
+from tests.import_files import ROWS, clients_csv, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -48,7 +48,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
 ) -> None:
     """Bad language, bad SIRET and a repeated SIRET are reported by row and field; the two
     good rows are onboarded (registry looked up) and reach READY; a replay is the same import."""
-    dry = await _post(api, _file(ROWS), dry_run="true")
+    dry = await _post(api, clients_csv(ROWS), dry_run="true")
     assert dry.status_code == 200, dry.text
     assert (dry.json()["total"], dry.json()["valid"]) == (4, 2)
     assert {(e["row"], e["field"]) for e in dry.json()["errors"]} == {
@@ -61,7 +61,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
     key = f"import-{uuid.uuid4()}"
     started = await api.post(
         "/v1/imports",
-        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        files={"file": ("clients.csv", clients_csv(ROWS), "text/csv")},
         data={"invitation_mode": "manual"},
         headers={"Idempotency-Key": key},
     )
@@ -82,7 +82,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
 
     again = await api.post(
         "/v1/imports",
-        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        files={"file": ("clients.csv", clients_csv(ROWS), "text/csv")},
         data={"invitation_mode": "manual"},
         headers={"Idempotency-Key": key},
     )
@@ -95,9 +95,9 @@ async def test_existing_client_is_reported_not_onboarded_twice(
     api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin
 ) -> None:
     """A SIRET that is already a client of the partner is skipped and says so."""
-    first = await _post(api, _file(ROWS[:1]))
+    first = await _post(api, clients_csv(ROWS[:1]))
     await _until_done(api, first.json()["id"])
-    second = await _post(api, _file(ROWS[:2]))
+    second = await _post(api, clients_csv(ROWS[:2]))
     body = await _until_done(api, second.json()["id"])
     assert body["progress"]["counts"] == {
         "started": 1,
@@ -128,7 +128,7 @@ async def test_cancel_gives_back_the_rows_not_started(
     onboarding behind (none lingers as SETTING_UP) and the report says they were cancelled."""
     settings.import_window = 1
     rows = [f"Ana;Row{n};row{n}@example.com;fr;Société {n};;Julie" for n in range(8)]
-    started = await _post(api, _file(rows))
+    started = await _post(api, clients_csv(rows))
     assert started.status_code == 202, started.text
     import_id = started.json()["id"]
     cancelled = await api.post(f"/v1/imports/{import_id}/cancel")

@@ -29,7 +29,7 @@ from store import email_log
 from store.pool import Pool
 from tests.eventually import activities_completed, eventually
 from tests.factories import Tenant, make_client, make_tenant
-from workflows.checklist_notice import workflow_id_for
+from workflows.checklist_notice import ChecklistNoticeWorkflow, workflow_id_for
 
 CHECKLIST: dict[str, Any] = {
     "name": "Jaarafsluiting",
@@ -187,7 +187,10 @@ async def test_assign_before_the_invitation_sends_no_separate_email(
     put = await api.put(f"/v1/clients/{client_id}/checklist", json={"checklist_id": checklist_id})
     assert put.status_code == 200, put.text
     assert put.json()["missing_required"] == ["bank", "stock"]
-    ended = await client.get_workflow_handle(workflow_id_for(client_id, 1)).result()
+    notice = client.get_workflow_handle_for(
+        ChecklistNoticeWorkflow.run, workflow_id_for(client_id, 1)
+    )
+    ended = await notice.result()
     assert ended.outcome == NoticeOutcome.not_invited
     assert smtp_sink.handler.messages == []
 

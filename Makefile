@@ -33,10 +33,10 @@ test: install
 	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # The inner loop: the layers under the API and the console (domain, store, activities,
-# workflows, core, app, e-mail templates) and the layering rules; no browser, no fuzzing, no
-# end-to-end run. `make test` stays what CI runs.
+# workflows, core, app, e-mail templates), the layering rules and the tests' own house rules; no
+# browser, no fuzzing, no end-to-end run. `make test` stays what CI runs.
 FAST_TESTS := tests/domain tests/store tests/activities tests/workflows tests/core tests/app \
-	tests/email_templates tests/test_layers.py
+	tests/email_templates tests/test_layers.py tests/test_test_house.py
 
 test-fast: install
 	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(FAST_TESTS) $(PYTEST_ARGS)

@@ -22,14 +22,15 @@ async def eventually(
     what: str,
     within: float = 15.0,
     every: float = 0.05,
+    until: Callable[[T], object] | None = None,
 ) -> T:
-    """probe() until it returns something truthy, and return that; fail saying `what` was not
-    seen in `within` seconds, with the probe's last answer."""
+    """probe() until its answer is truthy (or, given `until`, until `until(answer)` is), and
+    return that answer; fail saying `what` was not seen in `within` seconds, with the probe's
+    last answer (so a probe returning the whole view says where it stood)."""
     deadline = time.monotonic() + within
-    last: T | None = None
     while True:
         last = await probe()
-        if last:
+        if until(last) if until is not None else last:
             return last
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not seen in {within}s; last: {last!r}")
@@ -69,4 +70,22 @@ async def updates_accepted(handle: WorkflowHandle[Any, Any]) -> int:
         1
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+
+
+async def activities_completed(handle: WorkflowHandle[Any, Any], name: str) -> int:
+    """How many runs of the activity `name` the workflow has seen complete: what to wait for
+    before checking that an activity which decided to send nothing indeed sent nothing."""
+    history = await handle.fetch_history()
+    scheduled = {
+        e.event_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == name
+    }
+    return sum(
+        1
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id in scheduled
     )

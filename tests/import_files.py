@@ -1,7 +1,10 @@
-"""Client-list workbooks as firms send them, for the reading tests and the end-to-end import."""
+"""Client lists as firms send them (CSV and xlsx rows, whole workbooks, large and hostile ones):
+the one place tests build import files, for the reading tests, the API, the CLI and end to end.
+(tests/domain/test_imports.py builds parsed tables, not files, and keeps its own builders.)"""
 
 from __future__ import annotations
 
+import csv
 import io
 import struct
 import zipfile
@@ -218,3 +221,47 @@ def many_clients(count: int) -> Iterator[list[str]]:
     for index in range(count):
         person = index % 100
         yield ["Hélène", f"Lefèvre-{person}", f"client{person}@cabinet.example", "fr", "Julie"]
+
+
+HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
+
+
+ROWS = [
+    "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
+    "François;Garçon;francois@edf.example;fr;EDF;55208131766522;Julie",
+    "Zoé;Noël;zoe@bad.example;espagnol;Bad;55203253400647;Marc",
+    "Loïc;Bréhat;loic@dup.example;fr;Danone bis;55203253400646;Marc",
+]
+
+
+def clients_csv(rows: list[str]) -> bytes:
+    # As French Excel exports it: semicolons, Windows-1252, CRLF.
+    return "\r\n".join([HEADERS, *rows]).encode("cp1252")
+
+
+def many_clients_csv(rows: int) -> bytes:
+    return "\r\n".join(";".join(row) for row in many_clients(rows)).encode("cp1252")
+
+
+def french_csv(rows: list[list[object]]) -> bytes:
+    """The client list as a French spreadsheet saves it: semicolons, dates as dd/mm/yyyy."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    for row in rows:
+        writer.writerow(
+            [c.strftime("%d/%m/%Y") if isinstance(c, date) else "" if c is None else c for c in row]
+        )
+    return buffer.getvalue().encode()
+
+
+XLSX_HEADERS = ["Prénom", "Nom", "Courriel", "Langue", "Société", "SIRET"]
+
+
+def clients_xlsx(path: Path, *rows: list[str]) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(XLSX_HEADERS)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path

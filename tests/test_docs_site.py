@@ -22,7 +22,7 @@ from pydantic import Field
 from core.settings import Settings
 from docsgen import reference
 from store.webhooks import EventType
-from tests.e2e.test_director_page_browser import require_chromium
+from tests.e2e.browser_helpers import require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "onboarding_api_client"

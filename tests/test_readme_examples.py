@@ -42,11 +42,9 @@ reader picks their own date, and the test must not expire with the calendar.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -67,7 +65,8 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -501,23 +500,34 @@ class Runner:
     async def _run(self, command: Command) -> None:
         request = await self._filled(translate(command.words))
         expected = expected_statuses(command)
-        deadline = time.monotonic() + 15
-        while True:
-            response = await self.http.request(
-                request.method,
-                request.url.removeprefix(API_ORIGIN),
-                headers=request.headers,
-                content=request.body,
-                data=dict(request.form) if request.files else None,
-                files=request.files or None,
-                follow_redirects=False,
+        answers: list[httpx.Response] = []
+
+        async def answer() -> httpx.Response:
+            answers.append(
+                await self.http.request(
+                    request.method,
+                    request.url.removeprefix(API_ORIGIN),
+                    headers=request.headers,
+                    content=request.body,
+                    data=dict(request.form) if request.files else None,
+                    files=request.files or None,
+                    follow_redirects=False,
+                )
             )
-            # The workflow may not be at the step the example is for yet (details asked for,
-            # setup complete): a 409 the README does not announce is tried again for a while.
-            not_yet = response.status_code == 409 and 409 not in (expected or set())
-            if not not_yet or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+            return answers[-1]
+
+        # The workflow may not be at the step the example is for yet (details asked for, setup
+        # complete): a 409 the README does not announce is tried again for a while.
+        try:
+            response = await eventually(
+                answer,
+                until=lambda r: not (r.status_code == 409 and 409 not in (expected or set())),
+                what="an answer other than an unannounced 409",
+                within=15,
+                every=0.2,
+            )
+        except AssertionError:
+            response = answers[-1]  # still 409: the checks below say how it differs
         body = response.text
         try:
             document = response.json()
@@ -625,36 +635,56 @@ class Runner:
 
     async def _invites(self, onboarding_id: str) -> bool:
         """Whether the onboarding's invitation is or will be on its way: immediate, or sent."""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        async def invitation() -> dict[str, Any]:
             view = await self.http.get(f"/v1/onboardings/{onboarding_id}", headers=self._auth)
-            invitation = view.json()["invitation"] if view.is_success else {}
-            if invitation.get("mode") is not None:  # known once the setup is resolved
-                return bool(invitation["mode"] == "immediate" or invitation["sequence"] > 0)
-            await asyncio.sleep(0.1)
-        return False
+            answer: dict[str, Any] = view.json()["invitation"] if view.is_success else {}
+            return answer
+
+        try:
+            known = await eventually(
+                invitation,
+                until=lambda i: i.get("mode") is not None,  # known once the setup is resolved
+                what="the invitation's mode",
+                within=20,
+                every=0.1,
+            )
+        except AssertionError:
+            return False
+        return bool(known["mode"] == "immediate" or known["sequence"] > 0)
 
     async def _token_for(self, onboarding_id: str) -> str:
         """The token in the newest invitation e-mail of this onboarding (its payload names it)."""
         assert self.smtp is not None, "<TOKEN> needs the SMTP server"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            for received in reversed(list(self.smtp.handler.messages)):
+        smtp = self.smtp
+
+        async def token() -> str | None:
+            for received in reversed(list(smtp.handler.messages)):
                 text = received.message.get_body(preferencelist=("plain",))
                 link = INVITATION_LINK.search(text.get_content()) if text is not None else None
                 if link and token_onboarding(link.group(1)) == onboarding_id:
                     return link.group(1)
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"<TOKEN>: onboarding {onboarding_id} sent no invitation in 20 s")
+            return None
+
+        found = await eventually(
+            token, what=f"<TOKEN>: onboarding {onboarding_id}'s invitation", within=20, every=0.1
+        )
+        assert found is not None
+        return found
 
     async def _client_id(self, onboarding_id: str) -> str:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        async def client_id() -> str | None:
             view = await self.http.get(f"/v1/onboardings/{onboarding_id}", headers=self._auth)
             if view.is_success and view.json().get("client_id"):
                 return str(view.json()["client_id"])
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"<CLIENT>: onboarding {onboarding_id} made no client within 20 s")
+            return None
+
+        found = await eventually(
+            client_id, what=f"<CLIENT>: onboarding {onboarding_id}'s client", within=20, every=0.1
+        )
+        assert found is not None
+        return found
 
     @property
     def _auth(self) -> dict[str, str]:

@@ -18,8 +18,8 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import SetupOverrides
 from store import checklists, templates
 from store.pool import Pool
-from tests.activities.test_invitations import _activities, _case, _input, _text_and_html
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.activity_helpers import _activities, _case, _input, _text_and_html
+from tests.factories import Tenant, make_client, make_tenant
 
 ITEMS = [
     {

@@ -10,7 +10,7 @@ from activities.clients import ClientActivities, CompleteSetupInput, CreateClien
 from domain.onboarding import ClientIn, Language
 from store import onboardings
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 async def test_create_client_twice_gives_one_row(pool: Pool, tenant: Tenant) -> None:

@@ -14,7 +14,7 @@ from devstack.smtp_sink import SmtpSink
 from email_templates import SAMPLE_CONTEXT, Renderer
 from store import email_log
 from store.pool import Pool
-from tests.conftest import make_client, make_tenant
+from tests.factories import make_client, make_tenant
 
 
 async def _onboarding(pool: Pool, *, muted: bool) -> tuple[uuid.UUID, uuid.UUID]:

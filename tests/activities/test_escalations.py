@@ -14,7 +14,7 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from email_templates import Renderer
 from store.pool import Pool
-from tests.conftest import make_client, make_tenant
+from tests.factories import make_client, make_tenant
 
 CLIENT_NAME = "Menuiserie Vasseur"
 

@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.folders import FOLDER_BATCH, CreateFoldersInput, FolderActivities
 from store import catalogs, folders
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 FRENCH_MONTHS_2026 = [
     "2026-01 Janvier",

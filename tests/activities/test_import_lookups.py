@@ -18,9 +18,9 @@ from activities.registry import (
     RegistryActivities,
 )
 from devstack.registry_standin import RegistryStandin
-from store import imports
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.activity_helpers import _import
+from tests.factories import Tenant
 
 # The invented sole trader of the fixture (SIREN 842013575): a head office and a second site.
 SOLE_TRADER_HEAD = "84201357500019"
@@ -44,22 +44,6 @@ async def standin() -> AsyncIterator[RegistryStandin]:
 async def activities(standin: RegistryStandin, pool: Pool) -> AsyncIterator[RegistryActivities]:
     async with RechercheEntreprisesClient(standin.url, timeout=5) as client:
         yield RegistryActivities(client, pool)
-
-
-async def _import(pool: Pool, tenant: Tenant) -> uuid.UUID:
-    import_id = uuid.uuid4()
-    await imports.create(
-        pool,
-        import_id=import_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(import_id),
-        request_hash="h",
-        workflow_id=f"import-{import_id}",
-        filename="clients.csv",
-        created_by=tenant.admin.id,
-        rows=[],
-    )
-    return import_id
 
 
 async def _lookup(

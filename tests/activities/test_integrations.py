@@ -49,7 +49,7 @@ from domain.setup import (
 )
 from store import applied_setup, catalogs, clients, onboardings, partners, templates
 from store.pool import Pool
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 
 TEMPLATE_TOKEN = "tmpl-token-7f3a9c"
 REQUEST_TOKEN = "req-token-51d2e8"

@@ -5,32 +5,36 @@ from __future__ import annotations
 import dataclasses
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import EmailActivities, SendOutcome, SmtpConfig, message_id_for
-from activities.invitations import InvitationActivities, InvitationPurpose, SendInvitationInput
+from activities.email import SendOutcome, SmtpConfig, message_id_for
+from activities.invitations import InvitationActivities, InvitationPurpose
 from core.settings import Settings
 from devstack.ports import free_port
 from devstack.smtp_sink import Received, SmtpSink
 from domain.invitation import token_hash, verify_token
-from email_templates import Renderer
-from store import clients, email_log, invitations, partners
+from store import clients, email_log, invitations
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.activity_helpers import (
+    BASE_URL,
+    CLIENT_NAME,
+    COLOUR,
+    DISPLAY_NAME,
+    REPLY_TO,
+    SECRET,
+    THEMES,
+    _activities,
+    _case,
+    _input,
+    _text_and_html,
+)
 
-SECRET = "invitation-test-secret"
-BASE_URL = "https://app.example"
 ACCEPT_LINK = re.compile(r"https://app\.example/v1/invitations/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
-DISPLAY_NAME = "Cabinet Dupré & Associés"
-REPLY_TO = "questions@dupre-associes.example.com"
-COLOUR = "#0B6E4F"
-CLIENT_NAME = "Boulangerie Martin"
-THEMES = ["Comptabilité", "Fiscalité", "Paie"]
 
 # A phrase found in the plain-text invitation of one language only.
 MARKERS = {
@@ -47,80 +51,9 @@ SUBJECTS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class Case:
-    tenant: Tenant
-    onboarding_id: uuid.UUID
-    client_id: uuid.UUID
-    director: str
-    expires_at: datetime
-
-
-async def _case(pool: Pool, *, muted: bool = False) -> Case:
-    """A branded partner, an onboarding started by its admin, and the onboarding's client."""
-    tenant = await make_tenant(pool, name="Dupré Legal Name SRL")
-    await partners.set_branding(
-        pool,
-        partner_id=tenant.partner.id,
-        branding={"display_name": DISPLAY_NAME, "reply_to": REPLY_TO, "colour": COLOUR},
-    )
-    onboarding_id, client_id = await make_client(
-        pool,
-        tenant,
-        muted=muted,
-        name=CLIENT_NAME,
-        email="contact@boulangerie-martin.example.com",
-    )
-    return Case(
-        tenant=tenant,
-        onboarding_id=onboarding_id,
-        client_id=client_id,
-        director=f"director-{uuid.uuid4().hex[:8]}@example.com",
-        # Whole seconds: the token carries the expiry as a Unix timestamp.
-        expires_at=(datetime.now(UTC) + timedelta(days=14)).replace(microsecond=0),
-    )
-
-
-def _input(
-    case: Case,
-    purpose: InvitationPurpose = InvitationPurpose.invitation,
-    *,
-    language: str = "fr",
-    sequence: int = 1,
-    reminder: int = 0,
-) -> SendInvitationInput:
-    return SendInvitationInput(
-        onboarding_id=case.onboarding_id,
-        partner_id=case.tenant.partner.id,
-        client_id=case.client_id,
-        purpose=purpose,
-        sequence=sequence,
-        reminder=reminder,
-        expires_at=case.expires_at,
-        recipient=case.director,
-        director_first_name="Marie",
-        director_last_name="Martin",
-        themes=THEMES,
-        language=language,
-        client_name=CLIENT_NAME,
-    )
-
-
-def _activities(pool: Pool, smtp: SmtpConfig) -> InvitationActivities:
-    return InvitationActivities(
-        EmailActivities(pool, smtp, Renderer()), secret_key=SECRET, public_base_url=BASE_URL
-    )
-
-
 @pytest.fixture
 def activities(pool: Pool, settings: Settings) -> InvitationActivities:
     return _activities(pool, SmtpConfig.from_settings(settings))
-
-
-def _text_and_html(message: EmailMessage) -> tuple[str, str]:
-    text, html = message.get_body(("plain",)), message.get_body(("html",))
-    assert text is not None and html is not None
-    return str(text.get_content()), str(html.get_content())
 
 
 def _accept_token(text: str) -> str:

@@ -26,8 +26,8 @@ from activities.registry import (
 from devstack.registry_standin import RegistryStandin
 from devstack.synthetic_companies import head_office_siret, synthetic_units
 from store.pool import Pool, create_pool
-from tests.activities.test_import_lookups import _import
-from tests.conftest import Tenant
+from tests.activity_helpers import _import
+from tests.factories import Tenant
 
 POOL_SIZE = 3
 LOOKUPS = 3 * POOL_SIZE

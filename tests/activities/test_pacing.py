@@ -17,6 +17,7 @@ from activities.pacing import FleetPacer, NoSlotSoon, RequestPacer
 from activities.registry import RegistryConfig, build_registry_client
 from devstack.registry_standin import RegistryStandin, StandinStats
 from store.pool import Pool
+from tests.eventually import eventually
 
 DANONE = "55203253400646"
 
@@ -195,10 +196,14 @@ async def test_process_killed_while_waiting_for_slots_leaks_nothing(
     """SIGKILL one of three processes while it holds a place in the queue of slots: the other
     two go on at the fleet's rate, still with no 429 and never 8 in a second."""
     members = await _fleet(database_url, registry.url, 9)
-    deadline = time.monotonic() + 30
-    while registry.stats.total_requests < 15:
-        assert time.monotonic() < deadline, [await _outcome(m) for m in members]
-        await asyncio.sleep(0.05)
+
+    async def requests() -> int:
+        return registry.stats.total_requests
+
+    try:
+        await eventually(requests, until=lambda n: n >= 15, what="15 lookups asked", within=30)
+    except AssertionError as failed:
+        raise AssertionError([await _outcome(m) for m in members]) from failed
     members[0].kill()  # ten lookups in flight or waiting for their slot
     await members[0].wait()
     at_kill = registry.stats

@@ -42,7 +42,7 @@ from devstack.registry_standin import RegistryStandin
 from domain.company import CompanyRecord
 from store import imports, limits
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 DANONE = "55203253400646"
 CEASED_HEAD_OFFICE = "81234567600017"  # invented BISCUITERIE DU VIEUX PORT, see the fixture

@@ -12,7 +12,7 @@ from activities.clients import ClientActivities, CreateClientInput
 from domain.onboarding import ClientIn
 from store import onboardings
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 DANONE_HEAD_OFFICE = "55203253400646"
 # A valid national register number (mod 97), and the partner's.

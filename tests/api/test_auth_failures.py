@@ -27,7 +27,7 @@ from devstack.serving import serve_app
 from domain.invitation import TokenClaims, sign_token, token_hash
 from store import invitations
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 BURST = 3
 # One failure back every 3 s: the burst is spent well within one interval, even on a busy host.

@@ -22,7 +22,7 @@ from domain.invitation import TokenClaims, sign_token, token_hash
 from domain.onboarding import client_id_for
 from store import checklists, invitations, webhooks
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 CHECKLIST: dict[str, Any] = {
     "name": "Bilan annuel",

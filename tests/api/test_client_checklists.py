@@ -5,12 +5,12 @@ follows; roles and tenants as for every change of a client."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
@@ -27,7 +27,9 @@ from domain.onboarding import client_id_for
 from email_templates import Renderer
 from store import email_log
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.eventually import activities_completed, eventually
+from tests.factories import Tenant, make_client, make_tenant
+from workflows.checklist_notice import ChecklistNoticeWorkflow, workflow_id_for
 
 CHECKLIST: dict[str, Any] = {
     "name": "Jaarafsluiting",
@@ -70,12 +72,16 @@ async def _invited_client(
     assert text is not None
     found = LINK.search(text.get_content())
     assert found is not None
-    for _ in range(200):  # "sent" is written once the server has the mail
-        if (await api.get(f"/v1/onboardings/{onboarding_id}")).json()["invitation"][
-            "state"
-        ] == "sent":
-            break
-        await asyncio.sleep(0.05)
+
+    async def invitation() -> dict[str, Any]:
+        view: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        invitation: dict[str, Any] = view["invitation"]
+        return invitation
+
+    # "sent" is written once the server has the mail.
+    await eventually(
+        invitation, until=lambda i: i["state"] == "sent", what="the invitation sent", within=10
+    )
     return onboarding_id, client_id_for(onboarding_id), found.group(1)
 
 
@@ -87,6 +93,7 @@ async def _checklist(api: httpx.AsyncClient, body: dict[str, Any] = CHECKLIST) -
 
 async def test_assign_to_invited_client_sends_one_email_in_their_language(
     api: httpx.AsyncClient,
+    client: Client,
     worker: Worker,
     smtp_sink: SmtpSink,
     pool: Pool,
@@ -117,7 +124,8 @@ async def test_assign_to_invited_client_sends_one_email_in_their_language(
         ChecklistNoticeInput(partner_id=tenant.partner.id, client_id=client_id, assignment=1),
     )
     assert repeated.outcome == NoticeOutcome.already_sent
-    await asyncio.sleep(0.5)
+    # The notice's own run has ended too: neither can still send.
+    await client.get_workflow_handle(workflow_id_for(client_id, 1)).result()
     assert len(smtp_sink.handler.messages) == 2
     logged = await email_log.list_for_onboarding(pool, onboarding_id=onboarding_id)
     assert [(r.purpose, r.sequence, r.status) for r in logged if r.purpose != "invitation"] == [
@@ -141,7 +149,7 @@ def _notice_activities(pool: Pool, settings: Settings) -> ChecklistNoticeActivit
 
 
 async def test_assign_to_muted_client_sends_nothing_until_switched_on(
-    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink
+    api: httpx.AsyncClient, client: Client, worker: Worker, smtp_sink: SmtpSink
 ) -> None:
     """An invited client switched off: the notice waits; switched on, exactly one e-mail."""
     _, client_id, _ = await _invited_client(api, smtp_sink)
@@ -150,19 +158,28 @@ async def test_assign_to_muted_client_sends_nothing_until_switched_on(
     checklist_id = await _checklist(api)
     put = await api.put(f"/v1/clients/{client_id}/checklist", json={"checklist_id": checklist_id})
     assert put.status_code == 200, put.text
-    await asyncio.sleep(1.0)
+    run = client.get_workflow_handle(workflow_id_for(client_id, 1))
+    await eventually(
+        lambda: activities_completed(run, "notify_checklist"),
+        what="the notice's first check (muted) done",
+    )
     assert len(smtp_sink.handler.messages) == 1  # the invitation only
 
     on = await api.post(f"/v1/clients/{client_id}/notifications", json={"enabled": True})
     assert on.status_code == 200, on.text
     [_, notice] = await smtp_sink.handler.arrived(2)
     assert notice.message["Subject"].endswith("Janssens BV")
-    await asyncio.sleep(1.0)
+    await run.result()  # the notice has ended: nothing more of it can come
     assert len(smtp_sink.handler.messages) == 2
 
 
 async def test_assign_before_the_invitation_sends_no_separate_email(
-    api: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool, tenant: Tenant
+    api: httpx.AsyncClient,
+    client: Client,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    pool: Pool,
+    tenant: Tenant,
 ) -> None:
     """Not invited yet: no notice (the invitation, when it goes, lists the checklist)."""
     _, client_id = await make_client(pool, tenant, muted=False)
@@ -170,7 +187,11 @@ async def test_assign_before_the_invitation_sends_no_separate_email(
     put = await api.put(f"/v1/clients/{client_id}/checklist", json={"checklist_id": checklist_id})
     assert put.status_code == 200, put.text
     assert put.json()["missing_required"] == ["bank", "stock"]
-    await asyncio.sleep(1.0)
+    notice = client.get_workflow_handle_for(
+        ChecklistNoticeWorkflow.run, workflow_id_for(client_id, 1)
+    )
+    ended = await notice.result()
+    assert ended.outcome == NoticeOutcome.not_invited
     assert smtp_sink.handler.messages == []
 
 

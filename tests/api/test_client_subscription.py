@@ -12,7 +12,7 @@ import pytest
 from domain.onboarding import client_id_for
 from store import applied_setup, clients, onboardings, subscriptions
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 PLANS = [
     {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},

@@ -4,48 +4,14 @@ by user id or `me` for the caller, with every other filter, over PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from domain.setup import Role
-from store import clients, partners
+from store import clients
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
-
-
-@dataclass(frozen=True)
-class Team:
-    """Three clients of one firm: the admin's alone, shared with a colleague, and nobody's."""
-
-    colleague: uuid.UUID
-    admins: uuid.UUID
-    shared: uuid.UUID
-    nobodys: uuid.UUID
-
-
-async def make_team(pool: Pool, tenant: Tenant) -> Team:
-    colleague = await partners.create_user(
-        pool,
-        partner_id=tenant.partner.id,
-        email=f"colleague-{uuid.uuid4().hex[:8]}@example.com",
-        name="Colin",
-        role=Role.accountant,
-    )
-    assert colleague is not None
-    _, admins = await make_client(pool, tenant, name="Abeille Conseil")
-    _, shared = await make_client(pool, tenant, name="Boulangerie Partagée")
-    _, nobodys = await make_client(pool, tenant, name="Cordonnerie Seule")
-    for client_id, users in (
-        (admins, [tenant.admin.id]),
-        (shared, [tenant.admin.id, colleague.id]),
-    ):
-        changed = await clients.set_collaborators(
-            pool, partner_id=tenant.partner.id, client_id=client_id, user_ids=users
-        )
-        assert changed is not None
-    return Team(colleague=colleague.id, admins=admins, shared=shared, nobodys=nobodys)
+from tests.api_helpers import make_team
+from tests.factories import Tenant, make_client, make_tenant
 
 
 def ids_of(answer: httpx.Response) -> list[str]:

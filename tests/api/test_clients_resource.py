@@ -6,7 +6,6 @@ make_client does the same), except in the one test that runs a real onboarding t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,8 @@ from temporalio.worker import Worker
 from domain.onboarding import InvitationState, client_id_for
 from store import applied_setup, clients, invitations, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 
 
 async def _seed(
@@ -271,13 +271,14 @@ async def _ready_onboarding(api: httpx.AsyncClient, body: dict[str, Any]) -> dic
         "/v1/onboardings", json=body, headers={"Idempotency-Key": f"life-{uuid.uuid4()}"}
     )
     assert started.status_code == 202, started.text
-    view: dict[str, Any] = {}
-    for _ in range(300):
-        view = (await api.get(f"/v1/onboardings/{started.json()['id']}")).json()
-        if view["status"] == "READY":
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{started.json()['id']}")).json()
+        return answer
+
+    return await eventually(
+        view, until=lambda v: v["status"] == "READY", what="the onboarding READY", within=15
+    )
 
 
 ONBOARDING = {

@@ -4,42 +4,21 @@ fleet-wide request budget in PostgreSQL shared with the workers."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from pathlib import Path
 
 import httpx
 
-from activities.registry import RegistryConfig
 from devstack import kbo_data
 from devstack.registry_standin import RegistryStandin
 from store import kbo, limits
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.api_helpers import hold_every_place
+from tests.factories import Tenant
 
 DANONE_HEAD_OFFICE = "55203253400646"
 # Luhn-valid, not in the stand-in's companies.
 UNKNOWN_SIRET = "73282932000074"
-
-
-async def hold_every_place(pool: Pool, registry: RegistryStandin) -> list[int]:
-    """Every place of the registry's fleet window taken (as busy workers would): their ids."""
-    config = RegistryConfig(base_url=registry.url, rate_limit=7.0)
-    held: list[int] = []
-    while len(held) < 7:  # earlier tests' requests may still be in the window: wait them out
-        place = await limits.enter_window(
-            pool,
-            key=config.fleet_key,
-            max_in_window=7,
-            window=1.0,
-            interval=1 / 7,
-            tolerance=4.0,
-        )
-        if place.granted and place.place_id is not None:
-            held.append(place.place_id)
-        else:
-            await asyncio.sleep(place.retry_in)
-    return held
 
 
 async def test_look_up_known_siret_gives_what_the_register_says(

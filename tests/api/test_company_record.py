@@ -16,9 +16,9 @@ from devstack.registry_standin import RegistryStandin
 from store import clients, kbo, limits
 from store.pool import Pool
 from tests.api.client_records_helpers import created_client, danone_as_registered
-from tests.api.test_company_lookups import hold_every_place
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.e2e.test_onboarding import wait_status
+from tests.api_helpers import hold_every_place
+from tests.e2e.helpers import wait_status
+from tests.factories import Tenant, make_client, make_tenant
 
 
 async def _key_of(api: httpx.AsyncClient, role: str) -> dict[str, str]:

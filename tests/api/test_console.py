@@ -4,14 +4,11 @@ escaping, redirects)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -28,90 +25,23 @@ from devstack.smtp_sink import SmtpSink
 from domain import totp
 from domain.onboarding import client_id_for
 from domain.setup import Role
-from store import clients, console, limits, partners
+from store import clients, console, partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.console_helpers import (  # noqa: F401  (pytest fixtures: fresh_ip_limit)
+    BODY,
+    EVIL,
+    HOSTILE,
+    _until_invitation,
+    as_user,
+    ask_link,
+    assert_strict,
+    cookie_of,
+    csrf_of,
+    fresh_ip_limit,
+    sign_in_as,
+)
 from tests.eventually import activities_scheduled, updates_accepted
-
-COOKIE = "console_session"
-EVIL = "https://evil.example"
-HOSTILE = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
-
-
-@pytest.fixture(autouse=True)
-async def fresh_ip_limit(pool: Pool) -> AsyncIterator[None]:
-    """Every test here asks from 127.0.0.1: each starts with that IP's sign-in budget full."""
-    key = f"console-sign-in:ip:{sign_in.digest('127.0.0.1')}"
-    await limits.forget(pool, key=key)
-    yield
-    await limits.forget(pool, key=key)
-
-
-def assert_strict(response: httpx.Response) -> None:
-    """The page carries a CSP allowing no inline script or style, and is not framed."""
-    csp = response.headers["content-security-policy"]
-    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
-    assert "script-src 'self'" in csp and "style-src 'self'" in csp
-    assert "frame-ancestors 'none'" in csp
-    assert response.headers["x-content-type-options"] == "nosniff"
-
-
-def cookie_of(response: httpx.Response) -> tuple[str, str]:
-    """(value, attributes) of the session cookie the response sets."""
-    for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        if name == COOKIE:
-            value, _, attributes = rest.partition(";")
-            return value, attributes.lower()
-    raise AssertionError(response.headers)
-
-
-async def ask_link(
-    http: httpx.AsyncClient, smtp_sink: SmtpSink, email: str, *, next_path: str = ""
-) -> str:
-    """Ask for a sign-in link and read its path from the e-mail the sink received."""
-    smtp_sink.handler.clear()
-    asked = await http.post("/console/sign-in", data={"email": email, "next": next_path})
-    assert asked.status_code == 303, asked.text
-    assert asked.headers["location"].endswith("/console/sign-in/sent")
-    [mail] = await smtp_sink.handler.arrived(1)
-    assert mail.rcpt_tos == [email]
-    text = mail.message.get_body(preferencelist=("plain",))
-    assert text is not None
-    match = re.search(r"https?://[^/\s]+(/console/sign-in/\S+)", text.get_content())
-    assert match, text.get_content()
-    return match.group(1)
-
-
-async def sign_in_as(
-    http: httpx.AsyncClient,
-    smtp_sink: SmtpSink,
-    email: str,
-    *,
-    next_path: str = "",
-    cookie: str | None = None,
-) -> tuple[str, httpx.Response]:
-    """Sign in from the e-mailed link; (session cookie, the answer to the link's form)."""
-    link = await ask_link(http, smtp_sink, email, next_path=next_path)
-    opened = await http.get(link)
-    assert opened.status_code == 200, opened.text
-    assert_strict(opened)
-    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
-    used = await http.post(link, headers=headers)
-    assert used.status_code == 303, used.text
-    value, _ = cookie_of(used)
-    return value, used
-
-
-def as_user(cookie: str) -> dict[str, str]:
-    return {"Cookie": f"{COOKIE}={cookie}"}
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', page.text)
-    assert match, page.text
-    return match.group(1)
-
+from tests.factories import Tenant, make_client, make_tenant
 
 # -- sign-in ------------------------------------------------------------------------------------
 
@@ -408,31 +338,6 @@ async def test_static_assets_are_served_from_our_origin(api_server: httpx.AsyncC
 
 
 # -- the invitation's actions, with a real onboarding --------------------------------------------
-
-BODY: dict[str, Any] = {
-    "client": {
-        "first_name": "Inès",
-        "last_name": "Garnier",
-        "email": "ines@garnier.example",
-        "language": "fr",
-        "company_name": "Garnier SAS",
-    },
-    "fiscal_year": {"start": "2026-01-01"},
-    "director": {"email": "ines@garnier.example", "first_name": "Inès", "last_name": "Garnier"},
-    "invitation": {"mode": "manual"},
-}
-
-
-async def _until_invitation(
-    http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str, state: str
-) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view.get("invitation", {}).get("state") == state:
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
 
 
 async def test_send_now_needs_its_csrf_token_and_our_origin_and_happens_once(

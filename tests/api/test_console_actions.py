@@ -5,7 +5,6 @@ for another firm's onboarding, and follows the API's role rules."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import onboardings, partners
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (
     BODY,
     EVIL,
     as_user,
@@ -29,8 +28,8 @@ from tests.api.test_console import (
     fresh_ip_limit,
     sign_in_as,
 )
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.eventually import activities_scheduled, updates_accepted
+from tests.eventually import activities_scheduled, eventually, updates_accepted
+from tests.factories import Tenant, make_client, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
@@ -68,16 +67,21 @@ async def _until(
     status: str | None = None,
     invitation: str | None = None,
 ) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if status in (None, view.get("status")) and invitation in (
-            None,
-            view.get("invitation", {}).get("state"),
-        ):
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer = await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    return await eventually(
+        view,
+        until=lambda v: (
+            status in (None, v.get("status"))
+            and invitation in (None, v.get("invitation", {}).get("state"))
+        ),
+        what=f"the onboarding {status or ''} with its invitation {invitation or ''}",
+        within=20,
+    )
 
 
 async def _page(http: httpx.AsyncClient, cookie: str, onboarding_id: str) -> httpx.Response:
@@ -149,7 +153,11 @@ async def test_notifications_switched_on_for_a_muted_client_send_its_invitation_
 
 
 async def test_cancel_then_resend_do_what_the_api_does(
-    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, tenant: Tenant
+    api_server: httpx.AsyncClient,
+    client: Client,
+    worker: Worker,
+    smtp_sink: SmtpSink,
+    tenant: Tenant,
 ) -> None:
     """Cancel stops a waiting invitation (twice is once); resend is refused until the sent one
     expired, then sends one new invitation, and a second submit sends nothing more."""
@@ -193,7 +201,10 @@ async def test_cancel_then_resend_do_what_the_api_does(
     await smtp_sink.handler.arrived(3)  # the first, the staff's expiry notice, the new one
     twice = await api_server.post(resend, data={CSRF_FIELD: token}, headers=as_user(cookie))
     assert twice.status_code == 409  # the new one is on its way or sent: nothing more
-    await asyncio.sleep(0.5)
+    # Exact, from the history once the workflow has acted on all it was sent: three sends (the
+    # first invitation, the staff's expiry notice, the new one), all arrived above.
+    handle = client.get_workflow_handle(f"onboarding-{onboarding_id}")
+    assert await activities_scheduled(handle, "send_invitation") == 3
     # The director got two invitations (the staff got the expiry notice): no third.
     invitations = [m for m in smtp_sink.handler.messages if m.rcpt_tos == ["ines@garnier.example"]]
     assert len(invitations) == 2

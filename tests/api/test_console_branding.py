@@ -17,7 +17,7 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import partners
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (
     EVIL,
     HOSTILE,
     as_user,
@@ -26,7 +26,7 @@ from tests.api.test_console import (
     fresh_ip_limit,
     sign_in_as,
 )
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -18,9 +18,17 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import partners
 from store.pool import Pool
-from tests.api.test_console import as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_console_client_settings import _refused, _user, ready_client
-from tests.conftest import Tenant, make_tenant
+from tests.console_helpers import (
+    _refused,
+    _user,
+    as_user,
+    assert_strict,
+    csrf_of,
+    fresh_ip_limit,
+    ready_client,
+    sign_in_as,
+)
+from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -20,10 +20,19 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import applied_setup
 from store.pool import Pool
-from tests.api.test_client_integrations import SECRET, change_worker, crm, until_finished
-from tests.api.test_console import as_user, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_console_client_settings import _page, _refused, _user, ready_client
-from tests.conftest import Tenant, make_tenant
+from tests.activity_helpers import SECRET
+from tests.api.integration_helpers import change_worker, crm, until_finished
+from tests.console_helpers import (
+    _refused,
+    _user,
+    as_user,
+    csrf_of,
+    fresh_ip_limit,
+    ready_client,
+    sign_in_as,
+)
+from tests.console_helpers import client_page as _page
+from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -24,10 +24,16 @@ from tests.api.client_records_helpers import (
     created_client,
     danone_as_registered,
 )
-from tests.api.test_console import as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_console_client_settings import _refused
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.workflows.test_fiscal_years import onboarded_client
+from tests.console_helpers import (
+    _refused,
+    as_user,
+    assert_strict,
+    csrf_of,
+    fresh_ip_limit,
+    sign_in_as,
+)
+from tests.factories import Tenant, make_client, make_tenant
+from tests.workflow_helpers import onboarded_client
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

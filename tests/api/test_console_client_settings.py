@@ -7,7 +7,6 @@ the onboarding's waiting reason is shown in the user's language."""
 from __future__ import annotations
 
 import ast
-import asyncio
 import re
 import uuid
 from datetime import UTC, datetime
@@ -27,25 +26,27 @@ from domain.checklists import StoredAnswer
 from domain.fiscal_calendar import FiscalYear
 from domain.onboarding import client_id_for
 from domain.setup import Role
-from store import applied_setup, checklists, clients, erasure, onboardings, partners
+from store import applied_setup, checklists, clients, erasure
 from store.pool import Pool
-from tests.api.test_console import (
+from tests.console_helpers import (  # noqa: F401  (pytest fixtures: fresh_ip_limit)
     BODY,
     EVIL,
+    PLANS,
+    _refused,
+    _user,
     as_user,
     assert_strict,
     csrf_of,
     fresh_ip_limit,
+    ready_client,
     sign_in_as,
 )
-from tests.conftest import Tenant, make_tenant
+from tests.console_helpers import client_page as _page
+from tests.eventually import eventually
+from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
-PLANS = [
-    {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},
-    {"code": "premium", "name": "Premium", "add_ons": [{"code": "payroll", "name": "Payroll"}]},
-]
 # The firm pays: the form confirms the pricing policy (app/pricing.py).
 CHANGE = {
     "plan": "premium",
@@ -56,39 +57,6 @@ CHANGE = {
 }
 
 
-async def ready_client(pool: Pool, tenant: Tenant, *, name: str = "Dubois Conseil") -> uuid.UUID:
-    """A client whose onboarding applied `essentials` and completed its setup."""
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="READY",
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name=name,
-        email="dubois@example.com",
-        language="fr",
-    )
-    await applied_setup.apply_subscription(
-        pool,
-        client_id=row.id,
-        plan="essentials",
-        add_ons=["ocr"],
-        payer="client",
-        billing_period="monthly",
-    )
-    await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
-    return row.id
-
-
 @pytest.fixture
 async def catalog(api_server: httpx.AsyncClient, tenant: Tenant) -> None:
     for plan in PLANS:
@@ -96,40 +64,10 @@ async def catalog(api_server: httpx.AsyncClient, tenant: Tenant) -> None:
         assert made.status_code == 201, made.text
 
 
-async def _page(http: httpx.AsyncClient, cookie: str, client_id: uuid.UUID) -> httpx.Response:
-    page = await http.get(f"/console/clients/{client_id}", headers=as_user(cookie))
-    assert page.status_code == 200, page.text
-    assert_strict(page)
-    return page
-
-
-async def _refused(
-    http: httpx.AsyncClient, cookie: str, token: str, action: str, data: dict[str, Any]
-) -> None:
-    missing = await http.post(action, data=data, headers=as_user(cookie))
-    wrong = await http.post(action, data={**data, CSRF_FIELD: "x" * 43}, headers=as_user(cookie))
-    crossed = await http.post(
-        action, data={**data, CSRF_FIELD: token}, headers={**as_user(cookie), "Origin": EVIL}
-    )
-    assert [r.status_code for r in (missing, wrong, crossed)] == [403] * 3
-
-
 async def _history(http: httpx.AsyncClient, tenant: Tenant, client_id: uuid.UUID) -> list[Any]:
     got = await http.get(f"/v1/clients/{client_id}/subscription/history", headers=tenant.auth)
     assert got.status_code == 200, got.text
     return list(got.json()["items"])
-
-
-async def _user(pool: Pool, tenant: Tenant, role: Role, name: str) -> partners.UserRow:
-    user = await partners.create_user(
-        pool,
-        partner_id=tenant.partner.id,
-        email=f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
-        name=name,
-        role=role,
-    )
-    assert user is not None
-    return user
 
 
 async def test_subscription_changed_from_the_client_page_is_a_dated_revision(
@@ -443,13 +381,12 @@ async def test_integration_retry_reaches_the_running_onboarding_as_the_json_rout
     assert started.status_code == 202, started.text
     onboarding_id = uuid.UUID(started.json()["id"])
     client_id = client_id_for(onboarding_id)
-    for _ in range(400):
+
+    async def ready() -> bool:
         row = await clients.get(pool, client_id=client_id)
-        if row is not None and row.status == "ready":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the client never completed its setup")
+        return row is not None and row.status == "ready"
+
+    await eventually(ready, what="the client's setup completed", within=20)
     cookie, _ = await sign_in_as(api_server, smtp_sink, tenant.admin.email)
     page = await _page(api_server, cookie, client_id)
     # Waiting for someone to send the invitation (manual): said in French, not the workflow's

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from api.console import CSRF_FIELD, client_export
@@ -23,9 +25,10 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import imports, partners
 from store.pool import Pool
-from tests.api.test_console import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_imports import ROWS, _file
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
+from tests.import_files import ROWS, clients_csv
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
@@ -76,10 +79,10 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
     same file again is the same import; Confirm sent three times at once onboards the two valid
     rows once; the progress reaches the end and the report downloads as CSV."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert uploaded.status_code == 303, uploaded.text
     location = uploaded.headers["location"]
-    again = await _upload(api_server, cookie, _file(ROWS), token=token)
+    again = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert again.headers["location"] == location
 
     report = await api_server.get(location, headers=as_user(cookie))
@@ -99,14 +102,17 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
         )
     )
     assert [r.status_code for r in confirmed] == [303] * 3
-    fragment = ""
-    for _ in range(300):
-        fragment = (await api_server.get(location + "/progress", headers=as_user(cookie))).text
-        if "download-report" in fragment:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(fragment)
+
+    async def progress() -> str:
+        return (await api_server.get(location + "/progress", headers=as_user(cookie))).text
+
+    fragment = await eventually(
+        progress,
+        until=lambda f: "download-report" in f,
+        what="the report's download link",
+        within=30,
+        every=0.1,
+    )
     assert 'max="2" value="2"' in fragment and "data-refresh" not in fragment
     assert await _onboardings_of(pool, tenant) == 2
     assert registry.stats.total_requests == 2
@@ -123,6 +129,7 @@ async def test_import_upload_reports_rows_then_confirm_onboards_them_once(
 
 async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothing(
     api_server: httpx.AsyncClient,
+    client: Client,
     worker: Worker,
     smtp_sink: SmtpSink,
     tenant: Tenant,
@@ -132,9 +139,9 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     another origin is refused (403): no import kept, none started."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
     refused = [
-        await _upload(api_server, cookie, _file(ROWS), token=None),
-        await _upload(api_server, cookie, _file(ROWS), token="x" * 43),
-        await _upload(api_server, cookie, _file(ROWS), token=token, headers={"Origin": EVIL}),
+        await _upload(api_server, cookie, clients_csv(ROWS), token=None),
+        await _upload(api_server, cookie, clients_csv(ROWS), token="x" * 43),
+        await _upload(api_server, cookie, clients_csv(ROWS), token=token, headers={"Origin": EVIL}),
     ]
     assert [r.status_code for r in refused] == [403] * 3
     kept = await pool.fetchval(
@@ -142,7 +149,9 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     )
     assert kept == 0
 
-    location = (await _upload(api_server, cookie, _file(ROWS), token=token)).headers["location"]
+    location = (await _upload(api_server, cookie, clients_csv(ROWS), token=token)).headers[
+        "location"
+    ]
     start = location + "/start"
     for data, extra in (
         ({}, {}),
@@ -151,8 +160,11 @@ async def test_import_forms_refused_without_token_or_from_elsewhere_change_nothi
     ):
         answer = await api_server.post(start, data=data, headers={**as_user(cookie), **extra})
         assert answer.status_code == 403
-    await asyncio.sleep(0.5)
     import_id = uuid.UUID(location.rsplit("/", 1)[1])
+    # The refusals answered before anything was started: no import workflow exists at all.
+    with pytest.raises(RPCError) as absent:
+        await client.get_workflow_handle(f"import-{import_id}").describe()
+    assert absent.value.status == RPCStatusCode.NOT_FOUND
     assert not await imports.started(pool, import_id=import_id)
     assert await _onboardings_of(pool, tenant) == 0
 
@@ -163,7 +175,9 @@ async def test_another_firms_import_is_404(
     """Its report, progress, CSV and Confirm answer 404 to another firm's staff, like an
     unknown id; nothing starts."""
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    location = (await _upload(api_server, cookie, _file(ROWS), token=token)).headers["location"]
+    location = (await _upload(api_server, cookie, clients_csv(ROWS), token=token)).headers[
+        "location"
+    ]
     other = await make_tenant(pool, "Autre cabinet")
     their_cookie, their_token = await _signed_in(api_server, smtp_sink, other.admin.email)
     for path in (location, location + "/progress", location + "/report.csv"):
@@ -218,7 +232,7 @@ async def test_any_role_may_import_as_through_the_api(
     )
     assert user is not None
     cookie, token = await _signed_in(api_server, smtp_sink, user.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token)
     assert uploaded.status_code == 303
     page = await api_server.get(uploaded.headers["location"], headers=as_user(cookie))
     assert "4 row(s) read: 2 valid, 2 with errors." in page.text
@@ -297,7 +311,7 @@ async def test_import_file_named_like_markup_renders_as_text(
     the list, never as markup."""
     hostile = '"><img src=x onerror=alert(1)>.csv'
     cookie, token = await _signed_in(api_server, smtp_sink, tenant.admin.email)
-    uploaded = await _upload(api_server, cookie, _file(ROWS), token=token, name=hostile)
+    uploaded = await _upload(api_server, cookie, clients_csv(ROWS), token=token, name=hostile)
     assert uploaded.status_code == 303, uploaded.text
     for path in (uploaded.headers["location"], "/console/imports"):
         page = await api_server.get(path, headers=as_user(cookie))

@@ -13,9 +13,9 @@ import httpx
 
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
-from tests.api.test_clients_collaborator import make_team
-from tests.api.test_console import as_user, assert_strict, fresh_ip_limit, sign_in_as
-from tests.conftest import Tenant, make_client
+from tests.api_helpers import make_team
+from tests.console_helpers import as_user, assert_strict, fresh_ip_limit, sign_in_as
+from tests.factories import Tenant, make_client
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

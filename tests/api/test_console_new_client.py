@@ -25,18 +25,17 @@ from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from store import kbo, limits, templates
 from store.pool import Pool
-from tests.api.test_company_lookups import hold_every_place
-from tests.api.test_console import (
+from tests.api_helpers import hold_every_place
+from tests.console_helpers import (
     EVIL,
+    NEW,
     _until_invitation,
-    as_user,
     assert_strict,
-    csrf_of,
-    sign_in_as,
+    filled,
+    nonce_of,
+    open_form,
 )
-from tests.conftest import Tenant, make_tenant
-
-NEW = "/console/clients/new"
+from tests.factories import Tenant, make_tenant
 
 
 @pytest.fixture(autouse=True)
@@ -58,12 +57,6 @@ def linked(text: str, field: str, message: str) -> bool:
     return f'<a href="#{field}">{shown(message)}</a>' in text
 
 
-def nonce_of(page: httpx.Response) -> str:
-    match = re.search(r'name="form_id" value="([0-9a-f]{32})"', page.text)
-    assert match, page.text
-    return match.group(1)
-
-
 def lang_of(page: httpx.Response) -> dict[str, str]:
     match = re.search(r'<html lang="([a-z]{2})">', page.text)
     assert match
@@ -74,38 +67,6 @@ def value_of(page: httpx.Response, name: str) -> str:
     match = re.search(rf'id="{name}" name="{name}" value="([^"]*)"', page.text)
     assert match, name
     return match.group(1)
-
-
-async def open_form(
-    http: httpx.AsyncClient, smtp_sink: SmtpSink, tenant: Tenant
-) -> tuple[dict[str, str], httpx.Response]:
-    cookie, _ = await sign_in_as(http, smtp_sink, tenant.admin.email)
-    page = await http.get(NEW, headers=as_user(cookie))
-    assert page.status_code == 200, page.text
-    return as_user(cookie), page
-
-
-def filled(page: httpx.Response, **changes: str) -> dict[str, str]:
-    """The form as a person fills it for Inès Garnier, from the page's own hidden fields."""
-    form = {
-        "csrf_token": csrf_of(page),
-        "form_id": nonce_of(page),
-        "first_name": "Inès",
-        "last_name": "Garnier",
-        "email": "ines@garnier.example",
-        "language": "fr",
-        "company_name": "Garnier SAS",
-        "siret": "",
-        "case_manager": "Ada",
-        "template_id": re.findall(r'<option value="([0-9a-f-]{36})" selected>', page.text)[0],
-        "fy_start": "2026-01-01",
-        "fy_end": "",
-        "invitation_mode": "manual",
-        "scheduled_at": "",
-        "notifications": "on",
-    }
-    form.update(changes)
-    return form
 
 
 async def started_count(http: httpx.AsyncClient, tenant: Tenant) -> int:

@@ -16,29 +16,22 @@ from devstack.smtp_sink import SmtpSink
 from domain.money import Price
 from store import pricing, templates
 from store.pool import Pool
-from tests.api.test_console import as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.api.test_console_client_settings import ready_client
-from tests.api.test_console_new_client import NEW, filled, open_form
-from tests.conftest import Tenant
+from tests.console_helpers import (
+    NEW,
+    as_user,
+    assert_strict,
+    csrf_of,
+    filled,
+    fresh_ip_limit,
+    open_form,
+    ready_client,
+    sign_in_as,
+)
+from tests.console_prices_helpers import PLANS
+from tests.factories import Tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 
-PLANS = [
-    {
-        "code": "essentials",
-        "name": "Essentials",
-        "price": {"monthly_cents": 2900, "annual_cents": 29000},
-        "add_ons": [
-            {"code": "ocr", "name": "OCR", "price": {"monthly_cents": 500, "annual_cents": 5000}}
-        ],
-    },
-    {
-        "code": "premium",
-        "name": "Premium",
-        "price": {"monthly_cents": 4900, "annual_cents": 49000},
-        "add_ons": [{"code": "payroll", "name": "Payroll"}],
-    },
-]
 FR = TEXTS["fr"]
 
 

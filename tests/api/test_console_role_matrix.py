@@ -35,8 +35,8 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import checklists, imports, partners, templates, webhooks
 from store.pool import Pool
-from tests.api.test_console import as_user, assert_strict, fresh_ip_limit, sign_in_as
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.console_helpers import as_user, assert_strict, fresh_ip_limit, sign_in_as
+from tests.factories import Tenant, make_client, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -17,8 +17,8 @@ from devstack.smtp_sink import SmtpSink
 from domain.setup import Role
 from store import partners, templates
 from store.pool import Pool
-from tests.api.test_console import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
-from tests.conftest import Tenant, make_tenant
+from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
+from tests.factories import Tenant, make_tenant
 
 __all__ = ["fresh_ip_limit"]  # the sign-in budget fixture, autouse here too
 

@@ -22,15 +22,9 @@ from domain.setup import Role
 from store import onboardings, partners
 from store import webhooks as store
 from store.pool import Pool
-from tests.api.test_console import (
-    EVIL,
-    as_user,
-    assert_strict,
-    csrf_of,
-    fresh_ip_limit,
-    sign_in_as,
-)
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.console_helpers import EVIL, as_user, assert_strict, csrf_of, fresh_ip_limit, sign_in_as
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
 
@@ -194,11 +188,13 @@ async def test_deliveries_are_listed_and_redelivered_once(
         onboarding_id, _ = await make_client(pool, tenant, name="Moreau & Fils")
         await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")
         await receiver.wait_for(1)
-        for _ in range(200):
-            page = await api_server.get(endpoint_page, headers=as_user(cookie))
-            if "Remis" in page.text:
-                break
-            await asyncio.sleep(0.05)
+
+        async def endpoint() -> httpx.Response:
+            return await api_server.get(endpoint_page, headers=as_user(cookie))
+
+        page = await eventually(
+            endpoint, until=lambda p: "Remis" in p.text, what="the delivery shown as delivered"
+        )
     assert page.status_code == 200
     assert_strict(page)
     assert "onboarding.ready" in page.text and "<td>200</td>" in page.text

@@ -22,21 +22,17 @@ from devstack.smtp_sink import SmtpSink
 from domain.invitation import TokenClaims, sign_token, token_hash
 from store import clients, invitations, partners
 from store.pool import Pool
-from tests.api.test_invitations import _invited
-from tests.conftest import Tenant, make_client
-from tests.e2e.test_onboarding import wait_status
+from tests.api_helpers import _invited
+from tests.console_helpers import BROWSER, FORM_INPUT
+from tests.e2e.helpers import wait_status
+from tests.factories import Tenant, make_client
 
-BROWSER = {
-    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-    "Authorization": "",  # the token is the director's only credential
-}
 BRANDING = {
     "display_name": "Fiduciaire Van Damme",
     "colour": "#0B6E4F",
     "logo_url": "https://cdn.vandamme.example/logo.png",
     "reply_to": "help@vandamme.example",
 }
-FORM_INPUT = re.compile(rf'name="{FORM_FIELD}" value="([^"]+)"')
 
 
 def text_of(page: httpx.Response) -> str:

@@ -4,15 +4,16 @@ expected (the onboarding's folder activity and the fiscal-year workflow made the
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 import httpx
 from temporalio.client import Client
 
 from core.settings import Settings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.workflows.test_fiscal_years import FRENCH_2026, fiscal_year_worker, onboarded_client
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
+from tests.workflow_helpers import FRENCH_2026, fiscal_year_worker, onboarded_client
 
 
 async def test_read_folders_by_fiscal_year_shows_the_twelve_months(
@@ -25,11 +26,14 @@ async def test_read_folders_by_fiscal_year_shows_the_twelve_months(
     assert added.status_code == 202, added.text
     url = f"/v1/clients/{client_id}/folders"
     async with fiscal_year_worker(client, pool, settings.task_queue):
-        for _ in range(100):
-            newest = (await api.get(url)).json()["items"][0]
-            if newest["complete"]:
-                break
-            await asyncio.sleep(0.1)
+
+        async def newest() -> dict[str, Any]:
+            item: dict[str, Any] = (await api.get(url)).json()["items"][0]
+            return item
+
+        await eventually(
+            newest, what="the newest year's folders complete", until=lambda y: y["complete"]
+        )
     first = (await api.get(url, params={"limit": 1})).json()
     assert (first["total"], first["limit"], first["offset"]) == (2, 1, 0)
     year = first["items"][0]

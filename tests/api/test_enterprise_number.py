@@ -11,7 +11,7 @@ import pytest
 from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 BODY = {
     "client": {

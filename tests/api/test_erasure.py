@@ -3,7 +3,6 @@ workers, registry stand-in, SMTP), checked table by table in PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from typing import Any
@@ -18,8 +17,9 @@ from domain.setup import Role
 from store import imports, partners
 from store.erasure import MARKER
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 
 
 def national_number() -> str:
@@ -64,13 +64,14 @@ async def onboard(api: httpx.AsyncClient, smtp: SmtpSink, people: dict[str, str]
     link = ACCEPT.search(text.get_content())
     assert link
     # The sink has the mail before the activity marks it sent: wait for the mark too.
-    for _ in range(200):
-        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        if view["invitation"]["state"] == "sent":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return answer
+
+    await eventually(
+        view, until=lambda v: v["invitation"]["state"] == "sent", what="the invitation sent"
+    )
     return {
         **status,
         "request": body,
@@ -173,10 +174,11 @@ async def test_erasure_scrubs_every_table_stops_the_onboarding_and_is_idempotent
 
     # The onboarding was stopped: its workflow is cancelled and its link no longer works.
     handle = client.get_workflow_handle(status["workflow_id"])
-    for _ in range(100):
-        if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
-            break
-        await asyncio.sleep(0.1)
+
+    async def cancelled() -> bool:
+        return (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+    await eventually(cancelled, what="the onboarding's workflow cancelled", within=10, every=0.1)
     assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert (await api.post(f"{status['accept']}/accept")).status_code != 200
 

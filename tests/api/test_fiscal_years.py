@@ -16,19 +16,26 @@ from core.settings import Settings
 from domain.fiscal_years import workflow_id_for
 from store import folders
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
-from tests.workflows.test_fiscal_years import FRENCH_2026, fiscal_year_worker, onboarded_client
+from tests.eventually import eventually
+from tests.factories import Tenant, make_tenant
+from tests.workflow_helpers import FRENCH_2026, fiscal_year_worker, onboarded_client
 
 NEXT = {"start": "2026-01-01"}
 
 
 async def _until_done(api: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    for _ in range(100):
-        year: dict[str, Any] = (await api.get(url)).json()
-        if year["folders"]["state"] != "creating":
-            return year
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"still creating: {year}")
+
+    async def year() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(url)).json()
+        return answer
+
+    return await eventually(
+        year,
+        until=lambda y: y["folders"]["state"] != "creating",
+        what="the year's folders no longer creating",
+        within=10,
+        every=0.1,
+    )
 
 
 def _field(response: httpx.Response) -> list[str]:

@@ -33,7 +33,7 @@ from api.main import create_app
 from core.settings import Settings
 from devstack.serving import serve_app
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
 

@@ -15,7 +15,7 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.serving import serve_app as serve
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 
 
 async def test_health_ok_when_everything_answers(

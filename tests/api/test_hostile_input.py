@@ -18,7 +18,7 @@ from devstack.serving import serve_app as serve
 from domain.setup import Role
 from store import partners
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 NUL = "bad\u0000text"
 

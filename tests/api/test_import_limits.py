@@ -17,17 +17,19 @@ from api.main import create_app
 from core.settings import Settings
 from devstack.serving import serve_app as serve
 from store.pool import Pool
-from tests.conftest import Tenant
-from tests.import_files import SHEET_MEMBER, declare_size, many_clients, xlsx_bytes
+from tests.factories import Tenant
+from tests.import_files import (
+    SHEET_MEMBER,
+    declare_size,
+    many_clients,
+    many_clients_csv,
+    xlsx_bytes,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # A loop that parses a file itself stalls for the whole parse (seconds here); one that hands the
 # file to a thread is held up at most by GIL hand-overs (5 ms each) and the machine's load.
 MOST_LAG = 0.5
-
-
-def _csv(rows: int) -> bytes:
-    return "\r\n".join(";".join(row) for row in many_clients(rows)).encode("cp1252")
 
 
 async def _post(
@@ -119,7 +121,7 @@ async def test_100k_row_csv_refused_while_health_answers(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
     """A 5 MB CSV of 100,000 rows: 422 naming the row limit; the loop stays on time."""
-    watched = await _watch(api, _post(api, _csv(100_000), "clients.csv"))
+    watched = await _watch(api, _post(api, many_clients_csv(100_000), "clients.csv"))
 
     _assert_over_limit(watched.response, 422, "max_rows", settings.import_max_rows)
     _assert_responsive(watched)
@@ -127,7 +129,7 @@ async def test_100k_row_csv_refused_while_health_answers(
 
 async def test_file_within_limits_processed_while_health_answers(api: httpx.AsyncClient) -> None:
     """5,000 valid rows are all read and validated (seconds of work) with the loop on time."""
-    watched = await _watch(api, _post(api, _csv(5_000), "clients.csv"))
+    watched = await _watch(api, _post(api, many_clients_csv(5_000), "clients.csv"))
 
     assert watched.response.status_code == 200, watched.response.text
     body = watched.response.json()
@@ -242,7 +244,7 @@ async def test_row_wider_than_excel_refused_before_parsing(
 async def test_file_over_the_byte_limit_is_413(api: httpx.AsyncClient, settings: Settings) -> None:
     """A file over import_max_bytes: 413 naming the limit, nothing read."""
     settings.import_max_bytes = 10_000
-    response = await _post(api, _csv(500), "clients.csv")
+    response = await _post(api, many_clients_csv(500), "clients.csv")
     _assert_over_limit(response, 413, "max_bytes", 10_000)
 
 
@@ -253,7 +255,7 @@ async def test_parallel_uploads_bounded(
     free slot in time get 503 with Retry-After, the others are read in full."""
     one = settings.model_copy(update={"import_max_parallel": 1, "import_wait_seconds": 0.2})
     app = create_app(one, services=Services(settings=one, pool=pool, temporal=client))
-    data = _csv(3_000)
+    data = many_clients_csv(3_000)
 
     async with serve(app) as api:
         api.headers.update(tenant.auth)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import uuid
@@ -15,21 +14,10 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from store.pool import Pool
-from tests.import_files import write_xlsx
+from tests.eventually import eventually
+from tests.import_files import ROWS, clients_csv, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-HEADERS = "Prénom;Nom;Courriel;Langue;Société;SIRET;Gestionnaire"
-ROWS = [
-    "Hélène;Lefèvre;helene@danone.example;français;Danone;55203253400646;Julie",
-    "François;Garçon;francois@edf.example;fr;EDF;55208131766522;Julie",
-    "Zoé;Noël;zoe@bad.example;espagnol;Bad;55203253400647;Marc",
-    "Loïc;Bréhat;loic@dup.example;fr;Danone bis;55203253400646;Marc",
-]
-
-
-def _file(rows: list[str]) -> bytes:
-    # As French Excel exports it: semicolons, Windows-1252, CRLF.
-    return "\r\n".join([HEADERS, *rows]).encode("cp1252")
 
 
 async def _post(api: httpx.AsyncClient, data: bytes, **form: str) -> httpx.Response:
@@ -41,14 +29,18 @@ async def _post(api: httpx.AsyncClient, data: bytes, **form: str) -> httpx.Respo
 
 
 async def _until_done(api: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
-        progress = body.get("progress") or {}
-        if progress.get("done"):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"import not done: {body}")
+
+    async def body() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/imports/{import_id}")).json()
+        return answer
+
+    return await eventually(
+        body,
+        until=lambda b: (b.get("progress") or {}).get("done"),
+        what="the import done",
+        within=30,
+        every=0.1,
+    )
 
 
 async def test_import_reports_bad_rows_and_onboards_the_rest(
@@ -56,7 +48,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
 ) -> None:
     """Bad language, bad SIRET and a repeated SIRET are reported by row and field; the two
     good rows are onboarded (registry looked up) and reach READY; a replay is the same import."""
-    dry = await _post(api, _file(ROWS), dry_run="true")
+    dry = await _post(api, clients_csv(ROWS), dry_run="true")
     assert dry.status_code == 200, dry.text
     assert (dry.json()["total"], dry.json()["valid"]) == (4, 2)
     assert {(e["row"], e["field"]) for e in dry.json()["errors"]} == {
@@ -69,7 +61,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
     key = f"import-{uuid.uuid4()}"
     started = await api.post(
         "/v1/imports",
-        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        files={"file": ("clients.csv", clients_csv(ROWS), "text/csv")},
         data={"invitation_mode": "manual"},
         headers={"Idempotency-Key": key},
     )
@@ -90,7 +82,7 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
 
     again = await api.post(
         "/v1/imports",
-        files={"file": ("clients.csv", _file(ROWS), "text/csv")},
+        files={"file": ("clients.csv", clients_csv(ROWS), "text/csv")},
         data={"invitation_mode": "manual"},
         headers={"Idempotency-Key": key},
     )
@@ -103,9 +95,9 @@ async def test_existing_client_is_reported_not_onboarded_twice(
     api: httpx.AsyncClient, worker: Worker, registry: RegistryStandin
 ) -> None:
     """A SIRET that is already a client of the partner is skipped and says so."""
-    first = await _post(api, _file(ROWS[:1]))
+    first = await _post(api, clients_csv(ROWS[:1]))
     await _until_done(api, first.json()["id"])
-    second = await _post(api, _file(ROWS[:2]))
+    second = await _post(api, clients_csv(ROWS[:2]))
     body = await _until_done(api, second.json()["id"])
     assert body["progress"]["counts"] == {
         "started": 1,
@@ -136,21 +128,23 @@ async def test_cancel_gives_back_the_rows_not_started(
     onboarding behind (none lingers as SETTING_UP) and the report says they were cancelled."""
     settings.import_window = 1
     rows = [f"Ana;Row{n};row{n}@example.com;fr;Société {n};;Julie" for n in range(8)]
-    started = await _post(api, _file(rows))
+    started = await _post(api, clients_csv(rows))
     assert started.status_code == 202, started.text
     import_id = started.json()["id"]
     cancelled = await api.post(f"/v1/imports/{import_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
 
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
-        progress = body.get("progress") or {}
-        if progress.get("finished"):
-            break
-        await asyncio.sleep(0.1)
-    else:
-        raise AssertionError(body)
+    async def import_() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/imports/{import_id}")).json()
+        return answer
+
+    body = await eventually(
+        import_,
+        until=lambda b: (b.get("progress") or {}).get("finished"),
+        what="the cancelled import finished",
+        within=30,
+        every=0.1,
+    )
     counts = body["progress"]["counts"]
     assert counts["started"] < len(rows), counts
     onboarded = await pool.fetchval(

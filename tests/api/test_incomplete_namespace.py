@@ -24,8 +24,8 @@ from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
 from domain.search_attributes import ALL_KEYS, STATUS_SINCE
 from store.pool import Pool
-from tests.conftest import Tenant, converter_for_tests
 from tests.e2e.processes import ROOT, worker_env
+from tests.factories import Tenant, converter_for_tests
 
 BODY: dict[str, Any] = {
     "client": {

@@ -20,7 +20,7 @@ from core.settings import Settings
 from devstack.serving import serve_app
 from domain.setup import Role
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 BANK_APP: dict[str, Any] = {
     "code": "bankfeed",

@@ -4,7 +4,6 @@ end to end: the token comes from the real e-mail in the SMTP server."""
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,44 +16,9 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from domain.invitation import TokenClaims, sign_token
 from store.pool import Pool
-from tests.conftest import Tenant
-from tests.e2e.test_onboarding import wait_status
-
-ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-
-
-async def _invited(api: httpx.AsyncClient, smtp_sink: SmtpSink) -> tuple[str, str]:
-    response = await api.post(
-        "/v1/onboardings",
-        json={
-            "client": {
-                "first_name": "Léa",
-                "last_name": "Moreau",
-                "email": "lea@moreau.example",
-                "language": "fr",
-                "company_name": "Moreau & Fils",
-            },
-            "director": {
-                "email": "lea@moreau.example",
-                "first_name": "Léa",
-                "last_name": "Moreau",
-                "themes": ["Comptabilité", "Social"],
-            },
-        },
-        headers={"Idempotency-Key": f"inv-{uuid.uuid4()}"},
-    )
-    assert response.status_code == 202, response.text
-    onboarding_id = response.json()["id"]
-    [received] = await smtp_sink.handler.arrived(1)
-    message = received.message
-    assert message.get_content_type() == "multipart/alternative"
-    text = message.get_body(preferencelist=("plain",))
-    assert text is not None
-    content = text.get_content()
-    assert "Comptabilité" in content  # the director's themes
-    match = ACCEPT.search(content)
-    assert match, content
-    return onboarding_id, match.group(1)
+from tests.api_helpers import _invited
+from tests.e2e.helpers import wait_status
+from tests.factories import Tenant
 
 
 async def test_accept_valid_then_reused_token(

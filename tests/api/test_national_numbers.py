@@ -18,7 +18,7 @@ from tests.api.client_records_helpers import (
     created_client,
     danone_as_registered,
 )
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 NEW_NUMBER = "90010100123"
 MASK = "\u2022" * 8

@@ -5,19 +5,20 @@ change it."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
-from domain.onboarding import client_id_for
+from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.eventually import activities_scheduled, eventually
+from tests.factories import Tenant, make_tenant
 
 BODY: dict[str, Any] = {
     "client": {
@@ -40,13 +41,14 @@ async def _firm(api_server: httpx.AsyncClient, pool: Pool) -> Tenant:
 
 
 async def _until(api: httpx.AsyncClient, onboarding_id: str, *statuses: str) -> dict[str, Any]:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        if view["status"] in statuses:
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return answer
+
+    return await eventually(
+        view, until=lambda v: v["status"] in statuses, what=f"the onboarding {statuses}", within=20
+    )
 
 
 async def _onboard(api: httpx.AsyncClient, body: dict[str, Any]) -> tuple[str, uuid.UUID]:
@@ -65,7 +67,7 @@ async def _muted(pool: Pool, client_id: uuid.UUID) -> bool:
 
 
 async def test_new_firm_onboarding_without_keep_muted_ends_muted(
-    api_server: httpx.AsyncClient, worker: Worker, smtp_sink: SmtpSink, pool: Pool
+    api_server: httpx.AsyncClient, client: Client, worker: Worker, smtp_sink: SmtpSink, pool: Pool
 ) -> None:
     """A new firm's default keeps new clients muted: setup completes, nothing is sent."""
     await _firm(api_server, pool)
@@ -75,7 +77,9 @@ async def test_new_firm_onboarding_without_keep_muted_ends_muted(
     assert view["status"] == "WAITING_FOR_UNMUTE"
     assert view["notifications_muted"] is True
     assert await _muted(pool, client_id)
-    await asyncio.sleep(0.3)
+    # Nothing sent: exact, from the history once the workflow is waiting.
+    handle = client.get_workflow_handle(workflow_id_for(uuid.UUID(onboarding_id)))
+    assert await activities_scheduled(handle, "send_invitation") == 0
     assert smtp_sink.handler.messages == []
 
 
@@ -130,12 +134,17 @@ async def test_import_rows_follow_the_firm_setting(
         headers={"Idempotency-Key": f"nd-import-{uuid.uuid4()}"},
     )
     assert started.status_code == 202, started.text
-    listed: dict[str, Any] = {}
-    for _ in range(400):
-        listed = (await api_server.get("/v1/clients")).json()
-        if [c["onboarding"]["status"] for c in listed["items"]] == ["WAITING_FOR_UNMUTE"]:
-            break
-        await asyncio.sleep(0.05)
+
+    async def clients_listed() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api_server.get("/v1/clients")).json()
+        return answer
+
+    listed = await eventually(
+        clients_listed,
+        until=lambda ls: [c["onboarding"]["status"] for c in ls["items"]] == ["WAITING_FOR_UNMUTE"],
+        what="the imported client waiting for unmute",
+        within=20,
+    )
     [row] = listed["items"]
     assert row["onboarding"]["status"] == "WAITING_FOR_UNMUTE", row
     assert await _muted(pool, uuid.UUID(row["id"]))

@@ -4,7 +4,6 @@ onboarding, the switch only changes the client; roles, tenants, erasure and bad 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,8 +17,8 @@ from domain import search_attributes as sa
 from domain.onboarding import client_id_for, workflow_id_for
 from store import clients
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
-from tests.eventually import activities_scheduled
+from tests.eventually import activities_scheduled, eventually
+from tests.factories import Tenant, make_tenant
 
 BODY: dict[str, Any] = {
     "client": {
@@ -40,13 +39,17 @@ async def _until(
     api: httpx.AsyncClient, onboarding_id: str, status: str, invitation: str | None = None
 ) -> dict[str, Any]:
     """The onboarding's view once it has the status (and the invitation that state)."""
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        if view["status"] == status and invitation in (None, view["invitation"]["state"]):
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return answer
+
+    return await eventually(
+        view,
+        until=lambda v: v["status"] == status and invitation in (None, v["invitation"]["state"]),
+        what=f"the onboarding {status} with its invitation {invitation or 'in any state'}",
+        within=20,
+    )
 
 
 async def _start(api: httpx.AsyncClient, body: dict[str, Any] = BODY) -> tuple[str, str]:
@@ -158,12 +161,12 @@ async def test_the_clients_list_finds_next_weeks_scheduled_invitations(
         "scheduled_from": datetime.now(UTC).isoformat(),
         "scheduled_to": (datetime.now(UTC) + timedelta(days=7)).isoformat(),
     }
-    items: list[dict[str, Any]] = []
-    for _ in range(100):
-        items = (await api.get("/v1/clients", params=window)).json()["items"]
-        if items:
-            break
-        await asyncio.sleep(0.05)
+
+    async def in_window() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await api.get("/v1/clients", params=window)).json()["items"]
+        return items
+
+    items = await eventually(in_window, what="a client scheduled next week", within=5)
     assert [(i["id"], i["invitation"]["state"]) for i in items] == [(client_id, "scheduled")]
     assert datetime.fromisoformat(items[0]["invitation"]["scheduled_at"]) == at
 
@@ -172,9 +175,7 @@ async def test_the_clients_list_finds_next_weeks_scheduled_invitations(
         json={"scheduled_at": (at + timedelta(days=10)).isoformat()},
     )
     assert moved.status_code == 200, moved.text
-    for _ in range(100):
-        items = (await api.get("/v1/clients", params=window)).json()["items"]
-        if not items:
-            break
-        await asyncio.sleep(0.05)
+    items = await eventually(
+        in_window, until=lambda i: not i, what="no client scheduled next week", within=5
+    )
     assert items == []  # now planned beyond next week

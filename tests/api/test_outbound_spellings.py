@@ -18,7 +18,7 @@ from core.settings import Settings
 from devstack.serving import serve_app
 from store import webhooks
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 STAND_IN = "127.0.0.1:18099"
 

@@ -14,7 +14,7 @@ from app import pricing as app_pricing
 from domain.money import Price
 from store import applied_setup, clients, pricing
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 PLAN = {
     "code": "essentials",

@@ -19,7 +19,7 @@ from api.problems import PROBLEM_MEDIA_TYPE
 from core.settings import Settings
 from devstack.serving import serve_app
 from store.pool import Pool, create_pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 BURST = 3
 

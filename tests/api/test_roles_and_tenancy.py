@@ -12,7 +12,7 @@ import pytest
 
 from domain.setup import Role
 from store.pool import Pool
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant
 
 PLAN = {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]}
 CHECKLIST = {

@@ -8,7 +8,6 @@ and saves a template with its value; a client manager deletes `vault` and define
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +25,8 @@ from core.settings import Settings
 from devstack.serving import serve_app
 from domain.setup import Role
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 SECRET = "TOPSECRET-123"
 
@@ -173,12 +173,17 @@ async def test_client_setup_and_status_mask_a_secret_whose_integration_was_redef
         headers={"Idempotency-Key": f"vault-{uuid.uuid4()}"},
     )
     assert started.status_code == 202, started.text
-    view = httpx.Response(404)
-    for _ in range(200):
-        view = await api.get(f"/v1/onboardings/{started.json()['id']}")
-        if view.json()["status"] == "READY":
-            break
-        await asyncio.sleep(0.1)
+
+    async def status() -> httpx.Response:
+        return await api.get(f"/v1/onboardings/{started.json()['id']}")
+
+    view = await eventually(
+        status,
+        until=lambda v: v.json()["status"] == "READY",
+        what="the onboarding READY",
+        within=20,
+        every=0.1,
+    )
     assert view.json()["status"] == "READY", view.text
     assert SECRET not in view.text
     client_id = view.json()["client_id"]

@@ -9,7 +9,7 @@ import httpx
 
 from store import onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 
 async def _onboarding(pool: Pool, tenant: Tenant, status: str, *, days_ago: int = 0) -> str:

@@ -13,7 +13,8 @@ import pytest
 from temporalio.worker import Worker
 
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 PLANS = [
     {"code": "essentials", "name": "Essentials", "add_ons": [{"code": "ocr", "name": "OCR"}]},
@@ -240,12 +241,18 @@ async def test_template_edit_leaves_existing_client_snapshot(
         headers={"Idempotency-Key": f"snap-{uuid.uuid4()}"},
     )
     assert started.status_code == 202, started.text
-    view: dict[str, Any] = {}
-    for _ in range(200):
-        view = (await api.get(f"/v1/onboardings/{started.json()['id']}")).json()
-        if view["status"] == "READY":
-            break
-        await asyncio.sleep(0.1)
+
+    async def status() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{started.json()['id']}")).json()
+        return answer
+
+    view = await eventually(
+        status,
+        until=lambda v: v["status"] == "READY",
+        what="the onboarding READY",
+        within=20,
+        every=0.1,
+    )
     assert view["status"] == "READY", view
     client_id = view["client_id"]
     before = (await api.get(f"/v1/clients/{client_id}/setup")).json()

@@ -21,7 +21,7 @@ from devstack.serving import serve_app as serve
 from domain.invitation import TokenClaims, sign_token, token_hash
 from store import imports, invitations
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from tests.import_files import FRENCH_HEADERS
 
 CSV = (

@@ -11,14 +11,8 @@ import httpx
 from temporalio.worker import Worker
 
 from devstack.smtp_sink import SmtpSink
-from tests.api.test_console import (
-    BODY,
-    _until_invitation,
-    as_user,
-    fresh_ip_limit,  # noqa: F401  # the autouse fixture: each test's sign-in budget starts full
-    sign_in_as,
-)
-from tests.conftest import Tenant
+from tests.console_helpers import BODY, _until_invitation, as_user, fresh_ip_limit, sign_in_as  # noqa: F401  # the autouse fixture: each test's sign-in budget starts full
+from tests.factories import Tenant
 
 
 async def test_update_time_zone_refuses_an_unknown_zone(api: httpx.AsyncClient) -> None:

@@ -21,8 +21,8 @@ from devstack.smtp_sink import SmtpSink
 from domain.invitation import token_hash
 from store import invitations
 from store.pool import Pool
-from tests.api.test_director_page import BROWSER, FORM_INPUT
-from tests.api.test_invitations import _invited
+from tests.api_helpers import _invited
+from tests.console_helpers import BROWSER, FORM_INPUT
 
 
 def _port(api: httpx.AsyncClient) -> int:

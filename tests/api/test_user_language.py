@@ -8,7 +8,7 @@ import httpx
 
 from store import partners
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 def _new(language: str | None = None) -> dict[str, str]:

@@ -27,8 +27,9 @@ from devstack.smtp_sink import Received, SmtpSink
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
 from tests.e2e.processes import ROOT, worker_env
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import DeliveryLoop, delivering
 
@@ -119,12 +120,12 @@ async def _settled(
     api: httpx.AsyncClient, endpoint_id: str, count: int = 1
 ) -> list[dict[str, Any]]:
     """The deliveries once `count` of them are no longer pending."""
-    for _ in range(200):
-        items = await _deliveries(api, endpoint_id)
-        if sum(d["state"] != "pending" for d in items) >= count:
-            return items
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"deliveries still pending: {items}")
+    return await eventually(
+        lambda: _deliveries(api, endpoint_id),
+        until=lambda items: sum(d["state"] != "pending" for d in items) >= count,
+        what=f"{count} deliveries no longer pending",
+        within=10,
+    )
 
 
 # ---- the API ------------------------------------------------------------------------------------
@@ -231,7 +232,8 @@ async def test_receiver_failing_three_times_gets_the_event_once_after_four_attem
         await _ready(pool, tenant)
         got = await receiver.wait_for(4)
         [delivery] = await _settled(api, created["id"])
-        await asyncio.sleep(0.3)  # a fifth request would come within a backoff step
+    # Delivered is final (the loop claims pending deliveries only): no fifth request can come.
+    assert delivery["state"] == "delivered"
     assert len(receiver.received) == 4
     assert len({r.headers["webhook-id"] for r in got}) == 1
     for r in got:
@@ -258,13 +260,17 @@ async def test_pending_delivery_shows_its_next_retry(
     async with _loop(pool, slow):
         await _ready(pool, tenant)
         await receiver.wait_for(1)
-        for _ in range(200):
+
+        async def the_delivery() -> dict[str, Any]:
             [delivery] = await _deliveries(api, created["id"])
-            if delivery["log"] and delivery["log"][0]["status_code"]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(delivery)
+            return delivery
+
+        delivery = await eventually(
+            the_delivery,
+            until=lambda d: d["log"] and d["log"][0]["status_code"],
+            what="the delivery's first attempt logged with its status code",
+            within=10,
+        )
     assert delivery["state"] == "pending" and delivery["attempts"] == 1
     assert delivery["last_status_code"] == 503
     assert delivery["next_attempt_at"] > delivery["log"][0]["started_at"]
@@ -343,7 +349,9 @@ async def test_events_never_reach_another_partners_endpoint(
                 my_onboarding = await _ready(pool, tenant)
                 their_onboarding = await _ready(pool, other_tenant)
                 got = await receiver.wait_for(2)
-                await asyncio.sleep(0.2)
+                # Deliveries are written with the event: one each, both final, is all there is.
+                assert len(await _settled(api, mine["id"])) == 1
+                assert len(await _settled(other, theirs["id"])) == 1
             assert len(receiver.received) == 2
             by_path = {r.path: r for r in got}
             assert by_path["/mine"].json["data"]["onboarding_id"] == str(my_onboarding)
@@ -468,13 +476,11 @@ async def test_failing_endpoint_is_disabled_and_administrators_emailed(
 
 
 async def _mail_to(sink: SmtpSink, address: str, within: float = 20.0) -> Received:
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        found = [m for m in sink.handler.messages if address in m.rcpt_tos]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no e-mail to the administrator within {within} s")
+
+    async def found() -> list[Received]:
+        return [m for m in sink.handler.messages if address in m.rcpt_tos]
+
+    return (await eventually(found, what="an e-mail to the administrator", within=within))[0]
 
 
 async def test_a_real_onboarding_reports_ready_then_invitation_sent(

@@ -4,9 +4,7 @@ projection, flagged and explained; the stuck list and a metric show it (issue 21
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,8 +26,9 @@ from devstack.serving import serve_app as serve
 from devstack.temporal_server import temporal_cli
 from domain.search_attributes import ALL_KEYS
 from store.pool import Pool
-from tests.cli.test_stuck import ops_env, run_onboarding
-from tests.conftest import Tenant, converter_for_tests
+from tests.cli_helpers import ops_env, run_onboarding
+from tests.eventually import eventually
+from tests.factories import Tenant, converter_for_tests
 from worker.main import build_workers, running
 
 BODY: dict[str, Any] = {
@@ -73,15 +72,10 @@ def own_settings(settings: Settings, own_temporal: WorkflowEnvironment) -> Setti
 
 
 async def _poll(what: str, seconds: float, probe: Any) -> Any:
-    """probe() until it returns something truthy; fail with what it last saw."""
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last and last[0]:
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what} not seen in {seconds}s; last: {last!r}")
+    """probe() until its answer's first item is truthy (eventually, every half second)."""
+    return await eventually(
+        probe, until=lambda last: last and last[0], what=what, within=seconds, every=0.5
+    )
 
 
 async def test_status_answers_from_the_projection_while_the_workflow_task_fails(

@@ -14,7 +14,7 @@ from app.roles import require
 from domain.setup import Role
 from store import clients, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 
 async def test_list_clients_puts_the_users_own_clients_first(pool: Pool, tenant: Tenant) -> None:

@@ -4,9 +4,7 @@ variations in-process (a subprocess costs seconds of imports on this machine).""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,32 +13,15 @@ import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
-from typer.testing import CliRunner
 
-from cli.main import app
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import client_id_for
 from store import clients, onboardings
 from store.pool import Pool
-from tests.cli.test_stuck import Ran, ops_env, run_onboarding
-from tests.conftest import Tenant, make_client, make_tenant
-
-
-def _invoke(env: dict[str, str], args: tuple[str, ...]) -> Ran:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        result = CliRunner(env=env).invoke(app, list(args))
-    finally:
-        # The command configures logging for its process: give pytest's back.
-        root.handlers[:], root.level = handlers, level
-    return Ran(result.exit_code, result.stdout, result.stderr)
-
-
-async def invoke(env: dict[str, str], *args: str) -> Ran:
-    """The command in-process, in a thread: it runs its own event loop (asyncio.run)."""
-    return await asyncio.to_thread(_invoke, env, args)
+from tests.cli_helpers import invoke, ops_env, run_onboarding
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 
 
 @dataclass(frozen=True)
@@ -190,11 +171,17 @@ async def test_unmute_goes_through_the_running_onboarding_and_the_invitation_goe
     assert started.status_code == 202, started.text
     onboarding_id = started.json()["id"]
     client_id = str(client_id_for(uuid.UUID(onboarding_id)))
-    for _ in range(400):
-        view = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        if view["status"] == "WAITING_FOR_UNMUTE":
-            break
-        await asyncio.sleep(0.05)
+
+    async def status() -> dict[str, Any]:
+        answer: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return answer
+
+    view = await eventually(
+        status,
+        until=lambda v: v["status"] == "WAITING_FOR_UNMUTE",
+        what="the onboarding waiting for unmute",
+        within=20,
+    )
     assert view["status"] == "WAITING_FOR_UNMUTE", view
     assert smtp_sink.handler.messages == []
 

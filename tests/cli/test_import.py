@@ -18,32 +18,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openpyxl
 import pytest
 from temporalio.worker import Worker
 
 from devstack.ports import free_port
 from devstack.registry_standin import RegistryStandin
-from tests.conftest import Tenant
+from tests.eventually import eventually
+from tests.factories import Tenant
+from tests.import_files import clients_xlsx
 
 ONBOARDING = Path(sys.executable).with_name("onboarding")
-HEADERS = ["Prénom", "Nom", "Courriel", "Langue", "Société", "SIRET"]
 DANONE = ["Hélène", "Lefèvre", "helene@danone.example", "fr", "Danone", "55203253400646"]
 EDF = ["François", "Garçon", "francois@edf.example", "fr", "EDF", "55208131766522"]
 # Spanish is not a language we onboard in, and the SIRET's checksum is wrong.
 BAD = ["Zoé", "Noël", "zoe@bad.example", "espagnol", "Bad", "55203253400647"]
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
-
-
-def _xlsx(path: Path, *rows: list[str]) -> Path:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.append(HEADERS)
-    for row in rows:
-        sheet.append(row)
-    book.save(path)
-    return path
 
 
 @pytest.fixture
@@ -114,11 +104,13 @@ class Terminal:
         return ANSI.sub("", bytes(self._data).decode(errors="replace"))
 
     async def wait_for(self, needle: str) -> None:
-        for _ in range(600):
-            if needle in self.text:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"{needle!r} never shown:\n{self.text}")
+
+        async def shown() -> str:
+            return self.text
+
+        await eventually(
+            shown, until=lambda text: needle in text, what=f"{needle!r} shown", within=60, every=0.1
+        )
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -136,7 +128,7 @@ async def test_import_reports_bad_rows_then_follows_to_the_end(
     """An .xlsx with a bad row: the row's errors in a table, the import id and the reattach
     command, progress lines (no terminal), a summary and the report URL; exit 3 because a row
     was left out, with the two good rows onboarded and ready."""
-    path = _xlsx(tmp_path / "clients.xlsx", DANONE, EDF, BAD)
+    path = clients_xlsx(tmp_path / "clients.xlsx", DANONE, EDF, BAD)
     ran = await _onboarding_import(
         cli_env, str(path), "--template", "standard", "--invitation", "manual", "--interval", "0.2"
     )
@@ -166,7 +158,7 @@ async def test_dry_run_shows_row_errors_and_starts_nothing(
     """--dry-run prints each bad row's field and message, starts nothing, and exits 1 when
     there are errors, 0 when the file is clean."""
     bad = await _onboarding_import(
-        cli_env, str(_xlsx(tmp_path / "bad.xlsx", DANONE, BAD)), "--dry-run"
+        cli_env, str(clients_xlsx(tmp_path / "bad.xlsx", DANONE, BAD)), "--dry-run"
     )
     assert bad.code == 1, bad
     assert re.search(r"3\s*│\s*language\s*│", bad.out), bad.out
@@ -175,7 +167,7 @@ async def test_dry_run_shows_row_errors_and_starts_nothing(
     assert "Import " not in bad.out
 
     clean = await _onboarding_import(
-        cli_env, str(_xlsx(tmp_path / "clean.xlsx", DANONE)), "--dry-run"
+        cli_env, str(clients_xlsx(tmp_path / "clean.xlsx", DANONE)), "--dry-run"
     )
     assert clean.code == 0, clean
     assert "1 rows, 1 valid, 0 with errors" in clean.out
@@ -189,7 +181,7 @@ async def test_unknown_template_lists_the_partners_templates(
     created = await api.post("/v1/templates", json={"name": "Small companies"})
     assert created.status_code == 201, created.text
     ran = await _onboarding_import(
-        cli_env, str(_xlsx(tmp_path / "c.xlsx", DANONE)), "--template", "Big ones"
+        cli_env, str(clients_xlsx(tmp_path / "c.xlsx", DANONE)), "--template", "Big ones"
     )
     assert ran.code == 1, ran
     assert "No template named 'Big ones'" in ran.err
@@ -226,7 +218,7 @@ async def test_ctrl_c_stops_watching_not_the_import_and_follow_reattaches(
 ) -> None:
     """Ctrl-C during the live bar: exit 130 with the reattach command, the import is not
     cancelled and goes on; `--follow ID` then watches it to its end (exit 0)."""
-    path = _xlsx(tmp_path / "clients.xlsx", DANONE)
+    path = clients_xlsx(tmp_path / "clients.xlsx", DANONE)
     registry.set_down()  # the row keeps looking its company up while we watch
     terminal = Terminal()
     try:
@@ -286,17 +278,24 @@ async def test_cancelled_import_ends_the_watch_with_code_4(
     try:
         started = await api.post(
             "/v1/imports",
-            files={"file": ("c.xlsx", _xlsx(tmp_path / "c.xlsx", DANONE).read_bytes())},
+            files={"file": ("c.xlsx", clients_xlsx(tmp_path / "c.xlsx", DANONE).read_bytes())},
         )
         assert started.status_code == 202, started.text
         import_id = started.json()["id"]
-        for _ in range(300):
-            progress = (await api.get(f"/v1/imports/{import_id}")).json()["progress"]
-            if progress and progress["in_flight"] == 1:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(progress)
+
+        async def progress() -> dict[str, Any] | None:
+            answer: dict[str, Any] | None = (await api.get(f"/v1/imports/{import_id}")).json()[
+                "progress"
+            ]
+            return answer
+
+        await eventually(
+            progress,
+            until=lambda p: p and p["in_flight"] == 1,
+            what="the import's one row in flight",
+            within=30,
+            every=0.1,
+        )
         assert (await api.post(f"/v1/imports/{import_id}/cancel")).status_code == 200
         ran = await _onboarding_import(cli_env, "--follow", import_id, "--interval", "0.2")
     finally:
@@ -308,7 +307,7 @@ async def test_cancelled_import_ends_the_watch_with_code_4(
 async def test_usage_errors_exit_2(tmp_path: Path) -> None:
     """Neither FILE nor --follow, both, upload options with --follow, or no API key: exit 2
     with a message saying what to do."""
-    path = _xlsx(tmp_path / "c.xlsx", DANONE)
+    path = clients_xlsx(tmp_path / "c.xlsx", DANONE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDING_")}
     keyed = {**env, "ONBOARDING_API_KEY": "onb_x", "COLUMNS": "200"}
     neither = await _onboarding_import(keyed)
@@ -327,6 +326,6 @@ async def test_unreachable_api_says_so_and_exits_1(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDING_")}
     env.update(ONBOARDING_API_URL=url, ONBOARDING_API_KEY="onb_x", COLUMNS="200")
-    ran = await _onboarding_import(env, str(_xlsx(tmp_path / "c.xlsx", DANONE)))
+    ran = await _onboarding_import(env, str(clients_xlsx(tmp_path / "c.xlsx", DANONE)))
     assert ran.code == 1, ran
     assert f"The API is not reachable at {url} (is `make dev` running?)" in ran.err

@@ -12,9 +12,9 @@ from temporalio.worker import Worker
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from tests.api.test_console import BODY, _until_invitation
-from tests.cli.test_stuck import ops_env, run_onboarding
-from tests.conftest import Tenant
+from tests.cli_helpers import ops_env, run_onboarding
+from tests.console_helpers import BODY, _until_invitation
+from tests.factories import Tenant
 
 
 def _scheduled(at: datetime) -> dict[str, Any]:

@@ -8,9 +8,8 @@ import httpx
 from core.settings import Settings
 from store import pricing
 from store.pool import Pool
-from tests.cli.test_clients import invoke
-from tests.cli.test_stuck import ops_env
-from tests.conftest import Tenant
+from tests.cli_helpers import invoke, ops_env
+from tests.factories import Tenant
 
 PLAN = {
     "code": "essentials",

@@ -16,8 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 from cli import patches
 from devstack.temporal_server import temporal_cli
 from domain.search_attributes import ALL_KEYS
-from tests.cli.test_stuck import run_onboarding
-from tests.conftest import converter_for_tests
+from tests.cli_helpers import run_onboarding
+from tests.eventually import eventually
+from tests.factories import converter_for_tests
 from workflows.patches import PATCHES, Patch, Workflow
 
 
@@ -67,15 +68,17 @@ async def test_patches_counts_the_open_runs_started_before_each_patch(
         "everything": after_patch + timedelta(seconds=1),
         "nothing": before_patch - timedelta(seconds=1),
     }
-    counts: dict[str, int] = {}
-    for _ in range(50):  # visibility is eventually consistent
+
+    async def counted() -> dict[str, int]:
         found = await patches.count(
             client, [between, everything, nothing], before=lambda p: at[p.id]
         )
-        counts = {f.patch.id: f.open_before for f in found}
-        if counts["everything"] == 2:
-            break
-        await asyncio.sleep(0.1)
+        return {f.patch.id: f.open_before for f in found}
+
+    # Visibility is eventually consistent.
+    counts = await eventually(
+        counted, what="both runs visible", within=5, until=lambda c: c["everything"] == 2
+    )
     assert counts == {"between": 1, "everything": 2, "nothing": 0}
 
 

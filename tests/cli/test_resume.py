@@ -17,10 +17,9 @@ from core.settings import Settings
 from domain.onboarding import OnboardingStatus, Step
 from store import onboardings
 from store.pool import Pool
-from tests.cli.test_stuck import ops_env, run_onboarding
-from tests.conftest import Tenant, started_time_skipping_env
-from tests.workflows.test_onboarding_workflow import Run, make_input
-from tests.workflows.test_stalled_steps import FoldersDown, skip_until_parked
+from tests.cli_helpers import ops_env, run_onboarding
+from tests.factories import Tenant, started_time_skipping_env
+from tests.workflow_helpers import FoldersDown, Run, make_input, skip_until_parked
 
 
 @pytest.fixture

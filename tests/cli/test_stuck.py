@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -18,47 +15,8 @@ from cli.main import app
 from core.settings import Settings
 from store import clients, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
-
-ONBOARDING = Path(sys.executable).parent / "onboarding"
-
-
-def ops_env(settings: Settings) -> dict[str, str]:
-    """The environment of an ops shell beside the worker: its database and Temporal."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ONBOARDING_") and k != "DATABASE_URL"
-    }
-    assert settings.database_url is not None
-    env.update(
-        ONBOARDING_ENV="test",
-        ONBOARDING_DATABASE_URL=settings.database_url,
-        ONBOARDING_TEMPORAL_ADDRESS=settings.temporal_address,
-        ONBOARDING_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-async def run_onboarding(env: dict[str, str], *args: str) -> Ran:
-    process = await asyncio.create_subprocess_exec(
-        str(ONBOARDING),
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return Ran(process.returncode, out.decode(), err.decode())
+from tests.cli_helpers import ops_env, run_onboarding
+from tests.factories import Tenant, make_client, make_tenant
 
 
 async def _aged(

@@ -30,7 +30,7 @@ from core.codec import (
     parse_keys,
 )
 from core.settings import Environment, Settings
-from tests.workflows.test_onboarding_workflow import Fakes, make_input
+from tests.workflow_helpers import Fakes, make_input
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 

@@ -18,6 +18,7 @@ from devstack.ports import free_port, wait_for_port
 from devstack.registry_standin import FIXTURE_PATH, RegistryStandin
 from devstack.synthetic_companies import head_office_siret, synthetic_units
 from domain.identifiers import validate_siren, validate_siret
+from tests.eventually import eventually
 
 DANONE = "55203253400646"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -280,8 +281,11 @@ async def test_stop_ends_hanging_requests() -> None:
         pending = asyncio.create_task(http.get("/search", params={"q": DANONE}))
         # The stand-in offers no event for "a request is being held"; its counter is what a
         # test can see, so poll it.
-        while server.stats.hung == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+
+        async def hung() -> int:
+            return server.stats.hung
+
+        await eventually(hung, what="the request held", within=10, every=0.01)
         await asyncio.wait_for(server.stop(), timeout=10)
         with pytest.raises(httpx.HTTPError):
             await pending

@@ -3,7 +3,6 @@ namespace's older search attributes, and the dev stack adds what this release ne
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from temporalio.client import Client
 from core.namespace import missing_search_attributes
 from devstack.ports import free_port, wait_for_port
 from devstack.temporal_server import add_missing_search_attributes, dev_server_command
+from tests.eventually import eventually
 
 
 @contextmanager
@@ -56,11 +56,17 @@ async def test_dev_stack_adds_a_missing_attribute_to_an_existing_database() -> N
 
 async def _client(address: str) -> Client:
     """A client once the namespace is served (the port opens a little before)."""
-    for _ in range(60):
+
+    async def connected() -> Client | None:
         try:
             client = await Client.connect(address)
             await missing_search_attributes(client)
-            return client
         except Exception:
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"Temporal at {address} never served its namespace")
+            return None
+        return client
+
+    client = await eventually(
+        connected, what=f"Temporal at {address} serving its namespace", within=30, every=0.5
+    )
+    assert client is not None
+    return client

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from domain.fiscal_calendar import FiscalYear, months
 from domain.folders import FolderNode, FolderTreeTemplate, PlannedFolder, plan_folders
-from tests.domain.test_fiscal import fiscal_years
+from tests.domain_helpers import fiscal_years
 
 CALENDAR_2026 = FiscalYear.from_start(date(2026, 1, 1))
 

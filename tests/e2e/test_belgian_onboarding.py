@@ -3,7 +3,6 @@ from a generated set in the register's real format (devstack/kbo_data.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +15,8 @@ from temporalio.worker import Worker
 from devstack import kbo_data
 from store import clients, kbo
 from store.pool import Pool
-from tests.e2e.test_onboarding import wait_status
+from tests.e2e.helpers import wait_status
+from tests.eventually import eventually
 
 
 async def _load(pool: Pool, directory: Path, *, days_old: int) -> None:
@@ -177,13 +177,21 @@ async def _import(api: httpx.AsyncClient, lines: list[str]) -> dict[str, Any]:
         data={"invitation_mode": "manual"},
     )
     assert started.status_code == 202, started.text
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{started.json()['id']}")).json()
-        if (body.get("progress") or {}).get("done"):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"import not done: {body}")
+    return await _until_done(api, started.json()["id"])
+
+
+async def _until_done(api: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
+    async def import_() -> dict[str, Any]:
+        body: dict[str, Any] = (await api.get(f"/v1/imports/{import_id}")).json()
+        return body
+
+    return await eventually(
+        import_,
+        until=lambda body: (body.get("progress") or {}).get("done"),
+        what="the import done",
+        within=30,
+        every=0.1,
+    )
 
 
 async def test_import_skips_an_enterprise_number_already_a_client(
@@ -229,12 +237,7 @@ async def test_dutch_headed_import_with_enterprise_numbers_onboards_without_a_ma
     )
     assert started.status_code == 202, started.text
     import_id = started.json()["id"]
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api.get(f"/v1/imports/{import_id}")).json()
-        if (body.get("progress") or {}).get("done"):
-            break
-        await asyncio.sleep(0.1)
+    body = await _until_done(api, import_id)
     assert body["onboardings_by_status"] == {"READY": 2, "AWAITING_COMPANY_DETAILS": 1}, body
     names = await pool.fetch(
         "SELECT c.name, c.enterprise_number FROM clients c JOIN onboardings o"

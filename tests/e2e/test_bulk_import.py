@@ -9,7 +9,6 @@ registry stand-in that knows every company of the file.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import uuid
@@ -30,8 +29,9 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app as serve
 from devstack.synthetic_companies import synthetic_units
 from store.pool import Pool
-from tests.conftest import Tenant
 from tests.e2e.processes import WorkerProcesses
+from tests.eventually import eventually
+from tests.factories import Tenant
 from tests.import_files import client_list, write_xlsx
 from worker.main import build_workers, running
 
@@ -77,13 +77,13 @@ async def _progress(api: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
 async def _until_done(
     api: httpx.AsyncClient, import_id: str, *, polls: int, every: float = 0.5
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(polls):
-        body = await _progress(api, import_id)
-        if (body.get("progress") or {}).get("done"):
-            return body
-        await asyncio.sleep(every)
-    raise AssertionError(f"import not done: {body}")
+    return await eventually(
+        lambda: _progress(api, import_id),
+        until=lambda body: (body.get("progress") or {}).get("done"),
+        what="the import done",
+        within=polls * every,
+        every=every,
+    )
 
 
 async def _onboarding_runs(client: Client, task_queue: str) -> Counter[str]:
@@ -220,15 +220,18 @@ async def test_worker_killed_mid_import_each_row_onboarded_once(
             first = workers.start("main")
             started = await _post_import(api, data)
             import_id = started["id"]
-            body: dict[str, Any] = {}
-            for _ in range(600):
+
+            async def running_import() -> dict[str, Any]:
                 workers.assert_all_running(lookups, first)
-                body = await _progress(api, import_id)
-                if (body.get("progress") or {}).get("counts", {}).get("started", 0) >= 40:
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(body)
+                return await _progress(api, import_id)
+
+            body = await eventually(
+                running_import,
+                until=lambda b: (b.get("progress") or {}).get("counts", {}).get("started", 0) >= 40,
+                what="40 rows started",
+                within=60,
+                every=0.1,
+            )
             progress = body["progress"]
             assert not progress["done"], f"finished before the kill: {progress}"
             workers.crash(first)

@@ -8,29 +8,24 @@ pixels wide to test-artifacts/screenshots/console-client-actions-*.png and conso
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 from temporalio.worker import Worker
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from tests.conftest import Tenant
-from tests.e2e.test_console_browser import (
+from tests.e2e.browser_helpers import (
     BODY,
-    WIDTHS,
-    Checker,
-    _sign_in,
+    _browser,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -71,51 +66,33 @@ async def _until(
     status: str | None = None,
     invitation: str | None = None,
 ) -> None:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if status in (None, view.get("status")) and invitation in (
-            None,
-            view.get("invitation", {}).get("state"),
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
 
+    async def view() -> dict[str, Any]:
+        answer = await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
 
-@asynccontextmanager
-async def _browser(
-    smtp_sink: SmtpSink, tenant: Tenant, base: str, start: str
-) -> AsyncIterator[tuple[Page, Checker]]:
-    """Chromium signed in as the firm's administrator (French), on `start`."""
-    executable = require_chromium()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable)
-        try:
-            context = await browser.new_context(
-                viewport={"width": WIDTHS[0], "height": 900}, locale="fr-FR"
-            )
-            page = await context.new_page()
-            checker = Checker(page)
-            await page.goto(f"{base}{start}")
-            await _sign_in(page, smtp_sink, tenant.admin.email, base)
-            yield page, checker
-            assert checker.csp_reports == []
-        finally:
-            await browser.close()
-    for name in checker.shots:
-        assert (SCREENSHOTS / name).stat().st_size > 1000, name
+    await eventually(
+        view,
+        until=lambda v: (
+            status in (None, v.get("status"))
+            and invitation in (None, v.get("invitation", {}).get("state"))
+        ),
+        what=f"the onboarding {status or ''} with its invitation {invitation or ''}",
+        within=20,
+    )
 
 
 async def _until_shown(page: Page, state: str) -> None:
     """Reload the client page until its invitation shows `state` (the workflow reports it)."""
-    for _ in range(100):
+
+    async def shown() -> str:
         await page.reload()
-        if await page.locator("#invitation-state").inner_text() == state:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(await page.locator("#invitation-state").inner_text())
+        return await page.locator("#invitation-state").inner_text()
+
+    await eventually(
+        shown, until=lambda s: s == state, what=f"the page showing {state}", within=10, every=0.1
+    )
 
 
 async def test_notifications_switched_on_in_chromium_send_the_invitation(

@@ -11,139 +11,38 @@ screenshotted at 1280 and 390 pixels wide to test-artifacts/screenshots/console-
 
 from __future__ import annotations
 
-import asyncio
-import re
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import ConsoleMessage, Page, async_playwright
-from temporalio.client import Client
+from playwright.async_api import async_playwright
 from temporalio.worker import Worker
 
-from api.deps import Services
-from api.main import create_app
-from core.logging import install_redaction
 from core.settings import Settings
-from devstack.ports import free_port
 from devstack.smtp_sink import SmtpSink
 from domain import totp
 from domain.onboarding import client_id_for
-from store import limits
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.console_helpers import _until_invitation
+from tests.e2e.browser_helpers import (
+    BODY,
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _link,
+    _sign_in,
+    require_chromium,
+    settings,
+    site,
+    site_port,
+)
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client
 
 pytestmark = pytest.mark.e2e
-
-WIDTHS = (1280, 390)
-BODY: dict[str, Any] = {
-    "client": {
-        "first_name": "Élodie",
-        "last_name": "Lefèvre",
-        "email": "elodie@lefevre.example",
-        "language": "fr",
-        "company_name": "Boulangerie Lefèvre & Fils",
-    },
-    "fiscal_year": {"start": "2026-01-01"},
-    "director": {"email": "elodie@lefevre.example", "first_name": "Élodie", "last_name": "Lefèvre"},
-    "invitation": {"mode": "manual"},
-}
-
-
-@pytest.fixture
-def site_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def settings(settings: Settings, site_port: int) -> Settings:
-    """The test settings, with e-mails linking to the site this test serves."""
-    return settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{site_port}"})
-
-
-@pytest.fixture
-async def site(
-    settings: Settings, pool: Pool, client: Client, site_port: int
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app served by uvicorn on the port the e-mails link to."""
-    install_redaction()
-    # This test asks for sign-in links from 127.0.0.1 like the API tests: a full budget.
-    await limits.forget(pool, key="console-sign-in:ip:" + _ip_digest())
-    app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=site_port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=20) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
-
-
-def _ip_digest() -> str:
-    from app.sign_in import digest
-
-    return digest("127.0.0.1")
-
-
-class Checker:
-    """Runs axe on a page, and screenshots it at every width."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.axe = Axe()
-        self.shots: list[str] = []
-        self.csp_reports: list[str] = []
-        page.on("console", self._console)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
-            self.csp_reports.append(message.text)
-
-    async def check(self, name: str) -> None:
-        results = await self.axe.run(self.page)
-        bad = [
-            f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-            for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert bad == [], f"{name}: {bad}"
-        for width in WIDTHS:
-            await self.page.set_viewport_size({"width": width, "height": 900})
-            path = SCREENSHOTS / f"console-{name}-{width}.png"
-            await self.page.screenshot(path=str(path), full_page=True)
-            self.shots.append(path.name)
-        await self.page.set_viewport_size({"width": WIDTHS[0], "height": 900})
-
-
-async def _until_invitation(
-    http: httpx.AsyncClient, tenant: Tenant, onboarding_id: str, state: str
-) -> None:
-    view: dict[str, Any] = {}
-    for _ in range(400):
-        view = (await http.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view.get("invitation", {}).get("state") == state:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(view)
-
-
-def _link(text: str, base_url: str) -> str:
-    match = re.search(rf"({re.escape(base_url)}/console/sign-in/\S+)", text)
-    assert match, text
-    return match.group(1)
+__all__ = ["settings", "site", "site_port"]  # the served app's fixtures, from browser_helpers
 
 
 async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chromium(
@@ -221,11 +120,14 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
             assert invitation.rcpt_tos == ["elodie@lefevre.example"]
             await checker.check("client-sent")
             # Once the onboarding reports it sent, the page offers neither action any more.
-            for _ in range(100):
+
+            async def shown() -> str:
                 await page.goto(f"{base}/console/clients/{client_id}")
-                if await page.locator("#invitation-state").inner_text() == "Envoyée":
-                    break
-                await asyncio.sleep(0.1)
+                return await page.locator("#invitation-state").inner_text()
+
+            await eventually(
+                shown, until=lambda s: s == "Envoyée", what="the page showing it sent", every=0.1
+            )
             send_now = page.get_by_role("button", name="Envoyer l'invitation maintenant")
             assert await send_now.count() == 0
 
@@ -255,19 +157,6 @@ async def test_administrator_signs_in_sends_an_invitation_and_signs_out_in_chrom
     assert len(checker.shots) == 9 * len(WIDTHS)
 
 
-async def _sign_in(page: Page, smtp_sink: SmtpSink, email: str, base: str) -> None:
-    """Through the sign-in page and the e-mailed link, as a person would."""
-    smtp_sink.handler.clear()
-    await page.get_by_label("Adresse e-mail").fill(email)
-    await page.get_by_role("button", name="M'envoyer un lien de connexion").click()
-    await page.get_by_role("heading", name="Consultez vos e-mails").wait_for()
-    [mail] = await smtp_sink.handler.arrived(1)
-    text = mail.message.get_body(preferencelist=("plain",))
-    assert text is not None
-    await page.goto(_link(text.get_content(), base))
-    await page.get_by_role("button", name="Continuer").click()
-
-
 async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
     site: httpx.AsyncClient,
     worker: Worker,
@@ -287,13 +176,18 @@ async def test_client_page_timeline_follows_the_onboarding_without_a_reload(
     )
     assert started.status_code == 202, started.text
     onboarding_id = started.json()["id"]
-    for _ in range(400):
-        view = (await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)).json()
-        if view["status"] == "AWAITING_COMPANY_DETAILS":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(view)
+
+    async def view() -> dict[str, Any]:
+        answer = await site.get(f"/v1/onboardings/{onboarding_id}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    await eventually(
+        view,
+        until=lambda v: v["status"] == "AWAITING_COMPANY_DETAILS",
+        what="the onboarding awaiting company details",
+        within=20,
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     base = settings.public_base_url
 

@@ -15,10 +15,9 @@ from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from store import checklists, partners
 from store.pool import Pool
-from tests.api.test_console_client_settings import ready_client
-from tests.conftest import Tenant
-from tests.e2e.test_console_actions_browser import _browser
-from tests.e2e.test_console_browser import site, site_port
+from tests.console_helpers import ready_client
+from tests.e2e.browser_helpers import _browser, site, site_port
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 

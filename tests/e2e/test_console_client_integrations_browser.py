@@ -6,7 +6,6 @@ pixels wide to test-artifacts/screenshots/console-client-integrations-*.png."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,11 +18,12 @@ from devstack.partner_app import DISCONNECT_PATH, PartnerApp
 from devstack.smtp_sink import SmtpSink
 from store import applied_setup
 from store.pool import Pool
-from tests.api.test_client_integrations import SECRET, crm
-from tests.api.test_console_client_settings import ready_client
-from tests.conftest import Tenant
-from tests.e2e.test_console_actions_browser import _browser
-from tests.e2e.test_console_browser import site, site_port
+from tests.activity_helpers import SECRET
+from tests.api.integration_helpers import crm
+from tests.console_helpers import ready_client
+from tests.e2e.browser_helpers import _browser, site, site_port
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -51,12 +51,12 @@ def settings(settings: Settings, site_port: int, partner_app: PartnerApp) -> Set
 async def _until_state(page: Page, code: str, words: str) -> None:
     """Reload the client page until the app's line says `words` (the workflow's outcome)."""
     line = page.locator(f"#integration-{code}")
-    for _ in range(150):
+
+    async def shown() -> str:
         await page.reload()
-        if words in await line.inner_text():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(await line.inner_text())
+        return await line.inner_text()
+
+    await eventually(shown, what=f"the app's line saying {words!r}", until=lambda t: words in t)
 
 
 async def test_add_reconfigure_and_remove_an_integration_in_chromium(

@@ -17,10 +17,9 @@ from devstack.smtp_sink import SmtpSink
 from store import clients
 from store.pool import Pool
 from tests.api.client_records_helpers import created_client, danone_as_registered
-from tests.conftest import Tenant
-from tests.e2e.test_console_actions_browser import _browser
-from tests.e2e.test_console_browser import site, site_port
-from tests.workflows.test_fiscal_years import onboarded_client
+from tests.e2e.browser_helpers import _browser, site, site_port
+from tests.factories import Tenant
+from tests.workflow_helpers import onboarded_client
 
 pytestmark = pytest.mark.e2e
 

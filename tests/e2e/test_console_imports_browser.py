@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 
 import httpx
 import pytest
@@ -21,27 +20,24 @@ from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.synthetic_companies import synthetic_units
-from tests.conftest import Tenant
-from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, settings, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
-from tests.import_files import client_list
+from tests.e2e.browser_helpers import (
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _sign_in,
+    require_chromium,
+    settings,
+    site,
+    site_port,
+)
+from tests.factories import Tenant
+from tests.import_files import client_list, french_csv
 
 pytestmark = pytest.mark.e2e
 
 __all__ = ["settings", "site", "site_port"]  # the served app's fixtures, shared
 
 ROWS = 50
-
-
-def _csv(rows: list[list[object]]) -> bytes:
-    """The client list as a French spreadsheet saves it: semicolons, dates as dd/mm/yyyy."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    for row in rows:
-        writer.writerow(
-            [c.strftime("%d/%m/%Y") if isinstance(c, date) else "" if c is None else c for c in row]
-        )
-    return buffer.getvalue().encode()
 
 
 @pytest.mark.timeout(300)
@@ -59,7 +55,7 @@ async def test_fifty_row_csv_imported_in_chromium_progress_reaches_the_end(
     units = synthetic_units(ROWS, start=30_000)
     registry.add_units(units)
     clients = client_list([u["siege"]["siret"] for u in units], bad_rows=1)
-    data = _csv(clients.rows)
+    data = french_csv(clients.rows)
     base = settings.public_base_url
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:

@@ -13,10 +13,9 @@ import pytest
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
-from tests.api.test_clients_collaborator import make_team
-from tests.conftest import Tenant
-from tests.e2e.test_console_actions_browser import _browser
-from tests.e2e.test_console_browser import site, site_port
+from tests.api_helpers import make_team
+from tests.e2e.browser_helpers import _browser, site, site_port
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 

@@ -7,9 +7,9 @@ screenshots go to test-artifacts/screenshots/console-new-client-*.png at 1280 an
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -19,18 +19,20 @@ from temporalio.worker import Worker
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
-from tests.conftest import Tenant
-
-# The served site and its settings are the console browser test's own fixtures, used as they are.
-from tests.e2e.test_console_browser import (  # noqa: F401
+from tests.e2e.browser_helpers import (  # noqa: F401
+    SCREENSHOTS,
     WIDTHS,
     Checker,
     _sign_in,
+    require_chromium,
     settings,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+
+# The served site and its settings are the console browser test's own fixtures, used as they are.
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 
@@ -149,11 +151,14 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
             # The onboarding's page, which leads to the client's once setup created it (at once
             # when setup was that quick).
             await page.wait_for_url(re.compile(r".*/console/(onboardings|clients)/[0-9a-f-]{36}$"))
-            for _ in range(100):
+
+            async def client_page() -> bool:
                 if await page.get_by_role("heading", name="Garnier SAS").count():
-                    break
-                await asyncio.sleep(0.1)
+                    return True
                 await page.reload()  # as a person would, waiting for the setup
+                return False
+
+            await eventually(client_page, what="the client's page", within=10, every=0.1)
             await page.get_by_role("heading", name="Garnier SAS").wait_for()
             assert re.search(r"/console/clients/[0-9a-f-]{36}$", page.url), page.url
             assert dialogs == [] and checker.csp_reports == []
@@ -175,10 +180,17 @@ async def test_administrator_adds_a_client_with_the_keyboard_only_in_chromium(
     listed = await site.get("/v1/onboardings", headers=tenant.auth)
     assert listed.json()["total"] == 1
     [item] = listed.json()["items"]
-    for _ in range(200):
-        view = (await site.get(f"/v1/onboardings/{item['id']}", headers=tenant.auth)).json()
-        if view.get("notifications_muted") is True and view["status"] != "SETTING_UP":
-            break
-        await asyncio.sleep(0.05)
+
+    async def status() -> dict[str, Any]:
+        answer = await site.get(f"/v1/onboardings/{item['id']}", headers=tenant.auth)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    view = await eventually(
+        status,
+        until=lambda v: v.get("notifications_muted") is True and v["status"] != "SETTING_UP",
+        what="the onboarding set up, muted",
+        within=10,
+    )
     assert view["notifications_muted"] is True, view
     assert uuid.UUID(item["id"])

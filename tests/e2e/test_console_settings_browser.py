@@ -18,9 +18,16 @@ from playwright.async_api import Page, async_playwright
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
-from tests.conftest import Tenant
-from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.e2e.browser_helpers import (
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _sign_in,
+    require_chromium,
+    site,
+    site_port,
+)
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 

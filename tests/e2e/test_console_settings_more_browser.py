@@ -8,7 +8,6 @@ console-checklists-*.png."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -21,9 +20,17 @@ from devstack.smtp_sink import SmtpSink
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
-from tests.e2e.test_console_browser import WIDTHS, Checker, _sign_in, site, site_port
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.e2e.browser_helpers import (
+    SCREENSHOTS,
+    WIDTHS,
+    Checker,
+    _sign_in,
+    require_chromium,
+    site,
+    site_port,
+)
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client
 from tests.webhook_receiver import Receiver, receiving
 from worker.webhooks import delivering
 
@@ -117,11 +124,14 @@ async def test_administrator_sets_branding_webhooks_and_a_checklist_in_chromium(
                     await onboardings.set_status(pool, onboarding_id=onboarding_id, status="READY")
                     await receiver.wait_for(1)
                     await page.get_by_role("link", name="Voir le point de réception").click()
-                    for _ in range(100):
+
+                    async def delivered() -> bool:
                         if await page.get_by_text("Remis").count():
-                            break
-                        await asyncio.sleep(0.1)
+                            return True
                         await page.reload()
+                        return False
+
+                    await eventually(delivered, what="the delivery shown", within=10, every=0.1)
                     await checker.check("webhooks-deliveries")
                     await page.get_by_role("button", name="Renvoyer").click()
                     await page.get_by_text("L'événement va être renvoyé sous peu.").wait_for()

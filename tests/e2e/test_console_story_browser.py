@@ -27,18 +27,20 @@ from core.settings import Settings
 from devstack.smtp_sink import Received, SmtpSink
 from store import partners
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
-
-# The served site and its settings are the console browser test's own fixtures, used as they are.
-from tests.e2e.test_console_browser import (  # noqa: F401
+from tests.e2e.browser_helpers import (  # noqa: F401
+    SCREENSHOTS,
     WIDTHS,
     Checker,
     _sign_in,
+    require_chromium,
     settings,
     site,
     site_port,
 )
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+
+# The served site and its settings are the console browser test's own fixtures, used as they are.
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client
 
 pytestmark = pytest.mark.e2e
 
@@ -69,23 +71,24 @@ async def _a_time_this_week(zone: ZoneInfo) -> datetime:
 async def _mail_to(sink: SmtpSink, address: str) -> Received:
     """The first message the sink caught for this address, waiting for it without blocking
     the event loop the worker shares."""
-    for _ in range(200):
-        for message in list(sink.handler.messages):
-            if address in message.rcpt_tos:
-                return message
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no e-mail reached the sink for {address}")
+
+    async def found() -> list[Received]:
+        return [m for m in list(sink.handler.messages) if address in m.rcpt_tos]
+
+    return (await eventually(found, what=f"an e-mail to {address}", within=20, every=0.1))[0]
 
 
 async def _until_client_page(page: Page, name: str) -> None:
     """The onboarding's page leads to the client's once setup made it: reload as a person
     would until it does."""
-    for _ in range(150):
+
+    async def client_page() -> bool:
         if CLIENT_PAGE.match(page.url) and await page.get_by_role("heading", name=name).count():
-            return
-        await asyncio.sleep(0.1)
+            return True
         await page.reload()
-    raise AssertionError(page.url)
+        return False
+
+    await eventually(client_page, what=f"the client's page of {name}", within=15, every=0.1)
 
 
 async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_staff_link(
@@ -173,11 +176,16 @@ async def test_administrator_schedules_finds_reschedules_sends_and_follows_a_sta
             await checker.check("story-client-sent")
 
             # Once set up, the administrator makes themselves a collaborator: told by e-mail.
-            for _ in range(150):
+
+            async def collaborators_form() -> int:
                 await page.goto(client_url)
-                if await page.get_by_role("button", name="Enregistrer les collaborateurs").count():
-                    break
-                await asyncio.sleep(0.1)
+                return await page.get_by_role(
+                    "button", name="Enregistrer les collaborateurs"
+                ).count()
+
+            await eventually(
+                collaborators_form, what="the collaborators' form", within=15, every=0.1
+            )
             await page.get_by_label(re.compile(re.escape(tenant.admin.email))).check()
             smtp_sink.handler.clear()
             await page.get_by_role("button", name="Enregistrer les collaborateurs").click()

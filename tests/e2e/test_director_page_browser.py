@@ -10,12 +10,9 @@ downloaded: `.ci/run` installs Debian's `chromium`; without one the test skips a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,11 +28,12 @@ from core.settings import Settings
 from devstack.ports import free_port
 from devstack.smtp_sink import Received, SmtpSink
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.e2e.browser_helpers import SCREENSHOTS, require_chromium
+from tests.eventually import eventually
+from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 LOGO_URL = "https://assets.fiduciaire-lambert.example/logo.svg"
 # Served by the browser's own request interception: the test never reaches the internet.
 LOGO_SVG = (
@@ -46,25 +44,6 @@ LOGO_SVG = (
     '<text x="52" y="27" font-family="Arial" font-size="18" fill="#FFFFFF">'
     "Fiduciaire Lambert</text></svg>"
 )
-
-
-def chromium_path() -> str | None:
-    """Debian's Chromium (or CHROMIUM_PATH): never a browser Playwright downloads."""
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def require_chromium() -> str:
-    """Chromium's path for a page test. In CI the pages must be proven (.ci/run installs
-    Chromium), so its absence fails the test; only a local run may skip, saying why."""
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("no Chromium found in CI (/usr/bin/chromium, CHROMIUM_PATH)")
-        pytest.skip("no Chromium found (/usr/bin/chromium, CHROMIUM_PATH): .ci/run installs it")
-    return executable
 
 
 @pytest.fixture
@@ -89,10 +68,13 @@ async def site(
         uvicorn.Config(app, host="127.0.0.1", port=site_port, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    async def serving() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
+            task.result()  # uvicorn stopped: its error, not a timeout
+        return bool(server.started)
+
+    await eventually(serving, what="uvicorn serving the site", within=30, every=0.02)
     try:
         async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=20) as http:
             yield http

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import Request, Route, async_playwright
 
-from tests.e2e.test_director_page_browser import SCREENSHOTS, require_chromium
+from tests.e2e.browser_helpers import SCREENSHOTS, require_chromium
 
 pytestmark = pytest.mark.e2e
 

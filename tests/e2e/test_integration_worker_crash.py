@@ -8,7 +8,6 @@ crash: no shutdown, no answer to the app, no word to Temporal until the activity
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -17,10 +16,12 @@ import pytest
 
 from devstack.partner_app import CONNECT_PATH, PartnerApp
 from store.pool import Pool
-from tests.api.test_client_integrations import SECRET, crm, integration, until_finished
-from tests.conftest import Tenant
+from tests.activity_helpers import SECRET
+from tests.api.integration_helpers import crm, integration, until_finished
 from tests.e2e.processes import WorkerProcesses
-from tests.workflows.test_fiscal_years import onboarded_client
+from tests.eventually import eventually
+from tests.factories import Tenant
+from tests.workflow_helpers import onboarded_client
 
 pytestmark = pytest.mark.e2e
 
@@ -55,12 +56,12 @@ async def test_worker_killed_mid_connect_connects_once(
         f"/v1/clients/{client_id}/integrations", json=body, headers={"Idempotency-Key": "k1"}
     )
     assert accepted.status_code == 202, accepted.text
-    for _ in range(600):
+
+    async def called() -> bool:
         worker_processes.assert_running()
-        if partner_app.requests:
-            break
-        await asyncio.sleep(0.05)
-    assert partner_app.requests, f"no connect call:\n{worker_processes.output()}"
+        return bool(partner_app.requests)
+
+    await eventually(called, what="the connect call at the stand-in", within=30)
     worker_processes.crash(first)
     assert len(partner_app.connections) == 1  # connected, but nobody heard it
 

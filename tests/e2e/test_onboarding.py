@@ -3,10 +3,7 @@ stand-in and SMTP."""
 
 from __future__ import annotations
 
-import asyncio
-import re
 import uuid
-from typing import Any
 
 import httpx
 from temporalio.worker import Worker
@@ -15,8 +12,7 @@ from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from store import clients, email_log, folders
 from store.pool import Pool
-
-ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+from tests.e2e.helpers import ACCEPT, wait_status
 
 GED = {
     "code": "ged",
@@ -26,18 +22,6 @@ GED = {
         {"name": "Comptabilité", "per_fiscal_year": True, "children": [{"name": "Banque"}]},
     ],
 }
-
-
-async def wait_status(api: httpx.AsyncClient, onboarding_id: str, *status: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        response = await api.get(f"/v1/onboardings/{onboarding_id}")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        if body["status"] in status:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"onboarding never reached {status}: {body}")
 
 
 async def test_danone_head_office_reaches_ready_with_twelve_monthly_folders(

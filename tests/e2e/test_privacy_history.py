@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,8 @@ from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
 from devstack.smtp_sink import SmtpSink
 from devstack.temporal_server import temporal_cli
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
+from tests.eventually import eventually
 
 TOKEN = "codec-e2e-token-9c2f41"
 FIRST, LAST = "Bénédicte", "Vandenbroucke"
@@ -142,12 +144,12 @@ async def test_history_holds_no_personal_data_and_the_codec_reads_it(
     names = {pair.key.name for pair in described.typed_search_attributes}
     assert names >= {"PartnerId", "OnboardingStatus"}
     assert found(described.raw_description.SerializeToString()) == set()
-    listed = []
-    for _ in range(50):  # visibility is eventually consistent
-        listed = [w async for w in raw.list_workflows(f"WorkflowId = '{workflow_id}'")]
-        if listed:
-            break
-        await asyncio.sleep(0.1)
+
+    async def listing() -> list[Any]:
+        return [w async for w in raw.list_workflows(f"WorkflowId = '{workflow_id}'")]
+
+    # Visibility is eventually consistent.
+    listed = await eventually(listing, what="the onboarding listed", within=5, every=0.1)
     assert listed, "the listing shows the onboarding"
     assert found(b"".join(w.raw_info.SerializeToString() for w in listed)) == set()
 

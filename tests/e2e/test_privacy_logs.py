@@ -5,7 +5,6 @@ accepted by its token, and a listing filtered by case manager; every logger at D
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import uuid
@@ -24,7 +23,8 @@ from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store import email_log
 from store.pool import Pool
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
+from tests.eventually import eventually
 
 FIRST, LAST = "Gwenaëlle", "Vercruysse"
 EMAIL = "gwenaelle.vercruysse@mailbox.example"
@@ -53,14 +53,21 @@ def record_text(record: logging.LogRecord) -> str:
 
 async def wait_bounce(api: httpx.AsyncClient, onboarding_id: str, *, code: str) -> dict[str, Any]:
     """The status once the invitation bounced with this SMTP reply code."""
-    body: dict[str, Any] = {}
-    for _ in range(400):
-        body = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
-        invitation = body["invitation"]
-        if invitation["state"] == "bounced" and code in (invitation["last_error"] or ""):
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"invitation never bounced with {code}: {body}")
+
+    async def view() -> dict[str, Any]:
+        body: dict[str, Any] = (await api.get(f"/v1/onboardings/{onboarding_id}")).json()
+        return body
+
+    return await eventually(
+        view,
+        until=lambda body: (
+            body["invitation"]["state"] == "bounced"
+            and code in (body["invitation"]["last_error"] or "")
+        ),
+        what=f"the invitation bounced with {code}",
+        within=40,
+        every=0.1,
+    )
 
 
 async def test_full_onboarding_logs_no_personal_data_nor_token(

@@ -43,8 +43,8 @@ from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from domain.onboarding import workflow_id_for
 from store.pool import Pool
-from tests.conftest import Tenant
-from tests.e2e.test_onboarding import wait_status
+from tests.e2e.helpers import wait_status
+from tests.factories import Tenant
 from worker.main import build_workers, running
 
 ACCEPT = re.compile(r"(/v1/invitations/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")

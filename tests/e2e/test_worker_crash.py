@@ -20,6 +20,7 @@ from domain.fiscal_calendar import FiscalYear
 from domain.folders import FolderTreeTemplate, plan_folders
 from store.pool import Pool
 from tests.e2e.processes import WorkerProcesses
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -103,25 +104,29 @@ async def test_worker_crash_mid_folders_resumes_without_duplicates(
     onboarding_id = response.json()["id"]
 
     # The folder step has started: the view says so, and names the client it creates folders for.
-    client_id: uuid.UUID | None = None
-    view: dict[str, Any] = {}
-    for _ in range(600):
+    async def status() -> dict[str, Any]:
         worker_processes.assert_running()
-        view = await _view(api, onboarding_id)
-        if "error" not in view and _step(view, "folders")["state"] != "pending":
-            assert _step(view, "folders")["state"] == "running", view
-            client_id = uuid.UUID(view["client_id"])
-            break
-        await asyncio.sleep(0.05)
-    assert client_id is not None, f"folder step never started: {view}\n{worker_processes.output()}"
+        return await _view(api, onboarding_id)
+
+    try:
+        view = await eventually(
+            status,
+            until=lambda v: "error" not in v and _step(v, "folders")["state"] != "pending",
+            what="the folder step started",
+            within=30,
+        )
+    except AssertionError as failed:
+        raise AssertionError(worker_processes.output()) from failed
+    assert _step(view, "folders")["state"] == "running", view
+    client_id = uuid.UUID(view["client_id"])
 
     # Kill as soon as the first folders are in, while the step is still running.
-    for _ in range(2000):
-        if await _count(pool, client_id) > 0:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"no folder in 20 s\n{worker_processes.output()}")
+    try:
+        await eventually(
+            lambda: _count(pool, client_id), what="a first folder", within=20, every=0.01
+        )
+    except AssertionError as failed:
+        raise AssertionError(worker_processes.output()) from failed
     worker_processes.crash(first)
     # A statement the dead worker had sent may still commit: count once the database is quiet.
     await asyncio.sleep(1)
@@ -131,12 +136,16 @@ async def test_worker_crash_mid_folders_resumes_without_duplicates(
 
     worker_processes.start()
     # Temporal retries the activity once its 30 s heartbeat timeout has passed.
-    for _ in range(240):
-        worker_processes.assert_running()
-        view = await _view(api, onboarding_id)
-        if view.get("status") in ("WAITING_FOR_UNMUTE", "COMPLETED", "FAILED"):
-            break
-        await asyncio.sleep(0.5)
+    try:
+        view = await eventually(
+            status,
+            until=lambda v: v.get("status") in ("WAITING_FOR_UNMUTE", "COMPLETED", "FAILED"),
+            what="the onboarding past its folders",
+            within=120,
+            every=0.5,
+        )
+    except AssertionError as failed:
+        raise AssertionError(worker_processes.output()) from failed
     assert view.get("status") == "WAITING_FOR_UNMUTE", f"{view}\n{worker_processes.output()}"
 
     folders = _step(view, "folders")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,8 +33,9 @@ from domain.email import Email
 from email_templates import Renderer
 from store import imports, kbo, onboardings, webhooks
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -161,11 +163,13 @@ async def test_metrics_after_an_onboarding_show_sdk_http_and_business_figures(
     # it a moment after the workflow's result is visible.
     queue = {"task_queue": settings.registry_task_queue, "activity_type": "lookup_company"}
     completed = "temporal_workflow_completed_total"
-    for _ in range(50):
-        sdk_text, sdk = await scrape(http, sdk_url)
-        if value(sdk, completed, workflow_type="OnboardingWorkflow") >= 1:
-            break
-        await asyncio.sleep(0.1)
+    sdk_text, sdk = await eventually(
+        lambda: scrape(http, sdk_url),
+        until=lambda scraped: value(scraped[1], completed, workflow_type="OnboardingWorkflow") >= 1,
+        what="the SDK's workflow completion counted",
+        within=5,
+        every=0.1,
+    )
     assert value(sdk, completed, workflow_type="OnboardingWorkflow") == 1
     assert value(sdk, "temporal_activity_execution_failed_total", **queue) == 1
     assert value(sdk, "temporal_activity_execution_latency_count", **queue) == 2
@@ -269,25 +273,41 @@ async def test_stale_projection_is_served_while_it_is_read_again_in_the_backgrou
             "SELECT count(*) FROM onboardings WHERE status = 'NEEDS_ATTENTION'"
             " AND NOT start_pending"
         )
-        for _ in range(50):  # an earlier test's reading may be the one served first
-            _, first = await scrape(http, url)
-            if value(first, "onboarding_by_status", **status) == counted:
-                break
-            await asyncio.sleep(0.1)
+
+        async def reading() -> Any:
+            _, families = await scrape(http, url)
+            return families
+
+        # An earlier test's reading may be the one served first; a fresh one (younger than the
+        # refresh) was read by no background task still running, which could otherwise see the
+        # row added below.
+        first = await eventually(
+            reading,
+            what="a fresh reading with today's count",
+            within=5,
+            until=lambda f: (
+                value(f, "onboarding_by_status", **status) == counted
+                and value(f, "onboarding_projection_age_seconds") < refresh
+            ),
+        )
         await _onboarding_with_status(pool, tenant, "NEEDS_ATTENTION")
         await asyncio.sleep(refresh + 0.1)
-        _, stale = await scrape(http, url)
+        # The read again is held behind a lock until the scrape has answered: without it, a
+        # quick read could finish before the answer is written, and the test would race.
+        async with pool.acquire() as blocker, blocker.transaction():
+            await blocker.execute("LOCK TABLE onboardings IN ACCESS EXCLUSIVE MODE")
+            _, stale = await asyncio.wait_for(scrape(http, url), 10)
         assert value(stale, "onboarding_by_status", **status) == value(
             first, "onboarding_by_status", **status
         )
         assert value(stale, "onboarding_projection_age_seconds") >= refresh
-        for _ in range(50):
-            _, fresh = await scrape(http, url)
-            if value(fresh, "onboarding_by_status", **status) > value(
-                first, "onboarding_by_status", **status
-            ):
-                break
-            await asyncio.sleep(0.1)
+        before = value(first, "onboarding_by_status", **status)
+        fresh = await eventually(
+            reading,
+            what="the reading read again in the background",
+            within=5,
+            until=lambda f: value(f, "onboarding_by_status", **status) > before,
+        )
     assert value(fresh, "onboarding_by_status", **status) == (
         value(first, "onboarding_by_status", **status) + 1
     )

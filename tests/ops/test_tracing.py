@@ -29,7 +29,7 @@ from devstack.registry_standin import RegistryStandin
 from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store.pool import Pool
-from tests.e2e.test_onboarding import ACCEPT, wait_status
+from tests.e2e.helpers import ACCEPT, wait_status
 
 FIRST, LAST = "Gwenaëlle", "Vercruysse"
 EMAIL = "gwenaelle.vercruysse@mailbox.example"

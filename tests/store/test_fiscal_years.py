@@ -11,7 +11,7 @@ import pytest
 
 from store import folders
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 
 async def _add(pool: Pool, client_id: uuid.UUID, start: date, end: date) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from domain.folders import PlannedFolder
 from store import folders
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 
 
 async def _client(pool: Pool, tenant: Tenant) -> uuid.UUID:

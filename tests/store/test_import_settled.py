@@ -8,7 +8,7 @@ import uuid
 
 from store import imports, onboardings
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 async def _imported(pool: Pool, tenant: Tenant, rows: int) -> tuple[uuid.UUID, list[uuid.UUID]]:

@@ -20,6 +20,7 @@ import pytest
 from devstack import kbo_data
 from store import kbo
 from store.pool import Pool
+from tests.eventually import eventually
 
 ONBOARDING = Path(sys.executable).with_name("onboarding")
 TABLES = ("kbo_enterprise", "kbo_denomination", "kbo_address")
@@ -286,13 +287,16 @@ async def test_load_killed_mid_way_leaves_previous_data_in_service(
         await process.wait()
 
     # The server rolls the dead client's transaction back once it sees the connection gone.
-    for _ in range(100):
-        busy = await pool.fetchval(
+
+    async def copies() -> int:
+        busy: int = await pool.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%kbo_%'"
         )
-        if busy == 0:
-            break
-        await asyncio.sleep(0.1)
+        return busy
+
+    await eventually(
+        copies, until=lambda busy: busy == 0, what="no COPY left running", within=10, every=0.1
+    )
     assert await _digest(pool) == before
     leftovers = await pool.fetchval("SELECT count(*) FROM pg_class WHERE relname LIKE 'kbo_%next'")
     assert leftovers == 0

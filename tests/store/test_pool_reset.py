@@ -15,6 +15,7 @@ import pytest
 
 from store import import_lookups
 from store.pool import Pool, create_pool
+from tests.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("activities", "api", "cli", "core", "devstack", "domain", "store", "worker", "workflows")
@@ -166,7 +167,18 @@ async def test_cancelled_lookup_lock_leaves_no_lock_behind(database_url: str, wh
         if where == "inside the block":
             await asyncio.wait_for(inside.wait(), 5)
         else:
-            await asyncio.sleep(0.5)  # the lookup waits for the other session's lock
+            assert holder is not None
+            locker = holder
+
+            async def waiting() -> bool:
+                return bool(
+                    await locker.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    )
+                )
+
+            # The lookup's session is queued behind the holder's lock: it cannot be inside.
+            await eventually(waiting, what="the lookup waiting for the other session's lock")
             assert not inside.is_set()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

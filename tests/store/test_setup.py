@@ -7,7 +7,7 @@ import uuid
 from store import catalogs, templates
 from store import setup_sources as setup_store
 from store.pool import Pool
-from tests.conftest import Tenant
+from tests.factories import Tenant
 
 
 async def test_sources_match_the_separate_reads(pool: Pool, tenant: Tenant) -> None:

@@ -12,7 +12,7 @@ from domain.onboarding import OnboardingStatus
 from store import email_log, imports, invitations, onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.conftest import Tenant, make_client, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 ALL_TYPES = [t.value for t in store.EventType]
 

@@ -10,7 +10,7 @@ from domain.onboarding import OnboardingStatus
 from store import onboardings
 from store import webhooks as store
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.factories import Tenant, make_client
 from tests.webhook_receiver import receiving
 from worker.webhooks import delivering
 

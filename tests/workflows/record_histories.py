@@ -35,15 +35,17 @@ from domain.onboarding import (
     Timeouts,
 )
 from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
-from tests.conftest import started_time_skipping_env
-from tests.workflows.test_onboarding_workflow import (
+from tests.factories import started_time_skipping_env
+from tests.workflow_helpers import (
     Fakes,
+    FoldersDown,
     Run,
     belgian_input,
     make_input,
+    skip_time,
+    skip_until_parked,
     wait_for_status,
 )
-from tests.workflows.test_stalled_steps import FoldersDown, skip_time, skip_until_parked
 from workflows.onboarding import OnboardingWorkflow
 
 Path_ = Callable[[WorkflowEnvironment], Awaitable[WorkflowHistory]]

@@ -8,169 +8,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
-from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHistory
+from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.imports import (
-    PrepareBatchInput,
-    PrepareBatchResult,
-    PreparedRow,
-    ReleaseRowsInput,
-    SettledRowsInput,
-    start_onboardings,
-)
 from core.temporal import history_lengths
 from domain import search_attributes as sa
-from domain.fiscal_calendar import FiscalYear
-from domain.imports_progress import BulkImportInput, ImportProgress, RowSettled
-from domain.onboarding import ClientIn, DirectorIn, Language, OnboardingInput, workflow_id_for
+from domain.imports_progress import BulkImportInput, ImportProgress
+from domain.onboarding import OnboardingInput, workflow_id_for
+from tests.eventually import eventually
+from tests.workflow_helpers import ROWS, Reads, _runs, bulk_worker, record_status
 from workflows.bulk_import import BulkImportWorkflow
 
-# Enough rows for several runs at the test's history limit; the same bound holds for 5,000 rows
-# at the default limit (measured in `make bench`), only slower on the test server.
-ROWS = 300
 HISTORY_LIMIT = 600
 BATCH = 100
-SETUP_TIME = timedelta(seconds=2)  # how long a "slow" fake onboarding takes to settle
-# How long a fake onboarding sets up, by partner name ("fast" settles at once).
-SETUP_TIMES = {"slow": SETUP_TIME, "steady": timedelta(milliseconds=300)}
-
-
-# (import, row) -> the first settling status, as import_rows.settled_status holds it.
-MARKS: dict[tuple[uuid.UUID, int], str] = {}
-
-
-@activity.defn(name="record_status")
-async def record_status(data: tuple[uuid.UUID, int, str]) -> None:
-    import_id, row, status = data
-    MARKS.setdefault((import_id, row), status)
-
-
-@workflow.defn(name="OnboardingWorkflow")
-class FakeOnboarding:
-    """Sets up for a while, then records its status as the real one does (the projection marks
-    the import row); an input from an import of the signal era signals instead."""
-
-    @workflow.run
-    async def run(self, data: OnboardingInput) -> None:
-        await workflow.sleep(SETUP_TIMES.get(data.partner_name, timedelta(0)))
-        assert data.import_row is not None and data.import_id
-        status = "FAILED" if data.import_row % 97 == 0 else "READY"
-        if data.import_reads_settled:
-            await workflow.execute_activity(
-                record_status,
-                (data.import_id, data.import_row, status),
-                start_to_close_timeout=timedelta(seconds=10),
-            )
-        else:
-            parent = workflow.info().parent
-            assert parent is not None, "an import of the signal era starts children"
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                "row_settled", RowSettled(row=data.import_row, status=status)
-            )
-
-
-@dataclass
-class Reads:
-    """What the fake settled_rows answered, by import run."""
-
-    by_run: dict[str, list[int]] = field(default_factory=dict)
-
-
-def make_settled_rows(reads: Reads) -> Callable[[SettledRowsInput], Awaitable[list[RowSettled]]]:
-    @activity.defn(name="settled_rows")
-    async def settled_rows(data: SettledRowsInput) -> list[RowSettled]:
-        found = [
-            RowSettled(row=row, status=MARKS[(data.import_id, row)])
-            for row in data.rows
-            if (data.import_id, row) in MARKS
-        ]
-        reads.by_run.setdefault(activity.info().workflow_run_id or "", []).extend(
-            r.row for r in found
-        )
-        return found
-
-    return settled_rows
-
-
-def _onboarding(import_id: uuid.UUID, row: int, partner_name: str) -> OnboardingInput:
-    return OnboardingInput(
-        # One id per (import, row), as in prepare_batch: a row prepared twice is the same
-        # onboarding, and no two tests share a child (one left running by a cancelled import
-        # would answer "already started" to the next).
-        onboarding_id=uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-{row}"),
-        partner_id=uuid.uuid4(),
-        partner_name=partner_name,
-        client=ClientIn(
-            first_name="A",
-            last_name=f"Row {row}",
-            email=f"r{row}@example.com",
-            language=Language.fr,
-        ),
-        fiscal_year=FiscalYear.from_start(date(2026, 1, 1)),
-        director=DirectorIn(email=f"r{row}@example.com", first_name="A", last_name="B"),
-    )
-
-
-def make_prepare(partner_name: str) -> Callable[[PrepareBatchInput], Awaitable[PrepareBatchResult]]:
-    """A fake prepare_batch; onboardings of a "slow" partner take SETUP_TIME to settle."""
-
-    @activity.defn(name="prepare_batch")
-    async def prepare_batch(data: PrepareBatchInput) -> PrepareBatchResult:
-        rows = [r for r in range(data.after_row + 1, data.after_row + data.limit + 1) if r <= ROWS]
-        prepared = [
-            # Every 50th row is already a client of the partner: reported, not onboarded.
-            PreparedRow(row=r, onboarding=None, skipped="already a client")
-            if r % 50 == 0
-            else PreparedRow(row=r, onboarding=_onboarding(data.import_id, r, partner_name))
-            for r in rows
-        ]
-        return PrepareBatchResult(rows=prepared, last_row=rows[-1] if rows else None)
-
-    return prepare_batch
-
-
-def make_release(released: list[int]) -> Callable[[ReleaseRowsInput], Awaitable[int]]:
-    """A fake release_rows that records the rows given back."""
-
-    @activity.defn(name="release_rows")
-    async def release_rows(data: ReleaseRowsInput) -> int:
-        released.extend(data.rows)
-        return len(data.rows)
-
-    return release_rows
-
-
-def bulk_worker(
-    client: Client,
-    queue: str,
-    partner_name: str,
-    *,
-    reads: Reads | None = None,
-    released: list[int] | None = None,
-    onboarding: type = FakeOnboarding,
-) -> Worker:
-    """The import and its stand-ins on `queue`: fake prepare, release and settled-rows
-    activities, the real `start_onboardings`, and `onboarding` under the real workflow's name."""
-    return Worker(
-        client,
-        task_queue=queue,
-        workflows=[BulkImportWorkflow, onboarding],
-        activities=[
-            make_prepare(partner_name),
-            make_release([] if released is None else released),
-            record_status,
-            start_onboardings,
-            make_settled_rows(Reads() if reads is None else reads),
-        ],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    )
 
 
 async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
@@ -215,12 +67,18 @@ async def test_rows_start_once_and_each_run_stays_under_its_history_bound(
     # Imported onboardings carry PartnerId and their status from their start, as the API's do:
     # ops list them per partner in the UI, and the UI shows each with a summary of ids.
     query = f"PartnerId = '{partner_id}' AND WorkflowType = 'OnboardingWorkflow'"
-    counted = 0
-    for _ in range(100):
-        counted = (await client.count_workflows(query)).count
-        if counted == progress.counts.started:
-            break
-        await asyncio.sleep(0.1)
+
+    async def count() -> int:
+        return (await client.count_workflows(query)).count
+
+    # Visibility is eventually consistent.
+    counted = await eventually(
+        count,
+        until=lambda n: n == progress.counts.started,
+        what="every started onboarding listed by PartnerId",
+        within=10,
+        every=0.1,
+    )
     assert counted == progress.counts.started
     child = await client.get_workflow_handle(
         workflow_id_for(uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-1"))
@@ -248,14 +106,14 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
         )
         # The window fills (however long the worker takes to get there), then never overflows.
         seen = []
-        for _ in range(300):
-            progress = await handle.query(BulkImportWorkflow.progress)
-            seen.append(progress.in_flight)
-            if progress.in_flight == 7:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError(seen)
+
+        async def in_flight() -> int:
+            seen.append((await handle.query(BulkImportWorkflow.progress)).in_flight)
+            return seen[-1]
+
+        await eventually(
+            in_flight, until=lambda n: n == 7, what="the window full", within=30, every=0.1
+        )
         for _ in range(8):
             await asyncio.sleep(0.25)
             seen.append((await handle.query(BulkImportWorkflow.progress)).in_flight)
@@ -268,20 +126,6 @@ async def test_window_bounds_rows_setting_up_and_cancel_stops_new_ones(
     # (but the rows skipped as already clients, which claimed nothing).
     first_unstarted = final.counts.started + final.counts.skipped + 1
     assert sorted(released) == [r for r in range(first_unstarted, BATCH + 1) if r % 50]
-
-
-async def _runs(
-    client: Client, workflow_id: str, first_run: str
-) -> list[tuple[str, WorkflowHistory]]:
-    """Every run of the import (its id and history), following continue-as-new."""
-    runs: list[tuple[str, WorkflowHistory]] = []
-    run_id: str | None = first_run
-    while run_id:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        runs.append((run_id, history))
-        attributes = history.events[-1].workflow_execution_continued_as_new_event_attributes
-        run_id = attributes.new_execution_run_id or None
-    return runs
 
 
 async def test_children_in_flight_cross_continue_as_new_and_settle_once(
@@ -367,7 +211,7 @@ class StaysRunning:
 async def test_more_onboardings_left_running_than_temporal_lets_a_run_have_children() -> None:
     from devstack.temporal_server import temporal_cli
     from domain.search_attributes import ALL_KEYS
-    from tests.conftest import converter_for_tests
+    from tests.factories import converter_for_tests
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),

@@ -27,8 +27,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from domain.imports_progress import BulkImportInput
-from tests.conftest import converter_for_tests
-from tests.workflows.test_bulk_import import _runs, bulk_worker
+from tests.factories import converter_for_tests
+from tests.workflow_helpers import _runs, bulk_worker
 from worker.main import WORKFLOW_RUNNER
 from workflows.bulk_import import BulkImportWorkflow
 from workflows.patches import SETTLED_IN_DB, STARTS_BY_ACTIVITY

@@ -18,7 +18,8 @@ from devstack.smtp_sink import SmtpSink
 from domain.onboarding import director_id_for
 from store import checklists, clients, email_log
 from store.pool import Pool
-from tests.conftest import Tenant, make_client
+from tests.eventually import activities_completed, eventually
+from tests.factories import Tenant, make_client
 from workflows.checklist_notice import (
     ChecklistNoticeWorkflow,
     ChecklistNoticeWorkflowInput,
@@ -101,7 +102,13 @@ async def test_muted_notice_goes_once_its_timer_finds_the_client_unmuted(
     _, client_id = await _invited(pool, tenant)
     assignment = await _assign(pool, tenant, client_id, "Jahresabschluss")
     result = await _run(client, settings, tenant, client_id, assignment)
-    await asyncio.sleep(1.0)
+    # Two checks have found the client muted (and so sent nothing): the notice waits.
+    handle = client.get_workflow_handle(workflow_id_for(client_id, assignment))
+    await eventually(
+        lambda: activities_completed(handle, "notify_checklist"),
+        until=lambda checks: checks >= 2,
+        what="the notice checked twice",
+    )
     assert smtp_sink.handler.messages == [] and not result.done()
 
     await clients.set_notifications(pool, client_id=client_id, muted=False)
@@ -125,11 +132,15 @@ async def test_replaced_assignment_notice_sends_nothing(
     _, client_id = await _invited(pool, tenant)
     first = await _assign(pool, tenant, client_id, "Jahresabschluss")
     result = await _run(client, settings, tenant, client_id, first)
-    await asyncio.sleep(0.5)
+    handle = client.get_workflow_handle(workflow_id_for(client_id, first))
+    await eventually(
+        lambda: activities_completed(handle, "notify_checklist"),
+        what="the notice's first check (muted) done",
+    )
     second = await _assign(pool, tenant, client_id, "Umsatzsteuer")
     assert second == first + 1
     await clients.set_notifications(pool, client_id=client_id, muted=False)
     outcome = await asyncio.wait_for(result, timeout=20)
     assert getattr(outcome, "outcome", None) == NoticeOutcome.not_current
-    await asyncio.sleep(0.5)
+    # The notice has ended (its result above): nothing of it can still arrive.
     assert smtp_sink.handler.messages == []

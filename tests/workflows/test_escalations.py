@@ -14,7 +14,7 @@ from activities.escalations import EscalationKind
 from activities.registry import LookupCompanyResult
 from domain.onboarding import CompanyDetails, OnboardingStatus, RetryIntegrationInput, Timeouts
 from domain.setup import EffectiveIntegration, IntegrationKind
-from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from tests.workflow_helpers import Fakes, Run, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
 
 

@@ -27,7 +27,7 @@ from activities.fiscal_years import RecordFoldersStateInput, RecordFoldersStateR
 from activities.folders import CreateFoldersInput, CreateFoldersResult
 from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearInput, FoldersState, workflow_id_for
-from tests.conftest import converter_for_tests
+from tests.factories import converter_for_tests
 from worker.main import WORKFLOW_RUNNER
 from workflows.fiscal_years import FiscalYearWorkflow
 

@@ -6,124 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from activities.fiscal_years import FiscalYearActivities
-from activities.folders import FOLDER_BATCH, CreateFoldersInput, FolderActivities
+from activities.folders import FOLDER_BATCH
 from api.routers.fiscal_years import start_fiscal_year_workflow
 from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearInput, FoldersState, workflow_id_for
-from domain.onboarding import client_id_for
-from domain.setup import BillingPeriod, EffectiveSetup, InvitationMode, Payer
-from store import catalogs, clients, folders, onboardings
+from store import catalogs, clients, folders
 from store.pool import Pool
-from tests.conftest import Tenant
-from worker.interceptors import DataErrorsAreFinal
-from worker.main import WORKFLOW_RUNNER
+from tests.factories import Tenant
+from tests.workflow_helpers import FRENCH_2026, fiscal_year_worker, onboarded_client
 from workflows.fiscal_years import FiscalYearWorkflow
 
-# One per-fiscal-year folder ("Comptabilité/Achats") among plain ones: 16 folders a year, 12 of
-# them month folders.
-GED: list[dict[str, Any]] = [
-    {
-        "name": "Comptabilité",
-        "children": [{"name": "Achats", "per_fiscal_year": True}, {"name": "Ventes"}],
-    },
-    {"name": "Juridique"},
-]
 # 40 per-fiscal-year folders: 520 folders a year, three batches, 480 of them month folders.
 WIDE: list[dict[str, Any]] = [
     {"name": f"Dossier {index:02d}", "per_fiscal_year": True} for index in range(40)
 ]
-FIRST = FiscalYear(start=date(2025, 1, 1), end=date(2025, 12, 31))
 SECOND = FiscalYear(start=date(2026, 1, 1), end=date(2026, 12, 31))
-FRENCH_2026 = [
-    "2026-01 Janvier",
-    "2026-02 Février",
-    "2026-03 Mars",
-    "2026-04 Avril",
-    "2026-05 Mai",
-    "2026-06 Juin",
-    "2026-07 Juillet",
-    "2026-08 Août",
-    "2026-09 Septembre",
-    "2026-10 Octobre",
-    "2026-11 Novembre",
-    "2026-12 Décembre",
-]
-
-
-async def onboarded_client(
-    pool: Pool,
-    tenant: Tenant,
-    *,
-    tree: list[dict[str, Any]] | None = GED,
-    first: FiscalYear = FIRST,
-    ready: bool = True,
-    language: str = "fr",
-) -> uuid.UUID:
-    """A client as its onboarding leaves it: a setup naming a folder tree, its first fiscal year
-    and folders made by the real folder activity, then (`ready`) its setup complete."""
-    code = f"ged-{uuid.uuid4().hex[:6]}" if tree is not None else None
-    if code is not None:
-        body = {"code": code, "name": "GED", "folders": tree}
-        assert await catalogs.create(
-            pool, "folder_trees", partner_id=tenant.partner.id, code=code, body=body
-        )
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
-        pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="READY" if ready else "SETTING_UP",
-    )
-    setup = EffectiveSetup(
-        template_id=None,
-        template_version=None,
-        plan=None,
-        add_ons=[],
-        payer=Payer.client,
-        billing_period=BillingPeriod.monthly,
-        user_ids=[],
-        integrations=[],
-        folder_tree=code,
-        invitation_mode=InvitationMode.manual,
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
-        name="Exercices SARL",
-        email="exercices@example.com",
-        language=language,
-        setup=setup.model_dump(mode="json"),
-    )
-    await ActivityEnvironment().run(
-        FolderActivities(pool).create_folders,
-        CreateFoldersInput(
-            client_id=row.id,
-            partner_id=tenant.partner.id,
-            folder_tree=code,
-            fiscal_year_start=first.start,
-            fiscal_year_end=first.end,
-            language=language,
-        ),
-    )
-    if ready:
-        await clients.complete_setup(pool, client_id=row.id, keep_muted=False)
-    return row.id
 
 
 async def _request(
@@ -189,26 +94,6 @@ class FlakyPool:
         if "INSERT INTO folders" in query:
             self.batches += 1
         return result
-
-
-@asynccontextmanager
-async def fiscal_year_worker(
-    client: Client, pool: Pool, queue: str, *, folder_pool: Any = None
-) -> AsyncIterator[Worker]:
-    """A main-queue worker for this workflow with the real activities; `folder_pool` stands
-    for the folder activity's database (a faulty one)."""
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[FiscalYearWorkflow],
-        activities=[
-            FolderActivities(cast(Pool, folder_pool or pool)).create_folders,
-            FiscalYearActivities(pool).record_fiscal_year_folders,
-        ],
-        workflow_runner=WORKFLOW_RUNNER,
-        interceptors=[DataErrorsAreFinal()],
-    ) as worker:
-        yield worker
 
 
 async def test_second_fiscal_year_adds_exactly_twelve_month_folders(

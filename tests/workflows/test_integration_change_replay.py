@@ -39,7 +39,7 @@ from domain.integrations import (
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, EffectiveIntegration, IntegrationKind
-from tests.conftest import converter_for_tests
+from tests.factories import converter_for_tests
 from worker.main import WORKFLOW_RUNNER
 from workflows.integrations import IntegrationChangeWorkflow
 

@@ -23,7 +23,8 @@ from domain.onboarding import (
     RescheduleInvitationInput,
 )
 from domain.setup import InvitationMode
-from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from tests.eventually import eventually
+from tests.workflow_helpers import Fakes, Run, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
 
 Handle = WorkflowHandle[OnboardingWorkflow, OnboardingView]
@@ -214,10 +215,11 @@ async def test_resend_twice_while_the_new_invitation_is_sent_is_refused(
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(OnboardingWorkflow.resend_invitation)
         fakes.release.set()
-        for _ in range(100):
-            if await _invitation_state(handle) == InvitationState.sent:
-                break
-            await asyncio.sleep(0.05)
+
+        async def sent() -> bool:
+            return await _invitation_state(handle) == InvitationState.sent
+
+        await eventually(sent, what="the second invitation sent", within=5)
         await env.sleep(timedelta(days=15))  # the second invitation expires in its turn
         sequences = [seq for purpose, seq, _, _ in fakes.sent_at if purpose == "invitation"]
         assert sequences == [1, 2]

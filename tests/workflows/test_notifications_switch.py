@@ -22,7 +22,7 @@ from domain.onboarding import (
     StepState,
 )
 from domain.setup import InvitationMode
-from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from tests.workflow_helpers import Fakes, Run, make_input, wait_for_status
 from workflows.onboarding import OnboardingWorkflow
 
 Handle = WorkflowHandle[OnboardingWorkflow, OnboardingView]

@@ -3,7 +3,6 @@ put on the step it serves, in our words; foreign failure text never shown."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import re
@@ -34,7 +33,8 @@ from domain.onboarding import (
     StepStatus,
     workflow_id_for,
 )
-from tests.cli.test_stuck import ops_env, run_onboarding
+from tests.cli_helpers import ops_env, run_onboarding
+from tests.eventually import eventually
 from workflows.read_model import decode_pending, explain, stuck_hint
 
 NEXT_TRY = datetime(2026, 11, 29, 22, 14, 5, tzinfo=UTC)
@@ -253,16 +253,16 @@ async def test_a_step_retrying_against_a_deferring_smtp_server_says_so(
     assert created.status_code == 202, created.text
     onboarding_id = created.json()["id"]
     try:
-        view: dict[str, Any] = {}
-        invitation: dict[str, Any] = {}
-        for _ in range(300):
+
+        async def status() -> tuple[dict[str, Any], dict[str, Any]]:
             response = await api.get(f"/v1/onboardings/{onboarding_id}")
             assert response.status_code == 200, response.text
-            view = response.json()
-            invitation = next(s for s in view["steps"] if s["name"] == "invitation")
-            if invitation["retry"]:
-                break
-            await asyncio.sleep(0.05)
+            view: dict[str, Any] = response.json()
+            return view, next(s for s in view["steps"] if s["name"] == "invitation")
+
+        view, invitation = await eventually(
+            status, until=lambda s: s[1]["retry"], what="the invitation step retrying"
+        )
         reason = "the mail server deferred the message (SMTP 451 4.3.0)"
         retry = invitation["retry"]
         assert retry, view

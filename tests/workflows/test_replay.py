@@ -29,7 +29,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.conftest import converter_for_tests
+from tests.factories import converter_for_tests
 from worker.main import WORKFLOW_RUNNER
 from workflows.onboarding import OnboardingWorkflow
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -24,8 +25,9 @@ from devstack.postgres import create_scratch_database
 from domain.retention import Table
 from store.migrate import apply_migrations
 from store.pool import Pool, create_pool
-from tests.conftest import Tenant, make_client, make_tenant
 from tests.e2e.processes import worker_env
+from tests.eventually import eventually
+from tests.factories import Tenant, make_client, make_tenant
 from worker.main import WORKFLOW_RUNNER
 from worker.retention import SCHEDULE_ID, ensure_retention_schedule
 from workflows.retention import RetentionInput, RetentionResult, RetentionWorkflow
@@ -277,20 +279,22 @@ async def test_worker_registers_the_retention_schedule_when_it_starts(
     )
     handle = client.get_schedule_handle(SCHEDULE_ID)
     try:
-        action: ScheduleActionStartWorkflow | None = None
-        for _ in range(300):
-            try:
-                described = await handle.describe()
-            except Exception:  # not created yet: RPCError NOT_FOUND
-                described = None
-            if described is not None:
-                found = described.schedule.action
-                assert isinstance(found, ScheduleActionStartWorkflow)
-                if found.task_queue == settings.task_queue:
-                    action = found
-                    break
+
+        async def registered() -> Any:
             assert process.returncode is None, "the worker exited"
-            await asyncio.sleep(0.1)
+            try:
+                found = await handle.describe()
+            except Exception:  # not created yet: RPCError NOT_FOUND
+                return None
+            action = found.schedule.action
+            assert isinstance(action, ScheduleActionStartWorkflow)
+            return found if action.task_queue == settings.task_queue else None
+
+        described = await eventually(
+            registered, what="the schedule on the worker's task queue", within=30, every=0.1
+        )
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
         assert action is not None, "no schedule on the worker's task queue"
         assert action.workflow == "RetentionWorkflow"
         spec = described.schedule.spec if described else None

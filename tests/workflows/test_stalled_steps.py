@@ -4,22 +4,26 @@ who resumes it once the cause is fixed. Nothing retries unseen for ever."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.clients import CreateClientInput, CreateClientResult
-from activities.folders import CreateFoldersInput, CreateFoldersResult
-from domain.onboarding import OnboardingStatus, OnboardingView, Step, StepState
+from domain.onboarding import OnboardingStatus, Step, StepState
 from store.pool import Pool
-from tests.conftest import started_time_skipping_env
-from tests.workflows.test_onboarding_workflow import Fakes, Run, make_input, wait_for_status
+from tests.factories import started_time_skipping_env
+from tests.workflow_helpers import (
+    Fakes,
+    FoldersDown,
+    Run,
+    make_input,
+    skip_time,
+    skip_until_parked,
+    wait_for_status,
+)
 from workflows.onboarding import OnboardingWorkflow
 
 
@@ -31,34 +35,6 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     out), though the same tests pass on a fresh one in seconds."""
     async with started_time_skipping_env() as env:
         yield env
-
-
-async def skip_time(env: WorkflowEnvironment, seconds: int) -> None:
-    """Skip time on the test server. While a workflow task is open (a local activity's short
-    backoff is slept inside it), the server holds time and the sleep lasts in real time; on a
-    loaded machine the call can then end with the transport's "Timeout expired" although the
-    server goes on. That is no answer about the workflow: wait a moment and let the caller look
-    again."""
-    try:
-        await env.sleep(timedelta(seconds=seconds))
-    except RPCError as exc:
-        if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise
-        await asyncio.sleep(1)
-
-
-async def skip_until_parked(
-    env: WorkflowEnvironment, handle: WorkflowHandle[OnboardingWorkflow, OnboardingView]
-) -> OnboardingView:
-    """Skip a minute at a time until the onboarding parks in NEEDS_ATTENTION (or 100 tries)."""
-    view = await handle.query(OnboardingWorkflow.status)
-    for _ in range(100):
-        if view.status == OnboardingStatus.NEEDS_ATTENTION:
-            break
-        # Retry backoffs are timers (longer local ones too): skipping time lets them fire.
-        await skip_time(env, 60)
-        view = await handle.query(OnboardingWorkflow.status)
-    return view
 
 
 class DataErrorOnCreate(Fakes):
@@ -74,24 +50,6 @@ class DataErrorOnCreate(Fakes):
         self.create_attempts += 1
         await self.pool.execute("SELECT $1::text", f"{data.client.first_name}\x00secret-value")
         raise AssertionError("PostgreSQL accepted a NUL")
-
-
-class FoldersDown(Fakes):
-    """create_folders fails the way an unreachable PostgreSQL does, until `up` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.up = False
-        self.folder_attempts = 0
-
-    @activity.defn(name="create_folders")
-    async def create_folders(self, data: CreateFoldersInput) -> CreateFoldersResult:
-        self.folder_attempts += 1
-        if not self.up:
-            raise ConnectionRefusedError("connection refused")
-        return CreateFoldersResult(
-            folders_planned=14, folders_created=14, months=12, attempt=activity.info().attempt
-        )
 
 
 class CreateClientDown(Fakes):

@@ -867,7 +867,15 @@ async def readme_api(
     settings: Settings, pool: Pool, client: Client
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API as `make dev` serves it (with /metrics), over the session's servers."""
-    served = settings.model_copy(update={"metrics_enabled": True})
+    # The runner sends the pages' requests back to back and polls between some: a person
+    # typing them never nears the per-key rate limit, which tests/api/test_rate_limit.py tests.
+    served = settings.model_copy(
+        update={
+            "metrics_enabled": True,
+            "api_rate_limit_per_second": 1000.0,
+            "api_rate_limit_burst": 1000,
+        }
+    )
     app = create_app(served, services=Services(settings=served, pool=pool, temporal=client))
     async with serve_app(app) as http:
         yield http

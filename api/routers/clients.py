@@ -245,7 +245,7 @@ async def read_clients(
         ),
     ] = None,
     cursor: Annotated[
-        str | None,
+        Text | None,
         Query(
             min_length=1,
             max_length=1000,

@@ -76,6 +76,10 @@ def _partner(r: asyncpg.Record) -> PartnerRow:
     return PartnerRow(id=r["id"], name=r["name"], settings=r["settings"], time_zone=r["time_zone"])
 
 
+# Named, not *: a column added to the table later is read only when a row type wants it.
+_USER_COLUMNS = "id, partner_id, email, name, role, created_at, language"
+
+
 def _user(r: asyncpg.Record) -> UserRow:
     return UserRow(
         id=r["id"],
@@ -114,9 +118,9 @@ async def create_partner(
             name,
         )
         u = await conn.fetchrow(
-            """
+            f"""
             INSERT INTO partner_users (id, partner_id, email, name, role)
-            VALUES ($1, $2, $3, $4, 'administrator') RETURNING *
+            VALUES ($1, $2, $3, $4, 'administrator') RETURNING {_USER_COLUMNS}
             """,
             user_id,
             partner_id,
@@ -218,10 +222,10 @@ async def create_user(
     """None when the e-mail is already a user of this partner. No language: the column's
     default (French)."""
     r = await pool.fetchrow(
-        """
+        f"""
         INSERT INTO partner_users (id, partner_id, email, name, role, language)
         VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'fr'))
-        ON CONFLICT DO NOTHING RETURNING *
+        ON CONFLICT DO NOTHING RETURNING {_USER_COLUMNS}
         """,
         uuid.uuid4(),
         partner_id,
@@ -235,7 +239,9 @@ async def create_user(
 
 async def get_user(pool: Pool, *, partner_id: uuid.UUID, user_id: uuid.UUID) -> UserRow | None:
     r = await pool.fetchrow(
-        "SELECT * FROM partner_users WHERE partner_id = $1 AND id = $2", partner_id, user_id
+        f"SELECT {_USER_COLUMNS} FROM partner_users WHERE partner_id = $1 AND id = $2",
+        partner_id,
+        user_id,
     )
     return _user(r) if r else None
 
@@ -244,8 +250,8 @@ async def list_users(
     pool: Pool, *, partner_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[list[UserRow], int]:
     rows = await pool.fetch(
-        """
-        SELECT *, count(*) OVER () AS total FROM partner_users WHERE partner_id = $1
+        f"""
+        SELECT {_USER_COLUMNS}, count(*) OVER () AS total FROM partner_users WHERE partner_id = $1
         ORDER BY created_at, id LIMIT $2 OFFSET $3
         """,
         partner_id,
@@ -283,10 +289,10 @@ async def update_user(
         ):
             raise LastAdministrator
         r = await conn.fetchrow(
-            """
+            f"""
             UPDATE partner_users SET name = COALESCE($3, name), role = COALESCE($4, role),
                 language = COALESCE($5, language)
-            WHERE partner_id = $1 AND id = $2 RETURNING *
+            WHERE partner_id = $1 AND id = $2 RETURNING {_USER_COLUMNS}
             """,
             partner_id,
             user_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from pydantic import BaseModel, Field
@@ -27,7 +27,6 @@ from domain.onboarding import (
     RetryIntegrationResult,
 )
 from domain.text import Text
-from store.pool import Pool
 from workflows.read_model import ExplainedView
 
 log = logging.getLogger(__name__)
@@ -118,25 +117,6 @@ async def read_onboarding(
     database's status, flagged, when the workflow cannot answer (its task failing)."""
     return await app_onboardings.read_status(
         pool, temporal, partner_id=caller.partner.id, onboarding_id=onboarding_id
-    )
-
-
-async def _update(
-    pool: Pool,
-    temporal: TemporalDep,
-    partner_id: uuid.UUID,
-    onboarding_id: uuid.UUID,
-    update: Any,
-    *args: Any,
-) -> Any:
-    # The application function answers refusals as app errors (api/problems.py maps them).
-    return await app_onboardings.update(
-        pool,
-        temporal,
-        partner_id=partner_id,
-        onboarding_id=onboarding_id,
-        update=update,
-        args=args,
     )
 
 

@@ -1031,7 +1031,9 @@ async def _patches() -> list[dict[str, str | int | None]]:
             "shipped": found.patch.shipped.isoformat(),
             "deprecated": found.patch.deprecated.isoformat() if found.patch.deprecated else None,
             "open_runs_before": found.open_before,
+            "open_runs_before_deprecation": found.open_before_deprecated,
             "stage": found.stage,
+            "blocking": found.blocking,
         }
         for found in await patches.count(client, PATCHES)
     ]
@@ -1040,10 +1042,33 @@ async def _patches() -> list[dict[str, str | int | None]]:
 @app.command("patches")
 def patches_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 1 when a patch this code deprecated still has an open run begun before "
+            "it (that run could not replay): run it before deploying",
+        ),
+    ] = False,
 ) -> None:
     """List every workflow patch with its ship day and the open runs started before it (from
-    Temporal's visibility): a patch with none may be deprecated (workflows/patches.py)."""
+    Temporal's visibility): a patch with none may be deprecated, a deprecated one with no open run
+    begun before its deprecation may be removed (workflows/patches.py)."""
     rows = asyncio.run(_patches())
+    _print_patches(rows, as_json=as_json)
+    blocking = [row for row in rows if row["blocking"]]
+    if check and blocking:
+        for row in blocking:
+            typer.echo(
+                f"patch {row['patch']} is deprecated in this code but {row['open_runs_before']} "
+                f"open {row['workflow']} run(s) began before it shipped: they cannot replay on "
+                "this code; let them finish on the running release before deploying",
+                err=True,
+            )
+        raise typer.Exit(1)
+
+
+def _print_patches(rows: list[dict[str, str | int | None]], *, as_json: bool) -> None:
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")

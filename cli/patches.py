@@ -19,13 +19,26 @@ from workflows.patches import Patch
 class PatchRuns:
     patch: Patch
     open_before: int
+    # For a deprecated patch: open runs begun before the deprecation shipped, which hold the
+    # undeprecated marker (the call may go once there are none).
+    open_before_deprecated: int | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """The code has deleted the old branch, yet a run begun before the patch is open: that
+        run cannot replay on it (its workflow tasks fail until the previous release runs it)."""
+        return self.patch.deprecated is not None and self.open_before > 0
 
     @property
     def stage(self) -> str:
         """What may happen to the patch now (its next stage, or why not yet)."""
-        if self.patch.deprecated is not None:
-            return f"deprecated {self.patch.deprecated.isoformat()}"
-        return "may be deprecated" if self.open_before == 0 else "open runs need the old branch"
+        if self.patch.deprecated is None:
+            return "may be deprecated" if self.open_before == 0 else "open runs need the old branch"
+        if self.blocking:
+            return "deprecated too early: open runs begun before it cannot replay"
+        if self.open_before_deprecated == 0:
+            return "may be removed"
+        return f"deprecated {self.patch.deprecated.isoformat()}: open runs hold its marker"
 
 
 def cutoff(shipped: date) -> datetime:
@@ -46,13 +59,22 @@ async def count(
     client: Client,
     patches: Iterable[Patch],
     *,
-    before: Callable[[Patch], datetime] = lambda patch: cutoff(patch.shipped),
+    before: Callable[[date], datetime] = cutoff,
 ) -> list[PatchRuns]:
-    """Each patch with the number of its workflow's open runs started `before` it (by default,
-    before the end of its ship day)."""
+    """Each patch with the number of its workflow's open runs started `before` it shipped (by
+    default, before the end of its ship day) and, when deprecated, before its deprecation."""
     found: list[PatchRuns] = []
     for patch in patches:
-        query = open_runs_query(patch.workflow.value, before(patch))
-        counted = await client.count_workflows(query)
-        found.append(PatchRuns(patch=patch, open_before=counted.count))
+        shipped = await _open_runs(client, patch, before(patch.shipped))
+        deprecated = (
+            None
+            if patch.deprecated is None
+            else await _open_runs(client, patch, before(patch.deprecated))
+        )
+        found.append(PatchRuns(patch=patch, open_before=shipped, open_before_deprecated=deprecated))
     return found
+
+
+async def _open_runs(client: Client, patch: Patch, before: datetime) -> int:
+    counted = await client.count_workflows(open_runs_query(patch.workflow.value, before))
+    return counted.count

@@ -120,25 +120,19 @@ async def record_status(data: tuple[uuid.UUID, int, str]) -> None:
 @workflow.defn(name="OnboardingWorkflow")
 class FakeOnboarding:
     """Sets up for a while, then records its status as the real one does (the projection marks
-    the import row); an input from an import of the signal era signals instead."""
+    the import row)."""
 
     @workflow.run
     async def run(self, data: OnboardingInput) -> None:
         await workflow.sleep(SETUP_TIMES.get(data.partner_name, timedelta(0)))
         assert data.import_row is not None and data.import_id
         status = "FAILED" if data.import_row % 97 == 0 else "READY"
-        if data.import_reads_settled:
-            await workflow.execute_activity(
-                record_status,
-                (data.import_id, data.import_row, status),
-                start_to_close_timeout=timedelta(seconds=10),
-            )
-        else:
-            parent = workflow.info().parent
-            assert parent is not None, "an import of the signal era starts children"
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                "row_settled", RowSettled(row=data.import_row, status=status)
-            )
+        assert data.import_reads_settled, "imports of the signal era are retired"
+        await workflow.execute_activity(
+            record_status,
+            (data.import_id, data.import_row, status),
+            start_to_close_timeout=timedelta(seconds=10),
+        )
 
 
 @dataclass

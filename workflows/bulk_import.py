@@ -10,6 +10,10 @@ workflows of their own (a child's start and completion are events in the import'
 kept refusing continue-as-new while onboardings settled). The workflow continues as new between
 batches, or while it waits for its window once its history is over the bound, so its history stays
 small however long the file. Cancelling stops starting rows and leaves started ones alone.
+
+Both changes shipped as patches (`import-settled-in-db`, `import-starts-by-activity`) and are now
+deprecated (workflows/patches.py): the signal era's branch is gone, so a run begun before them
+would no longer replay; `onboarding patches --check` refuses a deploy while one is open.
 """
 
 from __future__ import annotations
@@ -20,9 +24,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.imports import (
@@ -35,20 +37,13 @@ with workflow.unsafe.imports_passed_through():
         StartRowsResult,
         start_onboardings,
     )
-    from domain import search_attributes as sa
     from domain.imports_progress import (
         START_REFUSED,
         BulkImportInput,
         ImportProgress,
         RowSettled,
     )
-    from domain.onboarding import (
-        OnboardingInput,
-        OnboardingStatus,
-        onboarding_summary,
-        workflow_id_for,
-    )
-    from workflows.onboarding import OnboardingWorkflow
+    from domain.onboarding import OnboardingInput, OnboardingStatus
     from workflows.patches import SETTLED_IN_DB, STARTS_BY_ACTIVITY
 
 PREPARE_RETRY = RetryPolicy(
@@ -86,9 +81,10 @@ class BulkImportWorkflow:
         self._starting: set[asyncio.Task[None]] = set()
         self._prefetch: asyncio.Task[None] | None = None
         self._finished = False
-        # Decided once per run, before any signal is handled.
-        self._reads_settled = workflow.patched(SETTLED_IN_DB)
-        self._starts_by_activity = self._reads_settled and workflow.patched(STARTS_BY_ACTIVITY)
+        # Deprecated patches: every run takes their branch; the calls replay the markers that
+        # runs begun before the deprecation recorded (removed once none of those is open).
+        workflow.deprecate_patch(SETTLED_IN_DB)
+        workflow.deprecate_patch(STARTS_BY_ACTIVITY)
 
     @workflow.query
     def progress(self) -> ImportProgress:
@@ -102,13 +98,6 @@ class BulkImportWorkflow:
             runs=state.runs,
             finished=self._finished,
         )
-
-    @workflow.signal
-    def row_settled(self, data: RowSettled) -> None:
-        """From a child started before the database took over: its window slot is free."""
-        if self._reads_settled and data.row not in self._in_flight:
-            return  # read from the database already (here or in an earlier run)
-        self._settle(data)
 
     def _settle(self, data: RowSettled) -> None:
         """Ready, waiting for a person, or failed: counted once, and the slot is free."""
@@ -151,19 +140,6 @@ class BulkImportWorkflow:
             state.cursor = batch.last_row
             self._pending.extend(batch.rows)
 
-    def _launch(self, prepared: PreparedRow) -> None:
-        """Send the row's start without waiting for it: the starts of every free slot leave in
-        one workflow task, rather than one task round trip each."""
-        state = self._state
-        if prepared.onboarding is None:
-            state.counts.skipped += 1
-            return
-        if prepared.row not in self._settled:
-            self._in_flight.add(prepared.row)
-        task = asyncio.create_task(self._start(prepared, prepared.onboarding))
-        self._starting.add(task)
-        task.add_done_callback(self._starting.discard)
-
     def _launch_free_slots(self) -> None:
         """Every free slot's row at once, in one activity: one task round trip for the lot."""
         state = self._state
@@ -187,12 +163,13 @@ class BulkImportWorkflow:
 
     def _for_import(self, row: int, onboarding: OnboardingInput) -> OnboardingInput:
         """The row's onboarding as this import starts it: it knows its import and row, and
-        whether to report settling in the database (or, in an old run, by signal)."""
+        reports settling in the database (`import_reads_settled`, for onboardings of the signal
+        era's imports, which signal instead)."""
         return onboarding.model_copy(
             update={
                 "import_id": self._state.import_id,
                 "import_row": row,
-                "import_reads_settled": self._reads_settled,
+                "import_reads_settled": True,
             }
         )
 
@@ -222,35 +199,6 @@ class BulkImportWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=PREPARE_RETRY,
             )
-
-    async def _start(self, prepared: PreparedRow, onboarding: OnboardingInput) -> None:
-        state = self._state
-        child = self._for_import(prepared.row, onboarding)
-        try:
-            await workflow.start_child_workflow(
-                OnboardingWorkflow.run,
-                child,
-                id=workflow_id_for(child.onboarding_id),
-                # As the API starts one: ops filter on them from the start, imported or not.
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.PARTNER_ID, str(state.partner_id)),
-                        SearchAttributePair(
-                            sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
-                        ),
-                        SearchAttributePair(sa.STATUS_SINCE, workflow.now()),
-                    ]
-                ),
-                static_summary=onboarding_summary(
-                    child.onboarding_id, state.partner_id, import_id=state.import_id
-                ),
-                # Each onboarding lives its own life: cancelling or finishing the import, or
-                # continuing it as new, must not touch started ones.
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # started by an earlier run of this import: it reports to us all the same
-        state.counts.started += 1
 
     def _should_prefetch(self) -> bool:
         """Fetch the next batch while the last rows of this one are starting, so the window
@@ -292,10 +240,7 @@ class BulkImportWorkflow:
             await self._until(lambda: len(self._in_flight) < state.window or state.cancelled)
             if state.cancelled:
                 break
-            if self._starts_by_activity:
-                self._launch_free_slots()
-            else:
-                self._launch(self._pending.pop(0))
+            self._launch_free_slots()
         await self._settle_starts()
         if state.cancelled and self._pending:
             await self._release_pending()
@@ -309,9 +254,6 @@ class BulkImportWorkflow:
     async def _until(self, ready: Callable[[], bool]) -> None:
         """Wait for window slots (or the end of the window): read the settled rows, then back
         off while none settle; past the history bound, continue as new from here."""
-        if not self._reads_settled:
-            await workflow.wait_condition(ready)
-            return
         delay = POLL_FIRST
         while not ready():
             found = await self._read_settled()

@@ -111,11 +111,13 @@ PATCHES: tuple[Patch, ...] = (
         _B,
         date(2026, 11, 29),
         "the import reads its settled rows from PostgreSQL instead of its children's signals",
+        deprecated=date(2026, 12, 5),
     ),
     Patch(
         STARTS_BY_ACTIVITY,
         _B,
         date(2026, 11, 30),
         "onboardings are started by an activity as workflows of their own, not as children",
+        deprecated=date(2026, 12, 5),
     ),
 )

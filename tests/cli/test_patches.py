@@ -7,7 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from temporalio.client import Client
@@ -60,36 +60,50 @@ async def test_patches_counts_the_open_runs_started_before_each_patch(
     await asyncio.sleep(1.5)
     after_patch = await _open(client, Workflow.onboarding.value)
     shipped_at = before_patch + (after_patch - before_patch) / 2
-    between = Patch("between", Workflow.onboarding, shipped_at.date(), "a test patch")
-    everything = Patch("everything", Workflow.onboarding, shipped_at.date(), "a test patch")
-    nothing = Patch("nothing", Workflow.onboarding, shipped_at.date(), "a test patch")
+    # Each patch's days stand for instants around the runs' starts (`before` maps them).
+    days = {day: date(2001, 1, day) for day in range(1, 5)}
     at = {
-        "between": shipped_at,
-        "everything": after_patch + timedelta(seconds=1),
-        "nothing": before_patch - timedelta(seconds=1),
+        days[1]: shipped_at,
+        days[2]: after_patch + timedelta(seconds=1),
+        days[3]: before_patch - timedelta(seconds=1),
     }
+    between = Patch("between", Workflow.onboarding, days[1], "a test patch")
+    everything = Patch("everything", Workflow.onboarding, days[2], "a test patch")
+    nothing = Patch("nothing", Workflow.onboarding, days[3], "a test patch")
+    # Deprecated after `nothing`'s day and before `between`'s: its runs hold the marker.
+    deprecated = Patch("deprecated", Workflow.onboarding, days[3], "a test patch", days[1])
+    # Deprecated while a run begun before it was still open: the deploy gate's case.
+    too_early = Patch("too-early", Workflow.onboarding, days[1], "a test patch", days[2])
 
-    async def counted() -> dict[str, int]:
+    async def counted() -> dict[str, tuple[int, int | None, bool]]:
         found = await patches.count(
-            client, [between, everything, nothing], before=lambda p: at[p.id]
+            client, [between, everything, nothing, deprecated, too_early], before=at.__getitem__
         )
-        return {f.patch.id: f.open_before for f in found}
+        return {f.patch.id: (f.open_before, f.open_before_deprecated, f.blocking) for f in found}
 
     # Visibility is eventually consistent, a run's start and a termination alike: wait for the
     # counts to settle where they must (a count that never gets there fails with its last value).
-    expected = {"between": 1, "everything": 2, "nothing": 0}
+    expected = {
+        "between": (1, None, False),
+        "everything": (2, None, False),
+        "nothing": (0, None, False),
+        "deprecated": (0, 1, False),
+        "too-early": (1, 2, True),
+    }
     counts = await eventually(
         counted, what="the open runs counted", within=15, until=lambda c: c == expected
     )
-    assert counts == {"between": 1, "everything": 2, "nothing": 0}
+    assert counts == expected
 
 
 async def test_patches_command_lists_every_registered_patch_with_its_count(
     dev_server: WorkflowEnvironment,
 ) -> None:
     """The real command, in a subprocess: one line per patch of the registry, with its ship day
-    and a count; an onboarding started now is after every patch shipped before today."""
+    and a count; an onboarding and an import started now are after every patch shipped before
+    today, so `--check` lets a deploy through."""
     await _open(dev_server.client, Workflow.onboarding.value)
+    await _open(dev_server.client, Workflow.bulk_import.value)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDING_")}
     env.update(
         ONBOARDING_ENV="test",
@@ -107,4 +121,9 @@ async def test_patches_command_lists_every_registered_patch_with_its_count(
         assert row["workflow"] == patch.workflow.value
         if patch.shipped < today - timedelta(days=1):
             assert row["open_runs_before"] == 0, row
-            assert row["stage"] in ("may be deprecated", f"deprecated {patch.deprecated}")
+            assert row["stage"] in ("may be deprecated", "may be removed") or row[
+                "stage"
+            ].startswith(f"deprecated {patch.deprecated}"), row
+            assert row["blocking"] is False, row
+    checked = await run_onboarding(env, "patches", "--check")
+    assert checked.code == 0, checked.err

@@ -1,14 +1,16 @@
 """`make test-upgrade`: today's code takes over a stack the previous release left mid-work.
 
-The previous release (RELEASES.md: the newest `release-*` tag below HEAD, else UPGRADE_FROM, else
-bb92f04) is checked out into a temporary git worktree with its own virtualenv (its Makefile), and
-its `onboarding dev` starts onboardings in the states they wait in for days: manual, scheduled
-in the future, kept muted, awaiting company details, invitation sent and not accepted. It is
+The previous release (UPGRADE_FROM, else the newest release RELEASES.md names: the first
+`### <commit> (<date>)` heading under "Releases") is checked out into a temporary git worktree
+with its own virtualenv (its Makefile), and its `onboarding dev` starts onboardings in the states
+they wait in for days: manual, scheduled in the future, kept muted, awaiting company details,
+invitation sent and not accepted; then a later fiscal year and an import, stopped part-way. It is
 stopped; today's `onboarding dev` starts on the same `.devstack/` (same PostgreSQL data, same
 Temporal SQLite file) and every one is finished (send, reschedule, unmute, provide details,
-accept the old e-mail's link), plus a new onboarding, to COMPLETED. No workflow task may fail
-on the way: every history is read for WorkflowTaskFailed events, and describe() for a pending
-task past its first attempt. Exits 1 with what it saw when anything differs (issue 21).
+accept the old e-mail's link), plus a new onboarding, to COMPLETED; the import's rows READY and
+the year's folders done. No workflow task may fail on the way: every history is read for
+WorkflowTaskFailed events, and describe() for a pending task past its first attempt. Exits 1
+with what it saw when anything differs (issue 21).
 
 Not a pytest file: `make test` stays as it is, and this runs once per CI build after it.
 """
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,9 @@ from devstack.ports import lasting_free_ports
 from devstack.postgres import MAJOR, cluster_version
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PREVIOUS_RELEASE = "bb92f04"  # the release before tags (RELEASES.md)
+RELEASES = ROOT / "RELEASES.md"
+# A released entry's heading: `### 15cd4f1 (2026-12-04)`, the newest first; "### Next" is not one.
+RELEASE_HEADING = re.compile(r"^### ([0-9a-f]{7,40}) \(\d{4}-\d{2}-\d{2}\)", re.MULTILINE)
 PORT_SETTINGS = (
     "ONBOARDING_API_PORT",
     "ONBOARDING_TEMPORAL_PORT",
@@ -82,13 +86,19 @@ def git(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     )
 
 
+def newest_release(text: str) -> str:
+    """The commit of the newest release RELEASES.md records (the file, not tags, is the record:
+    a clone, shallow or not, always has it)."""
+    found = RELEASE_HEADING.search(text)
+    if found is None:
+        raise UpgradeFailed("RELEASES.md names no release (a `### <commit> (<date>)` heading)")
+    return found.group(1)
+
+
 def previous_release() -> str:
-    """The commit to upgrade from: UPGRADE_FROM, else the newest release tag below HEAD, else
-    the first previous release. A shallow CI clone may lack both: fetch them, or say so."""
-    wanted = os.environ.get("UPGRADE_FROM")
-    if not wanted:
-        tag = git("describe", "--tags", "--abbrev=0", "--match", "release-*", "HEAD^", check=False)
-        wanted = tag.stdout.strip() or FIRST_PREVIOUS_RELEASE
+    """The commit to upgrade from: UPGRADE_FROM, else the newest release in RELEASES.md. A
+    shallow CI clone may lack it: fetch it, or say so."""
+    wanted = os.environ.get("UPGRADE_FROM") or newest_release(RELEASES.read_text())
     if git("rev-parse", "--verify", "--quiet", f"{wanted}^{{commit}}", check=False).returncode:
         say(f"{wanted} is not in this clone (shallow?): fetching history and tags")
         fetched = git("fetch", "--tags", "--unshallow", check=False)
@@ -328,6 +338,17 @@ def run(keep: bool) -> None:
         if created.returncode:
             raise UpgradeFailed(f"partner create: {created.stdout}{created.stderr}")
         api = Api(old.api, json.loads(created.stdout)["api_key"])
+        # The scenario is the same for every previous release: new clients notified unless an
+        # onboarding says keep_muted. A release with the firm setting (new firms muted since
+        # issue 23) is told so; one without it answers 404 and behaves that way already.
+        defaults = httpx.put(
+            f"{old.api}/v1/notification-defaults",
+            json={"new_clients_muted": False},
+            headers=api.auth,
+            timeout=30,
+        )
+        if defaults.status_code != 404:
+            api.expect(defaults, "notification defaults")
         mail = devstack / "mail"
         later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
@@ -369,6 +390,23 @@ def run(keep: bool) -> None:
             before[name] = view = api.until(ids[name], f"waiting ({name})", ok)
             say(f"previous: {name} waits: {view['status']} / invitation {invitation(view)}")
         old_link = accept_link(mail, "invited@example.com")
+        # A later fiscal year of the invited client, its month folders being made as we stop.
+        year_client = before["invited"]["client_id"]
+        years = api.get(f"/v1/clients/{year_client}/fiscal-years")
+        api.expect(years, "fiscal years")
+        next_start = (date.fromisoformat(years.json()[-1]["end"]) + timedelta(days=1)).isoformat()
+        year_url = f"/v1/clients/{year_client}/fiscal-years/{next_start}"
+        api.expect(
+            api.post(
+                f"/v1/clients/{year_client}/fiscal-years",
+                {"start": next_start},
+                **{"Idempotency-Key": "fiscal-year"},
+            ),
+            "add a fiscal year",
+            202,
+        )
+        year = api.expect(api.get(year_url), "the added fiscal year")
+        say(f"previous: fiscal year {next_start} folders {year['folders']['state']}")
         # Last, and stopped at once: the import's rows are still being started and set up.
         csv = "first_name,last_name,email,language\n" + "".join(
             f"Row{n},Import,row{n}@example.com,fr\n" for n in range(IMPORT_ROWS)
@@ -446,6 +484,14 @@ def run(keep: bool) -> None:
         else:
             raise UpgradeFailed(f"import never finished: {json.dumps(settled)[:2000]}")
         say(f"today: import finished, {IMPORT_ROWS} onboardings READY (manual invitations)")
+        deadline = time.monotonic() + WAIT
+        while (year := api.expect(api.get(year_url), "the added fiscal year"))["folders"][
+            "state"
+        ] != "done":
+            if time.monotonic() > deadline or year["folders"]["state"] == "failed":
+                raise UpgradeFailed(f"fiscal year {next_start} folders: {json.dumps(year)}")
+            time.sleep(0.5)
+        say(f"today: fiscal year {next_start} folders done ({year['folders']['created']})")
         problems = asyncio.run(task_failures(f"127.0.0.1:{ports['ONBOARDING_TEMPORAL_PORT']}"))
         if problems:
             raise UpgradeFailed("workflow tasks failed:\n" + "\n".join(problems))

@@ -2,12 +2,14 @@
 
 Imports run for hours, across deploys, so a change to the bulk workflow goes behind
 `workflow.patched` and its older runs keep a recorded history here:
-- bulk_import_v1_signals: recorded at 0acc597, before the `import-settled-in-db` patch (children
-  signal `row_settled`; the run waits on its window with `wait_condition` only);
-- bulk_import_v2_settled_in_db: recorded at a09c1b7, after it (a patch marker, then the window
-  read from the database by a local activity, no signal; onboardings still children);
 - bulk_import_v3_starts_by_activity: after the `import-starts-by-activity` patch (onboardings
-  started by an activity as workflows of their own: no child event in the import's history).
+  started by an activity as workflows of their own: no child event in the import's history), with
+  both import patches' markers; it replays against today's code, which deprecated both patches.
+- retired/: the shapes of runs begun before those patches, whose branches the deprecation deleted:
+  bulk_import_v1_signals (recorded at 0acc597, children signal `row_settled`) and
+  bulk_import_v2_settled_in_db (recorded at a09c1b7, the window read from the database but
+  onboardings still children). They must NOT replay any more: that is why a deploy waits for
+  `onboarding patches --check` (no open run begun before a deprecated patch).
 Each file holds the first two runs of one import (the second starts with rows carried across
 continue-as-new). Recorded by `python -m tests.workflows.test_bulk_replay OUT.json`.
 """
@@ -73,20 +75,38 @@ def _patches(history: WorkflowHistory) -> list[bytes]:
 async def test_recorded_bulk_history_replays(path: Path) -> None:
     runs = await asyncio.to_thread(_load, path)
     assert len(runs) == 2
-    replayer = Replayer(
-        workflows=[BulkImportWorkflow],
-        data_converter=converter_for_tests(),
-        workflow_runner=WORKFLOW_RUNNER,
-    )
+    replayer = _replayer()
     for history in runs:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
 
 
-async def test_both_kinds_of_bulk_run_are_recorded() -> None:
+def _replayer() -> Replayer:
+    return Replayer(
+        workflows=[BulkImportWorkflow],
+        data_converter=converter_for_tests(),
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+
+
+@pytest.mark.parametrize(
+    "path", sorted((BULK_HISTORIES / "retired").glob("*.json")), ids=lambda p: p.stem
+)
+async def test_a_run_begun_before_the_deprecated_import_patches_no_longer_replays(
+    path: Path,
+) -> None:
+    """The deprecation really deleted the old branches: a pre-patch run fails its replay (so
+    the deploy gate, not luck, is what keeps such runs from meeting this code)."""
+    runs = await asyncio.to_thread(_load, path)
+    result = await _replayer().replay_workflow(runs[0], raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+
+
+async def test_every_kind_of_bulk_run_is_recorded() -> None:
     """The files above are what they say: one from before each patch, one after the last."""
-    v1 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v1_signals.json")
-    v2 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v2_settled_in_db.json")
+    retired = BULK_HISTORIES / "retired"
+    v1 = await asyncio.to_thread(_load, retired / "bulk_import_v1_signals.json")
+    v2 = await asyncio.to_thread(_load, retired / "bulk_import_v2_settled_in_db.json")
     v3 = await asyncio.to_thread(_load, BULK_HISTORIES / "bulk_import_v3_starts_by_activity.json")
     assert all(_signals(h) > 0 and not _markers(h) and _children(h) for h in v1)
     for history in v2 + v3:

@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,6 +29,7 @@ from app import notifications
 from app import setups as app_setups
 from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
 from core.settings import Settings
+from core.temporal import QUERY_WAIT, query_not_answered
 from domain.imports import (
     ImportFileError,
     ImportLimitExceeded,
@@ -351,6 +352,9 @@ class ImportState:
     onboardings_by_status: dict[str, int]
     started: bool
     started_at: datetime | None  # when its first row started (the pace's origin)
+    # Set when the workflow could not say its progress (no worker answered in time, or its task
+    # fails): `progress` is then None and the rows' counts, from the database, are all there is.
+    workflow_problem: str | None = None
 
 
 async def read(
@@ -364,12 +368,18 @@ async def read(
     """Progress: rows started, ready, waiting for input, failed; onboardings by status."""
     row = await _get(pool, partner_id=partner_id, import_id=import_id)
     handle = temporal.get_workflow_handle_for(BulkImportWorkflow.run, row.workflow_id)
+    progress: ImportProgress | None = None
+    workflow_problem: str | None = None
     try:
-        progress: ImportProgress | None = await handle.query(BulkImportWorkflow.progress)
+        progress = await handle.query(BulkImportWorkflow.progress, rpc_timeout=QUERY_WAIT)
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        workflow_problem = "the import's workflow did not answer its progress query"
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
+        if query_not_answered(exc):
+            # No worker polls (all down) or its task fails: the rows' own state answers.
+            workflow_problem = "the import's workflow did not answer its progress query in time"
+        elif exc.status != RPCStatusCode.NOT_FOUND:
             raise Unavailable("Cannot reach the import.") from exc
-        progress = None
     # The first row's start, not the workflow's: the import continues as new between batches,
     # and each run starts anew.
     started_at = (
@@ -379,8 +389,12 @@ async def read(
         row=row,
         progress=progress,
         onboardings_by_status=await imports.counts(pool, import_id=import_id),
-        started=progress is not None or await imports.started(pool, import_id=import_id),
+        # A workflow that did not answer exists: the import was started.
+        started=progress is not None
+        or workflow_problem is not None
+        or await imports.started(pool, import_id=import_id),
         started_at=started_at,
+        workflow_problem=workflow_problem,
     )
 
 

@@ -4,7 +4,8 @@ The workflow's `status` query needs a workflow task; while that task fails (issu
 attribute the namespace lacks) the query is refused for as long as the cause lasts, and the
 status route answered 503 "Temporal unavailable" for an onboarding that was merely stuck. So
 describe() comes first: a failing task, or a query that cannot be answered, gives the database
-projection's status with `workflow_task_failing` and the reason, and a 200.
+projection's status with `workflow_task_failing` and the reason, and a 200. A query no worker
+answers within QUERY_WAIT (all workers down) gives the projection too, not a 30-second wait.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRej
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.task_failures import task_problem
+from core.temporal import QUERY_WAIT
 from domain.onboarding import OnboardingStatus, OnboardingView
 from workflows.onboarding import OnboardingWorkflow
 from workflows.read_model import ExplainedView, decode_pending, explain
@@ -44,7 +46,7 @@ async def explained_status(
     reason: str | None = problem.reason if problem is not None else None
     if problem is None:
         try:
-            view = await handle.query(OnboardingWorkflow.status)
+            view = await handle.query(OnboardingWorkflow.status, rpc_timeout=QUERY_WAIT)
         except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
             reason = "the workflow did not answer its status query (see the worker's log)"
         except RPCError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from datetime import timedelta
 
 from opentelemetry.trace import TracerProvider
 from temporalio.client import Client, Interceptor
@@ -206,6 +207,22 @@ def start_refused_for_good(exc: BaseException) -> bool:
     """
     refused = start_refusal(exc)
     return refused is not None and refused.kind == StartRefusal.too_large
+
+
+# How long a read waits for a workflow's query. A query is answered by a worker replaying the
+# workflow; with none polling its task queue (every worker down, or its task failing) Temporal
+# holds the query for 30 seconds, and a status page or route would hold its caller as long. A
+# worker answers in milliseconds; past this, the reads answer from the database instead.
+QUERY_WAIT = timedelta(seconds=5)
+
+
+def query_not_answered(exc: BaseException) -> bool:
+    """Whether a query failed because no worker answered it in time (QUERY_WAIT), as opposed to
+    Temporal itself being unreachable or the workflow being unknown."""
+    return isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,
+    )
 
 
 # What an RPC answers when Temporal was not reached, or did not answer in time: worth a retry.

@@ -214,6 +214,29 @@ def _progress_context(
     """The numbers the progress bar and its counters show, and whether it still moves."""
     valid = state.row.valid_rows
     progress = state.progress
+    if progress is None and state.workflow_problem is not None:
+        # Its workflow does not answer (no worker, or its task failing): what its onboardings'
+        # rows say, not finished, and the page keeps asking.
+        by = state.onboardings_by_status
+        settled = {
+            "ready": sum(n for s, n in by.items() if s in ("READY", "COMPLETED")),
+            "failed": by.get("FAILED", 0),
+            "waiting_details": by.get("AWAITING_COMPANY_DETAILS", 0),
+        }
+        started = sum(by.values())
+        return {
+            "valid": valid,
+            "done": sum(settled.values()),
+            **settled,
+            "waiting_registry": started - sum(settled.values()),
+            "skipped": 0,
+            "not_started": max(0, valid - started),
+            "finished": False,
+            "cancelled": False,
+            "eta": None,
+            "rows_only": True,
+            "refresh_url": _url(frame, f"/imports/{import_id}/progress"),
+        }
     if progress is None:
         # Past its workflow's retention: it is over; its onboardings say how it ended.
         by = state.onboardings_by_status
@@ -231,6 +254,7 @@ def _progress_context(
             "finished": True,
             "cancelled": False,
             "eta": None,
+            "rows_only": False,
             "refresh_url": None,
         }
     counts = progress.counts
@@ -257,6 +281,7 @@ def _progress_context(
         "finished": finished,
         "cancelled": progress.cancelled,
         "eta": _eta_text(frame, eta),
+        "rows_only": False,
         "refresh_url": None if finished else _url(frame, f"/imports/{import_id}/progress"),
     }
 

@@ -3605,3 +3605,28 @@ _CLIENT_RECORDS: dict[str, dict[str, str]] = {
 }
 for _lang, _words in _CLIENT_RECORDS.items():
     TEXTS[_lang].update(_words)
+
+# The import's page while its workflow does not answer (no worker, or its task failing): the
+# counts come from its rows (api/console/imports.py).
+_IMPORT_ROWS_ONLY: dict[str, dict[str, str]] = {
+    "en": {
+        "imp_rows_only": "The import's own progress cannot be read now (its workflow does not "
+        "answer): these counts come from its rows. The page keeps refreshing.",
+    },
+    "fr": {
+        "imp_rows_only": "La progression de l'import ne peut pas être lue pour l'instant (son "
+        "workflow ne répond pas) : ces nombres viennent de ses lignes. La page continue de "
+        "s'actualiser.",
+    },
+    "nl": {
+        "imp_rows_only": "De voortgang van de import kan nu niet gelezen worden (de workflow "
+        "antwoordt niet): deze aantallen komen uit de rijen. De pagina blijft vernieuwen.",
+    },
+    "de": {
+        "imp_rows_only": "Der Fortschritt des Imports kann gerade nicht gelesen werden (sein "
+        "Workflow antwortet nicht): diese Zahlen stammen aus seinen Zeilen. Die Seite wird "
+        "weiter aktualisiert.",
+    },
+}
+for _lang, _words in _IMPORT_ROWS_ONLY.items():
+    TEXTS[_lang].update(_words)

@@ -12,11 +12,11 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Header, Request, Response, UploadFile, status
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import AnyRoleDep, PoolDep, ServicesDep, TemporalDep
 from api.problems import problem_responses
@@ -40,8 +40,18 @@ class ImportStatus(BaseModel):
     filename: str
     total_rows: int
     valid_rows: int
-    progress: ImportProgress | None
+    progress: ImportProgress | None = Field(
+        description="The workflow's own count; null before it starts, past its retention, or "
+        "when it cannot answer (`source` is then `database`)"
+    )
     onboardings_by_status: dict[str, int]
+    source: Literal["workflow", "database"] = Field(
+        description="`database` when the import's workflow did not answer (no worker polled in "
+        "time, or its task fails): the rows' counts above are all there is"
+    )
+    workflow_problem: str | None = Field(
+        default=None, description="Why the workflow did not answer, when `source` is `database`"
+    )
 
 
 def readers_of(request: Request) -> app_imports.Readers:
@@ -147,6 +157,8 @@ async def read_import(
         valid_rows=state.row.valid_rows,
         progress=state.progress,
         onboardings_by_status=state.onboardings_by_status,
+        source="database" if state.workflow_problem else "workflow",
+        workflow_problem=state.workflow_problem,
     )
 
 

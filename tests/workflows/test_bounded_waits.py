@@ -1,8 +1,11 @@
 """Waits bounded by continue-as-new (patch bounded-waits), under the time-skipping server: an
 onboarding that waits past its maximum run age (an unmute, a manual send, its scheduled time, a
 cancelled invitation, its director, a resend) continues as new with its state, the next run goes
-on from the same wait, and the invitation can still be sent. No run is older than the bound, so
-every workflow patch can retire on a known date (workflows/patches.py)."""
+on from the same wait, and the invitation can still be sent. A step parked in NEEDS_ATTENTION
+(patch bounded-attention: folders, the checklist, an integration's failure record, the
+invitation's send) continues as new still parked, and a resume of the latest run goes on from
+that step without redoing the ones before. No run is older than the bound, so every workflow
+patch can retire on a known date (workflows/patches.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.checklists import AssignChecklistInput, AssignChecklistResult
 from activities.company_checks import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailResult
+from activities.integrations import RecordIntegrationFailureInput
 from activities.invitations import SendInvitationInput
 from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain import search_attributes as sa
@@ -31,7 +35,7 @@ from domain.onboarding import (
     Step,
     StepState,
 )
-from domain.setup import InvitationMode
+from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
 from tests.workflow_helpers import (
     Fakes,
     FoldersDown,
@@ -366,4 +370,56 @@ async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice
     assert [a.checklist_id for a in fakes.assigned] == [fakes.checklist_id]
     assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
     assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+    assert final.status == OnboardingStatus.COMPLETED
+
+
+class FailureRecordDown(Fakes):
+    """record_integration_failure (a local activity) fails until `up`: a failed integration's
+    record parks the onboarding on the integrations step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    @activity.defn(name="record_integration_failure")
+    async def record_integration_failure(self, data: RecordIntegrationFailureInput) -> None:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        await super().record_integration_failure(data)
+
+
+async def test_integrations_parked_past_the_bound_connect_again_only_the_unconnected(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """bank fails its five attempts and its failure cannot be recorded: parked on integrations,
+    then past the bound in a new run. The resume connects bank again (it answers now) and
+    leaves portal, connected in the first run, alone."""
+    env, fakes = time_skipping_env, FailureRecordDown()
+    fakes.integrations = [
+        EffectiveIntegration(code="bank", kind=IntegrationKind.automation, settings={}),
+        EffectiveIntegration(code="portal", kind=IntegrationKind.redirection, settings={}),
+    ]
+    fakes.integration_failures = {"bank": 5}  # every attempt of the first round
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await wait_for_status(latest, OnboardingStatus.NEEDS_ATTENTION)
+        assert {i.code: i.state for i in view.integrations} == {
+            "bank": StepState.failed,
+            "portal": StepState.completed,
+        }
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    assert fakes.connect_calls == {"bank": 6, "portal": 1}
+    assert len(fakes.created) == 1 and fakes.recorded_failures == []
+    assert {i.code: i.state for i in final.integrations} == {
+        "bank": StepState.completed,
+        "portal": StepState.completed,
+    }
+    assert {s.name: s.state for s in final.steps}[Step.integrations] == StepState.completed
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
     assert final.status == OnboardingStatus.COMPLETED

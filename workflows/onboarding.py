@@ -455,7 +455,8 @@ class OnboardingWorkflow:
         """(registry record, details by hand): at most one of them is set."""
         if self._done_before(Step.company_lookup):
             # Details by hand replace the record (a duplicate found at the client's creation).
-            return (None, self._manual) if self._manual else (self._view.company, None)
+            manual = self._manual
+            return (None, manual) if manual is not None else (self._view.company, None)
         step = self._step(Step.company_lookup)
         siret = data.client.siret
         if siret is None:

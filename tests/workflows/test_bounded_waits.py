@@ -19,14 +19,17 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.checklists import AssignChecklistInput, AssignChecklistResult
+from activities.clients import CreateClientInput, CreateClientResult
 from activities.company_checks import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailResult
 from activities.integrations import RecordIntegrationFailureInput
 from activities.invitations import SendInvitationInput
+from activities.registry import LookupCompanyResult
 from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain import search_attributes as sa
 from domain.onboarding import (
     AcceptInvitationInput,
+    CompanyDetails,
     InvitationState,
     OnboardingInput,
     OnboardingStatus,
@@ -423,3 +426,48 @@ async def test_integrations_parked_past_the_bound_connect_again_only_the_unconne
     assert {s.name: s.state for s in final.steps}[Step.integrations] == StepState.completed
     assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
     assert final.status == OnboardingStatus.COMPLETED
+
+
+class CreateClientDown(Fakes):
+    """The registry does not know the SIRET, and create_client (a local activity) fails as an
+    unreachable PostgreSQL does until `up`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.registry = lambda attempt: LookupCompanyResult(company=None, attempt=attempt)
+        self.up = False
+
+    @activity.defn(name="create_client")
+    async def create_client(self, data: CreateClientInput) -> CreateClientResult:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().create_client(data)
+
+
+async def test_client_creation_parked_past_the_bound_creates_it_from_the_details_given(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Company details given by hand, then the client's creation parks past the bound: the next
+    run, resumed, creates the client from those details, without asking the registry again."""
+    env, fakes = time_skipping_env, CreateClientDown()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        await wait_for_status(first, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await first.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="Boulangerie Martin", city="Lyon"),
+        )
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await wait_for_status(latest, OnboardingStatus.NEEDS_ATTENTION)
+        assert {s.name: s.state for s in view.steps}[Step.create_client] == StepState.waiting
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    [created] = fakes.created
+    assert created.company_name == "Boulangerie Martin" and created.siret is None
+    assert fakes.registry_calls == 1
+    assert final.status == OnboardingStatus.COMPLETED
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]

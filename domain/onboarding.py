@@ -426,9 +426,12 @@ class InvitationStage(StrEnum):
 
 
 class OnboardingCarried(BaseModel):
-    """What a run hands to the next when it continues as new after waiting its maximum age
-    (patch bounded-waits): the view and the workflow's own state, so the next run goes on
-    from the same wait. Only after setup completed (the waits that can last are there)."""
+    """What a run hands to the next when it continues as new after waiting its maximum age:
+    the view and the workflow's own state, so the next run goes on from the same wait. After
+    setup completed (patch bounded-waits: an unmute, a send, the director), or while a step
+    waits in NEEDS_ATTENTION for a person to resume it, during setup or at the invitation's
+    send (patch bounded-attention). Fields added later have defaults: the carried inputs of
+    runs already open must still parse."""
 
     view: OnboardingView
     stage: InvitationStage
@@ -442,6 +445,22 @@ class OnboardingCarried(BaseModel):
     schedule_version: int
     client_name: str | None
     runs: int = Field(default=1, description="Runs of this onboarding so far (continue-as-new)")
+    parked: Step | None = Field(
+        default=None,
+        description="The step waiting in NEEDS_ATTENTION for a resume when the run continued "
+        "as new: the next run waits there again, and a resume runs it",
+    )
+    manual: CompanyDetails | None = Field(
+        default=None, description="Company details given by hand, for a client not created yet"
+    )
+    setup_muted: bool | None = Field(
+        default=None,
+        description="complete_setup's answer (notifications muted) when it ran and setup had "
+        "not finished (its checklist parked): not run again",
+    )
+    told_import: bool = Field(
+        default=False, description="The bulk import of the signal era was told this row settled"
+    )
 
 
 class SetNotificationsInput(StrictModel):

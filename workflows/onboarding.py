@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.company_checks import CheckSiretInput, CompanyActivities, LookupEnterpriseInput
     from activities.email import SendEmailResult, SendOutcome
     from activities.escalations import EscalateInput, EscalationActivities, EscalationKind
-    from activities.folders import CreateFoldersInput, CreateFoldersResult, FolderActivities
+    from activities.folders import CreateFoldersInput, FolderActivities
     from activities.integrations import (
         ConnectIntegrationInput,
         IntegrationActivities,
@@ -92,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.patches import (
         ASSIGN_CHECKLIST,
+        BOUNDED_ATTENTION,
         BOUNDED_WAITS,
         ESCALATIONS,
         KBO_LOOKUP,
@@ -176,6 +177,11 @@ class OnboardingWorkflow:
         self._told_import = False
         self._stalled: Step | None = None  # a step waiting for a person to resume it
         self._resume = False
+        # What the setup's later steps need from its earlier ones, kept so that a run going on
+        # from a step parked in an earlier run (patch bounded-attention) need not redo them.
+        self._manual: CompanyDetails | None = None  # company details given by hand
+        self._setup_muted: bool | None = None  # complete_setup's answer, once it ran
+        self._parked_send = False  # the invitation's send parked in the previous run
         # The client's notifications switch as asked (keep_muted, then set_notifications), and
         # as last written to the client row (None until setup completes: until then the client
         # stays muted whatever is asked, and complete_setup applies the wish).
@@ -202,6 +208,12 @@ class OnboardingWorkflow:
         self._schedule_version = carried.schedule_version
         self._client_name = carried.client_name
         self._runs = carried.runs + 1
+        # Set before the first task's updates are validated: a resume sent as this run begins
+        # is accepted, not refused as "not waiting".
+        self._stalled = carried.parked
+        self._manual, self._setup_muted = carried.manual, carried.setup_muted
+        self._told_import = carried.told_import
+        self._parked_send = carried.parked == Step.invitation
 
     # ---- the run: the onboarding's story ------------------------------------------------------
 
@@ -211,9 +223,7 @@ class OnboardingWorkflow:
             if data.carried is None:
                 await self._onboard(data)
             else:
-                # Setup completed in an earlier run: go on with the invitation.
-                assert self._view.client_id is not None
-                await self._after_setup(data, self._view.client_id)
+                await self._go_on(data, data.carried)
         except (ActivityError, ApplicationError) as exc:
             self._view.failure = cause(exc)
             self._view.waiting_for = None
@@ -230,11 +240,28 @@ class OnboardingWorkflow:
         setup = await self._resolve_setup(data)
         company, manual = await self._company(data)
         client_id = self._view.client_id = await self._create_client(data, setup, company, manual)
-        folders = await self._create_folders(data, setup, client_id)
+        folder_count = await self._create_folders(data, setup, client_id)
         await self._assign_collaborators_and_subscription(setup, client_id)
         await self._integrations(setup)
-        await self._complete_setup(data, setup, client_id, folders)
+        await self._complete_setup(data, setup, client_id, folder_count)
         await self._after_setup(data, client_id)
+
+    async def _go_on(self, data: OnboardingInput, carried: OnboardingCarried) -> None:
+        """A later run of this onboarding: first the step the previous one left parked, if any,
+        then on from where it stood (the setup past the steps done, or the invitation)."""
+        if carried.parked is not None:
+            await self._still_parked(carried.parked)
+        if self._muted_written is None:
+            await self._onboard(data)
+        else:
+            assert self._view.client_id is not None
+            await self._after_setup(data, self._view.client_id)
+
+    def _done_before(self, step: Step) -> bool:
+        """Whether an earlier run of this onboarding finished `step` (it continued as new while a
+        later one was parked): such a step is not run again, its results are in the view."""
+        finished = (StepState.completed, StepState.skipped, StepState.failed)
+        return self._runs > 1 and self._step(step).state in finished
 
     async def _after_setup(self, data: OnboardingInput, client_id: uuid.UUID) -> None:
         """The invitation, then time for a person to retry the failed integrations."""
@@ -245,6 +272,9 @@ class OnboardingWorkflow:
 
     async def _resolve_setup(self, data: OnboardingInput) -> EffectiveSetup:
         """The template, billing defaults and overrides as one setup; the invitation's mode."""
+        if self._done_before(Step.resolve_setup):
+            assert self._setup is not None
+            return self._setup
         resolved = await self._run_step(
             Step.resolve_setup,
             lambda: self._db(
@@ -270,7 +300,11 @@ class OnboardingWorkflow:
 
     async def _create_folders(
         self, data: OnboardingInput, setup: EffectiveSetup, client_id: uuid.UUID
-    ) -> CreateFoldersResult:
+    ) -> int:
+        """The fiscal year's folders; how many the tree holds."""
+        if self._done_before(Step.folders):
+            assert self._view.folders_created is not None
+            return self._view.folders_created
         folders = await self._run_step(
             Step.folders,
             lambda: workflow.execute_activity_method(
@@ -289,11 +323,13 @@ class OnboardingWorkflow:
             ),
         )
         self._view.folders_created = folders.folders_planned
-        return folders
+        return folders.folders_planned
 
     async def _assign_collaborators_and_subscription(
         self, setup: EffectiveSetup, client_id: uuid.UUID
     ) -> None:
+        if self._done_before(Step.collaborators_and_subscription):
+            return
         await self._run_step(
             Step.collaborators_and_subscription,
             lambda: self._db(
@@ -316,37 +352,44 @@ class OnboardingWorkflow:
         data: OnboardingInput,
         setup: EffectiveSetup,
         client_id: uuid.UUID,
-        folders: CreateFoldersResult,
+        folder_count: int,
     ) -> None:
         """Unmute (unless kept muted), READY, the checklist, then tell the collaborators."""
         # New runs write READY with the setup's completion: one step instead of two.
         folded = self._local_db()
-        done = await self._run_step(
-            Step.complete_setup,
-            lambda: self._db(
-                ClientActivities.complete_setup,
-                CompleteSetupInput(
-                    client_id=client_id,
-                    keep_muted=self._muted,
-                    onboarding_id=data.onboarding_id if folded else None,
-                    status=OnboardingStatus.READY.value if folded else None,
+        # Done in an earlier run when the checklist then parked: not again (it wrote READY then,
+        # but the park wrote NEEDS_ATTENTION since, so READY is written again below).
+        ran_here = self._setup_muted is None
+        if ran_here:
+            done = await self._run_step(
+                Step.complete_setup,
+                lambda: self._db(
+                    ClientActivities.complete_setup,
+                    CompleteSetupInput(
+                        client_id=client_id,
+                        keep_muted=self._muted,
+                        onboarding_id=data.onboarding_id if folded else None,
+                        status=OnboardingStatus.READY.value if folded else None,
+                    ),
                 ),
-            ),
-        )
+            )
+            self._setup_muted = done.notifications_muted
+        muted = self._setup_muted
+        assert muted is not None
         checklist = await self._assign_checklist(data, setup, client_id)
-        self._muted_written = self._view.notifications_muted = done.notifications_muted
-        await self._set_status(OnboardingStatus.READY, recorded=folded)
+        self._muted_written = self._view.notifications_muted = muted
+        await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
         await self._write_notifications()  # switched while complete_setup ran
-        told_detail = await self._tell_collaborators(data, setup, folders)
+        told_detail = await self._tell_collaborators(data, setup, folder_count)
         self._step(Step.complete_setup).detail = (
-            "notifications kept muted" if done.notifications_muted else "notifications on"
+            "notifications kept muted" if muted else "notifications on"
         ) + f"; {told_detail}"
         if checklist:
             step = self._step(Step.complete_setup)
             step.detail = f"{step.detail}; {checklist}"
 
     async def _tell_collaborators(
-        self, data: OnboardingInput, setup: EffectiveSetup, folders: CreateFoldersResult
+        self, data: OnboardingInput, setup: EffectiveSetup, folder_count: int
     ) -> str:
         """The collaborators' notice that the client is ready; what became of it, in words."""
         if not setup.user_ids and workflow.patched(NOTICE_WHEN_SOMEONE):
@@ -361,7 +404,7 @@ class OnboardingWorkflow:
                     user_ids=setup.user_ids,
                     client_name=self._client_name or data.client.display_name,
                     language=data.client.language.value,
-                    folder_count=folders.folders_planned,
+                    folder_count=folder_count,
                     integrations_connected=[
                         i.code for i in self._view.integrations if i.state == StepState.completed
                     ],
@@ -410,6 +453,10 @@ class OnboardingWorkflow:
         self, data: OnboardingInput
     ) -> tuple[CompanyRecord | None, CompanyDetails | None]:
         """(registry record, details by hand): at most one of them is set."""
+        if self._done_before(Step.company_lookup):
+            # Details by hand replace the record (a duplicate found at the client's creation).
+            manual = self._manual
+            return (None, manual) if manual is not None else (self._view.company, None)
         step = self._step(Step.company_lookup)
         siret = data.client.siret
         if siret is None:
@@ -420,7 +467,7 @@ class OnboardingWorkflow:
             step.detail = "no SIRET given"
             return None, None
         step.state = StepState.running
-        step.started_at = workflow.now()
+        step.started_at = step.started_at or workflow.now()
         available = await self._patiently(
             Step.company_lookup,
             lambda: self._db(
@@ -472,7 +519,7 @@ class OnboardingWorkflow:
         same outcomes as the French registry's (found and active, or a person's details)."""
         step = self._step(Step.company_lookup)
         step.state = StepState.running
-        step.started_at = workflow.now()
+        step.started_at = step.started_at or workflow.now()
         found = await self._patiently(
             Step.company_lookup,
             lambda: self._db(
@@ -560,7 +607,7 @@ class OnboardingWorkflow:
                 non_retryable=True,
             ) from None
         self._awaiting_details = False
-        details = self._details
+        details = self._manual = self._details
         assert details is not None
         self._details = None
         self._view.waiting_for = None
@@ -579,6 +626,9 @@ class OnboardingWorkflow:
         company: CompanyRecord | None,
         manual: CompanyDetails | None,
     ) -> uuid.UUID:
+        if self._done_before(Step.create_client):
+            assert self._view.client_id is not None
+            return self._view.client_id
         while True:
             name: str | None
             siret: str | None
@@ -627,23 +677,33 @@ class OnboardingWorkflow:
 
     async def _integrations(self, setup: EffectiveSetup) -> None:
         step = self._step(Step.integrations)
+        if self._done_before(Step.integrations):
+            return
         if not setup.integrations:
             step.state = StepState.skipped
             step.detail = "no integrations in the setup"
             return
         step.state = StepState.running
-        step.started_at = workflow.now()
+        step.started_at = step.started_at or workflow.now()
+        # A run going on from this step parked in an earlier one keeps what that one knew, and
+        # connects again only what is not connected yet.
+        known = {i.code: i for i in self._view.integrations}
         self._view.integrations = [
-            IntegrationStatus(code=i.code, state=StepState.pending) for i in setup.integrations
+            known.get(i.code) or IntegrationStatus(code=i.code, state=StepState.pending)
+            for i in setup.integrations
         ]
+        connected = {i.code for i in self._view.integrations if i.state == StepState.completed}
         # In parallel: apps are independent, and one slow app must not hold up the others.
-        await asyncio.gather(*(self._connect(i) for i in setup.integrations))
+        await asyncio.gather(
+            *(self._connect(i) for i in setup.integrations if i.code not in connected)
+        )
         failed = [i.code for i in self._view.integrations if i.state == StepState.failed]
         step.finished_at = workflow.now()
         step.state = StepState.failed if failed else StepState.completed
         step.detail = f"failed: {', '.join(failed)} (retry_integration)" if failed else None
 
-    async def _connect(self, integration: EffectiveIntegration) -> None:
+    async def _connect(self, integration: EffectiveIntegration, *, bounded: bool = True) -> None:
+        """Connect one app; `bounded`: see _until_resumed (False from an update's handler)."""
         status = next(i for i in self._view.integrations if i.code == integration.code)
         status.state = StepState.running
         assert self._view.client_id is not None
@@ -676,6 +736,7 @@ class OnboardingWorkflow:
                         error=status.last_error,
                     ),
                 ),
+                bounded=bounded,
             )
             return
         status.state = StepState.completed
@@ -925,11 +986,18 @@ class OnboardingWorkflow:
         step = self._step(Step.invitation)
         # Muted again while the invitation waited for its time, or before a resend.
         await self._wait_for_unmute()
-        invitation.sequence += 1
-        invitation.sent_at = workflow.now()
-        invitation.expires_at = workflow.now() + data.timeouts.invitation_expiry
-        invitation.reminders_sent = 0
-        self._resend = False
+        if self._parked_send:
+            # Parked in the previous run: the same invitation (sequence, hence the same token
+            # and e-mail log key: never two) is tried again, as a resume in that run would; its
+            # reminders count from now, not from days ago (they would all go at once).
+            self._parked_send = False
+            invitation.sent_at = workflow.now()
+        else:
+            invitation.sequence += 1
+            invitation.sent_at = workflow.now()
+            invitation.expires_at = workflow.now() + data.timeouts.invitation_expiry
+            invitation.reminders_sent = 0
+            self._resend = False
         sent = await self._run_step(
             Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
         )
@@ -996,8 +1064,9 @@ class OnboardingWorkflow:
         except TimeoutError:
             await self._continue_as_new()
 
-    async def _continue_as_new(self) -> NoReturn:
-        """Hand where this onboarding stands to a new run of it, and end this one."""
+    async def _continue_as_new(self, *, parked: Step | None = None) -> NoReturn:
+        """Hand where this onboarding stands to a new run of it, and end this one; `parked`: the
+        step this run left waiting in NEEDS_ATTENTION, which the next one waits on again."""
         # Updates in flight finish here first: the next run must start from their effects.
         await workflow.wait_condition(workflow.all_handlers_finished)
         invitation_state, scheduled_at = self._projected
@@ -1014,6 +1083,10 @@ class OnboardingWorkflow:
             schedule_version=self._schedule_version,
             client_name=self._client_name,
             runs=self._runs,
+            parked=parked,
+            manual=self._manual,
+            setup_muted=self._setup_muted,
+            told_import=self._told_import,
         )
         workflow.continue_as_new(self._data.model_copy(update={"carried": carried}))
 
@@ -1055,7 +1128,7 @@ class OnboardingWorkflow:
         """Try a failed integration again, with a fresh set of attempts."""
         assert self._view.client_id is not None and self._setup is not None
         integration = next(i for i in self._setup.integrations if i.code == data.code)
-        await self._connect(integration)
+        await self._connect(integration, bounded=False)
         state = next(i.state for i in self._view.integrations if i.code == data.code)
         return RetryIntegrationResult(code=data.code, state=state)
 
@@ -1255,9 +1328,12 @@ class OnboardingWorkflow:
         status.finished_at = workflow.now()
         return result
 
-    async def _patiently(self, step: Step, call: Callable[[], Awaitable[T]]) -> T:
+    async def _patiently(
+        self, step: Step, call: Callable[[], Awaitable[T]], *, bounded: bool = True
+    ) -> T:
         """Run an activity; when it outlasts its retries, wait for a person to resume it, then
-        run it again. Any other failure (bad data, a business rule) is raised."""
+        run it again. Any other failure (bad data, a business rule) is raised. `bounded`: see
+        _until_resumed."""
         while True:
             try:
                 return await call()
@@ -1266,7 +1342,7 @@ class OnboardingWorkflow:
                     raise
                 status = self._step(step)
                 status.last_error = cause(exc)
-                await self._wait_for_resume(step, status)
+                await self._wait_for_resume(step, status, bounded=bounded)
 
     async def _notice(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
         """Send a notice that must not hold the onboarding up: after its retries, noted, skipped."""
@@ -1279,7 +1355,7 @@ class OnboardingWorkflow:
             self._view.notices_not_sent.append(f"{what}: {cause(exc)}")
             return None
 
-    async def _wait_for_resume(self, step: Step, status: StepStatus) -> None:
+    async def _wait_for_resume(self, step: Step, status: StepStatus, *, bounded: bool) -> None:
         """A step outlasted its retries: park the onboarding, visibly, until a person resumes it."""
         previous, previous_waiting = self._view.status, self._view.waiting_for
         status.state = StepState.waiting
@@ -1289,11 +1365,42 @@ class OnboardingWorkflow:
             f"({status.last_error})"
         )
         await self._set_status(OnboardingStatus.NEEDS_ATTENTION)
-        await workflow.wait_condition(lambda: self._resume)
+        await self._until_resumed(step, bounded=bounded)
         self._stalled, self._resume = None, False
         self._view.waiting_for = previous_waiting
         status.state = StepState.running
         await self._set_status(previous)
+
+    async def _still_parked(self, step: Step) -> None:
+        """The previous run continued as new while `step` waited for a person: wait again, from
+        the view it handed over (NEEDS_ATTENTION, the step's last error, what to do; already
+        written to the database and the search attributes), then go on as a resume does."""
+        await self._until_resumed(step, bounded=True)
+        self._stalled, self._resume = None, False
+        self._view.waiting_for = None  # the steps that follow say what they wait for
+        self._step(step).state = StepState.running
+        # Parks happen while setting up, or once set up at the invitation's send.
+        ready = self._muted_written is not None
+        await self._set_status(OnboardingStatus.READY if ready else OnboardingStatus.SETTING_UP)
+
+    async def _until_resumed(self, step: Step, *, bounded: bool) -> None:
+        """Wait for `resume`; in runs begun since the patch BOUNDED_ATTENTION, never past the
+        run's maximum age: then the run continues as new, still parked on `step`, and the next
+        one waits the rest. Not `bounded` in an update's handler (retry_integration): a run
+        cannot continue as new from one, and waits for its handlers to finish before it does."""
+        limit = self._data.timeouts.max_run_age
+        if not bounded or limit is None or not workflow.patched(BOUNDED_ATTENTION):
+            await workflow.wait_condition(lambda: self._resume)
+            return
+        left = max(self._run_started + limit - workflow.now(), timedelta(0))
+        try:
+            await workflow.wait_condition(lambda: self._resume, timeout=left)
+        except TimeoutError:
+            # A resume accepted as the time ran out is this run's to carry out: it would be
+            # lost with the run (the caller was told the step is tried again).
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._resume:
+                await self._continue_as_new(parked=step)
 
     async def _set_status(self, status: OnboardingStatus, *, recorded: bool = False) -> None:
         """`recorded`: the step that changed the status already wrote it to the database."""

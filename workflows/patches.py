@@ -9,8 +9,9 @@ branch, new runs record a marker and take the new one. A patch lives in three st
 3. removed: once no run started before `deprecated` is open either, the call goes too, and the
    patch leaves this registry (histories recorded with its undeprecated marker retire with it).
 Onboardings waiting longer than their maximum age (`Settings.max_run_age_days`)
-continue as new (patch BOUNDED_WAITS): from that patch on, no onboarding run is older than that,
-so each stage is reached on a known date.
+continue as new: after setup since BOUNDED_WAITS, and while a step waits in NEEDS_ATTENTION for a
+person since BOUNDED_ATTENTION. From then on, no onboarding run is older than that, so each stage
+is reached on a known date.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ ASSIGN_CHECKLIST = "assign-checklist"
 KBO_LOOKUP = "kbo-lookup"
 VIES_CHECK = "vies-check"
 BOUNDED_WAITS = "bounded-waits"
+BOUNDED_ATTENTION = "bounded-attention"
 # ---- BulkImportWorkflow ----------------------------------------------------------------------
 SETTLED_IN_DB = "import-settled-in-db"
 STARTS_BY_ACTIVITY = "import-starts-by-activity"
@@ -105,6 +107,13 @@ PATCHES: tuple[Patch, ...] = (
         _O,
         date(2026, 12, 4),
         "a run waiting past its maximum age continues as new with its state",
+    ),
+    Patch(
+        BOUNDED_ATTENTION,
+        _O,
+        date(2026, 12, 5),
+        "a step parked in NEEDS_ATTENTION past the run's maximum age continues as new, still "
+        "parked: the next run waits for the resume and does not redo the steps done",
     ),
     Patch(
         SETTLED_IN_DB,

@@ -273,6 +273,51 @@ async def bounded_next_run(env: WorkflowEnvironment) -> WorkflowHistory:
     return await _bounded_manual(env, 1)
 
 
+async def _nth_run(
+    env: WorkflowEnvironment, workflow_id: str, first: str, n: int
+) -> WorkflowHistory:
+    """The history of run `n` (0: the first) of a workflow that continued as new."""
+    run_id = first
+    for _ in range(n):
+        history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        run_id = history.events[
+            -1
+        ].workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+
+
+async def _attention_past_the_bound(env: WorkflowEnvironment, run: int) -> WorkflowHistory:
+    """The folders step parked in NEEDS_ATTENTION past a 5-day maximum run age (patch
+    bounded-attention): the first run continues as new at 5 days, still parked; the next one
+    is resumed and runs folders again, and only them, to the end."""
+    data = make_input()
+    data = data.model_copy(
+        update={"timeouts": data.timeouts.model_copy(update={"max_run_age": timedelta(days=5)})}
+    )
+    fakes = FoldersDown()
+    async with Run(env, fakes) as started:
+        first = await started.start(data)
+        latest = env.client.get_workflow_handle_for(OnboardingWorkflow.run, first.id)
+        view = await skip_until_parked(env, first)
+        assert view.status == OnboardingStatus.NEEDS_ATTENTION, view
+        await env.sleep(timedelta(days=6))
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        await first.result()
+        assert first.first_execution_run_id is not None
+        return await _nth_run(env, first.id, first.first_execution_run_id, run)
+
+
+async def attention_first_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The run that parked, waited its maximum age and continued as new."""
+    return await _attention_past_the_bound(env, 0)
+
+
+async def attention_next_run(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The run that took over still parked, was resumed and finished the onboarding."""
+    return await _attention_past_the_bound(env, 1)
+
+
 PATHS: dict[str, Path_] = {
     "rich": rich,
     "belgian": belgian,
@@ -288,6 +333,8 @@ PATHS: dict[str, Path_] = {
     "needs_attention": needs_attention,
     "bounded_first_run": bounded_first_run,
     "bounded_next_run": bounded_next_run,
+    "attention_first_run": attention_first_run,
+    "attention_next_run": attention_next_run,
 }
 
 

@@ -1,21 +1,35 @@
 """Waits bounded by continue-as-new (patch bounded-waits), under the time-skipping server: an
 onboarding that waits past its maximum run age (an unmute, a manual send, its scheduled time, a
 cancelled invitation, its director, a resend) continues as new with its state, the next run goes
-on from the same wait, and the invitation can still be sent. No run is older than the bound, so
-every workflow patch can retire on a known date (workflows/patches.py)."""
+on from the same wait, and the invitation can still be sent. A step parked in NEEDS_ATTENTION
+(patch bounded-attention: folders, the checklist, an integration's failure record, the
+invitation's send) continues as new still parked, and a resume of the latest run goes on from
+that step without redoing the ones before. No run is older than the bound, so every workflow
+patch can retire on a known date (workflows/patches.py)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.checklists import AssignChecklistInput, AssignChecklistResult
+from activities.clients import CreateClientInput, CreateClientResult
+from activities.company_checks import CheckSiretInput, CheckSiretResult
+from activities.email import SendEmailResult
+from activities.integrations import RecordIntegrationFailureInput
+from activities.invitations import SendInvitationInput
+from activities.registry import LookupCompanyResult
+from activities.setup import ResolveSetupInput, ResolveSetupResult
 from domain import search_attributes as sa
 from domain.onboarding import (
     AcceptInvitationInput,
+    CompanyDetails,
     InvitationState,
     OnboardingInput,
     OnboardingStatus,
@@ -24,8 +38,16 @@ from domain.onboarding import (
     Step,
     StepState,
 )
-from domain.setup import InvitationMode
-from tests.workflow_helpers import Fakes, Run, _runs, make_input, wait_for_status
+from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
+from tests.workflow_helpers import (
+    Fakes,
+    FoldersDown,
+    Run,
+    _runs,
+    make_input,
+    skip_until_parked,
+    wait_for_status,
+)
 from workflows.onboarding import OnboardingWorkflow
 
 Handle = WorkflowHandle[OnboardingWorkflow, OnboardingView]
@@ -208,3 +230,244 @@ async def test_expired_invitation_waiting_for_a_resend_past_the_bound_is_resent(
         ("invitation", 2),
     ]
     assert final.invitation.sequence == 2 and final.status == OnboardingStatus.COMPLETED
+
+
+class SetupCounted(FoldersDown):
+    """create_folders down until `up` (FoldersDown), and the steps before it counted: a step
+    done before the park must not run again in a later run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resolved = 0
+        self.checked = 0
+
+    @activity.defn(name="resolve_setup")
+    async def resolve_setup(self, data: ResolveSetupInput) -> ResolveSetupResult:
+        self.resolved += 1
+        return await super().resolve_setup(data)
+
+    @activity.defn(name="check_siret_available")
+    async def check_siret_available(self, data: CheckSiretInput) -> CheckSiretResult:
+        self.checked += 1
+        return await super().check_siret_available(data)
+
+
+async def test_step_parked_past_the_bound_continues_as_new_still_parked_then_resumes(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Folders outlast their retries and the onboarding waits in NEEDS_ATTENTION for twelve
+    days with a 5-day bound: three runs, each parked on the same step with its last error;
+    a resume on the latest runs folders again and only them, and the onboarding ends."""
+    env, fakes = time_skipping_env, SetupCounted()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        attempts_when_parked = fakes.folder_attempts
+        await env.sleep(timedelta(days=12))
+        assert await _run_count(env, first) == 3
+        view = await latest.query(OnboardingWorkflow.status)
+        assert view.status == OnboardingStatus.NEEDS_ATTENTION
+        assert view.waiting_for and "folders" in view.waiting_for
+        assert view.waiting_for == parked.waiting_for
+        folders = next(s for s in view.steps if s.name == Step.folders)
+        assert folders == next(s for s in parked.steps if s.name == Step.folders)
+        assert folders.state == StepState.waiting
+        assert folders.last_error == "ConnectionRefusedError (see the worker's log)"
+        assert view.client_id == parked.client_id is not None
+        # Parked means parked, in every run: nothing tried again, nothing set up again.
+        assert fakes.folder_attempts == attempts_when_parked
+        assert (fakes.resolved, fakes.checked, fakes.registry_calls) == (1, 1, 1)
+        assert len(fakes.created) == 1
+        fakes.up = True
+        resumed = await latest.execute_update(OnboardingWorkflow.resume)
+        assert resumed.step == Step.folders
+        final = await first.result()
+    assert fakes.folder_attempts == attempts_when_parked + 1
+    assert (fakes.resolved, fakes.checked, fakes.registry_calls) == (1, 1, 1)
+    assert len(fakes.created) == 1
+    assert final.status == OnboardingStatus.COMPLETED and final.waiting_for is None
+    assert {s.name: s.state for s in final.steps}[Step.folders] == StepState.completed
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    # The database heard NEEDS_ATTENTION once, from the run that parked; then the rest.
+    assert fakes.statuses == ["NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+
+
+class InvitationDown(Fakes):
+    """SMTP unreachable for the invitation until `up`: every attempt's sequence is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.tried: list[int] = []
+
+    @activity.defn(name="send_invitation")
+    async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
+        self.tried.append(data.sequence)
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().send_invitation(data)
+
+
+async def test_invitation_send_parked_past_the_bound_is_sent_once_with_its_sequence(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The invitation's send outlasts its retries after setup, parks, and the run continues as
+    new: the next run waits parked on the invitation, a resume sends invitation 1 (not a new
+    sequence, which could reach the director twice), and the setup is not redone."""
+    env, fakes = time_skipping_env, InvitationDown()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        await env.sleep(timedelta(hours=6))  # SMTP_RETRY's attempts, hours apart at the end
+        parked = await wait_for_status(first, OnboardingStatus.NEEDS_ATTENTION)
+        assert {s.name: s.state for s in parked.steps}[Step.invitation] == StepState.waiting
+        tried_when_parked = len(fakes.tried)
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await _state_intact(latest, fakes, OnboardingStatus.NEEDS_ATTENTION)
+        assert view.waiting_for == parked.waiting_for and view.invitation == parked.invitation
+        assert len(fakes.tried) == tried_when_parked
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    assert set(fakes.tried) == {1} and len(fakes.tried) == tried_when_parked + 1
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    assert final.status == OnboardingStatus.COMPLETED
+    assert final.invitation.state == InvitationState.accepted
+    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
+
+
+class ChecklistDown(Fakes):
+    """assign_checklist (a local activity, after complete_setup) fails until `up`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.checklist_id = uuid.uuid4()
+
+    @activity.defn(name="assign_checklist")
+    async def assign_checklist(self, data: AssignChecklistInput) -> AssignChecklistResult:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().assign_checklist(data)
+
+
+async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The checklist parks after complete_setup ran: the next run assigns it on resume without
+    running complete_setup again, and writes READY (the park had written NEEDS_ATTENTION)."""
+    env, fakes = time_skipping_env, ChecklistDown()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await wait_for_status(latest, OnboardingStatus.NEEDS_ATTENTION)
+        assert {s.name: s.state for s in view.steps}[Step.complete_setup] == StepState.waiting
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    assert fakes.setup_muted == [False]  # complete_setup ran once, in the first run
+    assert [a.checklist_id for a in fakes.assigned] == [fakes.checklist_id]
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+    assert final.status == OnboardingStatus.COMPLETED
+
+
+class FailureRecordDown(Fakes):
+    """record_integration_failure (a local activity) fails until `up`: a failed integration's
+    record parks the onboarding on the integrations step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    @activity.defn(name="record_integration_failure")
+    async def record_integration_failure(self, data: RecordIntegrationFailureInput) -> None:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        await super().record_integration_failure(data)
+
+
+async def test_integrations_parked_past_the_bound_connect_again_only_the_unconnected(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """bank fails its five attempts and its failure cannot be recorded: parked on integrations,
+    then past the bound in a new run. The resume connects bank again (it answers now) and
+    leaves portal, connected in the first run, alone."""
+    env, fakes = time_skipping_env, FailureRecordDown()
+    fakes.integrations = [
+        EffectiveIntegration(code="bank", kind=IntegrationKind.automation, settings={}),
+        EffectiveIntegration(code="portal", kind=IntegrationKind.redirection, settings={}),
+    ]
+    fakes.integration_failures = {"bank": 5}  # every attempt of the first round
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await wait_for_status(latest, OnboardingStatus.NEEDS_ATTENTION)
+        assert {i.code: i.state for i in view.integrations} == {
+            "bank": StepState.failed,
+            "portal": StepState.completed,
+        }
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    assert fakes.connect_calls == {"bank": 6, "portal": 1}
+    assert len(fakes.created) == 1 and fakes.recorded_failures == []
+    assert {i.code: i.state for i in final.integrations} == {
+        "bank": StepState.completed,
+        "portal": StepState.completed,
+    }
+    assert {s.name: s.state for s in final.steps}[Step.integrations] == StepState.completed
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
+    assert final.status == OnboardingStatus.COMPLETED
+
+
+class CreateClientDown(Fakes):
+    """The registry does not know the SIRET, and create_client (a local activity) fails as an
+    unreachable PostgreSQL does until `up`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.registry = lambda attempt: LookupCompanyResult(company=None, attempt=attempt)
+        self.up = False
+
+    @activity.defn(name="create_client")
+    async def create_client(self, data: CreateClientInput) -> CreateClientResult:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().create_client(data)
+
+
+async def test_client_creation_parked_past_the_bound_creates_it_from_the_details_given(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Company details given by hand, then the client's creation parks past the bound: the next
+    run, resumed, creates the client from those details, without asking the registry again."""
+    env, fakes = time_skipping_env, CreateClientDown()
+    async with Run(env, fakes) as run:
+        first, latest = await _started(run, _bounded())
+        await wait_for_status(first, OnboardingStatus.AWAITING_COMPANY_DETAILS)
+        await first.execute_update(
+            OnboardingWorkflow.provide_company_details,
+            CompanyDetails(name="Boulangerie Martin", city="Lyon"),
+        )
+        parked = await skip_until_parked(env, first)
+        assert parked.status == OnboardingStatus.NEEDS_ATTENTION, parked
+        await env.sleep(timedelta(days=6))
+        assert await _run_count(env, first) == 2
+        view = await wait_for_status(latest, OnboardingStatus.NEEDS_ATTENTION)
+        assert {s.name: s.state for s in view.steps}[Step.create_client] == StepState.waiting
+        fakes.up = True
+        await latest.execute_update(OnboardingWorkflow.resume)
+        final = await first.result()
+    [created] = fakes.created
+    assert created.company_name == "Boulangerie Martin" and created.siret is None
+    assert fakes.registry_calls == 1
+    assert final.status == OnboardingStatus.COMPLETED
+    assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]

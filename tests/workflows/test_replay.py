@@ -14,7 +14,8 @@ VAT number checked in VIES (patch `vies-check`); onboarding_v6_french_vat_check 
 given VAT number checked (path `vat`). The other onboarding_v6_* files are one per path through
 the workflow as it stood at v6 (after every patch above): see PATH_SIGNATURES.
 onboarding_v7_bounded_first_run and _next_run are the two runs of one onboarding that waited past
-its maximum run age (patch `bounded-waits`) and continued as new.
+its maximum run age (patch `bounded-waits`) and continued as new; onboarding_v8_attention_first_run
+and _next_run the same for a step parked in NEEDS_ATTENTION (patch `bounded-attention`).
 """
 
 from __future__ import annotations
@@ -160,16 +161,43 @@ PATH_SIGNATURES: dict[str, Callable[[_Commands], bool]] = {
         and "create_client" not in c.activities
         and "send_invitation" in c.activities
     ),
+    # Patch bounded-attention: folders parked in NEEDS_ATTENTION past the maximum run age; the
+    # first run continues as new without trying them again, the next is resumed and runs
+    # folders (and no step before them) to the end.
+    "attention_first_run": lambda c: (
+        c.continued
+        and "bounded-attention" in c.patches
+        and c.updates == []
+        and "create_client" in c.activities
+        and "send_invitation" not in c.activities
+    ),
+    "attention_next_run": lambda c: (
+        not c.continued
+        and c.updates == ["resume"]
+        and c.activities.count("create_folders") == 1
+        and {
+            "resolve_setup",
+            "check_siret_available",
+            "lookup_company",
+            "create_client",
+        }.isdisjoint(c.activities)
+        and c.activities.count("send_invitation") == 1
+    ),
 }
-VERSION_OF_PATH = {"bounded_first_run": "v7", "bounded_next_run": "v7"}
+VERSION_OF_PATH = {
+    "bounded_first_run": "v7",
+    "bounded_next_run": "v7",
+    "attention_first_run": "v8",
+    "attention_next_run": "v8",
+}
 
 
 @pytest.mark.parametrize("path", sorted(PATH_SIGNATURES))
 async def test_every_path_has_a_recorded_history_that_goes_through_it(path: str) -> None:
     """keep_muted then unmute, a checklist, a manual invitation sent later, a rescheduled and a
     cancelled invitation, expiry and resend, escalations, a details deadline, NEEDS_ATTENTION
-    then resume, a wait past the maximum run age: each has its file, and the file holds the
-    commands of that path."""
+    then resume, a wait past the maximum run age, a park past it: each has its file, and the
+    file holds the commands of that path."""
     file = HISTORIES / f"onboarding_{VERSION_OF_PATH.get(path, 'v6')}_{path}.json"
     history = WorkflowHistory.from_json(path, await asyncio.to_thread(file.read_text))
     commands = _commands(history)

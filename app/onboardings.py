@@ -31,6 +31,7 @@ from app.errors import (
 from app.onboarding_status import explained_status
 from core import task_failures, workflow_starts
 from core.settings import Settings
+from core.temporal import unreachable
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -637,7 +638,9 @@ async def _release_unless_started(
 
     The start may have failed after Temporal accepted it (a lost answer), so the workflow is
     looked up first. When even that fails, the claim stays pending: invisible to reads and lists,
-    and the caller's retry with the same idempotency key finishes the start.
+    and the caller's retry with the same idempotency key finishes the start. (A Temporal never
+    reached fails the look-up too, with the lazy client's RuntimeError: the start's own answer
+    is still the one given.)
     """
     try:
         await temporal.get_workflow_handle(workflow_id).describe()
@@ -645,4 +648,8 @@ async def _release_unless_started(
         if exc.status == RPCStatusCode.NOT_FOUND:
             await onboardings.release(pool, onboarding_id=onboarding_id)
         return
+    except RuntimeError as exc:
+        if unreachable(exc):
+            return
+        raise
     await onboardings.mark_started(pool, onboarding_id=onboarding_id)

@@ -82,6 +82,21 @@ async def test_onboarding_routes_answer_one_unavailable_with_retry_after(
         _assert_unavailable(await down_api.request(method, path, json=body))
 
 
+async def test_starting_an_onboarding_with_temporal_down_says_retry_with_the_same_key(
+    down_api: httpx.AsyncClient, pool: Pool
+) -> None:
+    """POST /v1/onboardings with Temporal never reached: the one 503 saying to retry with the
+    same Idempotency-Key (not "nothing was done"), the claim kept for that retry to finish."""
+    key = f"down-{uuid.uuid4()}"
+    client = {"first_name": "Paul", "last_name": "Martin", "email": "paul@x.be", "language": "nl"}
+    body = {"client": client}
+    response = await down_api.post("/v1/onboardings", json=body, headers={"Idempotency-Key": key})
+    _assert_unavailable(response)
+    assert "same Idempotency-Key" in response.json()["detail"], response.json()
+    kept = await pool.fetchval("SELECT count(*) FROM onboardings WHERE idempotency_key = $1", key)
+    assert kept == 1
+
+
 async def test_import_with_temporal_down_is_503_and_can_be_sent_again(
     down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
 ) -> None:

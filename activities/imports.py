@@ -8,16 +8,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core.temporal import start_refused_for_good
-from domain import search_attributes as sa
+from core import workflow_starts
+from core.temporal import StartRefusal
 from domain.imports_progress import CANCELLED_BEFORE_START, RowSettled
 from domain.onboarding import (
     OnboardingCreate,
@@ -26,7 +19,6 @@ from domain.onboarding import (
     Timeouts,
     onboarding_id_for,
     onboarding_input_for,
-    onboarding_summary,
     workflow_id_for,
 )
 from store import clients, import_lookups, imports, onboardings, partners
@@ -99,39 +91,23 @@ async def start_onboardings(data: StartRowsInput) -> StartRowsResult:
     async def start(prepared: PreparedRow) -> None:
         onboarding = prepared.onboarding
         assert onboarding is not None
+        # As the API starts one (the same declaration): one run per onboarding, ever.
+        declared = workflow_starts.onboarding(
+            onboarding, status_since=datetime.now(UTC), import_id=data.import_id
+        )
         try:
-            await client.start_workflow(
-                "OnboardingWorkflow",
-                onboarding,
-                id=workflow_id_for(onboarding.onboarding_id),
-                task_queue=data.task_queue,
-                # As the API starts one: one run per onboarding, ever.
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.PARTNER_ID, str(data.partner_id)),
-                        SearchAttributePair(
-                            sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value
-                        ),
-                        SearchAttributePair(sa.STATUS_SINCE, datetime.now(UTC)),
-                    ]
-                ),
-                static_summary=onboarding_summary(
-                    onboarding.onboarding_id, data.partner_id, import_id=data.import_id
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            result.already.append(prepared.row)
-            return
-        except Exception as exc:
-            if not start_refused_for_good(exc):
-                raise
+            outcome = await workflow_starts.start(client, declared, task_queue=data.task_queue)
+        except workflow_starts.StartFailed as exc:
+            if exc.refused.kind != StartRefusal.too_large:
+                raise  # Temporal down, a namespace to fix...: the activity's retry may succeed
             # Our words only: the server's message may quote the input.
             activity.logger.warning("onboarding start refused", extra={"row": prepared.row})
             result.refused.append(prepared.row)
             return
-        result.started.append(prepared.row)
+        if outcome == workflow_starts.Outcome.ran_before:
+            result.already.append(prepared.row)
+        else:
+            result.started.append(prepared.row)
 
     # Every start is waited for before a failure is raised: a retry then finds them started.
     outcomes = await asyncio.gather(

@@ -13,16 +13,16 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from app import roles
-from app.errors import Conflict, FieldIssue, Invalid, NotFound, Unavailable
+from app.errors import Conflict, FieldIssue, Invalid, NotFound, not_started
+from core import workflow_starts
 from domain.checklists import ChecklistBody, ChecklistProgress
+from domain.notices import ChecklistNoticeWorkflowInput
 from domain.setup import Role
 from store import checklists
 from store.checklists import ChecklistRow
 from store.pool import Pool
-from workflows import checklist_notice
 
 
 def _missing(checklist_id: uuid.UUID) -> NotFound:
@@ -173,19 +173,20 @@ async def assign_to_client(
         raise Invalid.field("checklist_id", f"unknown checklist {checklist_id}", code="unknown")
     # After the commit, and again on a repeated request: a start lost with this process the
     # first time is made by the retry (the workflow's id keeps it to one run).
+    notice = ChecklistNoticeWorkflowInput(
+        partner_id=partner_id, client_id=client_id, assignment=done.row.assignment
+    )
     try:
-        await checklist_notice.start_notice(
-            temporal,
-            data=checklist_notice.ChecklistNoticeWorkflowInput(
-                partner_id=partner_id, client_id=client_id, assignment=done.row.assignment
-            ),
-            task_queue=task_queue,
+        # A run that succeeded told the director already: nothing more to say then.
+        await workflow_starts.start(
+            temporal, workflow_starts.checklist_notice(notice), task_queue=task_queue
         )
-    except RPCError as exc:
-        raise Unavailable(
-            "The checklist is assigned but the director's e-mail could not be queued: send "
-            "the same request again to queue it.",
-            title="Try again shortly",
+    except workflow_starts.StartFailed as exc:
+        raise not_started(
+            exc,
+            what="checklist's e-mail",
+            unavailable="The checklist is assigned but the director's e-mail could not be "
+            "queued: send the same request again to queue it.",
         ) from exc
     found = await checklists.read_progress(pool, partner_id=partner_id, client_id=client_id)
     if found is None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from app import roles
 from app.clients import client_not_found, ready_client
-from app.errors import FieldIssue, Invalid, Unavailable
+from app.errors import FieldIssue, Invalid, not_started
+from core import workflow_starts
+from domain.notices import CollaboratorsNoticeInput
 from domain.setup import Role
 from store import clients, folders, partners
 from store.pool import Pool
-from workflows import collaborators as collaborators_notice
 
 CHANGE_ROLES = roles.CONFIGURERS
 
@@ -56,23 +56,25 @@ async def set_collaborators(
     if changed.added:
         # Sent by a workflow, not here: durable across a crash of this process, and its id
         # (this client, these users) makes a repeated request start nothing twice.
+        notice = CollaboratorsNoticeInput(
+            partner_id=partner_id,
+            client_id=client_id,
+            onboarding_id=client.onboarding_id,
+            user_ids=changed.added,
+            client_name=client.name,
+            language=client.language,
+            folder_count=await folders.count_folders(pool, client_id=client_id),
+        )
         try:
-            await collaborators_notice.start_notice(
-                temporal,
-                data=collaborators_notice.CollaboratorsNoticeInput(
-                    partner_id=partner_id,
-                    client_id=client_id,
-                    onboarding_id=client.onboarding_id,
-                    user_ids=changed.added,
-                    client_name=client.name,
-                    language=client.language,
-                    folder_count=await folders.count_folders(pool, client_id=client_id),
-                ),
-                task_queue=task_queue,
+            # A run that succeeded told them already (only a failed one runs again).
+            await workflow_starts.start(
+                temporal, workflow_starts.collaborators_notice(notice), task_queue=task_queue
             )
-        except RPCError as exc:
-            raise Unavailable(
-                "The collaborators are changed but the new ones' e-mail could not be queued: "
-                "remove them and send the change again to have them told.",
+        except workflow_starts.StartFailed as exc:
+            raise not_started(
+                exc,
+                what="collaborators' e-mail",
+                unavailable="The collaborators are changed but the new ones' e-mail could not "
+                "be queued: remove them and send the change again to have them told.",
             ) from exc
     return changed

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.temporal import StartRefusal
+from core.workflow_starts import StartFailed
+
 
 @dataclass(frozen=True)
 class FieldIssue:
@@ -111,3 +114,23 @@ class TooLarge(AppError):
     status = 413
     slug = "request-too-large"
     title = "Request too large"
+
+
+def not_started(
+    failed: StartFailed, *, what: str, unavailable: str, again: str = "send the same request again"
+) -> AppError:
+    """What is answered when a workflow start did not happen (core/workflow_starts.py), the same
+    for every start: Temporal down is the one Unavailable, whose `unavailable` detail says what
+    was kept and what was not; an input over Temporal's size limit never starts (TooLarge); a
+    refusal the deployment must fix first (a search attribute missing) says so and its reason."""
+    refused = failed.refused
+    if refused.kind == StartRefusal.too_large:
+        return TooLarge(f"The {what} is too large to start; send shorter texts and fewer entries.")
+    if refused.kind == StartRefusal.unavailable:
+        return Unavailable(unavailable)
+    return Unavailable(
+        f"Cannot start the {what} now: {refused.reason}; {again} once it is fixed.",
+        slug="temporal-refused",
+        title="Temporal refused the start",
+        retry_after=60,
+    )

@@ -8,19 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from app import roles
 from app.clients import client_not_found, ready_client
-from app.errors import AppError, Conflict, FieldIssue, Invalid, Unavailable
-from domain import search_attributes as sa
+from app.errors import AppError, Conflict, FieldIssue, Invalid, not_started
+from core import workflow_starts
 from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import (
     FiscalYearCreate,
@@ -32,7 +24,6 @@ from domain.fiscal_years import (
 from domain.setup import EffectiveSetup, Role
 from store import clients, folders
 from store.pool import Pool
-from workflows.fiscal_years import FiscalYearWorkflow
 
 ADD_ROLES = roles.CONFIGURERS
 
@@ -42,27 +33,6 @@ class Added:
     year: FiscalYear
     # The same request again (or a retry after a lost answer): the same year, the same run.
     replayed: bool
-
-
-async def start_fiscal_year_workflow(
-    temporal: Client, *, data: FiscalYearInput, task_queue: str
-) -> None:
-    """Start the year's workflow unless it runs or has succeeded: the id is the client's and the
-    year's, a running one is used as it is, and only a failed one may run again."""
-    try:
-        await temporal.start_workflow(
-            FiscalYearWorkflow.run,
-            data,
-            id=workflow_id_for(data.client_id, data.fiscal_year.start),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.PARTNER_ID, str(data.partner_id))]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # it completed: the folders are there
 
 
 def _refused(
@@ -164,21 +134,23 @@ async def add(
         # Started even when the year existed: an earlier request may have recorded it and then
         # failed before reaching Temporal, or its run failed. The fixed id makes this safe.
         setup = EffectiveSetup.model_validate(client.setup) if client.setup else None
+        data = FiscalYearInput(
+            client_id=client_id,
+            partner_id=partner_id,
+            folder_tree=setup.folder_tree if setup else None,
+            fiscal_year=year,
+            language=client.language,
+        )
         try:
-            await start_fiscal_year_workflow(
-                temporal,
-                data=FiscalYearInput(
-                    client_id=client_id,
-                    partner_id=partner_id,
-                    folder_tree=setup.folder_tree if setup else None,
-                    fiscal_year=year,
-                    language=client.language,
-                ),
-                task_queue=task_queue,
+            # A run that succeeded made the folders: nothing more to do then.
+            await workflow_starts.start(
+                temporal, workflow_starts.fiscal_year(data), task_queue=task_queue
             )
-        except RPCError as exc:
-            raise Unavailable(
-                "The fiscal year is recorded but its folders could not be started now; send the "
-                "same request again.",
+        except workflow_starts.StartFailed as exc:
+            raise not_started(
+                exc,
+                what="fiscal year's folder creation",
+                unavailable="The fiscal year is recorded but its folders could not be started "
+                "now; send the same request again.",
             ) from exc
     return Added(year=year, replayed=same is not None)

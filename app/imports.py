@@ -21,13 +21,21 @@ from functools import partial
 from typing import Any
 
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app import notifications
 from app import setups as app_setups
-from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
+from app.errors import (
+    AppError,
+    Conflict,
+    FieldIssue,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    not_started,
+)
+from core import workflow_starts
 from core.settings import Settings
 from core.temporal import QUERY_WAIT, query_not_answered
 from domain.imports import (
@@ -255,7 +263,7 @@ async def keep(
         partner_id=partner_id,
         idempotency_key=key,
         request_hash=read.digest,
-        workflow_id=f"import-{import_id}",
+        workflow_id=workflow_starts.bulk_import_id(import_id),
         filename=upload.filename,
         created_by=user_id,
         rows=read.rows,
@@ -287,25 +295,24 @@ async def confirm(
     # (fixed in the workflow's input, so a change of setting during a long import does not split
     # it in two).
     keep_muted = await notifications.keeps_muted(pool, partner_id=partner_id, requested=None)
+    data = BulkImportInput(
+        import_id=import_id,
+        partner_id=partner_id,
+        created_by=user_id,
+        window=settings.import_window,
+        keep_muted=keep_muted,
+    )
     try:
-        await temporal.start_workflow(
-            BulkImportWorkflow.run,
-            BulkImportInput(
-                import_id=import_id,
-                partner_id=partner_id,
-                created_by=user_id,
-                window=settings.import_window,
-                keep_muted=keep_muted,
-            ),
-            id=row.workflow_id,
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # A run that finished under the import's id was this import.
+        await workflow_starts.start(
+            temporal, workflow_starts.bulk_import(data), task_queue=settings.task_queue
         )
-    except WorkflowAlreadyStartedError:
-        pass  # finished earlier: the same import
-    except RPCError as exc:
-        raise Unavailable("Cannot reach Temporal now; the import was not started.") from exc
+    except workflow_starts.StartFailed as exc:
+        raise not_started(
+            exc,
+            what="import",
+            unavailable="Cannot reach Temporal now; the import was not started.",
+        ) from exc
     return row
 
 

@@ -22,25 +22,16 @@ from datetime import datetime
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from app import roles
 from app.clients import client_not_found, ready_client
-from app.errors import Conflict, FieldIssue, Invalid, NotFound, Unavailable
-from domain import search_attributes as sa
+from app.errors import Conflict, FieldIssue, Invalid, NotFound, not_started
+from core import workflow_starts
 from domain.integrations import (
     IntegrationAction,
     IntegrationAdd,
     IntegrationChangeInput,
     IntegrationReconfigure,
-    workflow_id_for,
 )
 from domain.setup import (
     SECRET_MASK,
@@ -56,7 +47,6 @@ from store import applied_setup, clients
 from store import integration_changes as changes
 from store import setup_sources as setup_store
 from store.pool import Pool
-from workflows.integrations import IntegrationChangeWorkflow
 
 READ_ROLES = roles.ANY_ROLE
 # As every other change of a client (subscription, fiscal years): who configures clients.
@@ -309,28 +299,20 @@ async def _start(
     integration: EffectiveIntegration,
     task_queue: str,
 ) -> None:
+    data = IntegrationChangeInput(
+        change_id=change.id,
+        client_id=client.id,
+        partner_id=client.partner_id,
+        onboarding_id=client.onboarding_id,
+        action=action,
+        integration=integration,
+    )
     try:
-        await temporal.start_workflow(
-            IntegrationChangeWorkflow.run,
-            IntegrationChangeInput(
-                change_id=change.id,
-                client_id=client.id,
-                partner_id=client.partner_id,
-                onboarding_id=client.onboarding_id,
-                action=action,
-                integration=integration,
-            ),
-            id=workflow_id_for(client.id, integration.code, change.id),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.PARTNER_ID, str(client.partner_id))]
-            ),
+        # A run that finished under the change's id left its outcome on the change.
+        await workflow_starts.start(
+            temporal, workflow_starts.integration_change(data), task_queue=task_queue
         )
-    except WorkflowAlreadyStartedError:
-        pass  # it ran: its outcome is on the change
-    except RPCError as exc:
+    except workflow_starts.StartFailed as exc:
         # Not started: the change ends here, so it blocks no later one; the row says why.
         error = "the change could not be started (Temporal unavailable); ask again"
         await changes.finish(pool, change_id=change.id, state="failed", error=error)
@@ -343,9 +325,11 @@ async def _start(
             error=error,
             attempted=False,
         )
-        raise Unavailable(
-            "The integration change could not be started now; send the same request again.",
-            title="Try again shortly",
+        raise not_started(
+            exc,
+            what="integration change",
+            unavailable="The integration change could not be started now; send the same "
+            "request again.",
         ) from exc
 
 

@@ -13,24 +13,25 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app import notifications, roles
 from app import pricing as app_pricing
 from app import setups as app_setups
-from app.errors import AppError, Conflict, FieldIssue, Invalid, NotFound, TooLarge, Unavailable
+from app.errors import (
+    AppError,
+    Conflict,
+    FieldIssue,
+    Invalid,
+    NotFound,
+    Unavailable,
+    not_started,
+)
 from app.onboarding_status import explained_status
-from core import task_failures
+from core import task_failures, workflow_starts
 from core.settings import Settings
-from core.temporal import StartRefusal, start_refusal
-from domain import search_attributes as sa
+from core.temporal import unreachable
 from domain.onboarding import (
     CompanyDetails,
     InvitationChanged,
@@ -45,7 +46,6 @@ from domain.onboarding import (
     client_id_for,
     onboarding_id_for,
     onboarding_input_for,
-    onboarding_summary,
     workflow_id_for,
 )
 from domain.setup import SECRET_MASK, Catalog, Role, SetupOverrides, mask_choices
@@ -592,40 +592,36 @@ async def start(
         )
     # Started even when the row already existed: a previous attempt may have written the row and
     # then failed before reaching Temporal. The fixed workflow id makes this safe to repeat.
+    data = onboarding_input_for(
+        body,
+        onboarding_id=onboarding_id,
+        partner_id=partner.id,
+        partner_name=partner.name,
+        today=row.created_at.date(),
+        overrides=masked_overrides,
+        registry_task_queue=settings.registry_task_queue,
+        timeouts=settings.onboarding_timeouts(),
+        keep_muted=keep_muted,
+    )
     try:
-        await temporal.start_workflow(
-            OnboardingWorkflow.run,
-            onboarding_input_for(
-                body,
-                onboarding_id=onboarding_id,
-                partner_id=partner.id,
-                partner_name=partner.name,
-                today=row.created_at.date(),
-                overrides=masked_overrides,
-                registry_task_queue=settings.registry_task_queue,
-                timeouts=settings.onboarding_timeouts(),
-                keep_muted=keep_muted,
-            ),
-            id=workflow_id,
+        # A run that finished under this id is that onboarding: the retried request gets it.
+        await workflow_starts.start(
+            temporal,
+            workflow_starts.onboarding(data, status_since=row.created_at),
             task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.PARTNER_ID, str(partner.id)),
-                    SearchAttributePair(sa.ONBOARDING_STATUS, OnboardingStatus.SETTING_UP.value),
-                    SearchAttributePair(sa.STATUS_SINCE, row.created_at),
-                ]
-            ),
-            static_summary=onboarding_summary(onboarding_id, partner.id),
         )
-    except WorkflowAlreadyStartedError:
-        pass  # finished earlier under this id: the retried request gets that onboarding
     except Exception as exc:
         await _release_unless_started(
             pool, temporal, onboarding_id=onboarding_id, workflow_id=workflow_id
         )
-        raise _start_refused(exc) from exc
+        if isinstance(exc, workflow_starts.StartFailed):
+            raise not_started(
+                exc,
+                what="onboarding",
+                unavailable="Cannot start the onboarding now; retry with the same Idempotency-Key.",
+                again="retry with the same Idempotency-Key",
+            ) from exc
+        raise
     await onboardings.mark_started(pool, onboarding_id=onboarding_id)
     return Started(
         onboarding_id=onboarding_id,
@@ -642,7 +638,9 @@ async def _release_unless_started(
 
     The start may have failed after Temporal accepted it (a lost answer), so the workflow is
     looked up first. When even that fails, the claim stays pending: invisible to reads and lists,
-    and the caller's retry with the same idempotency key finishes the start.
+    and the caller's retry with the same idempotency key finishes the start. (A Temporal never
+    reached fails the look-up too, with the lazy client's RuntimeError: the start's own answer
+    is still the one given.)
     """
     try:
         await temporal.get_workflow_handle(workflow_id).describe()
@@ -650,28 +648,8 @@ async def _release_unless_started(
         if exc.status == RPCStatusCode.NOT_FOUND:
             await onboardings.release(pool, onboarding_id=onboarding_id)
         return
+    except RuntimeError as exc:
+        if unreachable(exc):
+            return
+        raise
     await onboardings.mark_started(pool, onboarding_id=onboarding_id)
-
-
-def _start_refused(exc: Exception) -> Exception:
-    """What to answer when Temporal would not start the workflow (nothing was kept)."""
-    refused = start_refusal(exc)
-    if refused is None:
-        return exc
-    if refused.kind == StartRefusal.too_large:
-        return TooLarge(
-            "The onboarding is too large to start; send shorter texts and fewer entries."
-        )
-    if refused.kind == StartRefusal.unavailable:
-        return Unavailable(
-            "Cannot start the onboarding now; retry with the same Idempotency-Key.",
-            retry_after=5,
-        )
-    # Refusals that are not the caller's doing: the deployment must change, then a retry works.
-    return Unavailable(
-        f"Cannot start the onboarding now: {refused.reason}; retry with the same "
-        "Idempotency-Key once it is fixed.",
-        slug="temporal-refused",
-        title="Temporal refused the start",
-        retry_after=60,
-    )

@@ -177,8 +177,13 @@ def start_refusal(exc: BaseException) -> StartRefused | None:
     Only a size limit is "too large": a namespace missing a search attribute this release sets
     also answers INVALID_ARGUMENT, and reading that as "too large" told callers to shorten
     five-field requests while every start failed (issue 21).
+
+    A Temporal never reached is `unavailable` whatever the exception says it with (`unreachable`):
+    the API's lazy client raises RuntimeError until it first connects.
     """
     if not isinstance(exc, RPCError):
+        if unreachable(exc):
+            return StartRefused(StartRefusal.unavailable, "Temporal did not answer the start")
         return None
     message = exc.message or ""
     if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than" in message:
@@ -197,16 +202,6 @@ def start_refusal(exc: BaseException) -> StartRefused | None:
             return StartRefused(StartRefusal.too_large, "the request is over Temporal's size limit")
         return StartRefused(StartRefusal.invalid, "Temporal refused the start as invalid")
     return StartRefused(StartRefusal.unavailable, "Temporal did not answer the start")
-
-
-def start_refused_for_good(exc: BaseException) -> bool:
-    """Temporal refused a workflow start for its input's size, so starting the same input again
-    cannot help: over Temporal's payload limit (2 MB by default) or over gRPC's message limit
-    (4 MB), which never reached the server. Anything else (a namespace missing an attribute,
-    unavailable...) may heal and is worth a retry.
-    """
-    refused = start_refusal(exc)
-    return refused is not None and refused.kind == StartRefusal.too_large
 
 
 # How long a read waits for a workflow's query. A query is answered by a worker replaying the

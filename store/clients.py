@@ -356,6 +356,10 @@ def _number_typed(text: str) -> str:
     return bare if bare.isascii() and bare.isdigit() else compact
 
 
+# The list's columns by the names _LISTED_COLUMNS gives them: a row of the list is these.
+_LISTED_NAMES = tuple(ClientListRow.__dataclass_fields__)
+
+
 def _list_row(record: asyncpg.Record) -> ClientListRow:
     return ClientListRow(
         **{k: record[k] for k in ClientListRow.__dataclass_fields__ if k != "tags"},
@@ -571,8 +575,9 @@ async def list_for_partner(
             f"sort_key_{n} {'DESC' if k.descending else 'ASC'}{' NULLS LAST' if k.nullable else ''}"
             for n, k in enumerate((_MINE, *keys))
         )
+        named = ", ".join([*_LISTED_NAMES, *(f"sort_key_{n}" for n in range(len(keys) + 1))])
         page_sql = f"""
-            SELECT * FROM ({" UNION ALL ".join(f"({b})" for b in branches)}) listed
+            SELECT {named} FROM ({" UNION ALL ".join(f"({b})" for b in branches)}) listed
             ORDER BY {outer} LIMIT {int(limit) + 1} OFFSET {arg(offset)}
         """
         width = len(keys) + 1
@@ -591,8 +596,9 @@ async def list_for_partner(
             f"{' NULLS LAST' if k.nullable else ''}"
             for n, k in enumerate(keys, start=1)
         )
+        sort_keys = ", ".join(f"page.sort_key_{n}" for n in range(len(keys) + 1))
         page_sql = f"""
-            SELECT {_LISTED_COLUMNS}, page.*
+            SELECT {_LISTED_COLUMNS}, {sort_keys}
             FROM (
                 SELECT c.id AS page_id, NULL::boolean AS sort_key_0, {columns} {inner_from}
                 WHERE {" AND ".join([*where, *tail])}

@@ -84,7 +84,7 @@ async def insert_folders(
     status = await conn_or_pool.execute(
         """
         INSERT INTO folders (client_id, id, path, parent_path, name, kind, position)
-        SELECT $1::uuid, t.*
+        SELECT $1::uuid, t.id, t.path, t.parent_path, t.name, t.kind, t.position
         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
             AS t (id, path, parent_path, name, kind, position)
         ON CONFLICT (client_id, path) DO NOTHING

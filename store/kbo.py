@@ -458,7 +458,10 @@ async def apply_update(pool: Pool, *, source: KboSource) -> LoadResult:
                 """
             )
             try:
-                await conn.execute(f"INSERT INTO {spec.table} SELECT * FROM kbo_new")
+                columns = ", ".join(_columns(spec))
+                await conn.execute(
+                    f"INSERT INTO {spec.table} ({columns}) SELECT {columns} FROM kbo_new"
+                )
             except asyncpg.UniqueViolationError:
                 raise KboFileError(f"{insert}: an enterprise number appears twice") from None
             await conn.execute("DROP TABLE kbo_gone, kbo_new")

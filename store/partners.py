@@ -175,7 +175,7 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
     # the same statement (a data-modifying CTE runs whether or not its rows are read). At most
     # one write a minute per key: last-used is for humans, not an audit trail.
     r = await pool.fetchrow(
-        """
+        f"""
         WITH found AS (
             SELECT k.id AS key_id, k.last_used_at,
                    u.id, u.partner_id, u.email, u.name, u.role, u.created_at, u.language,
@@ -192,7 +192,8 @@ async def authenticate(pool: Pool, *, key: str) -> Caller | None:
               AND (api_keys.last_used_at IS NULL
                    OR api_keys.last_used_at < now() - interval '1 minute')
         )
-        SELECT * FROM found
+        SELECT key_id, {_USER_COLUMNS}, partner_name, partner_settings, partner_time_zone
+        FROM found
         """,
         hash_key(key),
     )

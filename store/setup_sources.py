@@ -55,6 +55,10 @@ def _catalog(record: asyncpg.Record) -> Catalog:
     )
 
 
+# The template's columns as the lateral join below names them (templates._row reads them).
+_TEMPLATE_COLUMNS = ", ".join(f"t.{c}" for c in templates._COLUMNS.split(", "))
+
+
 async def load_sources(
     pool: Pool, *, partner_id: uuid.UUID, template_id: uuid.UUID | None
 ) -> SetupSources:
@@ -64,7 +68,7 @@ async def load_sources(
         f"""
         SELECT {_CATALOG},
                (SELECT body FROM billing_defaults WHERE partner_id = $1) AS billing_body,
-               t.*
+               {_TEMPLATE_COLUMNS}
         FROM (SELECT 1) AS one
         LEFT JOIN LATERAL (
             SELECT {templates._COLUMNS} FROM configuration_templates

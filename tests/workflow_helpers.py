@@ -158,13 +158,16 @@ def make_settled_rows(reads: Reads) -> Callable[[SettledRowsInput], Awaitable[li
     return settled_rows
 
 
-def _onboarding(import_id: uuid.UUID, row: int, partner_name: str) -> OnboardingInput:
+def _onboarding(
+    import_id: uuid.UUID, partner_id: uuid.UUID, row: int, partner_name: str
+) -> OnboardingInput:
     return OnboardingInput(
         # One id per (import, row), as in prepare_batch: a row prepared twice is the same
         # onboarding, and no two tests share a child (one left running by a cancelled import
         # would answer "already started" to the next).
         onboarding_id=uuid.uuid5(uuid.NAMESPACE_OID, f"{import_id}:row-{row}"),
-        partner_id=uuid.uuid4(),
+        # The import's firm, as prepare_batch gives it: the start lists the run under it.
+        partner_id=partner_id,
         partner_name=partner_name,
         client=ClientIn(
             first_name="A",
@@ -187,7 +190,9 @@ def make_prepare(partner_name: str) -> Callable[[PrepareBatchInput], Awaitable[P
             # Every 50th row is already a client of the partner: reported, not onboarded.
             PreparedRow(row=r, onboarding=None, skipped="already a client")
             if r % 50 == 0
-            else PreparedRow(row=r, onboarding=_onboarding(data.import_id, r, partner_name))
+            else PreparedRow(
+                row=r, onboarding=_onboarding(data.import_id, data.partner_id, r, partner_name)
+            )
             for r in rows
         ]
         return PrepareBatchResult(rows=prepared, last_row=rows[-1] if rows else None)

@@ -1,7 +1,8 @@
 """ChecklistNoticeWorkflow: the e-mail telling an invited director that the firm assigned or
 replaced their checklist, once per assignment.
 
-app/checklists.py starts one run per assignment after its transaction commits; the id names the
+app/checklists.py starts one run per assignment after its transaction commits (its start is
+declared in core/workflow_starts.py, its input in domain/notices.py); the id names the
 client and the assignment's number, so a request sent twice starts nothing twice, and the e-mail
 log keyed on (onboarding, purpose, assignment) keeps a retried or restarted send to one e-mail.
 A muted client's notice waits: app/notifications.py signals `unmuted` when someone switches the
@@ -19,16 +20,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-
-from domain import search_attributes as sa
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     # Passed through: the workflow only uses their pydantic models and method references.
@@ -38,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
         ChecklistNoticeResult,
         NoticeOutcome,
     )
+    from domain.notices import ChecklistNoticeWorkflowInput
+    from domain.notices import checklist_notice_id as workflow_id_for
 
 # As the other notices: a mail server down for a while delays the e-mail, it does not lose it.
 SMTP_RETRY = RetryPolicy(
@@ -52,20 +46,8 @@ SMTP_TIMEOUT = timedelta(seconds=60)
 CHECKS_PER_RUN = 200
 
 
-class ChecklistNoticeWorkflowInput(BaseModel):
-    partner_id: uuid.UUID
-    client_id: uuid.UUID
-    assignment: int
-    recheck: timedelta = timedelta(hours=1)
-
-
 class UnmutedSignal(BaseModel):
     """The client's notifications were switched on: look again now."""
-
-
-def workflow_id_for(client_id: uuid.UUID, assignment: int) -> str:
-    # Ids only: workflow ids are visible to anyone with access to the namespace.
-    return f"client-checklist-{client_id}-{assignment}"
 
 
 @workflow.defn
@@ -98,27 +80,6 @@ class ChecklistNoticeWorkflow:
             with suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(lambda: self._woken, timeout=data.recheck)
         workflow.continue_as_new(data)
-
-
-async def start_notice(
-    client: Client, *, data: ChecklistNoticeWorkflowInput, task_queue: str
-) -> None:
-    """Start the assignment's notice unless it runs or has succeeded (only a failed one may run
-    again; the e-mail log still keeps it to one e-mail)."""
-    try:
-        await client.start_workflow(
-            ChecklistNoticeWorkflow.run,
-            data,
-            id=workflow_id_for(data.client_id, data.assignment),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.PARTNER_ID, str(data.partner_id))]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # it completed: nothing more to say
 
 
 async def wake(client: Client, *, client_id: uuid.UUID, assignment: int) -> None:

@@ -27,9 +27,6 @@ from store.pool import Conn, Pool, snapshot
 
 router = APIRouter(prefix="/v1/clients", tags=["fiscal years"])
 
-# Moved to app/fiscal_years.py; still importable here for the workflow tests that start a year.
-start_fiscal_year_workflow = app_fiscal_years.start_fiscal_year_workflow
-
 
 class FiscalYearFolders(BaseModel):
     state: FoldersState = Field(

@@ -23,13 +23,14 @@ from activities.email import EmailActivities, SmtpConfig
 from activities.invitations import InvitationActivities
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
+from domain.notices import checklist_notice_id as workflow_id_for
 from domain.onboarding import client_id_for
 from email_templates import Renderer
 from store import email_log
 from store.pool import Pool
 from tests.eventually import activities_completed, eventually
 from tests.factories import Tenant, make_client, make_tenant
-from workflows.checklist_notice import ChecklistNoticeWorkflow, workflow_id_for
+from workflows.checklist_notice import ChecklistNoticeWorkflow
 
 CHECKLIST: dict[str, Any] = {
     "name": "Jaarafsluiting",

@@ -11,10 +11,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from devstack.smtp_sink import SmtpSink
+from domain.notices import collaborators_notice_id as workflow_id_for
 from store import applied_setup
 from store.pool import Pool
 from tests.factories import Tenant, make_client
-from workflows.collaborators import CollaboratorsNoticeWorkflow, workflow_id_for
+from workflows.collaborators import CollaboratorsNoticeWorkflow
 
 CLIENT_NAME = "Boulangerie Martin"
 

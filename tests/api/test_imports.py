@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
+from domain import search_attributes as sa
 from store.pool import Pool
 from tests.eventually import eventually
+from tests.factories import Tenant
 from tests.import_files import ROWS, clients_csv, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -89,6 +92,21 @@ async def test_import_reports_bad_rows_and_onboards_the_rest(
     assert again.json()["id"] == import_id
     assert again.headers["Idempotent-Replayed"] == "true"
     assert len((await api.get("/v1/onboardings")).json()["items"]) == 2
+
+
+async def test_started_import_is_listed_under_its_firm(
+    api: httpx.AsyncClient, client: Client, tenant: Tenant
+) -> None:
+    """The import's workflow carries PartnerId from its start, as every workflow the service
+    starts does, so ops find a firm's imports in the Temporal UI as they find its onboardings."""
+    started = await _post(api, clients_csv(ROWS[:1]))
+    assert started.status_code == 202, started.text
+    handle = client.get_workflow_handle(f"import-{started.json()['id']}")
+    try:
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(sa.PARTNER_ID) == str(tenant.partner.id)
+    finally:
+        await handle.terminate()  # no worker here: nothing else would end it
 
 
 async def test_existing_client_is_reported_not_onboarded_twice(

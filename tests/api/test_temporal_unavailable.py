@@ -16,13 +16,17 @@ from api.deps import Services
 from api.main import create_app
 from core import temporal
 from core.settings import Settings
+from devstack.partner_app import PartnerApp
 from devstack.ports import free_port
 from devstack.serving import serve_app as serve
 from domain.invitation import TokenClaims, sign_token, token_hash
+from domain.setup import SECRET_MASK
 from store import imports, invitations
 from store.pool import Pool
+from tests.api.integration_helpers import crm, integration
 from tests.factories import Tenant, make_client
 from tests.import_files import FRENCH_HEADERS
+from tests.workflow_helpers import onboarded_client
 
 CSV = (
     ";".join(FRENCH_HEADERS)
@@ -78,6 +82,21 @@ async def test_onboarding_routes_answer_one_unavailable_with_retry_after(
         _assert_unavailable(await down_api.request(method, path, json=body))
 
 
+async def test_starting_an_onboarding_with_temporal_down_says_retry_with_the_same_key(
+    down_api: httpx.AsyncClient, pool: Pool
+) -> None:
+    """POST /v1/onboardings with Temporal never reached: the one 503 saying to retry with the
+    same Idempotency-Key (not "nothing was done"), the claim kept for that retry to finish."""
+    key = f"down-{uuid.uuid4()}"
+    client = {"first_name": "Paul", "last_name": "Martin", "email": "paul@x.be", "language": "nl"}
+    body = {"client": client}
+    response = await down_api.post("/v1/onboardings", json=body, headers={"Idempotency-Key": key})
+    _assert_unavailable(response)
+    assert "same Idempotency-Key" in response.json()["detail"], response.json()
+    kept = await pool.fetchval("SELECT count(*) FROM onboardings WHERE idempotency_key = $1", key)
+    assert kept == 1
+
+
 async def test_import_with_temporal_down_is_503_and_can_be_sent_again(
     down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
 ) -> None:
@@ -87,6 +106,38 @@ async def test_import_with_temporal_down_is_503_and_can_be_sent_again(
         "/v1/imports", files=files, headers={"Idempotency-Key": "import-down-1"}
     )
     _assert_unavailable(response)
+
+
+async def test_integration_change_with_temporal_down_is_failed_not_left_running(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """An integration change Temporal never received: the one 503, the app failed (not left
+    connecting with nothing running), so a reconfigure is tried again instead of refused 409."""
+    client_id = await onboarded_client(pool, tenant, tree=None)
+    async with PartnerApp() as app:
+        code = await crm(pool, tenant, app)
+    url = f"/v1/clients/{client_id}/integrations"
+    body = {"code": code, "settings": {"region": "eu", "token": "t0k3n-down"}}
+    _assert_unavailable(await down_api.post(url, json=body, headers={"Idempotency-Key": "add-1"}))
+    assert (await integration(down_api, client_id, code))["state"] == "failed"
+    again = {"settings": {"region": "us", "token": SECRET_MASK}}
+    _assert_unavailable(
+        await down_api.patch(f"{url}/{code}", json=again, headers={"Idempotency-Key": "reconf-1"})
+    )
+
+
+async def test_fiscal_year_with_temporal_down_is_503_saying_the_year_is_kept(
+    down_api: httpx.AsyncClient, pool: Pool, tenant: Tenant
+) -> None:
+    """A later fiscal year recorded but its folders not started: the one 503, whose detail says
+    the year is kept (not "nothing was done"), and the same request again is the same year."""
+    client_id = await onboarded_client(pool, tenant)
+    url = f"/v1/clients/{client_id}/fiscal-years"
+    response = await down_api.post(url, json={"start": "2026-01-01"})
+    _assert_unavailable(response)
+    assert "recorded" in response.json()["detail"], response.json()
+    listed = (await down_api.get(url)).json()
+    assert [y["start"] for y in listed] == ["2025-01-01", "2026-01-01"]
 
 
 async def test_cancelling_an_import_with_temporal_down_says_so_in_its_own_words(

@@ -15,16 +15,14 @@ from temporalio.worker import Worker
 from activities.checklist_notice import NoticeOutcome
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
+from domain.notices import ChecklistNoticeWorkflowInput
+from domain.notices import checklist_notice_id as workflow_id_for
 from domain.onboarding import director_id_for
 from store import checklists, clients, email_log
 from store.pool import Pool
 from tests.eventually import activities_completed, eventually
 from tests.factories import Tenant, make_client
-from workflows.checklist_notice import (
-    ChecklistNoticeWorkflow,
-    ChecklistNoticeWorkflowInput,
-    workflow_id_for,
-)
+from workflows.checklist_notice import ChecklistNoticeWorkflow
 
 ITEMS = [{"key": "bank", "kind": "document", "label": "Kontoauszüge", "required": True}]
 

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.worker import Worker
 
 from activities.folders import FOLDER_BATCH
-from api.routers.fiscal_years import start_fiscal_year_workflow
+from core import workflow_starts
 from domain.fiscal_calendar import FiscalYear
 from domain.fiscal_years import FiscalYearInput, FoldersState, workflow_id_for
 from store import catalogs, clients, folders
@@ -52,6 +52,11 @@ async def _request(
         fiscal_year=year,
         language=client.language,
     )
+
+
+async def start_year(client: Client, data: FiscalYearInput, task_queue: str) -> None:
+    """Start the year's workflow as the API does (core/workflow_starts.py)."""
+    await workflow_starts.start(client, workflow_starts.fiscal_year(data), task_queue=task_queue)
 
 
 async def _month_folders(pool: Pool, client_id: uuid.UUID, prefix: str) -> dict[str, list[str]]:
@@ -104,7 +109,7 @@ async def test_second_fiscal_year_adds_exactly_twelve_month_folders(
     client_id = await onboarded_client(pool, tenant)
     before = await folders.list_folders(pool, client_id=client_id)
     data = await _request(pool, tenant, client_id)
-    await start_fiscal_year_workflow(client, data=data, task_queue=worker.task_queue)
+    await start_year(client, data, worker.task_queue)
     handle = client.get_workflow_handle_for(
         FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
     )
@@ -130,13 +135,13 @@ async def test_same_request_twice_runs_once_and_again_after_done_starts_nothing(
     client_id = await onboarded_client(pool, tenant)
     data = await _request(pool, tenant, client_id)
     queue = settings.task_queue
-    await start_fiscal_year_workflow(client, data=data, task_queue=queue)
-    await start_fiscal_year_workflow(client, data=data, task_queue=queue)  # no worker yet
+    await start_year(client, data, queue)
+    await start_year(client, data, queue)  # no worker yet
     handle = client.get_workflow_handle(workflow_id_for(client_id, SECOND.start))
     first_run = (await handle.describe()).run_id
     async with fiscal_year_worker(client, pool, queue):
         await handle.result()
-        await start_fiscal_year_workflow(client, data=data, task_queue=queue)
+        await start_year(client, data, queue)
     # The latest run of the id is still the first: nothing started after it.
     latest = await handle.describe()
     assert (latest.run_id, latest.status) == (first_run, WorkflowExecutionStatus.COMPLETED)
@@ -156,7 +161,7 @@ async def test_database_lost_after_some_folders_retry_creates_the_rest_once(
     flaky = FlakyPool(pool, after_batches=1, fault=connection_lost)
     data = await _request(pool, tenant, client_id)
     async with fiscal_year_worker(client, pool, settings.task_queue, folder_pool=flaky):
-        await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
+        await start_year(client, data, settings.task_queue)
         view = await client.get_workflow_handle_for(
             FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
         ).result()
@@ -185,7 +190,7 @@ async def test_worker_stopped_mid_tree_another_worker_finishes_it_once(
         FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
     )
     async with fiscal_year_worker(client, pool, settings.task_queue, folder_pool=flaky):
-        await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
+        await start_year(client, data, settings.task_queue)
         await asyncio.wait_for(hanging.wait(), 10)
         assert await _state(pool, client_id, SECOND.start) == "creating"
         assert 0 < await folders.count_folders(pool, client_id=client_id) < 40 + 2 * 40 * 12
@@ -214,7 +219,7 @@ async def test_missing_tree_fails_the_run_and_the_year_says_why(
         FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
     )
     async with fiscal_year_worker(client, pool, settings.task_queue):
-        await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
+        await start_year(client, data, settings.task_queue)
         with pytest.raises(WorkflowFailureError):
             await handle.result()
         [year] = [
@@ -227,7 +232,7 @@ async def test_missing_tree_fails_the_run_and_the_year_says_why(
         assert await catalogs.create(
             pool, "folder_trees", partner_id=tenant.partner.id, code=code, body=body
         )
-        await start_fiscal_year_workflow(client, data=data, task_queue=settings.task_queue)
+        await start_year(client, data, settings.task_queue)
         view = await client.get_workflow_handle_for(
             FiscalYearWorkflow.run, workflow_id_for(client_id, SECOND.start)
         ).result()

@@ -72,11 +72,6 @@ COLUMNS = (
 )
 
 
-def _readers(request: Request) -> app_imports.Readers:
-    readers: app_imports.Readers = request.app.state.import_readers
-    return readers
-
-
 async def _list_page(
     frame: _Frame,
     services: Services,
@@ -173,11 +168,11 @@ async def create_console_import(request: Request, services: ServicesDep) -> Resp
         errors["file"] = texts["imp_error_no_file"]
     if errors or not isinstance(file, UploadFile):
         return await _list_page(frame, services, session, status=422, errors=errors, values=values)
-    limits = app_imports.limits_of(services.settings)
+    limits = services.settings.import_limits()
     try:
         kept = await app_imports.keep(
             services.pool,
-            _readers(request),
+            services.import_readers(),
             partner_id=session.member.partner.id,
             user_id=session.member.user.id,
             file=app_imports.ImportFile(

@@ -1040,10 +1040,6 @@ def main() -> None:
     os._exit(status)
 
 
-if __name__ == "__main__":
-    main()
-
-
 async def _patches(settings: Settings) -> list[dict[str, str | int | None]]:
     from cli import patches
     from core import temporal
@@ -1085,3 +1081,8 @@ def patches_(
             str(row["stage"]),
         )
     console.print(table)
+
+
+# Last: `python -m cli.main` runs the app once every command above is registered.
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,9 @@ the command does anything: every command logs as ONBOARDING_LOG_LEVEL and _FORMA
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 
 from core.settings import Settings
 from tests.cli_helpers import invoke, ops_env
@@ -24,3 +26,20 @@ async def test_temporal_commands_log_as_the_settings_say(settings: Settings) -> 
         ran = await invoke(env, *command)
         assert ran.code == 0, (command, ran.err)
         assert _debug_lines(ran.err), (command, ran.err)
+
+
+async def test_python_m_cli_main_knows_every_command() -> None:
+    """`python -m cli.main` runs the app after every command is registered: `patches`, defined
+    last, was unknown to it (the `__main__` block stood above it)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "patches",
+        "--help",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert "open runs" in out.decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
 from enum import StrEnum
@@ -15,35 +14,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core import metrics
-from core.settings import Settings, SmtpSecurity
+from core.mail import SmtpConfig as SmtpConfig  # where the worker and the tests take it from
+from core.settings import SmtpSecurity
 from domain.email import Email
 from domain.error_types import ErrorType
 from email_templates import Renderer
 from store import clients, email_log
 from store.pool import Pool
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    security: SmtpSecurity
-    username: str | None
-    password: str | None
-    timeout: float
-    mail_from: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpConfig:
-        return cls(
-            host=settings.smtp_host,
-            port=settings.smtp_port,
-            security=settings.smtp_security,
-            username=settings.smtp_username,
-            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-            timeout=settings.smtp_timeout_seconds,
-            mail_from=settings.mail_from,
-        )
 
 
 class SendOutcome(StrEnum):

@@ -529,7 +529,7 @@ def _street_type(code: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class RegistryConfig:
-    """Which registry to ask and how; the settings class fills it in."""
+    """Which registry to ask and how (`from_settings` for the service's own)."""
 
     base_url: str = DEFAULT_BASE_URL
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
@@ -551,6 +551,25 @@ class RegistryConfig:
             raise ValueError("rate_limit must be positive")
         if self.fleet_margin < 0 or self.fleet_horizon_seconds < 0:
             raise ValueError("fleet_margin and fleet_horizon_seconds must not be negative")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RegistryConfig:
+        """The worker's and the API's look-ups (app/company.py) read the same configuration, so
+        both spend one fleet-wide budget."""
+        return cls(
+            base_url=settings.registry_base_url,
+            timeout_seconds=settings.registry_timeout_seconds,
+            user_agent=settings.registry_user_agent,
+            kind=cast(RegistryKind, settings.registry_kind),
+            insee_api_key=(
+                settings.registry_insee_api_key.get_secret_value()
+                if settings.registry_insee_api_key
+                else None
+            ),
+            rate_limit=settings.registry_rate_limit,
+            fleet_margin=settings.registry_fleet_margin,
+            fleet_horizon_seconds=settings.registry_fleet_horizon_seconds,
+        )
 
     @property
     def fleet_key(self) -> str:
@@ -710,22 +729,3 @@ class RegistryActivities:
                 conn, import_id=import_id, siren=siren, siret=siret, record=record
             )
             return record, False
-
-
-def registry_config(settings: Settings) -> RegistryConfig:
-    """The registry client's configuration from the settings: the worker's and the API's
-    look-ups (app/company.py) read the same, so both spend one fleet-wide budget."""
-    return RegistryConfig(
-        base_url=settings.registry_base_url,
-        timeout_seconds=settings.registry_timeout_seconds,
-        user_agent=settings.registry_user_agent,
-        kind=cast(RegistryKind, settings.registry_kind),
-        insee_api_key=(
-            settings.registry_insee_api_key.get_secret_value()
-            if settings.registry_insee_api_key
-            else None
-        ),
-        rate_limit=settings.registry_rate_limit,
-        fleet_margin=settings.registry_fleet_margin,
-        fleet_horizon_seconds=settings.registry_fleet_horizon_seconds,
-    )

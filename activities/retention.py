@@ -14,12 +14,11 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from core import metrics
-from core.settings import Settings
 from domain.retention import Table
 from store import retention
 from store.pool import Pool
 
-__all__ = ["PurgeInput", "PurgeResult", "RetentionActivities", "periods_from"]
+__all__ = ["PurgeInput", "PurgeResult", "RetentionActivities"]
 
 
 class PurgeInput(BaseModel):
@@ -31,18 +30,6 @@ class PurgeResult(BaseModel):
     rows: int
     batches: int = 0
     kept_for_ever: bool = False
-
-
-def periods_from(settings: Settings) -> dict[Table, float]:
-    """Days each table's rows are kept (0: for ever), from the settings."""
-    return {
-        Table.webhook_attempts: settings.retention_webhook_attempts_days,
-        Table.webhook_deliveries: settings.retention_webhook_deliveries_days,
-        Table.email_log: settings.retention_email_log_days,
-        Table.console_sign_in_links: settings.retention_sign_in_links_days,
-        Table.console_sessions: settings.retention_console_sessions_days,
-        Table.import_rows: settings.retention_import_rows_days,
-    }
 
 
 class RetentionActivities:

@@ -9,6 +9,7 @@ when VIES stays unavailable (unchecked, with the reason): the VAT check never fa
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.settings import Settings
 from domain.error_types import ErrorType
 from store import limits
 from store.pool import Pool
@@ -48,20 +50,29 @@ class CheckVatResult(BaseModel):
     attempt: int
 
 
+@dataclass(frozen=True)
+class ViesConfig:
+    base_url: str
+    rate: float  # checks a second, fleet-wide
+    timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ViesConfig:
+        return cls(
+            base_url=settings.vies_base_url,
+            rate=settings.vies_rate_limit,
+            timeout=settings.vies_timeout_seconds,
+        )
+
+
 class ViesActivities:
     def __init__(
-        self,
-        pool: Pool,
-        *,
-        base_url: str,
-        rate: float,
-        timeout: float = 10.0,
-        http: httpx.AsyncClient | None = None,
+        self, pool: Pool, config: ViesConfig, *, http: httpx.AsyncClient | None = None
     ) -> None:
         self.pool = pool
-        self.base_url = base_url.rstrip("/")
-        self.interval = 1.0 / rate
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.base_url = config.base_url.rstrip("/")
+        self.interval = 1.0 / config.rate
+        self.http = http or httpx.AsyncClient(timeout=config.timeout)
 
     @activity.defn
     async def check_vat(self, data: CheckVatInput) -> CheckVatResult:

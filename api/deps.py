@@ -13,6 +13,7 @@ from temporalio.client import Client
 from api import auth_failures, ratelimit
 from api.problems import ProblemError
 from app import company
+from app import imports as app_imports
 from app import roles as app_roles
 from core.settings import Settings
 from domain.setup import Role
@@ -27,6 +28,8 @@ class Services:
     temporal: Client
     # Built on first use (company look-ups), then kept: one HTTP client and pacer per process.
     _registry: company.RegistryClient | None = field(default=None, repr=False)
+    # Built on first use (an import's file), closed with the app: one reading pool per process.
+    _import_readers: app_imports.Readers | None = field(default=None, repr=False)
 
     def registry(self) -> company.RegistryClient:
         """The registry client, paced with the workers in the same fleet-wide budget; a person
@@ -35,11 +38,24 @@ class Services:
             self._registry = company.registry_client(self.settings, self.pool)
         return self._registry
 
+    def import_readers(self) -> app_imports.Readers:
+        """The worker processes that read import files, and the slots that bound them."""
+        if self._import_readers is None:
+            self._import_readers = app_imports.Readers.start(self.settings)
+        return self._import_readers
+
+    async def close_import_readers(self) -> None:
+        """Stop the reading processes (a reader at work ends with its file first)."""
+        if self._import_readers is not None:
+            readers, self._import_readers = self._import_readers, None
+            await readers.close()
+
     async def aclose(self) -> None:
         """Close what was built on first use."""
         if self._registry is not None and hasattr(self._registry, "aclose"):
             await self._registry.aclose()
             self._registry = None
+        await self.close_import_readers()
 
 
 def get_services(request: Request) -> Services:

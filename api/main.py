@@ -92,7 +92,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
-            yield
+            try:
+                yield
+            finally:
+                # The services are the caller's, but the reading processes this app started
+                # on them are its own: no process outlives the app that made it.
+                await services.close_import_readers()
             return
         pool = await create_pool(
             settings.require_database_url(),

@@ -33,6 +33,17 @@ class Budget:
     per_second: float
     burst: int
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, import_reads: bool) -> Budget:
+        """The import-progress reads' own budget, or the default one every other call spends."""
+        if import_reads:
+            return cls(
+                "import-reads",
+                settings.api_rate_limit_import_reads_per_second,
+                settings.api_rate_limit_import_reads_burst,
+            )
+        return cls("default", settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
+
     @property
     def interval(self) -> float:
         return 1.0 / self.per_second
@@ -49,12 +60,8 @@ def budget_for(settings: Settings, request: Request) -> Budget:
     if request.method in ("GET", "HEAD") and (
         path == IMPORTS_PATH or path.startswith(IMPORTS_PATH + "/")
     ):
-        return Budget(
-            "import-reads",
-            settings.api_rate_limit_import_reads_per_second,
-            settings.api_rate_limit_import_reads_burst,
-        )
-    return Budget("default", settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
+        return Budget.from_settings(settings, import_reads=True)
+    return Budget.from_settings(settings, import_reads=False)
 
 
 def limiter_key(key_id: uuid.UUID, budget: Budget) -> str:

@@ -13,10 +13,10 @@ from activities.registry import (
     RegistryClient as RegistryClient,  # what a look-up needs, named for the API's services
 )
 from activities.registry import (
+    RegistryConfig,
     RegistryError,
     RegistryRateLimited,
     build_registry_client,
-    registry_config,
 )
 from app.errors import AppError, Invalid
 from core.settings import Settings
@@ -39,7 +39,7 @@ def registry_client(settings: Settings, pool: Pool) -> RegistryClient:
     """The client a person's look-ups use: the workers' configuration and their fleet-wide
     budget in PostgreSQL, waiting at most WAIT_FOR_SLOT_SECONDS for a slot."""
     return build_registry_client(
-        registry_config(settings), pool=pool, wait_at_most=WAIT_FOR_SLOT_SECONDS
+        RegistryConfig.from_settings(settings), pool=pool, wait_at_most=WAIT_FOR_SLOT_SECONDS
     )
 
 

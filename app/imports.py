@@ -41,7 +41,6 @@ from core.temporal import QUERY_WAIT, query_not_answered
 from domain.imports import (
     ImportFileError,
     ImportLimitExceeded,
-    ImportLimits,
     ImportMappingError,
     ImportRead,
     ImportUpload,
@@ -63,15 +62,6 @@ _FILES_PER_WORKER = 10
 # Sizes are 413 (the content is too large); counts of rows or cells are 422 (the content is
 # readable, but more than one import takes).
 _TOO_LARGE = frozenset({"max_bytes", "max_uncompressed_bytes"})
-
-
-def limits_of(settings: Settings) -> ImportLimits:
-    return ImportLimits(
-        max_bytes=settings.import_max_bytes,
-        max_uncompressed_bytes=settings.import_max_uncompressed_bytes,
-        max_rows=settings.import_max_rows,
-        max_columns=settings.import_max_columns,
-    )
 
 
 def _bad(field: str, exc: Exception) -> Invalid:
@@ -140,7 +130,7 @@ async def _read(readers: Readers, upload: ImportUpload, *, with_rows: bool) -> I
     The slot is given back when the worker is done, not when the request is: a client that
     hangs up does not let one more file be read at once than the limit says."""
     settings = readers.settings
-    limits = limits_of(settings)
+    limits = settings.import_limits()
     try:
         async with asyncio.timeout(settings.import_wait_seconds):
             await readers.slots.acquire()

@@ -28,7 +28,7 @@ import aiosmtplib
 from pydantic import ValidationError
 
 from app.errors import AppError, TooManyRequests
-from core.mail import send_now
+from core.mail import SmtpConfig, send_now
 from core.settings import Settings
 from domain.email import Branding, Email
 from email_templates import Renderer
@@ -147,10 +147,11 @@ async def request_link(
 
 async def deliver(settings: Settings, outgoing: list[Outgoing]) -> None:
     """Send the sign-in e-mails; a failure is logged (no address) and the user asks again."""
+    smtp = SmtpConfig.from_settings(settings)
     for item in outgoing:
         try:
             await send_now(
-                settings, recipient=item.recipient, email=item.email, sender_name=item.sender_name
+                smtp, recipient=item.recipient, email=item.email, sender_name=item.sender_name
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("sign-in e-mail not sent", extra={"error_type": type(exc).__name__})

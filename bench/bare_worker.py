@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from bench.bare import BareActivities, noop
 from core import temporal
+from core.entry import read_settings
 from core.settings import Settings
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bare_worker", description=__doc__)
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args(argv)
-    asyncio.run(serve(Settings(), args.task_queue))
+    asyncio.run(serve(read_settings(), args.task_queue))
 
 
 if __name__ == "__main__":

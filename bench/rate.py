@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from api.deps import Services
 from bench.processes import Processes, settings_env, wait_worker_polling
 from bench.report import Figure
@@ -298,7 +298,7 @@ async def run(
                     else:
                         # The fleet pacer in PostgreSQL, as every worker process has it.
                         registry = build_registry_client(
-                            registry_config(settings), http=http, pool=pool
+                            RegistryConfig.from_settings(settings), http=http, pool=pool
                         )
                         workers = build_workers(
                             client, pool=pool, settings=settings, http=http, registry=registry

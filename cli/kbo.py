@@ -14,8 +14,7 @@ from typing import Annotated
 
 import typer
 
-from core.logging import configure_logging
-from core.settings import Settings
+from cli.entry import settings_of
 
 app = typer.Typer(help="The KBO/BCE Open Data (Belgian enterprises) for the company lookup.")
 
@@ -75,23 +74,22 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _run(path: Path, *, full: bool) -> None:
-    settings = Settings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    code = asyncio.run(run(path, full=full, database_url=settings.require_database_url()))
+def _run(ctx: typer.Context, path: Path, *, full: bool) -> None:
+    database_url = settings_of(ctx).require_database_url()
+    code = asyncio.run(run(path, full=full, database_url=database_url))
     sys.stdout.flush()
     raise typer.Exit(code)
 
 
 @app.command("load")
-def load(path: SetArgument) -> None:
+def load(ctx: typer.Context, path: SetArgument) -> None:
     """Load a full set (meta, enterprise, denomination, address files) in place of the data in
     service, swapped in one transaction."""
-    _run(path, full=True)
+    _run(ctx, path, full=True)
 
 
 @app.command("update")
-def update(path: SetArgument) -> None:
+def update(ctx: typer.Context, path: SetArgument) -> None:
     """Apply an update set (its *_delete.csv and *_insert.csv files); applying one twice
     changes nothing the second time."""
-    _run(path, full=False)
+    _run(ctx, path, full=False)

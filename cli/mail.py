@@ -23,6 +23,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from cli.entry import settings_of
+
 # Up to the first character no URL has unencoded; a sentence's final dot or bracket is trimmed.
 _URL = re.compile(r"https?://[^\s<>\"']+")
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -73,13 +75,8 @@ def latest(directory: Path, *, limit: int) -> list[CaughtMail]:
     return [read_mail(path) for path in files[:limit]]
 
 
-def default_directory() -> Path:
-    from core.settings import Settings
-
-    return Settings().devstack_dir / "mail"
-
-
 def mail(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="At most this many messages")] = 10,
     directory: Annotated[
         Path | None,
@@ -88,7 +85,7 @@ def mail(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
     """List the last e-mails the dev stack's SMTP sink caught, newest first, with their links."""
-    where = directory if directory is not None else default_directory()
+    where = directory if directory is not None else settings_of(ctx).devstack_dir / "mail"
     messages = latest(where, limit=limit)
     if as_json:
         for message in messages:

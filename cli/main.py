@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import kbo, mail
-from core.logging import configure_logging
-from core.settings import LogFormat, Settings
+from cli.entry import Entry, settings_of
+from core.settings import Settings
 from domain.onboarding import InvitationState, OnboardingStatus
 
 if TYPE_CHECKING:
@@ -36,30 +36,27 @@ app = typer.Typer(help="Durable client onboarding: dev stack, worker, API and op
 console = Console()
 
 
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
-    return settings
+@app.callback()
+def _entry(ctx: typer.Context) -> None:
+    # The one place the command line's settings come from (cli/entry.py): every command asks
+    # this Entry, which reads them once and sets logging up from them first.
+    ctx.obj = Entry(person_watches=ctx.invoked_subcommand == "dev")
 
 
 @app.command()
-def dev() -> None:
+def dev(ctx: typer.Context) -> None:
     """Run the whole embedded stack in the foreground until Ctrl-C (what `make dev` runs)."""
     from devstack.dev import run_dev
 
-    settings = Settings()
-    # A person watches this one: readable lines unless JSON is asked for explicitly.
-    fmt = settings.log_format if "ONBOARDING_LOG_FORMAT" in os.environ else LogFormat.console
-    configure_logging(level=settings.log_level, fmt=fmt)
-    raise typer.Exit(run_dev(settings))
+    raise typer.Exit(run_dev(settings_of(ctx)))
 
 
 @app.command()
-def migrate() -> None:
+def migrate(ctx: typer.Context) -> None:
     """Apply pending database migrations and exit."""
     from store.migrate import apply_migrations
 
-    settings = _settings()
+    settings = settings_of(ctx)
     applied = asyncio.run(apply_migrations(settings.require_database_url()))
     console.print(f"applied: {', '.join(applied) if applied else 'nothing pending'}")
 
@@ -70,6 +67,7 @@ NAMESPACE_INCOMPLETE_EXIT = 3
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     role: Annotated[
         str,
         typer.Option(
@@ -90,20 +88,20 @@ def worker(
             f"one of {', '.join(r.value for r in WorkerRole)}", param_hint="--role"
         ) from None
     try:
-        asyncio.run(run_worker(_settings(), chosen))
+        asyncio.run(run_worker(settings_of(ctx), chosen))
     except NamespaceIncompleteError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(NAMESPACE_INCOMPLETE_EXIT) from None
 
 
 @app.command()
-def api() -> None:
+def api(ctx: typer.Context) -> None:
     """Serve the HTTP API with uvicorn."""
     import uvicorn
 
     from api.main import create_app
 
-    settings = _settings()
+    settings = settings_of(ctx)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -119,6 +117,7 @@ def api() -> None:
 
 @app.command("smtp-sink")
 def smtp_sink(
+    ctx: typer.Context,
     port: Annotated[int, typer.Option(help="Port to listen on (127.0.0.1)")] = 1025,
     directory: Annotated[Path, typer.Option("--dir", help="Where to keep .eml files")] = Path(
         ".devstack/mail"
@@ -127,7 +126,7 @@ def smtp_sink(
     """Run the development SMTP sink: accepts every message and keeps it as an .eml file."""
     from devstack.smtp_sink import SmtpSink
 
-    _settings()
+    settings_of(ctx)  # for its logging: the sink logs each message it keeps
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -179,6 +178,7 @@ app.add_typer(partner_app, name="partner")
 
 @partner_app.command("create")
 def partner_create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="The partner firm's name")],
     admin_email: Annotated[
         str, typer.Option("--admin-email", help="Its first administrator's e-mail")
@@ -191,7 +191,7 @@ def partner_create(
     from store import partners
     from store.pool import create_pool
 
-    settings = _settings()
+    settings = settings_of(ctx)
 
     async def create() -> tuple[partners.PartnerRow, partners.UserRow, str]:
         pool = await create_pool(settings.require_database_url(), min_size=1, max_size=2)
@@ -216,6 +216,7 @@ def partner_create(
 
 @partner_app.command("rate")
 def partner_rate(
+    ctx: typer.Context,
     partner: Annotated[str, typer.Option("--partner", help="The partner's id or exact name")],
     plan: Annotated[str, typer.Option("--plan", help="A plan code of that partner's catalogue")],
     add_on: Annotated[
@@ -242,7 +243,7 @@ def partner_rate(
 
     if not clear and (monthly is None or annual is None):
         raise typer.BadParameter("give both --monthly and --annual, or --clear")
-    settings = _settings()
+    settings = settings_of(ctx)
 
     async def apply() -> None:
         pool = await create_pool(settings.require_database_url(), min_size=1, max_size=2)
@@ -346,6 +347,7 @@ def status_lines(view: ExplainedView) -> list[str]:
 
 @app.command()
 def status(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     as_json: Annotated[bool, typer.Option("--json", help="The whole view as JSON")] = False,
 ) -> None:
@@ -354,7 +356,7 @@ def status(
     from app.onboarding_status import WorkflowCannotAnswer
 
     try:
-        view = asyncio.run(_status(onboarding_id, _settings()))
+        view = asyncio.run(_status(onboarding_id, settings_of(ctx)))
     except WorkflowCannotAnswer as exc:
         typer.echo(f"the workflow cannot answer: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -372,7 +374,9 @@ def _workflow_id(onboarding_id: str) -> str:
     )
 
 
-async def _update(onboarding_id: str, what: str, arg: object | None = None) -> str:
+async def _update(
+    settings: Settings, onboarding_id: str, what: str, arg: object | None = None
+) -> str:
     """Run one of the firm's onboarding actions as ops: the application function the API and
     the console call (app/onboardings.py), in the onboarding's firm, as its administrator, so
     every check they apply applies here too (a reschedule's horizon, a refused state)."""
@@ -382,7 +386,6 @@ async def _update(onboarding_id: str, what: str, arg: object | None = None) -> s
     from domain.onboarding import CompanyDetails, RescheduleInvitationInput, RetryIntegrationInput
     from store.pool import create_pool
 
-    settings = _settings()
     parsed = _onboarding_uuid(onboarding_id)
     pool = await create_pool(settings.require_database_url(), min_size=1, max_size=1)
     try:
@@ -430,6 +433,7 @@ async def _update(onboarding_id: str, what: str, arg: object | None = None) -> s
 
 @app.command("company-details")
 def company_details(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     name: Annotated[str, typer.Option(help="Company name")],
     siret: Annotated[str | None, typer.Option(help="A corrected SIRET")] = None,
@@ -451,11 +455,14 @@ def company_details(
         city=city,
         postal_code=postal_code,
     )
-    console.print_json(asyncio.run(_update(onboarding_id, "company-details", details)))
+    console.print_json(
+        asyncio.run(_update(settings_of(ctx), onboarding_id, "company-details", details))
+    )
 
 
 @app.command("retry-integration")
 def retry_integration(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     code: Annotated[str, typer.Argument(help="The failed integration's code")],
 ) -> None:
@@ -463,37 +470,43 @@ def retry_integration(
     from domain.onboarding import RetryIntegrationInput
 
     result = asyncio.run(
-        _update(onboarding_id, "retry-integration", RetryIntegrationInput(code=code))
+        _update(
+            settings_of(ctx), onboarding_id, "retry-integration", RetryIntegrationInput(code=code)
+        )
     )
     console.print_json(result)
 
 
 @app.command("send-invitation")
 def send_invitation(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
 ) -> None:
     """Send the director's invitation now (manual, scheduled or cancelled)."""
-    console.print_json(asyncio.run(_update(onboarding_id, "send-invitation")))
+    console.print_json(asyncio.run(_update(settings_of(ctx), onboarding_id, "send-invitation")))
 
 
 @app.command("cancel-invitation")
 def cancel_invitation(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
 ) -> None:
     """Do not send the director's invitation (send-invitation or reschedule bring it back)."""
-    console.print_json(asyncio.run(_update(onboarding_id, "cancel-invitation")))
+    console.print_json(asyncio.run(_update(settings_of(ctx), onboarding_id, "cancel-invitation")))
 
 
 @app.command("resend-invitation")
 def resend_invitation(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
 ) -> None:
     """Send a new invitation after an expiry or a bounce."""
-    console.print_json(asyncio.run(_update(onboarding_id, "resend-invitation")))
+    console.print_json(asyncio.run(_update(settings_of(ctx), onboarding_id, "resend-invitation")))
 
 
 @app.command("reschedule-invitation")
 def reschedule_invitation(
+    ctx: typer.Context,
     onboarding_id: Annotated[str, typer.Argument(help="Onboarding id (or workflow id)")],
     at: Annotated[str, typer.Argument(help="When, ISO 8601 with a timezone")],
 ) -> None:
@@ -501,7 +514,9 @@ def reschedule_invitation(
     from domain.onboarding import RescheduleInvitationInput
 
     when = RescheduleInvitationInput.model_validate({"scheduled_at": at})
-    console.print_json(asyncio.run(_update(onboarding_id, "reschedule-invitation", when)))
+    console.print_json(
+        asyncio.run(_update(settings_of(ctx), onboarding_id, "reschedule-invitation", when))
+    )
 
 
 def _onboarding_uuid(text: str) -> uuid.UUID:
@@ -537,6 +552,7 @@ async def _resume(settings: Settings, onboarding_id: uuid.UUID) -> ResumeResult:
 
 @app.command()
 def resume(
+    ctx: typer.Context,
     onboarding_id: Annotated[
         str, typer.Argument(metavar="ID", help="Onboarding id (or workflow id)")
     ],
@@ -548,7 +564,7 @@ def resume(
 
     parsed = _onboarding_uuid(onboarding_id)
     try:
-        done = asyncio.run(_resume(_settings(), parsed))
+        done = asyncio.run(_resume(settings_of(ctx), parsed))
     except NotFound:
         typer.echo(f"no onboarding {parsed}", err=True)
         raise typer.Exit(1) from None
@@ -564,10 +580,10 @@ def resume(
     typer.echo(f"onboarding {parsed}: resumed at step {done.step.value}, now {done.status.value}")
 
 
-async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
+async def _list(settings: Settings, status_filter: str | None, limit: int) -> list[dict[str, str]]:
     from core import temporal
 
-    client = await temporal.connect(Settings())
+    client = await temporal.connect(settings)
     query = "WorkflowType = 'OnboardingWorkflow'"
     if status_filter:
         query += f" AND OnboardingStatus = '{status_filter}'"
@@ -589,6 +605,7 @@ async def _list(status_filter: str | None, limit: int) -> list[dict[str, str]]:
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     status_filter: Annotated[
         OnboardingStatus | None,
         typer.Option(
@@ -601,7 +618,9 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
     """List onboardings from Temporal's visibility store (the same filter as the UI)."""
-    rows = asyncio.run(_list(status_filter.value if status_filter else None, limit))
+    rows = asyncio.run(
+        _list(settings_of(ctx), status_filter.value if status_filter else None, limit)
+    )
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
@@ -621,6 +640,7 @@ class InvitationChoice(StrEnum):
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     file: Annotated[
         Path | None,
         typer.Argument(
@@ -690,7 +710,10 @@ def import_(
             param_hint="--api-key",
         )
     # Only the port is read from the settings: this command is a client, not a server.
-    default_api_url = f"http://127.0.0.1:{Settings().api_port}"
+    default_api_url = f"http://127.0.0.1:{settings_of(ctx).api_port}"
+    # The progress bar is what a person reads: a request line per look at the progress (httpx
+    # logs each at INFO) would bury it, and the API logs every request on its side.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     upload = (
         Upload(
             file=file,
@@ -781,6 +804,7 @@ async def _failing_workflow_ids(settings: Settings) -> set[str]:
 
 @app.command()
 def stuck(
+    ctx: typer.Context,
     older_than: Annotated[
         str,
         typer.Option(
@@ -801,7 +825,7 @@ def stuck(
         threshold = parse_short(older_than)
     except ValueError as exc:
         raise typer.BadParameter(f"{older_than!r} {exc}", param_hint="--older-than") from None
-    rows = asyncio.run(_stuck(_settings(), threshold, partner, limit))
+    rows = asyncio.run(_stuck(settings_of(ctx), threshold, partner, limit))
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
@@ -872,6 +896,7 @@ async def _clients(
 
 @app.command()
 def clients(
+    ctx: typer.Context,
     partner: Annotated[str, typer.Option("--partner", help="The partner, by id or by name")],
     case_manager: Annotated[
         str | None, typer.Option("--case-manager", help="The case-manager tag")
@@ -903,7 +928,7 @@ def clients(
         "invitation_state": invitation_state.value if invitation_state else None,
         "q": search.strip() or None if search else None,
     }
-    rows, total = asyncio.run(_clients(_settings(), partner, filters, limit))
+    rows, total = asyncio.run(_clients(settings_of(ctx), partner, filters, limit))
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -953,6 +978,7 @@ async def _unmute(settings: Settings, client_id: uuid.UUID, enabled: bool) -> Sw
 
 @app.command()
 def unmute(
+    ctx: typer.Context,
     client_id: Annotated[str, typer.Argument(metavar="CLIENT", help="The client's id")],
     off: Annotated[
         bool, typer.Option("--off", help="Switch its notifications off instead (mute)")
@@ -969,7 +995,7 @@ def unmute(
     except ValueError:
         raise typer.BadParameter("not a client id (a UUID)", param_hint="CLIENT") from None
     try:
-        done = asyncio.run(_unmute(_settings(), parsed, enabled=not off))
+        done = asyncio.run(_unmute(settings_of(ctx), parsed, enabled=not off))
     except AppError as exc:
         typer.echo(f"refused: {exc.detail}", err=True)
         raise typer.Exit(1) from None
@@ -1014,16 +1040,12 @@ def main() -> None:
     os._exit(status)
 
 
-if __name__ == "__main__":
-    main()
-
-
-async def _patches() -> list[dict[str, str | int | None]]:
+async def _patches(settings: Settings) -> list[dict[str, str | int | None]]:
     from cli import patches
     from core import temporal
     from workflows.patches import PATCHES
 
-    client = await temporal.connect(Settings())
+    client = await temporal.connect(settings)
     return [
         {
             "patch": found.patch.id,
@@ -1041,6 +1063,7 @@ async def _patches() -> list[dict[str, str | int | None]]:
 
 @app.command("patches")
 def patches_(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
     check: Annotated[
         bool,
@@ -1054,7 +1077,7 @@ def patches_(
     """List every workflow patch with its ship day and the open runs started before it (from
     Temporal's visibility): a patch with none may be deprecated, a deprecated one with no open run
     begun before its deprecation may be removed (workflows/patches.py)."""
-    rows = asyncio.run(_patches())
+    rows = asyncio.run(_patches(settings_of(ctx)))
     _print_patches(rows, as_json=as_json)
     blocking = [row for row in rows if row["blocking"]]
     if check and blocking:
@@ -1083,3 +1106,8 @@ def _print_patches(rows: list[dict[str, str | int | None]], *, as_json: bool) ->
             str(row["stage"]),
         )
     console.print(table)
+
+
+# Last: `python -m cli.main` runs the app once every command above is registered.
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.codec import DEV_KEY, DEV_KEY_ID, parse_keys
 from core.hosts import HostPattern, parse_private_host
+from domain.imports import ImportLimits
 from domain.onboarding import Timeouts
+from domain.retention import Table
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "dev-secret-change-me"})
 
@@ -688,6 +690,26 @@ class Settings(BaseSettings):
             else timedelta(hours=self.integration_reminder_hours),
             max_run_age=timedelta(days=self.max_run_age_days),
         )
+
+    def import_limits(self) -> ImportLimits:
+        """What one import file may hold (the API refuses the rest, naming the limit)."""
+        return ImportLimits(
+            max_bytes=self.import_max_bytes,
+            max_uncompressed_bytes=self.import_max_uncompressed_bytes,
+            max_rows=self.import_max_rows,
+            max_columns=self.import_max_columns,
+        )
+
+    def retention_periods(self) -> dict[Table, float]:
+        """Days each table's rows are kept (0: for ever)."""
+        return {
+            Table.webhook_attempts: self.retention_webhook_attempts_days,
+            Table.webhook_deliveries: self.retention_webhook_deliveries_days,
+            Table.email_log: self.retention_email_log_days,
+            Table.console_sign_in_links: self.retention_sign_in_links_days,
+            Table.console_sessions: self.retention_console_sessions_days,
+            Table.import_rows: self.retention_import_rows_days,
+        }
 
     def embedded_database_url(self) -> str:
         """The database `make dev` runs in its embedded PostgreSQL."""

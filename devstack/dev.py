@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from core.entry import read_settings
 from core.settings import Settings
 from devstack.kbo_data import ensure_dev_set
 from devstack.ports import port_in_use, wait_for_port
@@ -292,4 +293,4 @@ def run_dev(settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_dev(Settings()))
+    sys.exit(run_dev(read_settings(person_watches=True)))

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from api.deps import Services
 from api.main import create_app
 from core import temporal
@@ -191,7 +191,9 @@ async def client(settings: Settings) -> Client:
 async def worker(client: Client, pool: Pool, settings: Settings) -> AsyncIterator[Worker]:
     """The main and registry workers, built as `onboarding worker` builds them."""
     async with httpx.AsyncClient() as http:
-        registry = build_registry_client(registry_config(settings), http=http, pool=pool)
+        registry = build_registry_client(
+            RegistryConfig.from_settings(settings), http=http, pool=pool
+        )
         workers = build_workers(client, pool=pool, settings=settings, http=http, registry=registry)
         async with running(workers):
             yield workers.main

@@ -40,12 +40,12 @@ from activities.invitations import CollaboratorActivities, InvitationActivities
 from activities.registry import (
     RegistryActivities,
     RegistryClient,
+    RegistryConfig,
     build_registry_client,
-    registry_config,
 )
-from activities.retention import RetentionActivities, periods_from
+from activities.retention import RetentionActivities
 from activities.setup import SetupActivities
-from activities.vies import ViesActivities
+from activities.vies import ViesActivities, ViesConfig
 from core import metrics, namespace, temporal, tracing
 from core.outbound import OutboundPolicy
 from core.settings import Settings
@@ -111,12 +111,7 @@ def activities_for(
         setup.resolve_setup,
         company.check_siret_available,
         company.lookup_enterprise,
-        ViesActivities(
-            pool,
-            base_url=settings.vies_base_url,
-            rate=settings.vies_rate_limit,
-            timeout=settings.vies_timeout_seconds,
-        ).check_vat,
+        ViesActivities(pool, ViesConfig.from_settings(settings)).check_vat,
         clients.create_client,
         clients.complete_setup,
         ChecklistActivities(pool).assign_checklist,
@@ -139,7 +134,7 @@ def activities_for(
         integrations.disconnect_integration,
         integrations.finish_integration_change,
         RetentionActivities(
-            pool, periods=periods_from(settings), batch_size=settings.retention_batch_size
+            pool, periods=settings.retention_periods(), batch_size=settings.retention_batch_size
         ).purge_table,
     ]
 
@@ -158,12 +153,12 @@ REGISTRY_WORKER_BACKLOG_SECONDS = 2.0
 
 
 def _registry_queue_rate(settings: Settings) -> float | None:
-    rate = registry_config(settings).fleet_rate
+    rate = RegistryConfig.from_settings(settings).fleet_rate
     return rate * settings.registry_queue_partitions if rate else None
 
 
 def _registry_worker_lookups(settings: Settings) -> int | None:
-    rate = registry_config(settings).fleet_rate
+    rate = RegistryConfig.from_settings(settings).fleet_rate
     return max(1, math.ceil(rate * REGISTRY_WORKER_BACKLOG_SECONDS)) if rate else None
 
 
@@ -276,7 +271,9 @@ async def run_worker(settings: Settings, role: WorkerRole = WorkerRole.all) -> N
             missing = await namespace.check(client, process="worker")
             if missing:
                 raise namespace.NamespaceIncompleteError(client.namespace, missing)
-            registry = build_registry_client(registry_config(settings), http=http, pool=pool)
+            registry = build_registry_client(
+                RegistryConfig.from_settings(settings), http=http, pool=pool
+            )
             workers = build_workers(
                 client, pool=pool, settings=settings, http=http, registry=registry
             )

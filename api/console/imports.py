@@ -72,11 +72,6 @@ COLUMNS = (
 )
 
 
-def _readers(request: Request) -> app_imports.Readers:
-    readers: app_imports.Readers = request.app.state.import_readers
-    return readers
-
-
 async def _list_page(
     frame: _Frame,
     services: Services,
@@ -173,11 +168,11 @@ async def create_console_import(request: Request, services: ServicesDep) -> Resp
         errors["file"] = texts["imp_error_no_file"]
     if errors or not isinstance(file, UploadFile):
         return await _list_page(frame, services, session, status=422, errors=errors, values=values)
-    limits = app_imports.limits_of(services.settings)
+    limits = services.settings.import_limits()
     try:
         kept = await app_imports.keep(
             services.pool,
-            _readers(request),
+            services.import_readers(),
             partner_id=session.member.partner.id,
             user_id=session.member.user.id,
             file=app_imports.ImportFile(
@@ -218,7 +213,7 @@ def _progress_context(
         # Its workflow does not answer (no worker, or its task failing): what its onboardings'
         # rows say, not finished, and the page keeps asking.
         by = state.onboardings_by_status
-        settled = {
+        by_state = {
             "ready": sum(n for s, n in by.items() if s in ("READY", "COMPLETED")),
             "failed": by.get("FAILED", 0),
             "waiting_details": by.get("AWAITING_COMPANY_DETAILS", 0),
@@ -226,9 +221,9 @@ def _progress_context(
         started = sum(by.values())
         return {
             "valid": valid,
-            "done": sum(settled.values()),
-            **settled,
-            "waiting_registry": started - sum(settled.values()),
+            "done": sum(by_state.values()),
+            **by_state,
+            "waiting_registry": started - sum(by_state.values()),
             "skipped": 0,
             "not_started": max(0, valid - started),
             "finished": False,

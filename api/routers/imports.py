@@ -1,8 +1,8 @@
 """/v1/imports: onboard a firm's whole client list from a CSV or Excel file.
 
 Each route turns HTTP into a call of app/imports.py (which the console's Imports page calls too)
-and its answer into JSON. The file readers (worker processes, app.imports.Readers) are made in
-this router's lifespan, merged into the app's, once per API process.
+and its answer into JSON. The file readers (worker processes, app.imports.Readers) are one of
+the process's services (api/deps.py), made on first use and closed with the app.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, File, Form, Header, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Request, Response, UploadFile, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -54,22 +52,7 @@ class ImportStatus(BaseModel):
     )
 
 
-def readers_of(request: Request) -> app_imports.Readers:
-    readers: app_imports.Readers = request.app.state.import_readers
-    return readers
-
-
-@asynccontextmanager
-async def _readers(app: FastAPI) -> AsyncIterator[None]:
-    """Lifespan of the import readers, merged into the app's (its services are set by then)."""
-    app.state.import_readers = app_imports.Readers.start(app.state.services.settings)
-    try:
-        yield
-    finally:
-        await app.state.import_readers.close()
-
-
-router = APIRouter(prefix="/v1/imports", tags=["imports"], lifespan=_readers)
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
 
 @router.post(
@@ -96,7 +79,7 @@ async def create_import(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> ImportAccepted:
     """Validate every row, report each bad one (row, field, message), and onboard the rest."""
-    limits = app_imports.limits_of(services.settings)
+    limits = services.settings.import_limits()
     # The cheap check first, before any byte is read.
     if file.size is not None and file.size > limits.max_bytes:
         raise app_imports.over_limit(
@@ -116,14 +99,14 @@ async def create_import(
     )
     if dry_run:
         read = await app_imports.dry_run(
-            services.pool, readers_of(request), partner_id=caller.partner.id, file=upload
+            services.pool, services.import_readers(), partner_id=caller.partner.id, file=upload
         )
         response.status_code = status.HTTP_200_OK
         return ImportAccepted(dry_run=True, total=read.total, valid=read.valid, errors=read.errors)
     kept = await app_imports.start(
         services.pool,
         services.temporal,
-        readers_of(request),
+        services.import_readers(),
         services.settings,
         partner_id=caller.partner.id,
         user_id=caller.user.id,

@@ -11,7 +11,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.vies import LIMIT_KEY, CheckVatInput, ViesActivities
+from activities.vies import LIMIT_KEY, CheckVatInput, ViesActivities, ViesConfig
 from devstack.serving import serve_app
 from devstack.vies_standin import vies_app
 from store import limits
@@ -22,7 +22,8 @@ from store.pool import Pool
 async def vies(pool: Pool) -> AsyncIterator[tuple[ViesActivities, httpx.AsyncClient]]:
     await limits.forget(pool, key=LIMIT_KEY)
     async with serve_app(vies_app(), access_log=False) as http:
-        yield ViesActivities(pool, base_url=str(http.base_url), rate=5.0, http=http), http
+        config = ViesConfig(base_url=str(http.base_url), rate=5.0)
+        yield ViesActivities(pool, config, http=http), http
 
 
 async def test_check_vat_valid_and_invalid_numbers(

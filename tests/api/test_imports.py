@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,11 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from api.deps import Services
+from api.main import create_app
 from core.settings import Settings
 from devstack.registry_standin import RegistryStandin
+from devstack.serving import serve_app
 from domain import search_attributes as sa
 from store.pool import Pool
 from tests.eventually import eventually
@@ -232,3 +236,19 @@ async def test_dutch_csv_and_german_xlsx_import_without_a_mapping(
         "Peeters": ("nl", "Julie", "An", "Maes"),
         "Müller": ("de", "Marc", "Eva", "Schmitz"),
     }
+
+
+async def test_import_readers_are_a_service_and_stop_with_the_app(
+    settings: Settings, pool: Pool, client: Client, tenant: Tenant
+) -> None:
+    """The processes that read import files come from the app's services (api/deps.py), are
+    started by the first file, and end when the app stops, services passed in or not."""
+    services = Services(settings=settings, pool=pool, temporal=client)
+    before = set(multiprocessing.active_children())
+    async with serve_app(create_app(settings, services=services), access_log=False) as http:
+        http.headers.update(tenant.auth)
+        dry = await _post(http, clients_csv(ROWS), dry_run="true")
+        assert dry.status_code == 200, dry.text
+        readers = set(multiprocessing.active_children()) - before
+        assert readers, "the dry run read its file in a reader process"
+    assert not readers & set(multiprocessing.active_children())

@@ -16,7 +16,7 @@ from temporalio.api.operatorservice.v1 import RemoveSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from api.deps import Services
 from api.main import create_app
 from app import onboardings as app_onboardings
@@ -101,7 +101,9 @@ async def test_status_answers_from_the_projection_while_the_workflow_task_fails(
             )
         )
         async with httpx.AsyncClient() as http:
-            registry = build_registry_client(registry_config(own_settings), http=http, pool=pool)
+            registry = build_registry_client(
+                RegistryConfig.from_settings(own_settings), http=http, pool=pool
+            )
             workers = build_workers(
                 client, pool=pool, settings=own_settings, http=http, registry=registry
             )

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from api.deps import Services
 from api.main import create_app
 from core.settings import Settings
@@ -166,7 +166,7 @@ async def test_1000_row_workbook_gives_980_onboardings(
             pool=pool,
             settings=settings,
             http=http,
-            registry=build_registry_client(registry_config(settings), http=http),
+            registry=build_registry_client(RegistryConfig.from_settings(settings), http=http),
         )
         async with running(workers):
             started = await _post_import(api, data)

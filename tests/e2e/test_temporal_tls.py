@@ -34,7 +34,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from api.deps import Services
 from api.main import create_app
 from core import temporal
@@ -269,7 +269,9 @@ async def test_onboarding_runs_through_mtls_proxy(
     api_client = await temporal.connect(secured, lazy=True)  # as the API's lifespan does
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient())
-        registry = build_registry_client(registry_config(secured), http=http, pool=pool)
+        registry = build_registry_client(
+            RegistryConfig.from_settings(secured), http=http, pool=pool
+        )
         workers = build_workers(
             worker_client, pool=pool, settings=secured, http=http, registry=registry
         )

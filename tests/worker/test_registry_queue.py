@@ -9,7 +9,7 @@ import uuid
 import httpx
 from temporalio.client import Client
 
-from activities.registry import build_registry_client, registry_config
+from activities.registry import RegistryConfig, build_registry_client
 from core.settings import Settings
 from store.pool import Pool
 from worker.main import build_workers
@@ -25,7 +25,9 @@ async def _registry_config(
             pool=pool,
             settings=settings,
             http=http,
-            registry=build_registry_client(registry_config(settings), http=http, pool=pool),
+            registry=build_registry_client(
+                RegistryConfig.from_settings(settings), http=http, pool=pool
+            ),
             # Queues of their own: the SDK allows one worker per queue and client.
             task_queue=f"queue-{uuid.uuid4().hex}",
             registry_task_queue=f"registry-{uuid.uuid4().hex}",

@@ -19,7 +19,7 @@ from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from activities.retention import RetentionActivities, periods_from
+from activities.retention import RetentionActivities
 from core.settings import Settings
 from devstack.postgres import create_scratch_database
 from domain.retention import Table
@@ -226,7 +226,7 @@ async def test_retention_removes_exactly_the_rows_older_than_each_period_in_batc
     exactly the old ones (never a pending delivery, a running onboarding's e-mails, a
     client_ready row or an unfinished import's rows), BATCH rows per statement, and counts them
     in the metric by table; a second run finds nothing."""
-    periods = periods_from(settings)
+    periods = settings.retention_periods()
     rows = Rows(own_pool, await make_tenant(own_pool), periods)
     await rows.make_all()
     before = await rows.left()

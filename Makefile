@@ -26,11 +26,12 @@ dev: install
 
 # Two pytest processes (pytest-xdist), a test file each at a time: the suite is mostly one busy
 # core of servers and waits, so two halve its time on a 2-core machine. Each process has its own
-# PostgreSQL, Temporal and SMTP servers (session fixtures), on ports of their own.
+# PostgreSQL, Temporal and SMTP servers (session fixtures), on ports of their own. Files go out in
+# the collection's order (--no-loadscope-reorder), which tests/conftest.py makes longest first.
 TEST_PROCESSES ?= 2
 
 test: install
-	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # The inner loop: the layers under the API and the console (domain, store, activities,
 # workflows, core, app, e-mail templates), the layering rules and the tests' own house rules; no
@@ -39,7 +40,7 @@ FAST_TESTS := tests/domain tests/store tests/activities tests/workflows tests/co
 	tests/email_templates tests/test_layers.py tests/test_test_house.py
 
 test-fast: install
-	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile $(FAST_TESTS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder $(FAST_TESTS) $(PYTEST_ARGS)
 
 # The previous release's stack, stopped mid-work, taken over by today's code on the same data
 # (tests/upgrade/upgrade_check.py; RELEASES.md says which release is "previous"). Minutes.

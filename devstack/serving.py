@@ -4,8 +4,9 @@ tests and the benchmarks, which talk to the API over real HTTP."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 import uvicorn
@@ -13,6 +14,47 @@ from fastapi import FastAPI
 
 from core.logging import install_redaction
 from devstack.ports import free_port
+
+
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, stopped as soon as asked. uvicorn looks for its exit flag every 0.1 s
+    and, shutting down, gives connections a fixed 0.1 s: 0.15 s on average at the end of every
+    test that serves the API (hundreds of them), which `make test` paid in full."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._stopping.set()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864_000
+            # Still a tick every 0.1 s (on_tick keeps the Date header current), cut short by stop().
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown in the same order (stop listening, ask each connection to close,
+        wait for connections and tasks, then the app's lifespan), its waits polled every 10 ms
+        instead of one fixed 0.1 s and then every 0.1 s."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        state = self.server_state
+        # uvicorn's own wait, finer: its server state has no event to wait on.
+        while (state.connections or state.tasks) and not self.force_exit:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 @asynccontextmanager
@@ -23,7 +65,7 @@ async def serve_app(
     port = free_port()
     # Tests and benchmarks do not run configure_logging; the access log must be masked here too.
     install_redaction()
-    server = uvicorn.Server(
+    server = _PromptServer(
         uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -44,5 +86,5 @@ async def serve_app(
         ) as http:
             yield http
     finally:
-        server.should_exit = True
+        server.stop()
         await task

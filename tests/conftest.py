@@ -40,6 +40,27 @@ from store.pool import Pool, create_pool
 from tests.factories import Tenant, converter_for_tests, make_tenant, started_time_skipping_env
 from worker.main import build_workers, running
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def _long(item: pytest.Item) -> bool:
+    """An end-to-end or fuzz test: a whole stack, or thousands of requests (tens of seconds)."""
+    return item.path.is_relative_to(E2E) or any(
+        item.get_closest_marker(name) for name in ("e2e", "fuzz")
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long files first, then the others by their number of tests, each file's tests in
+    their order. `make test` hands files to its two processes in this order
+    (--no-loadscope-reorder): xdist's own order (most tests first) left the one-test files,
+    the longest of all, to the end, where one process ran them while the other had finished."""
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    ordered = sorted(files.values(), key=lambda tests: (not any(map(_long, tests)), -len(tests)))
+    items[:] = [item for tests in ordered for item in tests]
+
 
 @pytest.fixture(scope="session")
 def postgres_admin_dsn() -> Iterator[str]:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.client import WorkflowHistory as History
+from temporalio.converter import DataConverter
 
 T = TypeVar("T")
 
@@ -60,6 +61,25 @@ async def activities_scheduled(handle: WorkflowHandle[Any, Any], name: str) -> i
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and e.activity_task_scheduled_event_attributes.activity_type.name == name
     )
+
+
+async def activity_inputs(
+    handle: WorkflowHandle[Any, Any], name: str, input_type: type[T], converter: DataConverter
+) -> list[T]:
+    """The input of every `name` activity the workflow has scheduled, in order, once it has
+    acted on all it was sent: for counts that depend on what each call was for (one activity
+    sends the invitation, its reminders and the staff's expiry notice alike)."""
+    history = await _quiet_history(handle)
+    inputs: list[T] = []
+    for e in history.events:
+        if (
+            e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and e.activity_task_scheduled_event_attributes.activity_type.name == name
+        ):
+            payloads = e.activity_task_scheduled_event_attributes.input.payloads
+            [data] = await converter.decode(list(payloads), [input_type])
+            inputs.append(data)
+    return inputs
 
 
 async def updates_accepted(handle: WorkflowHandle[Any, Any]) -> int:

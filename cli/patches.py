@@ -48,7 +48,8 @@ def cutoff(shipped: date) -> datetime:
 
 
 def open_runs_query(workflow_type: str, before: datetime) -> str:
-    stamp = before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # To the microsecond: truncated to the second, an instant moved before runs it should follow.
+    stamp = before.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (
         f"WorkflowType = '{workflow_type}' AND ExecutionStatus = 'Running' "
         f"AND StartTime < '{stamp}'"

@@ -7,7 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from temporalio.client import Client
@@ -127,3 +127,11 @@ async def test_patches_command_lists_every_registered_patch_with_its_count(
             assert row["blocking"] is False, row
     checked = await run_onboarding(env, "patches", "--check")
     assert checked.code == 0, checked.err
+
+
+def test_open_runs_query_keeps_the_instant_to_the_microsecond() -> None:
+    """Truncated to the second, a cutoff 0.8 s after a run's start fell before it whenever both
+    were in the same second, and that run was not counted (seen once under load)."""
+    run_started = datetime(2026, 12, 5, 0, 0, 0, 100_000, tzinfo=UTC)
+    query = patches.open_runs_query("OnboardingWorkflow", run_started + timedelta(seconds=0.8))
+    assert "StartTime < '2026-12-05T00:00:00.900000Z'" in query

@@ -40,7 +40,6 @@ from pathlib import PurePath
 from typing import Any, Final
 from uuid import UUID
 
-import openpyxl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.identifiers import (
@@ -674,6 +673,9 @@ def _check_row_widths(data: bytes, sheet_path: str, filename: str, limits: Impor
 
 
 def _xlsx_records(data: bytes, filename: str, limits: ImportLimits) -> _Records:
+    # Imported here: openpyxl takes 0.18 s to import, and every process reading settings (the
+    # CLI's each command, the worker, the API) imported it through core.settings for nothing.
+    import openpyxl
     # openpyxl raises many kinds of exceptions on a damaged or foreign zip (an .ods, a .docx):
     # for an uploaded file, any of them means "not a workbook we can read".
     try:

@@ -676,6 +676,7 @@ def _xlsx_records(data: bytes, filename: str, limits: ImportLimits) -> _Records:
     # Imported here: openpyxl takes 0.18 s to import, and every process reading settings (the
     # CLI's each command, the worker, the API) imported it through core.settings for nothing.
     import openpyxl
+
     # openpyxl raises many kinds of exceptions on a damaged or foreign zip (an .ods, a .docx):
     # for an uploaded file, any of them means "not a workbook we can read".
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
@@ -297,6 +298,7 @@ async def test_stale_projection_is_served_while_it_is_read_again_in_the_backgrou
         async with pool.acquire() as blocker, blocker.transaction():
             await blocker.execute("LOCK TABLE onboardings IN ACCESS EXCLUSIVE MODE")
             _, stale = await asyncio.wait_for(scrape(http, url), 10)
+        stale_answered = time.monotonic()
         assert value(stale, "onboarding_by_status", **status) == value(
             first, "onboarding_by_status", **status
         )
@@ -311,7 +313,9 @@ async def test_stale_projection_is_served_while_it_is_read_again_in_the_backgrou
     assert value(fresh, "onboarding_by_status", **status) == (
         value(first, "onboarding_by_status", **status) + 1
     )
-    assert value(fresh, "onboarding_projection_age_seconds") < refresh
+    # Read after the stale answer (its age no more than the time since then), not a set figure:
+    # on a loaded machine the scrape that sees it may come a second later (seen: 1.18 s).
+    assert value(fresh, "onboarding_projection_age_seconds") <= (time.monotonic() - stale_answered)
     assert value(fresh, "onboarding_projection_read_seconds") > 0
 
 

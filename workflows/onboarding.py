@@ -98,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
         KBO_LOOKUP,
         LOCAL_DB_STEPS,
         NOTICE_WHEN_SOMEONE,
+        PARK_RESUME_TIMES,
         PROJECT_INVITATION,
         VIES_CHECK,
         WAIT_FOR_UNMUTE,
@@ -376,9 +377,16 @@ class OnboardingWorkflow:
             self._setup_muted = done.notifications_muted
         muted = self._setup_muted
         assert muted is not None
+        # The client is READY as soon as its setup is: said before the checklist, so that a
+        # checklist parking and resumed in this run returns to READY (the status the database
+        # holds since complete_setup), not to SETTING_UP until the onboarding completes.
+        ready_first = workflow.patched(PARK_RESUME_TIMES)
+        if ready_first:
+            await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
         checklist = await self._assign_checklist(data, setup, client_id)
         self._muted_written = self._view.notifications_muted = muted
-        await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
+        if not ready_first:
+            await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
         await self._write_notifications()  # switched while complete_setup ran
         told_detail = await self._tell_collaborators(data, setup, folder_count)
         self._step(Step.complete_setup).detail = (
@@ -1001,6 +1009,11 @@ class OnboardingWorkflow:
         sent = await self._run_step(
             Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
         )
+        if workflow.patched(PARK_RESUME_TIMES):
+            # The reminders count from when the e-mail went, not from the first try: a send
+            # parked for days and resumed in this run would otherwise remind at once. The
+            # expiry stays the token's (made and recorded with this sequence at the first try).
+            invitation.sent_at = workflow.now()
         if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
             invitation.state = InvitationState.bounced
             invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
@@ -1358,6 +1371,9 @@ class OnboardingWorkflow:
     async def _wait_for_resume(self, step: Step, status: StepStatus, *, bounded: bool) -> None:
         """A step outlasted its retries: park the onboarding, visibly, until a person resumes it."""
         previous, previous_waiting = self._view.status, self._view.waiting_for
+        # Back to it once resumed: running for a step's own activity, completed when a later
+        # part of a finished step parked (the checklist after complete_setup).
+        previous_state = status.state
         status.state = StepState.waiting
         self._stalled, self._resume = step, False
         self._view.waiting_for = (
@@ -1368,7 +1384,7 @@ class OnboardingWorkflow:
         await self._until_resumed(step, bounded=bounded)
         self._stalled, self._resume = None, False
         self._view.waiting_for = previous_waiting
-        status.state = StepState.running
+        status.state = previous_state
         await self._set_status(previous)
 
     async def _still_parked(self, step: Step) -> None:

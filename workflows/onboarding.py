@@ -183,6 +183,9 @@ class OnboardingWorkflow:
         self._manual: CompanyDetails | None = None  # company details given by hand
         self._setup_muted: bool | None = None  # complete_setup's answer, once it ran
         self._parked_send = False  # the invitation's send parked in the previous run
+        # The status and the parked step's state to return to once resumed, for a run that
+        # continues as new while parked (None, None: not parked, or carried by an older run).
+        self._before_park: tuple[OnboardingStatus | None, StepState | None] = (None, None)
         # The client's notifications switch as asked (keep_muted, then set_notifications), and
         # as last written to the client row (None until setup completes: until then the client
         # stays muted whatever is asked, and complete_setup applies the wish).
@@ -215,6 +218,7 @@ class OnboardingWorkflow:
         self._manual, self._setup_muted = carried.manual, carried.setup_muted
         self._told_import = carried.told_import
         self._parked_send = carried.parked == Step.invitation
+        self._before_park = (carried.parked_status, carried.parked_state)
 
     # ---- the run: the onboarding's story ------------------------------------------------------
 
@@ -382,7 +386,12 @@ class OnboardingWorkflow:
         # holds since complete_setup), not to SETTING_UP until the onboarding completes.
         ready_first = workflow.patched(PARK_RESUME_TIMES)
         if ready_first:
-            await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
+            # Already READY when a run going on from the checklist parked in an earlier one
+            # gave that status back on its resume: not written twice.
+            already = self._view.status == OnboardingStatus.READY
+            await self._set_status(
+                OnboardingStatus.READY, recorded=(folded and ran_here) or already
+            )
         checklist = await self._assign_checklist(data, setup, client_id)
         self._muted_written = self._view.notifications_muted = muted
         if not ready_first:
@@ -1100,6 +1109,8 @@ class OnboardingWorkflow:
             manual=self._manual,
             setup_muted=self._setup_muted,
             told_import=self._told_import,
+            parked_status=self._before_park[0] if parked else None,
+            parked_state=self._before_park[1] if parked else None,
         )
         workflow.continue_as_new(self._data.model_copy(update={"carried": carried}))
 
@@ -1372,8 +1383,13 @@ class OnboardingWorkflow:
         """A step outlasted its retries: park the onboarding, visibly, until a person resumes it."""
         previous, previous_waiting = self._view.status, self._view.waiting_for
         # Back to it once resumed: running for a step's own activity, completed when a later
-        # part of a finished step parked (the checklist after complete_setup).
-        previous_state = status.state
+        # part of a finished step parked (the checklist after complete_setup). Another park of
+        # the same step may be waiting already (integrations connect in parallel): not its
+        # waiting state nor its NEEDS_ATTENTION, then.
+        waiting = status.state == StepState.waiting
+        previous_state = StepState.running if waiting else status.state
+        if previous != OnboardingStatus.NEEDS_ATTENTION:
+            self._before_park = (previous, previous_state)
         status.state = StepState.waiting
         self._stalled, self._resume = step, False
         self._view.waiting_for = (
@@ -1394,10 +1410,14 @@ class OnboardingWorkflow:
         await self._until_resumed(step, bounded=True)
         self._stalled, self._resume = None, False
         self._view.waiting_for = None  # the steps that follow say what they wait for
-        self._step(step).state = StepState.running
-        # Parks happen while setting up, or once set up at the invitation's send.
-        ready = self._muted_written is not None
-        await self._set_status(OnboardingStatus.READY if ready else OnboardingStatus.SETTING_UP)
+        previous, state = self._before_park
+        self._step(step).state = state or StepState.running
+        if previous is None:
+            # Carried by a run that did not say: parks happen while setting up, or once set up
+            # at the invitation's send.
+            ready = self._muted_written is not None
+            previous = OnboardingStatus.READY if ready else OnboardingStatus.SETTING_UP
+        await self._set_status(previous)
 
     async def _until_resumed(self, step: Step, *, bounded: bool) -> None:
         """Wait for `resume`; in runs begun since the patch BOUNDED_ATTENTION, never past the

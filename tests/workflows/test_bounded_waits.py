@@ -356,7 +356,8 @@ async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """The checklist parks after complete_setup ran: the next run assigns it on resume without
-    running complete_setup again, and writes READY (the park had written NEEDS_ATTENTION)."""
+    running complete_setup again, gives back READY (the park had written NEEDS_ATTENTION; not
+    SETTING_UP on the way, patch park-resume-times) and leaves complete_setup completed."""
     env, fakes = time_skipping_env, ChecklistDown()
     async with Run(env, fakes) as run:
         first, latest = await _started(run, _bounded())
@@ -372,7 +373,8 @@ async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice
     assert fakes.setup_muted == [False]  # complete_setup ran once, in the first run
     assert [a.checklist_id for a in fakes.assigned] == [fakes.checklist_id]
     assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
-    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
+    assert {s.name: s.state for s in final.steps}[Step.complete_setup] == StepState.completed
     assert final.status == OnboardingStatus.COMPLETED
 
 

@@ -9,7 +9,6 @@ patch can retire on a known date (workflows/patches.py)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from temporalio import activity
@@ -18,7 +17,6 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.checklists import AssignChecklistInput, AssignChecklistResult
 from activities.clients import CreateClientInput, CreateClientResult
 from activities.company_checks import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailResult
@@ -40,6 +38,7 @@ from domain.onboarding import (
 )
 from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
 from tests.workflow_helpers import (
+    ChecklistDown,
     Fakes,
     FoldersDown,
     Run,
@@ -335,21 +334,6 @@ async def test_invitation_send_parked_past_the_bound_is_sent_once_with_its_seque
     assert final.status == OnboardingStatus.COMPLETED
     assert final.invitation.state == InvitationState.accepted
     assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
-
-
-class ChecklistDown(Fakes):
-    """assign_checklist (a local activity, after complete_setup) fails until `up`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.up = False
-        self.checklist_id = uuid.uuid4()
-
-    @activity.defn(name="assign_checklist")
-    async def assign_checklist(self, data: AssignChecklistInput) -> AssignChecklistResult:
-        if not self.up:
-            raise ConnectionRefusedError("connection refused")
-        return await super().assign_checklist(data)
 
 
 async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice(

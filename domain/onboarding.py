@@ -461,6 +461,16 @@ class OnboardingCarried(BaseModel):
     told_import: bool = Field(
         default=False, description="The bulk import of the signal era was told this row settled"
     )
+    parked_status: OnboardingStatus | None = Field(
+        default=None,
+        description="The onboarding's status before `parked` parked, set again on its resume "
+        "(READY for a checklist parked after complete_setup); None: carried by an older run",
+    )
+    parked_state: StepState | None = Field(
+        default=None,
+        description="The parked step's state before it parked, given back on its resume "
+        "(completed for complete_setup when its checklist parked); None: running",
+    )
 
 
 class SetNotificationsInput(StrictModel):

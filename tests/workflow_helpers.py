@@ -735,3 +735,34 @@ class FoldersDown(Fakes):
         return CreateFoldersResult(
             folders_planned=14, folders_created=14, months=12, attempt=activity.info().attempt
         )
+
+
+class InvitationSendDown(Fakes):
+    """SMTP unreachable for the invitation until `up` (its send parks); the director does not
+    click: the acceptance is signalled by the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.auto_accept = False
+
+    @activity.defn(name="send_invitation")
+    async def send_invitation(self, data: SendInvitationInput) -> SendEmailResult:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().send_invitation(data)
+
+
+class ChecklistDown(Fakes):
+    """assign_checklist (a local activity, after complete_setup) fails until `up`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.checklist_id = uuid.uuid4()
+
+    @activity.defn(name="assign_checklist")
+    async def assign_checklist(self, data: AssignChecklistInput) -> AssignChecklistResult:
+        if not self.up:
+            raise ConnectionRefusedError("connection refused")
+        return await super().assign_checklist(data)

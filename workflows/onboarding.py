@@ -98,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
         KBO_LOOKUP,
         LOCAL_DB_STEPS,
         NOTICE_WHEN_SOMEONE,
+        PARK_RESUME_TIMES,
         PROJECT_INVITATION,
         VIES_CHECK,
         WAIT_FOR_UNMUTE,
@@ -182,6 +183,9 @@ class OnboardingWorkflow:
         self._manual: CompanyDetails | None = None  # company details given by hand
         self._setup_muted: bool | None = None  # complete_setup's answer, once it ran
         self._parked_send = False  # the invitation's send parked in the previous run
+        # The status and the parked step's state to return to once resumed, for a run that
+        # continues as new while parked (None, None: not parked, or carried by an older run).
+        self._before_park: tuple[OnboardingStatus | None, StepState | None] = (None, None)
         # The client's notifications switch as asked (keep_muted, then set_notifications), and
         # as last written to the client row (None until setup completes: until then the client
         # stays muted whatever is asked, and complete_setup applies the wish).
@@ -214,6 +218,7 @@ class OnboardingWorkflow:
         self._manual, self._setup_muted = carried.manual, carried.setup_muted
         self._told_import = carried.told_import
         self._parked_send = carried.parked == Step.invitation
+        self._before_park = (carried.parked_status, carried.parked_state)
 
     # ---- the run: the onboarding's story ------------------------------------------------------
 
@@ -376,9 +381,21 @@ class OnboardingWorkflow:
             self._setup_muted = done.notifications_muted
         muted = self._setup_muted
         assert muted is not None
+        # The client is READY as soon as its setup is: said before the checklist, so that a
+        # checklist parking and resumed in this run returns to READY (the status the database
+        # holds since complete_setup), not to SETTING_UP until the onboarding completes.
+        ready_first = workflow.patched(PARK_RESUME_TIMES)
+        if ready_first:
+            # Already READY when a run going on from the checklist parked in an earlier one
+            # gave that status back on its resume: not written twice.
+            already = self._view.status == OnboardingStatus.READY
+            await self._set_status(
+                OnboardingStatus.READY, recorded=(folded and ran_here) or already
+            )
         checklist = await self._assign_checklist(data, setup, client_id)
         self._muted_written = self._view.notifications_muted = muted
-        await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
+        if not ready_first:
+            await self._set_status(OnboardingStatus.READY, recorded=folded and ran_here)
         await self._write_notifications()  # switched while complete_setup ran
         told_detail = await self._tell_collaborators(data, setup, folder_count)
         self._step(Step.complete_setup).detail = (
@@ -1001,6 +1018,11 @@ class OnboardingWorkflow:
         sent = await self._run_step(
             Step.invitation, lambda: self._send(data, client_id, InvitationPurpose.invitation)
         )
+        if workflow.patched(PARK_RESUME_TIMES):
+            # The reminders count from when the e-mail went, not from the first try: a send
+            # parked for days and resumed in this run would otherwise remind at once. The
+            # expiry stays the token's (made and recorded with this sequence at the first try).
+            invitation.sent_at = workflow.now()
         if sent.outcome in (SendOutcome.bounced, SendOutcome.suppressed):
             invitation.state = InvitationState.bounced
             invitation.last_error = sent.error or f"e-mail {sent.outcome.value}"
@@ -1087,6 +1109,8 @@ class OnboardingWorkflow:
             manual=self._manual,
             setup_muted=self._setup_muted,
             told_import=self._told_import,
+            parked_status=self._before_park[0] if parked else None,
+            parked_state=self._before_park[1] if parked else None,
         )
         workflow.continue_as_new(self._data.model_copy(update={"carried": carried}))
 
@@ -1358,6 +1382,14 @@ class OnboardingWorkflow:
     async def _wait_for_resume(self, step: Step, status: StepStatus, *, bounded: bool) -> None:
         """A step outlasted its retries: park the onboarding, visibly, until a person resumes it."""
         previous, previous_waiting = self._view.status, self._view.waiting_for
+        # Back to it once resumed: running for a step's own activity, completed when a later
+        # part of a finished step parked (the checklist after complete_setup). Another park of
+        # the same step may be waiting already (integrations connect in parallel): not its
+        # waiting state nor its NEEDS_ATTENTION, then.
+        waiting = status.state == StepState.waiting
+        previous_state = StepState.running if waiting else status.state
+        if previous != OnboardingStatus.NEEDS_ATTENTION:
+            self._before_park = (previous, previous_state)
         status.state = StepState.waiting
         self._stalled, self._resume = step, False
         self._view.waiting_for = (
@@ -1368,7 +1400,7 @@ class OnboardingWorkflow:
         await self._until_resumed(step, bounded=bounded)
         self._stalled, self._resume = None, False
         self._view.waiting_for = previous_waiting
-        status.state = StepState.running
+        status.state = previous_state
         await self._set_status(previous)
 
     async def _still_parked(self, step: Step) -> None:
@@ -1378,10 +1410,14 @@ class OnboardingWorkflow:
         await self._until_resumed(step, bounded=True)
         self._stalled, self._resume = None, False
         self._view.waiting_for = None  # the steps that follow say what they wait for
-        self._step(step).state = StepState.running
-        # Parks happen while setting up, or once set up at the invitation's send.
-        ready = self._muted_written is not None
-        await self._set_status(OnboardingStatus.READY if ready else OnboardingStatus.SETTING_UP)
+        previous, state = self._before_park
+        self._step(step).state = state or StepState.running
+        if previous is None:
+            # Carried by a run that did not say: parks happen while setting up, or once set up
+            # at the invitation's send.
+            ready = self._muted_written is not None
+            previous = OnboardingStatus.READY if ready else OnboardingStatus.SETTING_UP
+        await self._set_status(previous)
 
     async def _until_resumed(self, step: Step, *, bounded: bool) -> None:
         """Wait for `resume`; in runs begun since the patch BOUNDED_ATTENTION, never past the

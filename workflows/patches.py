@@ -48,6 +48,7 @@ KBO_LOOKUP = "kbo-lookup"
 VIES_CHECK = "vies-check"
 BOUNDED_WAITS = "bounded-waits"
 BOUNDED_ATTENTION = "bounded-attention"
+PARK_RESUME_TIMES = "park-resume-times"
 # ---- BulkImportWorkflow ----------------------------------------------------------------------
 SETTLED_IN_DB = "import-settled-in-db"
 STARTS_BY_ACTIVITY = "import-starts-by-activity"
@@ -114,6 +115,14 @@ PATCHES: tuple[Patch, ...] = (
         date(2026, 12, 5),
         "a step parked in NEEDS_ATTENTION past the run's maximum age continues as new, still "
         "parked: the next run waits for the resume and does not redo the steps done",
+    ),
+    Patch(
+        PARK_RESUME_TIMES,
+        _O,
+        date(2026, 12, 5),
+        "a step parked and resumed in the same run goes on as if it had only been slow: the "
+        "invitation's reminders count from its actual send, and READY is said before the "
+        "checklist, so a checklist resumed returns to READY, not SETTING_UP",
     ),
     Patch(
         SETTLED_IN_DB,

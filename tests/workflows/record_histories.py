@@ -28,6 +28,7 @@ from activities.registry import LookupCompanyResult
 from domain.onboarding import (
     AcceptInvitationInput,
     CompanyDetails,
+    OnboardingInput,
     OnboardingStatus,
     RescheduleInvitationInput,
     RetryIntegrationInput,
@@ -37,8 +38,10 @@ from domain.onboarding import (
 from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
 from tests.factories import started_time_skipping_env
 from tests.workflow_helpers import (
+    ChecklistDown,
     Fakes,
     FoldersDown,
+    InvitationSendDown,
     Run,
     belgian_input,
     make_input,
@@ -318,6 +321,47 @@ async def attention_next_run(env: WorkflowEnvironment) -> WorkflowHistory:
     return await _attention_past_the_bound(env, 1)
 
 
+def _far_bound() -> OnboardingInput:
+    """Parks resumed in the same run: a maximum run age far beyond them (patch
+    park-resume-times)."""
+    data = make_input()
+    return data.model_copy(
+        update={"timeouts": data.timeouts.model_copy(update={"max_run_age": timedelta(days=60)})}
+    )
+
+
+async def send_parked(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The invitation's send parks (SMTP down) for five days, is resumed in the same run and
+    sent; its two reminders count from that send, then the director accepts."""
+    fakes = InvitationSendDown()
+    async with Run(env, fakes) as run:
+        handle = await run.start(_far_bound())
+        await env.sleep(timedelta(hours=6))  # SMTP_RETRY's attempts
+        await wait_for_status(handle, OnboardingStatus.NEEDS_ATTENTION)
+        await env.sleep(timedelta(days=5))
+        fakes.up = True
+        await handle.execute_update(OnboardingWorkflow.resume)
+        await env.sleep(timedelta(days=8))
+        await handle.signal(OnboardingWorkflow.accept_invitation, AcceptInvitationInput(sequence=1))
+        await handle.result()
+        return await handle.fetch_history()
+
+
+async def checklist_parked(env: WorkflowEnvironment) -> WorkflowHistory:
+    """The checklist parks after complete_setup for five days, is resumed in the same run and
+    assigned; READY again, then the invitation."""
+    fakes = ChecklistDown()
+    async with Run(env, fakes) as run:
+        handle = await run.start(_far_bound())
+        view = await skip_until_parked(env, handle)
+        assert view.status == OnboardingStatus.NEEDS_ATTENTION, view
+        await env.sleep(timedelta(days=5))
+        fakes.up = True
+        await handle.execute_update(OnboardingWorkflow.resume)
+        await handle.result()
+        return await handle.fetch_history()
+
+
 PATHS: dict[str, Path_] = {
     "rich": rich,
     "belgian": belgian,
@@ -335,6 +379,8 @@ PATHS: dict[str, Path_] = {
     "bounded_next_run": bounded_next_run,
     "attention_first_run": attention_first_run,
     "attention_next_run": attention_next_run,
+    "send_parked": send_parked,
+    "checklist_parked": checklist_parked,
 }
 
 

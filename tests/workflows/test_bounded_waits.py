@@ -9,7 +9,6 @@ patch can retire on a known date (workflows/patches.py)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from temporalio import activity
@@ -18,7 +17,6 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.checklists import AssignChecklistInput, AssignChecklistResult
 from activities.clients import CreateClientInput, CreateClientResult
 from activities.company_checks import CheckSiretInput, CheckSiretResult
 from activities.email import SendEmailResult
@@ -40,6 +38,7 @@ from domain.onboarding import (
 )
 from domain.setup import EffectiveIntegration, IntegrationKind, InvitationMode
 from tests.workflow_helpers import (
+    ChecklistDown,
     Fakes,
     FoldersDown,
     Run,
@@ -337,26 +336,12 @@ async def test_invitation_send_parked_past_the_bound_is_sent_once_with_its_seque
     assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
 
 
-class ChecklistDown(Fakes):
-    """assign_checklist (a local activity, after complete_setup) fails until `up`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.up = False
-        self.checklist_id = uuid.uuid4()
-
-    @activity.defn(name="assign_checklist")
-    async def assign_checklist(self, data: AssignChecklistInput) -> AssignChecklistResult:
-        if not self.up:
-            raise ConnectionRefusedError("connection refused")
-        return await super().assign_checklist(data)
-
-
 async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """The checklist parks after complete_setup ran: the next run assigns it on resume without
-    running complete_setup again, and writes READY (the park had written NEEDS_ATTENTION)."""
+    running complete_setup again, gives back READY (the park had written NEEDS_ATTENTION; not
+    SETTING_UP on the way, patch park-resume-times) and leaves complete_setup completed."""
     env, fakes = time_skipping_env, ChecklistDown()
     async with Run(env, fakes) as run:
         first, latest = await _started(run, _bounded())
@@ -372,7 +357,8 @@ async def test_checklist_parked_past_the_bound_does_not_complete_the_setup_twice
     assert fakes.setup_muted == [False]  # complete_setup ran once, in the first run
     assert [a.checklist_id for a in fakes.assigned] == [fakes.checklist_id]
     assert [(p, seq) for p, seq, _, _ in fakes.sent_at] == [("invitation", 1)]
-    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "SETTING_UP", "READY", "COMPLETED"]
+    assert fakes.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
+    assert {s.name: s.state for s in final.steps}[Step.complete_setup] == StepState.completed
     assert final.status == OnboardingStatus.COMPLETED
 
 

@@ -16,6 +16,9 @@ the workflow as it stood at v6 (after every patch above): see PATH_SIGNATURES.
 onboarding_v7_bounded_first_run and _next_run are the two runs of one onboarding that waited past
 its maximum run age (patch `bounded-waits`) and continued as new; onboarding_v8_attention_first_run
 and _next_run the same for a step parked in NEEDS_ATTENTION (patch `bounded-attention`).
+onboarding_v8_send_parked and _checklist_parked are a park resumed in the same run, recorded
+before the patch `park-resume-times` (reminders at once, SETTING_UP after the checklist);
+onboarding_v9_send_parked and _checklist_parked the same paths after it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -94,6 +98,9 @@ class _Commands:
     failed: bool = False
     continued: bool = False
     patches: list[str] = field(default_factory=list)
+    # The timers' durations, and the statuses set in the OnboardingStatus search attribute.
+    waits: list[timedelta] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
 
 
 def _commands(history: WorkflowHistory) -> _Commands:
@@ -101,8 +108,16 @@ def _commands(history: WorkflowHistory) -> _Commands:
     updates: list[str] = []
     signals: list[str] = []
     patches: list[str] = []
+    waits: list[timedelta] = []
+    statuses: list[str] = []
     for e in history.events:
-        if e.HasField("activity_task_scheduled_event_attributes"):
+        if e.HasField("timer_started_event_attributes"):
+            waits.append(e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta())
+        elif e.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = e.upsert_workflow_search_attributes_event_attributes.search_attributes
+            if "OnboardingStatus" in fields.indexed_fields:
+                statuses.append(json.loads(fields.indexed_fields["OnboardingStatus"].data))
+        elif e.HasField("activity_task_scheduled_event_attributes"):
             activities.append(e.activity_task_scheduled_event_attributes.activity_type.name)
         elif e.HasField("marker_recorded_event_attributes"):
             marker = e.marker_recorded_event_attributes
@@ -129,6 +144,8 @@ def _commands(history: WorkflowHistory) -> _Commands:
             "workflow_execution_continued_as_new_event_attributes"
         ),
         patches=patches,
+        waits=waits,
+        statuses=statuses,
     )
 
 
@@ -183,12 +200,32 @@ PATH_SIGNATURES: dict[str, Callable[[_Commands], bool]] = {
         }.isdisjoint(c.activities)
         and c.activities.count("send_invitation") == 1
     ),
+    # Patch park-resume-times: the invitation's send parked five days and resumed in the same
+    # run; its reminders wait 3 days from that send (v8: none waited, both went at once).
+    "send_parked": lambda c: (
+        not c.continued
+        and c.updates == ["resume"]
+        and "park-resume-times" in c.patches
+        and c.activities.count("send_invitation") == 4
+        and [w >= timedelta(days=3) for w in c.waits[1:3]] == [True, True]
+    ),
+    # The checklist parked after complete_setup and resumed in the same run: READY before it
+    # parks and again after the resume (v8: SETTING_UP after the resume).
+    "checklist_parked": lambda c: (
+        not c.continued
+        and c.updates == ["resume"]
+        and "park-resume-times" in c.patches
+        and c.activities.count("complete_setup") == 1
+        and c.statuses == ["READY", "NEEDS_ATTENTION", "READY", "COMPLETED"]
+    ),
 }
 VERSION_OF_PATH = {
     "bounded_first_run": "v7",
     "bounded_next_run": "v7",
     "attention_first_run": "v8",
     "attention_next_run": "v8",
+    "send_parked": "v9",
+    "checklist_parked": "v9",
 }
 
 
@@ -202,3 +239,17 @@ async def test_every_path_has_a_recorded_history_that_goes_through_it(path: str)
     history = WorkflowHistory.from_json(path, await asyncio.to_thread(file.read_text))
     commands = _commands(history)
     assert PATH_SIGNATURES[path](commands), commands
+
+
+@pytest.mark.parametrize("path", ["send_parked", "checklist_parked"])
+async def test_park_resumed_in_the_same_run_has_a_history_before_and_after_its_patch(
+    path: str,
+) -> None:
+    """v8 (before park-resume-times) and v9 of a park resumed in the same run both replay
+    above, and the path's signature tells them apart: it cannot pass on the old shape."""
+    signature = PATH_SIGNATURES[path]
+    for version, expected in (("v8", False), ("v9", True)):
+        file = HISTORIES / f"onboarding_{version}_{path}.json"
+        history = WorkflowHistory.from_json(path, await asyncio.to_thread(file.read_text))
+        commands = _commands(history)
+        assert signature(commands) is expected, (version, commands)

@@ -31,8 +31,12 @@ async def test_read_folders_by_fiscal_year_shows_the_twelve_months(
             item: dict[str, Any] = (await api.get(url)).json()["items"][0]
             return item
 
+        # Its twelve folders exist a moment before the workflow marks the year done: wait for
+        # both (a loaded run saw 'creating' with the folders there).
         await eventually(
-            newest, what="the newest year's folders complete", until=lambda y: y["complete"]
+            newest,
+            what="the newest year's folders complete and the year done",
+            until=lambda y: y["complete"] and y["folders_state"] == "done",
         )
     first = (await api.get(url, params={"limit": 1})).json()
     assert (first["total"], first["limit"], first["offset"]) == (2, 1, 0)

@@ -59,10 +59,11 @@ class _PromptServer(uvicorn.Server):
 
 @asynccontextmanager
 async def serve_app(
-    app: FastAPI, *, client_timeout: float = 20, access_log: bool = True
+    app: FastAPI, *, client_timeout: float = 20, access_log: bool = True, port: int | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Serve `app` until the block ends; yield an HTTP client for it."""
-    port = free_port()
+    """Serve `app` until the block ends; yield an HTTP client for it. `port`: one chosen before
+    (the pages' tests, whose e-mails link to it), else a free one."""
+    port = port or free_port()
     # Tests and benchmarks do not run configure_logging; the access log must be masked here too.
     install_redaction()
     server = _PromptServer(

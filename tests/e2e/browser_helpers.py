@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -13,20 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 from temporalio.client import Client
 
 from api.deps import Services
 from api.main import create_app
-from core.logging import install_redaction
 from core.settings import Settings
 from devstack.ports import free_port
+from devstack.serving import serve_app
 from devstack.smtp_sink import SmtpSink
 from store import limits
 from store.pool import Pool
-from tests.eventually import eventually
 from tests.factories import Tenant
 
 
@@ -88,27 +85,11 @@ async def site(
     settings: Settings, pool: Pool, client: Client, site_port: int
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app served by uvicorn on the port the e-mails link to."""
-    install_redaction()
     # This test asks for sign-in links from 127.0.0.1 like the API tests: a full budget.
     await limits.forget(pool, key="console-sign-in:ip:" + _ip_digest())
     app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=site_port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def serving() -> bool:
-        if task.done():
-            task.result()  # uvicorn stopped: its error, not a timeout
-        return bool(server.started)
-
-    await eventually(serving, what="uvicorn serving the site", within=30, every=0.02)
-    try:
-        async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=20) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(app, port=site_port) as http:
+        yield http
 
 
 def _ip_digest() -> str:

@@ -9,21 +9,16 @@ wide to test-artifacts/screenshots/console-settings-*.png.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from core.settings import Settings
 from devstack.smtp_sink import SmtpSink
 from tests.e2e.browser_helpers import (
-    SCREENSHOTS,
     WIDTHS,
-    Checker,
-    _sign_in,
-    require_chromium,
+    _browser,
     site,
     site_port,
 )
@@ -40,31 +35,6 @@ SECRET = "tok-browser-secret-42"
 def settings(settings: Settings, site_port: int) -> Settings:
     """The test settings, with e-mails linking to the site served."""
     return settings.model_copy(update={"public_base_url": f"http://127.0.0.1:{site_port}"})
-
-
-@asynccontextmanager
-async def _browser(
-    smtp_sink: SmtpSink, tenant: Tenant, base: str, start: str
-) -> AsyncIterator[tuple[Page, Checker]]:
-    """Chromium signed in as the firm's administrator (French), on `start`."""
-    executable = require_chromium()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable)
-        try:
-            context = await browser.new_context(
-                viewport={"width": WIDTHS[0], "height": 900}, locale="fr-FR"
-            )
-            page = await context.new_page()
-            checker = Checker(page)
-            await page.goto(f"{base}{start}")
-            await _sign_in(page, smtp_sink, tenant.admin.email, base)
-            yield page, checker
-            assert checker.csp_reports == []
-        finally:
-            await browser.close()
-    for name in checker.shots:
-        assert (SCREENSHOTS / name).stat().st_size > 1000, name
 
 
 async def _fits_a_phone(page: Page) -> None:

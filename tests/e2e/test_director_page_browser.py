@@ -9,27 +9,24 @@ downloaded: `.ci/run` installs Debian's `chromium`; without one the test skips a
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Page, Route, async_playwright
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from api.deps import Services
 from api.main import create_app
-from core.logging import install_redaction
 from core.settings import Settings
 from devstack.ports import free_port
+from devstack.serving import serve_app
 from devstack.smtp_sink import Received, SmtpSink
 from store.pool import Pool
 from tests.e2e.browser_helpers import SCREENSHOTS, require_chromium
-from tests.eventually import eventually
 from tests.factories import Tenant
 
 pytestmark = pytest.mark.e2e
@@ -62,25 +59,9 @@ async def site(
     settings: Settings, pool: Pool, client: Client, site_port: int
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API served by uvicorn on the port the e-mails link to."""
-    install_redaction()
     app = create_app(settings, services=Services(settings=settings, pool=pool, temporal=client))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=site_port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def serving() -> bool:
-        if task.done():
-            task.result()  # uvicorn stopped: its error, not a timeout
-        return bool(server.started)
-
-    await eventually(serving, what="uvicorn serving the site", within=30, every=0.02)
-    try:
-        async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=20) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(app, port=site_port) as http:
+        yield http
 
 
 async def _onboard(site: httpx.AsyncClient, tenant: Tenant, *, language: str, who: str) -> None:

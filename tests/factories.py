@@ -87,6 +87,7 @@ async def make_client(
     muted: bool = True,
     name: str = "Client",
     email: str = "client@example.com",
+    enterprise_number: str | None = None,
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """(onboarding id, client id) of a client row, made the way the workflow makes one."""
     onboarding_id = uuid.uuid4()
@@ -108,6 +109,7 @@ async def make_client(
         name=name,
         email=email,
         language=language,
+        enterprise_number=enterprise_number,
     )
     if not muted:
         await clients.complete_setup(pool, client_id=row.id, keep_muted=False)

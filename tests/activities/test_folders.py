@@ -15,21 +15,7 @@ from activities.folders import FOLDER_BATCH, CreateFoldersInput, FolderActivitie
 from store import catalogs, folders
 from store.pool import Pool
 from tests.factories import Tenant, make_client, make_tenant
-
-FRENCH_MONTHS_2026 = [
-    "2026-01 Janvier",
-    "2026-02 Février",
-    "2026-03 Mars",
-    "2026-04 Avril",
-    "2026-05 Mai",
-    "2026-06 Juin",
-    "2026-07 Juillet",
-    "2026-08 Août",
-    "2026-09 Septembre",
-    "2026-10 Octobre",
-    "2026-11 Novembre",
-    "2026-12 Décembre",
-]
+from tests.workflow_helpers import FRENCH_2026
 
 # One per-fiscal-year folder ("Comptabilité/Achats") among plain ones.
 GED_FOLDERS: list[dict[str, Any]] = [
@@ -99,7 +85,7 @@ async def test_create_folders_calendar_year_gives_twelve_month_folders(
     )
     rows = await folders.list_folders(pool, client_id=client_id)
     month_rows = [r for r in rows if r.kind == "month"]
-    assert [r.name for r in month_rows] == FRENCH_MONTHS_2026
+    assert [r.name for r in month_rows] == FRENCH_2026
     assert {r.parent_path for r in month_rows} == {"Comptabilité/Achats"}
     assert [r.path for r in rows if r.kind == "template"] == [
         "Comptabilité",

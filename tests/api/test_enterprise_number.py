@@ -8,10 +8,9 @@ import uuid
 import httpx
 import pytest
 
-from domain.onboarding import client_id_for
-from store import clients, onboardings
+from store import clients
 from store.pool import Pool
-from tests.factories import Tenant, make_tenant
+from tests.factories import Tenant, make_client, make_tenant
 
 BODY = {
     "client": {
@@ -27,28 +26,15 @@ async def _seed(
     pool: Pool, tenant: Tenant, *, name: str, enterprise_number: str | None
 ) -> uuid.UUID:
     """A client row and its onboarding, as the workflow writes them; returns the client id."""
-    onboarding_id = uuid.uuid4()
-    await onboardings.claim(
+    _, client_id = await make_client(
         pool,
-        onboarding_id=onboarding_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(onboarding_id),
-        request_hash="h",
-        workflow_id=f"onboarding-{onboarding_id}",
-        status="SETTING_UP",
-        created_by=tenant.admin.id,
-    )
-    row, _ = await clients.create(
-        pool,
-        client_id=client_id_for(onboarding_id),
-        partner_id=tenant.partner.id,
-        onboarding_id=onboarding_id,
+        tenant,
         name=name,
         email="x@example.com",
         language="nl",
         enterprise_number=enterprise_number,
     )
-    return row.id
+    return client_id
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from domain.invitation import TokenClaims, sign_token, token_hash
 from domain.setup import SECRET_MASK
 from store import imports, invitations
 from store.pool import Pool
+from tests.activity_helpers import _import
 from tests.api.integration_helpers import crm, integration
 from tests.factories import Tenant, make_client
 from tests.import_files import FRENCH_HEADERS
@@ -145,19 +146,8 @@ async def test_cancelling_an_import_with_temporal_down_says_so_in_its_own_words(
 ) -> None:
     """Cancel with Temporal down: 503 (the import may still be running), not a 409 quoting the
     RPC's error."""
-    import_id = uuid.uuid4()
-    row, _ = await imports.create(
-        pool,
-        import_id=import_id,
-        partner_id=tenant.partner.id,
-        idempotency_key=str(import_id),
-        request_hash="h",
-        workflow_id=f"import-{import_id}",
-        filename="clients.csv",
-        created_by=tenant.admin.id,
-        rows=[],
-    )
-    _assert_unavailable(await down_api.post(f"/v1/imports/{row.id}/cancel"))
+    import_id = await _import(pool, tenant)
+    _assert_unavailable(await down_api.post(f"/v1/imports/{import_id}/cancel"))
 
 
 async def test_accepting_with_temporal_down_is_the_same_answer_and_leaves_the_token_usable(
